@@ -1,0 +1,121 @@
+#include "source/common/dispatcher.h"
+
+namespace phoenix {
+
+Timer::Timer(uv_loop_t* loop, std::function<void()> callback)
+    : handle_(new uv_timer_t), callback_(std::move(callback)) {
+  uv_timer_init(loop, handle_);
+  handle_->data = this;
+}
+
+Timer::~Timer() {
+  uv_timer_stop(handle_);
+  handle_->data = nullptr;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  } else {
+    // Dispatcher::Exit() already closed it; its close callback frees nothing, so we do.
+    handle_->close_cb = [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); };
+  }
+}
+
+void Timer::Enable(std::chrono::milliseconds timeout) {
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(handle_))) return;
+  uv_timer_start(
+      handle_,
+      [](uv_timer_t* h) {
+        if (h->data != nullptr) static_cast<Timer*>(h->data)->callback_();
+      },
+      timeout.count(), 0);
+}
+
+void Timer::Disable() { uv_timer_stop(handle_); }
+
+bool Timer::enabled() const {
+  return uv_is_active(reinterpret_cast<const uv_handle_t*>(handle_)) != 0;
+}
+
+Dispatcher::Dispatcher() {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  uv_async_init(&loop_, &async_, &Dispatcher::OnAsync);
+  async_.data = this;
+  uv_check_init(&loop_, &check_);
+  check_.data = this;
+  uv_check_start(&check_, &Dispatcher::OnCheck);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  uv_idle_init(&loop_, &idle_);
+  uv_prepare_init(&loop_, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_, &Dispatcher::OnPrepare);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+}
+
+Dispatcher::~Dispatcher() {
+  // Run() has closed every handle; make sure the loop has processed the closes.
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  uv_loop_close(&loop_);
+}
+
+void Dispatcher::Post(std::function<void()> callback) {
+  {
+    absl::MutexLock lock(&posted_mu_);
+    posted_.push_back(std::move(callback));
+  }
+  uv_async_send(&async_);
+}
+
+void Dispatcher::Defer(std::function<void()> callback) {
+  if (deferred_.empty()) uv_idle_start(&idle_, [](uv_idle_t*) {});
+  deferred_.push_back(std::move(callback));
+}
+
+void Dispatcher::AddPrepareCallback(std::function<void()> callback) {
+  prepare_callbacks_.push_back(std::move(callback));
+}
+
+void Dispatcher::OnAsync(uv_async_t* handle) {
+  auto* self = static_cast<Dispatcher*>(handle->data);
+  std::vector<std::function<void()>> posted;
+  {
+    absl::MutexLock lock(&self->posted_mu_);
+    posted.swap(self->posted_);
+  }
+  for (auto& callback : posted) callback();
+  self->RunDeferred();
+}
+
+void Dispatcher::OnCheck(uv_check_t* handle) {
+  static_cast<Dispatcher*>(handle->data)->RunDeferred();
+}
+
+void Dispatcher::OnPrepare(uv_prepare_t* handle) {
+  auto* self = static_cast<Dispatcher*>(handle->data);
+  self->RunDeferred();
+  for (auto& callback : self->prepare_callbacks_) callback();
+}
+
+void Dispatcher::RunDeferred() {
+  // Deferred work may defer more; run until the queue is empty.
+  while (!deferred_.empty()) {
+    std::vector<std::function<void()>> batch;
+    batch.swap(deferred_);
+    for (auto& callback : batch) callback();
+  }
+  uv_idle_stop(&idle_);
+}
+
+void Dispatcher::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+void Dispatcher::Exit() {
+  RunDeferred();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* handle, void*) {
+        if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+      },
+      nullptr);
+}
+
+}  // namespace phoenix

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+
+namespace phoenix {
+
+// One-shot or repeating timer on a Dispatcher's loop. Safe to destroy at any time: the
+// libuv handle is closed asynchronously and never calls back after destruction.
+class Timer {
+ public:
+  Timer(uv_loop_t* loop, std::function<void()> callback);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void Enable(std::chrono::milliseconds timeout);
+  void Disable();
+  bool enabled() const;
+
+ private:
+  uv_timer_t* handle_;
+  std::function<void()> callback_;
+};
+
+// The event loop of one thread (a worker or the main thread). Everything that touches a
+// Dispatcher's objects runs on its thread; Post() is the only cross-thread entry.
+class Dispatcher {
+ public:
+  Dispatcher();
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  uv_loop_t* loop() { return &loop_; }
+  std::unique_ptr<Timer> CreateTimer(std::function<void()> callback) {
+    return std::make_unique<Timer>(&loop_, std::move(callback));
+  }
+
+  // Runs `callback` on this dispatcher's thread soon. Thread-safe.
+  void Post(std::function<void()> callback);
+  // Runs `callback` on this thread after the current event is handled (same thread only).
+  // Used to resume work or delete objects outside the call stack that asked for it.
+  void Defer(std::function<void()> callback);
+  // Deletes `object` after the current event; its destructor never runs inside a callback of
+  // its own.
+  template <typename T>
+  void DeferredDelete(std::unique_ptr<T> object) {
+    Defer([o = std::shared_ptr<T>(std::move(object))]() mutable { o.reset(); });
+  }
+  // Runs before the loop blocks for I/O, once per iteration (flushes buffered logs).
+  void AddPrepareCallback(std::function<void()> callback);
+
+  // Runs the loop until Exit() is called and every handle is closed.
+  void Run();
+  // Closes every handle (including the ones owned by objects still alive: they must not be
+  // used afterwards) and lets Run() return.
+  void Exit();
+
+  // Milliseconds on the loop's cached monotonic clock.
+  uint64_t NowMs() { return uv_now(&loop_); }
+
+ private:
+  static void OnAsync(uv_async_t* handle);
+  static void OnCheck(uv_check_t* handle);
+  static void OnPrepare(uv_prepare_t* handle);
+  void RunDeferred();
+
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_check_t check_;
+  uv_idle_t idle_;  // Keeps the loop from blocking while deferred work is queued.
+  uv_prepare_t prepare_;
+  absl::Mutex posted_mu_;
+  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(posted_mu_);
+  std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> prepare_callbacks_;
+};
+
+}  // namespace phoenix

@@ -1,0 +1,141 @@
+#include "source/common/stats.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace phoenix {
+
+void Histogram::Record(double ms) {
+  size_t i = std::upper_bound(kBounds.begin(), kBounds.end(), ms) - kBounds.begin();
+  // upper_bound puts a value equal to a bound in the next bucket; "le" wants it in this one.
+  if (i > 0 && kBounds[i - 1] == ms) --i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<uint64_t>(std::max(0.0, ms) * 1000), std::memory_order_relaxed);
+}
+
+double Histogram::Sum() const { return sum_us_.load(std::memory_order_relaxed) / 1000.0; }
+
+std::array<uint64_t, Histogram::kBuckets> Histogram::Cumulative() const {
+  std::array<uint64_t, kBuckets> out{};
+  uint64_t running = 0;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    out[i] = running;
+  }
+  return out;
+}
+
+double Histogram::Quantile(double q) const {
+  auto cumulative = Cumulative();
+  uint64_t total = cumulative[kBuckets - 1];
+  if (total == 0) return 0;
+  double rank = q * total;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    if (cumulative[i] >= rank) {
+      double lower = i == 0 ? 0 : kBounds[i - 1];
+      double upper = i < kBounds.size() ? kBounds[i] : kBounds.back() * 2;
+      uint64_t before = i == 0 ? 0 : cumulative[i - 1];
+      uint64_t in_bucket = cumulative[i] - before;
+      double frac = in_bucket == 0 ? 0 : (rank - before) / in_bucket;
+      return lower + (upper - lower) * frac;
+    }
+  }
+  return kBounds.back();
+}
+
+namespace {
+
+template <typename T>
+T& GetOrCreate(std::map<std::string, std::unique_ptr<T>, std::less<>>& map, std::string_view name) {
+  auto it = map.find(name);
+  if (it == map.end()) it = map.emplace(std::string(name), std::make_unique<T>()).first;
+  return *it->second;
+}
+
+// "http.ingress.downstream_rq_2xx" -> "phoenix_http_ingress_downstream_rq_2xx".
+std::string PrometheusName(std::string_view name) {
+  std::string out = "phoenix_";
+  for (char c : name) out.push_back(absl::ascii_isalnum(c) || c == '_' ? c : '_');
+  return out;
+}
+
+}  // namespace
+
+Counter& StatsStore::counter(std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  return GetOrCreate(counters_, name);
+}
+
+Gauge& StatsStore::gauge(std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  return GetOrCreate(gauges_, name);
+}
+
+Histogram& StatsStore::histogram(std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  return GetOrCreate(histograms_, name);
+}
+
+std::map<std::string, uint64_t> StatsStore::Counters() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, uint64_t> out;
+  for (const auto& [name, c] : counters_) out.emplace(name, c->Value());
+  return out;
+}
+
+std::map<std::string, int64_t> StatsStore::Gauges() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, int64_t> out;
+  for (const auto& [name, g] : gauges_) out.emplace(name, g->Value());
+  return out;
+}
+
+std::map<std::string, const Histogram*> StatsStore::Histograms() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, const Histogram*> out;
+  for (const auto& [name, h] : histograms_) out.emplace(name, h.get());
+  return out;
+}
+
+std::string StatsStore::RenderText() const {
+  std::map<std::string, std::string> lines;
+  for (const auto& [name, v] : Counters()) lines[name] = absl::StrCat(v);
+  for (const auto& [name, v] : Gauges()) lines[name] = absl::StrCat(v);
+  for (const auto& [name, h] : Histograms()) {
+    lines[name] = absl::StrFormat("P50=%.3f P90=%.3f P99=%.3f count=%d sum=%.3f", h->Quantile(0.5),
+                                  h->Quantile(0.9), h->Quantile(0.99), h->Count(), h->Sum());
+  }
+  std::string out;
+  for (const auto& [name, value] : lines) absl::StrAppend(&out, name, ": ", value, "\n");
+  return out;
+}
+
+std::string StatsStore::RenderPrometheus() const {
+  std::string out;
+  for (const auto& [name, v] : Counters()) {
+    std::string p = PrometheusName(name);
+    absl::StrAppend(&out, "# TYPE ", p, " counter\n", p, " ", v, "\n");
+  }
+  for (const auto& [name, v] : Gauges()) {
+    std::string p = PrometheusName(name);
+    absl::StrAppend(&out, "# TYPE ", p, " gauge\n", p, " ", v, "\n");
+  }
+  for (const auto& [name, h] : Histograms()) {
+    std::string p = PrometheusName(name);
+    absl::StrAppend(&out, "# TYPE ", p, " histogram\n");
+    auto cumulative = h->Cumulative();
+    for (size_t i = 0; i < Histogram::kBounds.size(); ++i) {
+      absl::StrAppend(&out, p, "_bucket{le=\"", Histogram::kBounds[i], "\"} ", cumulative[i], "\n");
+    }
+    absl::StrAppend(&out, p, "_bucket{le=\"+Inf\"} ", cumulative.back(), "\n");
+    absl::StrAppend(&out, p, "_sum ", absl::StrFormat("%.3f", h->Sum()), "\n");
+    absl::StrAppend(&out, p, "_count ", cumulative.back(), "\n");
+  }
+  return out;
+}
+
+}  // namespace phoenix

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string_view>
+
+#include "absl/strings/string_view.h"
+
+namespace phoenix {
+
+// Debian's abseil 20220623 is built with its own absl::string_view (not an alias of
+// std::string_view), so std::string_view must be converted explicitly at absl call sites.
+inline absl::string_view AbslView(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+inline std::string_view StdView(absl::string_view s) {
+  return std::string_view(s.data(), s.size());
+}
+
+}  // namespace phoenix

@@ -1,0 +1,97 @@
+// phoenix: the sidecar proxy binary.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "source/common/logging.h"
+#include "source/common/stats.h"
+#include "source/server/configuration.h"
+#include "source/server/server.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: phoenix -c FILE [options]\n"
+    "  -c, --config-path FILE   YAML bootstrap config (proto3 JSON mapping of\n"
+    "                           phoenix.config.v1.Bootstrap)\n"
+    "  --mode serve|validate    validate: load and check the config, print OK or the\n"
+    "                           errors, exit 0/1; start nothing (default: serve)\n"
+    "  --concurrency N          worker threads (default: number of cores)\n"
+    "  -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
+    "  --version                print the version\n"
+    "  -h, --help               this text\n";
+
+int Validate(const std::string& path) {
+  phoenix::config::SourceMap source_map(path);
+  auto bootstrap = phoenix::server::LoadBootstrapFile(path, &source_map);
+  if (!bootstrap.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(bootstrap.status().message()).c_str());
+    return 1;
+  }
+  phoenix::StatsStore stats;
+  auto snapshot = phoenix::server::BuildSnapshot(*bootstrap, &source_map, stats, nullptr, 1);
+  if (!snapshot.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
+    return 1;
+  }
+  std::printf("OK: %s: %d listener(s), %zu cluster(s)\n", path.c_str(),
+              bootstrap->static_resources().listeners_size(), (*snapshot)->clusters.size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  phoenix::server::Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "phoenix: %s needs a value\n%s", name, kUsage);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "-c" || arg == "--config-path") {
+      options.config_path = value("--config-path");
+    } else if (arg == "--mode") {
+      options.mode = value("--mode");
+      if (options.mode != "serve" && options.mode != "validate") {
+        std::fprintf(stderr, "phoenix: unknown mode '%s' (serve, validate)\n",
+                     options.mode.c_str());
+        return 2;
+      }
+    } else if (arg == "--concurrency") {
+      std::string v = value("--concurrency");
+      if (!absl::SimpleAtoi(v, &options.concurrency) || options.concurrency < 1 ||
+          options.concurrency > 256) {
+        std::fprintf(stderr, "phoenix: --concurrency wants 1-256, got '%s'\n", v.c_str());
+        return 2;
+      }
+    } else if (arg == "-l" || arg == "--log-level") {
+      std::string v = value("--log-level");
+      if (!phoenix::ParseLogLevel(v, &options.log_level)) {
+        std::fprintf(stderr, "phoenix: unknown log level '%s'\n", v.c_str());
+        return 2;
+      }
+    } else if (arg == "--version") {
+      std::printf("phoenix %s\n", PHOENIX_VERSION);
+      return 0;
+    } else if (arg == "-h" || arg == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else {
+      std::fprintf(stderr, "phoenix: unknown argument '%s'\n%s", arg.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (options.config_path.empty()) {
+    std::fprintf(stderr, "phoenix: -c FILE is required\n%s", kUsage);
+    return 2;
+  }
+  phoenix::SetLogLevel(options.log_level);
+  if (options.mode == "validate") return Validate(options.config_path);
+  phoenix::server::Server server(options);
+  return server.Run();
+}

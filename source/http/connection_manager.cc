@@ -1,0 +1,400 @@
+#include "source/http/connection_manager.h"
+
+#include <sys/time.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "source/common/logging.h"
+
+namespace phoenix::http {
+namespace {
+
+std::string_view HostOnly(std::string_view address) {
+  // "1.2.3.4:56" -> "1.2.3.4", "[::1]:56" -> "::1"
+  if (!address.empty() && address[0] == '[') {
+    size_t end = address.find(']');
+    return end == std::string_view::npos ? address : address.substr(1, end - 1);
+  }
+  size_t colon = address.rfind(':');
+  return colon == std::string_view::npos ? address : address.substr(0, colon);
+}
+
+std::string FormatTimestamp(int64_t wall_us) {
+  time_t seconds = wall_us / 1000000;
+  tm utc;
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+  return absl::StrFormat("%s.%03dZ", buffer, static_cast<int>((wall_us / 1000) % 1000));
+}
+
+int64_t WallMicros() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return static_cast<int64_t>(tv.tv_sec) * 1000000 + tv.tv_usec;
+}
+
+std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
+
+}  // namespace
+
+ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::string& prefix)
+    : downstream_cx_total(store.counter(absl::StrCat("http.", prefix, ".downstream_cx_total"))),
+      downstream_cx_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_cx_active"))),
+      downstream_cx_protocol_error(
+          store.counter(absl::StrCat("http.", prefix, ".downstream_cx_protocol_error"))),
+      downstream_cx_idle_timeout(
+          store.counter(absl::StrCat("http.", prefix, ".downstream_cx_idle_timeout"))),
+      downstream_rq_total(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_total"))),
+      downstream_rq_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_rq_active"))),
+      downstream_rq_timeout(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_timeout"))),
+      no_route(store.counter(absl::StrCat("http.", prefix, ".no_route"))),
+      downstream_rq_time(store.histogram(absl::StrCat("http.", prefix, ".downstream_rq_time"))) {
+  for (int i = 0; i < 5; ++i) {
+    downstream_rq_class[i] =
+        &store.counter(absl::StrCat("http.", prefix, ".downstream_rq_", i + 1, "xx"));
+  }
+}
+
+// One request/response exchange: owns the request head and the filter instances, and is
+// the FilterCallbacks those filters talk to.
+class ConnectionManager::ActiveStream : public FilterCallbacks {
+ public:
+  ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
+               RequestHeadersPtr headers)
+      : parent_(parent), config_(std::move(config)), headers_(std::move(headers)) {
+    info_.start_ms = uv_hrtime() / 1000;  // microseconds, despite the name's unit
+    info_.start_wall_us = WallMicros();
+    filters_.reserve(config_->filters.size());
+    for (const auto& factory : config_->filters) {
+      filters_.push_back(factory->Create());
+      filters_.back()->SetCallbacks(*this);
+    }
+    config_->stats->downstream_rq_total.Inc();
+    config_->stats->downstream_rq_active.Inc();
+  }
+
+  ~ActiveStream() override {
+    for (auto& filter : filters_) filter->OnDestroy();
+    config_->stats->downstream_rq_active.Dec();
+  }
+
+  void DecodeHeaders(bool end_stream) {
+    request_complete_ = end_stream;
+    PrepareRequestHeaders();
+    for (size_t i = 0; i < filters_.size(); ++i) {
+      stopped_at_ = i;
+      if (filters_[i]->DecodeHeaders(*headers_, end_stream) == FilterStatus::kStop) return;
+      if (response_started_) return;
+    }
+    // No filter took the request (no router configured): nothing can answer it.
+    SendLocalReply(404, "", "NR");
+  }
+
+  void DecodeData(std::string_view data, bool end_stream) {
+    request_complete_ = end_stream;
+    info_.bytes_received += data.size();
+    if (response_complete_) return;
+    for (size_t i = 0; i <= stopped_at_ && i < filters_.size(); ++i) {
+      if (filters_[i]->DecodeData(data, end_stream) == FilterStatus::kStop) return;
+    }
+  }
+
+  void DecodeTrailers(HeaderMap& trailers) {
+    request_complete_ = true;
+    if (response_complete_) return;
+    for (size_t i = 0; i <= stopped_at_ && i < filters_.size(); ++i) {
+      if (filters_[i]->DecodeTrailers(trailers) == FilterStatus::kStop) return;
+    }
+  }
+
+  void OnDownstreamWatermark(bool above) {
+    for (auto& filter : filters_) {
+      if (above) {
+        filter->OnDownstreamAboveWriteBufferHighWatermark();
+      } else {
+        filter->OnDownstreamBelowWriteBufferLowWatermark();
+      }
+    }
+  }
+
+  void OnReset() {
+    if (!response_complete_) info_.AddFlag("DC");
+  }
+
+  // FilterCallbacks
+  Dispatcher& dispatcher() override { return parent_.worker_.dispatcher(); }
+  upstream::ClusterManager& cluster_manager() override { return parent_.worker_.cluster_manager(); }
+  uint64_t Random() override { return parent_.worker_.Random(); }
+  StreamInfo& stream_info() override { return info_; }
+  const std::string& downstream_address() override { return parent_.connection_->peer_address(); }
+  const router::RouteEntry* route() override {
+    if (!route_resolved_) {
+      route_resolved_ = true;
+      route_ = config_->route_table->Route(*headers_);
+      if (route_ != nullptr) info_.route_name = route_->name;
+    }
+    return route_;
+  }
+
+  void SendLocalReply(int status, std::string_view body, std::string_view flag) override {
+    if (response_started_) {
+      ResetStream();
+      return;
+    }
+    if (!flag.empty()) info_.AddFlag(flag);
+    if (flag == "NR") config_->stats->no_route.Inc();
+    auto headers = std::make_unique<ResponseHeaders>();
+    headers->status = status;
+    if (!body.empty()) headers->headers.Add("content-type", "text/plain");
+    headers->headers.Add("content-length", absl::StrCat(body.size()));
+    EncodeHeaders(std::move(headers), body.empty());
+    if (!body.empty()) EncodeData(body, true);
+  }
+
+  void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
+    if (response_started_) return;
+    response_started_ = true;
+    for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+      (*it)->EncodeHeaders(*headers, end_stream);
+    }
+    info_.response_code = headers->status;
+    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_.DisableKeepAlive();
+    parent_.codec_.EncodeHeaders(*headers, end_stream);
+    if (end_stream) Complete();
+  }
+
+  void EncodeData(std::string_view data, bool end_stream) override {
+    if (response_complete_) return;
+    info_.bytes_sent += data.size();
+    parent_.codec_.EncodeData(data, end_stream);
+    if (end_stream) Complete();
+  }
+
+  void EncodeTrailers(HeaderMap trailers) override {
+    if (response_complete_) return;
+    parent_.codec_.EncodeTrailers(trailers);
+    Complete();
+  }
+
+  void ReadDisableDownstream(bool disable) override {
+    if (!parent_.closed_) parent_.connection_->ReadDisable(disable);
+  }
+
+  void ResetStream() override {
+    info_.AddFlag("UR");
+    Log();
+    parent_.Close(/*flush=*/true);
+  }
+
+  bool response_complete() const { return response_complete_; }
+
+ private:
+  // The headers every request gets before any filter sees it.
+  void PrepareRequestHeaders() {
+    HeaderMap& h = headers_->headers;
+    original_method_ = headers_->method;
+    original_path_ = headers_->path;
+    original_authority_ = headers_->authority;
+    std::string_view peer = HostOnly(parent_.connection_->peer_address());
+    if (const std::string* xff = h.Get("x-forwarded-for")) {
+      std::string value = absl::StrCat(*xff, ", ", AbslView(peer));
+      h.Set("x-forwarded-for", value);
+    } else {
+      h.Add("x-forwarded-for", peer);
+    }
+    if (config_->xff_num_trusted_hops == 0 || h.Get("x-forwarded-proto") == nullptr) {
+      h.Set("x-forwarded-proto", "http");
+    }
+    if (config_->generate_request_id && h.Get("x-request-id") == nullptr) {
+      uint64_t a = parent_.worker_.Random();
+      uint64_t b = parent_.worker_.Random();
+      h.Add("x-request-id",
+            absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                            0x8000 | (b >> 48 & 0x3fff), b & 0xffffffffffffULL));
+    }
+  }
+
+  void Complete() {
+    if (response_complete_) return;
+    response_complete_ = true;
+    Log();
+    parent_.OnStreamComplete();
+  }
+
+  void Log() {
+    if (logged_) return;
+    logged_ = true;
+    const ConnectionManagerStats& stats = *config_->stats;
+    int code = info_.response_code;
+    if (code >= 100 && code < 600) stats.downstream_rq_class[code / 100 - 1]->Inc();
+    double ms = (uv_hrtime() / 1000 - info_.start_ms) / 1000.0;
+    stats.downstream_rq_time.Record(ms);
+    if (config_->access_logs.empty()) return;
+    std::string_view ua, xff, request_id;
+    headers_->Lookup("user-agent", &ua);
+    headers_->Lookup("x-forwarded-for", &xff);
+    headers_->Lookup("x-request-id", &request_id);
+    std::string line = absl::StrFormat(
+        "[%s] \"%s %s HTTP/1.%d\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\"\n",
+        FormatTimestamp(info_.start_wall_us), original_method_, original_path_,
+        headers_->http_minor, code, info_.response_flags.empty() ? "-" : info_.response_flags,
+        info_.bytes_received, info_.bytes_sent, static_cast<int64_t>(ms), AbslView(OrDash(xff)),
+        AbslView(OrDash(ua)), AbslView(OrDash(request_id)), AbslView(OrDash(original_authority_)),
+        AbslView(OrDash(info_.upstream_host)));
+    for (const auto& log : config_->access_logs) log->Log(line);
+  }
+
+  ConnectionManager& parent_;
+  std::shared_ptr<const ConnectionManagerConfig> config_;
+  RequestHeadersPtr headers_;
+  std::vector<std::unique_ptr<StreamFilter>> filters_;
+  StreamInfo info_;
+  const router::RouteEntry* route_ = nullptr;
+  bool route_resolved_ = false;
+  size_t stopped_at_ = 0;
+  bool request_complete_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool logged_ = false;
+  std::string original_method_;
+  std::string original_path_;
+  std::string original_authority_;
+};
+
+ConnectionManager::ConnectionManager(WorkerContext& worker, std::shared_ptr<ListenerState> listener,
+                                     std::unique_ptr<network::Connection> connection,
+                                     std::function<void(ConnectionManager*)> on_closed)
+    : worker_(worker),
+      listener_(std::move(listener)),
+      config_(listener_->config),
+      connection_(std::move(connection)),
+      codec_(*connection_, *this, config_->limits),
+      on_closed_(std::move(on_closed)) {
+  connection_->SetCallbacks(this);
+  config_->stats->downstream_cx_total.Inc();
+  config_->stats->downstream_cx_active.Inc();
+  idle_timer_ = worker_.dispatcher().CreateTimer([this] { OnIdleTimeout(); });
+  headers_timer_ = worker_.dispatcher().CreateTimer([this] { OnRequestHeadersTimeout(); });
+  // The first request's head must arrive within the headers timeout too.
+  headers_timer_->Enable(config_->request_headers_timeout);
+}
+
+ConnectionManager::~ConnectionManager() {
+  stream_.reset();
+  config_->stats->downstream_cx_active.Dec();
+}
+
+void ConnectionManager::StartDrain() {
+  draining_ = true;
+  codec_.DisableKeepAlive();
+  if (stream_ == nullptr && codec_.idle()) Close(/*flush=*/true);
+}
+
+void ConnectionManager::OnData(const char* data, size_t length) { codec_.Dispatch(data, length); }
+
+void ConnectionManager::OnEvent(network::ConnectionEvent event) {
+  if (event != network::ConnectionEvent::kRemoteClose) return;
+  if (stream_ != nullptr) stream_->OnReset();
+  Close(/*flush=*/false);
+}
+
+void ConnectionManager::OnAboveWriteBufferHighWatermark() {
+  if (stream_ != nullptr) stream_->OnDownstreamWatermark(true);
+}
+
+void ConnectionManager::OnBelowWriteBufferLowWatermark() {
+  if (stream_ != nullptr) stream_->OnDownstreamWatermark(false);
+}
+
+void ConnectionManager::OnRequestBegin() {
+  idle_timer_->Disable();
+  if (!headers_timer_->enabled()) headers_timer_->Enable(config_->request_headers_timeout);
+}
+
+void ConnectionManager::OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
+  headers_timer_->Disable();
+  // Each request runs on the listener's newest config; the connection keeps its limits.
+  stream_ = std::make_unique<ActiveStream>(*this, listener_->config, std::move(headers));
+  stream_->DecodeHeaders(end_stream);
+}
+
+void ConnectionManager::OnRequestData(std::string_view data, bool end_stream) {
+  if (stream_ != nullptr) stream_->DecodeData(data, end_stream);
+}
+
+void ConnectionManager::OnRequestTrailers(HeaderMap trailers) {
+  if (stream_ != nullptr) stream_->DecodeTrailers(trailers);
+}
+
+void ConnectionManager::OnProtocolError(int status, std::string_view details) {
+  config_->stats->downstream_cx_protocol_error.Inc();
+  PHX_LOG(kDebug, "downstream ", AbslView(connection_->peer_address()),
+          " protocol error: ", AbslView(details));
+  headers_timer_->Disable();
+  if (stream_ != nullptr && codec_.response_started()) {
+    Close(/*flush=*/true);
+    return;
+  }
+  stream_.reset();
+  // A short generic answer; details go to the debug log only.
+  std::string body = absl::StrCat(AbslView(ReasonPhrase(status)), "\n");
+  absl::AsciiStrToLower(&body);
+  std::string response =
+      absl::StrCat("HTTP/1.1 ", status, " ", AbslView(ReasonPhrase(status)),
+                   "\r\ncontent-type: text/plain\r\ncontent-length: ", body.size(),
+                   "\r\nconnection: close\r\n\r\n", body);
+  connection_->Write(response);
+  config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
+  Close(/*flush=*/true);
+}
+
+void ConnectionManager::OnStreamComplete() {
+  worker_.dispatcher().DeferredDelete(std::move(stream_));
+  if (!codec_.keep_alive() || draining_) {
+    Close(/*flush=*/true);
+    return;
+  }
+  idle_timer_->Enable(config_->idle_timeout);
+  // Parse any pipelined request outside the current call stack.
+  worker_.dispatcher().Defer([this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired() || closed_) return;
+    codec_.ResumeAfterResponse();
+  });
+}
+
+void ConnectionManager::Close(bool flush) {
+  if (closed_) return;
+  closed_ = true;
+  idle_timer_->Disable();
+  headers_timer_->Disable();
+  if (flush) {
+    connection_->CloseAfterFlush();
+  } else {
+    connection_->Close();
+  }
+  if (stream_ != nullptr) worker_.dispatcher().DeferredDelete(std::move(stream_));
+  auto on_closed = on_closed_;
+  worker_.dispatcher().Defer([on_closed, self = this] { on_closed(self); });
+}
+
+void ConnectionManager::OnIdleTimeout() {
+  if (stream_ != nullptr) return;
+  config_->stats->downstream_cx_idle_timeout.Inc();
+  Close(/*flush=*/true);
+}
+
+void ConnectionManager::OnRequestHeadersTimeout() {
+  if (stream_ != nullptr || closed_) return;
+  if (codec_.idle()) {
+    // Connected but never sent a byte: just an idle connection.
+    config_->stats->downstream_cx_idle_timeout.Inc();
+    Close(/*flush=*/true);
+    return;
+  }
+  config_->stats->downstream_rq_timeout.Inc();
+  OnProtocolError(408, "request headers timeout");
+}
+
+}  // namespace phoenix::http

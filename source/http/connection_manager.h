@@ -1,0 +1,120 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "source/common/access_log.h"
+#include "source/common/dispatcher.h"
+#include "source/common/stats.h"
+#include "source/http/codec.h"
+#include "source/http/filter.h"
+#include "source/http/filter_registry.h"
+#include "source/http/http1_codec.h"
+#include "source/network/connection.h"
+#include "source/router/route_table.h"
+
+namespace phoenix::upstream {
+class ClusterManager;
+}
+
+namespace phoenix::http {
+
+struct ConnectionManagerStats {
+  ConnectionManagerStats(StatsStore& store, const std::string& prefix);
+  Counter& downstream_cx_total;
+  Gauge& downstream_cx_active;
+  Counter& downstream_cx_protocol_error;
+  Counter& downstream_cx_idle_timeout;
+  Counter& downstream_rq_total;
+  Gauge& downstream_rq_active;
+  std::array<Counter*, 5> downstream_rq_class;  // 1xx..5xx
+  Counter& downstream_rq_timeout;               // 408: headers too slow
+  Counter& no_route;
+  Histogram& downstream_rq_time;
+};
+
+// Everything one listener's HTTP connection manager needs, compiled from the config.
+// Immutable; part of a config snapshot.
+struct ConnectionManagerConfig {
+  std::string stat_prefix;
+  CodecLimits limits;
+  std::chrono::milliseconds request_headers_timeout{10000};
+  std::chrono::milliseconds idle_timeout{300000};
+  uint32_t xff_num_trusted_hops = 0;
+  bool generate_request_id = true;
+  size_t buffer_limit = 1024 * 1024;
+  std::unique_ptr<router::RouteTable> route_table;
+  std::vector<FilterFactoryPtr> filters;
+  std::vector<std::shared_ptr<AccessLogFile>> access_logs;
+  std::unique_ptr<ConnectionManagerStats> stats;
+};
+
+// What a connection manager needs from the worker that owns it.
+class WorkerContext {
+ public:
+  virtual ~WorkerContext() = default;
+  virtual Dispatcher& dispatcher() = 0;
+  virtual upstream::ClusterManager& cluster_manager() = 0;
+  virtual bool draining() const = 0;
+  virtual uint64_t Random() = 0;
+};
+
+// The current config of one listener on one worker. Swapped on reload; each request
+// keeps the config it started with.
+struct ListenerState {
+  std::shared_ptr<const ConnectionManagerConfig> config;
+};
+
+// Serves one downstream HTTP/1.1 connection: parses requests with the codec, runs each
+// through the filter chain (the router last), writes responses back, keeps the connection
+// alive between requests, and enforces the header and idle timeouts.
+class ConnectionManager : public network::ConnectionCallbacks, public ServerCodecCallbacks {
+ public:
+  // `on_closed` runs (deferred) once the connection is finished, to let the owner free it.
+  ConnectionManager(WorkerContext& worker, std::shared_ptr<ListenerState> listener,
+                    std::unique_ptr<network::Connection> connection,
+                    std::function<void(ConnectionManager*)> on_closed);
+  ~ConnectionManager() override;
+
+  // Finish the current request, then close; close now if idle.
+  void StartDrain();
+
+  // network::ConnectionCallbacks
+  void OnData(const char* data, size_t length) override;
+  void OnEvent(network::ConnectionEvent event) override;
+  void OnAboveWriteBufferHighWatermark() override;
+  void OnBelowWriteBufferLowWatermark() override;
+
+  // ServerCodecCallbacks
+  void OnRequestBegin() override;
+  void OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) override;
+  void OnRequestData(std::string_view data, bool end_stream) override;
+  void OnRequestTrailers(HeaderMap trailers) override;
+  void OnProtocolError(int status, std::string_view details) override;
+
+ private:
+  class ActiveStream;
+
+  void OnStreamComplete();
+  void Close(bool flush);
+  void OnIdleTimeout();
+  void OnRequestHeadersTimeout();
+
+  WorkerContext& worker_;
+  std::shared_ptr<ListenerState> listener_;
+  std::shared_ptr<const ConnectionManagerConfig> config_;  // The one the connection began with.
+  std::unique_ptr<network::Connection> connection_;
+  Http1ServerCodec codec_;
+  std::unique_ptr<ActiveStream> stream_;
+  std::unique_ptr<Timer> idle_timer_;
+  std::unique_ptr<Timer> headers_timer_;
+  std::function<void(ConnectionManager*)> on_closed_;
+  bool closed_ = false;
+  bool draining_ = false;
+  // Lets deferred work notice the manager is gone.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace phoenix::http

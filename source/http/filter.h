@@ -1,0 +1,87 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "source/http/header_map.h"
+
+namespace phoenix {
+class Dispatcher;
+namespace router {
+struct RouteEntry;
+}
+namespace upstream {
+class ClusterManager;
+}
+}  // namespace phoenix
+
+namespace phoenix::http {
+
+// Per-request facts the access log and stats need.
+struct StreamInfo {
+  uint64_t start_ms = 0;      // Loop time when the request headers arrived.
+  int64_t start_wall_us = 0;  // Wall clock, for the log timestamp.
+  int response_code = 0;
+  std::string response_flags;   // "NR", "UF", ... comma-free, joined with ','.
+  uint64_t bytes_received = 0;  // Request body bytes.
+  uint64_t bytes_sent = 0;      // Response body bytes.
+  std::string upstream_host;
+  std::string route_name;
+
+  void AddFlag(std::string_view flag);
+};
+
+enum class FilterStatus {
+  kContinue,  // Pass to the next filter.
+  kStop,      // This filter took over (answered locally, or is the terminal filter).
+};
+
+// What the connection manager offers the filters of one request.
+class FilterCallbacks {
+ public:
+  virtual ~FilterCallbacks() = default;
+  virtual Dispatcher& dispatcher() = 0;
+  virtual upstream::ClusterManager& cluster_manager() = 0;
+  virtual uint64_t Random() = 0;
+  virtual StreamInfo& stream_info() = 0;
+  // The route picked for this request (null: none matched). Computed once, lazily.
+  virtual const router::RouteEntry* route() = 0;
+  virtual const std::string& downstream_address() = 0;
+  // Answers the request from the proxy with a short body and ends it.
+  virtual void SendLocalReply(int status, std::string_view body, std::string_view flag) = 0;
+  // Response path (from the router): through the encoder side of the filters, then the codec.
+  virtual void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) = 0;
+  virtual void EncodeData(std::string_view data, bool end_stream) = 0;
+  virtual void EncodeTrailers(HeaderMap trailers) = 0;
+  // Back-pressure on the downstream connection (stop/resume reading the request body).
+  virtual void ReadDisableDownstream(bool disable) = 0;
+  // Abandons the request: closes the downstream connection (used after the response
+  // has started and the upstream failed).
+  virtual void ResetStream() = 0;
+};
+
+// An HTTP filter: sees the request on the way in (decode) and the response on the way out
+// (encode). Filters are created per request by a registered factory.
+class StreamFilter {
+ public:
+  virtual ~StreamFilter() = default;
+  virtual void SetCallbacks(FilterCallbacks& callbacks) { callbacks_ = &callbacks; }
+
+  virtual FilterStatus DecodeHeaders(RequestHeaders& headers, bool end_stream) = 0;
+  virtual FilterStatus DecodeData(std::string_view data, bool end_stream) {
+    return FilterStatus::kContinue;
+  }
+  virtual FilterStatus DecodeTrailers(HeaderMap& trailers) { return FilterStatus::kContinue; }
+  virtual void EncodeHeaders(ResponseHeaders& headers, bool end_stream) {}
+  // The downstream connection's write buffer is full / drained again.
+  virtual void OnDownstreamAboveWriteBufferHighWatermark() {}
+  virtual void OnDownstreamBelowWriteBufferLowWatermark() {}
+  // The request is over (completed or reset); release upstream resources.
+  virtual void OnDestroy() {}
+
+ protected:
+  FilterCallbacks* callbacks_ = nullptr;
+};
+
+}  // namespace phoenix::http

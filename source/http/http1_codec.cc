@@ -1,0 +1,538 @@
+#include "source/http/http1_codec.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "source/common/strings.h"
+
+namespace phoenix::http {
+namespace {
+
+Http1Parser* From(llhttp_t* parser) { return static_cast<Http1Parser*>(parser->data); }
+
+// Field values may hold visible characters, spaces and tabs; no other control characters.
+bool ValidFieldValue(std::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return s;
+}
+
+void AppendHeaders(std::string& out, const HeaderMap& headers) {
+  for (const auto& [name, value] : headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
+}
+
+const CodecLimits& UpstreamLimits() {
+  static const CodecLimits limits{.max_request_headers_bytes = 96 * 1024,
+                                  .max_headers_count = 200,
+                                  .max_request_uri_bytes = 96 * 1024};
+  return limits;
+}
+
+}  // namespace
+
+// The llhttp callback table lives in a class static so the callbacks can reach the
+// protected handlers.
+struct Http1ParserCallbacks {
+  static int MessageBegin(llhttp_t* p) { return Access(p)->OnMessageBegin(); }
+  static int Url(llhttp_t* p, const char* at, size_t n) { return Access(p)->OnUrl(at, n); }
+  static int Status(llhttp_t* p, const char* at, size_t n) { return Access(p)->OnStatus(at, n); }
+  static int HeaderField(llhttp_t* p, const char* at, size_t n) {
+    return Access(p)->OnHeaderField(at, n);
+  }
+  static int HeaderValue(llhttp_t* p, const char* at, size_t n) {
+    return Access(p)->OnHeaderValue(at, n);
+  }
+  static int HeaderValueComplete(llhttp_t* p) { return Access(p)->OnHeaderValueComplete(); }
+  static int HeadersComplete(llhttp_t* p) { return Access(p)->OnHeadersComplete(); }
+  static int Body(llhttp_t* p, const char* at, size_t n) { return Access(p)->OnBody(at, n); }
+  static int MessageComplete(llhttp_t* p) { return Access(p)->OnMessageComplete(); }
+
+  struct Accessor : Http1Parser {
+    using Http1Parser::OnBody;
+    using Http1Parser::OnHeaderField;
+    using Http1Parser::OnHeadersComplete;
+    using Http1Parser::OnHeaderValue;
+    using Http1Parser::OnHeaderValueComplete;
+    using Http1Parser::OnMessageBegin;
+    using Http1Parser::OnMessageComplete;
+    using Http1Parser::OnStatus;
+    using Http1Parser::OnUrl;
+  };
+  static Accessor* Access(llhttp_t* p) { return static_cast<Accessor*>(From(p)); }
+};
+
+Http1Parser::Http1Parser(llhttp_type_t type, const CodecLimits& limits) : limits_(limits) {
+  llhttp_init(&parser_, type, Settings());
+  parser_.data = this;
+}
+
+const llhttp_settings_t* Http1Parser::Settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &Http1ParserCallbacks::MessageBegin;
+    s.on_url = &Http1ParserCallbacks::Url;
+    s.on_status = &Http1ParserCallbacks::Status;
+    s.on_header_field = &Http1ParserCallbacks::HeaderField;
+    s.on_header_value = &Http1ParserCallbacks::HeaderValue;
+    s.on_header_value_complete = &Http1ParserCallbacks::HeaderValueComplete;
+    s.on_headers_complete = &Http1ParserCallbacks::HeadersComplete;
+    s.on_body = &Http1ParserCallbacks::Body;
+    s.on_message_complete = &Http1ParserCallbacks::MessageComplete;
+    return s;
+  }();
+  return &settings;
+}
+
+bool Http1Parser::CountBytes(size_t length) {
+  header_bytes_ += length;
+  return header_bytes_ <= limits_.max_request_headers_bytes;
+}
+
+int Http1Parser::Fail(int status, std::string_view details) {
+  error_status_ = status;
+  error_details_ = std::string(details);
+  return -1;
+}
+
+int Http1Parser::OnHeaderField(const char* at, size_t length) {
+  if (!CountBytes(length)) return Fail(431, "headers too large");
+  field_.append(at, length);
+  return 0;
+}
+
+int Http1Parser::OnHeaderValue(const char* at, size_t length) {
+  if (!CountBytes(length)) return Fail(431, "headers too large");
+  value_.append(at, length);
+  return 0;
+}
+
+int Http1Parser::OnHeaderValueComplete() {
+  if (headers_.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
+  std::string_view value = TrimOws(value_);
+  if (!ValidFieldValue(value)) return Fail(400, "invalid header value");
+  headers_.Add(field_, value);
+  field_.clear();
+  value_.clear();
+  return 0;
+}
+
+HeaderMap Http1Parser::TakeHeaders() {
+  HeaderMap out;
+  out.Reserve(headers_.size());
+  const std::string* connection = headers_.Get("connection");
+  std::vector<std::string> named;
+  if (connection != nullptr) {
+    for (absl::string_view token : absl::StrSplit(*connection, ',')) {
+      std::string t = absl::AsciiStrToLower(AbslView(TrimOws(StdView(token))));
+      if (!t.empty()) named.push_back(std::move(t));
+    }
+  }
+  for (const auto& [name, value] : headers_) {
+    if (IsHopByHopHeader(name)) continue;
+    if (std::find(named.begin(), named.end(), name) != named.end()) continue;
+    out.Add(name, value);
+  }
+  headers_ = HeaderMap();
+  return out;
+}
+
+void Http1Parser::ResetMessage() {
+  headers_ = HeaderMap();
+  field_.clear();
+  value_.clear();
+  header_bytes_ = 0;
+  in_trailers_ = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// Server codec
+
+Http1ServerCodec::Http1ServerCodec(network::Connection& connection, ServerCodecCallbacks& callbacks,
+                                   const CodecLimits& limits)
+    : Http1Parser(HTTP_REQUEST, limits), connection_(connection), callbacks_(callbacks) {}
+
+void Http1ServerCodec::Dispatch(const char* data, size_t length) {
+  if (failed_) return;
+  if (paused_) {
+    pending_.append(data, length);
+    // A client pipelining far ahead of us is throttled, not buffered without bound.
+    if (pending_.size() > 64 * 1024) connection_.ReadDisable(true);
+    return;
+  }
+  Execute(data, length);
+}
+
+bool Http1ServerCodec::HasObsFold(const char* data, size_t length) {
+  // llhttp joins obs-fold continuation lines silently; RFC 9112 lets a server reject them,
+  // and we do: a folded line is a classic request-smuggling ingredient.
+  for (size_t i = 0; i < length && !head_scan_done_; ++i) {
+    char c = data[i];
+    if (last_was_lf_) {
+      if (c == ' ' || c == '\t') return true;
+      if (c == '\r' || c == '\n') head_scan_done_ = true;  // End of the head.
+    }
+    last_was_lf_ = c == '\n';
+  }
+  return false;
+}
+
+void Http1ServerCodec::Execute(const char* data, size_t length) {
+  if (HasObsFold(data, length)) {
+    failed_ = true;
+    keep_alive_ = false;
+    callbacks_.OnProtocolError(400, "obs-fold in request head");
+    return;
+  }
+  llhttp_errno_t err = llhttp_execute(&parser_, data, length);
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED) {
+    const char* stop = llhttp_get_error_pos(&parser_);
+    std::string rest(stop, data + length - stop);
+    pending_ = std::move(rest);
+    paused_ = true;
+    return;
+  }
+  failed_ = true;
+  keep_alive_ = false;
+  // Our own callbacks set a status (414, 431, ...); llhttp's errors are all 400.
+  int status = error_details_.empty() ? 400 : error_status_;
+  std::string details = error_details_.empty() ? llhttp_errno_name(err) : error_details_;
+  callbacks_.OnProtocolError(status, details);
+}
+
+void Http1ServerCodec::ResumeAfterResponse() {
+  if (!paused_ || failed_) return;
+  paused_ = false;
+  llhttp_resume(&parser_);
+  connection_.ReadDisable(false);
+  std::string data = std::move(pending_);
+  pending_.clear();
+  if (!data.empty()) Execute(data.data(), data.size());
+}
+
+int Http1ServerCodec::OnMessageBegin() {
+  ResetMessage();
+  url_.clear();
+  in_message_ = true;
+  request_complete_ = false;
+  response_started_ = false;
+  response_complete_ = false;
+  callbacks_.OnRequestBegin();
+  return 0;
+}
+
+int Http1ServerCodec::OnUrl(const char* at, size_t length) {
+  if (url_.size() + length > limits_.max_request_uri_bytes) return Fail(414, "uri too long");
+  if (!CountBytes(length)) return Fail(431, "headers too large");
+  url_.append(at, length);
+  return 0;
+}
+
+bool Http1ServerCodec::SplitTarget(RequestHeaders& request) {
+  std::string_view url = url_;
+  if (url.starts_with("/")) {
+    request.path = std::string(url);
+    return true;
+  }
+  if (url == "*" && request.method == "OPTIONS") {
+    request.path = "*";
+    return true;
+  }
+  // absolute-form: scheme://authority[/path]. The authority in the target wins over Host.
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  std::string scheme = absl::AsciiStrToLower(AbslView(url.substr(0, scheme_end)));
+  if (scheme != "http" && scheme != "https") return false;
+  std::string_view rest = url.substr(scheme_end + 3);
+  size_t path_start = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, path_start);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
+  request.authority = std::string(authority);
+  if (path_start == std::string_view::npos) {
+    request.path = "/";
+  } else if (rest[path_start] == '?') {
+    request.path = absl::StrCat("/", AbslView(rest.substr(path_start)));
+  } else {
+    request.path = std::string(rest.substr(path_start));
+  }
+  return true;
+}
+
+int Http1ServerCodec::OnHeadersComplete() {
+  if (in_trailers_) return 0;
+  if (parser_.http_major != 1 || parser_.http_minor > 1) {
+    return Fail(400, "unsupported HTTP version");
+  }
+  auto request = std::make_unique<RequestHeaders>();
+  request->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  request->http_minor = parser_.http_minor;
+  http_minor_ = parser_.http_minor;
+  head_request_ = parser_.method == HTTP_HEAD;
+  if (parser_.method == HTTP_CONNECT || parser_.upgrade) {
+    // Tunnels and protocol upgrades are not proxied (yet).
+    if (parser_.method == HTTP_CONNECT) return Fail(400, "CONNECT not supported");
+  }
+  size_t host_count = headers_.Count("host");
+  if (host_count > 1) return Fail(400, "multiple host headers");
+  if (host_count == 1) request->authority = *headers_.Get("host");
+  if (host_count == 0 && http_minor_ == 1) return Fail(400, "missing host header");
+  if (!SplitTarget(*request)) return Fail(400, "invalid request target");
+  keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
+  request->headers = TakeHeaders();
+  request->headers.Remove("host");
+
+  request_has_body_ = (parser_.flags & F_CHUNKED) != 0 ||
+                      ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
+  if (const std::string* expect = request->headers.Get("expect")) {
+    if (absl::AsciiStrToLower(*expect) != "100-continue") return Fail(417, "unsupported expect");
+    request->headers.Remove("expect");
+    // The proxy answers 100-continue itself, as Envoy does; the upstream sees a plain request.
+    if (request_has_body_ && http_minor_ == 1) connection_.Write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  in_trailers_ = true;  // Header callbacks from now on are trailers.
+  request_complete_ = !request_has_body_;
+  callbacks_.OnRequestHeaders(std::move(request), !request_has_body_);
+  return 0;
+}
+
+int Http1ServerCodec::OnBody(const char* at, size_t length) {
+  callbacks_.OnRequestData(std::string_view(at, length), false);
+  return 0;
+}
+
+int Http1ServerCodec::OnMessageComplete() {
+  in_message_ = false;
+  head_scan_done_ = false;
+  last_was_lf_ = false;
+  request_complete_ = true;
+  if (request_has_body_) {
+    HeaderMap trailers = TakeHeaders();
+    if (!trailers.empty()) {
+      callbacks_.OnRequestTrailers(std::move(trailers));
+    } else {
+      callbacks_.OnRequestData(std::string_view(), true);
+    }
+  }
+  // One request at a time: hold back pipelined bytes until this response is done, and
+  // parse nothing more on a connection that is closing.
+  if (!response_complete_ || !keep_alive_) return HPE_PAUSED;
+  return 0;
+}
+
+void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_stream) {
+  response_started_ = true;
+  int status = headers.status;
+  response_has_body_ = !(head_request_ || status == 204 || status == 304 || status < 200);
+  response_chunked_ = false;
+  std::string out;
+  out.reserve(256);
+  absl::StrAppend(&out, "HTTP/1.1 ", status, " ", AbslView(ReasonPhrase(status)), "\r\n");
+  AppendHeaders(out, headers.headers);
+  bool has_length = headers.headers.Get("content-length") != nullptr;
+  if (response_has_body_) {
+    if (end_stream) {
+      if (!has_length) out.append("content-length: 0\r\n");
+    } else if (!has_length) {
+      if (http_minor_ >= 1) {
+        out.append("transfer-encoding: chunked\r\n");
+        response_chunked_ = true;
+      } else {
+        keep_alive_ = false;  // HTTP/1.0 without a length: the close ends the body.
+      }
+    }
+  }
+  if (!request_complete_) keep_alive_ = false;
+  if (!keep_alive_) {
+    out.append("connection: close\r\n");
+  } else if (http_minor_ == 0) {
+    out.append("connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  connection_.Write(out);
+  if (end_stream) ResponseComplete();
+}
+
+void Http1ServerCodec::EncodeData(std::string_view data, bool end_stream) {
+  if (response_has_body_ && !data.empty()) {
+    if (response_chunked_) {
+      char size_line[24];
+      int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+      std::string_view slices[] = {
+          std::string_view(size_line, n), data,
+          end_stream ? std::string_view("\r\n0\r\n\r\n") : std::string_view("\r\n")};
+      connection_.Write(slices, 3);
+      if (end_stream) {
+        ResponseComplete();
+        return;
+      }
+    } else {
+      connection_.Write(data);
+    }
+  }
+  if (end_stream) {
+    if (response_has_body_ && response_chunked_) connection_.Write("0\r\n\r\n");
+    ResponseComplete();
+  }
+}
+
+void Http1ServerCodec::EncodeTrailers(const HeaderMap& trailers) {
+  if (response_has_body_ && response_chunked_) {
+    std::string out = "0\r\n";
+    AppendHeaders(out, trailers);
+    out.append("\r\n");
+    connection_.Write(out);
+  }
+  ResponseComplete();
+}
+
+void Http1ServerCodec::ResponseComplete() {
+  response_complete_ = true;
+  if (!request_complete_) keep_alive_ = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// Client codec
+
+Http1ClientCodec::Http1ClientCodec(network::Connection& connection, ClientCodecCallbacks& callbacks)
+    : Http1Parser(HTTP_RESPONSE, UpstreamLimits()),
+      connection_(connection),
+      callbacks_(callbacks) {}
+
+void Http1ClientCodec::Reset() {
+  llhttp_init(&parser_, HTTP_RESPONSE, Settings());
+  parser_.data = this;
+  ResetMessage();
+  head_request_ = false;
+  request_chunked_ = false;
+  request_complete_ = false;
+  response_complete_ = false;
+  informational_ = false;
+  response_ended_at_headers_ = false;
+  keep_alive_ = true;
+  errored_ = false;
+}
+
+void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_stream) {
+  head_request_ = headers.method == "HEAD";
+  std::string out;
+  out.reserve(512);
+  absl::StrAppend(&out, headers.method, " ", headers.path, " HTTP/1.1\r\nhost: ", headers.authority,
+                  "\r\n");
+  AppendHeaders(out, headers.headers);
+  if (!end_stream && headers.headers.Get("content-length") == nullptr) {
+    out.append("transfer-encoding: chunked\r\n");
+    request_chunked_ = true;
+  }
+  out.append("\r\n");
+  connection_.Write(out);
+  request_complete_ = end_stream;
+}
+
+void Http1ClientCodec::EncodeData(std::string_view data, bool end_stream) {
+  if (request_chunked_) {
+    if (!data.empty()) {
+      char size_line[24];
+      int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+      std::string_view slices[] = {
+          std::string_view(size_line, n), data,
+          end_stream ? std::string_view("\r\n0\r\n\r\n") : std::string_view("\r\n")};
+      connection_.Write(slices, 3);
+    } else if (end_stream) {
+      connection_.Write("0\r\n\r\n");
+    }
+  } else if (!data.empty()) {
+    connection_.Write(data);
+  }
+  if (end_stream) request_complete_ = true;
+}
+
+void Http1ClientCodec::EncodeTrailers(const HeaderMap& trailers) {
+  if (request_chunked_) {
+    std::string out = "0\r\n";
+    AppendHeaders(out, trailers);
+    out.append("\r\n");
+    connection_.Write(out);
+  }
+  request_complete_ = true;
+}
+
+void Http1ClientCodec::Dispatch(const char* data, size_t length) {
+  if (errored_) return;
+  if (response_complete_) {
+    // Bytes after a complete response: the connection is out of sync; never reuse it.
+    keep_alive_ = false;
+    return;
+  }
+  llhttp_errno_t err = llhttp_execute(&parser_, data, length);
+  if (err == HPE_OK || err == HPE_PAUSED) return;
+  errored_ = true;
+  keep_alive_ = false;
+  callbacks_.OnResponseProtocolError(error_details_.empty() ? llhttp_errno_name(err)
+                                                            : error_details_);
+}
+
+bool Http1ClientCodec::OnConnectionClosed() {
+  keep_alive_ = false;
+  if (errored_ || response_complete_) return true;
+  // A response delimited by the close completes here; anything else was cut short.
+  llhttp_finish(&parser_);
+  return response_complete_;
+}
+
+int Http1ClientCodec::OnHeadersComplete() {
+  if (in_trailers_) return 0;
+  int status = parser_.status_code;
+  if (status >= 100 && status < 200) {
+    // 1xx interim responses are swallowed (101 upgrades are not supported).
+    if (status == 101) return Fail(502, "upgrade not supported");
+    informational_ = true;
+    ResetMessage();
+    return 0;
+  }
+  informational_ = false;
+  auto response = std::make_unique<ResponseHeaders>();
+  response->status = status;
+  response->headers = TakeHeaders();
+  bool no_body = head_request_ || status == 204 || status == 304 ||
+                 ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length == 0 &&
+                  (parser_.flags & F_CHUNKED) == 0);
+  in_trailers_ = true;
+  response_ended_at_headers_ = no_body;
+  callbacks_.OnResponseHeaders(std::move(response), no_body);
+  // 1 tells llhttp the response has no body (HEAD).
+  return head_request_ ? 1 : 0;
+}
+
+int Http1ClientCodec::OnBody(const char* at, size_t length) {
+  callbacks_.OnResponseData(std::string_view(at, length), false);
+  return 0;
+}
+
+int Http1ClientCodec::OnMessageComplete() {
+  if (informational_) {
+    informational_ = false;
+    return 0;
+  }
+  response_complete_ = true;
+  keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
+  if (!response_ended_at_headers_) {
+    HeaderMap trailers = TakeHeaders();
+    if (!trailers.empty()) {
+      callbacks_.OnResponseTrailers(std::move(trailers));
+    } else {
+      callbacks_.OnResponseData(std::string_view(), true);
+    }
+  }
+  return HPE_PAUSED;  // One response per request; anything after it is not ours.
+}
+
+}  // namespace phoenix::http

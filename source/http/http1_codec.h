@@ -1,0 +1,142 @@
+#pragma once
+
+#include <llhttp.h>
+
+#include <string>
+#include <string_view>
+
+#include "source/http/codec.h"
+#include "source/network/connection.h"
+
+namespace phoenix::http {
+
+// llhttp plumbing shared by both directions: accumulates header fields, enforces size and
+// count limits, validates field values, strips connection-specific headers.
+class Http1Parser {
+ protected:
+  Http1Parser(llhttp_type_t type, const CodecLimits& limits);
+  virtual ~Http1Parser() = default;
+
+  // llhttp callbacks. Return 0 to continue, -1 to fail (error_status_ says how).
+  virtual int OnMessageBegin() { return 0; }
+  virtual int OnUrl(const char* at, size_t length) { return 0; }
+  virtual int OnStatus(const char* at, size_t length) { return 0; }
+  virtual int OnHeadersComplete() = 0;
+  virtual int OnBody(const char* at, size_t length) = 0;
+  virtual int OnMessageComplete() = 0;
+
+  int OnHeaderField(const char* at, size_t length);
+  int OnHeaderValue(const char* at, size_t length);
+  int OnHeaderValueComplete();
+  int Fail(int status, std::string_view details);
+  // Moves the collected headers out, dropping hop-by-hop ones (and those named in
+  // Connection). Content-Length is kept: it is end-to-end framing information.
+  HeaderMap TakeHeaders();
+  void ResetMessage();
+  bool CountBytes(size_t length);
+
+  static const llhttp_settings_t* Settings();
+
+  llhttp_t parser_;
+  const CodecLimits& limits_;
+  HeaderMap headers_;
+  std::string field_;
+  std::string value_;
+  size_t header_bytes_ = 0;
+  bool in_trailers_ = false;
+  int error_status_ = 400;
+  std::string error_details_;
+};
+
+// HTTP/1.1 server side of a downstream connection.
+class Http1ServerCodec : public Http1Parser {
+ public:
+  Http1ServerCodec(network::Connection& connection, ServerCodecCallbacks& callbacks,
+                   const CodecLimits& limits);
+
+  void Dispatch(const char* data, size_t length);
+  // Parses pipelined bytes held back while the previous response was in progress.
+  void ResumeAfterResponse();
+
+  void EncodeHeaders(const ResponseHeaders& headers, bool end_stream);
+  void EncodeData(std::string_view data, bool end_stream);
+  void EncodeTrailers(const HeaderMap& trailers);
+
+  bool response_started() const { return response_started_; }
+  bool response_complete() const { return response_complete_; }
+  // Whether the connection may carry another request after this response.
+  bool keep_alive() const { return keep_alive_; }
+  // Responses from now on say "connection: close".
+  void DisableKeepAlive() { keep_alive_ = false; }
+  bool idle() const { return !in_message_ && pending_.empty(); }
+
+ private:
+  int OnMessageBegin() override;
+  int OnUrl(const char* at, size_t length) override;
+  int OnHeadersComplete() override;
+  int OnBody(const char* at, size_t length) override;
+  int OnMessageComplete() override;
+  void Execute(const char* data, size_t length);
+  bool HasObsFold(const char* data, size_t length);
+  void ResponseComplete();
+  bool SplitTarget(RequestHeaders& request);
+
+  network::Connection& connection_;
+  ServerCodecCallbacks& callbacks_;
+  std::string url_;
+  std::string pending_;  // Bytes after a complete request, parsed once its response is done.
+  bool paused_ = false;
+  bool in_message_ = false;
+  bool request_complete_ = false;
+  bool request_has_body_ = false;
+  bool head_request_ = false;
+  int http_minor_ = 1;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool response_chunked_ = false;
+  bool response_has_body_ = true;
+  bool keep_alive_ = true;
+  bool failed_ = false;
+  bool head_scan_done_ = false;
+  bool last_was_lf_ = false;
+};
+
+// HTTP/1.1 client side of an upstream connection; one request at a time.
+class Http1ClientCodec : public Http1Parser {
+ public:
+  Http1ClientCodec(network::Connection& connection, ClientCodecCallbacks& callbacks);
+
+  void EncodeHeaders(const RequestHeaders& headers, bool end_stream);
+  void EncodeData(std::string_view data, bool end_stream);
+  void EncodeTrailers(const HeaderMap& trailers);
+
+  void Dispatch(const char* data, size_t length);
+  // The upstream closed. Completes a read-to-close response; returns false if the response
+  // was cut short (the caller treats that as a reset).
+  bool OnConnectionClosed();
+  bool response_complete() const { return response_complete_; }
+  bool request_complete() const { return request_complete_; }
+  // The connection can carry another request once this exchange is complete.
+  bool reusable() const { return response_complete_ && request_complete_ && keep_alive_; }
+  // Prepares for the next request on the same connection.
+  void Reset();
+
+ private:
+  int OnStatus(const char* at, size_t length) override { return 0; }
+  int OnHeadersComplete() override;
+  int OnBody(const char* at, size_t length) override;
+  int OnMessageComplete() override;
+
+  network::Connection& connection_;
+  ClientCodecCallbacks& callbacks_;
+  bool head_request_ = false;
+  bool request_chunked_ = false;
+  bool request_complete_ = false;
+  bool response_complete_ = false;
+  bool informational_ = false;
+  bool response_ended_at_headers_ = false;
+  bool keep_alive_ = true;
+  bool errored_ = false;
+};
+
+}  // namespace phoenix::http

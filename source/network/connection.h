@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace phoenix::network {
+
+enum class ConnectionEvent {
+  kConnected,    // Outbound connect finished.
+  kRemoteClose,  // Peer closed or the socket failed.
+  kConnectFailed,
+};
+
+// What a connection reports to its owner (the HTTP connection manager, an upstream client).
+class ConnectionCallbacks {
+ public:
+  virtual ~ConnectionCallbacks() = default;
+  // Bytes read from the peer. Valid only during the call.
+  virtual void OnData(const char* data, size_t length) = 0;
+  virtual void OnEvent(ConnectionEvent event) = 0;
+  // The write buffer went above the high watermark / back under the low one.
+  virtual void OnAboveWriteBufferHighWatermark() {}
+  virtual void OnBelowWriteBufferLowWatermark() {}
+};
+
+// A byte stream to a peer. The seam where a transport (raw TCP today, TLS next) plugs in:
+// the HTTP layers only see this interface.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual void SetCallbacks(ConnectionCallbacks* callbacks) = 0;
+  // Writes the slices in order; copies whatever the socket does not take at once.
+  virtual void Write(const std::string_view* slices, size_t count) = 0;
+  void Write(std::string_view data) { Write(&data, 1); }
+  // Stops or resumes reading from the peer (back-pressure).
+  virtual void ReadDisable(bool disable) = 0;
+  // Closes after the pending writes are flushed. No callback fires after this.
+  virtual void CloseAfterFlush() = 0;
+  // Closes at once, dropping pending writes. No callback fires after this.
+  virtual void Close() = 0;
+  virtual bool closed() const = 0;
+  virtual size_t BufferedBytes() const = 0;
+  virtual const std::string& peer_address() const = 0;
+  // Bytes sent to the peer so far.
+  virtual uint64_t bytes_written() const = 0;
+};
+
+}  // namespace phoenix::network

@@ -1,0 +1,282 @@
+#include "source/network/tcp_connection.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace phoenix::network {
+
+// Owns the uv handle. Outlives the TcpConnection while libuv still needs the handle
+// (closing, or flushing writes after the owner let go).
+struct TcpConnection::HandleContext {
+  uv_tcp_t tcp;
+  uv_connect_t connect_request;
+  TcpConnection* owner = nullptr;
+  bool close_when_flushed = false;
+};
+
+namespace {
+
+struct WriteRequest {
+  uv_write_t request;
+  std::string data;
+};
+
+// Every read on a thread lands here first; handlers consume it synchronously.
+thread_local char read_buffer[64 * 1024];
+
+}  // namespace
+
+std::string FormatAddress(const sockaddr* address) {
+  char host[INET6_ADDRSTRLEN] = "";
+  if (address->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    return absl::StrCat(host, ":", ntohs(in->sin_port));
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    return absl::StrCat("[", host, "]:", ntohs(in6->sin6_port));
+  }
+  return "unknown";
+}
+
+TcpConnection::TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit)
+    : dispatcher_(dispatcher),
+      handle_(handle),
+      high_watermark_(buffer_limit),
+      low_watermark_(buffer_limit / 2) {
+  auto* context = reinterpret_cast<HandleContext*>(handle);
+  context->owner = this;
+  handle->data = context;
+  uv_tcp_nodelay(handle, 1);
+}
+
+std::unique_ptr<TcpConnection> TcpConnection::FromAccepted(Dispatcher& dispatcher, uv_tcp_t* handle,
+                                                           size_t buffer_limit) {
+  std::unique_ptr<TcpConnection> connection(new TcpConnection(dispatcher, handle, buffer_limit));
+  sockaddr_storage peer;
+  int length = sizeof(peer);
+  if (uv_tcp_getpeername(handle, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
+    connection->peer_address_ = FormatAddress(reinterpret_cast<sockaddr*>(&peer));
+  }
+  connection->StartReading();
+  return connection;
+}
+
+uv_tcp_t* TcpConnection::NewHandle(uv_loop_t* loop) {
+  auto* context = new HandleContext;
+  uv_tcp_init(loop, &context->tcp);
+  context->tcp.data = context;
+  return &context->tcp;
+}
+
+void TcpConnection::CloseUnusedHandle(uv_tcp_t* handle) {
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete static_cast<HandleContext*>(h->data); });
+}
+
+std::unique_ptr<TcpConnection> TcpConnection::Connect(Dispatcher& dispatcher,
+                                                      const sockaddr* address,
+                                                      std::chrono::milliseconds timeout,
+                                                      size_t buffer_limit,
+                                                      ConnectionCallbacks* callbacks) {
+  uv_tcp_t* handle = NewHandle(dispatcher.loop());
+  auto* context = static_cast<HandleContext*>(handle->data);
+  std::unique_ptr<TcpConnection> connection(new TcpConnection(dispatcher, handle, buffer_limit));
+  connection->callbacks_ = callbacks;
+  connection->peer_address_ = FormatAddress(address);
+  connection->connecting_ = true;
+  context->connect_request.data = context;
+  int rc = uv_tcp_connect(&context->connect_request, &context->tcp, address,
+                          [](uv_connect_t* request, int status) {
+                            auto* ctx = static_cast<HandleContext*>(request->data);
+                            if (ctx->owner != nullptr) ctx->owner->OnConnect(status);
+                          });
+  TcpConnection* raw = connection.get();
+  connection->connect_timer_ = dispatcher.CreateTimer([raw] { raw->OnConnect(UV_ETIMEDOUT); });
+  if (rc != 0) {
+    // Report asynchronously so the caller's state is consistent when the callback runs.
+    connection->connect_timer_->Enable(std::chrono::milliseconds(0));
+  } else {
+    connection->connect_timer_->Enable(timeout);
+  }
+  return connection;
+}
+
+TcpConnection::~TcpConnection() {
+  if (handle_ == nullptr) return;
+  auto* context = reinterpret_cast<HandleContext*>(handle_);
+  context->owner = nullptr;
+  if (close_after_flush_ &&
+      uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(handle_)) > 0) {
+    context->close_when_flushed = true;  // The last write callback closes it.
+    return;
+  }
+  Close();
+}
+
+void TcpConnection::StartReading() {
+  if (reading_ || read_disabled_ || handle_ == nullptr || close_after_flush_) return;
+  reading_ = true;
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(handle_),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        buf->base = read_buffer;
+        buf->len = sizeof(read_buffer);
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* ctx = static_cast<HandleContext*>(stream->data);
+        if (ctx->owner != nullptr) ctx->owner->OnRead(nread, buf->base);
+      });
+}
+
+void TcpConnection::OnRead(ssize_t nread, const char* data) {
+  if (nread > 0) {
+    if (callbacks_ != nullptr) callbacks_->OnData(data, static_cast<size_t>(nread));
+    return;
+  }
+  if (nread == 0) return;  // EAGAIN
+  RaiseRemoteClose(ConnectionEvent::kRemoteClose);
+}
+
+void TcpConnection::RaiseRemoteClose(ConnectionEvent event) {
+  if (handle_ == nullptr) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(handle_));
+  reading_ = false;
+  Close();
+  if (callbacks_ != nullptr) callbacks_->OnEvent(event);
+}
+
+void TcpConnection::OnConnect(int status) {
+  if (!connecting_) return;
+  connecting_ = false;
+  connect_timer_.reset();
+  if (status != 0) {
+    RaiseRemoteClose(ConnectionEvent::kConnectFailed);
+    return;
+  }
+  StartReading();
+  if (callbacks_ != nullptr) callbacks_->OnEvent(ConnectionEvent::kConnected);
+}
+
+void TcpConnection::Write(const std::string_view* slices, size_t count) {
+  if (handle_ == nullptr || count == 0) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(handle_);
+  uv_buf_t bufs[8];
+  size_t total = 0;
+  size_t n = std::min<size_t>(count, 8);
+  for (size_t i = 0; i < n; ++i) {
+    bufs[i] = uv_buf_init(const_cast<char*>(slices[i].data()), slices[i].size());
+    total += slices[i].size();
+  }
+  size_t written = 0;
+  if (!connecting_) {
+    int rc = uv_try_write(stream, bufs, n);
+    if (rc > 0) written = rc;
+  }
+  bytes_written_ += total;
+  if (written < total || count > n) {
+    auto* request = new WriteRequest;
+    size_t skip = written;
+    for (size_t i = 0; i < count; ++i) {
+      std::string_view s = slices[i];
+      if (skip >= s.size()) {
+        skip -= s.size();
+        continue;
+      }
+      request->data.append(s.substr(skip));
+      skip = 0;
+    }
+    if (count > n) {
+      for (size_t i = n; i < count; ++i) bytes_written_ += slices[i].size();
+    }
+    uv_buf_t buf = uv_buf_init(request->data.data(), request->data.size());
+    int rc = uv_write(&request->request, stream, &buf, 1, [](uv_write_t* req, int status) {
+      auto* ctx = static_cast<HandleContext*>(req->handle->data);
+      delete reinterpret_cast<WriteRequest*>(req);
+      if (ctx->owner != nullptr) {
+        ctx->owner->OnWriteDone(status);
+      } else if (ctx->close_when_flushed &&
+                 uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&ctx->tcp)) == 0 &&
+                 !uv_is_closing(reinterpret_cast<uv_handle_t*>(&ctx->tcp))) {
+        ctx->close_when_flushed = false;
+        uv_close(reinterpret_cast<uv_handle_t*>(&ctx->tcp),
+                 [](uv_handle_t* h) { delete static_cast<HandleContext*>(h->data); });
+      }
+    });
+    if (rc != 0) delete request;  // The socket failed; the read side reports it.
+  }
+  CheckWatermarks();
+}
+
+void TcpConnection::OnWriteDone(int status) {
+  if (handle_ == nullptr) return;
+  if (status < 0 && status != UV_ECANCELED) {
+    RaiseRemoteClose(ConnectionEvent::kRemoteClose);
+    return;
+  }
+  if (close_after_flush_ && BufferedBytes() == 0) {
+    Close();
+    return;
+  }
+  CheckWatermarks();
+}
+
+size_t TcpConnection::BufferedBytes() const {
+  if (handle_ == nullptr) return 0;
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(handle_));
+}
+
+void TcpConnection::CheckWatermarks() {
+  size_t buffered = BufferedBytes();
+  if (!above_high_watermark_ && buffered > high_watermark_) {
+    above_high_watermark_ = true;
+    if (callbacks_ != nullptr) callbacks_->OnAboveWriteBufferHighWatermark();
+  } else if (above_high_watermark_ && buffered <= low_watermark_) {
+    above_high_watermark_ = false;
+    if (callbacks_ != nullptr) callbacks_->OnBelowWriteBufferLowWatermark();
+  }
+}
+
+void TcpConnection::ReadDisable(bool disable) {
+  read_disabled_ = disable;
+  if (handle_ == nullptr) return;
+  if (disable && reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(handle_));
+    reading_ = false;
+  } else if (!disable && !connecting_) {
+    StartReading();
+  }
+}
+
+void TcpConnection::CloseAfterFlush() {
+  if (handle_ == nullptr) return;
+  if (BufferedBytes() == 0) {
+    Close();
+    return;
+  }
+  close_after_flush_ = true;
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(handle_));
+    reading_ = false;
+  }
+}
+
+void TcpConnection::Close() {
+  if (handle_ == nullptr) return;
+  connect_timer_.reset();
+  auto* context = reinterpret_cast<HandleContext*>(handle_);
+  context->owner = nullptr;
+  handle_ = nullptr;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&context->tcp))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&context->tcp),
+             [](uv_handle_t* h) { delete static_cast<HandleContext*>(h->data); });
+  } else {
+    context->tcp.close_cb = [](uv_handle_t* h) { delete static_cast<HandleContext*>(h->data); };
+  }
+}
+
+}  // namespace phoenix::network

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "source/common/dispatcher.h"
+#include "source/network/connection.h"
+
+namespace phoenix::network {
+
+// A Connection over a libuv TCP handle. The uv handle lives in a small context that
+// outlives this object until libuv has finished closing it, so the object can be
+// destroyed at any time.
+class TcpConnection : public Connection {
+ public:
+  // A handle for uv_accept; pass it to FromAccepted, or to CloseUnusedHandle on failure.
+  static uv_tcp_t* NewHandle(uv_loop_t* loop);
+  static void CloseUnusedHandle(uv_tcp_t* handle);
+  // Wraps a handle from NewHandle() that uv_accept filled.
+  static std::unique_ptr<TcpConnection> FromAccepted(Dispatcher& dispatcher, uv_tcp_t* handle,
+                                                     size_t buffer_limit);
+  // Starts a non-blocking connect; the callbacks get kConnected or kConnectFailed.
+  static std::unique_ptr<TcpConnection> Connect(Dispatcher& dispatcher, const sockaddr* address,
+                                                std::chrono::milliseconds timeout,
+                                                size_t buffer_limit,
+                                                ConnectionCallbacks* callbacks);
+  ~TcpConnection() override;
+
+  void SetCallbacks(ConnectionCallbacks* callbacks) override { callbacks_ = callbacks; }
+  void Write(const std::string_view* slices, size_t count) override;
+  void ReadDisable(bool disable) override;
+  void CloseAfterFlush() override;
+  void Close() override;
+  bool closed() const override { return handle_ == nullptr; }
+  size_t BufferedBytes() const override;
+  const std::string& peer_address() const override { return peer_address_; }
+  uint64_t bytes_written() const override { return bytes_written_; }
+
+ private:
+  struct HandleContext;
+
+  TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit);
+  void StartReading();
+  void OnRead(ssize_t nread, const char* data);
+  void OnWriteDone(int status);
+  void OnConnect(int status);
+  void CheckWatermarks();
+  void RaiseRemoteClose(ConnectionEvent event);
+
+  Dispatcher& dispatcher_;
+  uv_tcp_t* handle_;  // Null once closed.
+  ConnectionCallbacks* callbacks_ = nullptr;
+  std::unique_ptr<Timer> connect_timer_;
+  std::string peer_address_;
+  size_t high_watermark_;
+  size_t low_watermark_;
+  bool above_high_watermark_ = false;
+  bool read_disabled_ = false;
+  bool reading_ = false;
+  bool close_after_flush_ = false;
+  bool connecting_ = false;
+  uint64_t bytes_written_ = 0;
+};
+
+// Formats "1.2.3.4:80" / "[::1]:80".
+std::string FormatAddress(const sockaddr* address);
+
+}  // namespace phoenix::network

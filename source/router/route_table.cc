@@ -1,0 +1,406 @@
+#include "source/router/route_table.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "source/common/strings.h"
+
+namespace phoenix::router {
+namespace {
+
+std::unique_ptr<RE2> CompileRegex(const std::string& pattern, bool ignore_case,
+                                  std::string_view path, config::ConfigErrors& errors) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_case_sensitive(!ignore_case);
+  auto regex = std::make_unique<RE2>(pattern, options);
+  if (!regex->ok()) {
+    errors.Add(path, absl::StrCat("invalid RE2 regex: ", regex->error()));
+    return nullptr;
+  }
+  return regex;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return absl::EqualsIgnoreCase(AbslView(a), AbslView(b));
+}
+
+bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// Finds `name` among "a=1&b=2" query parameters. Values are compared as sent.
+bool FindQueryParameter(std::string_view query, std::string_view name, std::string_view* value) {
+  for (absl::string_view part : absl::StrSplit(AbslView(query), '&')) {
+    std::string_view p = StdView(part);
+    size_t eq = p.find('=');
+    std::string_view key = p.substr(0, eq);
+    if (key == name) {
+      *value = eq == std::string_view::npos ? std::string_view() : p.substr(eq + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+StringMatcher::StringMatcher(const config::v1::StringMatcher& proto, std::string_view path,
+                             config::ConfigErrors& errors)
+    : kind_(proto.match_pattern_case()), ignore_case_(proto.ignore_case()) {
+  switch (kind_) {
+    case config::v1::StringMatcher::kExact:
+      pattern_ = proto.exact();
+      break;
+    case config::v1::StringMatcher::kPrefix:
+      pattern_ = proto.prefix();
+      break;
+    case config::v1::StringMatcher::kSuffix:
+      pattern_ = proto.suffix();
+      break;
+    case config::v1::StringMatcher::kContains:
+      pattern_ = proto.contains();
+      break;
+    case config::v1::StringMatcher::kSafeRegex:
+      regex_ = CompileRegex(proto.safe_regex().regex(), ignore_case_,
+                            absl::StrCat(AbslView(path), ".safe_regex.regex"), errors);
+      break;
+    case config::v1::StringMatcher::MATCH_PATTERN_NOT_SET:
+      errors.Add(path, "a string matcher needs one of exact, prefix, suffix, contains, safe_regex");
+      break;
+  }
+  if (ignore_case_) pattern_ = absl::AsciiStrToLower(pattern_);
+}
+
+bool StringMatcher::Match(std::string_view value) const {
+  std::string lowered;
+  if (ignore_case_ && kind_ != config::v1::StringMatcher::kSafeRegex) {
+    lowered = absl::AsciiStrToLower(AbslView(value));
+    value = lowered;
+  }
+  switch (kind_) {
+    case config::v1::StringMatcher::kExact:
+      return value == pattern_;
+    case config::v1::StringMatcher::kPrefix:
+      return value.starts_with(pattern_);
+    case config::v1::StringMatcher::kSuffix:
+      return value.ends_with(pattern_);
+    case config::v1::StringMatcher::kContains:
+      return value.find(pattern_) != std::string_view::npos;
+    case config::v1::StringMatcher::kSafeRegex:
+      return regex_ != nullptr &&
+             RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex_);
+    default:
+      return false;
+  }
+}
+
+HeaderMutations::HeaderMutations(
+    const google::protobuf::RepeatedPtrField<config::v1::HeaderValueOption>& add,
+    const google::protobuf::RepeatedPtrField<std::string>& remove) {
+  for (const auto& option : add) {
+    add_.push_back({absl::AsciiStrToLower(option.header().key()), option.header().value(),
+                    !option.has_append() || option.append()});
+  }
+  for (const auto& name : remove) remove_.push_back(absl::AsciiStrToLower(name));
+}
+
+void HeaderMutations::Apply(http::HeaderMap& headers) const {
+  for (const auto& name : remove_) headers.Remove(name);
+  for (const auto& add : add_) {
+    if (add.append) {
+      headers.Add(add.key, add.value);
+    } else {
+      headers.Set(add.key, add.value);
+    }
+  }
+}
+
+RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
+                       std::string_view path, config::ConfigErrors& errors)
+    : name(proto.name()),
+      request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove()),
+      response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove()),
+      config_path(path) {
+  std::string p(path);
+  const auto& match = proto.match();
+  path_kind = match.path_specifier_case();
+  case_sensitive = !match.has_case_sensitive() || match.case_sensitive();
+  switch (path_kind) {
+    case config::v1::RouteMatch::kPrefix:
+      this->path = match.prefix();
+      break;
+    case config::v1::RouteMatch::kPath:
+      this->path = match.path();
+      break;
+    case config::v1::RouteMatch::kSafeRegex:
+      path_regex = CompileRegex(match.safe_regex().regex(), !case_sensitive,
+                                p + ".match.safe_regex.regex", errors);
+      break;
+    case config::v1::RouteMatch::PATH_SPECIFIER_NOT_SET:
+      errors.Add(p + ".match", "a route match needs one of prefix, path, safe_regex");
+      break;
+  }
+  if (!case_sensitive) this->path = absl::AsciiStrToLower(this->path);
+  for (int i = 0; i < match.headers_size(); ++i) {
+    const auto& h = match.headers(i);
+    std::string hp = absl::StrCat(p, ".match.headers[", i, "]");
+    if (h.name().empty()) errors.Add(hp + ".name", "header name is required");
+    HeaderCheck check{absl::AsciiStrToLower(h.name()), nullptr, h.invert_match()};
+    if (h.has_string_match()) {
+      check.matcher =
+          std::make_unique<StringMatcher>(h.string_match(), hp + ".string_match", errors);
+    } else if (!h.present_match()) {
+      errors.Add(hp, "set string_match or present_match: true");
+    }
+    headers.push_back(std::move(check));
+  }
+  for (int i = 0; i < match.query_parameters_size(); ++i) {
+    const auto& q = match.query_parameters(i);
+    std::string qp = absl::StrCat(p, ".match.query_parameters[", i, "]");
+    if (q.name().empty()) errors.Add(qp + ".name", "query parameter name is required");
+    QueryCheck check{q.name(), nullptr};
+    if (q.has_string_match()) {
+      check.matcher =
+          std::make_unique<StringMatcher>(q.string_match(), qp + ".string_match", errors);
+    } else if (!q.present_match()) {
+      errors.Add(qp, "set string_match or present_match: true");
+    }
+    query_parameters.push_back(std::move(check));
+  }
+
+  switch (proto.action_case()) {
+    case config::v1::Route::kRoute: {
+      const auto& route = proto.route();
+      prefix_rewrite = route.prefix_rewrite();
+      host_rewrite = route.host_rewrite_literal();
+      timeout = std::chrono::milliseconds(route.timeout().seconds() * 1000 +
+                                          route.timeout().nanos() / 1000000);
+      if (route.has_weighted_clusters()) {
+        action = Action::kWeightedClusters;
+        const auto& clusters = route.weighted_clusters().clusters();
+        if (clusters.empty())
+          errors.Add(p + ".route.weighted_clusters", "needs at least one cluster");
+        for (const auto& c : clusters) {
+          weighted_clusters.push_back({c.name(), c.weight()});
+          total_weight += c.weight();
+        }
+        if (!clusters.empty() && total_weight == 0) {
+          errors.Add(p + ".route.weighted_clusters", "the weights add up to 0");
+        }
+      } else {
+        action = Action::kCluster;
+        cluster = route.cluster();
+        if (cluster.empty()) errors.Add(p + ".route", "needs cluster or weighted_clusters");
+      }
+      break;
+    }
+    case config::v1::Route::kRedirect:
+      action = Action::kRedirect;
+      redirect = proto.redirect();
+      break;
+    case config::v1::Route::kDirectResponse:
+      action = Action::kDirectResponse;
+      direct_status = proto.direct_response().status();
+      direct_body = proto.direct_response().body().inline_string();
+      if (direct_status < 200 || direct_status > 599) {
+        errors.Add(p + ".direct_response.status", "status must be between 200 and 599");
+      }
+      break;
+    case config::v1::Route::ACTION_NOT_SET:
+      errors.Add(p, "a route needs one of route, redirect, direct_response");
+      break;
+  }
+}
+
+bool RouteEntry::Matches(const http::RequestHeaders& request) const {
+  std::string_view request_path = request.PathWithoutQuery();
+  switch (path_kind) {
+    case config::v1::RouteMatch::kPrefix:
+      if (case_sensitive ? !request_path.starts_with(path)
+                         : !StartsWithIgnoreCase(request_path, path)) {
+        return false;
+      }
+      break;
+    case config::v1::RouteMatch::kPath:
+      if (case_sensitive ? request_path != path : !EqualsIgnoreCase(request_path, path)) {
+        return false;
+      }
+      break;
+    case config::v1::RouteMatch::kSafeRegex:
+      if (path_regex == nullptr ||
+          !RE2::FullMatch(re2::StringPiece(request_path.data(), request_path.size()),
+                          *path_regex)) {
+        return false;
+      }
+      break;
+    default:
+      return false;
+  }
+  for (const auto& check : headers) {
+    std::string_view value;
+    bool present = request.Lookup(check.name, &value);
+    bool matched = present && (check.matcher == nullptr || check.matcher->Match(value));
+    if (matched == check.invert) return false;
+  }
+  if (!query_parameters.empty()) {
+    std::string_view query = request.Query();
+    for (const auto& check : query_parameters) {
+      std::string_view value;
+      if (!FindQueryParameter(query, check.name, &value)) return false;
+      if (check.matcher != nullptr && !check.matcher->Match(value)) return false;
+    }
+  }
+  return true;
+}
+
+const std::string& RouteEntry::PickCluster(uint64_t random) const {
+  if (action != Action::kWeightedClusters || total_weight == 0) return cluster;
+  uint64_t point = random % total_weight;
+  for (const auto& c : weighted_clusters) {
+    if (point < c.weight) return c.name;
+    point -= c.weight;
+  }
+  return weighted_clusters.back().name;
+}
+
+std::string RouteEntry::RedirectLocation(const http::RequestHeaders& request) const {
+  std::string scheme = redirect.scheme_redirect().empty() ? "http" : redirect.scheme_redirect();
+  std::string host = request.authority;
+  if (!redirect.host_redirect().empty()) {
+    // Keep the original port unless one is configured.
+    size_t colon = host.rfind(':');
+    std::string port = colon != std::string::npos && host.find(']', colon) == std::string::npos
+                           ? host.substr(colon)
+                           : "";
+    host = redirect.host_redirect() + port;
+  }
+  if (redirect.port_redirect() != 0) {
+    size_t colon = host.rfind(':');
+    if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+      host.resize(colon);
+    }
+    absl::StrAppend(&host, ":", redirect.port_redirect());
+  }
+  std::string path_part(request.PathWithoutQuery());
+  std::string query(request.Query());
+  if (!redirect.path_redirect().empty()) {
+    path_part = redirect.path_redirect();
+  } else if (!redirect.prefix_rewrite().empty() && path_kind == config::v1::RouteMatch::kPrefix) {
+    path_part =
+        redirect.prefix_rewrite() + path_part.substr(std::min(path.size(), path_part.size()));
+  }
+  std::string location = absl::StrCat(scheme, "://", host, path_part);
+  if (!query.empty() && !redirect.strip_query()) absl::StrAppend(&location, "?", query);
+  return location;
+}
+
+void RouteEntry::RewriteRequest(http::RequestHeaders& request) const {
+  if (!prefix_rewrite.empty() && path_kind == config::v1::RouteMatch::kPrefix) {
+    request.path = prefix_rewrite + request.path.substr(std::min(path.size(), request.path.size()));
+  } else if (!prefix_rewrite.empty() && path_kind == config::v1::RouteMatch::kPath) {
+    request.path = prefix_rewrite + request.path.substr(std::min(path.size(), request.path.size()));
+  }
+  if (!host_rewrite.empty()) request.authority = host_rewrite;
+}
+
+VirtualHostEntry::VirtualHostEntry(const config::v1::VirtualHost& proto, std::string_view path,
+                                   config::ConfigErrors& errors)
+    : name(proto.name()),
+      request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove()),
+      response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove()) {
+  for (int i = 0; i < proto.routes_size(); ++i) {
+    routes.push_back(std::make_unique<RouteEntry>(
+        proto.routes(i), proto, absl::StrCat(AbslView(path), ".routes[", i, "]"), errors));
+    routes.back()->virtual_host = this;
+  }
+}
+
+RouteTable::RouteTable(const config::v1::RouteConfiguration& proto, std::string_view path,
+                       config::ConfigErrors& errors) {
+  for (int i = 0; i < proto.virtual_hosts_size(); ++i) {
+    const auto& vhost = proto.virtual_hosts(i);
+    std::string vpath = absl::StrCat(AbslView(path), ".virtual_hosts[", i, "]");
+    virtual_hosts_.push_back(std::make_unique<VirtualHostEntry>(vhost, vpath, errors));
+    vhost_paths_.push_back(vpath);
+    const VirtualHostEntry* entry = virtual_hosts_.back().get();
+    if (vhost.domains().empty()) errors.Add(vpath + ".domains", "needs at least one domain");
+    for (int d = 0; d < vhost.domains_size(); ++d) {
+      std::string domain = absl::AsciiStrToLower(vhost.domains(d));
+      std::string dpath = absl::StrCat(vpath, ".domains[", d, "]");
+      bool duplicate = false;
+      if (domain == "*") {
+        duplicate = default_ != nullptr;
+        default_ = entry;
+      } else if (domain.starts_with("*")) {
+        std::string suffix = domain.substr(1);
+        duplicate = std::any_of(suffixes_.begin(), suffixes_.end(),
+                                [&](const auto& s) { return s.first == suffix; });
+        suffixes_.emplace_back(suffix, entry);
+      } else if (domain.ends_with("*")) {
+        std::string prefix = domain.substr(0, domain.size() - 1);
+        duplicate = std::any_of(prefixes_.begin(), prefixes_.end(),
+                                [&](const auto& s) { return s.first == prefix; });
+        prefixes_.emplace_back(prefix, entry);
+      } else if (domain.find('*') != std::string::npos || domain.empty()) {
+        errors.Add(dpath, "a domain is exact, \"*.suffix\", \"prefix*\" or \"*\"");
+      } else {
+        duplicate = !exact_.emplace(domain, entry).second;
+      }
+      if (duplicate) errors.Add(dpath, absl::StrCat("domain '", domain, "' appears twice"));
+    }
+  }
+  auto longest_first = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
+  std::stable_sort(suffixes_.begin(), suffixes_.end(), longest_first);
+  std::stable_sort(prefixes_.begin(), prefixes_.end(), longest_first);
+}
+
+const VirtualHostEntry* RouteTable::FindVirtualHost(std::string_view authority) const {
+  std::string host = absl::AsciiStrToLower(AbslView(authority));
+  if (auto it = exact_.find(host); it != exact_.end()) return it->second;
+  // Retry without the port ("example.com:8080" -> "example.com").
+  size_t colon = host.rfind(':');
+  if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+    host.resize(colon);
+    if (auto it = exact_.find(host); it != exact_.end()) return it->second;
+  }
+  for (const auto& [suffix, vhost] : suffixes_) {
+    if (host.size() > suffix.size() && host.ends_with(suffix)) return vhost;
+  }
+  for (const auto& [prefix, vhost] : prefixes_) {
+    if (host.size() > prefix.size() && host.starts_with(prefix)) return vhost;
+  }
+  return default_;
+}
+
+const RouteEntry* RouteTable::Route(const http::RequestHeaders& request) const {
+  const VirtualHostEntry* vhost = FindVirtualHost(request.authority);
+  if (vhost == nullptr) return nullptr;
+  for (const auto& route : vhost->routes) {
+    if (route->Matches(request)) return route.get();
+  }
+  return nullptr;
+}
+
+std::vector<std::pair<std::string, std::string>> RouteTable::ReferencedClusters() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& vhost : virtual_hosts_) {
+    for (const auto& route : vhost->routes) {
+      if (route->action == RouteEntry::Action::kCluster) {
+        out.emplace_back(route->config_path + ".route.cluster", route->cluster);
+      } else if (route->action == RouteEntry::Action::kWeightedClusters) {
+        for (size_t i = 0; i < route->weighted_clusters.size(); ++i) {
+          out.emplace_back(
+              absl::StrCat(route->config_path, ".route.weighted_clusters.clusters[", i, "].name"),
+              route->weighted_clusters[i].name);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace phoenix::router

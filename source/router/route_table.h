@@ -1,0 +1,140 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "phoenix/config/v1/route.pb.h"
+#include "re2/re2.h"
+#include "source/config/config_errors.h"
+#include "source/http/header_map.h"
+
+namespace phoenix::router {
+
+// exact / prefix / suffix / contains / RE2 full match, optionally ignoring ASCII case.
+class StringMatcher {
+ public:
+  // Adds errors under `path` for an invalid regex.
+  StringMatcher(const config::v1::StringMatcher& proto, std::string_view path,
+                config::ConfigErrors& errors);
+  bool Match(std::string_view value) const;
+
+ private:
+  config::v1::StringMatcher::MatchPatternCase kind_;
+  std::string pattern_;
+  bool ignore_case_;
+  std::unique_ptr<RE2> regex_;
+};
+
+// Adds, replaces or removes headers on a request or response.
+class HeaderMutations {
+ public:
+  HeaderMutations(const google::protobuf::RepeatedPtrField<config::v1::HeaderValueOption>& add,
+                  const google::protobuf::RepeatedPtrField<std::string>& remove);
+  void Apply(http::HeaderMap& headers) const;
+  bool empty() const { return add_.empty() && remove_.empty(); }
+
+ private:
+  struct Add {
+    std::string key;
+    std::string value;
+    bool append;
+  };
+  std::vector<Add> add_;
+  std::vector<std::string> remove_;
+};
+
+struct VirtualHostEntry;
+
+// One compiled route: how it matches and what it does.
+struct RouteEntry {
+  enum class Action { kCluster, kWeightedClusters, kRedirect, kDirectResponse };
+  struct WeightedCluster {
+    std::string name;
+    uint32_t weight;
+  };
+
+  std::string name;
+  const VirtualHostEntry* virtual_host = nullptr;
+  Action action = Action::kCluster;
+  // Upstream target.
+  std::string cluster;
+  std::vector<WeightedCluster> weighted_clusters;
+  uint32_t total_weight = 0;
+  std::string prefix_rewrite;
+  std::string host_rewrite;
+  std::chrono::milliseconds timeout{0};
+  // Local answers.
+  config::v1::RedirectAction redirect;
+  uint32_t direct_status = 0;
+  std::string direct_body;
+  HeaderMutations request_mutations;
+  HeaderMutations response_mutations;
+
+  // Match.
+  config::v1::RouteMatch::PathSpecifierCase path_kind;
+  std::string path;  // exact or prefix; lowercased when !case_sensitive
+  bool case_sensitive = true;
+  std::unique_ptr<RE2> path_regex;
+  struct HeaderCheck {
+    std::string name;
+    std::unique_ptr<StringMatcher> matcher;  // null: presence only
+    bool invert;
+  };
+  std::vector<HeaderCheck> headers;
+  struct QueryCheck {
+    std::string name;
+    std::unique_ptr<StringMatcher> matcher;  // null: presence only
+  };
+  std::vector<QueryCheck> query_parameters;
+  std::string config_path;  // Where this route sits in the config, for error messages.
+
+  RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
+             std::string_view path, config::ConfigErrors& errors);
+  bool Matches(const http::RequestHeaders& request) const;
+  // The cluster for this request (weighted clusters pick with `random`).
+  const std::string& PickCluster(uint64_t random) const;
+  // Location header value for a redirect route.
+  std::string RedirectLocation(const http::RequestHeaders& request) const;
+  // Applies prefix/host rewrites to the upstream request.
+  void RewriteRequest(http::RequestHeaders& request) const;
+};
+
+struct VirtualHostEntry {
+  std::string name;
+  std::vector<std::unique_ptr<RouteEntry>> routes;
+  HeaderMutations request_mutations;
+  HeaderMutations response_mutations;
+
+  VirtualHostEntry(const config::v1::VirtualHost& proto, std::string_view path,
+                   config::ConfigErrors& errors);
+};
+
+// The compiled RouteConfiguration: picks the virtual host by Host, then the first route
+// whose match accepts the request. Immutable once built; shared by all workers.
+class RouteTable {
+ public:
+  // Errors are added under `path` (e.g. "static_resources.listeners[0]...route_config").
+  RouteTable(const config::v1::RouteConfiguration& proto, std::string_view path,
+             config::ConfigErrors& errors);
+
+  const RouteEntry* Route(const http::RequestHeaders& request) const;
+  const VirtualHostEntry* FindVirtualHost(std::string_view authority) const;
+  // Every cluster a route can send to (for validation).
+  std::vector<std::pair<std::string, std::string>> ReferencedClusters() const;
+
+ private:
+  std::vector<std::unique_ptr<VirtualHostEntry>> virtual_hosts_;
+  std::vector<std::string> vhost_paths_;
+  absl::flat_hash_map<std::string, const VirtualHostEntry*> exact_;
+  // "*.example.com" stored as ".example.com", longest first.
+  std::vector<std::pair<std::string, const VirtualHostEntry*>> suffixes_;
+  // "api.*" stored as "api.", longest first.
+  std::vector<std::pair<std::string, const VirtualHostEntry*>> prefixes_;
+  const VirtualHostEntry* default_ = nullptr;
+};
+
+}  // namespace phoenix::router

@@ -1,0 +1,299 @@
+#include "source/server/server.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+#include "source/network/tcp_connection.h"
+
+namespace phoenix::server {
+namespace {
+
+// One listening socket with SO_REUSEPORT, so each worker can have its own.
+absl::StatusOr<int> OpenListenSocket(const sockaddr_storage& address) {
+  int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  socklen_t length = address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 || listen(fd, 1024) != 0) {
+    std::string error = strerror(errno);
+    close(fd);
+    return absl::UnavailableError(error);
+  }
+  return fd;
+}
+
+std::string JsonEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Server::Server(Options options) : options_(std::move(options)), admin_(dispatcher_) {
+  if (options_.concurrency <= 0) {
+    options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
+  }
+}
+
+Server::~Server() { Shutdown(); }
+
+absl::Status Server::BindListeners(ConfigSnapshot& snapshot) {
+  std::map<std::string, std::shared_ptr<ListenerSockets>> next;
+  for (auto& listener : snapshot.listeners) {
+    auto it = sockets_.find(listener.address);
+    if (it != sockets_.end()) {
+      listener.sockets = it->second;
+    } else if (auto n = next.find(listener.address); n != next.end()) {
+      listener.sockets = n->second;
+    } else {
+      auto sockets = std::make_shared<ListenerSockets>();
+      sockets->address = listener.address;
+      for (int i = 0; i < options_.concurrency; ++i) {
+        auto fd = OpenListenSocket(listener.sockaddr);
+        if (!fd.ok()) {
+          for (int open_fd : sockets->fds) close(open_fd);
+          for (auto& [address, s] : next) {
+            if (sockets_.find(address) == sockets_.end()) {
+              for (int open_fd : s->fds) close(open_fd);
+            }
+          }
+          return absl::UnavailableError(absl::StrCat("listener '", listener.name,
+                                                     "': cannot listen on ", listener.address, ": ",
+                                                     fd.status().message()));
+        }
+        sockets->fds.push_back(*fd);
+      }
+      listener.sockets = sockets;
+    }
+    next[listener.address] = listener.sockets;
+  }
+  sockets_.swap(next);
+  return absl::OkStatus();
+}
+
+absl::Status Server::ApplyConfigFile() {
+  config::SourceMap source_map(options_.config_path);
+  auto bootstrap = LoadBootstrapFile(options_.config_path, &source_map);
+  if (!bootstrap.ok()) return bootstrap.status();
+  auto snapshot = BuildSnapshot(*bootstrap, &source_map, stats_, current_.get(), next_version_);
+  if (!snapshot.ok()) return snapshot.status();
+  if (current_ != nullptr && std::memcmp(&(*snapshot)->admin_address, &current_->admin_address,
+                                         sizeof(sockaddr_storage)) != 0) {
+    PHX_LOG(kWarn, "admin address changes take effect on restart");
+  }
+  if (absl::Status bound = BindListeners(**snapshot); !bound.ok()) return bound;
+  ++next_version_;
+  current_ = *std::move(snapshot);
+  stats_.gauge("server.config_version").Set(static_cast<int64_t>(current_->version));
+  for (auto& worker : workers_) worker->PostSnapshot(current_);
+  return absl::OkStatus();
+}
+
+int Server::Run() {
+  start_ms_ = dispatcher_.NowMs();
+  signal(SIGPIPE, SIG_IGN);
+  for (int i = 0; i < options_.concurrency; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  if (absl::Status status = ApplyConfigFile(); !status.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+    workers_.clear();
+    return 1;
+  }
+  InstallAdminHandlers();
+  std::string error = admin_.Listen(reinterpret_cast<const sockaddr*>(&current_->admin_address));
+  if (!error.empty()) {
+    std::fprintf(
+        stderr, "admin: cannot listen on %s: %s\n",
+        network::FormatAddress(reinterpret_cast<const sockaddr*>(&current_->admin_address)).c_str(),
+        error.c_str());
+    for (auto& worker : workers_) worker->PostStop();
+    for (auto& worker : workers_) worker->Join();
+    workers_.clear();
+    return 1;
+  }
+  for (auto& worker : workers_) worker->Start();
+  InstallSignals();
+  stats_.gauge("server.concurrency").Set(options_.concurrency);
+  stats_.gauge("server.live").Set(1);
+  for (const auto& listener : current_->listeners) {
+    PHX_LOG(kInfo, "listener '", listener.name, "' on ", listener.address);
+  }
+  PHX_LOG(kInfo, "phoenix ", PHOENIX_VERSION, " started: ", options_.concurrency,
+          " workers, config version ", current_->version, ", admin on ",
+          network::FormatAddress(reinterpret_cast<const sockaddr*>(&current_->admin_address)));
+  dispatcher_.Run();
+  PHX_LOG(kInfo, "phoenix stopped");
+  return 0;
+}
+
+void Server::InstallSignals() {
+  auto add = [this](int signum, uv_signal_cb cb) {
+    auto* handle = new uv_signal_t;
+    uv_signal_init(dispatcher_.loop(), handle);
+    handle->data = this;
+    uv_signal_start(handle, cb, signum);
+    signals_.push_back(handle);
+  };
+  add(SIGHUP, [](uv_signal_t* h, int) {
+    auto* self = static_cast<Server*>(h->data);
+    absl::Status status = self->ApplyConfigFile();
+    if (status.ok()) {
+      self->stats_.counter("server.config_reload_success").Inc();
+      PHX_LOG(kInfo, "SIGHUP: config version ", self->current_->version, " applied");
+    } else {
+      self->stats_.counter("server.config_reload_failure").Inc();
+      PHX_LOG(kError, "SIGHUP: config rejected, keeping version ", self->current_->version, ":\n",
+              status.message());
+    }
+  });
+  uv_signal_cb stop = [](uv_signal_t* h, int signum) {
+    static_cast<Server*>(h->data)->StartDrain();
+  };
+  add(SIGTERM, stop);
+  add(SIGINT, stop);
+}
+
+void Server::StartDrain() {
+  if (draining_) {
+    PHX_LOG(kWarn, "second stop signal: exiting now");
+    Shutdown();
+    return;
+  }
+  draining_ = true;
+  stats_.gauge("server.live").Set(0);
+  PHX_LOG(kInfo, "draining: up to ", current_->drain_timeout.count(), " ms for in-flight requests");
+  for (auto& worker : workers_) worker->PostDrain();
+  drain_deadline_ms_ = dispatcher_.NowMs() + current_->drain_timeout.count();
+  drain_poll_timer_ = dispatcher_.CreateTimer([this] {
+    int64_t open = 0;
+    for (const auto& worker : workers_) open += worker->active_connections();
+    if (open == 0 || dispatcher_.NowMs() >= drain_deadline_ms_) {
+      if (open != 0) PHX_LOG(kWarn, "drain timeout: closing ", open, " connections");
+      Shutdown();
+      return;
+    }
+    drain_poll_timer_->Enable(std::chrono::milliseconds(20));
+  });
+  drain_poll_timer_->Enable(std::chrono::milliseconds(20));
+}
+
+void Server::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& worker : workers_) worker->PostStop();
+  for (auto& worker : workers_) worker->Join();
+  workers_.clear();
+  drain_poll_timer_.reset();
+  admin_.Close();
+  for (auto* handle : signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals_.clear();
+  dispatcher_.Exit();
+}
+
+void Server::InstallAdminHandlers() {
+  admin_.AddHandler("/ready", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    if (draining_) return {503, "text/plain", "DRAINING\n"};
+    if (health_failed_) return {503, "text/plain", "FAILED\n"};
+    return {200, "text/plain", "LIVE\n"};
+  });
+  admin_.AddHandler("/stats", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    return {200, "text/plain", stats_.RenderText()};
+  });
+  admin_.AddHandler("/stats/prometheus", "GET",
+                    [this](const http::RequestHeaders&) -> AdminResponse {
+                      return {200, "text/plain; version=0.0.4", stats_.RenderPrometheus()};
+                    });
+  admin_.AddHandler("/clusters", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    return {200, "text/plain", ClustersText()};
+  });
+  admin_.AddHandler("/config_dump", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    return {200, "application/json", ConfigDumpJson()};
+  });
+  admin_.AddHandler("/server_info", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    return {200, "application/json", ServerInfoJson()};
+  });
+  admin_.AddHandler("/reload", "POST", [this](const http::RequestHeaders&) -> AdminResponse {
+    absl::Status status = ApplyConfigFile();
+    if (!status.ok()) {
+      stats_.counter("server.config_reload_failure").Inc();
+      PHX_LOG(kError, "reload: config rejected, keeping version ", current_->version, ":\n",
+              status.message());
+      return {400, "text/plain",
+              absl::StrCat("rejected; version ", current_->version, " stays in force\n",
+                           status.message(), "\n")};
+    }
+    stats_.counter("server.config_reload_success").Inc();
+    PHX_LOG(kInfo, "reload: config version ", current_->version, " applied");
+    return {200, "text/plain", absl::StrCat("applied version ", current_->version, "\n")};
+  });
+  admin_.AddHandler("/healthcheck/fail", "POST", [this](const http::RequestHeaders&) {
+    health_failed_ = true;
+    return AdminResponse{200, "text/plain", "OK\n"};
+  });
+  admin_.AddHandler("/healthcheck/ok", "POST", [this](const http::RequestHeaders&) {
+    health_failed_ = false;
+    return AdminResponse{200, "text/plain", "OK\n"};
+  });
+}
+
+std::string Server::ServerInfoJson() {
+  const auto& node = current_->bootstrap.node();
+  return absl::StrCat(
+      "{\"version\":\"", PHOENIX_VERSION, "\",\"state\":\"",
+      draining_ ? "DRAINING" : (health_failed_ ? "FAILED" : "LIVE"),
+      "\",\"uptime_seconds\":", (dispatcher_.NowMs() - start_ms_) / 1000,
+      ",\"concurrency\":", options_.concurrency, ",\"config_version\":", current_->version,
+      ",\"config_path\":\"", JsonEscape(options_.config_path), "\",\"node\":{\"id\":\"",
+      JsonEscape(node.id()), "\",\"cluster\":\"", JsonEscape(node.cluster()), "\"}}\n");
+}
+
+std::string Server::ConfigDumpJson() {
+  std::string bootstrap;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(current_->bootstrap, &bootstrap, options);
+  return absl::StrCat("{\"version\":", current_->version, ",\"bootstrap\":", bootstrap, "}\n");
+}
+
+std::string Server::ClustersText() {
+  std::string out;
+  for (const auto& [name, cluster] : current_->clusters) {
+    for (const auto& host : cluster->hosts()) {
+      std::string prefix = absl::StrCat(name, "::", host->address_string(), "::");
+      absl::StrAppend(&out, prefix, "priority::", host->priority(), "\n");
+      absl::StrAppend(&out, prefix, "health_flags::healthy\n");
+      absl::StrAppend(&out, prefix, "cx_active::", host->cx_active.load(), "\n");
+      absl::StrAppend(&out, prefix, "cx_total::", host->cx_total.load(), "\n");
+      absl::StrAppend(&out, prefix, "cx_connect_fail::", host->cx_connect_fail.load(), "\n");
+      absl::StrAppend(&out, prefix, "rq_active::", host->rq_active.load(), "\n");
+      absl::StrAppend(&out, prefix, "rq_total::", host->rq_total.load(), "\n");
+      absl::StrAppend(&out, prefix, "rq_error::", host->rq_error.load(), "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace phoenix::server

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "source/common/dispatcher.h"
+#include "source/common/logging.h"
+#include "source/common/stats.h"
+#include "source/server/admin.h"
+#include "source/server/configuration.h"
+#include "source/server/worker.h"
+
+namespace phoenix::server {
+
+struct Options {
+  std::string config_path;
+  std::string mode = "serve";  // serve | validate
+  int concurrency = 0;         // 0: one worker per core
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// The process: owns the main loop (config, admin, signals), the stats store and the
+// workers. Every config change — the initial file, SIGHUP, POST /reload — goes through
+// ApplyConfigFile(), which either publishes a new snapshot to all workers or leaves the
+// current one in force.
+class Server {
+ public:
+  explicit Server(Options options);
+  ~Server();
+
+  // Serves until SIGTERM/SIGINT and the drain complete. Returns the exit code.
+  int Run();
+
+ private:
+  absl::Status ApplyConfigFile();
+  absl::Status BindListeners(ConfigSnapshot& snapshot);
+  void InstallAdminHandlers();
+  void InstallSignals();
+  void StartDrain();
+  void Shutdown();
+  std::string ServerInfoJson();
+  std::string ConfigDumpJson();
+  std::string ClustersText();
+
+  Options options_;
+  Dispatcher dispatcher_;
+  StatsStore stats_;
+  AdminServer admin_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<const ConfigSnapshot> current_;
+  std::map<std::string, std::shared_ptr<ListenerSockets>> sockets_;  // by address
+  uint64_t next_version_ = 1;
+  uint64_t start_ms_ = 0;
+  bool draining_ = false;
+  bool health_failed_ = false;
+  bool stopped_ = false;
+  std::vector<uv_signal_t*> signals_;
+  std::unique_ptr<Timer> drain_poll_timer_;
+  uint64_t drain_deadline_ms_ = 0;
+};
+
+}  // namespace phoenix::server

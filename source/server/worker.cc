@@ -1,0 +1,137 @@
+#include "source/server/worker.h"
+
+#include <unistd.h>
+
+#include "source/common/access_log.h"
+#include "source/common/logging.h"
+#include "source/network/tcp_connection.h"
+
+namespace phoenix::server {
+
+// A listening socket on this worker and the listener config it serves.
+struct Worker::ActiveListener {
+  Worker* worker;
+  std::string name;
+  std::shared_ptr<ListenerSockets> sockets;
+  std::shared_ptr<http::ListenerState> state = std::make_shared<http::ListenerState>();
+  size_t buffer_limit = 1024 * 1024;
+  uv_tcp_t* handle = nullptr;
+
+  ~ActiveListener() {
+    if (handle != nullptr) {
+      handle->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(handle),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    }
+  }
+};
+
+Worker::Worker(int index)
+    : index_(index), cluster_manager_(dispatcher_), random_(std::random_device{}()) {
+  dispatcher_.AddPrepareCallback([] { AccessLogFile::FlushThreadBuffers(); });
+}
+
+Worker::~Worker() { Join(); }
+
+void Worker::Start() {
+  thread_ = std::thread([this] {
+    dispatcher_.Run();
+    AccessLogFile::FlushThreadBuffers();
+  });
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::PostSnapshot(std::shared_ptr<const ConfigSnapshot> snapshot) {
+  dispatcher_.Post([this, snapshot] { ApplySnapshot(snapshot); });
+}
+
+void Worker::PostDrain() {
+  dispatcher_.Post([this] {
+    draining_ = true;
+    listeners_.clear();  // Stop accepting.
+    std::vector<http::ConnectionManager*> all;
+    for (auto& [ptr, owned] : connections_) all.push_back(ptr);
+    for (auto* connection : all) connection->StartDrain();
+  });
+}
+
+void Worker::PostStop() {
+  dispatcher_.Post([this] {
+    listeners_.clear();
+    connections_.clear();
+    active_connections_.store(0);
+    cluster_manager_.Clear();
+    // Destructors above deferred some deletions; run them, then close what is left.
+    dispatcher_.Defer([this] { dispatcher_.Exit(); });
+  });
+}
+
+void Worker::ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot) {
+  cluster_manager_.Update(snapshot->clusters);
+  if (draining_) return;
+  absl::flat_hash_map<std::string, std::unique_ptr<ActiveListener>> next;
+  for (const auto& config : snapshot->listeners) {
+    std::unique_ptr<ActiveListener> listener;
+    auto it = listeners_.find(config.name);
+    if (it != listeners_.end() && it->second->sockets == config.sockets) {
+      listener = std::move(it->second);
+    } else {
+      listener = std::make_unique<ActiveListener>();
+      listener->worker = this;
+      listener->name = config.name;
+      listener->sockets = config.sockets;
+      listener->handle = new uv_tcp_t;
+      uv_tcp_init(dispatcher_.loop(), listener->handle);
+      int fd = config.sockets->fds[index_];
+      int rc = uv_tcp_open(listener->handle, fd);
+      if (rc == 0) {
+        listener->handle->data = listener.get();
+        rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener->handle), 1024,
+                       [](uv_stream_t* server, int status) {
+                         auto* l = static_cast<ActiveListener*>(server->data);
+                         if (l != nullptr && status == 0) l->worker->OnAccept(*l);
+                       });
+      }
+      if (rc != 0) {
+        PHX_LOG(kError, "worker ", index_, ": cannot listen on ", config.address, ": ",
+                uv_strerror(rc));
+      }
+    }
+    // Existing connections pick up the new config on their next request.
+    listener->state->config = config.connection_manager;
+    listener->buffer_limit = config.connection_manager->buffer_limit;
+    next[config.name] = std::move(listener);
+  }
+  listeners_.swap(next);  // Listeners left in `next` are closed here.
+}
+
+void Worker::OnAccept(ActiveListener& listener) {
+  uv_tcp_t* handle = network::TcpConnection::NewHandle(dispatcher_.loop());
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(listener.handle),
+                reinterpret_cast<uv_stream_t*>(handle)) != 0) {
+    network::TcpConnection::CloseUnusedHandle(handle);
+    return;
+  }
+  auto connection =
+      network::TcpConnection::FromAccepted(dispatcher_, handle, listener.buffer_limit);
+  auto manager = std::make_unique<http::ConnectionManager>(
+      *this, listener.state, std::move(connection),
+      [this](http::ConnectionManager* done) { RemoveConnection(done); });
+  http::ConnectionManager* raw = manager.get();
+  connections_[raw] = std::move(manager);
+  active_connections_.fetch_add(1);
+}
+
+void Worker::RemoveConnection(http::ConnectionManager* connection) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  std::unique_ptr<http::ConnectionManager> owned = std::move(it->second);
+  connections_.erase(it);
+  active_connections_.fetch_sub(1);
+  owned.reset();
+}
+
+}  // namespace phoenix::server

@@ -1,0 +1,105 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "phoenix/config/v1/cluster.pb.h"
+#include "source/common/stats.h"
+#include "source/config/config_errors.h"
+
+namespace phoenix::upstream {
+
+// One upstream endpoint, shared by all workers. Its counters are atomics so every worker
+// can account to it and /clusters can read it.
+class Host {
+ public:
+  Host(const sockaddr_storage& address, std::string address_string, uint32_t priority)
+      : address_(address), address_string_(std::move(address_string)), priority_(priority) {}
+
+  const sockaddr* address() const { return reinterpret_cast<const sockaddr*>(&address_); }
+  const std::string& address_string() const { return address_string_; }
+  uint32_t priority() const { return priority_; }
+
+  std::atomic<uint64_t> rq_total{0};
+  std::atomic<uint64_t> rq_error{0};  // 5xx and resets
+  std::atomic<int64_t> rq_active{0};
+  std::atomic<uint64_t> cx_total{0};
+  std::atomic<uint64_t> cx_connect_fail{0};
+  std::atomic<int64_t> cx_active{0};
+
+ private:
+  sockaddr_storage address_;
+  std::string address_string_;
+  uint32_t priority_;
+};
+
+using HostSharedPtr = std::shared_ptr<Host>;
+
+struct ClusterStats {
+  explicit ClusterStats(StatsStore& store, const std::string& name);
+  Counter& upstream_rq_total;
+  std::array<Counter*, 5> upstream_rq_class;  // 1xx..5xx
+  Gauge& upstream_rq_active;
+  Counter& upstream_cx_total;
+  Gauge& upstream_cx_active;
+  Counter& upstream_cx_connect_fail;
+  Counter& upstream_cx_connect_timeout;
+  Counter& upstream_cx_reuse;
+  Counter& upstream_cx_destroy;
+  Counter& upstream_rq_reset;
+  Histogram& upstream_rq_time;
+};
+
+// A validated cluster definition plus its hosts and stats. Immutable and shared by every
+// worker; a reload with an identical definition keeps the same object, so hosts keep
+// their counters and workers keep their pools.
+class ClusterInfo {
+ public:
+  // Returns null and adds errors (under `path`) if the definition is invalid.
+  static std::shared_ptr<const ClusterInfo> Create(const config::v1::Cluster& proto,
+                                                   StatsStore& stats, const std::string& path,
+                                                   config::ConfigErrors& errors);
+
+  const std::string& name() const { return proto_.name(); }
+  const config::v1::Cluster& proto() const { return proto_; }
+  std::chrono::milliseconds connect_timeout() const { return connect_timeout_; }
+  std::chrono::milliseconds idle_timeout() const { return idle_timeout_; }
+  uint32_t max_idle_per_host() const { return max_idle_per_host_; }
+  const std::vector<HostSharedPtr>& hosts() const { return hosts_; }
+  ClusterStats& stats() const { return *stats_; }
+
+ private:
+  explicit ClusterInfo(const config::v1::Cluster& proto) : proto_(proto) {}
+
+  config::v1::Cluster proto_;
+  std::chrono::milliseconds connect_timeout_{5000};
+  std::chrono::milliseconds idle_timeout_{60000};
+  uint32_t max_idle_per_host_ = 32;
+  std::vector<HostSharedPtr> hosts_;
+  std::unique_ptr<ClusterStats> stats_;
+};
+
+// Picks a host for each request. One per worker per cluster: no locks.
+class LoadBalancer {
+ public:
+  explicit LoadBalancer(const ClusterInfo& cluster);
+  Host* Choose();
+
+ private:
+  const ClusterInfo& cluster_;
+  std::vector<Host*> hosts_;  // The highest-priority (lowest number) set.
+  size_t next_ = 0;
+  std::minstd_rand random_;
+};
+
+// Parses "ip" + port into a sockaddr. False for anything but an IPv4/IPv6 literal.
+bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* out);
+
+}  // namespace phoenix::upstream

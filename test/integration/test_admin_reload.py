@@ -1,0 +1,323 @@
+"""Admin endpoints, hot reload (SIGHUP and POST /reload), reload under load, graceful drain."""
+
+import http.client
+import json
+import re
+import signal
+import threading
+import time
+import unittest
+
+from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, route,
+                     direct_response, http_get, wait_until, connect_refused)
+
+# One exposition-format sample line: name, optional labels, value, optional timestamp.
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
+PROM_SAMPLE_RE = re.compile(
+    r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r'(?:\{(?:' + _LABEL + r'(?:,' + _LABEL + r')*,?)?\})?'
+    r' (?P<value>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?Inf|NaN)'
+    r'(?: -?[0-9]+)?$')
+PROM_TYPE_RE = re.compile(
+    r'^# TYPE (?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$')
+PROM_HELP_RE = re.compile(r'^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$')
+
+
+def reload_config(port, admin_port, upstream_ports, body, **kw):
+    routes = [
+        route({"path": "/dr"}, direct_response=direct_response(200, body)),
+        route({"prefix": "/"}, cluster="app"),
+    ]
+    return simple_config(port, admin_port, upstream_ports, routes=routes, **kw)
+
+
+def find_named(obj, name):
+    """True if some dict inside ``obj`` has "name": ``name``."""
+    if isinstance(obj, dict):
+        if obj.get("name") == name:
+            return True
+        return any(find_named(v, name) for v in obj.values())
+    if isinstance(obj, list):
+        return any(find_named(v, name) for v in obj)
+    return False
+
+
+class AdminTest(PhoenixTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ups = [cls.start_class_upstream("app0"), cls.start_class_upstream("app1")]
+        cls.port = free_port()
+        cls.px = cls.start_class_phoenix(reload_config(cls.port, free_port(),
+                                                       [u.port for u in cls.ups], "v0\n"))
+
+    def test_ready(self):
+        status, body = self.px.admin_get("/ready")
+        self.assertEqual(status, 200)
+        self.assertIn("LIVE", body)
+
+    def test_stats_count_requests(self):
+        before = self.px.stats()
+        for _ in range(3):
+            self.assertEqual(http_get(self.port, "/echo").status, 200)
+        self.assertEqual(http_get(self.port, "/dr").status, 200)
+
+        def grown(name, n):
+            return self.px.wait_for_stat(name, lambda v: v >= before.get(name, 0) + n)
+
+        self.assertEqual(grown("http.ingress.downstream_rq_total", 4),
+                         before.get("http.ingress.downstream_rq_total", 0) + 4)
+        self.assertEqual(grown("http.ingress.downstream_rq_2xx", 4),
+                         before.get("http.ingress.downstream_rq_2xx", 0) + 4)
+        self.assertEqual(grown("cluster.app.upstream_rq_total", 3),
+                         before.get("cluster.app.upstream_rq_total", 0) + 3)
+        self.assertGreaterEqual(grown("http.ingress.downstream_cx_total", 4),
+                                before.get("http.ingress.downstream_cx_total", 0) + 4)
+        self.assertGreaterEqual(self.px.stat("cluster.app.upstream_cx_total"), 1)
+
+    def test_stats_prometheus(self):
+        http_get(self.port, "/echo")
+        status, body = self.px.admin_get("/stats/prometheus")
+        self.assertEqual(status, 200)
+        lines = [l for l in body.splitlines() if l.strip()]
+        self.assertTrue(lines, "empty exposition")
+        typed = {}
+        samples = 0
+        for line in lines:
+            if line.startswith("#"):
+                m = PROM_TYPE_RE.match(line)
+                if m:
+                    self.assertNotIn(m.group("name"), typed, f"duplicate TYPE: {line}")
+                    typed[m.group("name")] = samples
+                elif not PROM_HELP_RE.match(line):
+                    self.fail(f"bad comment line: {line!r}")
+                continue
+            m = PROM_SAMPLE_RE.match(line)
+            self.assertIsNotNone(m, f"invalid exposition line: {line!r}")
+            samples += 1
+        self.assertTrue(typed, "no '# TYPE' lines")
+        self.assertGreater(samples, 0)
+        self.assertTrue(any("downstream_rq_total" in l for l in lines if not l.startswith("#")),
+                        "downstream_rq_total missing from /stats/prometheus")
+
+    def test_clusters(self):
+        status, body = self.px.admin_get("/clusters")
+        self.assertEqual(status, 200)
+        for u in self.ups:
+            self.assertTrue(any(l.startswith(f"app::127.0.0.1:{u.port}::")
+                                for l in body.splitlines()),
+                            f"host 127.0.0.1:{u.port} missing from /clusters:\n{body[:2000]}")
+
+    def test_config_dump(self):
+        status, body = self.px.admin_get("/config_dump")
+        self.assertEqual(status, 200)
+        doc = json.loads(body)
+        self.assertIn("version", doc)
+        self.assertTrue(find_named(doc, "app"), "cluster 'app' not in /config_dump")
+        self.assertTrue(find_named(doc, "ingress"), "listener 'ingress' not in /config_dump")
+
+    def test_server_info(self):
+        status, body = self.px.admin_get("/server_info")
+        self.assertEqual(status, 200)
+        doc = json.loads(body)
+        self.assertIn("version", doc)
+        self.assertIn("state", doc)
+        self.assertTrue(str(doc["version"]), "empty version")
+
+    def test_unknown_admin_path_404(self):
+        status, _ = self.px.admin_get("/no-such-admin-endpoint")
+        self.assertEqual(status, 404)
+
+
+class ReloadTest(PhoenixTestCase):
+
+    def setUp(self):
+        self.app = self.start_upstream("app")
+        self.port = free_port()
+        self.admin = free_port()
+        self.px = self.start_phoenix(self.config("v0\n"))
+
+    def config(self, body, **kw):
+        return reload_config(self.port, self.admin, [self.app.port], body, **kw)
+
+    def dr_body(self):
+        return http_get(self.port, "/dr").body
+
+    def wait_body(self, body, timeout=5.0):
+        got = wait_until(lambda: self.dr_body() == body, timeout)
+        self.assertTrue(got, f"new config not served within {timeout}s "
+                             f"(still {self.dr_body()!r})")
+
+    def wait_version_above(self, version, timeout=5.0):
+        got = wait_until(lambda: (self.px.config_version() or 0) > version, timeout)
+        self.assertTrue(got, f"config version still {self.px.config_version()} "
+                             f"(was {version})")
+        return self.px.config_version()
+
+    def test_sighup_reload(self):
+        self.assertEqual(self.dr_body(), b"v0\n")
+        v0 = self.px.config_version()
+        self.assertIsInstance(v0, int)
+        gauge0 = self.px.stat("server.config_version")
+        success0 = self.px.stat("server.config_reload_success")
+        pid = self.px.pid
+        self.px.reload_with(self.config("v1\n"))
+        self.wait_body(b"v1\n")
+        v1 = self.wait_version_above(v0)
+        self.assertGreater(v1, v0)
+        self.assertGreater(self.px.wait_for_stat("server.config_reload_success",
+                                                 lambda v: v > success0), success0)
+        self.assertGreater(self.px.wait_for_stat("server.config_version",
+                                                 lambda v: v > gauge0), gauge0)
+        self.assertEqual(self.px.pid, pid)
+        self.assertAlive(self.px)
+        self.assertEqual(http_get(self.port, "/echo").status, 200)
+
+    def test_post_reload(self):
+        v0 = self.px.config_version()
+        self.px.write_config(self.config("via-post\n"))
+        status, body = self.px.admin_post("/reload")
+        self.assertEqual(status, 200, body)
+        self.wait_body(b"via-post\n")
+        self.assertGreater(self.wait_version_above(v0), v0)
+
+    def bad_config_text(self):
+        cfg = self.config("never\n")
+        cfg["static_resources"]["clusters"][0]["lb_polcy"] = "ROUND_ROBIN"  # unknown field
+        return cfg
+
+    def test_invalid_reload_rejected_via_sighup(self):
+        v0 = self.px.config_version()
+        failures0 = self.px.stat("server.config_reload_failure")
+        self.px.reload_with(self.bad_config_text())
+        seen = wait_until(lambda: self.px.stat("server.config_reload_failure") > failures0
+                          or "lb_polcy" in self.px.stderr_text(), 5.0)
+        self.assertTrue(seen, "the failed reload left no trace (stat or stderr)")
+        self.assertGreater(self.px.wait_for_stat("server.config_reload_failure",
+                                                 lambda v: v > failures0), failures0)
+        self.assertAlive(self.px)
+        self.assertEqual(self.dr_body(), b"v0\n", "old config must keep serving")
+        self.assertEqual(http_get(self.port, "/echo").status, 200)
+        self.assertEqual(self.px.config_version(), v0)
+        # and a later good reload still works
+        self.px.reload_with(self.config("v2\n"))
+        self.wait_body(b"v2\n")
+
+    def test_invalid_reload_rejected_via_post(self):
+        v0 = self.px.config_version()
+        self.px.write_config(self.bad_config_text())
+        status, body = self.px.admin_post("/reload")
+        self.assertEqual(status, 400, body)
+        self.assertIn("lb_polcy", body, "the error should name the offending field")
+        self.assertAlive(self.px)
+        self.assertEqual(self.dr_body(), b"v0\n")
+        self.assertEqual(self.px.config_version(), v0)
+
+    def test_reload_under_load(self):
+        stop = threading.Event()
+        failures = []
+        counts = {"keepalive": 0, "new": 0}
+
+        def keepalive_client():
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            while not stop.is_set():
+                try:
+                    conn.request("GET", "/echo?ka")
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        failures.append(f"keepalive: status {r.status}")
+                    counts["keepalive"] += 1
+                except Exception as e:
+                    failures.append(f"keepalive: {e!r}")
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            conn.close()
+
+        def new_connection_client():
+            while not stop.is_set():
+                try:
+                    r = http_get(self.port, "/echo?new", timeout=5)
+                    if r.status != 200:
+                        failures.append(f"new: status {r.status}")
+                    counts["new"] += 1
+                except Exception as e:
+                    failures.append(f"new: {e!r}")
+
+        threads = [threading.Thread(target=keepalive_client, daemon=True),
+                   threading.Thread(target=new_connection_client, daemon=True)]
+        for t in threads:
+            t.start()
+        self.addCleanup(stop.set)
+        try:
+            wait_until(lambda: counts["keepalive"] > 10 and counts["new"] > 5, 5.0)
+            version = self.px.config_version()
+            for i in range(1, 6):
+                # Vary the cluster too, so that reloads rebuild more than the routes.
+                cfg = self.config(f"load-{i}\n",
+                                  cluster_options={"max_idle_connections_per_host": 8 + i})
+                self.px.reload_with(cfg)
+                version = self.wait_version_above(version)
+                before = dict(counts)
+                wait_until(lambda: counts["keepalive"] > before["keepalive"] + 5
+                           and counts["new"] > before["new"] + 2, 5.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+        self.assertEqual(failures, [], f"{len(failures)} failed requests during reloads "
+                                       f"(of {counts}): {failures[:5]}")
+        self.assertGreater(counts["keepalive"], 30, counts)
+        self.assertGreater(counts["new"], 10, counts)
+        self.assertEqual(self.dr_body(), b"load-5\n")
+        self.assertAlive(self.px)
+
+
+class DrainTest(PhoenixTestCase):
+
+    def test_graceful_drain_on_sigterm(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(simple_config(port, free_port(), [app.port],
+                                              drain_timeout="5s"))
+        result = {}
+
+        def slow_client():
+            try:
+                result["response"] = http_get(port, "/slow?ms=1500", timeout=10)
+            except Exception as e:
+                result["error"] = repr(e)
+            result["done_at"] = time.monotonic()
+
+        t = threading.Thread(target=slow_client, daemon=True)
+        t.start()
+        self.assertTrue(wait_until(lambda: app.find_request(lambda r: r["path"] == "/slow"),
+                                   5.0), "the slow request never reached the upstream")
+        t_term = time.monotonic()
+        px.proc.send_signal(signal.SIGTERM)
+
+        refused = wait_until(lambda: connect_refused(port), 3.0)
+        t_refused = time.monotonic()
+        self.assertTrue(refused, "listener still accepting 3s after SIGTERM")
+        self.assertLess(t_refused - t_term, 1.0,
+                        "new connections should be refused soon after SIGTERM")
+        self.assertNotIn("done_at", result, "in-flight request finished before the listener "
+                                            "closed; cannot tell drain from exit")
+        self.assertIsNone(px.proc.poll(), "phoenix exited while a request was in flight")
+
+        t.join(timeout=10)
+        self.assertNotIn("error", result, result.get("error"))
+        r = result["response"]
+        self.assertEqual((r.status, r.body), (200, b"slow ok\n"),
+                         "the in-flight request must complete during the drain")
+        try:
+            rc = px.proc.wait(timeout=6)
+        except Exception:
+            rc = None
+        t_exit = time.monotonic()
+        self.assertEqual(rc, 0, "phoenix should exit 0 after draining")
+        self.assertLess(t_exit - t_term, 5.0, "exit took longer than drain_timeout")
+
+
+if __name__ == "__main__":
+    unittest.main()

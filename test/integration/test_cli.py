@@ -1,0 +1,186 @@
+"""Command line: --version, --help, --mode validate (with file:line:column errors), and serving
+from a config written as real YAML text."""
+
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+from harness import (PhoenixTestCase, REPO_ROOT, free_port, http_get, require_phoenix_bin)
+
+# A complete config as real YAML: comments, block and flow style, quoted keys, durations.
+GOOD_YAML = """\
+# Phoenix integration test config, written as YAML on purpose.
+node:
+  id: cli-test
+  cluster: cli
+admin:
+  address:
+    socket_address: { address: 127.0.0.1, port_value: @ADMIN@ }
+drain_timeout: 2s
+static_resources:
+  listeners:
+  - name: ingress
+    address:
+      socket_address: { address: 127.0.0.1, port_value: @PORT@ }
+    http_connection_manager:
+      stat_prefix: ingress
+      request_headers_timeout: 0.5s
+      idle_timeout: 30s
+      access_log:
+      - path: /dev/stdout
+      route_config:
+        name: local
+        virtual_hosts:
+        - name: all
+          domains: ["*"]
+          routes:
+          - match: { prefix: /direct }
+            direct_response:
+              status: 200
+              body: { inline_string: "direct from yaml\\n" }
+          - match: { prefix: / }
+            route: { cluster: app, timeout: 5s }
+      http_filters:
+      - name: phoenix.filters.http.router
+        typed_config:
+          "@type": type.googleapis.com/phoenix.config.v1.Router
+  clusters:
+  - name: app
+    connect_timeout: 0.25s
+    lb_policy: ROUND_ROBIN
+    load_assignment:
+      cluster_name: app
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: { address: 127.0.0.1, port_value: @UP@ }
+"""
+
+
+def render(template=GOOD_YAML, admin=None, port=None, up=None):
+    return (template.replace("@ADMIN@", str(admin or free_port()))
+            .replace("@PORT@", str(port or free_port()))
+            .replace("@UP@", str(up or free_port())))
+
+
+def locate(text, needle):
+    """1-based (line, column) of the first occurrence of ``needle`` in ``text``."""
+    for i, line in enumerate(text.splitlines(), start=1):
+        col = line.find(needle)
+        if col >= 0:
+            return i, col + 1
+    raise ValueError(needle)
+
+
+class CliTest(PhoenixTestCase):
+
+    def setUp(self):
+        self.bin = require_phoenix_bin()
+        self.dir = tempfile.mkdtemp(prefix="phoenix-cli-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.dir, ignore_errors=True))
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_phoenix(self, *args, timeout=20):
+        p = subprocess.run([self.bin, *args], capture_output=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+        return p.returncode, out
+
+    def test_version(self):
+        rc, out = self.run_phoenix("--version")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"\d+\.\d+\.\d+")
+
+    def test_help(self):
+        rc, out = self.run_phoenix("--help")
+        self.assertEqual(rc, 0, out)
+        for flag in ("--config-path", "--mode", "--concurrency", "--log-level"):
+            self.assertIn(flag, out, f"--help does not mention {flag}")
+
+    def test_unknown_flag_fails(self):
+        rc, out = self.run_phoenix("--no-such-flag")
+        self.assertNotEqual(rc, 0, out)
+
+    def test_validate_good(self):
+        path = self.write("good.yaml", render())
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("OK", out)
+
+    def test_validate_good_long_option(self):
+        path = self.write("good.yaml", render())
+        rc, out = self.run_phoenix("--mode", "validate", "--config-path", path)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("OK", out)
+
+    def test_validate_shipped_demo_config(self):
+        path = os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("OK", out)
+
+    def test_validate_misspelled_field(self):
+        text = render().replace("    lb_policy: ROUND_ROBIN", "    lb_polcy: ROUND_ROBIN")
+        line, col = locate(text, "lb_polcy")
+        self.assertEqual(col, 5)
+        path = self.write("bad.yaml", text)
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"{path}:{line}:{col}", out, "error must point at file:line:column")
+        self.assertIn("lb_polcy", out)
+        self.assertIn("lb_policy", out, "error should suggest the right field name")
+
+    def test_validate_unknown_cluster(self):
+        text = render().replace("route: { cluster: app, timeout: 5s }",
+                                "route: { cluster: nonexistent, timeout: 5s }")
+        line, _ = locate(text, "cluster: nonexistent")
+        path = self.write("unknown_cluster.yaml", text)
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("nonexistent", out)
+        self.assertRegex(out, re.compile(rf"^{re.escape(path)}:{line}:\d+: \S*cluster\S*: ",
+                                         re.MULTILINE),
+                         "error must be FILE:LINE:COL: field.path: message, naming the "
+                         "route's cluster field")
+
+    def test_validate_yaml_syntax_error(self):
+        # The admin address line becomes "{ address: ..., port_value: N ]" (mismatched).
+        text = render().splitlines()
+        idx = next(i for i, l in enumerate(text) if "socket_address: {" in l)
+        text[idx] = text[idx].replace("}", "]")
+        text = "\n".join(text) + "\n"
+        line = idx + 1
+        path = self.write("syntax.yaml", text)
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, re.compile(rf"{re.escape(path)}:{line}:\d+"),
+                         f"the syntax error on line {line} must be located")
+
+    def test_missing_config_file(self):
+        path = os.path.join(self.dir, "does-not-exist.yaml")
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn(path, out)
+
+    def test_serve_from_yaml_text(self):
+        app = self.start_upstream("yaml-app")
+        admin, port = free_port(), free_port()
+        px = self.start_phoenix(render(admin=admin, port=port, up=app.port), admin_port=admin,
+                                listener_ports={"ingress": port})
+        r = http_get(px.port("ingress"), "/hello")
+        self.assertEqual((r.status, r.body), (200, b"ok from yaml-app\n"))
+        r = http_get(port, "/direct")
+        self.assertEqual((r.status, r.body), (200, b"direct from yaml\n"))
+        self.assertEqual(app.request_count(), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,145 @@
+"""Bodies are streamed, not buffered: 100 MB each way with bounded proxy memory.
+
+Each test also stalls the receiving side part-way (the upstream pauses reading, or the client
+stops reading) until the sender is blocked by back-pressure, and checks phoenix's RSS at that
+moment: a proxy that buffers instead of applying back-pressure would hold tens of MB there.
+Kernel socket buffers do not count in RSS; the small SO_RCVBUF/SO_SNDBUF on the test sockets
+keep the amount in flight modest anyway."""
+
+import hashlib
+import json
+import threading
+import time
+import unittest
+
+from harness import (PhoenixTestCase, ClientConn, RssSampler, free_port, simple_config,
+                     iter_pattern, pattern_sha256, read_vmrss_kb, MiB)
+
+BODY = 100 * MiB
+RSS_LIMIT_KB = 80 * 1024
+SOCK_BUF = 256 * 1024
+
+
+def wait_for_stall(counter, done, timeout=15.0, quiet=0.3):
+    """Polls ``counter()`` until it has not changed for ``quiet`` seconds (back-pressure) or
+    ``done()``; returns the counter value."""
+    deadline = time.monotonic() + timeout
+    last = counter()
+    last_change = time.monotonic()
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.05)
+        value = counter()
+        if value != last:
+            last, last_change = value, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            return value
+    return counter()
+
+
+class StreamingTest(PhoenixTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.start_class_upstream("app", sock_buf=SOCK_BUF)
+        cls.port = free_port()
+        cls.px = cls.start_class_phoenix(simple_config(cls.port, free_port(), [cls.app.port]),
+                                         concurrency=1)
+
+    def setUp(self):
+        self.app.reset()
+
+    def rss_now(self):
+        kb = read_vmrss_kb(self.px.pid)
+        self.assertIsNotNone(kb, "cannot read phoenix VmRSS")
+        return kb
+
+    def upload(self, chunked):
+        sent = [0]
+        result = {}
+
+        def client():
+            try:
+                with ClientConn(self.port, timeout=60, sndbuf=SOCK_BUF) as c:
+                    framing = ("Transfer-Encoding: chunked" if chunked
+                               else f"Content-Length: {BODY}")
+                    c.send(f"POST /sink?pause_after={8 * MiB} HTTP/1.1\r\nHost: s.test\r\n"
+                           f"{framing}\r\n\r\n".encode())
+                    for piece in iter_pattern(BODY):
+                        for off in range(0, len(piece), 64 * 1024):
+                            part = piece[off:off + 64 * 1024]
+                            c.send(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                            sent[0] += len(part)
+                    if chunked:
+                        c.send(b"0\r\n\r\n")
+                    result["response"] = c.read_response(timeout=60)
+            except Exception as e:  # reported by the main thread
+                result["error"] = repr(e)
+
+        with RssSampler(self.px.pid) as sampler:
+            t = threading.Thread(target=client, daemon=True)
+            t.start()
+            self.addCleanup(self.app.gate.set)
+            self.assertTrue(self.app.paused.wait(timeout=20),
+                            f"upstream never received 8 MB of the body (client sent {sent[0]})"
+                            f" {result.get('error', '')}")
+            stalled_at = wait_for_stall(lambda: sent[0], lambda: not t.is_alive())
+            rss_paused = self.rss_now()
+            self.assertLess(stalled_at, BODY,
+                            "the whole body was accepted while the upstream was not reading: "
+                            "no back-pressure")
+            self.assertLess(rss_paused, RSS_LIMIT_KB,
+                            f"phoenix RSS {rss_paused} KiB with {stalled_at} bytes sent and the "
+                            "upstream paused: the body is being buffered")
+            self.app.gate.set()
+            t.join(timeout=120)
+            self.assertFalse(t.is_alive(), "upload did not finish")
+        self.assertNotIn("error", result, result.get("error"))
+        r = result["response"]
+        self.assertEqual(r.status, 200, r)
+        echo = r.json()
+        self.assertEqual(echo["body_len"], BODY)
+        self.assertEqual(echo["body_sha256"], pattern_sha256(BODY))
+        self.assertNoUpstreamErrors(self.app)
+        self.assertLess(sampler.max_kb, RSS_LIMIT_KB,
+                        f"phoenix peak RSS {sampler.max_kb} KiB during a 100 MB upload")
+        self.assertGreater(sampler.samples, 0)
+
+    def test_upload_100mb_chunked(self):
+        self.upload(chunked=True)
+
+    def test_upload_100mb_content_length(self):
+        self.upload(chunked=False)
+
+    def test_download_100mb(self):
+        with RssSampler(self.px.pid) as sampler, \
+                ClientConn(self.port, timeout=60, rcvbuf=SOCK_BUF) as c:
+            c.request("GET", f"/bytes/{BODY}")
+            resp, body = c.read_head_streaming()
+            self.assertEqual(resp.status, 200, resp)
+            h = hashlib.sha256()
+            got = 0
+            for piece in body:  # read the first 8 MB, then stop reading
+                h.update(piece)
+                got += len(piece)
+                if got >= 8 * MiB:
+                    break
+            stalled_at = wait_for_stall(lambda: self.app.bytes_written,
+                                        lambda: self.app.bytes_written >= BODY)
+            rss_paused = self.rss_now()
+            self.assertLess(stalled_at, BODY,
+                            "the upstream wrote the whole body while the client was not "
+                            "reading: no back-pressure")
+            self.assertLess(rss_paused, RSS_LIMIT_KB,
+                            f"phoenix RSS {rss_paused} KiB with the client paused: the response "
+                            "is being buffered")
+            for piece in body:
+                h.update(piece)
+                got += len(piece)
+        self.assertEqual(got, BODY)
+        self.assertEqual(h.hexdigest(), pattern_sha256(BODY))
+        self.assertLess(sampler.max_kb, RSS_LIMIT_KB,
+                        f"phoenix peak RSS {sampler.max_kb} KiB during a 100 MB download")
+
+
+if __name__ == "__main__":
+    unittest.main()

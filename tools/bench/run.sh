@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): phoenix vs nginx vs HAProxy, side by side, in front of
+# the same nginx upstream. Prints throughput/latency ratios and RSS per idle
+# keep-alive connection, then a markdown summary for the README.
+#
+# Usage: tools/bench/run.sh [--duration SECS] [--connections N] [--idle-conns N]
+# Env:   BENCH_SKIP_PHOENIX=1  bench only direct/nginx/haproxy (no build/phoenix)
+#        BENCH_PORT_BASE=18100 first of the 6 ports used (all must be free)
+#        BENCH_KEEP_TMP=1      keep the temp dir (configs, logs, wrk output)
+#
+# Pinning: every proxy runs on the same single CPU (PROXY_CPU) so the three get
+# identical treatment; the upstream nginx, wrk and the idle-connection helper
+# share the other CPU. The "direct" row (wrk -> upstream, same CPU) is thus the
+# ceiling the load side can sustain: a proxy close to it is not the bottleneck.
+# With 3+ CPUs wrk gets its own CPU; with 1 CPU nothing is pinned.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PHOENIX_BIN="$ROOT/build/phoenix"
+DURATION=10 CONNS=32 IDLE=10000
+SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
+BASE=${BENCH_PORT_BASE:-18100}
+UP_PORT=$BASE NGX_PORT=$((BASE + 1)) HAP_PORT=$((BASE + 2))
+PHX_PORT=$((BASE + 3)) PHX_ADMIN=$((BASE + 4))
+BODY="hello from upstream"
+PIDS=() FAILED=0 PHOENIX_DOWN=0
+declare -A PORT=([direct]=$UP_PORT [nginx]=$NGX_PORT [haproxy]=$HAP_PORT [phoenix]=$PHX_PORT)
+declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --duration) DURATION=$2; shift 2 ;;
+      --connections) CONNS=$2; shift 2 ;;
+      --idle-conns) IDLE=$2; shift 2 ;;
+      -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+      *) die "unknown argument: $1" ;;
+    esac
+  done
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do  # bounded wait, then SIGKILL stragglers
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then echo "bench: temp dir kept: $T" >&2; else rm -rf "$T"; fi
+}
+
+setup_pinning() {
+  local cpus
+  read -r -a cpus <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+  if [ ${#cpus[@]} -lt 2 ]; then
+    PIN_PROXY=() PIN_LOAD=() PIN_WRK=() PINNING="none (only 1 CPU)"
+    return
+  fi
+  PIN_PROXY=(taskset -c "${cpus[0]}") PIN_LOAD=(taskset -c "${cpus[1]}")
+  PIN_WRK=(taskset -c "${cpus[2]:-${cpus[1]}}")
+  PINNING="proxies: CPU ${cpus[0]}; upstream: CPU ${cpus[1]}; wrk+idle helper: CPU ${cpus[2]:-${cpus[1]}}"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_ready NAME PID CHECK_CMD...: poll CHECK_CMD for up to 10 s while PID lives.
+wait_ready() {
+  local name=$1 pid=$2; shift 2
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || { echo "bench: $name exited during startup" >&2; return 1; }
+    "$@" && return 0
+    sleep 0.05
+  done
+  echo "bench: $name not ready after 10s" >&2; return 1
+}
+
+write_configs() {
+  local wc=$((IDLE + 1000))
+  local ngx_common="worker_processes 1; worker_rlimit_nofile $wc; daemon off; master_process on;
+events { worker_connections $wc; }"
+  local ngx_http="access_log off; keepalive_timeout 600s; keepalive_requests 100000000;
+  client_body_temp_path $T/ngx_tmp/body; proxy_temp_path $T/ngx_tmp/proxy;
+  fastcgi_temp_path $T/ngx_tmp/fcgi; uwsgi_temp_path $T/ngx_tmp/uwsgi; scgi_temp_path $T/ngx_tmp/scgi;"
+  mkdir -p "$T/ngx_tmp" "$T/upstream" "$T/nginx"
+  cat >"$T/upstream.conf" <<EOF
+$ngx_common
+pid $T/upstream.pid; error_log $T/upstream.err warn;
+http { $ngx_http
+  server { listen 127.0.0.1:$UP_PORT backlog=4096; default_type text/plain;
+    location / { return 200 "$BODY\n"; } }
+}
+EOF
+  cat >"$T/nginx.conf" <<EOF
+$ngx_common
+pid $T/nginx.pid; error_log $T/nginx.err warn;
+http { $ngx_http
+  upstream backend { server 127.0.0.1:$UP_PORT; keepalive 64; keepalive_requests 100000000; }
+  server { listen 127.0.0.1:$NGX_PORT backlog=4096;
+    location / { proxy_pass http://backend; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; } }
+}
+EOF
+  # "no strict-limits": haproxy sizes fds as 2*maxconn (client+server) and would
+  # refuse to start above the hard ulimit; idle client conns need only one fd.
+  cat >"$T/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn $wc
+  no strict-limits
+  pidfile $T/haproxy.pid
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+  timeout http-keep-alive 600s
+frontend fe
+  bind 127.0.0.1:$HAP_PORT
+  maxconn $wc
+  default_backend be
+backend be
+  server up 127.0.0.1:$UP_PORT
+EOF
+  cat >"$T/phoenix.yaml" <<EOF
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: $PHX_ADMIN } }
+static_resources:
+  listeners:
+  - name: bench
+    address: { socket_address: { address: 127.0.0.1, port_value: $PHX_PORT } }
+    http_connection_manager:
+      stat_prefix: bench
+      route_config:
+        virtual_hosts:
+        - name: all
+          domains: ["*"]
+          routes:
+          - match: { prefix: / }
+            route: { cluster: upstream }
+  clusters:
+  - name: upstream
+    connect_timeout: 1s
+    max_idle_connections_per_host: 128
+    load_assignment:
+      endpoints:
+      - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP_PORT } } }
+EOF
+}
+
+# start NAME: launch one server in the background; sets PID_<NAME>.
+start() {
+  local name=$1 pid
+  case $name in
+    upstream) "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 & ;;
+    nginx) "${PIN_PROXY[@]}" nginx -p "$T/nginx" -e "$T/nginx.err" -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 & ;;
+    haproxy) "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg" >"$T/haproxy.log" 2>&1 & ;;
+    phoenix) "${PIN_PROXY[@]}" "$PHOENIX_BIN" -c "$T/phoenix.yaml" --concurrency 1 --log-level warn >"$T/phoenix.log" 2>&1 & ;;
+  esac
+  pid=$!
+  PIDS+=("$pid")
+  printf -v "PID_$name" %s "$pid"
+  case $name in
+    phoenix) wait_ready "$name" "$pid" curl -sf -o /dev/null "http://127.0.0.1:$PHX_ADMIN/ready" ;;
+    upstream) wait_ready "$name" "$pid" port_open "$UP_PORT" ;;
+    *) wait_ready "$name" "$pid" port_open "${PORT[$name]}" ;;
+  esac
+}
+
+# The process whose RSS we report: nginx's worker (the master's only child).
+rss_pid() {
+  local pid=$1
+  if [ "$2" = nginx ]; then pid=$(pgrep -P "$pid" | head -n1); fi
+  echo "$pid"
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# to_ms VALUE: wrk latency like 153.00us / 1.20ms / 2.01s -> milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
+    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
+    if (f < 0) { print "nan"; exit } printf "%.3f", n * f }'
+}
+
+bench_target() {
+  local name=$1 url="http://127.0.0.1:${PORT[$1]}/" out="$T/wrk_$1.txt" got
+  got=$(curl -s --max-time 5 "$url" || true)
+  if [ "$got" != "$BODY" ]; then
+    echo "bench: $name does not proxy (got: '${got:0:80}')" >&2; FAILED=1; return
+  fi
+  log "$name: warm-up 2s, then ${DURATION}s with $CONNS connections"
+  "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null
+  "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+  RPS[$name]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+  P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+  P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  ERRS[$name]=$(awk '/Non-2xx/ {e += $NF} /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
+                     END {print e + 0}' "$out")
+}
+
+# measure_idle NAME PID: RSS before/after IDLE keep-alive conns held open.
+measure_idle() {
+  local name=$1 pid port=${PORT[$1]} hpid line
+  pid=$(rss_pid "$2" "$name")
+  RSS0[$name]=$(rss_kib "$pid")
+  log "$name: opening $IDLE idle keep-alive connections"
+  mkfifo "$T/idle_$name.out"
+  "${PIN_WRK[@]}" python3 "$ROOT/tools/bench/idle_conns.py" --port "$port" --count "$IDLE" \
+    >"$T/idle_$name.out" 2>"$T/idle_$name.err" </dev/null &
+  hpid=$!
+  PIDS+=("$hpid")
+  if read -r -t 180 line <"$T/idle_$name.out" && [ "$line" = ready ]; then
+    RSS1[$name]=$(rss_kib "$pid")
+    KIB[$name]=$(awk -v a="${RSS0[$name]}" -v b="${RSS1[$name]}" -v n="$IDLE" 'BEGIN {printf "%.2f", (b - a) / n}')
+  else
+    echo "bench: idle helper failed against $name:" >&2; tail -n5 "$T/idle_$name.err" >&2; FAILED=1
+  fi
+  kill -TERM "$hpid" 2>/dev/null || true
+  wait "$hpid" 2>/dev/null || true
+}
+
+ratio() {  # ratio A B -> A/B with 2 decimals, or n/a
+  if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then echo n/a; return; fi
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "x%.2f", a / b }'
+}
+
+report() {
+  local t
+  echo
+  echo "Pinning: $PINNING"
+  printf '%-10s %10s %9s %9s %8s\n' target rps "p50 ms" "p99 ms" errors
+  for t in "${TARGETS[@]}"; do
+    printf '%-10s %10s %9s %9s %8s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" "${ERRS[$t]:--}"
+  done
+  echo
+  printf '%-10s %12s %12s %14s\n' proxy "RSS0 KiB" "RSS1 KiB" "KiB/idle conn"
+  for t in "${PROXIES[@]}"; do
+    printf '%-10s %12s %12s %14s\n' "$t" "${RSS0[$t]:--}" "${RSS1[$t]:--}" "${KIB[$t]:--}"
+  done
+  echo
+  local vs_ngx vs_hap
+  vs_ngx="rps $(ratio "${RPS[phoenix]:-}" "${RPS[nginx]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[nginx]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[nginx]:-}")"
+  vs_hap="rps $(ratio "${RPS[phoenix]:-}" "${RPS[haproxy]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[haproxy]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[haproxy]:-}")"
+  echo "phoenix/nginx:   $vs_ngx"
+  echo "phoenix/haproxy: $vs_hap"
+  echo
+  echo "---- README summary (markdown) ----"
+  echo "$(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p' | head -n1), pinning: $PINNING."
+  echo "wrk -t1 -c$CONNS -d${DURATION}s; 1 worker/thread per proxy; idle RSS with $IDLE keep-alive conns."
+  echo
+  echo "| target | req/s | p50 ms | p99 ms | errors | KiB/idle conn |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for t in "${TARGETS[@]}"; do
+    echo "| $t | ${RPS[$t]:--} | ${P50[$t]:--} | ${P99[$t]:--} | ${ERRS[$t]:--} | ${KIB[$t]:--} |"
+  done
+  echo
+  if [ "$PHOENIX_DOWN" = 1 ]; then echo "(phoenix failed to start)"; echo; fi
+  echo "phoenix/nginx: $vs_ngx. phoenix/haproxy: $vs_hap."
+}
+
+main() {
+  parse_args "$@"
+  TARGETS=(direct nginx haproxy) PROXIES=(nginx haproxy)
+  if [ "$SKIP_PHOENIX" != 1 ]; then
+    [ -x "$PHOENIX_BIN" ] || die "build/phoenix not found: run tools/build.sh first"
+    TARGETS+=(phoenix) PROXIES+=(phoenix)
+  fi
+  for cmd in nginx haproxy wrk curl python3; do
+    command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
+  done
+  for p in "$UP_PORT" "$NGX_PORT" "$HAP_PORT" "$PHX_PORT" "$PHX_ADMIN"; do
+    if port_open "$p"; then die "port $p already in use (set BENCH_PORT_BASE)"; fi
+  done
+  if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then  # e.g. a build running
+    echo "bench: WARNING: load average $(cut -d' ' -f1 /proc/loadavg) > 0.5; figures will be noisy" >&2
+  fi
+  ulimit -n "$(ulimit -Hn)"  # inherited by every proxy and the idle helper
+  [ "$(ulimit -n)" -ge $((IDLE + 1100)) ] || die "ulimit -n $(ulimit -n) too low for --idle-conns $IDLE"
+
+  T=$(mktemp -d /tmp/phoenix-bench.XXXXXX)
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  setup_pinning
+  log "pinning: $PINNING; temp dir $T"
+  write_configs
+
+  start upstream || die "upstream nginx failed: $(tail -n5 "$T/upstream.err" "$T/upstream.log")"
+  start nginx || die "nginx failed: $(tail -n5 "$T/nginx.err" "$T/nginx.log")"
+  start haproxy || die "haproxy failed: $(tail -n5 "$T/haproxy.log")"
+  if [ "$SKIP_PHOENIX" != 1 ] && ! start phoenix; then
+    echo "bench: phoenix failed to start; log tail:" >&2; tail -n20 "$T/phoenix.log" >&2
+    FAILED=1 PHOENIX_DOWN=1
+  fi
+
+  for t in "${TARGETS[@]}"; do
+    if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
+    bench_target "$t"
+  done
+  for t in "${PROXIES[@]}"; do
+    if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
+    local v="PID_$t"
+    measure_idle "$t" "${!v}"
+  done
+  report
+  if [ "$FAILED" != 0 ]; then echo "bench: some targets failed (see above)" >&2; exit 1; fi
+}
+
+main "$@"
