@@ -976,6 +976,11 @@ class UpstreamServer:
                         ?pause_after=N: after N body bytes waits for ``gate`` to be set
       /close            reads the request, then closes the connection without answering
       /slow?ms=N        answers "slow ok\\n" after N ms
+      /linger-close     answers with "Connection: close" but keeps the socket open ~5 s
+      /setcookies       two Set-Cookie headers
+      /hop-response     response with hop-by-hop headers (Connection: x-up-hop, Keep-Alive,
+                        Proxy-Connection, X-Up-Hop) and X-Up-Normal
+      /garbage          answers "THIS IS NOT HTTP" and closes
       /trailers         chunked response body "trailers body\\n" + trailer
                         x-upstream-trailer: yes
       anything else     200 "ok from <name>\\n"
@@ -993,6 +998,7 @@ class UpstreamServer:
         self._lock = threading.Lock()
         self._conns = set()
         self._stopping = False
+        self._stopped = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if sock_buf:
@@ -1031,6 +1037,7 @@ class UpstreamServer:
 
     def stop(self):
         self._stopping = True
+        self._stopped.set()
         self.gate.set()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -1272,6 +1279,29 @@ class UpstreamServer:
             body = b"slow ok\n"
             self._send(conn, 200, [("Content-Length", str(len(body)))], body, keep_alive, head)
             return keep_alive
+        if path == "/linger-close":
+            # Announces Connection: close but keeps the socket open (not reading) for a while:
+            # a proxy that wrongly pools this connection would hang on it.
+            body = b"linger close\n"
+            self._send(conn, 200, [("Content-Length", str(len(body)))], body, keep_alive=False)
+            self._stopped.wait(timeout=5)
+            return False
+        if path == "/setcookies":
+            body = b"cookies\n"
+            self._send(conn, 200, [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2, c=3"),
+                                   ("Content-Length", str(len(body)))], body, keep_alive, head)
+            return keep_alive
+        if path == "/hop-response":
+            body = b"hop\n"
+            self._send(conn, 200, [("Connection", "x-up-hop"), ("Keep-Alive", "timeout=5"),
+                                   ("Proxy-Connection", "keep-alive"), ("X-Up-Hop", "1"),
+                                   ("X-Up-Normal", "1"), ("Content-Length", str(len(body)))],
+                       body, keep_alive, head)
+            return keep_alive
+        if path == "/garbage":
+            conn.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+            conn.shutdown(socket.SHUT_RDWR)
+            return False
         if path == "/trailers":
             self._send(conn, 200, [("Transfer-Encoding", "chunked"),
                                    ("Trailer", "x-upstream-trailer")], b"", keep_alive)

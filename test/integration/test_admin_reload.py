@@ -289,6 +289,12 @@ class DrainTest(PhoenixTestCase):
                 result["error"] = repr(e)
             result["done_at"] = time.monotonic()
 
+        # An idle keep-alive client connection must not hold up the exit.
+        idle = ClientConn(port, timeout=5)
+        self.addCleanup(idle.close)
+        idle.request("GET", "/echo")
+        self.assertEqual(idle.read_response().status, 200)
+
         t = threading.Thread(target=slow_client, daemon=True)
         t.start()
         self.assertTrue(wait_until(lambda: app.find_request(lambda r: r["path"] == "/slow"),
@@ -304,6 +310,8 @@ class DrainTest(PhoenixTestCase):
         self.assertNotIn("done_at", result, "in-flight request finished before the listener "
                                             "closed; cannot tell drain from exit")
         self.assertIsNone(px.proc.poll(), "phoenix exited while a request was in flight")
+        self.assertTrue(idle.wait_closed(timeout=2.0),
+                        "idle keep-alive connection not closed during the drain")
 
         t.join(timeout=10)
         self.assertNotIn("error", result, result.get("error"))
@@ -317,6 +325,38 @@ class DrainTest(PhoenixTestCase):
         t_exit = time.monotonic()
         self.assertEqual(rc, 0, "phoenix should exit 0 after draining")
         self.assertLess(t_exit - t_term, 5.0, "exit took longer than drain_timeout")
+
+    def test_drain_timeout_bounds_exit(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(simple_config(port, free_port(), [app.port],
+                                              drain_timeout="0.5s"))
+        result = {}
+
+        def slow_client():
+            try:
+                result["response"] = http_get(port, "/slow?ms=5000", timeout=10)
+            except Exception as e:
+                result["error"] = repr(e)
+
+        t = threading.Thread(target=slow_client, daemon=True)
+        t.start()
+        self.assertTrue(wait_until(lambda: app.find_request(lambda r: r["path"] == "/slow"),
+                                   5.0), "the slow request never reached the upstream")
+        t_term = time.monotonic()
+        px.proc.send_signal(signal.SIGTERM)
+        try:
+            px.proc.wait(timeout=4)
+        except Exception:
+            pass
+        elapsed = time.monotonic() - t_term
+        self.assertIsNotNone(px.proc.poll(),
+                             "phoenix still running 4s after SIGTERM with drain_timeout 0.5s")
+        self.assertLess(elapsed, 2.5)
+        self.assertGreaterEqual(elapsed, 0.4, "exited without waiting for the drain")
+        t.join(timeout=10)
+        self.assertNotIn("response", result,
+                         "the request outliving drain_timeout cannot have completed normally")
 
 
 if __name__ == "__main__":

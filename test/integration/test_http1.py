@@ -105,6 +105,56 @@ class Http1Test(PhoenixTestCase):
                           "chunked must not be sent to an HTTP/1.0 client")
         self.assertEqual(r.body, pattern_bytes(5000))
 
+    def test_pipelined_post_body_then_get(self):
+        # The body boundary of the first request must be respected (no smuggling into #2).
+        body = b"GET /smuggled HTTP/1.1\r\nHost: s\r\n\r\n"
+        c = self.conn()
+        c.send(b"POST /echo?n=1 HTTP/1.1\r\nHost: p.test\r\nContent-Length: %d\r\n\r\n%s"
+               b"GET /echo?n=2 HTTP/1.1\r\nHost: p.test\r\n\r\n" % (len(body), body))
+        r1, r2 = c.read_response(), c.read_response()
+        self.assertEqual(r1.json()["body_sha256"], sha256_hex(body))
+        self.assertEqual(r2.json()["target"], "/echo?n=2")
+        self.assertEqual([r["target"] for r in self.app.requests_snapshot()],
+                         ["/echo?n=1", "/echo?n=2"])
+
+    def test_upstream_connection_close_not_reused(self):
+        # The upstream says "Connection: close" but leaves the socket open; the next request
+        # must go to a new upstream connection rather than hang on that one.
+        c = self.conn(timeout=4)
+        c.request("GET", "/linger-close")
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"linger close\n"))
+        c.request("GET", "/echo?after=linger")
+        r2 = c.read_response()
+        self.assertEqual(r2.json()["target"], "/echo?after=linger")
+        first, second = self.app.requests_snapshot()
+        self.assertNotEqual(first["conn_id"], second["conn_id"],
+                            "an upstream connection marked Connection: close was reused")
+
+    def test_repeated_headers_preserved(self):
+        c = self.conn()
+        c.request("GET", "/echo", headers=[("X-Dup", "one"), ("X-Other", "x"),
+                                           ("X-Dup", "two")])
+        headers = c.read_response().json()["headers"]
+        dups = [v for k, v in headers if k.lower() == "x-dup"]
+        self.assertIn(dups, (["one", "two"], ["one, two"]), headers)
+        c.request("GET", "/setcookies")
+        r = c.read_response()
+        self.assertEqual(r.header_all("set-cookie"), ["a=1; Path=/", "b=2, c=3"],
+                         "Set-Cookie headers must be forwarded separately, in order")
+
+    def test_large_headers_forwarded_intact(self):
+        # Well inside the 60 KiB default: 40 headers plus one 20 KB value.
+        sent = [(f"X-Many-{i}", f"value-{i}-" + "z" * i) for i in range(40)]
+        sent.append(("X-Huge", "h" * 20_000))
+        c = self.conn()
+        c.request("GET", "/echo", headers=sent)
+        r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        got = {k.lower(): v for k, v in r.json()["headers"]}
+        for k, v in sent:
+            self.assertEqual(got.get(k.lower()), v, f"header {k} mangled")
+
     # -- bodies and framing -----------------------------------------------------------------
     def test_chunked_request_body_forwarded_intact(self):
         body = os.urandom(200_000)

@@ -107,6 +107,42 @@ class RejectionTest(PhoenixTestCase):
         many = b"".join(b"X-H-%d: v\r\n" % i for i in range(12))  # 13 with Host; < 4 KB
         self.reject(b"GET /echo HTTP/1.1\r\nHost: x.test\r\n" + many + b"\r\n", 431)
 
+    def test_headers_count_at_limit_accepted(self):
+        # Host + 9 = 10 headers == max_headers_count: allowed (the limit is "more than").
+        nine = b"".join(b"X-H-%d: v\r\n" % i for i in range(9))
+        with ClientConn(self.port, timeout=5) as c:
+            c.send(b"GET /echo HTTP/1.1\r\nHost: x.test\r\n" + nine + b"\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertGreaterEqual(len(r.json()["headers"]), 10)
+
+    def test_uri_at_limit_accepted(self):
+        target = b"/echo/" + b"a" * (1024 - len(b"/echo/"))
+        self.assertEqual(len(target), 1024)
+        res = raw_request(self.port, b"GET " + target + b" HTTP/1.1\r\nHost: x.test\r\n"
+                                     b"Connection: close\r\n\r\n")
+        r = parse_response(res, eof=True)[0]
+        self.assertEqual(r.status, 200, res[:300])
+        self.assertEqual(r.json()["path"], target.decode())
+
+    def test_uri_just_over_limit(self):
+        target = b"/echo/" + b"a" * (1025 - len(b"/echo/"))
+        self.reject(b"GET " + target + b" HTTP/1.1\r\nHost: x.test\r\n\r\n", 414)
+
+    def test_slow_body_not_cut_by_request_headers_timeout(self):
+        # request_headers_timeout (0.3s) covers the head only; a body may take longer.
+        with ClientConn(self.port, timeout=5) as c:
+            c.send(b"POST /echo HTTP/1.1\r\nHost: x.test\r\nContent-Length: 10\r\n\r\n01234")
+            # Nothing may come back while the body is still arriving (0.6s > the 0.3s
+            # headers timeout).
+            readable, _, _ = select.select([c.sock], [], [], 0.6)
+            early = c.sock.recv(300) if readable else b""
+            self.assertEqual(readable, [], f"proxy answered/closed mid-body: {early!r}")
+            c.send(b"56789")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["body_len"], 10)
+
     def test_request_headers_timeout(self):
         with ClientConn(self.port, timeout=5) as c:
             t0 = time.monotonic()
@@ -194,6 +230,15 @@ class IdleTimeoutTest(PhoenixTestCase):
         self.assertTrue(closed, "idle connection not closed within 3s (idle_timeout 0.3s)")
         self.assertLess(elapsed, 2.0)
         self.assertGreaterEqual(elapsed, 0.2, "closed before idle_timeout could have fired")
+
+    def test_fresh_connection_without_request_closed(self):
+        with ClientConn(self.port, timeout=5) as c:
+            t0 = time.monotonic()
+            closed = c.wait_closed(timeout=3.0)
+            elapsed = time.monotonic() - t0
+        self.assertTrue(closed, "a connection that never sent a request stayed open 3s "
+                                "(idle_timeout 0.3s)")
+        self.assertLess(elapsed, 2.0)
 
     def test_active_request_not_cut_by_idle_timeout(self):
         # idle_timeout applies only without an active request.

@@ -47,6 +47,7 @@ class RoutingTest(PhoenixTestCase):
                   response_headers_to_add=[header_option("x-resp-added", "yes")],
                   request_headers_to_remove=["x-remove-me"]),
             route({"prefix": "/echo"}, cluster="app"),
+            route({"prefix": "/hop-response"}, cluster="app"),
         ]
         vhosts = [
             # The wildcard comes first on purpose: an exact domain must win regardless of order.
@@ -288,6 +289,18 @@ class RoutingTest(PhoenixTestCase):
             if k.lower() == "connection":
                 self.assertNotIn("x-custom-hop", v.lower(),
                                  f"the client's Connection header was forwarded: {headers}")
+
+    def test_hop_by_hop_response_headers_not_forwarded(self):
+        # RFC 9110 7.6.1: a proxy removes hop-by-hop fields in both directions.
+        r = self.get("/hop-response")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"hop\n")
+        names = [k.lower() for k, _ in r.headers]
+        self.assertIn("x-up-normal", names)
+        for h in ("keep-alive", "proxy-connection", "x-up-hop"):
+            self.assertNotIn(h, names, f"upstream hop-by-hop header {h!r} reached the client")
+        for v in r.header_all("connection"):
+            self.assertNotIn("x-up-hop", v.lower())
 
 
 if __name__ == "__main__":

@@ -41,6 +41,18 @@ class UpstreamFailureTest(PhoenixTestCase):
         self.assertEqual(r.status, 200)
         self.assertAlive(px)
 
+    def test_upstream_garbage_response_502(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(simple_config(port, free_port(), [app.port]))
+        r = http_get(port, "/garbage")
+        self.assertEqual(r.status, 502, r)
+        self.assertNotIn(b"THIS IS NOT HTTP", r.body, "garbage passed through to the client")
+        entry = px.wait_access_log(lambda e: e["path"] == "/garbage")
+        self.assertIsNotNone(entry)
+        self.assertNotEqual(entry["flags"], "-", "an upstream protocol error should be flagged")
+        self.assertEqual(http_get(port, "/echo").status, 200)
+
     def test_upstream_5xx_passed_through(self):
         app = self.start_upstream("app")
         port = free_port()

@@ -1,0 +1,140 @@
+#include "gtest/gtest.h"
+#include "phoenix/config/v1/bootstrap.pb.h"
+#include "source/config/yaml_loader.h"
+#include "source/server/configuration.h"
+
+namespace phoenix::config {
+namespace {
+
+std::string Load(const std::string& yaml, v1::Bootstrap* out = nullptr) {
+  v1::Bootstrap bootstrap;
+  SourceMap map("test.yaml");
+  absl::Status status = LoadYamlString(yaml, &bootstrap, &map);
+  if (out != nullptr) *out = bootstrap;
+  return std::string(status.message());
+}
+
+TEST(YamlLoaderTest, UnknownFieldNamesLocationAndSuggestion) {
+  std::string error = Load(
+      "static_resources:\n"
+      "  clusters:\n"
+      "  - name: a\n"
+      "    lb_polcy: ROUND_ROBIN\n");
+  EXPECT_EQ(error,
+            "test.yaml:4:5: static_resources.clusters[0].lb_polcy: unknown field 'lb_polcy' in "
+            "phoenix.config.v1.Cluster; did you mean 'lb_policy'?");
+}
+
+TEST(YamlLoaderTest, TypeErrorsNameTheField) {
+  EXPECT_NE(Load("admin: {address: {socket_address: {port_value: -1}}}\n")
+                .find("test.yaml:1:48: admin.address.socket_address.port_value: invalid uint32"),
+            std::string::npos);
+  EXPECT_NE(Load("static_resources: {clusters: [{name: a, lb_policy: FASTEST}]}\n")
+                .find("unknown value 'FASTEST' for LbPolicy"),
+            std::string::npos);
+  EXPECT_NE(Load("static_resources: {clusters: {name: a}}\n").find("expected a list"),
+            std::string::npos);
+}
+
+TEST(YamlLoaderTest, ReportsEveryErrorAndYamlSyntax) {
+  std::string error = Load("node: {idd: 1, clustr: 2}\n");
+  EXPECT_NE(error.find("'idd'"), std::string::npos);
+  EXPECT_NE(error.find("'clustr'"), std::string::npos);
+  EXPECT_NE(Load("node: {id: [1, 2\n").find("test.yaml:"), std::string::npos);
+}
+
+TEST(YamlLoaderTest, OneofConflictIsAnError) {
+  v1::RouteMatch match;
+  SourceMap map("r.yaml");
+  absl::Status status = LoadYamlString("prefix: /a\npath: /b\n", &match, &map);
+  EXPECT_NE(status.message().find("only one field of 'path_specifier'"), absl::string_view::npos);
+}
+
+TEST(YamlLoaderTest, DurationsAndAny) {
+  v1::Bootstrap bootstrap;
+  std::string error = Load(
+      "drain_timeout: 250ms\n"
+      "static_resources:\n"
+      "  clusters: [{name: a, connect_timeout: 1.5s}]\n"
+      "  listeners:\n"
+      "  - name: l\n"
+      "    http_connection_manager:\n"
+      "      http_filters:\n"
+      "      - name: phoenix.filters.http.router\n"
+      "        typed_config: {\"@type\": type.googleapis.com/phoenix.config.v1.Router}\n",
+      &bootstrap);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(bootstrap.drain_timeout().nanos(), 250000000);
+  EXPECT_EQ(bootstrap.static_resources().clusters(0).connect_timeout().seconds(), 1);
+  EXPECT_EQ(bootstrap.static_resources().clusters(0).connect_timeout().nanos(), 500000000);
+  EXPECT_TRUE(bootstrap.static_resources()
+                  .listeners(0)
+                  .http_connection_manager()
+                  .http_filters(0)
+                  .typed_config()
+                  .Is<v1::Router>());
+  EXPECT_NE(Load("drain_timeout: soon\n").find("invalid duration"), std::string::npos);
+  EXPECT_NE(
+      Load("static_resources: {listeners: [{name: l, http_connection_manager: "
+           "{http_filters: [{name: x, typed_config: {\"@type\": type.googleapis.com/nope}}]}}]}\n")
+          .find("unknown type 'nope'"),
+      std::string::npos);
+}
+
+TEST(SnapshotTest, ValidationErrorsPointAtTheField) {
+  const std::string yaml =
+      "static_resources:\n"
+      "  listeners:\n"
+      "  - name: l\n"
+      "    address: {socket_address: {address: 127.0.0.1, port_value: 8080}}\n"
+      "    http_connection_manager:\n"
+      "      route_config:\n"
+      "        virtual_hosts:\n"
+      "        - name: v\n"
+      "          domains: [\"*\"]\n"
+      "          routes:\n"
+      "          - match: {prefix: /}\n"
+      "            route: {cluster: missing}\n"
+      "  clusters:\n"
+      "  - name: a\n"
+      "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
+      "{socket_address: {address: not-an-ip, port_value: 80}}}}]}]}\n";
+  v1::Bootstrap bootstrap;
+  SourceMap map("snap.yaml");
+  ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, &map).ok());
+  StatsStore stats;
+  auto snapshot = server::BuildSnapshot(bootstrap, &map, stats, nullptr, 1);
+  ASSERT_FALSE(snapshot.ok());
+  std::string message(snapshot.status().message());
+  EXPECT_NE(message.find("snap.yaml:12:21: static_resources.listeners[0].http_connection_manager"
+                         ".route_config.virtual_hosts[0].routes[0].route.cluster: unknown cluster "
+                         "'missing'"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("'not-an-ip' is not an IP address"), std::string::npos) << message;
+}
+
+TEST(SnapshotTest, UnchangedClusterKeepsItsInfo) {
+  const std::string yaml =
+      "static_resources:\n"
+      "  listeners: [{name: l, address: {socket_address: {address: 127.0.0.1, port_value: 1}}}]\n"
+      "  clusters:\n"
+      "  - name: a\n"
+      "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
+      "{socket_address: {address: 127.0.0.1, port_value: 80}}}}]}]}\n";
+  v1::Bootstrap bootstrap;
+  ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, nullptr).ok());
+  StatsStore stats;
+  auto first = server::BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = server::BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*first)->clusters.at("a").get(), (*second)->clusters.at("a").get());
+  bootstrap.mutable_static_resources()->mutable_clusters(0)->set_lb_policy(v1::Cluster::RANDOM);
+  auto third = server::BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3);
+  ASSERT_TRUE(third.ok());
+  EXPECT_NE((*second)->clusters.at("a").get(), (*third)->clusters.at("a").get());
+}
+
+}  // namespace
+}  // namespace phoenix::config

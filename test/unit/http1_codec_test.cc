@@ -1,0 +1,293 @@
+#include "source/http/http1_codec.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace phoenix::http {
+namespace {
+
+// A Connection that records what is written to it.
+class FakeConnection : public network::Connection {
+ public:
+  void SetCallbacks(network::ConnectionCallbacks*) override {}
+  void Write(const std::string_view* slices, size_t count) override {
+    for (size_t i = 0; i < count; ++i) written.append(slices[i]);
+  }
+  void ReadDisable(bool disable) override { read_disabled = disable; }
+  void CloseAfterFlush() override { is_closed = true; }
+  void Close() override { is_closed = true; }
+  bool closed() const override { return is_closed; }
+  size_t BufferedBytes() const override { return 0; }
+  const std::string& peer_address() const override { return peer; }
+  uint64_t bytes_written() const override { return written.size(); }
+
+  std::string written;
+  std::string peer = "127.0.0.1:1234";
+  bool read_disabled = false;
+  bool is_closed = false;
+};
+
+class RecordingServerCallbacks : public ServerCodecCallbacks {
+ public:
+  void OnRequestBegin() override { ++begins; }
+  void OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) override {
+    requests.push_back(std::move(headers));
+    header_end_stream.push_back(end_stream);
+  }
+  void OnRequestData(std::string_view data, bool end_stream) override {
+    body.append(data);
+    if (end_stream) ++body_ends;
+  }
+  void OnRequestTrailers(HeaderMap t) override { trailers = std::move(t); }
+  void OnProtocolError(int status, std::string_view) override { error_status = status; }
+
+  int begins = 0;
+  std::vector<RequestHeadersPtr> requests;
+  std::vector<bool> header_end_stream;
+  std::string body;
+  int body_ends = 0;
+  HeaderMap trailers;
+  int error_status = 0;
+};
+
+class ServerCodecTest : public ::testing::Test {
+ protected:
+  void Feed(std::string_view bytes) { codec_.Dispatch(bytes.data(), bytes.size()); }
+  int ErrorFor(std::string_view bytes) {
+    Feed(bytes);
+    return callbacks_.error_status;
+  }
+
+  CodecLimits limits_;
+  FakeConnection connection_;
+  RecordingServerCallbacks callbacks_;
+  Http1ServerCodec codec_{connection_, callbacks_, limits_};
+};
+
+TEST_F(ServerCodecTest, ParsesRequestHead) {
+  Feed("GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Thing:  v  \r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  const auto& r = *callbacks_.requests[0];
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.path, "/a/b?x=1");
+  EXPECT_EQ(r.PathWithoutQuery(), "/a/b");
+  EXPECT_EQ(r.Query(), "x=1");
+  EXPECT_EQ(r.authority, "example.com");
+  EXPECT_EQ(*r.headers.Get("x-thing"), "v");
+  EXPECT_EQ(r.headers.Get("host"), nullptr);
+  EXPECT_TRUE(callbacks_.header_end_stream[0]);
+}
+
+TEST_F(ServerCodecTest, StripsHopByHopAndConnectionNamedHeaders) {
+  Feed(
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n"
+      "Keep-Alive: timeout=5\r\nTE: trailers\r\nX-Kept: 2\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  const auto& h = callbacks_.requests[0]->headers;
+  EXPECT_EQ(h.Get("connection"), nullptr);
+  EXPECT_EQ(h.Get("x-secret"), nullptr);
+  EXPECT_EQ(h.Get("keep-alive"), nullptr);
+  EXPECT_EQ(h.Get("te"), nullptr);
+  EXPECT_NE(h.Get("x-kept"), nullptr);
+}
+
+TEST_F(ServerCodecTest, AbsoluteFormTargetSetsAuthority) {
+  Feed("GET http://other.example/p?q HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_EQ(callbacks_.requests[0]->authority, "other.example");
+  EXPECT_EQ(callbacks_.requests[0]->path, "/p?q");
+}
+
+TEST_F(ServerCodecTest, ChunkedBodyAndTrailers) {
+  Feed(
+      "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 9\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_FALSE(callbacks_.header_end_stream[0]);
+  EXPECT_EQ(callbacks_.body, "hello world");
+  ASSERT_NE(callbacks_.trailers.Get("x-sum"), nullptr);
+  EXPECT_EQ(*callbacks_.trailers.Get("x-sum"), "9");
+}
+
+TEST_F(ServerCodecTest, HoldsPipelinedRequestUntilResponseDone) {
+  Feed("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  ResponseHeaders response;
+  codec_.EncodeHeaders(response, true);
+  codec_.ResumeAfterResponse();
+  ASSERT_EQ(callbacks_.requests.size(), 2u);
+  EXPECT_EQ(callbacks_.requests[1]->path, "/2");
+}
+
+TEST_F(ServerCodecTest, AnswersExpectContinue) {
+  Feed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(connection_.written, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_EQ(callbacks_.requests[0]->headers.Get("expect"), nullptr);
+}
+
+struct Rejection {
+  const char* name;
+  const char* request;
+  int status;
+};
+
+class RejectionTest : public ServerCodecTest, public ::testing::WithParamInterface<Rejection> {};
+
+TEST_P(RejectionTest, RejectsWithStatus) {
+  limits_.max_request_uri_bytes = 64;
+  limits_.max_request_headers_bytes = 256;
+  limits_.max_headers_count = 5;
+  EXPECT_EQ(ErrorFor(GetParam().request), GetParam().status) << GetParam().name;
+  EXPECT_TRUE(callbacks_.requests.empty()) << GetParam().name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Malformed, RejectionTest,
+    ::testing::Values(
+        Rejection{"cl_and_te",
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n",
+                  400},
+        Rejection{"duplicate_cl",
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                  400},
+        Rejection{"invalid_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n", 400},
+        Rejection{"obs_fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400},
+        Rejection{"bare_cr", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
+        Rejection{"space_in_name", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: a\r\n\r\n", 400},
+        Rejection{"paren_in_name", "GET / HTTP/1.1\r\nHost: h\r\nBad(: a\r\n\r\n", 400},
+        Rejection{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
+        Rejection{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        Rejection{"relative_target", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        Rejection{"http2_preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},
+        Rejection{"uri_too_long",
+                  "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                  " HTTP/1.1\r\nHost: h\r\n\r\n",
+                  414},
+        Rejection{"too_many_headers",
+                  "GET / HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n", 431},
+        Rejection{"headers_too_large",
+                  "GET / HTTP/1.1\r\nHost: h\r\nX-Big: "
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "\r\n\r\n",
+                  431},
+        Rejection{"unsupported_expect",
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: magic\r\n\r\n", 417}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(ServerCodecTest, BadChunkSizeIsRejected) {
+  Feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  EXPECT_EQ(callbacks_.error_status, 400);
+}
+
+TEST_F(ServerCodecTest, ChunkedResponseForHttp11WithoutLength) {
+  Feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  ResponseHeaders response;
+  codec_.EncodeHeaders(response, false);
+  codec_.EncodeData("abc", false);
+  codec_.EncodeData("", true);
+  EXPECT_EQ(connection_.written,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_TRUE(codec_.keep_alive());
+}
+
+TEST_F(ServerCodecTest, Http10WithoutLengthClosesConnection) {
+  Feed("GET / HTTP/1.0\r\n\r\n");
+  ResponseHeaders response;
+  codec_.EncodeHeaders(response, false);
+  codec_.EncodeData("abc", true);
+  EXPECT_EQ(connection_.written, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nabc");
+  EXPECT_FALSE(codec_.keep_alive());
+}
+
+TEST_F(ServerCodecTest, HeadResponseHasNoBody) {
+  Feed("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
+  ResponseHeaders response;
+  response.headers.Add("content-length", "10");
+  codec_.EncodeHeaders(response, false);
+  codec_.EncodeData("0123456789", true);
+  EXPECT_EQ(connection_.written, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
+}
+
+class RecordingClientCallbacks : public ClientCodecCallbacks {
+ public:
+  void OnResponseHeaders(ResponseHeadersPtr headers, bool end_stream) override {
+    status = headers->status;
+    headers_end = end_stream;
+  }
+  void OnResponseData(std::string_view data, bool end_stream) override {
+    body.append(data);
+    if (end_stream) ended = true;
+  }
+  void OnResponseTrailers(HeaderMap) override { ended = true; }
+  void OnResponseProtocolError(std::string_view) override { error = true; }
+  int status = 0;
+  bool headers_end = false;
+  std::string body;
+  bool ended = false;
+  bool error = false;
+};
+
+TEST(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
+  FakeConnection connection;
+  RecordingClientCallbacks callbacks;
+  Http1ClientCodec codec(connection, callbacks);
+  RequestHeaders request;
+  request.method = "POST";
+  request.path = "/x";
+  request.authority = "up";
+  codec.EncodeHeaders(request, false);
+  codec.EncodeData("hi", true);
+  EXPECT_EQ(
+      connection.written,
+      "POST /x HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+  EXPECT_TRUE(codec.request_complete());
+}
+
+TEST(ClientCodecTest, ReadToCloseResponseCompletesOnClose) {
+  FakeConnection connection;
+  RecordingClientCallbacks callbacks;
+  Http1ClientCodec codec(connection, callbacks);
+  RequestHeaders request{"GET", "/", "up"};
+  codec.EncodeHeaders(request, true);
+  std::string response = "HTTP/1.1 200 OK\r\n\r\npartial";
+  codec.Dispatch(response.data(), response.size());
+  EXPECT_EQ(callbacks.body, "partial");
+  EXPECT_FALSE(callbacks.ended);
+  EXPECT_TRUE(codec.OnConnectionClosed());
+  EXPECT_TRUE(callbacks.ended);
+  EXPECT_FALSE(codec.reusable());
+}
+
+TEST(ClientCodecTest, TruncatedResponseIsNotComplete) {
+  FakeConnection connection;
+  RecordingClientCallbacks callbacks;
+  Http1ClientCodec codec(connection, callbacks);
+  RequestHeaders request{"GET", "/", "up"};
+  codec.EncodeHeaders(request, true);
+  std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+  codec.Dispatch(response.data(), response.size());
+  EXPECT_FALSE(codec.OnConnectionClosed());
+}
+
+TEST(ClientCodecTest, KeepAliveResponseIsReusableAndSwallows100Continue) {
+  FakeConnection connection;
+  RecordingClientCallbacks callbacks;
+  Http1ClientCodec codec(connection, callbacks);
+  RequestHeaders request{"GET", "/", "up"};
+  codec.EncodeHeaders(request, true);
+  std::string response = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nX: y\r\n\r\n";
+  codec.Dispatch(response.data(), response.size());
+  EXPECT_EQ(callbacks.status, 204);
+  EXPECT_TRUE(callbacks.headers_end);
+  EXPECT_TRUE(codec.reusable());
+}
+
+}  // namespace
+}  // namespace phoenix::http
