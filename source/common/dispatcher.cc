@@ -1,5 +1,7 @@
 #include "source/common/dispatcher.h"
 
+#include "source/common/timeout_queue.h"
+
 namespace phoenix {
 
 Timer::Timer(uv_loop_t* loop, std::function<void()> callback)
@@ -52,7 +54,14 @@ Dispatcher::Dispatcher() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
 }
 
+TimeoutQueue& Dispatcher::TimeoutQueueFor(std::chrono::milliseconds duration) {
+  auto& queue = timeout_queues_[duration.count()];
+  if (queue == nullptr) queue = std::make_unique<TimeoutQueue>(*this, duration);
+  return *queue;
+}
+
 Dispatcher::~Dispatcher() {
+  timeout_queues_.clear();
   // Run() has closed every handle; make sure the loop has processed the closes.
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
@@ -110,6 +119,7 @@ void Dispatcher::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 void Dispatcher::Exit() {
   RunDeferred();
+  timeout_queues_.clear();
   uv_walk(
       &loop_,
       [](uv_handle_t* handle, void*) {

@@ -4,12 +4,15 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 
 namespace phoenix {
+
+class TimeoutQueue;
 
 // One-shot or repeating timer on a Dispatcher's loop. Safe to destroy at any time: the
 // libuv handle is closed asynchronously and never calls back after destruction.
@@ -63,6 +66,9 @@ class Dispatcher {
   // used afterwards) and lets Run() return.
   void Exit();
 
+  // The shared queue for timeouts of `duration` on this loop (created on first use).
+  TimeoutQueue& TimeoutQueueFor(std::chrono::milliseconds duration);
+
   // Milliseconds on the loop's cached monotonic clock.
   uint64_t NowMs() { return uv_now(&loop_); }
 
@@ -81,6 +87,7 @@ class Dispatcher {
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(posted_mu_);
   std::vector<std::function<void()>> deferred_;
   std::vector<std::function<void()>> prepare_callbacks_;
+  std::map<int64_t, std::unique_ptr<TimeoutQueue>> timeout_queues_;
 };
 
 }  // namespace phoenix

@@ -66,7 +66,7 @@ class YamlConverter {
     absl::flat_hash_set<std::string> seen_keys;
     absl::flat_hash_set<const google::protobuf::OneofDescriptor*> seen_oneofs;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;
       std::string name = key.IsScalar() ? key.Scalar() : "";
       std::string field_path = FieldPath(path, name);
       if (!seen_keys.insert(name).second) {
@@ -88,7 +88,7 @@ class YamlConverter {
         continue;
       }
       Record(key, field_path);
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;
       if (value.IsNull()) continue;  // "field:" with nothing: leave it unset.
       const google::protobuf::OneofDescriptor* oneof = field->real_containing_oneof();
       if (oneof != nullptr && !seen_oneofs.insert(oneof).second) {

@@ -264,21 +264,44 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
 };
 
 ConnectionManager::ConnectionManager(WorkerContext& worker, std::shared_ptr<ListenerState> listener,
-                                     std::unique_ptr<network::Connection> connection,
-                                     std::function<void(ConnectionManager*)> on_closed)
+                                     std::unique_ptr<network::Connection> connection)
     : worker_(worker),
       listener_(std::move(listener)),
       config_(listener_->config),
       connection_(std::move(connection)),
-      codec_(*connection_, *this, config_->limits),
-      on_closed_(std::move(on_closed)) {
+      codec_(*connection_, *this, config_->limits) {
   connection_->SetCallbacks(this);
   config_->stats->downstream_cx_total.Inc();
   config_->stats->downstream_cx_active.Inc();
-  idle_timer_ = worker_.dispatcher().CreateTimer([this] { OnIdleTimeout(); });
-  headers_timer_ = worker_.dispatcher().CreateTimer([this] { OnRequestHeadersTimeout(); });
-  // The first request's head must arrive within the headers timeout too.
-  headers_timer_->Enable(config_->request_headers_timeout);
+  // Until its first byte a new connection is just idle; the headers timeout starts then.
+  WaitFor(Waiting::kNextRequest);
+}
+
+void ConnectionManager::WaitFor(Waiting what) {
+  waiting_ = what;
+  switch (what) {
+    case Waiting::kNothing:
+      Disarm();
+      return;
+    case Waiting::kRequestHeaders:
+      worker_.dispatcher().TimeoutQueueFor(config_->request_headers_timeout).Arm(*this);
+      return;
+    case Waiting::kNextRequest:
+      worker_.dispatcher().TimeoutQueueFor(config_->idle_timeout).Arm(*this);
+      return;
+  }
+}
+
+void ConnectionManager::OnTimeout() {
+  if (closed_ || stream_ != nullptr) return;
+  if (waiting_ == Waiting::kNextRequest || codec_.idle()) {
+    // Idle between requests, or connected and never sent a byte.
+    config_->stats->downstream_cx_idle_timeout.Inc();
+    Close(/*flush=*/true);
+    return;
+  }
+  config_->stats->downstream_rq_timeout.Inc();
+  OnProtocolError(408, "request headers timeout");
 }
 
 ConnectionManager::~ConnectionManager() {
@@ -309,12 +332,12 @@ void ConnectionManager::OnBelowWriteBufferLowWatermark() {
 }
 
 void ConnectionManager::OnRequestBegin() {
-  idle_timer_->Disable();
-  if (!headers_timer_->enabled()) headers_timer_->Enable(config_->request_headers_timeout);
+  if (waiting_ != Waiting::kRequestHeaders) WaitFor(Waiting::kRequestHeaders);
 }
 
 void ConnectionManager::OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
-  headers_timer_->Disable();
+  if (closed_) return;
+  WaitFor(Waiting::kNothing);
   // Each request runs on the listener's newest config; the connection keeps its limits.
   stream_ = std::make_unique<ActiveStream>(*this, listener_->config, std::move(headers));
   stream_->DecodeHeaders(end_stream);
@@ -332,7 +355,7 @@ void ConnectionManager::OnProtocolError(int status, std::string_view details) {
   config_->stats->downstream_cx_protocol_error.Inc();
   PHX_LOG(kDebug, "downstream ", AbslView(connection_->peer_address()),
           " protocol error: ", AbslView(details));
-  headers_timer_->Disable();
+  WaitFor(Waiting::kNothing);
   if (stream_ != nullptr && codec_.response_started()) {
     Close(/*flush=*/true);
     return;
@@ -356,7 +379,7 @@ void ConnectionManager::OnStreamComplete() {
     Close(/*flush=*/true);
     return;
   }
-  idle_timer_->Enable(config_->idle_timeout);
+  WaitFor(Waiting::kNextRequest);
   // Parse any pipelined request outside the current call stack.
   worker_.dispatcher().Defer([this, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired() || closed_) return;
@@ -367,34 +390,15 @@ void ConnectionManager::OnStreamComplete() {
 void ConnectionManager::Close(bool flush) {
   if (closed_) return;
   closed_ = true;
-  idle_timer_->Disable();
-  headers_timer_->Disable();
+  WaitFor(Waiting::kNothing);
   if (flush) {
     connection_->CloseAfterFlush();
   } else {
     connection_->Close();
   }
   if (stream_ != nullptr) worker_.dispatcher().DeferredDelete(std::move(stream_));
-  auto on_closed = on_closed_;
-  worker_.dispatcher().Defer([on_closed, self = this] { on_closed(self); });
-}
-
-void ConnectionManager::OnIdleTimeout() {
-  if (stream_ != nullptr) return;
-  config_->stats->downstream_cx_idle_timeout.Inc();
-  Close(/*flush=*/true);
-}
-
-void ConnectionManager::OnRequestHeadersTimeout() {
-  if (stream_ != nullptr || closed_) return;
-  if (codec_.idle()) {
-    // Connected but never sent a byte: just an idle connection.
-    config_->stats->downstream_cx_idle_timeout.Inc();
-    Close(/*flush=*/true);
-    return;
-  }
-  config_->stats->downstream_rq_timeout.Inc();
-  OnProtocolError(408, "request headers timeout");
+  worker_.dispatcher().Defer(
+      [worker = &worker_, self = this] { worker->OnConnectionClosed(self); });
 }
 
 }  // namespace phoenix::http

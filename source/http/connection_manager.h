@@ -8,6 +8,7 @@
 #include "source/common/access_log.h"
 #include "source/common/dispatcher.h"
 #include "source/common/stats.h"
+#include "source/common/timeout_queue.h"
 #include "source/http/codec.h"
 #include "source/http/filter.h"
 #include "source/http/filter_registry.h"
@@ -20,6 +21,8 @@ class ClusterManager;
 }
 
 namespace phoenix::http {
+
+class ConnectionManager;
 
 struct ConnectionManagerStats {
   ConnectionManagerStats(StatsStore& store, const std::string& prefix);
@@ -59,6 +62,9 @@ class WorkerContext {
   virtual upstream::ClusterManager& cluster_manager() = 0;
   virtual bool draining() const = 0;
   virtual uint64_t Random() = 0;
+  // The connection is finished; the worker may delete it (called deferred, never inside
+  // the connection's own callbacks).
+  virtual void OnConnectionClosed(ConnectionManager* connection) = 0;
 };
 
 // The current config of one listener on one worker. Swapped on reload; each request
@@ -70,12 +76,12 @@ struct ListenerState {
 // Serves one downstream HTTP/1.1 connection: parses requests with the codec, runs each
 // through the filter chain (the router last), writes responses back, keeps the connection
 // alive between requests, and enforces the header and idle timeouts.
-class ConnectionManager : public network::ConnectionCallbacks, public ServerCodecCallbacks {
+class ConnectionManager : public network::ConnectionCallbacks,
+                          public ServerCodecCallbacks,
+                          private TimeoutQueue::Entry {
  public:
-  // `on_closed` runs (deferred) once the connection is finished, to let the owner free it.
   ConnectionManager(WorkerContext& worker, std::shared_ptr<ListenerState> listener,
-                    std::unique_ptr<network::Connection> connection,
-                    std::function<void(ConnectionManager*)> on_closed);
+                    std::unique_ptr<network::Connection> connection);
   ~ConnectionManager() override;
 
   // Finish the current request, then close; close now if idle.
@@ -99,8 +105,10 @@ class ConnectionManager : public network::ConnectionCallbacks, public ServerCode
 
   void OnStreamComplete();
   void Close(bool flush);
-  void OnIdleTimeout();
-  void OnRequestHeadersTimeout();
+  // One timeout at a time: waiting for a request head, or idle between requests.
+  enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
+  void WaitFor(Waiting what);
+  void OnTimeout() override;
 
   WorkerContext& worker_;
   std::shared_ptr<ListenerState> listener_;
@@ -108,9 +116,7 @@ class ConnectionManager : public network::ConnectionCallbacks, public ServerCode
   std::unique_ptr<network::Connection> connection_;
   Http1ServerCodec codec_;
   std::unique_ptr<ActiveStream> stream_;
-  std::unique_ptr<Timer> idle_timer_;
-  std::unique_ptr<Timer> headers_timer_;
-  std::function<void(ConnectionManager*)> on_closed_;
+  Waiting waiting_ = Waiting::kNothing;
   bool closed_ = false;
   bool draining_ = false;
   // Lets deferred work notice the manager is gone.

@@ -55,18 +55,7 @@ struct Http1ParserCallbacks {
   static int Body(llhttp_t* p, const char* at, size_t n) { return Access(p)->OnBody(at, n); }
   static int MessageComplete(llhttp_t* p) { return Access(p)->OnMessageComplete(); }
 
-  struct Accessor : Http1Parser {
-    using Http1Parser::OnBody;
-    using Http1Parser::OnHeaderField;
-    using Http1Parser::OnHeadersComplete;
-    using Http1Parser::OnHeaderValue;
-    using Http1Parser::OnHeaderValueComplete;
-    using Http1Parser::OnMessageBegin;
-    using Http1Parser::OnMessageComplete;
-    using Http1Parser::OnStatus;
-    using Http1Parser::OnUrl;
-  };
-  static Accessor* Access(llhttp_t* p) { return static_cast<Accessor*>(From(p)); }
+  static Http1Parser* Access(llhttp_t* p) { return From(p); }
 };
 
 Http1Parser::Http1Parser(llhttp_type_t type, const CodecLimits& limits) : limits_(limits) {

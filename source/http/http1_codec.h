@@ -14,6 +14,8 @@ namespace phoenix::http {
 // count limits, validates field values, strips connection-specific headers.
 class Http1Parser {
  protected:
+  friend struct Http1ParserCallbacks;  // The llhttp C callbacks.
+
   Http1Parser(llhttp_type_t type, const CodecLimits& limits);
   virtual ~Http1Parser() = default;
 

@@ -11,7 +11,6 @@ namespace phoenix::network {
 // (closing, or flushing writes after the owner let go).
 struct TcpConnection::HandleContext {
   uv_tcp_t tcp;
-  uv_connect_t connect_request;
   TcpConnection* owner = nullptr;
   bool close_when_flushed = false;
 };
@@ -89,12 +88,15 @@ std::unique_ptr<TcpConnection> TcpConnection::Connect(Dispatcher& dispatcher,
   connection->callbacks_ = callbacks;
   connection->peer_address_ = FormatAddress(address);
   connection->connecting_ = true;
-  context->connect_request.data = context;
-  int rc = uv_tcp_connect(&context->connect_request, &context->tcp, address,
-                          [](uv_connect_t* request, int status) {
-                            auto* ctx = static_cast<HandleContext*>(request->data);
-                            if (ctx->owner != nullptr) ctx->owner->OnConnect(status);
-                          });
+  // Accepted connections never need a connect request, so it is not part of the context.
+  auto* request = new uv_connect_t;
+  request->data = context;
+  int rc = uv_tcp_connect(request, &context->tcp, address, [](uv_connect_t* req, int status) {
+    auto* ctx = static_cast<HandleContext*>(req->data);
+    delete req;
+    if (ctx->owner != nullptr) ctx->owner->OnConnect(status);
+  });
+  if (rc != 0) delete request;
   TcpConnection* raw = connection.get();
   connection->connect_timer_ = dispatcher.CreateTimer([raw] { raw->OnConnect(UV_ETIMEDOUT); });
   if (rc != 0) {

@@ -117,15 +117,14 @@ void Worker::OnAccept(ActiveListener& listener) {
   }
   auto connection =
       network::TcpConnection::FromAccepted(dispatcher_, handle, listener.buffer_limit);
-  auto manager = std::make_unique<http::ConnectionManager>(
-      *this, listener.state, std::move(connection),
-      [this](http::ConnectionManager* done) { RemoveConnection(done); });
+  auto manager =
+      std::make_unique<http::ConnectionManager>(*this, listener.state, std::move(connection));
   http::ConnectionManager* raw = manager.get();
   connections_[raw] = std::move(manager);
   active_connections_.fetch_add(1);
 }
 
-void Worker::RemoveConnection(http::ConnectionManager* connection) {
+void Worker::OnConnectionClosed(http::ConnectionManager* connection) {
   auto it = connections_.find(connection);
   if (it == connections_.end()) return;
   std::unique_ptr<http::ConnectionManager> owned = std::move(it->second);

@@ -38,13 +38,13 @@ class Worker : public http::WorkerContext {
   upstream::ClusterManager& cluster_manager() override { return cluster_manager_; }
   bool draining() const override { return draining_; }
   uint64_t Random() override { return random_(); }
+  void OnConnectionClosed(http::ConnectionManager* connection) override;
 
  private:
   struct ActiveListener;
 
   void ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot);
   void OnAccept(ActiveListener& listener);
-  void RemoveConnection(http::ConnectionManager* connection);
 
   int index_;
   Dispatcher dispatcher_;

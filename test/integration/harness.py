@@ -311,6 +311,15 @@ def parse_access_log_line(line):
 # The phoenix process
 # --------------------------------------------------------------------------------------
 
+def _die_with_parent():
+    """preexec_fn: SIGKILL the child if the test process dies (no orphaned proxies)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class PhoenixStartError(AssertionError):
     pass
 
@@ -366,7 +375,8 @@ class Phoenix:
         self._out = open(self.stdout_path, "ab")
         self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+                                     stdin=subprocess.DEVNULL, cwd=self.tmpdir,
+                                     preexec_fn=_die_with_parent)
         self.wait_ready(ready_timeout)
 
     def running(self):
@@ -999,6 +1009,7 @@ class UpstreamServer:
         self._conns = set()
         self._stopping = False
         self._stopped = threading.Event()
+        self._conn_ids = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if sock_buf:
@@ -1062,7 +1073,8 @@ class UpstreamServer:
                 return
             with self._lock:
                 self.accepted += 1
-                conn_id = self.accepted
+                self._conn_ids += 1  # unlike ``accepted``, never reset: ids stay unique
+                conn_id = self._conn_ids
                 self._conns.add(conn)
             threading.Thread(target=self._serve, args=(conn, conn_id), daemon=True).start()
 
