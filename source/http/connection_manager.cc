@@ -381,9 +381,10 @@ void ConnectionManager::OnStreamComplete() {
   }
   WaitFor(Waiting::kNextRequest);
   // Parse any pipelined request outside the current call stack.
-  worker_.dispatcher().Defer([this, alive = std::weak_ptr<bool>(alive_)] {
-    if (alive.expired() || closed_) return;
-    codec_.ResumeAfterResponse();
+  // Safe to capture `this`: the manager is only ever deleted by deferred work queued after
+  // this (deferred callbacks run in order).
+  worker_.dispatcher().Defer([this] {
+    if (!closed_) codec_.ResumeAfterResponse();
   });
 }
 

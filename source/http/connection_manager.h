@@ -119,8 +119,6 @@ class ConnectionManager : public network::ConnectionCallbacks,
   Waiting waiting_ = Waiting::kNothing;
   bool closed_ = false;
   bool draining_ = false;
-  // Lets deferred work notice the manager is gone.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace phoenix::http

@@ -86,38 +86,41 @@ bool Http1Parser::CountBytes(size_t length) {
   return header_bytes_ <= limits_.max_request_headers_bytes;
 }
 
-int Http1Parser::Fail(int status, std::string_view details) {
+int Http1Parser::Fail(int status, const char* details) {
   error_status_ = status;
-  error_details_ = std::string(details);
+  error_details_ = details;
   return -1;
 }
 
 int Http1Parser::OnHeaderField(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  field_.append(at, length);
+  head().field.append(at, length);
   return 0;
 }
 
 int Http1Parser::OnHeaderValue(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  value_.append(at, length);
+  head().value.append(at, length);
   return 0;
 }
 
 int Http1Parser::OnHeaderValueComplete() {
-  if (headers_.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
-  std::string_view value = TrimOws(value_);
+  HeadState& h = head();
+  if (h.headers.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
+  std::string_view value = TrimOws(h.value);
   if (!ValidFieldValue(value)) return Fail(400, "invalid header value");
-  headers_.Add(field_, value);
-  field_.clear();
-  value_.clear();
+  h.headers.Add(h.field, value);
+  h.field.clear();
+  h.value.clear();
   return 0;
 }
 
 HeaderMap Http1Parser::TakeHeaders() {
   HeaderMap out;
-  out.Reserve(headers_.size());
-  const std::string* connection = headers_.Get("connection");
+  if (head_ == nullptr) return out;
+  HeaderMap& headers = head_->headers;
+  out.Reserve(headers.size());
+  const std::string* connection = headers.Get("connection");
   std::vector<std::string> named;
   if (connection != nullptr) {
     for (absl::string_view token : absl::StrSplit(*connection, ',')) {
@@ -125,19 +128,17 @@ HeaderMap Http1Parser::TakeHeaders() {
       if (!t.empty()) named.push_back(std::move(t));
     }
   }
-  for (const auto& [name, value] : headers_) {
+  for (const auto& [name, value] : headers) {
     if (IsHopByHopHeader(name)) continue;
     if (std::find(named.begin(), named.end(), name) != named.end()) continue;
     out.Add(name, value);
   }
-  headers_ = HeaderMap();
+  headers = HeaderMap();
   return out;
 }
 
 void Http1Parser::ResetMessage() {
-  headers_ = HeaderMap();
-  field_.clear();
-  value_.clear();
+  head_.reset();
   header_bytes_ = 0;
   in_trailers_ = false;
 }
@@ -193,8 +194,8 @@ void Http1ServerCodec::Execute(const char* data, size_t length) {
   failed_ = true;
   keep_alive_ = false;
   // Our own callbacks set a status (414, 431, ...); llhttp's errors are all 400.
-  int status = error_details_.empty() ? 400 : error_status_;
-  std::string details = error_details_.empty() ? llhttp_errno_name(err) : error_details_;
+  int status = error_details_ == nullptr ? 400 : error_status_;
+  const char* details = error_details_ == nullptr ? llhttp_errno_name(err) : error_details_;
   callbacks_.OnProtocolError(status, details);
 }
 
@@ -210,7 +211,6 @@ void Http1ServerCodec::ResumeAfterResponse() {
 
 int Http1ServerCodec::OnMessageBegin() {
   ResetMessage();
-  url_.clear();
   in_message_ = true;
   request_complete_ = false;
   response_started_ = false;
@@ -220,14 +220,15 @@ int Http1ServerCodec::OnMessageBegin() {
 }
 
 int Http1ServerCodec::OnUrl(const char* at, size_t length) {
-  if (url_.size() + length > limits_.max_request_uri_bytes) return Fail(414, "uri too long");
+  std::string& url = head().url;
+  if (url.size() + length > limits_.max_request_uri_bytes) return Fail(414, "uri too long");
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  url_.append(at, length);
+  url.append(at, length);
   return 0;
 }
 
 bool Http1ServerCodec::SplitTarget(RequestHeaders& request) {
-  std::string_view url = url_;
+  std::string_view url = head().url;
   if (url.starts_with("/")) {
     request.path = std::string(url);
     return true;
@@ -270,9 +271,10 @@ int Http1ServerCodec::OnHeadersComplete() {
     // Tunnels and protocol upgrades are not proxied (yet).
     if (parser_.method == HTTP_CONNECT) return Fail(400, "CONNECT not supported");
   }
-  size_t host_count = headers_.Count("host");
+  HeaderMap& raw = head().headers;
+  size_t host_count = raw.Count("host");
   if (host_count > 1) return Fail(400, "multiple host headers");
-  if (host_count == 1) request->authority = *headers_.Get("host");
+  if (host_count == 1) request->authority = *raw.Get("host");
   if (host_count == 0 && http_minor_ == 1) return Fail(400, "missing host header");
   if (!SplitTarget(*request)) return Fail(400, "invalid request target");
   keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
@@ -303,8 +305,9 @@ int Http1ServerCodec::OnMessageComplete() {
   head_scan_done_ = false;
   last_was_lf_ = false;
   request_complete_ = true;
+  HeaderMap trailers = TakeHeaders();
+  head_.reset();
   if (request_has_body_) {
-    HeaderMap trailers = TakeHeaders();
     if (!trailers.empty()) {
       callbacks_.OnRequestTrailers(std::move(trailers));
     } else {
@@ -465,8 +468,8 @@ void Http1ClientCodec::Dispatch(const char* data, size_t length) {
   if (err == HPE_OK || err == HPE_PAUSED) return;
   errored_ = true;
   keep_alive_ = false;
-  callbacks_.OnResponseProtocolError(error_details_.empty() ? llhttp_errno_name(err)
-                                                            : error_details_);
+  callbacks_.OnResponseProtocolError(error_details_ == nullptr ? llhttp_errno_name(err)
+                                                               : error_details_);
 }
 
 bool Http1ClientCodec::OnConnectionClosed() {
@@ -513,8 +516,9 @@ int Http1ClientCodec::OnMessageComplete() {
   }
   response_complete_ = true;
   keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
+  HeaderMap trailers = TakeHeaders();
+  head_.reset();
   if (!response_ended_at_headers_) {
-    HeaderMap trailers = TakeHeaders();
     if (!trailers.empty()) {
       callbacks_.OnResponseTrailers(std::move(trailers));
     } else {

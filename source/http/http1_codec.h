@@ -2,6 +2,7 @@
 
 #include <llhttp.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -30,7 +31,8 @@ class Http1Parser {
   int OnHeaderField(const char* at, size_t length);
   int OnHeaderValue(const char* at, size_t length);
   int OnHeaderValueComplete();
-  int Fail(int status, std::string_view details);
+  // `details` must be a string literal.
+  int Fail(int status, const char* details);
   // Moves the collected headers out, dropping hop-by-hop ones (and those named in
   // Connection). Content-Length is kept: it is end-to-end framing information.
   HeaderMap TakeHeaders();
@@ -39,15 +41,26 @@ class Http1Parser {
 
   static const llhttp_settings_t* Settings();
 
+  // State that exists only while a head (or trailer block) is being parsed, so an idle
+  // keep-alive connection does not carry it.
+  struct HeadState {
+    HeaderMap headers;
+    std::string field;
+    std::string value;
+    std::string url;
+  };
+  HeadState& head() {
+    if (head_ == nullptr) head_ = std::make_unique<HeadState>();
+    return *head_;
+  }
+
   llhttp_t parser_;
   const CodecLimits& limits_;
-  HeaderMap headers_;
-  std::string field_;
-  std::string value_;
+  std::unique_ptr<HeadState> head_;
   size_t header_bytes_ = 0;
   bool in_trailers_ = false;
   int error_status_ = 400;
-  std::string error_details_;
+  const char* error_details_ = nullptr;
 };
 
 // HTTP/1.1 server side of a downstream connection.
@@ -85,7 +98,6 @@ class Http1ServerCodec : public Http1Parser {
 
   network::Connection& connection_;
   ServerCodecCallbacks& callbacks_;
-  std::string url_;
   std::string pending_;  // Bytes after a complete request, parsed once its response is done.
   bool paused_ = false;
   bool in_message_ = false;

@@ -166,6 +166,40 @@ void TcpConnection::OnConnect(int status) {
 
 void TcpConnection::Write(const std::string_view* slices, size_t count) {
   if (handle_ == nullptr || count == 0) return;
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += slices[i].size();
+  if (out_.empty() && total >= kDirectWriteBytes) {
+    // Large writes are already one syscall's worth: skip the copy.
+    WriteNow(slices, count);
+    return;
+  }
+  // Small writes made during one loop iteration (a response head and its body, pipelined
+  // responses) leave in one syscall when the iteration's deferred work runs.
+  for (size_t i = 0; i < count; ++i) out_.append(slices[i]);
+  bytes_written_ += total;
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    // The handle context outlives this object until its close callback, which libuv runs
+    // after this iteration's deferred work.
+    dispatcher_.Defer([context = reinterpret_cast<HandleContext*>(handle_)] {
+      if (context->owner != nullptr) context->owner->FlushPending();
+    });
+  }
+  CheckWatermarks();
+}
+
+void TcpConnection::FlushPending() {
+  flush_scheduled_ = false;
+  if (out_.empty() || handle_ == nullptr) return;
+  std::string_view data = out_;
+  bytes_written_ -= data.size();  // WriteNow counts them again.
+  WriteNow(&data, 1);
+  out_.clear();
+  if (out_.capacity() > 64 * 1024) out_.shrink_to_fit();
+  CheckWatermarks();  // The socket may have taken it all: no write callback will come.
+}
+
+void TcpConnection::WriteNow(const std::string_view* slices, size_t count) {
   auto* stream = reinterpret_cast<uv_stream_t*>(handle_);
   uv_buf_t bufs[8];
   size_t total = 0;
@@ -229,7 +263,8 @@ void TcpConnection::OnWriteDone(int status) {
 
 size_t TcpConnection::BufferedBytes() const {
   if (handle_ == nullptr) return 0;
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(handle_));
+  return out_.size() +
+         uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(handle_));
 }
 
 void TcpConnection::CheckWatermarks() {
@@ -256,6 +291,7 @@ void TcpConnection::ReadDisable(bool disable) {
 
 void TcpConnection::CloseAfterFlush() {
   if (handle_ == nullptr) return;
+  FlushPending();
   if (BufferedBytes() == 0) {
     Close();
     return;

@@ -44,7 +44,11 @@ class TcpConnection : public Connection {
   struct HandleContext;
 
   TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit);
+  static constexpr size_t kDirectWriteBytes = 32 * 1024;
+
   void StartReading();
+  void WriteNow(const std::string_view* slices, size_t count);
+  void FlushPending();
   void OnRead(ssize_t nread, const char* data);
   void OnWriteDone(int status);
   void OnConnect(int status);
@@ -63,7 +67,9 @@ class TcpConnection : public Connection {
   bool reading_ = false;
   bool close_after_flush_ = false;
   bool connecting_ = false;
+  bool flush_scheduled_ = false;
   uint64_t bytes_written_ = 0;
+  std::string out_;  // Written this iteration, not yet handed to the socket.
 };
 
 // Formats "1.2.3.4:80" / "[::1]:80".

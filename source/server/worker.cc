@@ -60,12 +60,15 @@ void Worker::PostDrain() {
 
 void Worker::PostStop() {
   dispatcher_.Post([this] {
-    listeners_.clear();
-    connections_.clear();
-    active_connections_.store(0);
-    cluster_manager_.Clear();
-    // Destructors above deferred some deletions; run them, then close what is left.
-    dispatcher_.Defer([this] { dispatcher_.Exit(); });
+    // Deferred, so work already queued for these connections runs first.
+    dispatcher_.Defer([this] {
+      listeners_.clear();
+      connections_.clear();
+      active_connections_.store(0);
+      cluster_manager_.Clear();
+      // The destructors above deferred some deletions; run them, then close what is left.
+      dispatcher_.Defer([this] { dispatcher_.Exit(); });
+    });
   });
 }
 
