@@ -55,7 +55,7 @@ class Dispatcher {
   // its own.
   template <typename T>
   void DeferredDelete(std::unique_ptr<T> object) {
-    Defer([o = std::shared_ptr<T>(std::move(object))]() mutable { o.reset(); });
+    Defer([raw = object.release()] { delete raw; });
   }
   // Runs before the loop blocks for I/O, once per iteration (flushes buffered logs).
   void AddPrepareCallback(std::function<void()> callback);

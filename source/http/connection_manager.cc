@@ -37,6 +37,21 @@ int64_t WallMicros() {
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 
+// A random (version 4) UUID, formatted without printf machinery: this runs per request.
+std::string NewRequestId(uint64_t high, uint64_t low) {
+  high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  int pos = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    uint64_t word = i < 16 ? high : low;
+    id[pos++] = kHex[(word >> (60 - 4 * (i % 16))) & 0xf];
+  }
+  return id;
+}
+
 }  // namespace
 
 ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::string& prefix)
@@ -194,9 +209,12 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   // The headers every request gets before any filter sees it.
   void PrepareRequestHeaders() {
     HeaderMap& h = headers_->headers;
-    original_method_ = headers_->method;
-    original_path_ = headers_->path;
-    original_authority_ = headers_->authority;
+    if (!config_->access_logs.empty()) {
+      // Filters may rewrite these; the log shows what the client sent.
+      original_method_ = headers_->method;
+      original_path_ = headers_->path;
+      original_authority_ = headers_->authority;
+    }
     std::string_view peer = HostOnly(parent_.connection_->peer_address());
     if (const std::string* xff = h.Get("x-forwarded-for")) {
       std::string value = absl::StrCat(*xff, ", ", AbslView(peer));
@@ -208,11 +226,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
       h.Set("x-forwarded-proto", "http");
     }
     if (config_->generate_request_id && h.Get("x-request-id") == nullptr) {
-      uint64_t a = parent_.worker_.Random();
-      uint64_t b = parent_.worker_.Random();
-      h.Add("x-request-id",
-            absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
-                            0x8000 | (b >> 48 & 0x3fff), b & 0xffffffffffffULL));
+      h.Add("x-request-id", NewRequestId(parent_.worker_.Random(), parent_.worker_.Random()));
     }
   }
 

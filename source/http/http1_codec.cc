@@ -119,7 +119,7 @@ HeaderMap Http1Parser::TakeHeaders() {
   HeaderMap out;
   if (head_ == nullptr) return out;
   HeaderMap& headers = head_->headers;
-  out.Reserve(headers.size());
+  out.Reserve(headers.size() + 4);  // Room for the x-forwarded-* and x-request-id headers.
   const std::string* connection = headers.Get("connection");
   std::vector<std::string> named;
   if (connection != nullptr) {
