@@ -98,7 +98,7 @@ What to try, from another terminal:
 
   curl -i http://127.0.0.1:8080/                          # the app's page, via Phoenix
   curl -i http://127.0.0.1:8080/crash                     # 403 from Phoenix: the app is never asked
-  curl -i --path-as-is http://127.0.0.1:8080/CRASH        # path tricks are denied too (403) ...
+  curl -i --path-as-is http://127.0.0.1:8080/CRASH        # path tricks are denied too (403):
   curl -i --path-as-is http://127.0.0.1:8080//crash
   curl -i --path-as-is http://127.0.0.1:8080/%63rash
   curl -i --path-as-is http://127.0.0.1:8080/x/../crash
