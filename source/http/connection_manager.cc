@@ -175,21 +175,21 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
       (*it)->EncodeHeaders(*headers, end_stream);
     }
     info_.response_code = headers->status;
-    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_.DisableKeepAlive();
-    parent_.codec_.EncodeHeaders(*headers, end_stream);
+    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_->DisableKeepAlive();
+    parent_.codec_->EncodeHeaders(*headers, end_stream);
     if (end_stream) Complete();
   }
 
   void EncodeData(std::string_view data, bool end_stream) override {
     if (response_complete_) return;
     info_.bytes_sent += data.size();
-    parent_.codec_.EncodeData(data, end_stream);
+    parent_.codec_->EncodeData(data, end_stream);
     if (end_stream) Complete();
   }
 
   void EncodeTrailers(HeaderMap trailers) override {
     if (response_complete_) return;
-    parent_.codec_.EncodeTrailers(trailers);
+    parent_.codec_->EncodeTrailers(trailers);
     Complete();
   }
 
@@ -283,7 +283,7 @@ ConnectionManager::ConnectionManager(WorkerContext& worker, std::shared_ptr<List
       listener_(std::move(listener)),
       config_(listener_->config),
       connection_(std::move(connection)),
-      codec_(*connection_, *this, config_->limits) {
+      codec_(std::make_unique<Http1ServerCodec>(*connection_, *this, config_->limits)) {
   connection_->SetCallbacks(this);
   config_->stats->downstream_cx_total.Inc();
   config_->stats->downstream_cx_active.Inc();
@@ -308,7 +308,7 @@ void ConnectionManager::WaitFor(Waiting what) {
 
 void ConnectionManager::OnTimeout() {
   if (closed_ || stream_ != nullptr) return;
-  if (waiting_ == Waiting::kNextRequest || codec_.idle()) {
+  if (waiting_ == Waiting::kNextRequest || codec_ == nullptr || codec_->idle()) {
     // Idle between requests, or connected and never sent a byte.
     config_->stats->downstream_cx_idle_timeout.Inc();
     Close(/*flush=*/true);
@@ -325,11 +325,20 @@ ConnectionManager::~ConnectionManager() {
 
 void ConnectionManager::StartDrain() {
   draining_ = true;
-  codec_.DisableKeepAlive();
-  if (stream_ == nullptr && codec_.idle()) Close(/*flush=*/true);
+  if (codec_ == nullptr) {
+    Close(/*flush=*/true);
+    return;
+  }
+  codec_->DisableKeepAlive();
+  if (stream_ == nullptr && codec_->idle()) Close(/*flush=*/true);
 }
 
-void ConnectionManager::OnData(const char* data, size_t length) { codec_.Dispatch(data, length); }
+void ConnectionManager::OnData(const char* data, size_t length) {
+  if (codec_ == nullptr) {
+    codec_ = std::make_unique<Http1ServerCodec>(*connection_, *this, config_->limits);
+  }
+  codec_->Dispatch(data, length);
+}
 
 void ConnectionManager::OnEvent(network::ConnectionEvent event) {
   if (event != network::ConnectionEvent::kRemoteClose) return;
@@ -370,7 +379,7 @@ void ConnectionManager::OnProtocolError(int status, std::string_view details) {
   PHX_LOG(kDebug, "downstream ", AbslView(connection_->peer_address()),
           " protocol error: ", AbslView(details));
   WaitFor(Waiting::kNothing);
-  if (stream_ != nullptr && codec_.response_started()) {
+  if (stream_ != nullptr && codec_->response_started()) {
     Close(/*flush=*/true);
     return;
   }
@@ -389,7 +398,7 @@ void ConnectionManager::OnProtocolError(int status, std::string_view details) {
 
 void ConnectionManager::OnStreamComplete() {
   worker_.dispatcher().DeferredDelete(std::move(stream_));
-  if (!codec_.keep_alive() || draining_) {
+  if (!codec_->keep_alive() || draining_) {
     Close(/*flush=*/true);
     return;
   }
@@ -398,7 +407,14 @@ void ConnectionManager::OnStreamComplete() {
   // Safe to capture `this`: the manager is only ever deleted by deferred work queued after
   // this (deferred callbacks run in order).
   worker_.dispatcher().Defer([this] {
-    if (!closed_) codec_.ResumeAfterResponse();
+    if (closed_ || codec_ == nullptr) return;
+    if (codec_->idle() && stream_ == nullptr) {
+      // Nothing pipelined: drop the parser until the next request's first byte, so an idle
+      // keep-alive connection costs little more than its socket.
+      codec_.reset();
+      return;
+    }
+    codec_->ResumeAfterResponse();
   });
 }
 

@@ -114,7 +114,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   std::shared_ptr<ListenerState> listener_;
   std::shared_ptr<const ConnectionManagerConfig> config_;  // The one the connection began with.
   std::unique_ptr<network::Connection> connection_;
-  Http1ServerCodec codec_;
+  std::unique_ptr<Http1ServerCodec> codec_;  // Null while idle between requests.
   std::unique_ptr<ActiveStream> stream_;
   Waiting waiting_ = Waiting::kNothing;
   bool closed_ = false;

@@ -194,8 +194,9 @@ void TcpConnection::FlushPending() {
   std::string_view data = out_;
   bytes_written_ -= data.size();  // WriteNow counts them again.
   WriteNow(&data, 1);
-  out_.clear();
-  if (out_.capacity() > 64 * 1024) out_.shrink_to_fit();
+  // Free the buffer rather than keep its capacity: most connections sit idle between
+  // requests, and 10,000 idle ones should not each hold a response's worth of memory.
+  std::string().swap(out_);
   CheckWatermarks();  // The socket may have taken it all: no write callback will come.
 }
 
