@@ -65,6 +65,8 @@ ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::str
       downstream_rq_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_rq_active"))),
       downstream_rq_timeout(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_timeout"))),
       no_route(store.counter(absl::StrCat("http.", prefix, ".no_route"))),
+      downstream_rq_invalid_path(
+          store.counter(absl::StrCat("http.", prefix, ".downstream_rq_invalid_path"))),
       downstream_rq_time(store.histogram(absl::StrCat("http.", prefix, ".downstream_rq_time"))) {
   for (int i = 0; i < 5; ++i) {
     downstream_rq_class[i] =
@@ -98,6 +100,11 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   void DecodeHeaders(bool end_stream) {
     request_complete_ = end_stream;
     PrepareRequestHeaders();
+    if (!NormalizePath(headers_->path, config_->path_normalization)) {
+      config_->stats->downstream_rq_invalid_path.Inc();
+      SendLocalReply(400, "bad request\n", "DPE");
+      return;
+    }
     for (size_t i = 0; i < filters_.size(); ++i) {
       stopped_at_ = i;
       if (filters_[i]->DecodeHeaders(*headers_, end_stream) == FilterStatus::kStop) return;

@@ -13,6 +13,7 @@
 #include "source/http/filter.h"
 #include "source/http/filter_registry.h"
 #include "source/http/http1_codec.h"
+#include "source/http/path_normalizer.h"
 #include "source/network/connection.h"
 #include "source/router/route_table.h"
 
@@ -35,6 +36,7 @@ struct ConnectionManagerStats {
   std::array<Counter*, 5> downstream_rq_class;  // 1xx..5xx
   Counter& downstream_rq_timeout;               // 408: headers too slow
   Counter& no_route;
+  Counter& downstream_rq_invalid_path;  // 400: path could not be normalized safely
   Histogram& downstream_rq_time;
 };
 
@@ -47,6 +49,7 @@ struct ConnectionManagerConfig {
   std::chrono::milliseconds idle_timeout{300000};
   uint32_t xff_num_trusted_hops = 0;
   bool generate_request_id = true;
+  PathNormalizationOptions path_normalization;
   size_t buffer_limit = 1024 * 1024;
   std::unique_ptr<router::RouteTable> route_table;
   std::vector<FilterFactoryPtr> filters;

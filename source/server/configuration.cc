@@ -43,6 +43,10 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   if (hcm->idle_timeout.count() <= 0) errors.Add(hpath + ".idle_timeout", "must be positive");
   hcm->xff_num_trusted_hops = proto.xff_num_trusted_hops();
   hcm->generate_request_id = !proto.skip_request_id_generation();
+  hcm->path_normalization.normalize = !proto.has_normalize_path() || proto.normalize_path();
+  hcm->path_normalization.merge_slashes = !proto.has_merge_slashes() || proto.merge_slashes();
+  hcm->path_normalization.reject_escaped_slashes =
+      proto.path_with_escaped_slashes_action() == config::v1::HttpConnectionManager::REJECT_REQUEST;
   if (listener.per_connection_buffer_limit_bytes() != 0) {
     hcm->buffer_limit = listener.per_connection_buffer_limit_bytes();
   }
