@@ -24,6 +24,25 @@ std::unique_ptr<RE2> CompileRegex(const std::string& pattern, bool ignore_case,
   return regex;
 }
 
+// RFC 9110 token characters.
+bool IsHeaderName(std::string_view name) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!(absl::ascii_isalnum(c) ||
+          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsHeaderValue(std::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return absl::EqualsIgnoreCase(AbslView(a), AbslView(b));
 }
@@ -100,12 +119,27 @@ bool StringMatcher::Match(std::string_view value) const {
 
 HeaderMutations::HeaderMutations(
     const google::protobuf::RepeatedPtrField<config::v1::HeaderValueOption>& add,
-    const google::protobuf::RepeatedPtrField<std::string>& remove) {
-  for (const auto& option : add) {
-    add_.push_back({absl::AsciiStrToLower(option.header().key()), option.header().value(),
-                    !option.has_append() || option.append()});
+    const google::protobuf::RepeatedPtrField<std::string>& remove, const std::string& path,
+    const char* add_field, const char* remove_field, config::ConfigErrors& errors) {
+  for (int i = 0; i < add.size(); ++i) {
+    const auto& header = add[i].header();
+    std::string hpath = absl::StrCat(path, ".", add_field, "[", i, "].header");
+    if (!IsHeaderName(header.key())) {
+      errors.Add(hpath + ".key", absl::StrCat("'", header.key(), "' is not a valid header name"));
+    }
+    if (!IsHeaderValue(header.value())) {
+      errors.Add(hpath + ".value", "header values may not contain control characters");
+    }
+    add_.push_back({absl::AsciiStrToLower(header.key()), header.value(),
+                    !add[i].has_append() || add[i].append()});
   }
-  for (const auto& name : remove) remove_.push_back(absl::AsciiStrToLower(name));
+  for (int i = 0; i < remove.size(); ++i) {
+    if (!IsHeaderName(remove[i])) {
+      errors.Add(absl::StrCat(path, ".", remove_field, "[", i, "]"),
+                 absl::StrCat("'", remove[i], "' is not a valid header name"));
+    }
+    remove_.push_back(absl::AsciiStrToLower(remove[i]));
+  }
 }
 
 void HeaderMutations::Apply(http::HeaderMap& headers) const {
@@ -122,8 +156,12 @@ void HeaderMutations::Apply(http::HeaderMap& headers) const {
 RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
                        std::string_view path, config::ConfigErrors& errors)
     : name(proto.name()),
-      request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove()),
-      response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove()),
+      request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove(),
+                        std::string(path), "request_headers_to_add", "request_headers_to_remove",
+                        errors),
+      response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove(),
+                         std::string(path), "response_headers_to_add", "response_headers_to_remove",
+                         errors),
       config_path(path) {
   std::string p(path);
   const auto& match = proto.match();
@@ -310,8 +348,12 @@ void RouteEntry::RewriteRequest(http::RequestHeaders& request) const {
 VirtualHostEntry::VirtualHostEntry(const config::v1::VirtualHost& proto, std::string_view path,
                                    config::ConfigErrors& errors)
     : name(proto.name()),
-      request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove()),
-      response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove()) {
+      request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove(),
+                        std::string(path), "request_headers_to_add", "request_headers_to_remove",
+                        errors),
+      response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove(),
+                         std::string(path), "response_headers_to_add", "response_headers_to_remove",
+                         errors) {
   for (int i = 0; i < proto.routes_size(); ++i) {
     routes.push_back(std::make_unique<RouteEntry>(
         proto.routes(i), proto, absl::StrCat(AbslView(path), ".routes[", i, "]"), errors));

@@ -32,8 +32,11 @@ class StringMatcher {
 // Adds, replaces or removes headers on a request or response.
 class HeaderMutations {
  public:
+  // Invalid names or values are reported under `path` + ".<field>[i]".
   HeaderMutations(const google::protobuf::RepeatedPtrField<config::v1::HeaderValueOption>& add,
-                  const google::protobuf::RepeatedPtrField<std::string>& remove);
+                  const google::protobuf::RepeatedPtrField<std::string>& remove,
+                  const std::string& path, const char* add_field, const char* remove_field,
+                  config::ConfigErrors& errors);
   void Apply(http::HeaderMap& headers) const;
   bool empty() const { return add_.empty() && remove_.empty(); }
 

@@ -124,6 +124,28 @@ virtual_hosts:
   EXPECT_NE(errors.errors()[1].find("appears twice"), std::string::npos);
 }
 
+TEST(RouteTableTest, RejectsHeaderInjectionInMutations) {
+  config::ConfigErrors errors;
+  Build(R"(
+virtual_hosts:
+- name: v
+  domains: ["*"]
+  request_headers_to_add: [{header: {key: "bad name", value: ok}}]
+  routes:
+  - match: {prefix: /}
+    direct_response: {status: 200}
+    response_headers_to_add: [{header: {key: x-ok, value: "a\r\nset-cookie: evil"}}]
+)",
+        errors);
+  ASSERT_EQ(errors.errors().size(), 2u);
+  std::string all = errors.errors()[0] + "\n" + errors.errors()[1];
+  EXPECT_NE(all.find("virtual_hosts[0].request_headers_to_add[0].header.key: 'bad name'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("routes[0].response_headers_to_add[0].header.value"), std::string::npos)
+      << all;
+}
+
 TEST(RouteTableTest, StringMatcherKinds) {
   config::ConfigErrors errors;
   config::v1::StringMatcher proto;
