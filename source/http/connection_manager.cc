@@ -78,6 +78,8 @@ ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::str
 // the FilterCallbacks those filters talk to.
 class ConnectionManager::ActiveStream : public FilterCallbacks {
  public:
+  PHX_FREE_LIST_ALLOCATED(ActiveStream)
+
   ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
                RequestHeadersPtr headers)
       : parent_(parent), config_(std::move(config)), headers_(std::move(headers)) {

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "source/common/free_list.h"
+
 namespace phoenix::http {
 
 // An ordered list of header fields with lowercase names. Requests carry ~10 headers, so a
@@ -37,6 +39,7 @@ class HeaderMap {
 // A request head. The request target is split into path and query; Host lives in
 // `authority`, not in `headers`.
 struct RequestHeaders {
+  PHX_FREE_LIST_ALLOCATED(RequestHeaders)
   std::string method;
   std::string path;  // Path and query as received ("/a/b?x=1"), or rewritten.
   std::string authority;
@@ -51,6 +54,7 @@ struct RequestHeaders {
 };
 
 struct ResponseHeaders {
+  PHX_FREE_LIST_ALLOCATED(ResponseHeaders)
   int status = 200;
   HeaderMap headers;
 };

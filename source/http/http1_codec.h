@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "source/common/free_list.h"
 #include "source/http/codec.h"
 #include "source/network/connection.h"
 
@@ -44,6 +45,7 @@ class Http1Parser {
   // State that exists only while a head (or trailer block) is being parsed, so an idle
   // keep-alive connection does not carry it.
   struct HeadState {
+    PHX_FREE_LIST_ALLOCATED(HeadState)
     HeaderMap headers;
     std::string field;
     std::string value;
@@ -66,6 +68,8 @@ class Http1Parser {
 // HTTP/1.1 server side of a downstream connection.
 class Http1ServerCodec : public Http1Parser {
  public:
+  PHX_FREE_LIST_ALLOCATED(Http1ServerCodec)
+
   Http1ServerCodec(network::Connection& connection, ServerCodecCallbacks& callbacks,
                    const CodecLimits& limits);
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/free_list.h"
 
 namespace phoenix::network {
 
@@ -175,6 +176,7 @@ void TcpConnection::Write(const std::string_view* slices, size_t count) {
   }
   // Small writes made during one loop iteration (a response head and its body, pipelined
   // responses) leave in one syscall when the iteration's deferred work runs.
+  if (out_.empty()) out_ = BufferPool::Acquire();
   for (size_t i = 0; i < count; ++i) out_.append(slices[i]);
   bytes_written_ += total;
   if (!flush_scheduled_) {
@@ -194,9 +196,9 @@ void TcpConnection::FlushPending() {
   std::string_view data = out_;
   bytes_written_ -= data.size();  // WriteNow counts them again.
   WriteNow(&data, 1);
-  // Free the buffer rather than keep its capacity: most connections sit idle between
+  // Give the buffer back rather than keep its capacity: most connections sit idle between
   // requests, and 10,000 idle ones should not each hold a response's worth of memory.
-  std::string().swap(out_);
+  BufferPool::Release(std::move(out_));
   CheckWatermarks();  // The socket may have taken it all: no write callback will come.
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "source/common/free_list.h"
 #include "source/http/filter.h"
 #include "source/upstream/cluster_manager.h"
 #include "source/upstream/conn_pool.h"
@@ -17,6 +18,7 @@ class RouterFilter : public http::StreamFilter,
                      public upstream::UpstreamStreamCallbacks {
  public:
   static constexpr const char* kName = "phoenix.filters.http.router";
+  PHX_FREE_LIST_ALLOCATED(RouterFilter)
 
   RouterFilter() = default;
   ~RouterFilter() override;

@@ -17,7 +17,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PHOENIX_BIN="$ROOT/build/phoenix"
-DURATION=10 CONNS=32 IDLE=10000
+DURATION=10 CONNS=32 IDLE=10000 ROUNDS=3
 SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
 BASE=${BENCH_PORT_BASE:-18100}
 UP_PORT=$BASE NGX_PORT=$((BASE + 1)) HAP_PORT=$((BASE + 2))
@@ -25,7 +25,7 @@ PHX_PORT=$((BASE + 3)) PHX_ADMIN=$((BASE + 4))
 BODY="hello from upstream"
 PIDS=() FAILED=0 PHOENIX_DOWN=0
 declare -A PORT=([direct]=$UP_PORT [nginx]=$NGX_PORT [haproxy]=$HAP_PORT [phoenix]=$PHX_PORT)
-declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB
+declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB RPS_ALL P50_ALL P99_ALL
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -34,6 +34,7 @@ parse_args() {
   while [ $# -gt 0 ]; do
     case $1 in
       --duration) DURATION=$2; shift 2 ;;
+      --rounds) ROUNDS=$2; shift 2 ;;
       --connections) CONNS=$2; shift 2 ;;
       --idle-conns) IDLE=$2; shift 2 ;;
       -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
@@ -187,21 +188,24 @@ to_ms() {
     if (f < 0) { print "nan"; exit } printf "%.3f", n * f }'
 }
 
+# bench_target NAME ROUND: one wrk run; figures are appended to the NAME's per-round lists.
 bench_target() {
-  local name=$1 url="http://127.0.0.1:${PORT[$1]}/" out="$T/wrk_$1.txt" got
+  local name=$1 round=$2 url="http://127.0.0.1:${PORT[$1]}/" out="$T/wrk_$1_$2.txt" got
   got=$(curl -s --max-time 5 "$url" || true)
   if [ "$got" != "$BODY" ]; then
     echo "bench: $name does not proxy (got: '${got:0:80}')" >&2; FAILED=1; return
   fi
-  log "$name: warm-up 2s, then ${DURATION}s with $CONNS connections"
-  "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null
+  log "$name (round $round/$ROUNDS): ${DURATION}s with $CONNS connections"
+  if [ "$round" = 1 ]; then "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null; fi
   "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
-  RPS[$name]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
-  P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
-  P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-  ERRS[$name]=$(awk '/Non-2xx/ {e += $NF} /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
-                     END {print e + 0}' "$out")
+  RPS_ALL[$name]+="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out") "
+  P50_ALL[$name]+="$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")") "
+  P99_ALL[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")") "
+  ERRS[$name]=$(( ${ERRS[$name]:-0} + $(awk '/Non-2xx/ {e += $NF}
+      /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$out") ))
 }
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # measure_idle NAME PID: RSS before/after IDLE keep-alive conns held open.
 measure_idle() {
@@ -251,7 +255,7 @@ report() {
   echo
   echo "---- README summary (markdown) ----"
   echo "$(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p' | head -n1), pinning: $PINNING."
-  echo "wrk -t1 -c$CONNS -d${DURATION}s; 1 worker/thread per proxy; idle RSS with $IDLE keep-alive conns."
+  echo "wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS interleaved rounds; 1 worker/thread per proxy; idle RSS with $IDLE keep-alive conns."
   echo
   echo "| target | req/s | p50 ms | p99 ms | errors | KiB/idle conn |"
   echo "|---|---:|---:|---:|---:|---:|"
@@ -297,9 +301,21 @@ main() {
     FAILED=1 PHOENIX_DOWN=1
   fi
 
+  # Rounds interleave the targets (rotating the order) and report medians, so a noisy
+  # neighbour on a shared machine skews one sample rather than one target.
+  local round i n=${#TARGETS[@]}
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for ((i = 0; i < n; i++)); do
+      t=${TARGETS[$(( (i + round - 1) % n ))]}
+      if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
+      bench_target "$t" "$round"
+    done
+  done
   for t in "${TARGETS[@]}"; do
-    if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
-    bench_target "$t"
+    [ -n "${RPS_ALL[$t]:-}" ] || continue
+    RPS[$t]=$(median <<<"${RPS_ALL[$t]}")
+    P50[$t]=$(median <<<"${P50_ALL[$t]}")
+    P99[$t]=$(median <<<"${P99_ALL[$t]}")
   done
   for t in "${PROXIES[@]}"; do
     if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
