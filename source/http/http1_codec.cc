@@ -29,6 +29,32 @@ void AppendHeaders(std::string& out, const HeaderMap& headers) {
   for (const auto& [name, value] : headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
 }
 
+// Writes a body piece, chunk-framed if `chunked`; `end_stream` closes a chunked body.
+void WriteBody(network::Connection& connection, bool chunked, std::string_view data,
+               bool end_stream) {
+  if (!chunked) {
+    if (!data.empty()) connection.Write(data);
+    return;
+  }
+  if (data.empty()) {
+    if (end_stream) connection.Write("0\r\n\r\n");
+    return;
+  }
+  char size_line[24];
+  int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+  std::string_view slices[] = {std::string_view(size_line, n), data,
+                               end_stream ? "\r\n0\r\n\r\n" : "\r\n"};
+  connection.Write(slices, 3);
+}
+
+// The last chunk of a chunked body, carrying trailers.
+void WriteTrailers(network::Connection& connection, const HeaderMap& trailers) {
+  std::string out = "0\r\n";
+  AppendHeaders(out, trailers);
+  out.append("\r\n");
+  connection.Write(out);
+}
+
 const CodecLimits& UpstreamLimits() {
   static const CodecLimits limits{.max_request_headers_bytes = 96 * 1024,
                                   .max_headers_count = 200,
@@ -354,35 +380,12 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
 }
 
 void Http1ServerCodec::EncodeData(std::string_view data, bool end_stream) {
-  if (response_has_body_ && !data.empty()) {
-    if (response_chunked_) {
-      char size_line[24];
-      int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
-      std::string_view slices[] = {
-          std::string_view(size_line, n), data,
-          end_stream ? std::string_view("\r\n0\r\n\r\n") : std::string_view("\r\n")};
-      connection_.Write(slices, 3);
-      if (end_stream) {
-        ResponseComplete();
-        return;
-      }
-    } else {
-      connection_.Write(data);
-    }
-  }
-  if (end_stream) {
-    if (response_has_body_ && response_chunked_) connection_.Write("0\r\n\r\n");
-    ResponseComplete();
-  }
+  if (response_has_body_) WriteBody(connection_, response_chunked_, data, end_stream);
+  if (end_stream) ResponseComplete();
 }
 
 void Http1ServerCodec::EncodeTrailers(const HeaderMap& trailers) {
-  if (response_has_body_ && response_chunked_) {
-    std::string out = "0\r\n";
-    AppendHeaders(out, trailers);
-    out.append("\r\n");
-    connection_.Write(out);
-  }
+  if (response_has_body_ && response_chunked_) WriteTrailers(connection_, trailers);
   ResponseComplete();
 }
 
@@ -430,30 +433,12 @@ void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_str
 }
 
 void Http1ClientCodec::EncodeData(std::string_view data, bool end_stream) {
-  if (request_chunked_) {
-    if (!data.empty()) {
-      char size_line[24];
-      int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
-      std::string_view slices[] = {
-          std::string_view(size_line, n), data,
-          end_stream ? std::string_view("\r\n0\r\n\r\n") : std::string_view("\r\n")};
-      connection_.Write(slices, 3);
-    } else if (end_stream) {
-      connection_.Write("0\r\n\r\n");
-    }
-  } else if (!data.empty()) {
-    connection_.Write(data);
-  }
+  WriteBody(connection_, request_chunked_, data, end_stream);
   if (end_stream) request_complete_ = true;
 }
 
 void Http1ClientCodec::EncodeTrailers(const HeaderMap& trailers) {
-  if (request_chunked_) {
-    std::string out = "0\r\n";
-    AppendHeaders(out, trailers);
-    out.append("\r\n");
-    connection_.Write(out);
-  }
+  if (request_chunked_) WriteTrailers(connection_, trailers);
   request_complete_ = true;
 }
 
