@@ -4,7 +4,7 @@ import collections
 import unittest
 import uuid
 
-from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, http_get)
+from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, http_get, route)
 
 
 class UpstreamFailureTest(PhoenixTestCase):
@@ -39,6 +39,21 @@ class UpstreamFailureTest(PhoenixTestCase):
         # the proxy keeps working afterwards
         r = http_get(port, "/echo")
         self.assertEqual(r.status, 200)
+        self.assertAlive(px)
+
+    def test_route_timeout_504_ut(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(simple_config(port, free_port(), [app.port], routes=[
+            route({"prefix": "/"}, route={"cluster": "app", "timeout": "0.3s"})]))
+        r = http_get(port, "/slow?ms=3000", timeout=10)
+        self.assertEqual(r.status, 504, r)
+        entry = px.wait_access_log(lambda e: e["path"] == "/slow?ms=3000")
+        self.assertIsNotNone(entry, "no access log line for the timed-out request")
+        self.assertIn("UT", entry["flag_list"], entry)
+        self.assertLess(int(entry["duration"]), 2000, entry)
+        # A fast request on the same route still works.
+        self.assertEqual(http_get(port, "/echo").status, 200)
         self.assertAlive(px)
 
     def test_upstream_garbage_response_502(self):
