@@ -83,7 +83,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
                RequestHeadersPtr headers)
       : parent_(parent), config_(std::move(config)), headers_(std::move(headers)) {
-    info_.start_ms = uv_hrtime() / 1000;  // microseconds, despite the name's unit
+    info_.start_us = uv_hrtime() / 1000;
     info_.start_wall_us = WallMicros();
     filters_.reserve(config_->filters.size());
     for (const auto& factory : config_->filters) {
@@ -96,6 +96,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
 
   ~ActiveStream() override {
     for (auto& filter : filters_) filter->OnDestroy();
+    Log();  // A request cut short (the client went away) is logged too, flagged DC.
     config_->stats->downstream_rq_active.Dec();
   }
 
@@ -252,7 +253,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     const ConnectionManagerStats& stats = *config_->stats;
     int code = info_.response_code;
     if (code >= 100 && code < 600) stats.downstream_rq_class[code / 100 - 1]->Inc();
-    double ms = (uv_hrtime() / 1000 - info_.start_ms) / 1000.0;
+    double ms = (uv_hrtime() / 1000 - info_.start_us) / 1000.0;
     stats.downstream_rq_time.Record(ms);
     if (config_->access_logs.empty()) return;
     std::string_view ua, xff, request_id;

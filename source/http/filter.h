@@ -20,7 +20,7 @@ namespace phoenix::http {
 
 // Per-request facts the access log and stats need.
 struct StreamInfo {
-  uint64_t start_ms = 0;      // Loop time when the request headers arrived.
+  uint64_t start_us = 0;      // Monotonic clock when the request headers arrived.
   int64_t start_wall_us = 0;  // Wall clock, for the log timestamp.
   int response_code = 0;
   std::string response_flags;   // "NR", "UF", ... comma-free, joined with ','.

@@ -6,6 +6,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
+#include "source/filters/registrations.h"
 #include "source/network/tcp_connection.h"
 #include "source/router/router_filter.h"
 
@@ -110,11 +111,7 @@ absl::StatusOr<config::v1::Bootstrap> LoadBootstrapFile(const std::string& path,
 absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
     const config::v1::Bootstrap& bootstrap, const config::SourceMap* source_map, StatsStore& stats,
     const ConfigSnapshot* previous, uint64_t version) {
-  static const bool registered = [] {
-    router::RegisterRouterFilter();
-    return true;
-  }();
-  (void)registered;
+  filters::RegisterBuiltinFilters();
 
   config::ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();

@@ -1,0 +1,17 @@
+#include "source/filters/registrations.h"
+
+#include <mutex>
+
+#include "source/router/router_filter.h"
+
+namespace phoenix::filters {
+
+void RegisterBuiltinFilters() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // One line per filter; each filter lives in its own folder under source/filters/.
+    router::RegisterRouterFilter();
+  });
+}
+
+}  // namespace phoenix::filters
