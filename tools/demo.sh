@@ -102,8 +102,8 @@ What to try, from another terminal:
   curl -i --path-as-is http://127.0.0.1:8080//crash
   curl -i --path-as-is http://127.0.0.1:8080/%63rash
   curl -i --path-as-is http://127.0.0.1:8080/x/../crash
-      (the deny is the route "deny_crash" in $CONFIG; Phoenix normalizes the
-       path before any route sees it, and the app receives the normalized path)
+      (the deny is the access_policy rule "deny_crash" in $CONFIG; Phoenix normalizes
+       the path before any rule sees it, and the app receives the normalized path)
   curl -i http://127.0.0.1:8081/crash                     # crash the app directly: it is restarted
   curl -i http://127.0.0.1:8080/                          #   and Phoenix keeps serving
   curl -i 'http://127.0.0.1:8080/generatecert?ms=300'     # a CPU-heavy request (default 200 ms)

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "source/filters/access_policy/access_policy.h"
 #include "source/router/router_filter.h"
 
 namespace phoenix::filters {
@@ -10,6 +11,7 @@ void RegisterBuiltinFilters() {
   static std::once_flag once;
   std::call_once(once, [] {
     // One line per filter; each filter lives in its own folder under source/filters/.
+    RegisterAccessPolicyFilter();
     router::RegisterRouterFilter();
   });
 }

@@ -5,6 +5,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "source/common/logging.h"
 
 namespace phoenix::http {
@@ -36,6 +38,16 @@ int64_t WallMicros() {
 }
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
+
+// The peer, unless `trusted_hops` proxies are trusted: then the address the nearest of them
+// put into x-forwarded-for (the trusted_hops-th from the right). Never the leftmost, which the
+// client controls; with too few entries, the peer.
+std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_t trusted_hops) {
+  if (trusted_hops == 0 || xff == nullptr) return std::string(peer);
+  std::vector<absl::string_view> entries = absl::StrSplit(*xff, ',');
+  if (entries.size() < trusted_hops) return std::string(peer);
+  return std::string(absl::StripAsciiWhitespace(entries[entries.size() - trusted_hops]));
+}
 
 // A random (version 4) UUID, formatted without printf machinery: this runs per request.
 std::string NewRequestId(uint64_t high, uint64_t low) {
@@ -226,6 +238,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
       original_authority_ = headers_->authority;
     }
     std::string_view peer = HostOnly(parent_.connection_->peer_address());
+    info_.client_ip = ClientAddress(h.Get("x-forwarded-for"), peer, config_->xff_num_trusted_hops);
     if (const std::string* xff = h.Get("x-forwarded-for")) {
       std::string value = absl::StrCat(*xff, ", ", AbslView(peer));
       h.Set("x-forwarded-for", value);

@@ -27,6 +27,9 @@ struct StreamInfo {
   uint64_t bytes_received = 0;  // Request body bytes.
   uint64_t bytes_sent = 0;      // Response body bytes.
   std::string upstream_host;
+  // The client policies key on: the socket peer, or the xff_num_trusted_hops-th address from
+  // the right of x-forwarded-for as it arrived.
+  std::string client_ip;
   std::string route_name;
 
   void AddFlag(std::string_view flag);

@@ -117,6 +117,41 @@ bool StringMatcher::Match(std::string_view value) const {
   }
 }
 
+HeaderMatcher::HeaderMatcher(const config::v1::HeaderMatcher& proto, const std::string& path,
+                             config::ConfigErrors& errors)
+    : name_(absl::AsciiStrToLower(proto.name())), invert_(proto.invert_match()) {
+  if (proto.name().empty()) errors.Add(path + ".name", "header name is required");
+  if (proto.has_string_match()) {
+    value_ = std::make_unique<StringMatcher>(proto.string_match(), path + ".string_match", errors);
+  } else if (!proto.present_match()) {
+    errors.Add(path, "set string_match or present_match: true");
+  }
+}
+
+bool HeaderMatcher::Match(const http::RequestHeaders& request) const {
+  std::string_view value;
+  bool present = request.Lookup(name_, &value);
+  bool matched = present && (value_ == nullptr || value_->Match(value));
+  return matched != invert_;
+}
+
+QueryParameterMatcher::QueryParameterMatcher(const config::v1::QueryParameterMatcher& proto,
+                                             const std::string& path, config::ConfigErrors& errors)
+    : name_(proto.name()) {
+  if (proto.name().empty()) errors.Add(path + ".name", "query parameter name is required");
+  if (proto.has_string_match()) {
+    value_ = std::make_unique<StringMatcher>(proto.string_match(), path + ".string_match", errors);
+  } else if (!proto.present_match()) {
+    errors.Add(path, "set string_match or present_match: true");
+  }
+}
+
+bool QueryParameterMatcher::Match(std::string_view query) const {
+  std::string_view value;
+  if (!FindQueryParameter(query, name_, &value)) return false;
+  return value_ == nullptr || value_->Match(value);
+}
+
 HeaderMutations::HeaderMutations(
     const google::protobuf::RepeatedPtrField<config::v1::HeaderValueOption>& add,
     const google::protobuf::RepeatedPtrField<std::string>& remove, const std::string& path,
@@ -184,30 +219,11 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
   }
   if (!case_sensitive) this->path = absl::AsciiStrToLower(this->path);
   for (int i = 0; i < match.headers_size(); ++i) {
-    const auto& h = match.headers(i);
-    std::string hp = absl::StrCat(p, ".match.headers[", i, "]");
-    if (h.name().empty()) errors.Add(hp + ".name", "header name is required");
-    HeaderCheck check{absl::AsciiStrToLower(h.name()), nullptr, h.invert_match()};
-    if (h.has_string_match()) {
-      check.matcher =
-          std::make_unique<StringMatcher>(h.string_match(), hp + ".string_match", errors);
-    } else if (!h.present_match()) {
-      errors.Add(hp, "set string_match or present_match: true");
-    }
-    headers.push_back(std::move(check));
+    headers.emplace_back(match.headers(i), absl::StrCat(p, ".match.headers[", i, "]"), errors);
   }
   for (int i = 0; i < match.query_parameters_size(); ++i) {
-    const auto& q = match.query_parameters(i);
-    std::string qp = absl::StrCat(p, ".match.query_parameters[", i, "]");
-    if (q.name().empty()) errors.Add(qp + ".name", "query parameter name is required");
-    QueryCheck check{q.name(), nullptr};
-    if (q.has_string_match()) {
-      check.matcher =
-          std::make_unique<StringMatcher>(q.string_match(), qp + ".string_match", errors);
-    } else if (!q.present_match()) {
-      errors.Add(qp, "set string_match or present_match: true");
-    }
-    query_parameters.push_back(std::move(check));
+    query_parameters.emplace_back(match.query_parameters(i),
+                                  absl::StrCat(p, ".match.query_parameters[", i, "]"), errors);
   }
 
   switch (proto.action_case()) {
@@ -278,18 +294,13 @@ bool RouteEntry::Matches(const http::RequestHeaders& request) const {
     default:
       return false;
   }
-  for (const auto& check : headers) {
-    std::string_view value;
-    bool present = request.Lookup(check.name, &value);
-    bool matched = present && (check.matcher == nullptr || check.matcher->Match(value));
-    if (matched == check.invert) return false;
+  for (const auto& header : headers) {
+    if (!header.Match(request)) return false;
   }
   if (!query_parameters.empty()) {
     std::string_view query = request.Query();
-    for (const auto& check : query_parameters) {
-      std::string_view value;
-      if (!FindQueryParameter(query, check.name, &value)) return false;
-      if (check.matcher != nullptr && !check.matcher->Match(value)) return false;
+    for (const auto& parameter : query_parameters) {
+      if (!parameter.Match(query)) return false;
     }
   }
   return true;

@@ -29,6 +29,31 @@ class StringMatcher {
   std::unique_ptr<RE2> regex_;
 };
 
+// Matches one request header (or pseudo-header such as ":method") by value or presence.
+class HeaderMatcher {
+ public:
+  HeaderMatcher(const config::v1::HeaderMatcher& proto, const std::string& path,
+                config::ConfigErrors& errors);
+  bool Match(const http::RequestHeaders& request) const;
+
+ private:
+  std::string name_;
+  std::unique_ptr<StringMatcher> value_;  // null: presence only
+  bool invert_;
+};
+
+// Matches one query parameter by value or presence.
+class QueryParameterMatcher {
+ public:
+  QueryParameterMatcher(const config::v1::QueryParameterMatcher& proto, const std::string& path,
+                        config::ConfigErrors& errors);
+  bool Match(std::string_view query) const;
+
+ private:
+  std::string name_;
+  std::unique_ptr<StringMatcher> value_;  // null: presence only
+};
+
 // Adds, replaces or removes headers on a request or response.
 class HeaderMutations {
  public:
@@ -82,17 +107,8 @@ struct RouteEntry {
   std::string path;  // exact or prefix; lowercased when !case_sensitive
   bool case_sensitive = true;
   std::unique_ptr<RE2> path_regex;
-  struct HeaderCheck {
-    std::string name;
-    std::unique_ptr<StringMatcher> matcher;  // null: presence only
-    bool invert;
-  };
-  std::vector<HeaderCheck> headers;
-  struct QueryCheck {
-    std::string name;
-    std::unique_ptr<StringMatcher> matcher;  // null: presence only
-  };
-  std::vector<QueryCheck> query_parameters;
+  std::vector<HeaderMatcher> headers;
+  std::vector<QueryParameterMatcher> query_parameters;
   std::string config_path;  // Where this route sits in the config, for error messages.
 
   RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,

@@ -38,8 +38,8 @@ class RouterFilterFactory : public http::FilterFactory {
 void RegisterRouterFilter() {
   http::FilterRegistry::Register(
       RouterFilter::kName,
-      [](const google::protobuf::Any& typed_config, const std::string& path,
-         config::ConfigErrors& errors) -> http::FilterFactoryPtr {
+      [](const google::protobuf::Any& typed_config, const http::FilterFactoryContext&,
+         const std::string& path, config::ConfigErrors& errors) -> http::FilterFactoryPtr {
         if (!typed_config.type_url().empty() && !typed_config.Is<config::v1::Router>()) {
           errors.Add(path, "the router takes typed_config of type phoenix.config.v1.Router");
           return nullptr;

@@ -58,9 +58,10 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
       errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
     }
   }
+  const http::FilterFactoryContext filter_context{stats, hcm->stat_prefix};
   if (proto.http_filters().empty()) {
     hcm->filters.push_back(http::FilterRegistry::Find(router::RouterFilter::kName)
-                               ->builder(google::protobuf::Any(), hpath, errors));
+                               ->builder(google::protobuf::Any(), filter_context, hpath, errors));
   }
   for (int i = 0; i < proto.http_filters_size(); ++i) {
     const auto& filter = proto.http_filters(i);
@@ -78,7 +79,8 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
       errors.Add(fpath + ".name", entry->terminal ? "the router must be the last filter"
                                                   : "the last filter must be the router");
     }
-    if (auto factory = entry->builder(filter.typed_config(), fpath + ".typed_config", errors)) {
+    if (auto factory = entry->builder(filter.typed_config(), filter_context,
+                                      fpath + ".typed_config", errors)) {
       hcm->filters.push_back(std::move(factory));
     }
   }

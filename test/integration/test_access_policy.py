@@ -1,0 +1,113 @@
+"""The access_policy filter through the real binary: deny rules that path tricks cannot get
+past, shadow mode, and a client address that x-forwarded-for cannot spoof."""
+
+import unittest
+
+from harness import (PhoenixTestCase, free_port, simple_config, raw_request, parse_responses,
+                     http_get)
+
+ROUTER = {"name": "phoenix.filters.http.router"}
+
+
+def policy_filter(rules, default_action=None):
+    config = {"@type": "type.googleapis.com/phoenix.config.v1.AccessPolicy", "rules": rules}
+    if default_action:
+        config["default_action"] = default_action
+    return {"name": "phoenix.filters.http.access_policy", "typed_config": config}
+
+
+DENY_CRASH = {"name": "deny_crash", "action": "DENY",
+              "match": {"path": {"safe_regex": {"regex": "/crash([/;].*)?"},
+                                 "ignore_case": True}}}
+
+
+class DenyRuleTest(PhoenixTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.start_class_upstream("app")
+        cls.port = free_port()
+        cls.px = cls.start_class_phoenix(simple_config(
+            cls.port, free_port(), [cls.app.port],
+            http_filters=[policy_filter([
+                DENY_CRASH,
+                {"name": "trial_new", "action": "DENY", "shadow": True,
+                 "match": {"path": {"prefix": "/new"}}}]), ROUTER]))
+
+    def setUp(self):
+        self.app.reset()
+
+    def statuses(self, raw, heads=()):
+        res = raw_request(self.port, raw, timeout=5)
+        self.assertTrue(res, f"no response to {raw!r}")
+        return [r.status for r in parse_responses(res, heads=heads, eof=True)]
+
+    def test_no_spelling_of_crash_reaches_the_app(self):
+        before = self.px.stat("http.ingress.access_policy.deny_crash.denied")
+        paths = ["/crash", "/CRASH", "//crash", "/%63rash", "/a/../crash", "/./crash",
+                 "/crash/", "/crash;x=1", "/%2e%2e/crash"]
+        for path in paths:
+            for method in ("GET", "HEAD"):
+                with self.subTest(path=path, method=method):
+                    self.assertEqual(self.statuses(
+                        f"{method} {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"
+                        .encode(), heads=(0,) if method == "HEAD" else ()), [403])
+        self.assertEqual(self.statuses(b"GET /crash HTTP/1.0\r\n\r\n"), [403])
+        self.assertEqual(self.statuses(
+            b"GET /ok HTTP/1.1\r\nHost: app\r\n\r\n"
+            b"GET http://app/CRASH HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"),
+            [200, 403])
+        self.assertEqual([r["path"] for r in self.app.requests_snapshot()], ["/ok"])
+        after = self.px.stat("http.ingress.access_policy.deny_crash.denied")
+        self.assertEqual(after - before, len(paths) * 2 + 2)
+        entry = self.px.wait_access_log(lambda e: e["path"] == "/%63rash")
+        self.assertIsNotNone(entry)
+        self.assertEqual(entry["status"], 403)
+        self.assertIn("DENY", entry["flag_list"], entry)
+
+    def test_other_paths_pass(self):
+        self.assertEqual(http_get(self.port, "/").status, 200)
+        self.assertEqual(http_get(self.port, "/crashes").status, 200)
+        self.assertEqual(self.app.request_count(), 2)
+
+    def test_shadow_rule_counts_without_blocking(self):
+        before = self.px.stat("http.ingress.access_policy.trial_new.shadow_denied")
+        for _ in range(3):
+            self.assertEqual(http_get(self.port, "/new/feature").status, 200)
+        self.assertEqual(self.app.request_count(), 3)
+        self.assertEqual(
+            self.px.stat("http.ingress.access_policy.trial_new.shadow_denied") - before, 3)
+
+
+class ClientAddressTest(PhoenixTestCase):
+    """Only 10.0.0.0/8 may pass. x-forwarded-for is trusted for exactly one hop."""
+
+    def start(self, trusted_hops):
+        self.app = self.start_upstream("app")
+        self.port = free_port()
+        options = {"xff_num_trusted_hops": trusted_hops} if trusted_hops else {}
+        self.start_phoenix(simple_config(
+            self.port, free_port(), [self.app.port], **options,
+            http_filters=[policy_filter(
+                [{"name": "internal", "action": "ALLOW",
+                  "match": {"source_cidrs": ["10.0.0.0/8"]}}], default_action="DENY"),
+                ROUTER]))
+
+    def test_one_trusted_hop_uses_the_rightmost_entry(self):
+        self.start(trusted_hops=1)
+        self.assertEqual(http_get(self.port, "/", headers={
+            "X-Forwarded-For": "203.0.113.7, 10.0.0.5"}).status, 200)
+        # A client that writes an internal address first is still the rightmost entry.
+        self.assertEqual(http_get(self.port, "/", headers={
+            "X-Forwarded-For": "10.0.0.1, 203.0.113.7"}).status, 403)
+        self.assertEqual(http_get(self.port, "/").status, 403)  # peer 127.0.0.1
+
+    def test_without_trusted_hops_the_header_is_ignored(self):
+        self.start(trusted_hops=0)
+        self.assertEqual(http_get(self.port, "/", headers={
+            "X-Forwarded-For": "10.0.0.5"}).status, 403)
+        self.assertEqual(self.app.request_count(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

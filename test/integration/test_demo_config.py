@@ -1,0 +1,47 @@
+"""config/phoenix-app.yaml in front of the real demo app (tools/demo_app): the demo's promises
+hold — the page is served, /crash is denied in every spelling and the app survives, and
+/generatecert works."""
+
+import os
+import subprocess
+import unittest
+
+from harness import (PhoenixTestCase, REPO_ROOT, demo_app_bin, free_port, http_get,
+                     port_accepting, raw_request, parse_responses, wait_until)
+
+
+class DemoConfigTest(PhoenixTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app_port, cls.port, cls.admin_port = free_port(), free_port(), free_port()
+        cls.app = subprocess.Popen([demo_app_bin(), "--port", str(cls.app_port), "--name", "t"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.addClassCleanup(cls.app.kill)
+        if not wait_until(lambda: port_accepting(cls.app_port), timeout=10):
+            raise AssertionError("demo app did not start")
+        with open(os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")) as f:
+            text = f.read()
+        for old, new in (("port_value: 8080", cls.port), ("port_value: 8081", cls.app_port),
+                         ("port_value: 9901", cls.admin_port)):
+            assert old in text, f"config/phoenix-app.yaml no longer has '{old}'"
+            text = text.replace(old, f"port_value: {new}")
+        cls.px = cls.start_class_phoenix(text, admin_port=cls.admin_port)
+
+    def test_page_crash_and_generatecert(self):
+        r = http_get(self.port, "/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"Phoenix app", r.body)
+        for path in ["/crash", "/CRASH", "//crash", "/%63rash", "/a/../crash", "/crash/"]:
+            with self.subTest(path=path):
+                res = raw_request(self.port, f"GET {path} HTTP/1.1\r\nHost: app\r\n"
+                                  "Connection: close\r\n\r\n".encode(), timeout=5)
+                self.assertEqual([x.status for x in parse_responses(res)], [403])
+        self.assertIsNone(self.app.poll(), "the demo app died: a /crash got through")
+        r = http_get(self.port, "/generatecert?ms=20")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"certificate generated", r.body)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,149 @@
+#include "source/filters/access_policy/access_policy.h"
+
+#include "gtest/gtest.h"
+#include "source/config/yaml_loader.h"
+
+namespace phoenix::filters {
+namespace {
+
+class AccessPolicyTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<AccessPolicy> Build(const std::string& yaml) {
+    config::v1::AccessPolicy proto;
+    absl::Status status = config::LoadYamlString(yaml, &proto, nullptr);
+    EXPECT_TRUE(status.ok()) << status;
+    auto policy = std::make_unique<AccessPolicy>(proto, stats_, "ingress", "policy", errors_);
+    EXPECT_TRUE(errors_.empty()) << errors_.ToStatus();
+    return policy;
+  }
+
+  static http::RequestHeaders Request(std::string method, std::string path) {
+    http::RequestHeaders r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.authority = "app";
+    return r;
+  }
+
+  // "DENY:rule", "ALLOW:rule", or "DENY:default" / "ALLOW:default".
+  std::string Decide(const AccessPolicy& policy, const http::RequestHeaders& request,
+                     const std::string& client = "127.0.0.1") {
+    auto d = policy.Evaluate(request, client);
+    return std::string(d.deny ? "DENY:" : "ALLOW:") + (d.rule ? d.rule->name : "default");
+  }
+
+  StatsStore stats_;
+  config::ConfigErrors errors_;
+};
+
+TEST_F(AccessPolicyTest, PhoenixAppPolicy) {
+  auto policy = Build(R"(
+rules:
+- name: deny_crash
+  action: DENY
+  match:
+    methods: [GET, POST]
+    path: {safe_regex: {regex: "/crash([/;].*)?"}, ignore_case: true}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/crash")), "DENY:deny_crash");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/CRASH/x?y=1")), "DENY:deny_crash");
+  EXPECT_EQ(Decide(*policy, Request("HEAD", "/crash")), "DENY:deny_crash");
+  EXPECT_EQ(Decide(*policy, Request("PUT", "/crash")), "ALLOW:default");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/crashes")), "ALLOW:default");
+  EXPECT_EQ(stats_.counter("http.ingress.access_policy.deny_crash.denied").Value(), 3u);
+  EXPECT_EQ(stats_.counter("http.ingress.access_policy.denied").Value(), 3u);
+}
+
+TEST_F(AccessPolicyTest, ExactMethodsDoNotExtendToHead) {
+  auto policy = Build(R"(
+rules:
+- {name: get_only, action: DENY, match: {methods: [GET], exact_methods: true}}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/")), "DENY:get_only");
+  EXPECT_EQ(Decide(*policy, Request("HEAD", "/")), "ALLOW:default");
+}
+
+TEST_F(AccessPolicyTest, FirstEnforcedMatchWinsAndDefaultDeny) {
+  auto policy = Build(R"(
+default_action: DENY
+rules:
+- {name: admins, action: ALLOW, match: {source_cidrs: ["10.0.0.0/8", "::1/128"]}}
+- {name: public, action: ALLOW, match: {path: {prefix: /public/}}}
+- {name: never, action: DENY, match: {path: {prefix: /public/}}}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/admin"), "10.1.2.3"), "ALLOW:admins");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/admin"), "::1"), "ALLOW:admins");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/admin"), "11.0.0.1"), "DENY:default");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/public/x"), "11.0.0.1"), "ALLOW:public");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/admin"), "not-an-ip"), "DENY:default");
+}
+
+TEST_F(AccessPolicyTest, AndOrNotHeadersAndQuery) {
+  auto policy = Build(R"(
+rules:
+- name: combo
+  action: DENY
+  match:
+    or_rules:
+    - headers: [{name: x-debug, present_match: true}]
+    - query_parameters: [{name: debug, string_match: {exact: "1"}}]
+    not_rule: {source_cidrs: ["192.168.0.0/16"]}
+)");
+  auto with_header = Request("GET", "/");
+  with_header.headers.Add("x-debug", "yes");
+  EXPECT_EQ(Decide(*policy, with_header), "DENY:combo");
+  EXPECT_EQ(Decide(*policy, with_header, "192.168.1.1"), "ALLOW:default");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/?debug=1")), "DENY:combo");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/?debug=0")), "ALLOW:default");
+}
+
+TEST_F(AccessPolicyTest, ShadowRulesCountButNeverDecide) {
+  auto policy = Build(R"(
+rules:
+- {name: trial, action: DENY, shadow: true, match: {path: {prefix: /new}}}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/new/thing")), "ALLOW:default");
+  EXPECT_EQ(stats_.counter("http.ingress.access_policy.trial.shadow_denied").Value(), 1u);
+  EXPECT_EQ(stats_.counter("http.ingress.access_policy.denied").Value(), 0u);
+}
+
+TEST(CidrRangeTest, ParsesAndMatches) {
+  CidrRange range;
+  ASSERT_TRUE(CidrRange::Parse("10.1.0.0/16", &range));
+  in6_addr a;
+  ASSERT_TRUE(CidrRange::ParseAddress("10.1.200.3", &a));
+  EXPECT_TRUE(range.Contains(a));
+  ASSERT_TRUE(CidrRange::ParseAddress("10.2.0.1", &a));
+  EXPECT_FALSE(range.Contains(a));
+  ASSERT_TRUE(CidrRange::Parse("10.1.2.3/20", &range));  // Host bits are ignored.
+  ASSERT_TRUE(CidrRange::ParseAddress("10.1.15.255", &a));
+  EXPECT_TRUE(range.Contains(a));
+  EXPECT_FALSE(CidrRange::Parse("10.0.0.0/33", &range));
+  EXPECT_FALSE(CidrRange::Parse("nope/8", &range));
+  EXPECT_FALSE(CidrRange::Parse("::/129", &range));
+}
+
+TEST(AccessPolicyConfigTest, ReportsBadRules) {
+  config::v1::AccessPolicy proto;
+  ASSERT_TRUE(config::LoadYamlString(R"(
+rules:
+- {action: DENY, match: {source_cidrs: ["1.2.3.4/99"]}}
+- {name: a, match: {path: {safe_regex: {regex: "("}}}}
+- {name: a}
+)",
+                                     &proto, nullptr)
+                  .ok());
+  StatsStore stats;
+  config::ConfigErrors errors;
+  AccessPolicy policy(proto, stats, "ingress", "p", errors);
+  std::string all(errors.ToStatus().message());
+  EXPECT_NE(all.find("p.rules[0].name"), std::string::npos) << all;
+  EXPECT_NE(all.find("p.rules[0].match.source_cidrs[0]: '1.2.3.4/99' is not a CIDR range"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("p.rules[1].match.path.safe_regex.regex"), std::string::npos) << all;
+  EXPECT_NE(all.find("p.rules[2].name: rule name 'a' is used twice"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace phoenix::filters
