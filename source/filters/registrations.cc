@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "source/filters/access_policy/access_policy.h"
+#include "source/filters/local_ratelimit/local_ratelimit.h"
 #include "source/router/router_filter.h"
 
 namespace phoenix::filters {
@@ -12,6 +13,7 @@ void RegisterBuiltinFilters() {
   std::call_once(once, [] {
     // One line per filter; each filter lives in its own folder under source/filters/.
     RegisterAccessPolicyFilter();
+    RegisterLocalRateLimitFilter();
     router::RegisterRouterFilter();
   });
 }

@@ -1,0 +1,168 @@
+#include "source/filters/local_ratelimit/local_ratelimit.h"
+
+#include <uv.h>
+
+#include "absl/strings/str_cat.h"
+#include "source/http/filter_registry.h"
+
+namespace phoenix::filters {
+namespace {
+
+uint64_t DurationUs(const google::protobuf::Duration& d) {
+  return static_cast<uint64_t>(d.seconds()) * 1000000 + d.nanos() / 1000;
+}
+
+class LocalRateLimitFilterFactory : public http::FilterFactory {
+ public:
+  explicit LocalRateLimitFilterFactory(std::shared_ptr<const LocalRateLimitConfig> config)
+      : config_(std::move(config)) {}
+  std::unique_ptr<http::StreamFilter> Create() const override {
+    return std::make_unique<LocalRateLimitFilter>(config_);
+  }
+
+ private:
+  std::shared_ptr<const LocalRateLimitConfig> config_;
+};
+
+}  // namespace
+
+RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
+                     const std::string& stat_prefix, const std::string& path,
+                     config::ConfigErrors& errors)
+    : name_(proto.name()),
+      match_(proto.match(), path + ".match", errors),
+      key_(proto.key()),
+      max_concurrent_(proto.max_concurrent_requests()) {
+  if (name_.empty()) errors.Add(path + ".name", "a limit needs a name (stats use it)");
+  if (proto.has_token_bucket()) {
+    const auto& bucket = proto.token_bucket();
+    uint64_t interval_us = DurationUs(bucket.fill_interval());
+    uint32_t per_fill = bucket.tokens_per_fill() == 0 ? 1 : bucket.tokens_per_fill();
+    if (bucket.max_tokens() == 0) errors.Add(path + ".token_bucket.max_tokens", "must be > 0");
+    if (interval_us < 1000) {
+      errors.Add(path + ".token_bucket.fill_interval", "must be at least 1ms");
+    }
+    max_tokens_ = bucket.max_tokens();
+    size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
+    if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
+    buckets_ = std::make_unique<KeyedTokenBuckets>(
+        max_tokens_, per_fill, interval_us, max_keys,
+        &stats.gauge(absl::StrCat("http.", stat_prefix, ".local_ratelimit.", name_, ".keys")));
+  } else if (max_concurrent_ == 0) {
+    errors.Add(path, "set token_bucket, max_concurrent_requests, or both");
+  }
+  if (key_.source_case() == config::v1::RateLimitKey::kHeader && key_.header().empty()) {
+    errors.Add(path + ".key.header", "name the header");
+  }
+  std::string prefix = absl::StrCat("http.", stat_prefix, ".local_ratelimit.", name_, ".");
+  allowed_ = &stats.counter(prefix + "allowed");
+  limited_ = &stats.counter(prefix + "limited");
+}
+
+KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& request,
+                                               const std::string& client_ip,
+                                               uint64_t now_us) const {
+  std::string_view key;
+  switch (key_.source_case()) {
+    case config::v1::RateLimitKey::kClientAddress:
+      key = client_ip;
+      break;
+    case config::v1::RateLimitKey::kHeader:
+      if (const std::string* value = request.headers.Get(key_.header())) key = *value;
+      break;
+    case config::v1::RateLimitKey::kPath:
+      key = request.PathWithoutQuery();
+      break;
+    case config::v1::RateLimitKey::SOURCE_NOT_SET:
+      break;
+  }
+  return buckets_->Take(key, now_us);
+}
+
+bool RateLimit::TryEnter() const {
+  uint32_t current = in_flight_.load(std::memory_order_relaxed);
+  do {
+    if (current >= max_concurrent_) return false;
+  } while (!in_flight_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void RateLimit::Leave() const { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+
+LocalRateLimitConfig::LocalRateLimitConfig(const config::v1::LocalRateLimit& proto,
+                                           StatsStore& stats, const std::string& stat_prefix,
+                                           const std::string& path, config::ConfigErrors& errors) {
+  for (int i = 0; i < proto.limits_size(); ++i) {
+    std::string lpath = absl::StrCat(path, ".limits[", i, "]");
+    for (const auto& other : limits_) {
+      if (!proto.limits(i).name().empty() && other->name() == proto.limits(i).name()) {
+        errors.Add(lpath + ".name",
+                   absl::StrCat("limit name '", proto.limits(i).name(), "' is used twice"));
+      }
+    }
+    limits_.push_back(
+        std::make_unique<RateLimit>(proto.limits(i), stats, stat_prefix, lpath, errors));
+  }
+}
+
+http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
+  const std::string& client_ip = callbacks_->stream_info().client_ip;
+  in6_addr client;
+  const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+  uint64_t now_us = uv_hrtime() / 1000;
+  for (const auto& limit : config_->limits()) {
+    if (!limit->Applies(headers, client_ptr)) continue;
+    if (limit->has_bucket()) {
+      KeyedTokenBuckets::Result result = limit->TakeToken(headers, client_ip, now_us);
+      if (!result.allowed) {
+        limit->limited().Inc();
+        uint64_t reset_s = (result.reset_us + 999999) / 1000000;
+        auto response = std::make_unique<http::ResponseHeaders>();
+        response->status = 429;
+        response->headers.Add("content-type", "text/plain");
+        response->headers.Add("content-length", "18");
+        response->headers.Add("retry-after", absl::StrCat(reset_s));
+        response->headers.Add("x-ratelimit-limit", absl::StrCat(limit->max_tokens()));
+        response->headers.Add("x-ratelimit-remaining", "0");
+        response->headers.Add("x-ratelimit-reset", absl::StrCat(reset_s));
+        callbacks_->stream_info().AddFlag("RL");
+        callbacks_->EncodeHeaders(std::move(response), false);
+        callbacks_->EncodeData("too many requests\n", true);
+        return http::FilterStatus::kStop;
+      }
+    }
+    if (limit->has_concurrency_cap()) {
+      if (!limit->TryEnter()) {
+        limit->limited().Inc();
+        callbacks_->SendLocalReply(503, "overloaded\n", "UO");
+        return http::FilterStatus::kStop;
+      }
+      entered_.push_back(limit.get());
+    }
+    limit->allowed().Inc();
+  }
+  return http::FilterStatus::kContinue;
+}
+
+void LocalRateLimitFilter::OnDestroy() {
+  for (const RateLimit* limit : entered_) limit->Leave();
+  entered_.clear();
+}
+
+void RegisterLocalRateLimitFilter() {
+  http::FilterRegistry::Register(
+      LocalRateLimitFilter::kName,
+      [](const google::protobuf::Any& typed_config, const http::FilterFactoryContext& context,
+         const std::string& path, config::ConfigErrors& errors) -> http::FilterFactoryPtr {
+        config::v1::LocalRateLimit proto;
+        if (!typed_config.UnpackTo(&proto)) {
+          errors.Add(path, "needs typed_config of type phoenix.config.v1.LocalRateLimit");
+          return nullptr;
+        }
+        auto config = std::make_shared<LocalRateLimitConfig>(proto, context.stats,
+                                                             context.stat_prefix, path, errors);
+        return std::make_shared<LocalRateLimitFilterFactory>(std::move(config));
+      });
+}
+
+}  // namespace phoenix::filters

@@ -1,0 +1,116 @@
+"""The local_ratelimit filter through the real binary: process-wide token buckets (exact across
+workers), 429 with retry-after and x-ratelimit-* headers, keyed buckets bounded in number, and
+an in-flight cap answered with 503 at once."""
+
+import math
+import threading
+import time
+import unittest
+
+from harness import PhoenixTestCase, free_port, simple_config, http_get, wait_until
+
+ROUTER = {"name": "phoenix.filters.http.router"}
+
+
+def ratelimit_filter(limits):
+    return {"name": "phoenix.filters.http.local_ratelimit",
+            "typed_config": {"@type": "type.googleapis.com/phoenix.config.v1.LocalRateLimit",
+                             "limits": limits}}
+
+
+class RateLimitTest(PhoenixTestCase):
+
+    def start(self, limits, concurrency=2):
+        self.app = self.start_upstream("app")
+        self.port = free_port()
+        self.px = self.start_phoenix(simple_config(
+            self.port, free_port(), [self.app.port],
+            http_filters=[ratelimit_filter(limits), ROUTER]), concurrency=concurrency)
+
+    def hammer(self, path, seconds, threads=6, headers_for=None):
+        """Fresh connections (so both workers take part) from several threads."""
+        statuses, lock = [], threading.Lock()
+        stop = time.monotonic() + seconds
+
+        def run(n):
+            i = 0
+            while time.monotonic() < stop:
+                headers = headers_for(n, i) if headers_for else None
+                status = http_get(self.port, path, headers=headers, timeout=5).status
+                with lock:
+                    statuses.append(status)
+                i += 1
+
+        start = time.monotonic()
+        workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return statuses, time.monotonic() - start
+
+    def test_limit_is_exact_across_workers(self):
+        # 10 tokens to start, 10 more every 100 ms: 100 requests/s after the first burst.
+        self.start([{"name": "gen", "match": {"path": {"prefix": "/generatecert"}},
+                     "token_bucket": {"max_tokens": 10, "tokens_per_fill": 10,
+                                      "fill_interval": "0.1s"}}])
+        statuses, elapsed = self.hammer("/generatecert", 3.0)
+        allowed, limited = statuses.count(200), statuses.count(429)
+        self.assertEqual(allowed + limited, len(statuses), set(statuses))
+        self.assertGreater(limited, allowed, "the load did not exceed the limit")
+        fills = elapsed / 0.1
+        low, high = 10 + 10 * (math.floor(fills) - 1), 10 + 10 * math.ceil(fills)
+        self.assertTrue(low <= allowed <= high, f"{allowed} allowed in {elapsed:.2f}s, "
+                        f"expected {low}..{high}")
+        self.assertEqual(self.app.request_count(), allowed)
+        self.assertEqual(self.px.stat("http.ingress.local_ratelimit.gen.limited"), limited)
+        self.assertEqual(http_get(self.port, "/other").status, 200, "unmatched paths are free")
+
+    def test_429_carries_rate_limit_headers(self):
+        self.start([{"name": "one", "token_bucket": {"max_tokens": 1, "fill_interval": "60s"}}])
+        self.assertEqual(http_get(self.port, "/").status, 200)
+        r = http_get(self.port, "/")
+        self.assertEqual(r.status, 429)
+        self.assertEqual(r.header("x-ratelimit-limit"), "1")
+        self.assertEqual(r.header("x-ratelimit-remaining"), "0")
+        self.assertTrue(1 <= int(r.header("retry-after")) <= 60, r.headers)
+        self.assertEqual(r.header("retry-after"), r.header("x-ratelimit-reset"))
+        entry = self.px.wait_access_log(lambda e: e["status"] == 429)
+        self.assertIsNotNone(entry)
+        self.assertIn("RL", entry["flag_list"], entry)
+
+    def test_keyed_buckets_are_separate_and_bounded(self):
+        self.start([{"name": "per_user", "key": {"header": "x-user"}, "max_keys": 50,
+                     "token_bucket": {"max_tokens": 2, "fill_interval": "60s"}}])
+        alice = {"x-user": "alice"}
+        self.assertEqual([http_get(self.port, "/", headers=alice).status for _ in range(3)],
+                         [200, 200, 429])
+        self.assertEqual(http_get(self.port, "/", headers={"x-user": "bob"}).status, 200)
+        statuses, _ = self.hammer("/", 1.5, headers_for=lambda n, i: {"x-user": f"u{n}-{i}"})
+        self.assertEqual(set(statuses), {200}, "every new key starts with a full bucket")
+        self.assertGreater(len(statuses), 100)
+        self.assertLessEqual(self.px.stat("http.ingress.local_ratelimit.per_user.keys"), 50)
+
+    def test_in_flight_cap_answers_503_at_once(self):
+        self.start([{"name": "slow_cap", "match": {"path": {"prefix": "/slow"}},
+                     "max_concurrent_requests": 2}])
+        results = []
+        slow = [threading.Thread(target=lambda: results.append(
+            http_get(self.port, "/slow?ms=1500").status)) for _ in range(2)]
+        for t in slow:
+            t.start()
+        self.assertTrue(wait_until(lambda: self.app.request_count() == 2),
+                        "the two slow requests never reached the upstream")
+        start = time.monotonic()
+        r = http_get(self.port, "/slow?ms=10")
+        self.assertEqual(r.status, 503)
+        self.assertLess(time.monotonic() - start, 0.5, "the overflow was not answered at once")
+        self.assertEqual(http_get(self.port, "/fast").status, 200, "other paths are not capped")
+        for t in slow:
+            t.join()
+        self.assertEqual(results, [200, 200])
+        self.assertEqual(http_get(self.port, "/slow?ms=10").status, 200, "slots were released")
+
+
+if __name__ == "__main__":
+    unittest.main()
