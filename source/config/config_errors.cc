@@ -76,6 +76,11 @@ std::string NearestName(std::string_view word, const std::vector<std::string>& c
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
   for (const auto& candidate : candidates) {
     size_t d = EditDistance(word, candidate);
+    // A truncated or over-long name ("denied" for "denied_by") is a likely typo too.
+    std::string_view c = candidate;
+    if (word.size() >= 3 && c.size() >= 3 && (c.starts_with(word) || word.starts_with(c))) {
+      d = std::min<size_t>(d, 1);
+    }
     if (d < best_distance) {
       best_distance = d;
       best = candidate;

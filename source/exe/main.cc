@@ -7,6 +7,7 @@
 #include "source/common/logging.h"
 #include "source/common/stats.h"
 #include "source/server/configuration.h"
+#include "source/server/policy_check.h"
 #include "source/server/server.h"
 
 namespace {
@@ -15,8 +16,13 @@ constexpr const char* kUsage =
     "usage: phoenix -c FILE [options]\n"
     "  -c, --config-path FILE   YAML bootstrap config (proto3 JSON mapping of\n"
     "                           phoenix.config.v1.Bootstrap)\n"
-    "  --mode serve|validate    validate: load and check the config, print OK or the\n"
+    "  --mode serve|validate|check-policy\n"
+    "                           validate: load and check the config, print OK or the\n"
     "                           errors, exit 0/1; start nothing (default: serve)\n"
+    "                           check-policy: run the request cases of --cases FILE\n"
+    "                           against the config's policies and routes; exit 1 on any\n"
+    "                           mismatch\n"
+    "  --cases FILE             cases for check-policy (phoenix.config.v1.PolicyCheckCases)\n"
     "  --concurrency N          worker threads (default: number of cores)\n"
     "  -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
     "  --version                print the version\n"
@@ -44,6 +50,7 @@ int Validate(const std::string& path) {
 
 int main(int argc, char** argv) {
   phoenix::server::Options options;
+  std::string cases_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* name) -> std::string {
@@ -57,11 +64,13 @@ int main(int argc, char** argv) {
       options.config_path = value("--config-path");
     } else if (arg == "--mode") {
       options.mode = value("--mode");
-      if (options.mode != "serve" && options.mode != "validate") {
-        std::fprintf(stderr, "phoenix: unknown mode '%s' (serve, validate)\n",
+      if (options.mode != "serve" && options.mode != "validate" && options.mode != "check-policy") {
+        std::fprintf(stderr, "phoenix: unknown mode '%s' (serve, validate, check-policy)\n",
                      options.mode.c_str());
         return 2;
       }
+    } else if (arg == "--cases") {
+      cases_path = value("--cases");
     } else if (arg == "--concurrency") {
       std::string v = value("--concurrency");
       if (!absl::SimpleAtoi(v, &options.concurrency) || options.concurrency < 1 ||
@@ -92,6 +101,13 @@ int main(int argc, char** argv) {
   }
   phoenix::SetLogLevel(options.log_level);
   if (options.mode == "validate") return Validate(options.config_path);
+  if (options.mode == "check-policy") {
+    if (cases_path.empty()) {
+      std::fprintf(stderr, "phoenix: check-policy needs --cases FILE\n");
+      return 2;
+    }
+    return phoenix::server::RunPolicyCheck(options.config_path, cases_path);
+  }
   phoenix::server::Server server(options);
   return server.Run();
 }

@@ -39,16 +39,6 @@ int64_t WallMicros() {
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 
-// The peer, unless `trusted_hops` proxies are trusted: then the address the nearest of them
-// put into x-forwarded-for (the trusted_hops-th from the right). Never the leftmost, which the
-// client controls; with too few entries, the peer.
-std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_t trusted_hops) {
-  if (trusted_hops == 0 || xff == nullptr) return std::string(peer);
-  std::vector<absl::string_view> entries = absl::StrSplit(*xff, ',');
-  if (entries.size() < trusted_hops) return std::string(peer);
-  return std::string(absl::StripAsciiWhitespace(entries[entries.size() - trusted_hops]));
-}
-
 // A random (version 4) UUID, formatted without printf machinery: this runs per request.
 std::string NewRequestId(uint64_t high, uint64_t low) {
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
@@ -65,6 +55,13 @@ std::string NewRequestId(uint64_t high, uint64_t low) {
 }
 
 }  // namespace
+
+std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_t trusted_hops) {
+  if (trusted_hops == 0 || xff == nullptr) return std::string(peer);
+  std::vector<absl::string_view> entries = absl::StrSplit(*xff, ',');
+  if (entries.size() < trusted_hops) return std::string(peer);
+  return std::string(absl::StripAsciiWhitespace(entries[entries.size() - trusted_hops]));
+}
 
 ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::string& prefix)
     : downstream_cx_total(store.counter(absl::StrCat("http.", prefix, ".downstream_cx_total"))),

@@ -57,6 +57,10 @@ struct ConnectionManagerConfig {
   std::unique_ptr<ConnectionManagerStats> stats;
 };
 
+// The client address policies key on: `peer`, unless `trusted_hops` proxies are trusted, then
+// the trusted_hops-th x-forwarded-for entry from the right (never the client-controlled left).
+std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_t trusted_hops);
+
 // What a connection manager needs from the worker that owns it.
 class WorkerContext {
  public:

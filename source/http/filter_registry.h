@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "google/protobuf/any.pb.h"
 #include "source/common/stats.h"
@@ -11,11 +12,22 @@
 
 namespace phoenix::http {
 
+// What the filters of a chain would do with a request, without doing it (no stats, no
+// tokens taken): for `phoenix --mode check-policy` and the admin /policy/explain.
+struct PolicyExplanation {
+  std::string denied_by;                 // Access rule that denies ("default": the default).
+  std::vector<std::string> rate_limits;  // Limits that cover the request.
+  std::vector<std::string> lines;        // Human-readable steps, in order.
+};
+
 // Makes one filter instance per request. Built once per config snapshot.
 class FilterFactory {
  public:
   virtual ~FilterFactory() = default;
   virtual std::unique_ptr<StreamFilter> Create() const = 0;
+  // Adds what this filter would decide for `request` (from `client_ip`) to `explanation`.
+  virtual void Explain(const RequestHeaders& request, const std::string& client_ip,
+                       PolicyExplanation& explanation) const {}
 };
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;

@@ -9,10 +9,13 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/network/tcp_connection.h"
+#include "source/server/policy_check.h"
 
 namespace phoenix::server {
 namespace {
@@ -249,6 +252,10 @@ void Server::InstallAdminHandlers() {
     PHX_LOG(kInfo, "reload: config version ", current_->version, " applied");
     return {200, "text/plain", absl::StrCat("applied version ", current_->version, "\n")};
   });
+  admin_.AddHandler("/policy/explain", "GET",
+                    [this](const http::RequestHeaders& request) -> AdminResponse {
+                      return ExplainPolicy(request.Query());
+                    });
   admin_.AddHandler("/healthcheck/fail", "POST", [this](const http::RequestHeaders&) {
     health_failed_ = true;
     return AdminResponse{200, "text/plain", "OK\n"};
@@ -257,6 +264,68 @@ void Server::InstallAdminHandlers() {
     health_failed_ = false;
     return AdminResponse{200, "text/plain", "OK\n"};
   });
+}
+
+namespace {
+
+// Decodes one application/x-www-form-urlencoded component.
+std::string FormDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%' && i + 2 < in.size() && absl::ascii_isxdigit(in[i + 1]) &&
+               absl::ascii_isxdigit(in[i + 2])) {
+      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+AdminResponse Server::ExplainPolicy(std::string_view query) {
+  config::v1::PolicyCheckRequest request;
+  std::string listener_name;
+  for (absl::string_view part : absl::StrSplit(AbslView(query), '&', absl::SkipEmpty())) {
+    std::string_view p = StdView(part);
+    size_t eq = p.find('=');
+    std::string key = FormDecode(p.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : FormDecode(p.substr(eq + 1));
+    if (key == "method") {
+      request.set_method(value);
+    } else if (key == "path") {
+      request.set_path(value);
+    } else if (key == "host") {
+      request.set_host(value);
+    } else if (key == "source") {
+      request.set_source_address(value);
+    } else if (key == "listener") {
+      listener_name = value;
+    } else if (key.starts_with("header.")) {
+      (*request.mutable_headers())[key.substr(7)] = value;
+    } else {
+      return {400, "text/plain",
+              "parameters: method, path, host, source, listener, header.<name>\n"};
+    }
+  }
+  for (size_t i = 0; i < current_->listeners.size(); ++i) {
+    const ListenerConfig& listener = current_->listeners[i];
+    if (!listener_name.empty() && listener.name != listener_name) continue;
+    uint32_t hops = current_->bootstrap.static_resources()
+                        .listeners(static_cast<int>(i))
+                        .http_connection_manager()
+                        .xff_num_trusted_hops();
+    PolicyOutcome outcome = ExplainRequest(*listener.connection_manager, hops, request);
+    std::string body = absl::StrCat("listener: ", listener.name, "\n");
+    for (const auto& line : outcome.lines) absl::StrAppend(&body, line, "\n");
+    absl::StrAppend(&body, "outcome: ", outcome.Summary(), "\n");
+    return {200, "text/plain", body};
+  }
+  return {404, "text/plain", absl::StrCat("no listener named '", listener_name, "'\n")};
 }
 
 std::string Server::ServerInfoJson() {

@@ -42,6 +42,7 @@ class Server {
   void StartDrain();
   void Shutdown();
   std::string ServerInfoJson();
+  AdminResponse ExplainPolicy(std::string_view query);
   std::string ConfigDumpJson();
   std::string ClustersText();
 

@@ -65,6 +65,20 @@ class DenyRuleTest(PhoenixTestCase):
         self.assertEqual(entry["status"], 403)
         self.assertIn("DENY", entry["flag_list"], entry)
 
+    def test_policy_explain_endpoint(self):
+        status, body = self.px.admin_get("/policy/explain?method=HEAD&path=%2F%2563RASH")
+        self.assertEqual(status, 200, body)
+        text = body.decode() if isinstance(body, bytes) else body
+        self.assertIn("path: normalized to /cRASH", text)
+        self.assertIn("access_policy: DENY by rule 'deny_crash'", text)
+        self.assertIn("outcome: denied by deny_crash", text)
+        status, body = self.px.admin_get("/policy/explain?path=/new/x")
+        text = body.decode() if isinstance(body, bytes) else body
+        self.assertIn("shadow rule 'trial_new' matches", text)
+        self.assertIn("outcome: route", text)
+        status, _ = self.px.admin_get("/policy/explain?bogus=1")
+        self.assertEqual(status, 400)
+
     def test_other_paths_pass(self):
         self.assertEqual(http_get(self.port, "/").status, 200)
         self.assertEqual(http_get(self.port, "/crashes").status, 200)

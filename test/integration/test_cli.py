@@ -184,3 +184,46 @@ class CliTest(PhoenixTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CheckPolicyTest(unittest.TestCase):
+    """phoenix --mode check-policy against config/phoenix-app.yaml and its shipped cases."""
+
+    CONFIG = os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")
+    CASES = os.path.join(REPO_ROOT, "config", "phoenix-app.policy-cases.yaml")
+
+    def run_check(self, cases_path):
+        return subprocess.run([require_phoenix_bin(), "--mode", "check-policy", "-c", self.CONFIG,
+                               "--cases", cases_path], capture_output=True, text=True,
+                              timeout=20)
+
+    def test_shipped_cases_pass(self):
+        r = self.run_check(self.CASES)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("FAIL", r.stdout)
+        self.assertRegex(r.stdout, r"(\d+) of \1 cases as expected")
+
+    def test_wrong_expectation_fails(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("cases:\n"
+                    "- name: wrong\n"
+                    "  request: { path: /%63rash }\n"
+                    "  expect: { route: app }\n"
+                    "- name: right\n"
+                    "  request: { path: /CRASH }\n"
+                    "  expect: { denied_by: deny_crash }\n")
+        self.addCleanup(os.unlink, f.name)
+        r = self.run_check(f.name)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"FAIL\s+wrong\s+GET /%63rash\s+route app\s+denied by deny_crash")
+        self.assertRegex(r.stdout, r"ok\s+right")
+        self.assertIn("1 of 2 cases as expected", r.stdout)
+
+    def test_bad_cases_file_names_line_and_column(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("cases:\n- name: x\n  expect: { denied: deny_crash }\n")
+        self.addCleanup(os.unlink, f.name)
+        r = self.run_check(f.name)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{f.name}:3:13: cases[0].expect.denied: unknown field", r.stderr)
+        self.assertIn("did you mean 'denied_by'", r.stderr)

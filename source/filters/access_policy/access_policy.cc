@@ -20,6 +20,10 @@ class AccessPolicyFilterFactory : public http::FilterFactory {
   std::unique_ptr<http::StreamFilter> Create() const override {
     return std::make_unique<AccessPolicyFilter>(policy_);
   }
+  void Explain(const http::RequestHeaders& request, const std::string& client_ip,
+               http::PolicyExplanation& explanation) const override {
+    policy_->Explain(request, client_ip, explanation);
+  }
 
  private:
   std::shared_ptr<const AccessPolicy> policy_;
@@ -168,23 +172,49 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
 }
 
 AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& request,
-                                              const std::string& client_ip) const {
+                                              const std::string& client_ip, bool count) const {
   in6_addr client;
   const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
     if (!rule->match.Match(request, client_ptr)) continue;
-    rule->matched->Inc();
+    if (count) rule->matched->Inc();
     if (rule->shadow) {
-      PHX_LOG(kDebug, "access policy: shadow rule '", rule->name, "' would ",
-              rule->deny ? "deny " : "allow ", request.method, " ", request.path);
+      if (count) {
+        PHX_LOG(kDebug, "access policy: shadow rule '", rule->name, "' would ",
+                rule->deny ? "deny " : "allow ", request.method, " ", request.path);
+      }
       continue;
     }
-    if (rule->deny) denied_->Inc();
+    if (rule->deny && count) denied_->Inc();
     return Decision{rule->deny, rule.get()};
   }
-  default_decided_->Inc();
-  if (default_deny_) denied_->Inc();
+  if (count) {
+    default_decided_->Inc();
+    if (default_deny_) denied_->Inc();
+  }
   return Decision{default_deny_, nullptr};
+}
+
+void AccessPolicy::Explain(const http::RequestHeaders& request, const std::string& client_ip,
+                           http::PolicyExplanation& explanation) const {
+  in6_addr client;
+  const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+  for (const auto& rule : rules_) {
+    if (!rule->match.Match(request, client_ptr)) continue;
+    if (rule->shadow) {
+      explanation.lines.push_back(absl::StrCat("access_policy: shadow rule '", rule->name,
+                                               "' matches (would ", rule->deny ? "deny" : "allow",
+                                               "; not enforced)"));
+    }
+  }
+  Decision decision = Evaluate(request, client_ip, /*count=*/false);
+  std::string by = decision.rule != nullptr ? absl::StrCat("rule '", decision.rule->name, "'")
+                                            : std::string("the default action");
+  explanation.lines.push_back(
+      absl::StrCat("access_policy: ", decision.deny ? "DENY" : "allow", " by ", by));
+  if (decision.deny) {
+    explanation.denied_by = decision.rule != nullptr ? decision.rule->name : "default";
+  }
 }
 
 http::FilterStatus AccessPolicyFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {

@@ -10,6 +10,7 @@
 #include "source/common/stats.h"
 #include "source/config/config_errors.h"
 #include "source/http/filter.h"
+#include "source/http/filter_registry.h"
 #include "source/router/route_table.h"
 
 namespace phoenix::filters {
@@ -67,7 +68,12 @@ class AccessPolicy {
                const std::string& stat_prefix, const std::string& path,
                config::ConfigErrors& errors);
   // Evaluates every rule in order: shadow rules only count; the first enforced match decides.
-  Decision Evaluate(const http::RequestHeaders& request, const std::string& client_ip) const;
+  // With `count` false nothing is counted or logged (explanations).
+  Decision Evaluate(const http::RequestHeaders& request, const std::string& client_ip,
+                    bool count = true) const;
+  // Describes the evaluation step by step.
+  void Explain(const http::RequestHeaders& request, const std::string& client_ip,
+               http::PolicyExplanation& explanation) const;
 
  private:
   std::vector<std::unique_ptr<Rule>> rules_;

@@ -19,6 +19,17 @@ class LocalRateLimitFilterFactory : public http::FilterFactory {
   std::unique_ptr<http::StreamFilter> Create() const override {
     return std::make_unique<LocalRateLimitFilter>(config_);
   }
+  void Explain(const http::RequestHeaders& request, const std::string& client_ip,
+               http::PolicyExplanation& explanation) const override {
+    in6_addr client;
+    const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+    for (const auto& limit : config_->limits()) {
+      if (!limit->Applies(request, client_ptr)) continue;
+      explanation.rate_limits.push_back(limit->name());
+      explanation.lines.push_back(
+          absl::StrCat("local_ratelimit: limit '", limit->name(), "' applies"));
+    }
+  }
 
  private:
   std::shared_ptr<const LocalRateLimitConfig> config_;
