@@ -117,30 +117,36 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
       SendLocalReply(400, "bad request\n", "DPE");
       return;
     }
-    for (size_t i = 0; i < filters_.size(); ++i) {
-      stopped_at_ = i;
-      if (filters_[i]->DecodeHeaders(*headers_, end_stream) == FilterStatus::kStop) return;
-      if (response_started_) return;
-    }
-    // No filter took the request (no router configured): nothing can answer it.
-    SendLocalReply(404, "", "NR");
+    headers_end_stream_ = end_stream;
+    RunDecodeHeaders(0);
   }
 
   void DecodeData(std::string_view data, bool end_stream) {
     request_complete_ = end_stream;
     info_.bytes_received += data.size();
     if (response_complete_) return;
-    for (size_t i = 0; i <= stopped_at_ && i < filters_.size(); ++i) {
-      if (filters_[i]->DecodeData(data, end_stream) == FilterStatus::kStop) return;
+    if (paused_) {
+      // A filter holds the request (e.g. queued for an in-flight slot): keep the body until it
+      // lets go, and stop reading once a buffer's worth is waiting.
+      buffered_body_.append(data);
+      buffered_end_ = end_stream;
+      if (!buffer_read_disabled_ && buffered_body_.size() > config_->buffer_limit) {
+        buffer_read_disabled_ = true;
+        ReadDisableDownstream(true);
+      }
+      return;
     }
+    PassData(data, end_stream);
   }
 
   void DecodeTrailers(HeaderMap& trailers) {
     request_complete_ = true;
     if (response_complete_) return;
-    for (size_t i = 0; i <= stopped_at_ && i < filters_.size(); ++i) {
-      if (filters_[i]->DecodeTrailers(trailers) == FilterStatus::kStop) return;
+    if (paused_) {
+      buffered_trailers_ = std::make_unique<HeaderMap>(std::move(trailers));
+      return;
     }
+    PassTrailers(trailers);
   }
 
   void OnDownstreamWatermark(bool above) {
@@ -158,6 +164,23 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   }
 
   // FilterCallbacks
+  void ContinueDecoding() override {
+    if (!paused_ || response_started_) return;
+    paused_ = false;
+    RunDecodeHeaders(stopped_at_ + 1);
+    if (paused_ || response_complete_) return;
+    if (!buffered_body_.empty() || buffered_end_) {
+      std::string body = std::move(buffered_body_);
+      buffered_body_.clear();
+      PassData(body, buffered_end_ && buffered_trailers_ == nullptr);
+    }
+    if (buffered_trailers_ != nullptr) PassTrailers(*buffered_trailers_);
+    buffered_trailers_.reset();
+    if (buffer_read_disabled_) {
+      buffer_read_disabled_ = false;
+      ReadDisableDownstream(false);
+    }
+  }
   Dispatcher& dispatcher() override { return parent_.worker_.dispatcher(); }
   upstream::ClusterManager& cluster_manager() override { return parent_.worker_.cluster_manager(); }
   uint64_t Random() override { return parent_.worker_.Random(); }
@@ -225,6 +248,33 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   bool response_complete() const { return response_complete_; }
 
  private:
+  // Runs the request head through filters[from..]. A filter that stops before the last one
+  // pauses the request until it calls ContinueDecoding() (or answers it).
+  void RunDecodeHeaders(size_t from) {
+    for (size_t i = from; i < filters_.size(); ++i) {
+      stopped_at_ = i;
+      if (filters_[i]->DecodeHeaders(*headers_, headers_end_stream_) == FilterStatus::kStop) {
+        paused_ = !response_started_ && i + 1 < filters_.size();
+        return;
+      }
+      if (response_started_) return;
+    }
+    // No filter took the request (no router configured): nothing can answer it.
+    SendLocalReply(404, "", "NR");
+  }
+
+  void PassData(std::string_view data, bool end_stream) {
+    for (size_t i = 0; i <= stopped_at_ && i < filters_.size(); ++i) {
+      if (filters_[i]->DecodeData(data, end_stream) == FilterStatus::kStop) return;
+    }
+  }
+
+  void PassTrailers(HeaderMap& trailers) {
+    for (size_t i = 0; i <= stopped_at_ && i < filters_.size(); ++i) {
+      if (filters_[i]->DecodeTrailers(trailers) == FilterStatus::kStop) return;
+    }
+  }
+
   // The headers every request gets before any filter sees it.
   void PrepareRequestHeaders() {
     HeaderMap& h = headers_->headers;
@@ -288,6 +338,12 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   const router::RouteEntry* route_ = nullptr;
   bool route_resolved_ = false;
   size_t stopped_at_ = 0;
+  bool headers_end_stream_ = false;
+  bool paused_ = false;  // A filter before the last one holds the request.
+  std::string buffered_body_;
+  bool buffered_end_ = false;
+  std::unique_ptr<HeaderMap> buffered_trailers_;
+  bool buffer_read_disabled_ = false;
   bool request_complete_ = false;
   bool response_started_ = false;
   bool response_complete_ = false;

@@ -37,7 +37,9 @@ struct StreamInfo {
 
 enum class FilterStatus {
   kContinue,  // Pass to the next filter.
-  kStop,      // This filter took over (answered locally, or is the terminal filter).
+  // This filter took over: it answered, it is the terminal filter, or it holds the request
+  // and will call FilterCallbacks::ContinueDecoding() later.
+  kStop,
 };
 
 // What the connection manager offers the filters of one request.
@@ -57,6 +59,9 @@ class FilterCallbacks {
   virtual void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) = 0;
   virtual void EncodeData(std::string_view data, bool end_stream) = 0;
   virtual void EncodeTrailers(HeaderMap trailers) = 0;
+  // A filter that returned kStop from DecodeHeaders (and did not answer) resumes the request
+  // with this, on the worker's thread; body bytes that arrived meanwhile follow.
+  virtual void ContinueDecoding() = 0;
   // Back-pressure on the downstream connection (stop/resume reading the request body).
   virtual void ReadDisableDownstream(bool disable) = 0;
   // Abandons the request: closes the downstream connection (used after the response

@@ -7,7 +7,8 @@ import threading
 import time
 import unittest
 
-from harness import PhoenixTestCase, free_port, simple_config, http_get, wait_until
+from harness import (PhoenixTestCase, free_port, simple_config, http_get, http_request,
+                     wait_until)
 
 ROUTER = {"name": "phoenix.filters.http.router"}
 
@@ -110,6 +111,54 @@ class RateLimitTest(PhoenixTestCase):
             t.join()
         self.assertEqual(results, [200, 200])
         self.assertEqual(http_get(self.port, "/slow?ms=10").status, 200, "slots were released")
+
+
+    def test_queued_requests_wait_for_a_slot(self):
+        self.start([{"name": "one_at_a_time", "max_concurrent_requests": 1,
+                     "max_queued_requests": 2, "queue_timeout": "5s"}])
+        results = {}
+
+        def call(name, method="GET", path="/slow?ms=800", body=None):
+            results[name] = http_request(self.port, method, path, body=body, timeout=10)
+
+        first = threading.Thread(target=call, args=("first",))
+        first.start()
+        self.assertTrue(wait_until(lambda: self.app.request_count() == 1))
+        body = b"x" * 100000  # Arrives while the request waits; must reach the app intact.
+        queued = [threading.Thread(target=call, args=("second", "POST", "/echo", body)),
+                  threading.Thread(target=call, args=("third", "GET", "/slow?ms=10"))]
+        for t in queued:
+            t.start()
+        self.assertTrue(wait_until(
+            lambda: self.px.stat("http.ingress.downstream_rq_active") >= 3),
+            "the two queued requests never arrived")
+        start = time.monotonic()
+        overflow = http_get(self.port, "/x")
+        self.assertEqual(overflow.status, 503, "a full queue refuses at once")
+        self.assertLess(time.monotonic() - start, 0.5)
+        for t in [first] + queued:
+            t.join()
+        self.assertEqual(results["first"].status, 200)
+        self.assertEqual(results["third"].status, 200)
+        self.assertEqual(results["second"].status, 200)
+        self.assertEqual(results["second"].json()["body_len"], len(body))
+        # All three reached the app, one after another; the overflow did not.
+        self.assertEqual(self.app.request_count(), 3)
+
+    def test_queue_timeout_answers_503(self):
+        self.start([{"name": "cap", "max_concurrent_requests": 1, "max_queued_requests": 5,
+                     "queue_timeout": "0.3s"}])
+        slow = threading.Thread(target=lambda: http_get(self.port, "/slow?ms=1500"))
+        slow.start()
+        self.assertTrue(wait_until(lambda: self.app.request_count() == 1))
+        start = time.monotonic()
+        r = http_get(self.port, "/fast")
+        waited = time.monotonic() - start
+        self.assertEqual(r.status, 503)
+        self.assertTrue(0.25 <= waited < 1.4, f"waited {waited:.2f}s")
+        slow.join()
+        self.assertEqual(self.app.request_count(), 1, "the timed-out request reached the app")
+        self.assertEqual(http_get(self.port, "/fast").status, 200, "the slot was released")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): phoenix vs nginx vs HAProxy, side by side, in front of
-# the same nginx upstream. Prints throughput/latency ratios and RSS per idle
-# keep-alive connection, then a markdown summary for the README.
+# the same nginx upstream. Prints throughput/latency ratios, RSS per idle
+# keep-alive connection and the per-request cost of the Phoenix-app policy
+# (deny /crash + per-client rate limit), then a markdown summary for the README.
 #
-# Usage: tools/bench/run.sh [--duration SECS] [--connections N] [--idle-conns N]
+# Usage: tools/bench/run.sh [--duration SECS] [--rounds N] [--connections N]
+#                           [--idle-conns N] [--no-policy]
 # Env:   BENCH_SKIP_PHOENIX=1  bench only direct/nginx/haproxy (no build/phoenix)
-#        BENCH_PORT_BASE=18100 first of the 6 ports used (all must be free)
+#        BENCH_PORT_BASE=18100 first of the 9 ports used (all must be free)
 #        BENCH_KEEP_TMP=1      keep the temp dir (configs, logs, wrk output)
 #
-# Pinning: every proxy runs on the same single CPU (PROXY_CPU) so the three get
+# Policy cost: each proxy also runs a second instance ("<proxy>-policy") with the
+# Phoenix-app policy: a case-insensitive deny of ^/crash([/;].*)?$ (403) and a
+# rate limit keyed by client address, set so high it never triggers: we measure
+# the cost of evaluating the policy on every request, not of rejecting. nginx:
+# `location ~*` + limit_req; HAProxy: path_reg deny + stick-table track-sc0;
+# phoenix: access_policy + local_ratelimit filters. --no-policy skips them.
+#
+# Pinning: every proxy runs on the same single CPU (PROXY_CPU) so they all get
 # identical treatment; the upstream nginx, wrk and the idle-connection helper
 # share the other CPU. The "direct" row (wrk -> upstream, same CPU) is thus the
 # ceiling the load side can sustain: a proxy close to it is not the bottleneck.
@@ -17,14 +26,20 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PHOENIX_BIN="$ROOT/build/phoenix"
-DURATION=10 CONNS=32 IDLE=10000 ROUNDS=3
+DURATION=10 CONNS=32 IDLE=10000 ROUNDS=3 POLICY=1
 SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
 BASE=${BENCH_PORT_BASE:-18100}
-UP_PORT=$BASE NGX_PORT=$((BASE + 1)) HAP_PORT=$((BASE + 2))
-PHX_PORT=$((BASE + 3)) PHX_ADMIN=$((BASE + 4))
 BODY="hello from upstream"
-PIDS=() FAILED=0 PHOENIX_DOWN=0
-declare -A PORT=([direct]=$UP_PORT [nginx]=$NGX_PORT [haproxy]=$HAP_PORT [phoenix]=$PHX_PORT)
+# The policy (same regex for all three proxies) and the never-reached rate.
+CRASH_RE='^/crash([/;].*)?$'
+HUGE_RATE=1000000
+PIDS=() FAILED=0
+declare -A PORT=([direct]=$BASE [nginx]=$((BASE + 1)) [haproxy]=$((BASE + 2)) [phoenix]=$((BASE + 3))
+                 [nginx-policy]=$((BASE + 5)) [haproxy-policy]=$((BASE + 6)) [phoenix-policy]=$((BASE + 7)))
+declare -A ADMIN=([phoenix]=$((BASE + 4)) [phoenix-policy]=$((BASE + 8)))
+UP_PORT=${PORT[direct]}
+# PID: server pid per name; DOWN[name]=1: failed to start or to enforce its policy.
+declare -A PID=() DOWN=()
 declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB RPS_ALL P50_ALL P99_ALL
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -37,7 +52,8 @@ parse_args() {
       --rounds) ROUNDS=$2; shift 2 ;;
       --connections) CONNS=$2; shift 2 ;;
       --idle-conns) IDLE=$2; shift 2 ;;
-      -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+      --no-policy) POLICY=0; shift ;;
+      -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
   done
@@ -78,40 +94,33 @@ wait_ready() {
   echo "bench: $name not ready after 10s" >&2; return 1
 }
 
-write_configs() {
-  local wc=$((IDLE + 1000))
-  local ngx_common="worker_processes 1; worker_rlimit_nofile $wc; daemon off; master_process on;
-events { worker_connections $wc; }"
-  local ngx_http="access_log off; keepalive_timeout 600s; keepalive_requests 100000000;
-  client_body_temp_path $T/ngx_tmp/body; proxy_temp_path $T/ngx_tmp/proxy;
-  fastcgi_temp_path $T/ngx_tmp/fcgi; uwsgi_temp_path $T/ngx_tmp/uwsgi; scgi_temp_path $T/ngx_tmp/scgi;"
-  mkdir -p "$T/ngx_tmp" "$T/upstream" "$T/nginx"
-  cat >"$T/upstream.conf" <<EOF
-$ngx_common
-pid $T/upstream.pid; error_log $T/upstream.err warn;
-http { $ngx_http
-  server { listen 127.0.0.1:$UP_PORT backlog=4096; default_type text/plain;
-    location / { return 200 "$BODY\n"; } }
-}
-EOF
-  cat >"$T/nginx.conf" <<EOF
-$ngx_common
-pid $T/nginx.pid; error_log $T/nginx.err warn;
-http { $ngx_http
+# nginx_conf NAME HTTP_EXTRA SERVER_EXTRA: a proxying nginx listening on PORT[NAME].
+nginx_conf() {
+  local name=$1
+  mkdir -p "$T/$name"
+  cat >"$T/$name.conf" <<EOF
+$NGX_COMMON
+pid $T/$name.pid; error_log $T/$name.err warn;
+http { $NGX_HTTP $2
   upstream backend { server 127.0.0.1:$UP_PORT; keepalive 64; keepalive_requests 100000000; }
-  server { listen 127.0.0.1:$NGX_PORT backlog=4096;
+  server { listen 127.0.0.1:${PORT[$name]} backlog=4096; $3
     location / { proxy_pass http://backend; proxy_http_version 1.1;
                  proxy_set_header Connection ""; } }
 }
 EOF
-  # "no strict-limits": haproxy sizes fds as 2*maxconn (client+server) and would
-  # refuse to start above the hard ulimit; idle client conns need only one fd.
-  cat >"$T/haproxy.cfg" <<EOF
+}
+
+# haproxy_conf NAME FRONTEND_EXTRA: a proxying HAProxy listening on PORT[NAME].
+# "no strict-limits": haproxy sizes fds as 2*maxconn (client+server) and would
+# refuse to start above the hard ulimit; idle client conns need only one fd.
+haproxy_conf() {
+  local name=$1
+  cat >"$T/$name.cfg" <<EOF
 global
   nbthread 1
-  maxconn $wc
+  maxconn $WORKER_CONNS
   no strict-limits
-  pidfile $T/haproxy.pid
+  pidfile $T/$name.pid
 defaults
   mode http
   option http-keep-alive
@@ -121,19 +130,25 @@ defaults
   timeout server 600s
   timeout http-keep-alive 600s
 frontend fe
-  bind 127.0.0.1:$HAP_PORT
-  maxconn $wc
+  bind 127.0.0.1:${PORT[$name]}
+  maxconn $WORKER_CONNS$2
   default_backend be
 backend be
   server up 127.0.0.1:$UP_PORT
 EOF
-  cat >"$T/phoenix.yaml" <<EOF
+}
+
+# phoenix_conf NAME HCM_EXTRA: phoenix listening on PORT[NAME], admin on ADMIN[NAME];
+# HCM_EXTRA is YAML appended inside http_connection_manager (6-space indent).
+phoenix_conf() {
+  local name=$1
+  cat >"$T/$name.yaml" <<EOF
 admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: $PHX_ADMIN } }
+  address: { socket_address: { address: 127.0.0.1, port_value: ${ADMIN[$name]} } }
 static_resources:
   listeners:
   - name: bench
-    address: { socket_address: { address: 127.0.0.1, port_value: $PHX_PORT } }
+    address: { socket_address: { address: 127.0.0.1, port_value: ${PORT[$name]} } }
     http_connection_manager:
       stat_prefix: bench
       route_config:
@@ -142,7 +157,7 @@ static_resources:
           domains: ["*"]
           routes:
           - match: { prefix: / }
-            route: { cluster: upstream }
+            route: { cluster: upstream }$2
   clusters:
   - name: upstream
     connect_timeout: 1s
@@ -154,23 +169,115 @@ static_resources:
 EOF
 }
 
-# start NAME: launch one server in the background; sets PID_<NAME>.
+write_configs() {
+  WORKER_CONNS=$((IDLE + 1000))
+  NGX_COMMON="worker_processes 1; worker_rlimit_nofile $WORKER_CONNS; daemon off; master_process on;
+events { worker_connections $WORKER_CONNS; }"
+  NGX_HTTP="access_log off; keepalive_timeout 600s; keepalive_requests 100000000;
+  client_body_temp_path $T/ngx_tmp/body; proxy_temp_path $T/ngx_tmp/proxy;
+  fastcgi_temp_path $T/ngx_tmp/fcgi; uwsgi_temp_path $T/ngx_tmp/uwsgi; scgi_temp_path $T/ngx_tmp/scgi;"
+  mkdir -p "$T/ngx_tmp" "$T/upstream"
+  cat >"$T/upstream.conf" <<EOF
+$NGX_COMMON
+pid $T/upstream.pid; error_log $T/upstream.err warn;
+http { $NGX_HTTP
+  server { listen 127.0.0.1:$UP_PORT backlog=4096; default_type text/plain;
+    location / { return 200 "$BODY\n"; } }
+}
+EOF
+  nginx_conf nginx "" ""
+  haproxy_conf haproxy ""
+  phoenix_conf phoenix ""
+
+  # Policy variants. nginx: the regex location answers in the rewrite phase, before
+  # limit_req (preaccess), so every other request goes through the server-level limit_req.
+  nginx_conf nginx-policy "
+  limit_req_zone \$binary_remote_addr zone=bench:10m rate=${HUGE_RATE}r/s;" "
+    limit_req zone=bench burst=$HUGE_RATE nodelay;
+    location ~* \"$CRASH_RE\" { return 403; }"  # quoted: the regex holds a ';'
+  haproxy_conf haproxy-policy "
+  stick-table type ip size 100k expire 10s store http_req_rate(1s)
+  http-request track-sc0 src
+  http-request deny deny_status 429 if { sc_http_req_rate(0) gt $HUGE_RATE }
+  http-request deny deny_status 403 if { path_reg -i $CRASH_RE }"
+  # phoenix's safe_regex is a full match, hence no ^...$ here.
+  phoenix_conf phoenix-policy "
+      http_filters:
+      - name: phoenix.filters.http.access_policy
+        typed_config:
+          \"@type\": type.googleapis.com/phoenix.config.v1.AccessPolicy
+          rules:
+          - name: deny_crash
+            action: DENY
+            match:
+              path: { safe_regex: { regex: \"/crash([/;].*)?\" }, ignore_case: true }
+      - name: phoenix.filters.http.local_ratelimit
+        typed_config:
+          \"@type\": type.googleapis.com/phoenix.config.v1.LocalRateLimit
+          limits:
+          - name: per_client
+            key: { client_address: true }
+            token_bucket: { max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s }
+      - name: phoenix.filters.http.router"
+}
+
+# validate_phoenix NAME: `phoenix --mode validate` on the generated config.
+validate_phoenix() {
+  local out
+  if ! out=$("$PHOENIX_BIN" --mode validate -c "$T/$1.yaml" 2>&1); then
+    echo "bench: $1 config invalid:" >&2; echo "$out" >&2; return 1
+  fi
+}
+
+# start NAME: launch one server in the background; sets PID[NAME].
 start() {
   local name=$1 pid
   case $name in
     upstream) "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 & ;;
-    nginx) "${PIN_PROXY[@]}" nginx -p "$T/nginx" -e "$T/nginx.err" -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 & ;;
-    haproxy) "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg" >"$T/haproxy.log" 2>&1 & ;;
-    phoenix) "${PIN_PROXY[@]}" "$PHOENIX_BIN" -c "$T/phoenix.yaml" --concurrency 1 --log-level warn >"$T/phoenix.log" 2>&1 & ;;
+    nginx*) "${PIN_PROXY[@]}" nginx -p "$T/$name" -e "$T/$name.err" -c "$T/$name.conf" >"$T/$name.log" 2>&1 & ;;
+    haproxy*) "${PIN_PROXY[@]}" haproxy -db -f "$T/$name.cfg" >"$T/$name.log" 2>&1 & ;;
+    phoenix*) "${PIN_PROXY[@]}" "$PHOENIX_BIN" -c "$T/$name.yaml" --concurrency 1 --log-level warn >"$T/$name.log" 2>&1 & ;;
   esac
   pid=$!
   PIDS+=("$pid")
-  printf -v "PID_$name" %s "$pid"
+  PID[$name]=$pid
   case $name in
-    phoenix) wait_ready "$name" "$pid" curl -sf -o /dev/null "http://127.0.0.1:$PHX_ADMIN/ready" ;;
+    phoenix*) wait_ready "$name" "$pid" curl -sf -o /dev/null "http://127.0.0.1:${ADMIN[$name]}/ready" ;;
     upstream) wait_ready "$name" "$pid" port_open "$UP_PORT" ;;
     *) wait_ready "$name" "$pid" port_open "${PORT[$name]}" ;;
   esac
+}
+
+# start_proxy NAME: start (validating phoenix configs first); on failure print the
+# logs, mark NAME down and fail the run at the end, but bench the others.
+start_proxy() {
+  local name=$1
+  if [[ $name == phoenix* ]] && ! validate_phoenix "$name"; then
+    FAILED=1 DOWN[$name]=1; return
+  fi
+  if ! start "$name"; then
+    echo "bench: $name failed to start; log tail:" >&2
+    tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
+    FAILED=1 DOWN[$name]=1
+  fi
+}
+
+# check_policy NAME: a policy variant must deny /crash in every spelling the regex
+# covers, let lookalikes through, and still proxy / - else its rps would be meaningless.
+check_policy() {
+  local name=$1 url="http://127.0.0.1:${PORT[$1]}" path_want path want code got bad=0
+  for path_want in /CRASH:403 /crash:403 /Crash/x:403 "/crash;a=b:403" /crashed:200 /x/crash:200; do
+    path=${path_want%:*} want=${path_want##*:}
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --path-as-is "$url$path" || true)
+    if [ "$code" != "$want" ]; then
+      echo "bench: POLICY NOT ENFORCED by $name: $path -> $code (want $want)" >&2; bad=1
+    fi
+  done
+  got=$(curl -s --max-time 5 "$url/" || true)
+  if [ "$got" != "$BODY" ]; then
+    echo "bench: $name does not proxy / (got: '${got:0:80}')" >&2; bad=1
+  fi
+  if [ "$bad" = 1 ]; then FAILED=1 DOWN[$name]=1; fi
 }
 
 # The process whose RSS we report: nginx's worker (the master's only child).
@@ -233,13 +340,31 @@ ratio() {  # ratio A B -> A/B with 2 decimals, or n/a
   awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "x%.2f", a / b }'
 }
 
+# cost WITHOUT WITH -> (1 - with/without) * 100 with 1 decimal, or n/a
+cost() {
+  if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then echo n/a; return; fi
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == 0) print "n/a"; else printf "%.1f", (1 - b / a) * 100 }'
+}
+
+# round_costs PROXY -> the cost of each round ("2.1/-0.4/3.0"): rounds run the two
+# variants close together, so the spread shows how much of the cost is noise.
+round_costs() {
+  local -a a b
+  local i out=""
+  read -r -a a <<<"${RPS_ALL[$1]:-}"
+  read -r -a b <<<"${RPS_ALL[$1-policy]:-}"
+  if [ ${#a[@]} = 0 ] || [ ${#a[@]} != ${#b[@]} ]; then echo n/a; return; fi
+  for i in "${!a[@]}"; do out+="${out:+/}$(cost "${a[$i]}" "${b[$i]}")"; done
+  echo "$out"
+}
+
 report() {
   local t
   echo
   echo "Pinning: $PINNING"
-  printf '%-10s %10s %9s %9s %8s\n' target rps "p50 ms" "p99 ms" errors
+  printf '%-15s %10s %9s %9s %8s\n' target rps "p50 ms" "p99 ms" errors
   for t in "${TARGETS[@]}"; do
-    printf '%-10s %10s %9s %9s %8s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" "${ERRS[$t]:--}"
+    printf '%-15s %10s %9s %9s %8s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" "${ERRS[$t]:--}"
   done
   echo
   printf '%-10s %12s %12s %14s\n' proxy "RSS0 KiB" "RSS1 KiB" "KiB/idle conn"
@@ -252,6 +377,18 @@ report() {
   vs_hap="rps $(ratio "${RPS[phoenix]:-}" "${RPS[haproxy]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[haproxy]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[haproxy]:-}")"
   echo "phoenix/nginx:   $vs_ngx"
   echo "phoenix/haproxy: $vs_hap"
+  if [ "$POLICY" = 1 ]; then
+    echo
+    echo "Policy cost (deny ^/crash([/;].*)?\$ + per-client rate limit that never triggers):"
+    printf '%-10s %10s %10s %8s %16s %12s %12s\n' proxy "rps off" "rps on" "cost %" "cost %/round" "p99 off ms" "p99 on ms"
+    for t in "${PROXIES[@]}"; do
+      printf '%-10s %10s %10s %8s %16s %12s %12s\n' "$t" "${RPS[$t]:--}" "${RPS[$t-policy]:--}" \
+        "$(cost "${RPS[$t]:-}" "${RPS[$t-policy]:-}")" "$(round_costs "$t")" "${P99[$t]:--}" "${P99[$t-policy]:--}"
+    done
+    if [ -n "${RPS[phoenix-policy]:-}" ]; then
+      echo "phoenix policy cost: $(cost "${RPS[phoenix]:-}" "${RPS[phoenix-policy]}")% of rps (goal: < 5%)"
+    fi
+  fi
   echo
   echo "---- README summary (markdown) ----"
   echo "$(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p' | head -n1), pinning: $PINNING."
@@ -263,21 +400,37 @@ report() {
     echo "| $t | ${RPS[$t]:--} | ${P50[$t]:--} | ${P99[$t]:--} | ${ERRS[$t]:--} | ${KIB[$t]:--} |"
   done
   echo
-  if [ "$PHOENIX_DOWN" = 1 ]; then echo "(phoenix failed to start)"; echo; fi
+  for t in "${!DOWN[@]}"; do echo "($t failed to start or to enforce its policy)"; done
+  if [ ${#DOWN[@]} -gt 0 ]; then echo; fi
   echo "phoenix/nginx: $vs_ngx. phoenix/haproxy: $vs_hap."
+  if [ "$POLICY" = 1 ]; then
+    echo
+    echo "Policy cost: \`<proxy>-policy\` denies \`^/crash([/;].*)?\$\` (case-insensitive, 403) and rate-limits per client address at a rate never reached (nginx \`location ~*\` + \`limit_req\`; HAProxy \`path_reg\` deny + stick-table \`track-sc0\`; phoenix \`access_policy\` + \`local_ratelimit\`)."
+    echo
+    echo "| proxy | req/s without policy | req/s with policy | cost % | p99 ms without | p99 ms with |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for t in "${PROXIES[@]}"; do
+      echo "| $t | ${RPS[$t]:--} | ${RPS[$t-policy]:--} | $(cost "${RPS[$t]:-}" "${RPS[$t-policy]:-}") | ${P99[$t]:--} | ${P99[$t-policy]:--} |"
+    done
+  fi
 }
 
 main() {
   parse_args "$@"
-  TARGETS=(direct nginx haproxy) PROXIES=(nginx haproxy)
+  # Each policy variant follows its plain twin, so rounds mostly run the two back to back.
+  TARGETS=(direct nginx) PROXIES=(nginx haproxy)
+  if [ "$POLICY" = 1 ]; then TARGETS+=(nginx-policy); fi
+  TARGETS+=(haproxy)
+  if [ "$POLICY" = 1 ]; then TARGETS+=(haproxy-policy); fi
   if [ "$SKIP_PHOENIX" != 1 ]; then
     [ -x "$PHOENIX_BIN" ] || die "build/phoenix not found: run tools/build.sh first"
     TARGETS+=(phoenix) PROXIES+=(phoenix)
+    if [ "$POLICY" = 1 ]; then TARGETS+=(phoenix-policy); fi
   fi
   for cmd in nginx haproxy wrk curl python3; do
     command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
   done
-  for p in "$UP_PORT" "$NGX_PORT" "$HAP_PORT" "$PHX_PORT" "$PHX_ADMIN"; do
+  for p in "${PORT[@]}" "${ADMIN[@]}"; do
     if port_open "$p"; then die "port $p already in use (set BENCH_PORT_BASE)"; fi
   done
   if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then  # e.g. a build running
@@ -296,10 +449,13 @@ main() {
   start upstream || die "upstream nginx failed: $(tail -n5 "$T/upstream.err" "$T/upstream.log")"
   start nginx || die "nginx failed: $(tail -n5 "$T/nginx.err" "$T/nginx.log")"
   start haproxy || die "haproxy failed: $(tail -n5 "$T/haproxy.log")"
-  if [ "$SKIP_PHOENIX" != 1 ] && ! start phoenix; then
-    echo "bench: phoenix failed to start; log tail:" >&2; tail -n20 "$T/phoenix.log" >&2
-    FAILED=1 PHOENIX_DOWN=1
-  fi
+  local t
+  for t in "${TARGETS[@]}"; do
+    case $t in direct|nginx|haproxy) ;; *) start_proxy "$t" ;; esac
+  done
+  for t in "${TARGETS[@]}"; do
+    if [[ $t == *-policy ]] && [ -z "${DOWN[$t]:-}" ]; then check_policy "$t"; fi
+  done
 
   # Rounds interleave the targets (rotating the order) and report medians, so a noisy
   # neighbour on a shared machine skews one sample rather than one target.
@@ -307,7 +463,7 @@ main() {
   for ((round = 1; round <= ROUNDS; round++)); do
     for ((i = 0; i < n; i++)); do
       t=${TARGETS[$(( (i + round - 1) % n ))]}
-      if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
+      if [ -n "${DOWN[$t]:-}" ]; then continue; fi
       bench_target "$t" "$round"
     done
   done
@@ -317,10 +473,10 @@ main() {
     P50[$t]=$(median <<<"${P50_ALL[$t]}")
     P99[$t]=$(median <<<"${P99_ALL[$t]}")
   done
+  # Idle-connection RSS: the plain proxies only (the policy does not change it).
   for t in "${PROXIES[@]}"; do
-    if [ "$t" = phoenix ] && [ "$PHOENIX_DOWN" = 1 ]; then continue; fi
-    local v="PID_$t"
-    measure_idle "$t" "${!v}"
+    if [ -n "${DOWN[$t]:-}" ]; then continue; fi
+    measure_idle "$t" "${PID[$t]}"
   done
   report
   if [ "$FAILED" != 0 ]; then echo "bench: some targets failed (see above)" >&2; exit 1; fi

@@ -43,7 +43,14 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
     : name_(proto.name()),
       match_(proto.match(), path + ".match", errors),
       key_(proto.key()),
-      max_concurrent_(proto.max_concurrent_requests()) {
+      max_concurrent_(proto.max_concurrent_requests()),
+      max_queued_(proto.max_queued_requests()) {
+  if (proto.has_queue_timeout()) {
+    queue_timeout_ = std::chrono::milliseconds(DurationUs(proto.queue_timeout()) / 1000);
+  }
+  if (max_queued_ != 0 && max_concurrent_ == 0) {
+    errors.Add(path + ".max_queued_requests", "needs max_concurrent_requests");
+  }
   if (name_.empty()) errors.Add(path + ".name", "a limit needs a name (stats use it)");
   if (proto.has_token_bucket()) {
     const auto& bucket = proto.token_bucket();
@@ -90,15 +97,34 @@ KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& reque
   return buckets_->Take(key, now_us);
 }
 
-bool RateLimit::TryEnter() const {
-  uint32_t current = in_flight_.load(std::memory_order_relaxed);
-  do {
-    if (current >= max_concurrent_) return false;
-  } while (!in_flight_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-  return true;
+RateLimit::EnterResult RateLimit::Enter(const std::shared_ptr<SlotWaiter>& waiter) const {
+  absl::MutexLock lock(&mu_);
+  if (in_flight_ < max_concurrent_ && waiters_.empty()) {
+    ++in_flight_;
+    return EnterResult::kEntered;
+  }
+  // Waiters that gave up stay in the deque until a Leave() skips them; count the live ones.
+  size_t waiting = 0;
+  for (const auto& w : waiters_) waiting += w->state.load() == SlotWaiter::kWaiting;
+  if (waiting >= max_queued_) return EnterResult::kRejected;
+  waiters_.push_back(waiter);
+  return EnterResult::kQueued;
 }
 
-void RateLimit::Leave() const { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+void RateLimit::Leave() const {
+  absl::MutexLock lock(&mu_);
+  while (!waiters_.empty()) {
+    std::shared_ptr<SlotWaiter> waiter = std::move(waiters_.front());
+    waiters_.pop_front();
+    int expected = SlotWaiter::kWaiting;
+    if (waiter->state.compare_exchange_strong(expected, SlotWaiter::kGranted)) {
+      // The slot passes to the waiter: in_flight_ stays as it is.
+      waiter->dispatcher->Post([waiter] { waiter->on_granted(); });
+      return;
+    }
+  }
+  --in_flight_;
+}
 
 LocalRateLimitConfig::LocalRateLimitConfig(const config::v1::LocalRateLimit& proto,
                                            StatsStore& stats, const std::string& stat_prefix,
@@ -117,23 +143,30 @@ LocalRateLimitConfig::LocalRateLimitConfig(const config::v1::LocalRateLimit& pro
 }
 
 http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
+  request_ = &headers;
+  return CheckLimits(0);
+}
+
+http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   const std::string& client_ip = callbacks_->stream_info().client_ip;
   in6_addr client;
   const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   uint64_t now_us = uv_hrtime() / 1000;
-  for (const auto& limit : config_->limits()) {
-    if (!limit->Applies(headers, client_ptr)) continue;
-    if (limit->has_bucket()) {
-      KeyedTokenBuckets::Result result = limit->TakeToken(headers, client_ip, now_us);
+  const auto& limits = config_->limits();
+  for (size_t i = from; i < limits.size(); ++i) {
+    const RateLimit& limit = *limits[i];
+    if (!limit.Applies(*request_, client_ptr)) continue;
+    if (limit.has_bucket()) {
+      KeyedTokenBuckets::Result result = limit.TakeToken(*request_, client_ip, now_us);
       if (!result.allowed) {
-        limit->limited().Inc();
+        limit.limited().Inc();
         uint64_t reset_s = (result.reset_us + 999999) / 1000000;
         auto response = std::make_unique<http::ResponseHeaders>();
         response->status = 429;
         response->headers.Add("content-type", "text/plain");
         response->headers.Add("content-length", "18");
         response->headers.Add("retry-after", absl::StrCat(reset_s));
-        response->headers.Add("x-ratelimit-limit", absl::StrCat(limit->max_tokens()));
+        response->headers.Add("x-ratelimit-limit", absl::StrCat(limit.max_tokens()));
         response->headers.Add("x-ratelimit-remaining", "0");
         response->headers.Add("x-ratelimit-reset", absl::StrCat(reset_s));
         callbacks_->stream_info().AddFlag("RL");
@@ -142,20 +175,77 @@ http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& hea
         return http::FilterStatus::kStop;
       }
     }
-    if (limit->has_concurrency_cap()) {
-      if (!limit->TryEnter()) {
-        limit->limited().Inc();
-        callbacks_->SendLocalReply(503, "overloaded\n", "UO");
-        return http::FilterStatus::kStop;
+    if (limit.has_concurrency_cap()) {
+      auto waiter = std::make_shared<SlotWaiter>();
+      switch (limit.Enter(waiter)) {
+        case RateLimit::EnterResult::kEntered:
+          entered_.push_back(&limit);
+          break;
+        case RateLimit::EnterResult::kRejected:
+          limit.limited().Inc();
+          callbacks_->SendLocalReply(503, "overloaded\n", "UO");
+          return http::FilterStatus::kStop;
+        case RateLimit::EnterResult::kQueued: {
+          waiter->dispatcher = &callbacks_->dispatcher();
+          // Runs on this worker's thread. If this filter is gone by then, give the slot back.
+          alive_ = std::make_shared<bool>(true);
+          // Weak references only: the waiter sits in the limit's own queue.
+          waiter->on_granted = [self = this, index = i, alive = std::weak_ptr<bool>(alive_),
+                                weak_config = std::weak_ptr<const LocalRateLimitConfig>(config_)] {
+            std::shared_ptr<const LocalRateLimitConfig> config = weak_config.lock();
+            if (config == nullptr) return;  // The limits themselves are gone.
+            if (alive.expired()) {
+              config->limits()[index]->Leave();
+              return;
+            }
+            self->OnSlotGranted();
+          };
+          waiter_ = std::move(waiter);
+          waiting_on_ = i;
+          queue_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnQueueTimeout(); });
+          queue_timer_->Enable(limit.queue_timeout());
+          return http::FilterStatus::kStop;
+        }
       }
-      entered_.push_back(limit.get());
     }
-    limit->allowed().Inc();
+    limit.allowed().Inc();
   }
   return http::FilterStatus::kContinue;
 }
 
+void LocalRateLimitFilter::OnSlotGranted() {
+  const RateLimit& limit = *config_->limits()[waiting_on_];
+  waiter_.reset();
+  queue_timer_.reset();
+  entered_.push_back(&limit);
+  limit.allowed().Inc();
+  // Token buckets of the remaining limits still apply.
+  if (CheckLimits(waiting_on_ + 1) == http::FilterStatus::kContinue) {
+    callbacks_->ContinueDecoding();
+  }
+}
+
+void LocalRateLimitFilter::OnQueueTimeout() {
+  int expected = SlotWaiter::kWaiting;
+  if (waiter_ == nullptr ||
+      !waiter_->state.compare_exchange_strong(expected, SlotWaiter::kCancelled)) {
+    return;  // Granted meanwhile: the grant is on its way.
+  }
+  config_->limits()[waiting_on_]->limited().Inc();
+  waiter_.reset();
+  callbacks_->SendLocalReply(503, "overloaded\n", "UO");
+}
+
 void LocalRateLimitFilter::OnDestroy() {
+  queue_timer_.reset();
+  if (waiter_ != nullptr) {
+    int expected = SlotWaiter::kWaiting;
+    waiter_->state.compare_exchange_strong(expected, SlotWaiter::kCancelled);
+    // If it was granted instead, the pending grant sees this filter gone (`alive_` expires
+    // below) and gives the slot back.
+    waiter_.reset();
+  }
+  alive_.reset();
   for (const RateLimit* limit : entered_) limit->Leave();
   entered_.clear();
 }

@@ -1,11 +1,16 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "phoenix/config/v1/local_ratelimit.pb.h"
+#include "source/common/dispatcher.h"
 #include "source/common/free_list.h"
 #include "source/common/stats.h"
 #include "source/config/config_errors.h"
@@ -14,6 +19,18 @@
 #include "source/http/filter.h"
 
 namespace phoenix::filters {
+
+class RateLimit;
+
+// A request waiting for an in-flight slot. Shared by the worker where the request waits and
+// whichever worker frees a slot: the freeing side flips `state` to granted and posts
+// `on_granted` to the waiter's dispatcher; a waiter that gives up flips it to cancelled.
+struct SlotWaiter {
+  enum State { kWaiting, kGranted, kCancelled };
+  std::atomic<int> state{kWaiting};
+  Dispatcher* dispatcher = nullptr;
+  std::function<void()> on_granted;  // Runs on `dispatcher`'s thread.
+};
 
 // One configured limit: which requests it covers, its buckets, its in-flight cap.
 class RateLimit {
@@ -29,9 +46,12 @@ class RateLimit {
                                       const std::string& client_ip, uint64_t now_us) const;
   bool has_bucket() const { return buckets_ != nullptr; }
   uint32_t max_tokens() const { return max_tokens_; }
-  // In-flight accounting; TryEnter() false: over the cap.
-  bool TryEnter() const;
+  // In-flight accounting. kQueued: `waiter` hears on_granted later (or times out).
+  enum class EnterResult { kEntered, kQueued, kRejected };
+  EnterResult Enter(const std::shared_ptr<SlotWaiter>& waiter) const;
+  // Frees a slot, or hands it straight to the oldest waiting request.
   void Leave() const;
+  std::chrono::milliseconds queue_timeout() const { return queue_timeout_; }
   bool has_concurrency_cap() const { return max_concurrent_ != 0; }
   const std::string& name() const { return name_; }
   Counter& allowed() const { return *allowed_; }
@@ -44,7 +64,11 @@ class RateLimit {
   uint32_t max_tokens_ = 0;
   std::unique_ptr<KeyedTokenBuckets> buckets_;
   uint32_t max_concurrent_;
-  mutable std::atomic<uint32_t> in_flight_{0};
+  uint32_t max_queued_;
+  std::chrono::milliseconds queue_timeout_{1000};
+  mutable absl::Mutex mu_;
+  mutable uint32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable std::deque<std::shared_ptr<SlotWaiter>> waiters_ ABSL_GUARDED_BY(mu_);
   Counter* allowed_;
   Counter* limited_;
 };
@@ -77,8 +101,18 @@ class LocalRateLimitFilter : public http::StreamFilter {
   void OnDestroy() override;
 
  private:
+  // Checks limits[from..]; kStop if the request was answered or is now waiting.
+  http::FilterStatus CheckLimits(size_t from);
+  void OnSlotGranted();
+  void OnQueueTimeout();
+
   std::shared_ptr<const LocalRateLimitConfig> config_;
+  const http::RequestHeaders* request_ = nullptr;
   std::vector<const RateLimit*> entered_;  // Limits whose in-flight slot this request holds.
+  std::shared_ptr<SlotWaiter> waiter_;     // Set while queued for limits()[waiting_on_].
+  size_t waiting_on_ = 0;
+  std::unique_ptr<Timer> queue_timer_;
+  std::shared_ptr<bool> alive_;  // A pending grant checks this filter still exists.
 };
 
 void RegisterLocalRateLimitFilter();
