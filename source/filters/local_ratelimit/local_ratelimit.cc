@@ -103,10 +103,12 @@ RateLimit::EnterResult RateLimit::Enter(const std::shared_ptr<SlotWaiter>& waite
     ++in_flight_;
     return EnterResult::kEntered;
   }
-  // Waiters that gave up stay in the deque until a Leave() skips them; count the live ones.
-  size_t waiting = 0;
-  for (const auto& w : waiters_) waiting += w->state.load() == SlotWaiter::kWaiting;
-  if (waiting >= max_queued_) return EnterResult::kRejected;
+  if (waiter == nullptr) return EnterResult::kRejected;
+  // Drop waiters that gave up (timed out, client gone) before counting the queue.
+  std::erase_if(waiters_, [](const std::shared_ptr<SlotWaiter>& w) {
+    return w->state.load() != SlotWaiter::kWaiting;
+  });
+  if (waiters_.size() >= max_queued_) return EnterResult::kRejected;
   waiters_.push_back(waiter);
   return EnterResult::kQueued;
 }
@@ -176,7 +178,8 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
       }
     }
     if (limit.has_concurrency_cap()) {
-      auto waiter = std::make_shared<SlotWaiter>();
+      // A waiter is complete before Enter() publishes it: another worker may grant it at once.
+      std::shared_ptr<SlotWaiter> waiter = limit.queues() ? MakeWaiter(i) : nullptr;
       switch (limit.Enter(waiter)) {
         case RateLimit::EnterResult::kEntered:
           entered_.push_back(&limit);
@@ -185,32 +188,36 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
           limit.limited().Inc();
           callbacks_->SendLocalReply(503, "overloaded\n", "UO");
           return http::FilterStatus::kStop;
-        case RateLimit::EnterResult::kQueued: {
-          waiter->dispatcher = &callbacks_->dispatcher();
-          // Runs on this worker's thread. If this filter is gone by then, give the slot back.
-          alive_ = std::make_shared<bool>(true);
-          // Weak references only: the waiter sits in the limit's own queue.
-          waiter->on_granted = [self = this, index = i, alive = std::weak_ptr<bool>(alive_),
-                                weak_config = std::weak_ptr<const LocalRateLimitConfig>(config_)] {
-            std::shared_ptr<const LocalRateLimitConfig> config = weak_config.lock();
-            if (config == nullptr) return;  // The limits themselves are gone.
-            if (alive.expired()) {
-              config->limits()[index]->Leave();
-              return;
-            }
-            self->OnSlotGranted();
-          };
+        case RateLimit::EnterResult::kQueued:
           waiter_ = std::move(waiter);
           waiting_on_ = i;
           queue_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnQueueTimeout(); });
           queue_timer_->Enable(limit.queue_timeout());
           return http::FilterStatus::kStop;
-        }
       }
     }
     limit.allowed().Inc();
   }
   return http::FilterStatus::kContinue;
+}
+
+std::shared_ptr<SlotWaiter> LocalRateLimitFilter::MakeWaiter(size_t index) {
+  auto waiter = std::make_shared<SlotWaiter>();
+  waiter->dispatcher = &callbacks_->dispatcher();
+  if (alive_ == nullptr) alive_ = std::make_shared<bool>(true);
+  // Runs on this worker's thread. Weak references only: the waiter sits in the limit's own
+  // queue. If this filter is gone by then, the slot goes back.
+  waiter->on_granted = [self = this, index, alive = std::weak_ptr<bool>(alive_),
+                        weak_config = std::weak_ptr<const LocalRateLimitConfig>(config_)] {
+    std::shared_ptr<const LocalRateLimitConfig> config = weak_config.lock();
+    if (config == nullptr) return;  // The limits themselves are gone.
+    if (alive.expired()) {
+      config->limits()[index]->Leave();
+      return;
+    }
+    self->OnSlotGranted();
+  };
+  return waiter;
 }
 
 void LocalRateLimitFilter::OnSlotGranted() {

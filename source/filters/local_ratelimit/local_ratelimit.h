@@ -46,12 +46,14 @@ class RateLimit {
                                       const std::string& client_ip, uint64_t now_us) const;
   bool has_bucket() const { return buckets_ != nullptr; }
   uint32_t max_tokens() const { return max_tokens_; }
-  // In-flight accounting. kQueued: `waiter` hears on_granted later (or times out).
+  // In-flight accounting. kQueued: `waiter` (null: this request may not wait) hears
+  // on_granted later, unless it is cancelled first.
   enum class EnterResult { kEntered, kQueued, kRejected };
   EnterResult Enter(const std::shared_ptr<SlotWaiter>& waiter) const;
   // Frees a slot, or hands it straight to the oldest waiting request.
   void Leave() const;
   std::chrono::milliseconds queue_timeout() const { return queue_timeout_; }
+  bool queues() const { return max_queued_ != 0; }
   bool has_concurrency_cap() const { return max_concurrent_ != 0; }
   const std::string& name() const { return name_; }
   Counter& allowed() const { return *allowed_; }
@@ -103,6 +105,7 @@ class LocalRateLimitFilter : public http::StreamFilter {
  private:
   // Checks limits[from..]; kStop if the request was answered or is now waiting.
   http::FilterStatus CheckLimits(size_t from);
+  std::shared_ptr<SlotWaiter> MakeWaiter(size_t index);
   void OnSlotGranted();
   void OnQueueTimeout();
 
