@@ -380,9 +380,9 @@ report() {
   if [ "$POLICY" = 1 ]; then
     echo
     echo "Policy cost (deny ^/crash([/;].*)?\$ + per-client rate limit that never triggers):"
-    printf '%-10s %10s %10s %8s %16s %12s %12s\n' proxy "rps off" "rps on" "cost %" "cost %/round" "p99 off ms" "p99 on ms"
+    printf '%-10s %10s %10s %8s %18s %12s %12s\n' proxy "rps off" "rps on" "cost %" "cost %/round" "p99 off ms" "p99 on ms"
     for t in "${PROXIES[@]}"; do
-      printf '%-10s %10s %10s %8s %16s %12s %12s\n' "$t" "${RPS[$t]:--}" "${RPS[$t-policy]:--}" \
+      printf '%-10s %10s %10s %8s %18s %12s %12s\n' "$t" "${RPS[$t]:--}" "${RPS[$t-policy]:--}" \
         "$(cost "${RPS[$t]:-}" "${RPS[$t-policy]:-}")" "$(round_costs "$t")" "${P99[$t]:--}" "${P99[$t-policy]:--}"
     done
     if [ -n "${RPS[phoenix-policy]:-}" ]; then
