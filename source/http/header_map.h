@@ -18,6 +18,15 @@ class HeaderMap {
 
   // `name` is lowercased.
   void Add(std::string_view name, std::string_view value);
+  // For parsers: `lowercase_name` must already be lowercase; both strings are moved in.
+  void AddLowercase(std::string lowercase_name, std::string value) {
+    entries_.emplace_back(std::move(lowercase_name), std::move(value));
+  }
+  // Removes the fields for which `predicate(name)` is true.
+  template <typename Predicate>
+  void RemoveIf(Predicate predicate) {
+    std::erase_if(entries_, [&](const Entry& e) { return predicate(e.first); });
+  }
   // Replaces every field named `name` with one.
   void Set(std::string_view name, std::string_view value);
   // Removes every field named `name` (lowercase). Returns how many were removed.

@@ -1,5 +1,7 @@
 #include "source/http/http1_codec.h"
 
+#include <cstring>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -26,7 +28,9 @@ std::string_view TrimOws(std::string_view s) {
 }
 
 void AppendHeaders(std::string& out, const HeaderMap& headers) {
-  for (const auto& [name, value] : headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
+  for (const auto& [name, value] : headers) {
+    out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+  }
 }
 
 // Writes a body piece, chunk-framed if `chunked`; `end_stream` closes a chunked body.
@@ -120,7 +124,11 @@ int Http1Parser::Fail(int status, const char* details) {
 
 int Http1Parser::OnHeaderField(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  head().field.append(at, length);
+  // Names are case-insensitive: keep them lowercase from the start.
+  std::string& field = head().field;
+  size_t start = field.size();
+  field.append(at, length);
+  for (size_t i = start; i < field.size(); ++i) field[i] = absl::ascii_tolower(field[i]);
   return 0;
 }
 
@@ -135,7 +143,7 @@ int Http1Parser::OnHeaderValueComplete() {
   if (h.headers.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
   std::string_view value = TrimOws(h.value);
   if (!ValidFieldValue(value)) return Fail(400, "invalid header value");
-  h.headers.Add(h.field, value);
+  h.headers.AddLowercase(std::move(h.field), std::string(value));
   h.field.clear();
   h.value.clear();
   return 0;
@@ -145,7 +153,6 @@ HeaderMap Http1Parser::TakeHeaders() {
   HeaderMap out;
   if (head_ == nullptr) return out;
   HeaderMap& headers = head_->headers;
-  out.Reserve(headers.size() + 4);  // Room for the x-forwarded-* and x-request-id headers.
   const std::string* connection = headers.Get("connection");
   std::vector<std::string> named;
   if (connection != nullptr) {
@@ -154,12 +161,12 @@ HeaderMap Http1Parser::TakeHeaders() {
       if (!t.empty()) named.push_back(std::move(t));
     }
   }
-  for (const auto& [name, value] : headers) {
-    if (IsHopByHopHeader(name)) continue;
-    if (std::find(named.begin(), named.end(), name) != named.end()) continue;
-    out.Add(name, value);
-  }
+  headers.RemoveIf([&](const std::string& name) {
+    return IsHopByHopHeader(name) || std::find(named.begin(), named.end(), name) != named.end();
+  });
+  out = std::move(headers);
   headers = HeaderMap();
+  out.Reserve(out.size() + 4);  // Room for the x-forwarded-* and x-request-id headers.
   return out;
 }
 
@@ -190,13 +197,28 @@ void Http1ServerCodec::Dispatch(const char* data, size_t length) {
 bool Http1ServerCodec::HasObsFold(const char* data, size_t length) {
   // llhttp joins obs-fold continuation lines silently; RFC 9112 lets a server reject them,
   // and we do: a folded line is a classic request-smuggling ingredient.
-  for (size_t i = 0; i < length && !head_scan_done_; ++i) {
-    char c = data[i];
-    if (last_was_lf_) {
-      if (c == ' ' || c == '\t') return true;
-      if (c == '\r' || c == '\n') head_scan_done_ = true;  // End of the head.
+  if (head_scan_done_ || length == 0) return false;
+  const char* end = data + length;
+  const char* p = data;
+  if (last_was_lf_) {
+    last_was_lf_ = false;
+    if (*p == ' ' || *p == '\t') return true;
+    if (*p == '\r' || *p == '\n') {
+      head_scan_done_ = true;  // End of the head.
+      return false;
     }
-    last_was_lf_ = c == '\n';
+  }
+  // Only the byte after each line feed matters.
+  while ((p = static_cast<const char*>(memchr(p, '\n', end - p))) != nullptr) {
+    if (++p == end) {
+      last_was_lf_ = true;
+      return false;
+    }
+    if (*p == ' ' || *p == '\t') return true;
+    if (*p == '\r' || *p == '\n') {
+      head_scan_done_ = true;
+      return false;
+    }
   }
   return false;
 }
