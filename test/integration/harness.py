@@ -711,6 +711,15 @@ class RawResult(bytes):
         return resp
 
 
+def raw_statuses(port, data, heads=(), timeout=5.0):
+    """Sends raw bytes (one or more pipelined requests) and returns the status of every
+    complete response, in order; ``heads``: indexes of responses to HEAD requests."""
+    res = raw_request(port, data, timeout=timeout)
+    if not res:
+        raise AssertionError(f"no response to {data!r}")
+    return [r.status for r in parse_responses(res, heads=heads, eof=True)]
+
+
 def raw_request(port, data, timeout=5.0, host="127.0.0.1"):
     """Connects, sends ``data`` and reads until the peer closes or ``timeout`` passes."""
     t0 = time.monotonic()

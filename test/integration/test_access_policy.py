@@ -3,7 +3,7 @@ past, shadow mode, and a client address that x-forwarded-for cannot spoof."""
 
 import unittest
 
-from harness import (PhoenixTestCase, free_port, simple_config, raw_request, parse_responses,
+from harness import (PhoenixTestCase, free_port, simple_config, raw_statuses,
                      http_get)
 
 ROUTER = {"name": "phoenix.filters.http.router"}
@@ -38,9 +38,7 @@ class DenyRuleTest(PhoenixTestCase):
         self.app.reset()
 
     def statuses(self, raw, heads=()):
-        res = raw_request(self.port, raw, timeout=5)
-        self.assertTrue(res, f"no response to {raw!r}")
-        return [r.status for r in parse_responses(res, heads=heads, eof=True)]
+        return raw_statuses(self.port, raw, heads=heads)
 
     def test_no_spelling_of_crash_reaches_the_app(self):
         before = self.px.stat("http.ingress.access_policy.deny_crash.denied")
