@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "source/common/strings.h"
 
 namespace phoenix::router {
@@ -188,6 +189,72 @@ void HeaderMutations::Apply(http::HeaderMap& headers) const {
   }
 }
 
+bool RetryConfig::RetriableStatus(int status) const {
+  if (on_5xx && status >= 500 && status <= 599) return true;
+  if (on_gateway_error && (status == 502 || status == 503 || status == 504)) return true;
+  return std::find(retriable_status_codes.begin(), retriable_status_codes.end(),
+                   static_cast<uint32_t>(status)) != retriable_status_codes.end();
+}
+
+namespace {
+
+std::chrono::milliseconds DurationMs(const google::protobuf::Duration& d) {
+  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
+}
+
+RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::string& path,
+                               config::ConfigErrors& errors) {
+  RetryConfig retry;
+  bool codes_condition = false;
+  for (absl::string_view raw : absl::StrSplit(proto.retry_on(), ',', absl::SkipWhitespace())) {
+    std::string condition(absl::StripAsciiWhitespace(raw));
+    if (condition == "5xx") {
+      retry.on_5xx = true;
+    } else if (condition == "gateway-error") {
+      retry.on_gateway_error = true;
+    } else if (condition == "connect-failure") {
+      retry.on_connect_failure = true;
+    } else if (condition == "reset") {
+      retry.on_reset = true;
+    } else if (condition == "retriable-status-codes") {
+      codes_condition = true;
+    } else {
+      errors.Add(path + ".retry_on", absl::StrCat("unknown retry condition '", condition,
+                                                  "' (5xx, gateway-error, connect-failure, reset, "
+                                                  "retriable-status-codes)"));
+    }
+  }
+  if (codes_condition) {
+    retry.retriable_status_codes.assign(proto.retriable_status_codes().begin(),
+                                        proto.retriable_status_codes().end());
+  }
+  if (codes_condition && retry.retriable_status_codes.empty()) {
+    errors.Add(path + ".retriable_status_codes", "retriable-status-codes needs codes");
+  }
+  bool any = retry.on_5xx || retry.on_gateway_error || retry.on_connect_failure || retry.on_reset ||
+             !retry.retriable_status_codes.empty();
+  retry.num_retries = any ? (proto.has_num_retries() ? proto.num_retries() : 1) : 0;
+  retry.per_try_timeout = DurationMs(proto.per_try_timeout());
+  if (proto.retry_back_off().has_base_interval()) {
+    retry.base_interval = DurationMs(proto.retry_back_off().base_interval());
+    if (retry.base_interval.count() <= 0) {
+      errors.Add(path + ".retry_back_off.base_interval", "must be at least 1ms");
+    }
+  }
+  retry.max_interval = proto.retry_back_off().has_max_interval()
+                           ? DurationMs(proto.retry_back_off().max_interval())
+                           : retry.base_interval * 10;
+  if (retry.max_interval < retry.base_interval) {
+    errors.Add(path + ".retry_back_off.max_interval", "must not be below base_interval");
+  }
+  if (proto.max_buffered_body_bytes() != 0) {
+    retry.max_buffered_body_bytes = proto.max_buffered_body_bytes();
+  }
+  return retry;
+}
+
+}  // namespace
+
 RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
                        std::string_view path, config::ConfigErrors& errors)
     : name(proto.name()),
@@ -233,6 +300,9 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
       host_rewrite = route.host_rewrite_literal();
       timeout = std::chrono::milliseconds(route.timeout().seconds() * 1000 +
                                           route.timeout().nanos() / 1000000);
+      if (route.has_retry_policy()) {
+        retry = CompileRetryPolicy(route.retry_policy(), p + ".route.retry_policy", errors);
+      }
       if (route.has_weighted_clusters()) {
         action = Action::kWeightedClusters;
         const auto& clusters = route.weighted_clusters().clusters();

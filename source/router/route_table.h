@@ -75,6 +75,23 @@ class HeaderMutations {
   std::vector<std::string> remove_;
 };
 
+// A compiled RetryPolicy.
+struct RetryConfig {
+  bool on_5xx = false;
+  bool on_gateway_error = false;
+  bool on_connect_failure = false;
+  bool on_reset = false;
+  std::vector<uint32_t> retriable_status_codes;
+  uint32_t num_retries = 0;
+  std::chrono::milliseconds per_try_timeout{0};
+  std::chrono::milliseconds base_interval{25};
+  std::chrono::milliseconds max_interval{250};
+  size_t max_buffered_body_bytes = 64 * 1024;
+
+  bool enabled() const { return num_retries > 0; }
+  bool RetriableStatus(int status) const;
+};
+
 struct VirtualHostEntry;
 
 // One compiled route: how it matches and what it does.
@@ -95,6 +112,7 @@ struct RouteEntry {
   std::string prefix_rewrite;
   std::string host_rewrite;
   std::chrono::milliseconds timeout{0};
+  RetryConfig retry;
   // Local answers.
   config::v1::RedirectAction redirect;
   uint32_t direct_status = 0;

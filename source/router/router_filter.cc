@@ -68,33 +68,58 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
     callbacks_->SendLocalReply(503, "no cluster\n", "NC");
     return http::FilterStatus::kStop;
   }
-  host_ = cluster_->load_balancer().Choose();
-  if (host_ == nullptr) {
-    callbacks_->SendLocalReply(503, "no healthy upstream\n", "UH");
-    return http::FilterStatus::kStop;
-  }
   route_->virtual_host->request_mutations.Apply(headers.headers);
   route_->request_mutations.Apply(headers.headers);
   route_->RewriteRequest(headers);
   request_ = &headers;
   request_end_ = end_stream;
-  callbacks_->stream_info().upstream_host = host_->address_string();
+  request_has_body_ = !end_stream;
+  retries_left_ = route_->retry.num_retries;
+  keep_body_for_retry_ = route_->retry.enabled();
+  if (route_->timeout.count() > 0) {
+    route_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnRouteTimeout(); });
+    route_timer_->Enable(route_->timeout);
+  }
+  StartAttempt();
+  return http::FilterStatus::kStop;
+}
 
+void RouterFilter::StartAttempt() {
+  // Another host than the ones that failed this request, if the cluster has one.
+  host_ = nullptr;
+  for (int tries = 0; tries < 4; ++tries) {
+    upstream::Host* candidate = cluster_->load_balancer().Choose();
+    if (candidate == nullptr) break;
+    host_ = candidate;
+    if (std::find(failed_hosts_.begin(), failed_hosts_.end(), candidate) == failed_hosts_.end()) {
+      break;
+    }
+  }
+  if (host_ == nullptr) {
+    done_ = true;
+    callbacks_->SendLocalReply(503, "no healthy upstream\n", "UH");
+    return;
+  }
+  ++attempts_;
+  callbacks_->stream_info().upstream_host = host_->address_string();
+  if (route_->retry.enabled()) {
+    request_->headers.Set("x-phoenix-attempt-count", absl::StrCat(attempts_));
+  }
   const auto& stats = cluster_->info().stats();
   stats.upstream_rq_total.Inc();
   stats.upstream_rq_active.Inc();
   host_->rq_total.fetch_add(1, std::memory_order_relaxed);
   host_->rq_active.fetch_add(1, std::memory_order_relaxed);
-  upstream_start_us_ = uv_hrtime() / 1000;
-
-  if (route_->timeout.count() > 0) {
-    timeout_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnRouteTimeout(); });
-    timeout_timer_->Enable(route_->timeout);
+  attempt_start_us_ = uv_hrtime() / 1000;
+  attempt_active_ = true;
+  if (route_->retry.per_try_timeout.count() > 0) {
+    per_try_timer_ = callbacks_->dispatcher().CreateTimer(
+        [this] { OnAttemptFailed(AttemptFailure::kPerTryTimeout); });
+    per_try_timer_->Enable(route_->retry.per_try_timeout);
   }
   pool_ = &cluster_->PoolFor(*host_);
   waiting_for_pool_ = true;
   if (upstream::UpstreamClient* client = pool_->NewStream(*this)) OnPoolReady(*client);
-  return http::FilterStatus::kStop;
 }
 
 void RouterFilter::AnswerLocally(const RouteEntry& route, const http::RequestHeaders& headers) {
@@ -120,13 +145,19 @@ void RouterFilter::AnswerLocally(const RouteEntry& route, const http::RequestHea
 http::FilterStatus RouterFilter::DecodeData(std::string_view data, bool end_stream) {
   if (done_) return http::FilterStatus::kStop;
   request_end_ = end_stream;
+  if (keep_body_for_retry_ && body_.size() + data.size() > route_->retry.max_buffered_body_bytes) {
+    // Too long to replay: this request will not be retried, and its body is never cut.
+    keep_body_for_retry_ = false;
+    if (client_ != nullptr) body_.clear();
+  }
   if (client_ != nullptr) {
     client_->codec().EncodeData(data, end_stream);
+    if (keep_body_for_retry_) body_.append(data);
     return http::FilterStatus::kStop;
   }
-  pending_body_.append(data);
-  // Hold the client back until the upstream connection is up.
-  if (!downstream_read_disabled_ && pending_body_.size() > 64 * 1024) {
+  body_.append(data);
+  // Hold the client back until an upstream connection is up.
+  if (!downstream_read_disabled_ && body_.size() > 64 * 1024) {
     downstream_read_disabled_ = true;
     callbacks_->ReadDisableDownstream(true);
   }
@@ -136,11 +167,8 @@ http::FilterStatus RouterFilter::DecodeData(std::string_view data, bool end_stre
 http::FilterStatus RouterFilter::DecodeTrailers(http::HeaderMap& trailers) {
   if (done_) return http::FilterStatus::kStop;
   request_end_ = true;
-  if (client_ != nullptr) {
-    client_->codec().EncodeTrailers(trailers);
-  } else {
-    pending_trailers_ = std::make_unique<http::HeaderMap>(std::move(trailers));
-  }
+  trailers_ = std::make_unique<http::HeaderMap>(std::move(trailers));
+  if (client_ != nullptr) client_->codec().EncodeTrailers(*trailers_);
   return http::FilterStatus::kStop;
 }
 
@@ -148,78 +176,156 @@ void RouterFilter::OnPoolReady(upstream::UpstreamClient& client) {
   waiting_for_pool_ = false;
   client_ = &client;
   client.Attach(this);
-  bool has_more = !pending_body_.empty() || pending_trailers_ != nullptr;
-  client.codec().EncodeHeaders(*request_, request_end_ && !has_more);
-  if (!pending_body_.empty()) {
-    client.codec().EncodeData(pending_body_, request_end_ && pending_trailers_ == nullptr);
-    pending_body_.clear();
-    pending_body_.shrink_to_fit();
-  }
-  if (pending_trailers_ != nullptr) {
-    client.codec().EncodeTrailers(*pending_trailers_);
-    pending_trailers_.reset();
-  }
+  bool more = !body_.empty() || trailers_ != nullptr;
+  client.codec().EncodeHeaders(*request_, request_end_ && !more);
+  SendRequestBody();
   if (downstream_read_disabled_) {
     downstream_read_disabled_ = false;
     callbacks_->ReadDisableDownstream(false);
   }
 }
 
-void RouterFilter::OnPoolFailure(Failure failure) {
+void RouterFilter::SendRequestBody() {
+  if (!body_.empty()) {
+    client_->codec().EncodeData(body_, request_end_ && trailers_ == nullptr);
+    if (!keep_body_for_retry_) {
+      body_.clear();
+      body_.shrink_to_fit();
+    }
+  }
+  if (trailers_ != nullptr && request_end_) client_->codec().EncodeTrailers(*trailers_);
+}
+
+void RouterFilter::OnPoolFailure(PoolCallbacks::Failure failure) {
   waiting_for_pool_ = false;
-  if (failure == Failure::kTimeout) cluster_->info().stats().upstream_cx_connect_timeout.Inc();
-  OnUpstreamFailure(503, "upstream connect error\n", "UF");
+  if (failure == PoolCallbacks::Failure::kTimeout) {
+    cluster_->info().stats().upstream_cx_connect_timeout.Inc();
+  }
+  OnAttemptFailed(AttemptFailure::kConnect);
 }
 
 void RouterFilter::OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
-  if (done_) return;
-  response_started_ = true;
-  const auto& stats = cluster_->info().stats();
+  if (done_ || !attempt_active_) return;
   int status = headers->status;
+  const auto& stats = cluster_->info().stats();
   if (status >= 100 && status < 600) stats.upstream_rq_class[status / 100 - 1]->Inc();
   if (status >= 500) host_->rq_error.fetch_add(1, std::memory_order_relaxed);
+  if (CanRetry(AttemptFailure::kStatus, status)) {
+    OnAttemptFailed(AttemptFailure::kStatus, status);
+    return;
+  }
+  response_started_ = true;
+  per_try_timer_.reset();
   route_->virtual_host->response_mutations.Apply(headers->headers);
   route_->response_mutations.Apply(headers->headers);
-  if (end_stream) ReleaseUpstream(true);
+  if (end_stream) Finish();
   callbacks_->EncodeHeaders(std::move(headers), end_stream);
 }
 
 void RouterFilter::OnResponseData(std::string_view data, bool end_stream) {
   if (done_) return;
-  if (end_stream) ReleaseUpstream(true);
+  if (end_stream) Finish();
   callbacks_->EncodeData(data, end_stream);
 }
 
 void RouterFilter::OnResponseTrailers(http::HeaderMap trailers) {
   if (done_) return;
-  ReleaseUpstream(true);
+  Finish();
   callbacks_->EncodeTrailers(std::move(trailers));
 }
 
 void RouterFilter::OnResponseProtocolError(std::string_view details) {
-  OnUpstreamFailure(502, "upstream protocol error\n", "UPE");
+  OnAttemptFailed(AttemptFailure::kProtocol);
 }
 
-void RouterFilter::OnUpstreamReset() {
-  OnUpstreamFailure(503, "upstream connection reset\n", "UC");
+void RouterFilter::OnUpstreamReset() { OnAttemptFailed(AttemptFailure::kReset); }
+
+bool RouterFilter::CanRetry(AttemptFailure failure, int status) const {
+  const RetryConfig& retry = route_->retry;
+  if (retries_left_ == 0 || response_started_ || done_) return false;
+  // A body that could not be kept cannot be replayed.
+  if (request_has_body_ && !keep_body_for_retry_) return false;
+  switch (failure) {
+    case AttemptFailure::kConnect:
+      return retry.on_connect_failure || retry.on_gateway_error || retry.on_5xx;
+    case AttemptFailure::kReset:
+    case AttemptFailure::kPerTryTimeout:
+      return retry.on_reset || retry.on_gateway_error || retry.on_5xx;
+    case AttemptFailure::kProtocol:
+      return retry.on_gateway_error || retry.on_5xx;
+    case AttemptFailure::kStatus:
+      return retry.RetriableStatus(status);
+  }
+  return false;
 }
 
-void RouterFilter::OnUpstreamFailure(int status, std::string_view body, std::string_view flag) {
+void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   if (done_) return;
-  if (cluster_ != nullptr) cluster_->info().stats().upstream_rq_reset.Inc();
-  if (host_ != nullptr) host_->rq_error.fetch_add(1, std::memory_order_relaxed);
-  ReleaseUpstream(false);
+  if (failure != AttemptFailure::kStatus) {
+    cluster_->info().stats().upstream_rq_reset.Inc();
+    host_->rq_error.fetch_add(1, std::memory_order_relaxed);
+  }
+  bool retry = CanRetry(failure, status);
+  EndAttempt(/*reusable=*/false);
+  if (retry) {
+    --retries_left_;
+    failed_hosts_.push_back(host_);
+    cluster_->info().stats().upstream_rq_retry.Inc();
+    // Full jitter: a random wait up to the exponential bound.
+    const RetryConfig& config = route_->retry;
+    uint64_t bound = std::min<uint64_t>(
+        config.max_interval.count(), config.base_interval.count() << std::min(attempts_ - 1, 20u));
+    auto delay = std::chrono::milliseconds(callbacks_->Random() % (bound + 1));
+    retry_timer_ = callbacks_->dispatcher().CreateTimer([this] { StartAttempt(); });
+    retry_timer_->Enable(delay);
+    return;
+  }
+  std::string_view flag;
+  int reply = 503;
+  std::string_view body = "upstream connection reset\n";
+  switch (failure) {
+    case AttemptFailure::kConnect:
+      flag = "UF";
+      body = "upstream connect error\n";
+      break;
+    case AttemptFailure::kReset:
+      flag = "UC";
+      break;
+    case AttemptFailure::kProtocol:
+      flag = "UPE";
+      reply = 502;
+      body = "upstream protocol error\n";
+      break;
+    case AttemptFailure::kPerTryTimeout:
+      flag = "UT";
+      reply = 504;
+      body = "upstream request timeout\n";
+      break;
+    case AttemptFailure::kStatus:
+      break;  // Not reached: a non-retried status is forwarded, not failed.
+  }
+  done_ = true;
+  route_timer_.reset();
+  if (attempts_ > 1) callbacks_->stream_info().AddFlag("URX");
   if (response_started_) {
     callbacks_->stream_info().AddFlag(flag);
     callbacks_->ResetStream();
   } else {
-    callbacks_->SendLocalReply(status, body, flag);
+    callbacks_->SendLocalReply(reply, body, flag);
   }
 }
 
 void RouterFilter::OnRouteTimeout() {
   if (done_) return;
-  OnUpstreamFailure(504, "upstream request timeout\n", "UT");
+  EndAttempt(/*reusable=*/false);
+  done_ = true;
+  retry_timer_.reset();
+  if (response_started_) {
+    callbacks_->stream_info().AddFlag("UT");
+    callbacks_->ResetStream();
+  } else {
+    callbacks_->SendLocalReply(504, "upstream request timeout\n", "UT");
+  }
 }
 
 void RouterFilter::OnUpstreamAboveWriteBufferHighWatermark() {
@@ -244,20 +350,25 @@ void RouterFilter::OnDownstreamBelowWriteBufferLowWatermark() {
   if (client_ != nullptr) client_->connection().ReadDisable(false);
 }
 
-void RouterFilter::ReleaseUpstream(bool reusable) {
-  if (done_) return;
+void RouterFilter::Finish() {
+  EndAttempt(/*reusable=*/true);
   done_ = true;
-  timeout_timer_.reset();
+  route_timer_.reset();
+  retry_timer_.reset();
+}
+
+void RouterFilter::EndAttempt(bool reusable) {
+  if (!attempt_active_) return;
+  attempt_active_ = false;
+  per_try_timer_.reset();
   if (waiting_for_pool_ && pool_ != nullptr) {
     pool_->Cancel(*this);
     waiting_for_pool_ = false;
   }
-  if (host_ != nullptr) {
-    host_->rq_active.fetch_sub(1, std::memory_order_relaxed);
-    const auto& stats = cluster_->info().stats();
-    stats.upstream_rq_active.Dec();
-    stats.upstream_rq_time.Record((uv_hrtime() / 1000 - upstream_start_us_) / 1000.0);
-  }
+  host_->rq_active.fetch_sub(1, std::memory_order_relaxed);
+  const auto& stats = cluster_->info().stats();
+  stats.upstream_rq_active.Dec();
+  stats.upstream_rq_time.Record((uv_hrtime() / 1000 - attempt_start_us_) / 1000.0);
   if (client_ != nullptr) {
     upstream::UpstreamClient* client = client_;
     client_ = nullptr;
@@ -269,10 +380,12 @@ void RouterFilter::ReleaseUpstream(bool reusable) {
 }
 
 void RouterFilter::OnDestroy() {
-  // The downstream went away (or the stream ended): an unfinished upstream exchange cannot
-  // be reused.
-  if (!done_ && host_ != nullptr) ReleaseUpstream(false);
+  // The downstream went away (or the stream ended): an unfinished upstream exchange cannot be
+  // reused.
+  EndAttempt(/*reusable=*/false);
   done_ = true;
+  route_timer_.reset();
+  retry_timer_.reset();
 }
 
 }  // namespace phoenix::router

@@ -33,7 +33,7 @@ class RouterFilter : public http::StreamFilter,
 
   // upstream::PoolCallbacks
   void OnPoolReady(upstream::UpstreamClient& client) override;
-  void OnPoolFailure(Failure failure) override;
+  void OnPoolFailure(PoolCallbacks::Failure failure) override;
 
   // upstream::UpstreamStreamCallbacks
   void OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override;
@@ -45,27 +45,49 @@ class RouterFilter : public http::StreamFilter,
   void OnUpstreamBelowWriteBufferLowWatermark() override;
 
  private:
+  // Why an upstream attempt failed.
+  enum class AttemptFailure { kConnect, kReset, kProtocol, kPerTryTimeout, kStatus };
+
   void AnswerLocally(const RouteEntry& route, const http::RequestHeaders& headers);
-  void OnUpstreamFailure(int status, std::string_view body, std::string_view flag);
+  // Picks a host (avoiding ones that already failed this request) and asks its pool.
+  void StartAttempt();
+  // Ends the current attempt: returns the connection to the pool, or closes it.
+  void EndAttempt(bool reusable);
+  // Retries if the policy allows, else answers with the failure.
+  void OnAttemptFailed(AttemptFailure failure, int status = 0);
+  bool CanRetry(AttemptFailure failure, int status) const;
   void OnRouteTimeout();
-  // Ends the upstream exchange: returns the connection to the pool (or closes it).
-  void ReleaseUpstream(bool reusable);
+  // The response went (or is going) downstream in full: no more attempts.
+  void Finish();
+  void SendRequestBody();
 
   const RouteEntry* route_ = nullptr;
   std::shared_ptr<upstream::ThreadLocalCluster> cluster_;
-  upstream::Http1ConnPool* pool_ = nullptr;
-  upstream::Host* host_ = nullptr;
-  upstream::UpstreamClient* client_ = nullptr;
   http::RequestHeaders* request_ = nullptr;
-  std::string pending_body_;  // Request body that arrived before the connection was ready.
-  std::unique_ptr<http::HeaderMap> pending_trailers_;
-  std::unique_ptr<Timer> timeout_timer_;
-  uint64_t upstream_start_us_ = 0;
   bool request_end_ = false;
-  bool waiting_for_pool_ = false;
+  bool request_has_body_ = false;
+  // Request body: held while no connection is ready, and for replay while a retry is
+  // still possible.
+  std::string body_;
+  bool keep_body_for_retry_ = false;
+  std::unique_ptr<http::HeaderMap> trailers_;
+  std::unique_ptr<Timer> route_timer_;
+  std::unique_ptr<Timer> retry_timer_;
+  uint32_t attempts_ = 0;
+  uint32_t retries_left_ = 0;
+  std::vector<const upstream::Host*> failed_hosts_;
   bool response_started_ = false;
   bool done_ = false;
   bool downstream_read_disabled_ = false;
+
+  // The current attempt.
+  upstream::Http1ConnPool* pool_ = nullptr;
+  upstream::Host* host_ = nullptr;
+  upstream::UpstreamClient* client_ = nullptr;
+  bool waiting_for_pool_ = false;
+  bool attempt_active_ = false;
+  uint64_t attempt_start_us_ = 0;
+  std::unique_ptr<Timer> per_try_timer_;
 };
 
 // Registers the router under kName.

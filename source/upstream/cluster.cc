@@ -47,6 +47,7 @@ ClusterStats::ClusterStats(StatsStore& store, const std::string& name)
       upstream_cx_reuse(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_reuse"))),
       upstream_cx_destroy(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_destroy"))),
       upstream_rq_reset(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_reset"))),
+      upstream_rq_retry(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_retry"))),
       upstream_rq_time(store.histogram(absl::StrCat("cluster.", name, ".upstream_rq_time"))) {
   for (int i = 0; i < 5; ++i) {
     upstream_rq_class[i] =

@@ -54,6 +54,7 @@ struct ClusterStats {
   Counter& upstream_cx_reuse;
   Counter& upstream_cx_destroy;
   Counter& upstream_rq_reset;
+  Counter& upstream_rq_retry;
   Histogram& upstream_rq_time;
 };
 

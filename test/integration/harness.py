@@ -1019,6 +1019,7 @@ class UpstreamServer:
         self._stopping = False
         self._stopped = threading.Event()
         self._conn_ids = 0
+        self._failures = []             # queued overrides, see fail_next()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if sock_buf:
@@ -1040,6 +1041,12 @@ class UpstreamServer:
             self.bytes_written = 0
         self.gate.clear()
         self.paused.clear()
+
+    def fail_next(self, count, status=None, close=False):
+        """The next ``count`` requests, whatever their path, get ``status`` (or, with
+        ``close``, the connection closed without an answer)."""
+        with self._lock:
+            self._failures.extend([("close" if close else status)] * count)
 
     def requests_snapshot(self):
         with self._lock:
@@ -1229,6 +1236,15 @@ class UpstreamServer:
         self._read_body(reader, conn, req, pause_after=pause_after)
         head = method == "HEAD"
 
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+        if failure == "close":
+            conn.shutdown(socket.SHUT_RDWR)
+            return False
+        if failure is not None:
+            body = f"failing with {failure}\n".encode()
+            self._send(conn, failure, [("Content-Length", str(len(body)))], body, keep_alive, head)
+            return keep_alive
         if path == "/close":
             conn.shutdown(socket.SHUT_RDWR)
             return False
