@@ -100,6 +100,10 @@ void RouterFilter::StartAttempt() {
     callbacks_->SendLocalReply(503, "no healthy upstream\n", "UH");
     return;
   }
+  if (!cluster_->info().breakers().requests.TryAcquire()) {
+    Overflow();
+    return;
+  }
   ++attempts_;
   callbacks_->stream_info().upstream_host = host_->address_string();
   if (route_->retry.enabled()) {
@@ -119,7 +123,36 @@ void RouterFilter::StartAttempt() {
   }
   pool_ = &cluster_->PoolFor(*host_);
   waiting_for_pool_ = true;
-  if (upstream::UpstreamClient* client = pool_->NewStream(*this)) OnPoolReady(*client);
+  upstream::UpstreamClient* client = nullptr;
+  switch (pool_->NewStream(*this, &client)) {
+    case upstream::Http1ConnPool::Result::kReady:
+      OnPoolReady(*client);
+      break;
+    case upstream::Http1ConnPool::Result::kWaiting:
+      break;
+    case upstream::Http1ConnPool::Result::kOverflow:
+      waiting_for_pool_ = false;
+      EndAttempt(/*reusable=*/false);
+      Overflow();
+      break;
+  }
+}
+
+void RouterFilter::Overflow() {
+  // A breaker is open: answer at once, without touching the upstream.
+  cluster_->info().breakers().overflow.Inc();
+  done_ = true;
+  route_timer_.reset();
+  retry_timer_.reset();
+  if (attempts_ > 1) callbacks_->stream_info().AddFlag("URX");
+  callbacks_->stream_info().AddFlag("UO");
+  auto response = std::make_unique<http::ResponseHeaders>();
+  response->status = 503;
+  response->headers.Add("content-type", "text/plain");
+  response->headers.Add("content-length", "11");
+  response->headers.Add("x-phoenix-overloaded", "true");
+  callbacks_->EncodeHeaders(std::move(response), false);
+  callbacks_->EncodeData("overloaded\n", true);
 }
 
 void RouterFilter::AnswerLocally(const RouteEntry& route, const http::RequestHeaders& headers) {
@@ -267,7 +300,12 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   }
   bool retry = CanRetry(failure, status);
   EndAttempt(/*reusable=*/false);
+  if (retry && !cluster_->info().breakers().retries.TryAcquire()) {
+    cluster_->info().breakers().retry_overflow.Inc();
+    retry = false;
+  }
   if (retry) {
+    holds_retry_slot_ = true;
     --retries_left_;
     failed_hosts_.push_back(host_);
     cluster_->info().stats().upstream_rq_retry.Inc();
@@ -366,6 +404,12 @@ void RouterFilter::EndAttempt(bool reusable) {
     waiting_for_pool_ = false;
   }
   host_->rq_active.fetch_sub(1, std::memory_order_relaxed);
+  cluster_->info().breakers().requests.Release();
+  if (holds_retry_slot_ && attempts_ > 1) {
+    // The retry this attempt was has ended.
+    holds_retry_slot_ = false;
+    cluster_->info().breakers().retries.Release();
+  }
   const auto& stats = cluster_->info().stats();
   stats.upstream_rq_active.Dec();
   stats.upstream_rq_time.Record((uv_hrtime() / 1000 - attempt_start_us_) / 1000.0);
@@ -383,6 +427,10 @@ void RouterFilter::OnDestroy() {
   // The downstream went away (or the stream ended): an unfinished upstream exchange cannot be
   // reused.
   EndAttempt(/*reusable=*/false);
+  if (holds_retry_slot_) {  // A retry was scheduled but never started.
+    holds_retry_slot_ = false;
+    cluster_->info().breakers().retries.Release();
+  }
   done_ = true;
   route_timer_.reset();
   retry_timer_.reset();

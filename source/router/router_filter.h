@@ -60,6 +60,8 @@ class RouterFilter : public http::StreamFilter,
   // The response went (or is going) downstream in full: no more attempts.
   void Finish();
   void SendRequestBody();
+  // A circuit breaker is open: 503, flag UO, x-phoenix-overloaded.
+  void Overflow();
 
   const RouteEntry* route_ = nullptr;
   std::shared_ptr<upstream::ThreadLocalCluster> cluster_;
@@ -78,6 +80,7 @@ class RouterFilter : public http::StreamFilter,
   std::vector<const upstream::Host*> failed_hosts_;
   bool response_started_ = false;
   bool done_ = false;
+  bool holds_retry_slot_ = false;  // A max_retries slot, from scheduling to the retry's end.
   bool downstream_read_disabled_ = false;
 
   // The current attempt.

@@ -55,6 +55,28 @@ ClusterStats::ClusterStats(StatsStore& store, const std::string& name)
   }
 }
 
+namespace {
+
+uint32_t OrDefault(uint32_t value) { return value == 0 ? 1024 : value; }
+
+}  // namespace
+
+CircuitBreakers::CircuitBreakers(const config::v1::CircuitBreakers& proto, StatsStore& store,
+                                 const std::string& cluster)
+    : connections(OrDefault(proto.max_connections()),
+                  store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_cx"))),
+      pending(
+          OrDefault(proto.max_pending_requests()),
+          store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_pending"))),
+      requests(OrDefault(proto.max_requests()),
+               store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_rq"))),
+      retries(
+          OrDefault(proto.max_retries()),
+          store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_retries"))),
+      overflow(store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_overflow"))),
+      retry_overflow(
+          store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_retry_overflow"))) {}
+
 std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster& proto,
                                                        StatsStore& stats, const std::string& path,
                                                        config::ConfigErrors& errors) {
@@ -98,6 +120,8 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   }
   if (errors.errors().size() != errors_before) return nullptr;
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
+  info->breakers_ =
+      std::make_unique<CircuitBreakers>(proto.circuit_breakers(), stats, proto.name());
   return info;
 }
 

@@ -42,6 +42,43 @@ class Host {
 
 using HostSharedPtr = std::shared_ptr<Host>;
 
+// One circuit breaker: a cluster-wide count with a ceiling. Acquire is exact across workers
+// (compare-and-swap); the gauge shows how much room is left.
+class Breaker {
+ public:
+  Breaker(uint32_t max, Gauge& remaining) : max_(max), remaining_(remaining) {
+    remaining_.Set(max);
+  }
+  bool TryAcquire() {
+    uint32_t current = count_.load(std::memory_order_relaxed);
+    do {
+      if (current >= max_) return false;
+    } while (!count_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+    remaining_.Set(max_ - current - 1);
+    return true;
+  }
+  void Release() {
+    uint32_t before = count_.fetch_sub(1, std::memory_order_relaxed);
+    remaining_.Set(max_ - before + 1);
+  }
+
+ private:
+  const uint32_t max_;
+  std::atomic<uint32_t> count_{0};
+  Gauge& remaining_;
+};
+
+struct CircuitBreakers {
+  CircuitBreakers(const config::v1::CircuitBreakers& proto, StatsStore& store,
+                  const std::string& cluster);
+  Breaker connections;
+  Breaker pending;
+  Breaker requests;
+  Breaker retries;
+  Counter& overflow;        // Requests answered 503 UO by a breaker.
+  Counter& retry_overflow;  // Retries not made because of max_retries.
+};
+
 struct ClusterStats {
   explicit ClusterStats(StatsStore& store, const std::string& name);
   Counter& upstream_rq_total;
@@ -75,6 +112,8 @@ class ClusterInfo {
   uint32_t max_idle_per_host() const { return max_idle_per_host_; }
   const std::vector<HostSharedPtr>& hosts() const { return hosts_; }
   ClusterStats& stats() const { return *stats_; }
+  // Shared by every worker; mutable because counting is what a breaker does.
+  CircuitBreakers& breakers() const { return *breakers_; }
 
  private:
   explicit ClusterInfo(const config::v1::Cluster& proto) : proto_(proto) {}
@@ -85,6 +124,7 @@ class ClusterInfo {
   uint32_t max_idle_per_host_ = 32;
   std::vector<HostSharedPtr> hosts_;
   std::unique_ptr<ClusterStats> stats_;
+  std::unique_ptr<CircuitBreakers> breakers_;
 };
 
 // Picks a host for each request. One per worker per cluster: no locks.

@@ -97,10 +97,12 @@ Http1ConnPool::~Http1ConnPool() {
     client->idle_timer_.reset();
     client->connection_->Close();
     dispatcher_.DeferredDelete(std::move(client));
+    cluster_->breakers().connections.Release();
   }
+  for (size_t i = 0; i < pending_.size(); ++i) cluster_->breakers().pending.Release();
 }
 
-UpstreamClient* Http1ConnPool::NewStream(PoolCallbacks& callbacks) {
+Http1ConnPool::Result Http1ConnPool::NewStream(PoolCallbacks& callbacks, UpstreamClient** ready) {
   while (!idle_.empty()) {
     UpstreamClient* client = idle_.back();
     idle_.pop_back();
@@ -111,16 +113,34 @@ UpstreamClient* Http1ConnPool::NewStream(PoolCallbacks& callbacks) {
     }
     client->codec_.Reset();
     cluster_->stats().upstream_cx_reuse.Inc();
-    return client;
+    *ready = client;
+    return Result::kReady;
   }
+  CircuitBreakers& breakers = cluster_->breakers();
+  if (breakers.connections.TryAcquire()) {
+    Connect(&callbacks);
+    return Result::kWaiting;
+  }
+  if (breakers.pending.TryAcquire()) {
+    pending_.push_back(&callbacks);
+    return Result::kWaiting;
+  }
+  return Result::kOverflow;
+}
+
+void Http1ConnPool::Connect(PoolCallbacks* callbacks) {
   clients_.push_front(std::make_unique<UpstreamClient>(*this, dispatcher_));
   UpstreamClient* client = clients_.front().get();
   client->self_ = clients_.begin();
-  connecting_.emplace_back(client, &callbacks);
-  return nullptr;
+  connecting_.emplace_back(client, callbacks);
 }
 
 void Http1ConnPool::Cancel(PoolCallbacks& callbacks) {
+  if (auto it = std::find(pending_.begin(), pending_.end(), &callbacks); it != pending_.end()) {
+    pending_.erase(it);
+    cluster_->breakers().pending.Release();
+    return;
+  }
   for (auto it = connecting_.begin(); it != connecting_.end(); ++it) {
     if (it->second == &callbacks) {
       // Keep the connection: once up, it becomes an idle one for the next request.
@@ -175,6 +195,35 @@ void Http1ConnPool::Release(UpstreamClient& client) {
   }
   client.idle_timer_->Enable(cluster_->idle_timeout());
   idle_.push_back(&client);
+  if (!pending_.empty()) {
+    // A request is waiting for a connection. Hand this one over outside the current call
+    // stack, which may be this connection's own parser.
+    dispatcher_.Defer([this, alive = std::weak_ptr<bool>(alive_)] {
+      if (!alive.expired()) ServePending();
+    });
+  }
+}
+
+void Http1ConnPool::ServePending() {
+  while (!pending_.empty()) {
+    PoolCallbacks* waiter = pending_.front();
+    UpstreamClient* client = nullptr;
+    while (!idle_.empty() && client == nullptr) {
+      client = idle_.back();
+      idle_.pop_back();
+      client->idle_timer_->Disable();
+      if (client->connection_->closed()) {
+        Destroy(*client);
+        client = nullptr;
+      }
+    }
+    if (client == nullptr) return;
+    pending_.pop_front();
+    cluster_->breakers().pending.Release();
+    client->codec_.Reset();
+    cluster_->stats().upstream_cx_reuse.Inc();
+    waiter->OnPoolReady(*client);
+  }
 }
 
 void Http1ConnPool::OnIdleClientClosed(UpstreamClient& client) {
@@ -192,6 +241,15 @@ void Http1ConnPool::Destroy(UpstreamClient& client) {
   clients_.erase(client.self_);
   // We may be inside one of the client's own callbacks.
   dispatcher_.DeferredDelete(std::move(owned));
+  CircuitBreakers& breakers = cluster_->breakers();
+  breakers.connections.Release();
+  // The freed connection slot goes to the oldest waiting request.
+  if (!pending_.empty() && breakers.connections.TryAcquire()) {
+    PoolCallbacks* waiter = pending_.front();
+    pending_.pop_front();
+    breakers.pending.Release();
+    Connect(waiter);
+  }
 }
 
 }  // namespace phoenix::upstream

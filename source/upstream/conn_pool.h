@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <list>
 #include <memory>
 
@@ -77,9 +78,14 @@ class Http1ConnPool {
                 HostSharedPtr host);
   ~Http1ConnPool();
 
-  // Returns an idle connection for immediate use, or starts a connection and returns null;
-  // then `callbacks` hears OnPoolReady or OnPoolFailure later (unless Cancel()ed).
-  UpstreamClient* NewStream(PoolCallbacks& callbacks);
+  enum class Result {
+    kReady,     // *ready is an idle connection to use now.
+    kWaiting,   // `callbacks` hears OnPoolReady or OnPoolFailure later (unless Cancel()ed).
+    kOverflow,  // The cluster's max_connections and max_pending_requests are both reached.
+  };
+  // Reuses an idle connection, opens one, or queues the request for a connection being
+  // released (while the cluster is at max_connections).
+  Result NewStream(PoolCallbacks& callbacks, UpstreamClient** ready);
   void Cancel(PoolCallbacks& callbacks);
   // The stream is done with `client`: reuse it if the exchange left it clean, else close.
   void Release(UpstreamClient& client);
@@ -95,6 +101,10 @@ class Http1ConnPool {
   void OnConnectFailed(UpstreamClient& client, bool timeout);
   void OnIdleClientClosed(UpstreamClient& client);
   void Destroy(UpstreamClient& client);
+  // Opens a connection for `callbacks`; the caller holds a connection breaker slot.
+  void Connect(PoolCallbacks* callbacks);
+  // Gives idle connections to waiting requests.
+  void ServePending();
 
   Dispatcher& dispatcher_;
   std::shared_ptr<const ClusterInfo> cluster_;
@@ -103,6 +113,9 @@ class Http1ConnPool {
   std::vector<UpstreamClient*> idle_;
   // Connections being opened, each for one waiting request.
   std::vector<std::pair<UpstreamClient*, PoolCallbacks*>> connecting_;
+  // Requests waiting for a connection to be released (each holds a pending breaker slot).
+  std::deque<PoolCallbacks*> pending_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // For deferred work.
 };
 
 }  // namespace phoenix::upstream
