@@ -243,6 +243,7 @@ void RouterFilter::OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_
   const auto& stats = cluster_->info().stats();
   if (status >= 100 && status < 600) stats.upstream_rq_class[status / 100 - 1]->Inc();
   if (status >= 500) host_->rq_error.fetch_add(1, std::memory_order_relaxed);
+  upstream::ReportOutcome(cluster_->info(), *host_, status, /*gateway_failure=*/false);
   if (CanRetry(AttemptFailure::kStatus, status)) {
     OnAttemptFailed(AttemptFailure::kStatus, status);
     return;
@@ -297,6 +298,7 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   if (failure != AttemptFailure::kStatus) {
     cluster_->info().stats().upstream_rq_reset.Inc();
     host_->rq_error.fetch_add(1, std::memory_order_relaxed);
+    upstream::ReportOutcome(cluster_->info(), *host_, 0, /*gateway_failure=*/true);
   }
   bool retry = CanRetry(failure, status);
   EndAttempt(/*reusable=*/false);

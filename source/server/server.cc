@@ -108,6 +108,15 @@ absl::Status Server::ApplyConfigFile() {
   if (absl::Status bound = BindListeners(**snapshot); !bound.ok()) return bound;
   ++next_version_;
   current_ = *std::move(snapshot);
+  std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
+  for (const auto& [name, cluster] : current_->clusters) {
+    if (cluster->proto().health_checks().empty()) continue;
+    auto it = health_checkers_.find(cluster.get());
+    checkers[cluster.get()] = it != health_checkers_.end()
+                                  ? std::move(it->second)
+                                  : std::make_unique<upstream::HealthChecker>(dispatcher_, cluster);
+  }
+  health_checkers_.swap(checkers);
   stats_.gauge("server.config_version").Set(static_cast<int64_t>(current_->version));
   for (auto& worker : workers_) worker->PostSnapshot(current_);
   return absl::OkStatus();
@@ -207,6 +216,7 @@ void Server::Shutdown() {
   for (auto& worker : workers_) worker->Join();
   workers_.clear();
   drain_poll_timer_.reset();
+  health_checkers_.clear();
   admin_.Close();
   for (auto* handle : signals_) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle),
@@ -353,7 +363,12 @@ std::string Server::ClustersText() {
     for (const auto& host : cluster->hosts()) {
       std::string prefix = absl::StrCat(name, "::", host->address_string(), "::");
       absl::StrAppend(&out, prefix, "priority::", host->priority(), "\n");
-      absl::StrAppend(&out, prefix, "health_flags::healthy\n");
+      uint64_t now = upstream::MonotonicMs();
+      std::string flags;
+      if (host->failed_active_hc.load()) flags = "/failed_active_hc";
+      if (host->Ejected(now)) absl::StrAppend(&flags, "/failed_outlier_check");
+      absl::StrAppend(&out, prefix, "health_flags::", flags.empty() ? "healthy" : flags.substr(1),
+                      "\n");
       absl::StrAppend(&out, prefix, "cx_active::", host->cx_active.load(), "\n");
       absl::StrAppend(&out, prefix, "cx_total::", host->cx_total.load(), "\n");
       absl::StrAppend(&out, prefix, "cx_connect_fail::", host->cx_connect_fail.load(), "\n");

@@ -12,6 +12,7 @@
 #include "source/server/admin.h"
 #include "source/server/configuration.h"
 #include "source/server/worker.h"
+#include "source/upstream/health_checker.h"
 
 namespace phoenix::server {
 
@@ -53,6 +54,8 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const ConfigSnapshot> current_;
   std::map<std::string, std::shared_ptr<ListenerSockets>> sockets_;  // by address
+  // Active health checks, one per cluster that has them; kept while its ClusterInfo is.
+  std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> health_checkers_;
   uint64_t next_version_ = 1;
   uint64_t start_ms_ = 0;
   bool draining_ = false;

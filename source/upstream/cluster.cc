@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <uv.h>
 
 #include <cstring>
 
@@ -48,6 +49,10 @@ ClusterStats::ClusterStats(StatsStore& store, const std::string& name)
       upstream_cx_destroy(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_destroy"))),
       upstream_rq_reset(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_reset"))),
       upstream_rq_retry(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_retry"))),
+      upstream_host_ejected(
+          store.counter(absl::StrCat("cluster.", name, ".outlier_detection.ejections_total"))),
+      health_check_success(store.counter(absl::StrCat("cluster.", name, ".health_check.success"))),
+      health_check_failure(store.counter(absl::StrCat("cluster.", name, ".health_check.failure"))),
       upstream_rq_time(store.histogram(absl::StrCat("cluster.", name, ".upstream_rq_time"))) {
   for (int i = 0; i < 5; ++i) {
     upstream_rq_class[i] =
@@ -90,6 +95,12 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
     }
   }
   if (proto.has_idle_timeout()) info->idle_timeout_ = ToMs(proto.idle_timeout());
+  if (proto.has_healthy_panic_threshold()) {
+    info->healthy_panic_threshold_ = proto.healthy_panic_threshold();
+    if (proto.healthy_panic_threshold() > 100) {
+      errors.Add(path + ".healthy_panic_threshold", "a percentage: 0-100");
+    }
+  }
   if (proto.max_idle_connections_per_host() != 0) {
     info->max_idle_per_host_ = proto.max_idle_connections_per_host();
   }
@@ -125,35 +136,99 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   return info;
 }
 
+uint64_t MonotonicMs() { return uv_hrtime() / 1000000; }
+
+void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure) {
+  const auto& proto = cluster.proto().outlier_detection();
+  if (!cluster.proto().has_outlier_detection()) return;
+  bool is_5xx = gateway_failure || status >= 500;
+  bool is_gateway = gateway_failure || status == 502 || status == 503 || status == 504;
+  uint32_t five =
+      is_5xx ? host.consecutive_5xx.fetch_add(1) + 1 : (host.consecutive_5xx.store(0), 0u);
+  uint32_t gateway = is_gateway ? host.consecutive_gateway_failures.fetch_add(1) + 1
+                                : (host.consecutive_gateway_failures.store(0), 0u);
+  uint32_t max_5xx = proto.has_consecutive_5xx() ? proto.consecutive_5xx() : 5;
+  uint32_t max_gateway =
+      proto.has_consecutive_gateway_failure() ? proto.consecutive_gateway_failure() : 5;
+  bool eject = (max_5xx != 0 && five >= max_5xx) || (max_gateway != 0 && gateway >= max_gateway);
+  uint64_t now = MonotonicMs();
+  if (!eject || host.Ejected(now)) return;
+  // Never eject more than max_ejection_percent of the hosts (at least one may go).
+  uint32_t max_percent = proto.has_max_ejection_percent() ? proto.max_ejection_percent() : 10;
+  size_t ejected = 0;
+  for (const auto& h : cluster.hosts()) ejected += h->Ejected(now);
+  size_t allowed = std::max<size_t>(1, cluster.hosts().size() * max_percent / 100);
+  if (max_percent == 0 || ejected >= allowed) return;
+  uint64_t base_ms = proto.has_base_ejection_time()
+                         ? proto.base_ejection_time().seconds() * 1000 +
+                               proto.base_ejection_time().nanos() / 1000000
+                         : 30000;
+  uint32_t times = host.times_ejected.fetch_add(1) + 1;
+  host.ejected_until_ms.store(now + base_ms * times);
+  host.consecutive_5xx.store(0);
+  host.consecutive_gateway_failures.store(0);
+  cluster.stats().upstream_host_ejected.Inc();
+}
+
 LoadBalancer::LoadBalancer(const ClusterInfo& cluster)
     : cluster_(cluster), random_(std::random_device{}()) {
-  uint32_t best = UINT32_MAX;
-  for (const auto& host : cluster.hosts()) best = std::min(best, host->priority());
   for (const auto& host : cluster.hosts()) {
-    if (host->priority() == best) hosts_.push_back(host.get());
+    if (priorities_.size() <= host->priority()) priorities_.resize(host->priority() + 1);
+    priorities_[host->priority()].push_back(host.get());
   }
+  // Levels with no hosts take no traffic.
+  std::erase_if(priorities_, [](const std::vector<Host*>& level) { return level.empty(); });
   // Workers start at different offsets so round robin spreads across them too.
-  if (!hosts_.empty()) next_ = random_() % hosts_.size();
+  next_ = random_();
+}
+
+Host* LoadBalancer::PickFrom(const std::vector<Host*>& hosts) {
+  if (hosts.empty()) return nullptr;
+  switch (cluster_.proto().lb_policy()) {
+    case config::v1::Cluster::RANDOM:
+      return hosts[random_() % hosts.size()];
+    case config::v1::Cluster::LEAST_REQUEST: {
+      if (hosts.size() == 1) return hosts[0];
+      // Power of two choices: two distinct random hosts, fewer active requests wins.
+      size_t a = random_() % hosts.size();
+      size_t b = (a + 1 + random_() % (hosts.size() - 1)) % hosts.size();
+      return hosts[a]->rq_active.load(std::memory_order_relaxed) <=
+                     hosts[b]->rq_active.load(std::memory_order_relaxed)
+                 ? hosts[a]
+                 : hosts[b];
+    }
+    default:
+      return hosts[next_++ % hosts.size()];
+  }
 }
 
 Host* LoadBalancer::Choose() {
-  if (hosts_.empty()) return nullptr;
-  switch (cluster_.proto().lb_policy()) {
-    case config::v1::Cluster::RANDOM:
-      return hosts_[random_() % hosts_.size()];
-    case config::v1::Cluster::LEAST_REQUEST: {
-      if (hosts_.size() == 1) return hosts_[0];
-      // Power of two choices: two distinct random hosts, fewer active requests wins.
-      size_t a = random_() % hosts_.size();
-      size_t b = (a + 1 + random_() % (hosts_.size() - 1)) % hosts_.size();
-      return hosts_[a]->rq_active.load(std::memory_order_relaxed) <=
-                     hosts_[b]->rq_active.load(std::memory_order_relaxed)
-                 ? hosts_[a]
-                 : hosts_[b];
-    }
-    default:
-      return hosts_[next_++ % hosts_.size()];
+  if (priorities_.empty()) return nullptr;
+  uint64_t now = MonotonicMs();
+  // Envoy's priority load with an overprovisioning factor of 1.4.
+  std::vector<uint32_t> load(priorities_.size(), 0);
+  uint32_t remaining = 100;
+  uint32_t total_health = 0;
+  for (size_t p = 0; p < priorities_.size(); ++p) {
+    size_t healthy = 0;
+    for (const Host* host : priorities_[p]) healthy += host->Available(now);
+    uint32_t health = std::min<uint32_t>(100, 140 * healthy / priorities_[p].size());
+    total_health = std::min<uint32_t>(100, total_health + health);
+    load[p] = std::min(health, remaining);
+    remaining -= load[p];
   }
+  if (total_health < cluster_.healthy_panic_threshold()) {
+    return PickFrom(priorities_[0]);  // Panic: better a sick host than none.
+  }
+  // Normalize to the healthy share, then pick a level.
+  uint32_t point = random_() % std::max<uint32_t>(1, 100 - remaining);
+  size_t level = 0;
+  for (; level + 1 < load.size() && point >= load[level]; ++level) point -= load[level];
+  scratch_.clear();
+  for (Host* host : priorities_[level]) {
+    if (host->Available(now)) scratch_.push_back(host);
+  }
+  return PickFrom(scratch_);
 }
 
 }  // namespace phoenix::upstream

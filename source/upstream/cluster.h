@@ -34,6 +34,21 @@ class Host {
   std::atomic<uint64_t> cx_connect_fail{0};
   std::atomic<int64_t> cx_active{0};
 
+  // Health, shared by all workers. Active checks set `failed_active_hc`; outlier detection
+  // sets `ejected_until_ms` (monotonic milliseconds, see MonotonicMs()).
+  std::atomic<bool> failed_active_hc{false};
+  std::atomic<uint64_t> ejected_until_ms{0};
+  std::atomic<uint32_t> times_ejected{0};
+  std::atomic<uint32_t> consecutive_5xx{0};
+  std::atomic<uint32_t> consecutive_gateway_failures{0};
+
+  bool Ejected(uint64_t now_ms) const {
+    return ejected_until_ms.load(std::memory_order_relaxed) > now_ms;
+  }
+  bool Available(uint64_t now_ms) const {
+    return !failed_active_hc.load(std::memory_order_relaxed) && !Ejected(now_ms);
+  }
+
  private:
   sockaddr_storage address_;
   std::string address_string_;
@@ -92,6 +107,9 @@ struct ClusterStats {
   Counter& upstream_cx_destroy;
   Counter& upstream_rq_reset;
   Counter& upstream_rq_retry;
+  Counter& upstream_host_ejected;
+  Counter& health_check_success;
+  Counter& health_check_failure;
   Histogram& upstream_rq_time;
 };
 
@@ -110,6 +128,7 @@ class ClusterInfo {
   std::chrono::milliseconds connect_timeout() const { return connect_timeout_; }
   std::chrono::milliseconds idle_timeout() const { return idle_timeout_; }
   uint32_t max_idle_per_host() const { return max_idle_per_host_; }
+  uint32_t healthy_panic_threshold() const { return healthy_panic_threshold_; }
   const std::vector<HostSharedPtr>& hosts() const { return hosts_; }
   ClusterStats& stats() const { return *stats_; }
   // Shared by every worker; mutable because counting is what a breaker does.
@@ -122,23 +141,38 @@ class ClusterInfo {
   std::chrono::milliseconds connect_timeout_{5000};
   std::chrono::milliseconds idle_timeout_{60000};
   uint32_t max_idle_per_host_ = 32;
+  uint32_t healthy_panic_threshold_ = 50;
   std::vector<HostSharedPtr> hosts_;
   std::unique_ptr<ClusterStats> stats_;
   std::unique_ptr<CircuitBreakers> breakers_;
 };
 
 // Picks a host for each request. One per worker per cluster: no locks.
+// Picks a host for each request, one per worker per cluster (no locks). Hosts that failed
+// active health checks or are ejected are skipped. Priorities work as Envoy's: priority 0
+// takes a share of traffic of min(100%, 1.4 x its healthy fraction), the rest spills to
+// priority 1, and so on; when the overall healthy share is under the panic threshold, traffic
+// spreads over all hosts of the first priority regardless of health.
 class LoadBalancer {
  public:
   explicit LoadBalancer(const ClusterInfo& cluster);
   Host* Choose();
 
  private:
+  Host* PickFrom(const std::vector<Host*>& hosts);
+
   const ClusterInfo& cluster_;
-  std::vector<Host*> hosts_;  // The highest-priority (lowest number) set.
+  std::vector<std::vector<Host*>> priorities_;  // Index: priority level, lowest first.
+  std::vector<Host*> scratch_;
   size_t next_ = 0;
   std::minstd_rand random_;
 };
+
+// Milliseconds on a monotonic clock shared by all threads.
+uint64_t MonotonicMs();
+
+// Feeds request outcomes to outlier detection for one cluster (any worker).
+void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure);
 
 // Parses "ip" + port into a sockaddr. False for anything but an IPv4/IPv6 literal.
 bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* out);

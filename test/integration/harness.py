@@ -1006,7 +1006,7 @@ class UpstreamServer:
     Every response carries ``x-upstream-name: <name>``.
     """
 
-    def __init__(self, name="upstream", sock_buf=None):
+    def __init__(self, name="upstream", sock_buf=None, port=0):
         self.name = name
         self.requests = []
         self.errors = []
@@ -1025,7 +1025,7 @@ class UpstreamServer:
         if sock_buf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, sock_buf)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sock_buf)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(512)
         self.port = self.sock.getsockname()[1]
         self._thread = threading.Thread(target=self._accept_loop, daemon=True,
@@ -1047,6 +1047,10 @@ class UpstreamServer:
         ``close``, the connection closed without an answer)."""
         with self._lock:
             self._failures.extend([("close" if close else status)] * count)
+
+    def clear_failures(self):
+        with self._lock:
+            self._failures.clear()
 
     def requests_snapshot(self):
         with self._lock:

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "source/common/dispatcher.h"
+#include "source/network/tcp_connection.h"
+#include "source/upstream/cluster.h"
+
+namespace phoenix::upstream {
+
+// Active health checks for one cluster's hosts (HTTP GET or TCP connect), run on the main
+// thread's loop. A host that fails `unhealthy_threshold` checks in a row is marked
+// failed_active_hc, which every worker's load balancer honours; `healthy_threshold` passes in
+// a row bring it back. Hosts start healthy.
+class HealthChecker {
+ public:
+  HealthChecker(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> cluster);
+  ~HealthChecker();
+
+ private:
+  class HostCheck;
+
+  Dispatcher& dispatcher_;
+  std::shared_ptr<const ClusterInfo> cluster_;
+  std::vector<std::unique_ptr<HostCheck>> checks_;
+};
+
+}  // namespace phoenix::upstream
