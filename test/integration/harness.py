@@ -21,6 +21,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -59,11 +60,28 @@ def require_phoenix_bin():
     return path
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Chosen below the kernel's ephemeral range (32768+), so the client and upstream
+    connections the tests open never take it between this check and the bind, and never
+    the same one twice in a process."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port found")
 
 
 def wait_until(predicate, timeout=5.0, interval=0.02):
