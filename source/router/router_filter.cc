@@ -302,7 +302,7 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   }
   bool retry = CanRetry(failure, status);
   EndAttempt(/*reusable=*/false);
-  if (retry && !cluster_->info().breakers().retries.TryAcquire()) {
+  if (retry && !cluster_->info().breakers().TryAcquireRetry()) {
     cluster_->info().breakers().retry_overflow.Inc();
     retry = false;
   }

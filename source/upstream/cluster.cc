@@ -80,7 +80,20 @@ CircuitBreakers::CircuitBreakers(const config::v1::CircuitBreakers& proto, Stats
           store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_retries"))),
       overflow(store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_overflow"))),
       retry_overflow(
-          store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_retry_overflow"))) {}
+          store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_retry_overflow"))) {
+  if (proto.has_retry_budget()) {
+    has_budget = true;
+    const auto& budget = proto.retry_budget();
+    if (budget.has_budget_percent()) budget_percent = budget.budget_percent();
+    if (budget.has_min_retry_concurrency()) min_retry_concurrency = budget.min_retry_concurrency();
+  }
+}
+
+bool CircuitBreakers::TryAcquireRetry() {
+  if (!has_budget) return retries.TryAcquire();
+  auto budget = static_cast<uint32_t>(requests.count() * budget_percent / 100);
+  return retries.TryAcquireWithin(std::max(budget, min_retry_concurrency));
+}
 
 std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster& proto,
                                                        StatsStore& stats, const std::string& path,
@@ -95,6 +108,12 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
     }
   }
   if (proto.has_idle_timeout()) info->idle_timeout_ = ToMs(proto.idle_timeout());
+  if (proto.circuit_breakers().has_retry_budget()) {
+    double percent = proto.circuit_breakers().retry_budget().budget_percent();
+    if (percent < 0 || percent > 100) {
+      errors.Add(path + ".circuit_breakers.retry_budget.budget_percent", "a percentage: 0-100");
+    }
+  }
   if (proto.has_healthy_panic_threshold()) {
     info->healthy_panic_threshold_ = proto.healthy_panic_threshold();
     if (proto.healthy_panic_threshold() > 100) {

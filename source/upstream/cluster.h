@@ -64,14 +64,17 @@ class Breaker {
   Breaker(uint32_t max, Gauge& remaining) : max_(max), remaining_(remaining) {
     remaining_.Set(max);
   }
-  bool TryAcquire() {
+  bool TryAcquire() { return TryAcquireWithin(max_); }
+  // With a ceiling computed per call (a retry budget) instead of the configured one.
+  bool TryAcquireWithin(uint32_t limit) {
     uint32_t current = count_.load(std::memory_order_relaxed);
     do {
-      if (current >= max_) return false;
+      if (current >= limit) return false;
     } while (!count_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-    remaining_.Set(max_ - current - 1);
+    remaining_.Set(static_cast<int64_t>(limit) - current - 1);
     return true;
   }
+  uint32_t count() const { return count_.load(std::memory_order_relaxed); }
   void Release() {
     uint32_t before = count_.fetch_sub(1, std::memory_order_relaxed);
     remaining_.Set(max_ - before + 1);
@@ -90,8 +93,13 @@ struct CircuitBreakers {
   Breaker pending;
   Breaker requests;
   Breaker retries;
+  // Takes a retry slot: within max_retries, or within the retry budget if one is set.
+  bool TryAcquireRetry();
+  bool has_budget = false;
+  double budget_percent = 20;
+  uint32_t min_retry_concurrency = 3;
   Counter& overflow;        // Requests answered 503 UO by a breaker.
-  Counter& retry_overflow;  // Retries not made because of max_retries.
+  Counter& retry_overflow;  // Retries not made because of max_retries or the budget.
 };
 
 struct ClusterStats {

@@ -2,6 +2,7 @@
 x-phoenix-attempt-count; a body over the replay limit is neither retried nor cut; exhausted
 retries answer with the last response or 503 URX."""
 
+import threading
 import unittest
 
 from harness import PhoenixTestCase, free_port, simple_config, route, http_get, http_request
@@ -103,6 +104,26 @@ class RetryTest(PhoenixTestCase):
         entry = self.px.wait_access_log(lambda e: e["path"] == "/slow?ms=3000")
         self.assertIn("UT", entry["flag_list"], entry)
         self.assertLess(int(entry["duration"]), 1500, entry)
+
+
+    def test_retry_budget_holds_a_retry_storm(self):
+        app = self.start_upstream("app")
+        self.start({"retry_on": "5xx", "num_retries": 3,
+                    "retry_back_off": {"base_interval": "0.1s"}}, [app.port],
+                   cluster_options={"circuit_breakers": {"retry_budget": {
+                       "budget_percent": 0, "min_retry_concurrency": 1}}})
+        app.fail_next(1000, status=503)
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(
+            http_get(self.port, "/storm").status)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [503] * 6)
+        # Without the budget: 6 x (1 + 3) = 24 upstream requests.
+        self.assertLessEqual(app.request_count(), 12, "the budget did not hold the storm")
+        self.assertGreaterEqual(self.px.stat("cluster.app.upstream_rq_retry_overflow"), 3)
 
 
 if __name__ == "__main__":
