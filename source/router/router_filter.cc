@@ -85,14 +85,24 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
 }
 
 void RouterFilter::StartAttempt() {
-  // Another host than the ones that failed this request, if the cluster has one.
-  host_ = nullptr;
-  for (int tries = 0; tries < 4; ++tries) {
-    upstream::Host* candidate = cluster_->load_balancer().Choose();
-    if (candidate == nullptr) break;
-    host_ = candidate;
-    if (std::find(failed_hosts_.begin(), failed_hosts_.end(), candidate) == failed_hosts_.end()) {
-      break;
+  // Another host than the ones that failed this request, if the cluster has one: the load
+  // balancer first, then any available host that has not failed yet.
+  host_ = cluster_->load_balancer().Choose();
+  auto failed = [this](const upstream::Host* h) {
+    return std::find(failed_hosts_.begin(), failed_hosts_.end(), h) != failed_hosts_.end();
+  };
+  if (host_ != nullptr && failed(host_)) {
+    for (int tries = 0; tries < 3 && failed(host_); ++tries) {
+      if (upstream::Host* candidate = cluster_->load_balancer().Choose()) host_ = candidate;
+    }
+    if (failed(host_)) {
+      uint64_t now = upstream::MonotonicMs();
+      for (const auto& candidate : cluster_->info().hosts()) {
+        if (!failed(candidate.get()) && candidate->Available(now)) {
+          host_ = candidate.get();
+          break;
+        }
+      }
     }
   }
   if (host_ == nullptr) {

@@ -7,6 +7,7 @@ Kernel socket buffers do not count in RSS; the small SO_RCVBUF/SO_SNDBUF on the 
 keep the amount in flight modest anyway."""
 
 import hashlib
+import os
 import json
 import threading
 import time
@@ -16,7 +17,9 @@ from harness import (PhoenixTestCase, ClientConn, RssSampler, free_port, simple_
                      iter_pattern, pattern_sha256, read_vmrss_kb, MiB)
 
 BODY = 100 * MiB
-RSS_LIMIT_KB = 80 * 1024
+# Under ASan (tools/test.sh with SANITIZE=1) shadow memory and the quarantine add tens of MB
+# that say nothing about buffering; the bound is looser there but still far below 100 MB.
+RSS_LIMIT_KB = (80 * 1024) if os.environ.get("PHOENIX_SANITIZED") != "1" else 96 * 1024
 SOCK_BUF = 256 * 1024
 
 
