@@ -90,5 +90,19 @@ class PriorityFailoverTest(PhoenixTestCase):
         self.assertEqual(primary.request_count(), 10, "no fail-back to priority 0")
 
 
+class ReadinessTest(PhoenixTestCase):
+
+    def test_healthcheck_fail_and_ok_toggle_ready(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(simple_config(port, free_port(), [app.port]))
+        self.assertEqual(px.admin_get("/ready")[0], 200)
+        self.assertEqual(px.admin_post("/healthcheck/fail")[0], 200)
+        self.assertEqual(px.admin_get("/ready")[0], 503)
+        self.assertEqual(http_get(port, "/").status, 200, "traffic still flows while failing")
+        self.assertEqual(px.admin_post("/healthcheck/ok")[0], 200)
+        self.assertEqual(px.admin_get("/ready")[0], 200)
+
+
 if __name__ == "__main__":
     unittest.main()
