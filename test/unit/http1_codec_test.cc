@@ -234,10 +234,21 @@ class RecordingClientCallbacks : public ClientCodecCallbacks {
   bool error = false;
 };
 
-TEST(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
+class ClientCodecTest : public ::testing::Test {
+ protected:
+  // Sends a GET and feeds `response` back.
+  void Exchange(const std::string& response) {
+    RequestHeaders request{"GET", "/", "up"};
+    codec.EncodeHeaders(request, true);
+    codec.Dispatch(response.data(), response.size());
+  }
+
   FakeConnection connection;
   RecordingClientCallbacks callbacks;
-  Http1ClientCodec codec(connection, callbacks);
+  Http1ClientCodec codec{connection, callbacks};
+};
+
+TEST_F(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
   RequestHeaders request;
   request.method = "POST";
   request.path = "/x";
@@ -250,14 +261,8 @@ TEST(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
   EXPECT_TRUE(codec.request_complete());
 }
 
-TEST(ClientCodecTest, ReadToCloseResponseCompletesOnClose) {
-  FakeConnection connection;
-  RecordingClientCallbacks callbacks;
-  Http1ClientCodec codec(connection, callbacks);
-  RequestHeaders request{"GET", "/", "up"};
-  codec.EncodeHeaders(request, true);
-  std::string response = "HTTP/1.1 200 OK\r\n\r\npartial";
-  codec.Dispatch(response.data(), response.size());
+TEST_F(ClientCodecTest, ReadToCloseResponseCompletesOnClose) {
+  Exchange("HTTP/1.1 200 OK\r\n\r\npartial");
   EXPECT_EQ(callbacks.body, "partial");
   EXPECT_FALSE(callbacks.ended);
   EXPECT_TRUE(codec.OnConnectionClosed());
@@ -265,25 +270,13 @@ TEST(ClientCodecTest, ReadToCloseResponseCompletesOnClose) {
   EXPECT_FALSE(codec.reusable());
 }
 
-TEST(ClientCodecTest, TruncatedResponseIsNotComplete) {
-  FakeConnection connection;
-  RecordingClientCallbacks callbacks;
-  Http1ClientCodec codec(connection, callbacks);
-  RequestHeaders request{"GET", "/", "up"};
-  codec.EncodeHeaders(request, true);
-  std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
-  codec.Dispatch(response.data(), response.size());
+TEST_F(ClientCodecTest, TruncatedResponseIsNotComplete) {
+  Exchange("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
   EXPECT_FALSE(codec.OnConnectionClosed());
 }
 
-TEST(ClientCodecTest, KeepAliveResponseIsReusableAndSwallows100Continue) {
-  FakeConnection connection;
-  RecordingClientCallbacks callbacks;
-  Http1ClientCodec codec(connection, callbacks);
-  RequestHeaders request{"GET", "/", "up"};
-  codec.EncodeHeaders(request, true);
-  std::string response = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nX: y\r\n\r\n";
-  codec.Dispatch(response.data(), response.size());
+TEST_F(ClientCodecTest, KeepAliveResponseIsReusableAndSwallows100Continue) {
+  Exchange("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nX: y\r\n\r\n");
   EXPECT_EQ(callbacks.status, 204);
   EXPECT_TRUE(callbacks.headers_end);
   EXPECT_TRUE(codec.reusable());
