@@ -117,6 +117,16 @@ absl::Status Server::ApplyConfigFile() {
                                   : std::make_unique<upstream::HealthChecker>(dispatcher_, cluster);
   }
   health_checkers_.swap(checkers);
+  std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>> ejectors;
+  for (const auto& [name, cluster] : current_->clusters) {
+    if (!cluster->proto().has_outlier_detection()) continue;
+    auto it = success_rate_ejectors_.find(cluster.get());
+    ejectors[cluster.get()] =
+        it != success_rate_ejectors_.end()
+            ? std::move(it->second)
+            : std::make_unique<upstream::SuccessRateEjector>(dispatcher_, cluster);
+  }
+  success_rate_ejectors_.swap(ejectors);
   stats_.gauge("server.config_version").Set(static_cast<int64_t>(current_->version));
   for (auto& worker : workers_) worker->PostSnapshot(current_);
   return absl::OkStatus();
@@ -217,6 +227,7 @@ void Server::Shutdown() {
   workers_.clear();
   drain_poll_timer_.reset();
   health_checkers_.clear();
+  success_rate_ejectors_.clear();
   admin_.Close();
   for (auto* handle : signals_) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle),

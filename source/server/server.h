@@ -13,6 +13,7 @@
 #include "source/server/configuration.h"
 #include "source/server/worker.h"
 #include "source/upstream/health_checker.h"
+#include "source/upstream/success_rate_ejector.h"
 
 namespace phoenix::server {
 
@@ -56,6 +57,8 @@ class Server {
   std::map<std::string, std::shared_ptr<ListenerSockets>> sockets_;  // by address
   // Active health checks, one per cluster that has them; kept while its ClusterInfo is.
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> health_checkers_;
+  std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>>
+      success_rate_ejectors_;
   uint64_t next_version_ = 1;
   uint64_t start_ms_ = 0;
   bool draining_ = false;

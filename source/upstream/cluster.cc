@@ -162,6 +162,14 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
   if (!cluster.proto().has_outlier_detection()) return;
   bool is_5xx = gateway_failure || status >= 500;
   bool is_gateway = gateway_failure || status == 502 || status == 503 || status == 504;
+  host.interval_requests.fetch_add(1, std::memory_order_relaxed);
+  if (!is_5xx) host.interval_successes.fetch_add(1, std::memory_order_relaxed);
+  if (!is_5xx && host.times_ejected.load(std::memory_order_relaxed) > 0 &&
+      !host.Ejected(MonotonicMs())) {
+    // A host that serves again earns back shorter ejections (Envoy decays the multiplier).
+    uint32_t times = host.times_ejected.load(std::memory_order_relaxed);
+    if (times > 0) host.times_ejected.compare_exchange_strong(times, times - 1);
+  }
   uint32_t five =
       is_5xx ? host.consecutive_5xx.fetch_add(1) + 1 : (host.consecutive_5xx.store(0), 0u);
   uint32_t gateway = is_gateway ? host.consecutive_gateway_failures.fetch_add(1) + 1
@@ -171,13 +179,17 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
       proto.has_consecutive_gateway_failure() ? proto.consecutive_gateway_failure() : 5;
   bool eject = (max_5xx != 0 && five >= max_5xx) || (max_gateway != 0 && gateway >= max_gateway);
   uint64_t now = MonotonicMs();
-  if (!eject || host.Ejected(now)) return;
+  if (eject && !host.Ejected(now)) Eject(cluster, host, now);
+}
+
+bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
+  const auto& proto = cluster.proto().outlier_detection();
   // Never eject more than max_ejection_percent of the hosts (at least one may go).
   uint32_t max_percent = proto.has_max_ejection_percent() ? proto.max_ejection_percent() : 10;
   size_t ejected = 0;
   for (const auto& h : cluster.hosts()) ejected += h->Ejected(now);
   size_t allowed = std::max<size_t>(1, cluster.hosts().size() * max_percent / 100);
-  if (max_percent == 0 || ejected >= allowed) return;
+  if (max_percent == 0 || ejected >= allowed) return false;
   uint64_t base_ms = proto.has_base_ejection_time()
                          ? proto.base_ejection_time().seconds() * 1000 +
                                proto.base_ejection_time().nanos() / 1000000
@@ -187,6 +199,7 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
   host.consecutive_5xx.store(0);
   host.consecutive_gateway_failures.store(0);
   cluster.stats().upstream_host_ejected.Inc();
+  return true;
 }
 
 LoadBalancer::LoadBalancer(const ClusterInfo& cluster)

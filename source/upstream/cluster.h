@@ -41,6 +41,9 @@ class Host {
   std::atomic<uint32_t> times_ejected{0};
   std::atomic<uint32_t> consecutive_5xx{0};
   std::atomic<uint32_t> consecutive_gateway_failures{0};
+  // Outcomes in the current success-rate interval.
+  std::atomic<uint32_t> interval_requests{0};
+  std::atomic<uint32_t> interval_successes{0};
 
   bool Ejected(uint64_t now_ms) const {
     return ejected_until_ms.load(std::memory_order_relaxed) > now_ms;
@@ -181,6 +184,9 @@ uint64_t MonotonicMs();
 
 // Feeds request outcomes to outlier detection for one cluster (any worker).
 void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure);
+
+// Ejects `host` if max_ejection_percent allows; returns whether it did.
+bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now_ms);
 
 // Parses "ip" + port into a sockaddr. False for anything but an IPv4/IPv6 literal.
 bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* out);

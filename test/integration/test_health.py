@@ -32,6 +32,31 @@ class OutlierDetectionTest(PhoenixTestCase):
         self.assertEqual(hosts_with_flag(px, "failed_outlier_check"), [f"127.0.0.1:{bad.port}"])
 
 
+    def test_success_rate_outlier_is_ejected(self):
+        hosts = [self.start_upstream(f"h{i}") for i in range(3)]
+        bad = hosts[2]
+        bad.fail_next(100000, status=500)
+        port = free_port()
+        px = self.start_phoenix(simple_config(
+            port, free_port(), [h.port for h in hosts],
+            cluster_options={"outlier_detection": {
+                "consecutive_5xx": 0, "consecutive_gateway_failure": 0,  # success rate only
+                "interval": "0.3s", "success_rate_request_volume": 5,
+                "success_rate_minimum_hosts": 3, "success_rate_stdev_factor": 1000,
+                "base_ejection_time": "30s", "max_ejection_percent": 50}}))
+
+        def ejected():
+            for i in range(6):
+                http_get(port, f"/sr{i}")
+            return px.stat("cluster.app.outlier_detection.ejections_total") > 0
+
+        self.assertTrue(wait_until(ejected, timeout=10), "no success-rate ejection")
+        self.assertEqual(hosts_with_flag(px, "failed_outlier_check"), [f"127.0.0.1:{bad.port}"])
+        before = bad.request_count()
+        self.assertEqual([http_get(port, f"/after{i}").status for i in range(10)], [200] * 10)
+        self.assertEqual(bad.request_count(), before)
+
+
 class ActiveHealthCheckTest(PhoenixTestCase):
 
     def test_failing_checks_take_a_host_out_and_back(self):

@@ -1,0 +1,56 @@
+#include "source/upstream/success_rate_ejector.h"
+
+#include <cmath>
+#include <vector>
+
+#include "source/common/logging.h"
+
+namespace phoenix::upstream {
+
+SuccessRateEjector::SuccessRateEjector(Dispatcher& dispatcher,
+                                       std::shared_ptr<const ClusterInfo> cluster)
+    : cluster_(std::move(cluster)) {
+  const auto& interval = cluster_->proto().outlier_detection().interval();
+  int64_t ms = interval.seconds() * 1000 + interval.nanos() / 1000000;
+  interval_ = std::chrono::milliseconds(ms > 0 ? ms : 10000);
+  timer_ = dispatcher.CreateTimer([this] {
+    Evaluate();
+    timer_->Enable(interval_);
+  });
+  timer_->Enable(interval_);
+}
+
+void SuccessRateEjector::Evaluate() {
+  const auto& proto = cluster_->proto().outlier_detection();
+  uint32_t volume =
+      proto.has_success_rate_request_volume() ? proto.success_rate_request_volume() : 100;
+  uint32_t minimum_hosts =
+      proto.has_success_rate_minimum_hosts() ? proto.success_rate_minimum_hosts() : 5;
+  double factor =
+      (proto.has_success_rate_stdev_factor() ? proto.success_rate_stdev_factor() : 1900) / 1000.0;
+  std::vector<std::pair<Host*, double>> rates;
+  for (const auto& host : cluster_->hosts()) {
+    uint32_t requests = host->interval_requests.exchange(0);
+    uint32_t successes = host->interval_successes.exchange(0);
+    if (requests >= volume && volume > 0) {
+      rates.emplace_back(host.get(), static_cast<double>(successes) / requests);
+    }
+  }
+  if (rates.size() < minimum_hosts || rates.empty()) return;
+  double mean = 0;
+  for (const auto& [host, rate] : rates) mean += rate;
+  mean /= rates.size();
+  double variance = 0;
+  for (const auto& [host, rate] : rates) variance += (rate - mean) * (rate - mean);
+  double threshold = mean - factor * std::sqrt(variance / rates.size());
+  uint64_t now = MonotonicMs();
+  for (const auto& [host, rate] : rates) {
+    if (rate < threshold && !host->Ejected(now) && Eject(*cluster_, *host, now)) {
+      PHX_LOG(kWarn, "outlier detection: ejected ", cluster_->name(), " ", host->address_string(),
+              " (success rate ", static_cast<int>(rate * 100), "%, threshold ",
+              static_cast<int>(threshold * 100), "%)");
+    }
+  }
+}
+
+}  // namespace phoenix::upstream
