@@ -210,6 +210,7 @@ LoadBalancer::LoadBalancer(const ClusterInfo& cluster)
   }
   // Levels with no hosts take no traffic.
   std::erase_if(priorities_, [](const std::vector<Host*>& level) { return level.empty(); });
+  load_.resize(priorities_.size());
   // Workers start at different offsets so round robin spreads across them too.
   next_ = random_();
 }
@@ -238,7 +239,7 @@ Host* LoadBalancer::Choose() {
   if (priorities_.empty()) return nullptr;
   uint64_t now = MonotonicMs();
   // Envoy's priority load with an overprovisioning factor of 1.4.
-  std::vector<uint32_t> load(priorities_.size(), 0);
+  std::vector<uint32_t>& load = load_;  // Sized once: no allocation per request.
   uint32_t remaining = 100;
   uint32_t total_health = 0;
   for (size_t p = 0; p < priorities_.size(); ++p) {

@@ -175,6 +175,7 @@ class LoadBalancer {
   const ClusterInfo& cluster_;
   std::vector<std::vector<Host*>> priorities_;  // Index: priority level, lowest first.
   std::vector<Host*> scratch_;
+  std::vector<uint32_t> load_;  // Per-priority share of traffic, recomputed per pick.
   size_t next_ = 0;
   std::minstd_rand random_;
 };

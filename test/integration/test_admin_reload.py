@@ -42,6 +42,17 @@ def find_named(obj, name):
     return False
 
 
+def slow_request(port, path, result):
+    """A thread body that GETs ``path`` and records response, error and completion time."""
+    def run():
+        try:
+            result["response"] = http_get(port, path, timeout=10)
+        except Exception as e:
+            result["error"] = repr(e)
+        result["done_at"] = time.monotonic()
+    return run
+
+
 class AdminTest(PhoenixTestCase):
 
     @classmethod
@@ -302,13 +313,7 @@ class DrainTest(PhoenixTestCase):
         px = self.start_phoenix(simple_config(port, free_port(), [app.port],
                                               drain_timeout="5s"))
         result = {}
-
-        def slow_client():
-            try:
-                result["response"] = http_get(port, "/slow?ms=1500", timeout=10)
-            except Exception as e:
-                result["error"] = repr(e)
-            result["done_at"] = time.monotonic()
+        slow_client = slow_request(port, "/slow?ms=1500", result)
 
         # An idle keep-alive client connection must not hold up the exit.
         idle = ClientConn(port, timeout=5)
@@ -353,12 +358,7 @@ class DrainTest(PhoenixTestCase):
         px = self.start_phoenix(simple_config(port, free_port(), [app.port],
                                               drain_timeout="0.5s"))
         result = {}
-
-        def slow_client():
-            try:
-                result["response"] = http_get(port, "/slow?ms=5000", timeout=10)
-            except Exception as e:
-                result["error"] = repr(e)
+        slow_client = slow_request(port, "/slow?ms=5000", result)
 
         t = threading.Thread(target=slow_client, daemon=True)
         t.start()
