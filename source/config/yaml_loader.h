@@ -5,7 +5,7 @@
 
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
-#include "source/config/config_errors.h"
+#include "source/common/config_errors.h"
 
 namespace phoenix::config {
 

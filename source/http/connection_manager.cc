@@ -182,15 +182,14 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     }
   }
   Dispatcher& dispatcher() override { return parent_.worker_.dispatcher(); }
-  upstream::ClusterManager& cluster_manager() override { return parent_.worker_.cluster_manager(); }
   uint64_t Random() override { return parent_.worker_.Random(); }
   StreamInfo& stream_info() override { return info_; }
   const std::string& downstream_address() override { return parent_.connection_->peer_address(); }
-  const router::RouteEntry* route() override {
+  const Route* route() override {
     if (!route_resolved_) {
       route_resolved_ = true;
-      route_ = config_->route_table->Route(*headers_);
-      if (route_ != nullptr) info_.route_name = route_->name;
+      route_ = config_->route_config->RouteFor(*headers_);
+      if (route_ != nullptr) info_.route_name = route_->name();
     }
     return route_;
   }
@@ -335,7 +334,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   RequestHeadersPtr headers_;
   std::vector<std::unique_ptr<StreamFilter>> filters_;
   StreamInfo info_;
-  const router::RouteEntry* route_ = nullptr;
+  const Route* route_ = nullptr;
   bool route_resolved_ = false;
   size_t stopped_at_ = 0;
   bool headers_end_stream_ = false;

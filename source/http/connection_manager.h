@@ -14,12 +14,8 @@
 #include "source/http/filter_registry.h"
 #include "source/http/http1_codec.h"
 #include "source/http/path_normalizer.h"
+#include "source/http/route_config.h"
 #include "source/network/connection.h"
-#include "source/router/route_table.h"
-
-namespace phoenix::upstream {
-class ClusterManager;
-}
 
 namespace phoenix::http {
 
@@ -51,7 +47,7 @@ struct ConnectionManagerConfig {
   bool generate_request_id = true;
   PathNormalizationOptions path_normalization;
   size_t buffer_limit = 1024 * 1024;
-  std::unique_ptr<router::RouteTable> route_table;
+  RouteConfigConstSharedPtr route_config;
   std::vector<FilterFactoryPtr> filters;
   std::vector<std::shared_ptr<AccessLogFile>> access_logs;
   std::unique_ptr<ConnectionManagerStats> stats;
@@ -66,7 +62,6 @@ class WorkerContext {
  public:
   virtual ~WorkerContext() = default;
   virtual Dispatcher& dispatcher() = 0;
-  virtual upstream::ClusterManager& cluster_manager() = 0;
   virtual bool draining() const = 0;
   virtual uint64_t Random() = 0;
   // The connection is finished; the worker may delete it (called deferred, never inside

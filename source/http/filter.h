@@ -5,15 +5,10 @@
 #include <string_view>
 
 #include "source/http/header_map.h"
+#include "source/http/route_config.h"
 
 namespace phoenix {
 class Dispatcher;
-namespace router {
-struct RouteEntry;
-}
-namespace upstream {
-class ClusterManager;
-}
 }  // namespace phoenix
 
 namespace phoenix::http {
@@ -47,11 +42,10 @@ class FilterCallbacks {
  public:
   virtual ~FilterCallbacks() = default;
   virtual Dispatcher& dispatcher() = 0;
-  virtual upstream::ClusterManager& cluster_manager() = 0;
   virtual uint64_t Random() = 0;
   virtual StreamInfo& stream_info() = 0;
   // The route picked for this request (null: none matched). Computed once, lazily.
-  virtual const router::RouteEntry* route() = 0;
+  virtual const Route* route() = 0;
   virtual const std::string& downstream_address() = 0;
   // Answers the request from the proxy with a short body and ends it.
   virtual void SendLocalReply(int status, std::string_view body, std::string_view flag) = 0;

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "google/protobuf/any.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/stats.h"
-#include "source/config/config_errors.h"
 #include "source/http/filter.h"
 
 namespace phoenix::http {
@@ -40,7 +40,7 @@ struct FilterFactoryContext {
 };
 
 // Filters register by name; a listener's http_filters list names them. Adding a filter is a
-// new folder plus one Register() call in source/filters/registrations.cc.
+// new folder plus one Register() call in source/server/filter_registrations.cc.
 class FilterRegistry {
  public:
   // Validates `typed_config` (errors under `path`) and returns the factory, or null.

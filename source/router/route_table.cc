@@ -12,19 +12,6 @@
 namespace phoenix::router {
 namespace {
 
-std::unique_ptr<RE2> CompileRegex(const std::string& pattern, bool ignore_case,
-                                  std::string_view path, config::ConfigErrors& errors) {
-  RE2::Options options;
-  options.set_log_errors(false);
-  options.set_case_sensitive(!ignore_case);
-  auto regex = std::make_unique<RE2>(pattern, options);
-  if (!regex->ok()) {
-    errors.Add(path, absl::StrCat("invalid RE2 regex: ", regex->error()));
-    return nullptr;
-  }
-  return regex;
-}
-
 // RFC 9110 token characters.
 bool IsHeaderName(std::string_view name) {
   if (name.empty()) return false;
@@ -44,114 +31,7 @@ bool IsHeaderValue(std::string_view value) {
   return true;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return absl::EqualsIgnoreCase(AbslView(a), AbslView(b));
-}
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
-}
-
-// Finds `name` among "a=1&b=2" query parameters. Values are compared as sent.
-bool FindQueryParameter(std::string_view query, std::string_view name, std::string_view* value) {
-  for (absl::string_view part : absl::StrSplit(AbslView(query), '&')) {
-    std::string_view p = StdView(part);
-    size_t eq = p.find('=');
-    std::string_view key = p.substr(0, eq);
-    if (key == name) {
-      *value = eq == std::string_view::npos ? std::string_view() : p.substr(eq + 1);
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
-
-StringMatcher::StringMatcher(const config::v1::StringMatcher& proto, std::string_view path,
-                             config::ConfigErrors& errors)
-    : kind_(proto.match_pattern_case()), ignore_case_(proto.ignore_case()) {
-  switch (kind_) {
-    case config::v1::StringMatcher::kExact:
-      pattern_ = proto.exact();
-      break;
-    case config::v1::StringMatcher::kPrefix:
-      pattern_ = proto.prefix();
-      break;
-    case config::v1::StringMatcher::kSuffix:
-      pattern_ = proto.suffix();
-      break;
-    case config::v1::StringMatcher::kContains:
-      pattern_ = proto.contains();
-      break;
-    case config::v1::StringMatcher::kSafeRegex:
-      regex_ = CompileRegex(proto.safe_regex().regex(), ignore_case_,
-                            absl::StrCat(AbslView(path), ".safe_regex.regex"), errors);
-      break;
-    case config::v1::StringMatcher::MATCH_PATTERN_NOT_SET:
-      errors.Add(path, "a string matcher needs one of exact, prefix, suffix, contains, safe_regex");
-      break;
-  }
-  if (ignore_case_) pattern_ = absl::AsciiStrToLower(pattern_);
-}
-
-bool StringMatcher::Match(std::string_view value) const {
-  std::string lowered;
-  if (ignore_case_ && kind_ != config::v1::StringMatcher::kSafeRegex) {
-    lowered = absl::AsciiStrToLower(AbslView(value));
-    value = lowered;
-  }
-  switch (kind_) {
-    case config::v1::StringMatcher::kExact:
-      return value == pattern_;
-    case config::v1::StringMatcher::kPrefix:
-      return value.starts_with(pattern_);
-    case config::v1::StringMatcher::kSuffix:
-      return value.ends_with(pattern_);
-    case config::v1::StringMatcher::kContains:
-      return value.find(pattern_) != std::string_view::npos;
-    case config::v1::StringMatcher::kSafeRegex:
-      return regex_ != nullptr &&
-             RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex_);
-    default:
-      return false;
-  }
-}
-
-HeaderMatcher::HeaderMatcher(const config::v1::HeaderMatcher& proto, const std::string& path,
-                             config::ConfigErrors& errors)
-    : name_(absl::AsciiStrToLower(proto.name())), invert_(proto.invert_match()) {
-  if (proto.name().empty()) errors.Add(path + ".name", "header name is required");
-  if (proto.has_string_match()) {
-    value_ = std::make_unique<StringMatcher>(proto.string_match(), path + ".string_match", errors);
-  } else if (!proto.present_match()) {
-    errors.Add(path, "set string_match or present_match: true");
-  }
-}
-
-bool HeaderMatcher::Match(const http::RequestHeaders& request) const {
-  std::string_view value;
-  bool present = request.Lookup(name_, &value);
-  bool matched = present && (value_ == nullptr || value_->Match(value));
-  return matched != invert_;
-}
-
-QueryParameterMatcher::QueryParameterMatcher(const config::v1::QueryParameterMatcher& proto,
-                                             const std::string& path, config::ConfigErrors& errors)
-    : name_(proto.name()) {
-  if (proto.name().empty()) errors.Add(path + ".name", "query parameter name is required");
-  if (proto.has_string_match()) {
-    value_ = std::make_unique<StringMatcher>(proto.string_match(), path + ".string_match", errors);
-  } else if (!proto.present_match()) {
-    errors.Add(path, "set string_match or present_match: true");
-  }
-}
-
-bool QueryParameterMatcher::Match(std::string_view query) const {
-  std::string_view value;
-  if (!FindQueryParameter(query, name_, &value)) return false;
-  return value_ == nullptr || value_->Match(value);
-}
 
 HeaderMutations::HeaderMutations(
     const google::protobuf::RepeatedPtrField<config::v1::HeaderValueOption>& add,
@@ -257,34 +137,17 @@ RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::
 
 RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
                        std::string_view path, config::ConfigErrors& errors)
-    : name(proto.name()),
+    : route_name(proto.name()),
       request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove(),
                         std::string(path), "request_headers_to_add", "request_headers_to_remove",
                         errors),
       response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove(),
                          std::string(path), "response_headers_to_add", "response_headers_to_remove",
                          errors),
+      path_matcher(proto.match(), std::string(path), errors),
       config_path(path) {
   std::string p(path);
   const auto& match = proto.match();
-  path_kind = match.path_specifier_case();
-  case_sensitive = !match.has_case_sensitive() || match.case_sensitive();
-  switch (path_kind) {
-    case config::v1::RouteMatch::kPrefix:
-      this->path = match.prefix();
-      break;
-    case config::v1::RouteMatch::kPath:
-      this->path = match.path();
-      break;
-    case config::v1::RouteMatch::kSafeRegex:
-      path_regex = CompileRegex(match.safe_regex().regex(), !case_sensitive,
-                                p + ".match.safe_regex.regex", errors);
-      break;
-    case config::v1::RouteMatch::PATH_SPECIFIER_NOT_SET:
-      errors.Add(p + ".match", "a route match needs one of prefix, path, safe_regex");
-      break;
-  }
-  if (!case_sensitive) this->path = absl::AsciiStrToLower(this->path);
   for (int i = 0; i < match.headers_size(); ++i) {
     headers.emplace_back(match.headers(i), absl::StrCat(p, ".match.headers[", i, "]"), errors);
   }
@@ -341,29 +204,7 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
 }
 
 bool RouteEntry::Matches(const http::RequestHeaders& request) const {
-  std::string_view request_path = request.PathWithoutQuery();
-  switch (path_kind) {
-    case config::v1::RouteMatch::kPrefix:
-      if (case_sensitive ? !request_path.starts_with(path)
-                         : !StartsWithIgnoreCase(request_path, path)) {
-        return false;
-      }
-      break;
-    case config::v1::RouteMatch::kPath:
-      if (case_sensitive ? request_path != path : !EqualsIgnoreCase(request_path, path)) {
-        return false;
-      }
-      break;
-    case config::v1::RouteMatch::kSafeRegex:
-      if (path_regex == nullptr ||
-          !RE2::FullMatch(re2::StringPiece(request_path.data(), request_path.size()),
-                          *path_regex)) {
-        return false;
-      }
-      break;
-    default:
-      return false;
-  }
+  if (!path_matcher.Match(request.PathWithoutQuery())) return false;
   for (const auto& header : headers) {
     if (!header.Match(request)) return false;
   }
@@ -408,9 +249,10 @@ std::string RouteEntry::RedirectLocation(const http::RequestHeaders& request) co
   std::string query(request.Query());
   if (!redirect.path_redirect().empty()) {
     path_part = redirect.path_redirect();
-  } else if (!redirect.prefix_rewrite().empty() && path_kind == config::v1::RouteMatch::kPrefix) {
-    path_part =
-        redirect.prefix_rewrite() + path_part.substr(std::min(path.size(), path_part.size()));
+  } else if (!redirect.prefix_rewrite().empty() &&
+             path_matcher.kind() == config::v1::RouteMatch::kPrefix) {
+    path_part = redirect.prefix_rewrite() +
+                path_part.substr(std::min(path_matcher.literal().size(), path_part.size()));
   }
   std::string location = absl::StrCat(scheme, "://", host, path_part);
   if (!query.empty() && !redirect.strip_query()) absl::StrAppend(&location, "?", query);
@@ -418,10 +260,12 @@ std::string RouteEntry::RedirectLocation(const http::RequestHeaders& request) co
 }
 
 void RouteEntry::RewriteRequest(http::RequestHeaders& request) const {
-  if (!prefix_rewrite.empty() && path_kind == config::v1::RouteMatch::kPrefix) {
-    request.path = prefix_rewrite + request.path.substr(std::min(path.size(), request.path.size()));
-  } else if (!prefix_rewrite.empty() && path_kind == config::v1::RouteMatch::kPath) {
-    request.path = prefix_rewrite + request.path.substr(std::min(path.size(), request.path.size()));
+  if (!prefix_rewrite.empty() && path_matcher.kind() == config::v1::RouteMatch::kPrefix) {
+    request.path = prefix_rewrite + request.path.substr(std::min(path_matcher.literal().size(),
+                                                                 request.path.size()));
+  } else if (!prefix_rewrite.empty() && path_matcher.kind() == config::v1::RouteMatch::kPath) {
+    request.path = prefix_rewrite + request.path.substr(std::min(path_matcher.literal().size(),
+                                                                 request.path.size()));
   }
   if (!host_rewrite.empty()) request.authority = host_rewrite;
 }
@@ -499,7 +343,7 @@ const VirtualHostEntry* RouteTable::FindVirtualHost(std::string_view authority) 
   return default_;
 }
 
-const RouteEntry* RouteTable::Route(const http::RequestHeaders& request) const {
+const RouteEntry* RouteTable::Match(const http::RequestHeaders& request) const {
   const VirtualHostEntry* vhost = FindVirtualHost(request.authority);
   if (vhost == nullptr) return nullptr;
   for (const auto& route : vhost->routes) {

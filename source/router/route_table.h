@@ -8,51 +8,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "phoenix/config/v1/route.pb.h"
-#include "re2/re2.h"
-#include "source/config/config_errors.h"
+#include "source/common/config_errors.h"
 #include "source/http/header_map.h"
+#include "source/http/route_config.h"
+#include "source/matchers/header_matcher.h"
+#include "source/matchers/path_matcher.h"
 
 namespace phoenix::router {
-
-// exact / prefix / suffix / contains / RE2 full match, optionally ignoring ASCII case.
-class StringMatcher {
- public:
-  // Adds errors under `path` for an invalid regex.
-  StringMatcher(const config::v1::StringMatcher& proto, std::string_view path,
-                config::ConfigErrors& errors);
-  bool Match(std::string_view value) const;
-
- private:
-  config::v1::StringMatcher::MatchPatternCase kind_;
-  std::string pattern_;
-  bool ignore_case_;
-  std::unique_ptr<RE2> regex_;
-};
-
-// Matches one request header (or pseudo-header such as ":method") by value or presence.
-class HeaderMatcher {
- public:
-  HeaderMatcher(const config::v1::HeaderMatcher& proto, const std::string& path,
-                config::ConfigErrors& errors);
-  bool Match(const http::RequestHeaders& request) const;
-
- private:
-  std::string name_;
-  std::unique_ptr<StringMatcher> value_;  // null: presence only
-  bool invert_;
-};
-
-// Matches one query parameter by value or presence.
-class QueryParameterMatcher {
- public:
-  QueryParameterMatcher(const config::v1::QueryParameterMatcher& proto, const std::string& path,
-                        config::ConfigErrors& errors);
-  bool Match(std::string_view query) const;
-
- private:
-  std::string name_;
-  std::unique_ptr<StringMatcher> value_;  // null: presence only
-};
 
 // Adds, replaces or removes headers on a request or response.
 class HeaderMutations {
@@ -95,14 +57,14 @@ struct RetryConfig {
 struct VirtualHostEntry;
 
 // One compiled route: how it matches and what it does.
-struct RouteEntry {
+struct RouteEntry : public http::Route {
   enum class Action { kCluster, kWeightedClusters, kRedirect, kDirectResponse };
   struct WeightedCluster {
     std::string name;
     uint32_t weight;
   };
 
-  std::string name;
+  std::string route_name;
   const VirtualHostEntry* virtual_host = nullptr;
   Action action = Action::kCluster;
   // Upstream target.
@@ -121,16 +83,18 @@ struct RouteEntry {
   HeaderMutations response_mutations;
 
   // Match.
-  config::v1::RouteMatch::PathSpecifierCase path_kind;
-  std::string path;  // exact or prefix; lowercased when !case_sensitive
-  bool case_sensitive = true;
-  std::unique_ptr<RE2> path_regex;
-  std::vector<HeaderMatcher> headers;
-  std::vector<QueryParameterMatcher> query_parameters;
+  matchers::PathMatcher path_matcher;
+  std::vector<matchers::HeaderMatcher> headers;
+  std::vector<matchers::QueryParameterMatcher> query_parameters;
   std::string config_path;  // Where this route sits in the config, for error messages.
 
   RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
              std::string_view path, config::ConfigErrors& errors);
+  // The router's view of a route this table returned.
+  static const RouteEntry* From(const http::Route* route) {
+    return static_cast<const RouteEntry*>(route);
+  }
+  const std::string& name() const override { return route_name; }
   bool Matches(const http::RequestHeaders& request) const;
   // The cluster for this request (weighted clusters pick with `random`).
   const std::string& PickCluster(uint64_t random) const;
@@ -152,13 +116,16 @@ struct VirtualHostEntry {
 
 // The compiled RouteConfiguration: picks the virtual host by Host, then the first route
 // whose match accepts the request. Immutable once built; shared by all workers.
-class RouteTable {
+class RouteTable : public http::RouteConfig {
  public:
   // Errors are added under `path` (e.g. "static_resources.listeners[0]...route_config").
   RouteTable(const config::v1::RouteConfiguration& proto, std::string_view path,
              config::ConfigErrors& errors);
 
-  const RouteEntry* Route(const http::RequestHeaders& request) const;
+  const http::Route* RouteFor(const http::RequestHeaders& request) const override {
+    return Match(request);
+  }
+  const RouteEntry* Match(const http::RequestHeaders& request) const;
   const VirtualHostEntry* FindVirtualHost(std::string_view authority) const;
   // Every cluster a route can send to (for validation).
   std::vector<std::pair<std::string, std::string>> ReferencedClusters() const;

@@ -52,7 +52,7 @@ void RegisterRouterFilter() {
 RouterFilter::~RouterFilter() { OnDestroy(); }
 
 http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bool end_stream) {
-  route_ = callbacks_->route();
+  route_ = RouteEntry::From(callbacks_->route());
   if (route_ == nullptr) {
     callbacks_->SendLocalReply(404, "", "NR");
     return http::FilterStatus::kStop;
@@ -63,7 +63,7 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
     return http::FilterStatus::kStop;
   }
   const std::string& cluster_name = route_->PickCluster(callbacks_->Random());
-  cluster_ = callbacks_->cluster_manager().Get(cluster_name);
+  cluster_ = upstream::ClusterManager::ForThisThread()->Get(cluster_name);
   if (cluster_ == nullptr) {
     callbacks_->SendLocalReply(503, "no cluster\n", "NC");
     return http::FilterStatus::kStop;

@@ -5,6 +5,7 @@
 
 #include "source/common/free_list.h"
 #include "source/http/filter.h"
+#include "source/router/route_table.h"
 #include "source/upstream/cluster_manager.h"
 #include "source/upstream/conn_pool.h"
 

@@ -6,9 +6,9 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
-#include "source/filters/registrations.h"
 #include "source/network/tcp_connection.h"
 #include "source/router/router_filter.h"
+#include "source/server/filter_registrations.h"
 
 namespace phoenix::server {
 namespace {
@@ -51,9 +51,10 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   if (listener.per_connection_buffer_limit_bytes() != 0) {
     hcm->buffer_limit = listener.per_connection_buffer_limit_bytes();
   }
-  hcm->route_table =
-      std::make_unique<router::RouteTable>(proto.route_config(), hpath + ".route_config", errors);
-  for (const auto& [field_path, cluster] : hcm->route_table->ReferencedClusters()) {
+  auto route_table =
+      std::make_shared<router::RouteTable>(proto.route_config(), hpath + ".route_config", errors);
+  hcm->route_config = route_table;
+  for (const auto& [field_path, cluster] : route_table->ReferencedClusters()) {
     if (clusters.find(cluster) == clusters.end()) {
       errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
     }
@@ -113,7 +114,7 @@ absl::StatusOr<config::v1::Bootstrap> LoadBootstrapFile(const std::string& path,
 absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
     const config::v1::Bootstrap& bootstrap, const config::SourceMap* source_map, StatsStore& stats,
     const ConfigSnapshot* previous, uint64_t version) {
-  filters::RegisterBuiltinFilters();
+  RegisterBuiltinFilters();
 
   config::ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();

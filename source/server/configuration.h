@@ -9,8 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "phoenix/config/v1/bootstrap.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/stats.h"
-#include "source/config/config_errors.h"
 #include "source/http/connection_manager.h"
 #include "source/upstream/cluster_manager.h"
 

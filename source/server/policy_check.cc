@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "source/config/yaml_loader.h"
+#include "source/router/route_table.h"
 #include "source/server/configuration.h"
 
 namespace phoenix::server {
@@ -51,13 +52,14 @@ PolicyOutcome ExplainRequest(const http::ConnectionManagerConfig& config, uint32
   outcome.denied_by = explanation.denied_by;
   outcome.rate_limits = explanation.rate_limits;
   if (!outcome.denied_by.empty()) return outcome;
-  const router::RouteEntry* route = config.route_table->Route(request);
+  const router::RouteEntry* route =
+      router::RouteEntry::From(config.route_config->RouteFor(request));
   if (route == nullptr) {
     outcome.no_route = true;
     outcome.lines.push_back("routing: no virtual host or route matches: 404");
     return outcome;
   }
-  outcome.route = route->name;
+  outcome.route = route->route_name;
   switch (route->action) {
     case router::RouteEntry::Action::kCluster:
       outcome.cluster = route->cluster;
@@ -76,9 +78,9 @@ PolicyOutcome ExplainRequest(const http::ConnectionManagerConfig& config, uint32
           absl::StrCat("routing: redirect to ", route->RedirectLocation(request)));
       break;
   }
-  outcome.lines.push_back(
-      absl::StrCat("routing: virtual host '", route->virtual_host->name, "', route '", route->name,
-                   "'", outcome.cluster.empty() ? "" : ", cluster ", outcome.cluster));
+  outcome.lines.push_back(absl::StrCat(
+      "routing: virtual host '", route->virtual_host->name, "', route '", route->route_name, "'",
+      outcome.cluster.empty() ? "" : ", cluster ", outcome.cluster));
   return outcome;
 }
 

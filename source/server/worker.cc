@@ -35,6 +35,7 @@ Worker::~Worker() { Join(); }
 
 void Worker::Start() {
   thread_ = std::thread([this] {
+    upstream::ClusterManager::SetForThisThread(&cluster_manager_);
     dispatcher_.Run();
     AccessLogFile::FlushThreadBuffers();
   });

@@ -35,7 +35,6 @@ class Worker : public http::WorkerContext {
 
   // http::WorkerContext
   Dispatcher& dispatcher() override { return dispatcher_; }
-  upstream::ClusterManager& cluster_manager() override { return cluster_manager_; }
   bool draining() const override { return draining_; }
   uint64_t Random() override { return random_(); }
   void OnConnectionClosed(http::ConnectionManager* connection) override;

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "phoenix/config/v1/cluster.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/stats.h"
-#include "source/config/config_errors.h"
 
 namespace phoenix::upstream {
 

@@ -1,6 +1,15 @@
 #include "source/upstream/cluster_manager.h"
 
 namespace phoenix::upstream {
+namespace {
+thread_local ClusterManager* this_thread_cluster_manager = nullptr;
+}  // namespace
+
+ClusterManager* ClusterManager::ForThisThread() { return this_thread_cluster_manager; }
+
+void ClusterManager::SetForThisThread(ClusterManager* manager) {
+  this_thread_cluster_manager = manager;
+}
 
 ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
                                        std::shared_ptr<const ClusterInfo> info)

@@ -39,6 +39,12 @@ class ClusterManager {
   std::shared_ptr<ThreadLocalCluster> Get(const std::string& name) const;
   void Clear() { clusters_.clear(); }
 
+  // The cluster manager of the calling worker thread, or null on other threads. Set by the
+  // worker on its own thread: this is how the router (a filter, created by a factory shared
+  // by every worker) reaches its worker's clusters without the HTTP layer knowing them.
+  static ClusterManager* ForThisThread();
+  static void SetForThisThread(ClusterManager* manager);
+
  private:
   Dispatcher& dispatcher_;
   absl::flat_hash_map<std::string, std::shared_ptr<ThreadLocalCluster>> clusters_;

@@ -108,19 +108,19 @@ rules:
 }
 
 TEST(CidrRangeTest, ParsesAndMatches) {
-  CidrRange range;
-  ASSERT_TRUE(CidrRange::Parse("10.1.0.0/16", &range));
+  matchers::CidrRange range;
+  ASSERT_TRUE(matchers::CidrRange::Parse("10.1.0.0/16", &range));
   in6_addr a;
-  ASSERT_TRUE(CidrRange::ParseAddress("10.1.200.3", &a));
+  ASSERT_TRUE(matchers::CidrRange::ParseAddress("10.1.200.3", &a));
   EXPECT_TRUE(range.Contains(a));
-  ASSERT_TRUE(CidrRange::ParseAddress("10.2.0.1", &a));
+  ASSERT_TRUE(matchers::CidrRange::ParseAddress("10.2.0.1", &a));
   EXPECT_FALSE(range.Contains(a));
-  ASSERT_TRUE(CidrRange::Parse("10.1.2.3/20", &range));  // Host bits are ignored.
-  ASSERT_TRUE(CidrRange::ParseAddress("10.1.15.255", &a));
+  ASSERT_TRUE(matchers::CidrRange::Parse("10.1.2.3/20", &range));  // Host bits are ignored.
+  ASSERT_TRUE(matchers::CidrRange::ParseAddress("10.1.15.255", &a));
   EXPECT_TRUE(range.Contains(a));
-  EXPECT_FALSE(CidrRange::Parse("10.0.0.0/33", &range));
-  EXPECT_FALSE(CidrRange::Parse("nope/8", &range));
-  EXPECT_FALSE(CidrRange::Parse("::/129", &range));
+  EXPECT_FALSE(matchers::CidrRange::Parse("10.0.0.0/33", &range));
+  EXPECT_FALSE(matchers::CidrRange::Parse("nope/8", &range));
+  EXPECT_FALSE(matchers::CidrRange::Parse("::/129", &range));
 }
 
 TEST(AccessPolicyConfigTest, ReportsBadRules) {

@@ -55,20 +55,20 @@ TEST(RouteTableTest, PicksVirtualHostByHost) {
   config::ConfigErrors errors;
   auto table = Build(kTable, errors);
   ASSERT_TRUE(errors.empty());
-  EXPECT_EQ(table->Route(Request("GET", "/", "api.example.com"))->name, "api");
-  EXPECT_EQ(table->Route(Request("GET", "/", "API.example.com:8080"))->name, "api");
-  EXPECT_EQ(table->Route(Request("GET", "/", "x.example.com"))->name, "wild");
-  EXPECT_EQ(table->Route(Request("GET", "/exact", "other"))->name, "exact_path");
+  EXPECT_EQ(table->Match(Request("GET", "/", "api.example.com"))->name(), "api");
+  EXPECT_EQ(table->Match(Request("GET", "/", "API.example.com:8080"))->name(), "api");
+  EXPECT_EQ(table->Match(Request("GET", "/", "x.example.com"))->name(), "wild");
+  EXPECT_EQ(table->Match(Request("GET", "/exact", "other"))->name(), "exact_path");
 }
 
 TEST(RouteTableTest, MatchesPathsInOrder) {
   config::ConfigErrors errors;
   auto table = Build(kTable, errors);
-  EXPECT_EQ(table->Route(Request("GET", "/exact?q=1"))->name, "exact_path");
-  EXPECT_EQ(table->Route(Request("GET", "/exact/more")), nullptr);
-  EXPECT_EQ(table->Route(Request("GET", "/CRASH"))->name, "nocase");
-  EXPECT_EQ(table->Route(Request("GET", "/users/42"))->name, "regex");
-  EXPECT_EQ(table->Route(Request("GET", "/users/42x")), nullptr);
+  EXPECT_EQ(table->Match(Request("GET", "/exact?q=1"))->name(), "exact_path");
+  EXPECT_EQ(table->Match(Request("GET", "/exact/more")), nullptr);
+  EXPECT_EQ(table->Match(Request("GET", "/CRASH"))->name(), "nocase");
+  EXPECT_EQ(table->Match(Request("GET", "/users/42"))->name(), "regex");
+  EXPECT_EQ(table->Match(Request("GET", "/users/42x")), nullptr);
 }
 
 TEST(RouteTableTest, MatchesHeadersMethodAndQuery) {
@@ -76,17 +76,17 @@ TEST(RouteTableTest, MatchesHeadersMethodAndQuery) {
   auto table = Build(kTable, errors);
   auto canary = Request("GET", "/svc/a");
   canary.headers.Add("x-canary", "1");
-  EXPECT_EQ(table->Route(canary)->name, "canary");
-  EXPECT_EQ(table->Route(Request("POST", "/svc/a"))->name, "post_only");
-  EXPECT_EQ(table->Route(Request("GET", "/svc/a?x=1&debug"))->name, "debug");
-  EXPECT_EQ(table->Route(Request("GET", "/svc/a"))->name, "svc");
+  EXPECT_EQ(table->Match(canary)->name(), "canary");
+  EXPECT_EQ(table->Match(Request("POST", "/svc/a"))->name(), "post_only");
+  EXPECT_EQ(table->Match(Request("GET", "/svc/a?x=1&debug"))->name(), "debug");
+  EXPECT_EQ(table->Match(Request("GET", "/svc/a"))->name(), "svc");
 }
 
 TEST(RouteTableTest, PrefixRewrite) {
   config::ConfigErrors errors;
   auto table = Build(kTable, errors);
   auto request = Request("GET", "/svc/a?b=1");
-  const RouteEntry* route = table->Route(request);
+  const RouteEntry* route = table->Match(request);
   ASSERT_NE(route, nullptr);
   route->RewriteRequest(request);
   EXPECT_EQ(request.path, "/v2/a?b=1");
@@ -103,7 +103,7 @@ virtual_hosts:
     route: {weighted_clusters: {clusters: [{name: a, weight: 1}, {name: b, weight: 3}]}}
 )",
                      errors);
-  const RouteEntry* route = table->Route(Request("GET", "/"));
+  const RouteEntry* route = table->Match(Request("GET", "/"));
   ASSERT_NE(route, nullptr);
   int b = 0;
   for (uint64_t i = 0; i < 400; ++i) b += route->PickCluster(i) == "b";
@@ -151,12 +151,12 @@ TEST(RouteTableTest, StringMatcherKinds) {
   config::v1::StringMatcher proto;
   proto.set_suffix(".JPG");
   proto.set_ignore_case(true);
-  StringMatcher suffix(proto, "m", errors);
+  matchers::StringMatcher suffix(proto, "m", errors);
   EXPECT_TRUE(suffix.Match("a.jpg"));
   EXPECT_FALSE(suffix.Match("a.png"));
   proto.Clear();
   proto.set_contains("mid");
-  StringMatcher contains(proto, "m", errors);
+  matchers::StringMatcher contains(proto, "m", errors);
   EXPECT_TRUE(contains.Match("amidst"));
   EXPECT_TRUE(errors.empty());
 }

@@ -1,53 +1,17 @@
 #pragma once
 
-#include <netinet/in.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "phoenix/config/v1/access_policy.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/stats.h"
-#include "source/config/config_errors.h"
 #include "source/http/filter.h"
 #include "source/http/filter_registry.h"
-#include "source/router/route_table.h"
+#include "source/matchers/request_matcher.h"
 
 namespace phoenix::filters {
-
-// An address range ("10.0.0.0/8", "::1/128"). IPv4 is held as IPv4-mapped IPv6.
-class CidrRange {
- public:
-  // False if `text` is not a valid CIDR range or address.
-  static bool Parse(const std::string& text, CidrRange* out);
-  bool Contains(const in6_addr& address) const;
-  // Parses "1.2.3.4" or "::1" as IPv4-mapped / plain IPv6.
-  static bool ParseAddress(std::string_view text, in6_addr* out);
-
- private:
-  in6_addr prefix_{};
-  int length_ = 0;  // In bits, over the 128-bit form.
-};
-
-// One AccessMatch, compiled.
-class AccessMatcher {
- public:
-  AccessMatcher(const config::v1::AccessMatch& proto, const std::string& path,
-                config::ConfigErrors& errors);
-  // `client` is null when the client address did not parse (then CIDR terms never match).
-  bool Match(const http::RequestHeaders& request, const in6_addr* client) const;
-
- private:
-  std::vector<std::string> methods_;
-  bool exact_methods_;
-  std::unique_ptr<router::StringMatcher> path_;
-  std::vector<router::HeaderMatcher> headers_;
-  std::vector<router::QueryParameterMatcher> query_parameters_;
-  std::vector<CidrRange> source_cidrs_;
-  std::vector<AccessMatcher> and_rules_;
-  std::vector<AccessMatcher> or_rules_;
-  std::unique_ptr<AccessMatcher> not_rule_;
-};
 
 // A compiled AccessPolicy, shared by every request of a listener's config snapshot.
 class AccessPolicy {
@@ -56,7 +20,7 @@ class AccessPolicy {
     std::string name;
     bool deny;
     bool shadow;
-    AccessMatcher match;
+    matchers::RequestMatcher match;
     Counter* matched;  // Enforced rule decided the request / shadow rule would have.
   };
   struct Decision {

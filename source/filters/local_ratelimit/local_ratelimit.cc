@@ -22,7 +22,8 @@ class LocalRateLimitFilterFactory : public http::FilterFactory {
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
                http::PolicyExplanation& explanation) const override {
     in6_addr client;
-    const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+    const in6_addr* client_ptr =
+        matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
     for (const auto& limit : config_->limits()) {
       if (!limit->Applies(request, client_ptr)) continue;
       explanation.rate_limits.push_back(limit->name());
@@ -152,7 +153,8 @@ http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& hea
 http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   const std::string& client_ip = callbacks_->stream_info().client_ip;
   in6_addr client;
-  const in6_addr* client_ptr = CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+  const in6_addr* client_ptr =
+      matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   uint64_t now_us = uv_hrtime() / 1000;
   const auto& limits = config_->limits();
   for (size_t i = from; i < limits.size(); ++i) {

@@ -10,13 +10,13 @@
 
 #include "absl/synchronization/mutex.h"
 #include "phoenix/config/v1/local_ratelimit.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/dispatcher.h"
 #include "source/common/free_list.h"
 #include "source/common/stats.h"
-#include "source/config/config_errors.h"
-#include "source/filters/access_policy/access_policy.h"
 #include "source/filters/local_ratelimit/token_bucket.h"
 #include "source/http/filter.h"
+#include "source/matchers/request_matcher.h"
 
 namespace phoenix::filters {
 
@@ -61,7 +61,7 @@ class RateLimit {
 
  private:
   std::string name_;
-  AccessMatcher match_;
+  matchers::RequestMatcher match_;
   config::v1::RateLimitKey key_;
   uint32_t max_tokens_ = 0;
   std::unique_ptr<KeyedTokenBuckets> buckets_;

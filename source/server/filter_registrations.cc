@@ -1,4 +1,4 @@
-#include "source/filters/registrations.h"
+#include "source/server/filter_registrations.h"
 
 #include <mutex>
 
@@ -6,16 +6,16 @@
 #include "source/filters/local_ratelimit/local_ratelimit.h"
 #include "source/router/router_filter.h"
 
-namespace phoenix::filters {
+namespace phoenix::server {
 
 void RegisterBuiltinFilters() {
   static std::once_flag once;
   std::call_once(once, [] {
     // One line per filter; each filter lives in its own folder under source/filters/.
-    RegisterAccessPolicyFilter();
-    RegisterLocalRateLimitFilter();
+    filters::RegisterAccessPolicyFilter();
+    filters::RegisterLocalRateLimitFilter();
     router::RegisterRouterFilter();
   });
 }
 
-}  // namespace phoenix::filters
+}  // namespace phoenix::server

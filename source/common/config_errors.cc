@@ -1,4 +1,4 @@
-#include "source/config/config_errors.h"
+#include "source/common/config_errors.h"
 
 #include <algorithm>
 

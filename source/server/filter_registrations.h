@@ -1,9 +1,9 @@
 #pragma once
 
-namespace phoenix::filters {
+namespace phoenix::server {
 
 // Registers every built-in HTTP filter with http::FilterRegistry. Idempotent and thread-safe;
 // config loading calls it before resolving filter names.
 void RegisterBuiltinFilters();
 
-}  // namespace phoenix::filters
+}  // namespace phoenix::server

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "source/http/header_map.h"
+
+namespace phoenix::http {
+
+// A route picked for a request. The connection manager and the filters see only this; the
+// router, which implements it, knows what the route does.
+class Route {
+ public:
+  virtual ~Route() = default;
+  // The route's configured name (may be empty), for the access log and explanations.
+  virtual const std::string& name() const = 0;
+};
+
+// The routing table of one listener (Envoy's Router::Config): picks the route for a request.
+// Immutable once built and shared by every worker.
+class RouteConfig {
+ public:
+  virtual ~RouteConfig() = default;
+  // The first route that accepts `request`, or null (no route: 404, flag NR).
+  virtual const Route* RouteFor(const RequestHeaders& request) const = 0;
+};
+
+using RouteConfigConstSharedPtr = std::shared_ptr<const RouteConfig>;
+
+}  // namespace phoenix::http

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <netinet/in.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "phoenix/config/v1/access_policy.pb.h"
+#include "source/common/config_errors.h"
+#include "source/http/header_map.h"
+#include "source/matchers/cidr_range.h"
+#include "source/matchers/header_matcher.h"
+#include "source/matchers/string_matcher.h"
+
+namespace phoenix::matchers {
+
+// One compiled AccessMatch: method, path, headers, query parameters and client CIDRs,
+// combined with and/or/not. The match language every policy filter shares.
+class RequestMatcher {
+ public:
+  RequestMatcher(const config::v1::AccessMatch& proto, const std::string& path,
+                 config::ConfigErrors& errors);
+  // `client` is null when the client address did not parse (then CIDR terms never match).
+  bool Match(const http::RequestHeaders& request, const in6_addr* client) const;
+
+ private:
+  std::vector<std::string> methods_;
+  bool exact_methods_;
+  std::unique_ptr<StringMatcher> path_;
+  std::vector<HeaderMatcher> headers_;
+  std::vector<QueryParameterMatcher> query_parameters_;
+  std::vector<CidrRange> source_cidrs_;
+  std::vector<RequestMatcher> and_rules_;
+  std::vector<RequestMatcher> or_rules_;
+  std::unique_ptr<RequestMatcher> not_rule_;
+};
+
+}  // namespace phoenix::matchers
