@@ -1,10 +1,19 @@
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <string_view>
 
 #include "source/http/header_map.h"
+#include "source/http/protocol.h"
+#include "source/network/connection.h"
 
 namespace phoenix::http {
+
+// The codec interfaces, in the shape of Envoy's envoy/http/codec.h. A connection carries
+// streams (one at a time for HTTP/1, many for HTTP/2); each stream has an encoder for the
+// bytes we send and a decoder for what the peer sends. The connection manager and the
+// upstream pools see only these interfaces, never a protocol's own classes.
 
 // Limits a server codec enforces on request heads.
 struct CodecLimits {
@@ -13,30 +22,145 @@ struct CodecLimits {
   size_t max_request_uri_bytes = 8 * 1024;       // Past it: 414.
 };
 
-// What a server codec reports about the requests it parses, in order. A connection carries
-// one request at a time: the codec holds back pipelined requests until the response to the
-// current one is complete.
-class ServerCodecCallbacks {
- public:
-  virtual ~ServerCodecCallbacks() = default;
-  // The first byte of a request arrived.
-  virtual void OnRequestBegin() = 0;
-  virtual void OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) = 0;
-  virtual void OnRequestData(std::string_view data, bool end_stream) = 0;
-  // Ends the request.
-  virtual void OnRequestTrailers(HeaderMap trailers) = 0;
-  // The request is malformed; the connection can only be answered with `status` and closed.
-  virtual void OnProtocolError(int status, std::string_view details) = 0;
+// Why a stream ended before it completed.
+enum class StreamResetReason {
+  kConnectionTermination,  // The connection closed or failed under the stream.
+  kProtocolError,          // The peer sent something malformed.
 };
 
-// What a client codec reports about the response to the request it sent.
-class ClientCodecCallbacks {
+// What the user of one stream hears about it besides the decoded message.
+class StreamCallbacks {
  public:
-  virtual ~ClientCodecCallbacks() = default;
-  virtual void OnResponseHeaders(ResponseHeadersPtr headers, bool end_stream) = 0;
-  virtual void OnResponseData(std::string_view data, bool end_stream) = 0;
-  virtual void OnResponseTrailers(HeaderMap trailers) = 0;
-  virtual void OnResponseProtocolError(std::string_view details) = 0;
+  virtual ~StreamCallbacks() = default;
+  virtual void OnResetStream(StreamResetReason reason) = 0;
+  // The stream's outgoing buffer went above its high watermark / back under the low one.
+  virtual void OnAboveWriteBufferHighWatermark() = 0;
+  virtual void OnBelowWriteBufferLowWatermark() = 0;
 };
+
+// The controls both directions of one stream share.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // At most one listener; null detaches.
+  virtual void SetCallbacks(StreamCallbacks* callbacks) = 0;
+  // Abandons the stream. HTTP/1 can only do that by giving up the connection after it; a
+  // multiplexed protocol resets just this stream.
+  virtual void ResetStream() = 0;
+  // Stops or resumes reading the peer's data for this stream (back-pressure).
+  virtual void ReadDisable(bool disable) = 0;
+};
+
+// Sends a response on a server stream.
+class ResponseEncoder {
+ public:
+  virtual ~ResponseEncoder() = default;
+  virtual void EncodeHeaders(const ResponseHeaders& headers, bool end_stream) = 0;
+  virtual void EncodeData(std::string_view data, bool end_stream) = 0;
+  // Ends the response.
+  virtual void EncodeTrailers(const HeaderMap& trailers) = 0;
+  virtual Stream& stream() = 0;
+};
+
+// Sends a request on a client stream.
+class RequestEncoder {
+ public:
+  virtual ~RequestEncoder() = default;
+  virtual void EncodeHeaders(const RequestHeaders& headers, bool end_stream) = 0;
+  virtual void EncodeData(std::string_view data, bool end_stream) = 0;
+  // Ends the request.
+  virtual void EncodeTrailers(const HeaderMap& trailers) = 0;
+  virtual Stream& stream() = 0;
+};
+
+// Hears the request of a server stream (the connection manager implements it).
+class RequestDecoder {
+ public:
+  virtual ~RequestDecoder() = default;
+  virtual void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) = 0;
+  virtual void DecodeData(std::string_view data, bool end_stream) = 0;
+  // Ends the request.
+  virtual void DecodeTrailers(HeaderMap trailers) = 0;
+};
+
+// Hears the response of a client stream (the router implements it).
+class ResponseDecoder {
+ public:
+  virtual ~ResponseDecoder() = default;
+  virtual void DecodeHeaders(ResponseHeadersPtr headers, bool end_stream) = 0;
+  virtual void DecodeData(std::string_view data, bool end_stream) = 0;
+  // Ends the response.
+  virtual void DecodeTrailers(HeaderMap trailers) = 0;
+};
+
+// What a server codec asks of the connection that owns it.
+class ServerConnectionCallbacks {
+ public:
+  virtual ~ServerConnectionCallbacks() = default;
+  // The first byte of a request arrived (starts the request-headers timeout).
+  virtual void OnRequestBegin() = 0;
+  // A request head is complete: a new stream. `encoder` is valid until the stream completes
+  // or is reset; the returned decoder hears the rest of the request.
+  virtual RequestDecoder& NewStream(ResponseEncoder& encoder) = 0;
+  // The peer's bytes are malformed. The codec has already answered with `status` when no
+  // response was under way (`answered`); the connection can only be closed now.
+  virtual void OnProtocolError(int status, std::string_view details, bool answered) = 0;
+};
+
+// The server side of a downstream connection, for one protocol.
+class ServerConnection {
+ public:
+  virtual ~ServerConnection() = default;
+  virtual Protocol protocol() const = 0;
+  // Bytes from the peer. Callbacks fire from inside.
+  virtual void Dispatch(const char* data, size_t length) = 0;
+  // Parses bytes held back while earlier responses were in progress (HTTP/1 pipelining).
+  // Called from deferred work after a stream completes, never from inside a callback.
+  virtual void ResumeDispatch() = 0;
+  // No new streams after the current ones: HTTP/1 answers "connection: close", HTTP/2 sends
+  // GOAWAY.
+  virtual void Shutdown() = 0;
+  // Whether the connection may carry more requests once the current streams are done.
+  virtual bool keep_alive() const = 0;
+  // No request is partly received or held back.
+  virtual bool idle() const = 0;
+  // Idle and holding no connection state (HTTP/1 between requests): the owner may free the
+  // codec and create a new one at the next byte, so an idle connection costs little.
+  virtual bool discardable() const = 0;
+  // Answers the request in progress with a short `status` (e.g. 408 when its head is too
+  // slow) unless a response is under way; the connection then takes no more requests.
+  virtual void SendLocalError(int status) = 0;
+};
+
+// What a client codec reports about the connection as a whole.
+class ClientConnectionCallbacks {
+ public:
+  virtual ~ClientConnectionCallbacks() = default;
+  // The response is malformed; the connection is unusable.
+  virtual void OnProtocolError(std::string_view details) = 0;
+};
+
+// The client side of an upstream connection, for one protocol.
+class ClientConnection {
+ public:
+  virtual ~ClientConnection() = default;
+  virtual Protocol protocol() const = 0;
+  // Starts a request whose response `decoder` hears.
+  virtual RequestEncoder& NewStream(ResponseDecoder& decoder) = 0;
+  virtual void Dispatch(const char* data, size_t length) = 0;
+  // The peer closed. Completes a response delimited by the close; false if a response was
+  // cut short.
+  virtual bool OnConnectionClosed() = 0;
+  // Whether the streams so far completed cleanly and the connection can take another.
+  virtual bool reusable() const = 0;
+  // Whether every stream's request has been sent in full.
+  virtual bool requests_complete() const = 0;
+};
+
+// Makes the server codec a listener speaks (HTTP/1 today; HTTP/2, or sniffing the
+// connection preface, next). Part of the listener's config.
+using ServerCodecFactory = std::unique_ptr<ServerConnection> (*)(
+    network::Connection& connection, ServerConnectionCallbacks& callbacks,
+    const CodecLimits& limits);
 
 }  // namespace phoenix::http

@@ -83,15 +83,16 @@ ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::str
   }
 }
 
-// One request/response exchange: owns the request head and the filter instances, and is
-// the FilterCallbacks those filters talk to.
-class ConnectionManager::ActiveStream : public FilterCallbacks {
+// One request/response exchange: the codec's decoder for the request, owner of the request
+// head and the filter instances, and the FilterCallbacks those filters talk to. Its response
+// leaves through the stream's encoder.
+class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDecoder {
  public:
   PHX_FREE_LIST_ALLOCATED(ActiveStream)
 
   ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
-               RequestHeadersPtr headers)
-      : parent_(parent), config_(std::move(config)), headers_(std::move(headers)) {
+               ResponseEncoder& encoder)
+      : parent_(parent), config_(std::move(config)), encoder_(encoder) {
     info_.start_us = uv_hrtime() / 1000;
     info_.start_wall_us = WallMicros();
     filters_.reserve(config_->filters.size());
@@ -109,7 +110,9 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     config_->stats->downstream_rq_active.Dec();
   }
 
-  void DecodeHeaders(bool end_stream) {
+  // RequestDecoder
+  void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
+    headers_ = std::move(headers);
     request_complete_ = end_stream;
     PrepareRequestHeaders();
     if (!NormalizePath(headers_->path, config_->path_normalization)) {
@@ -121,7 +124,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     RunDecodeHeaders(0);
   }
 
-  void DecodeData(std::string_view data, bool end_stream) {
+  void DecodeData(std::string_view data, bool end_stream) override {
     request_complete_ = end_stream;
     info_.bytes_received += data.size();
     if (response_complete_) return;
@@ -139,7 +142,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     PassData(data, end_stream);
   }
 
-  void DecodeTrailers(HeaderMap& trailers) {
+  void DecodeTrailers(HeaderMap trailers) override {
     request_complete_ = true;
     if (response_complete_) return;
     if (paused_) {
@@ -216,21 +219,21 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
       (*it)->EncodeHeaders(*headers, end_stream);
     }
     info_.response_code = headers->status;
-    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_->DisableKeepAlive();
-    parent_.codec_->EncodeHeaders(*headers, end_stream);
+    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_->Shutdown();
+    encoder_.EncodeHeaders(*headers, end_stream);
     if (end_stream) Complete();
   }
 
   void EncodeData(std::string_view data, bool end_stream) override {
     if (response_complete_) return;
     info_.bytes_sent += data.size();
-    parent_.codec_->EncodeData(data, end_stream);
+    encoder_.EncodeData(data, end_stream);
     if (end_stream) Complete();
   }
 
   void EncodeTrailers(HeaderMap trailers) override {
     if (response_complete_) return;
-    parent_.codec_->EncodeTrailers(trailers);
+    encoder_.EncodeTrailers(trailers);
     Complete();
   }
 
@@ -239,9 +242,12 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   }
 
   void ResetStream() override {
+    if (response_complete_) return;
     info_.AddFlag("UR");
     Log();
-    parent_.Close(/*flush=*/true);
+    response_complete_ = true;
+    encoder_.stream().ResetStream();
+    parent_.RemoveStream(*this);
   }
 
   bool response_complete() const { return response_complete_; }
@@ -303,7 +309,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     if (response_complete_) return;
     response_complete_ = true;
     Log();
-    parent_.OnStreamComplete();
+    parent_.RemoveStream(*this);
   }
 
   void Log() {
@@ -320,17 +326,19 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     headers_->Lookup("x-forwarded-for", &xff);
     headers_->Lookup("x-request-id", &request_id);
     std::string line = absl::StrFormat(
-        "[%s] \"%s %s HTTP/1.%d\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\"\n",
+        "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\"\n",
         FormatTimestamp(info_.start_wall_us), original_method_, original_path_,
-        headers_->http_minor, code, info_.response_flags.empty() ? "-" : info_.response_flags,
-        info_.bytes_received, info_.bytes_sent, static_cast<int64_t>(ms), AbslView(OrDash(xff)),
-        AbslView(OrDash(ua)), AbslView(OrDash(request_id)), AbslView(OrDash(original_authority_)),
+        AbslView(ProtocolName(headers_->protocol)), code,
+        info_.response_flags.empty() ? "-" : info_.response_flags, info_.bytes_received,
+        info_.bytes_sent, static_cast<int64_t>(ms), AbslView(OrDash(xff)), AbslView(OrDash(ua)),
+        AbslView(OrDash(request_id)), AbslView(OrDash(original_authority_)),
         AbslView(OrDash(info_.upstream_host)));
     for (const auto& log : config_->access_logs) log->Log(line);
   }
 
   ConnectionManager& parent_;
   std::shared_ptr<const ConnectionManagerConfig> config_;
+  ResponseEncoder& encoder_;
   RequestHeadersPtr headers_;
   std::vector<std::unique_ptr<StreamFilter>> filters_;
   StreamInfo info_;
@@ -358,7 +366,7 @@ ConnectionManager::ConnectionManager(WorkerContext& worker, std::shared_ptr<List
       listener_(std::move(listener)),
       config_(listener_->config),
       connection_(std::move(connection)),
-      codec_(std::make_unique<Http1ServerCodec>(*connection_, *this, config_->limits)) {
+      codec_(config_->codec_factory(*connection_, *this, config_->limits)) {
   connection_->SetCallbacks(this);
   config_->stats->downstream_cx_total.Inc();
   config_->stats->downstream_cx_active.Inc();
@@ -382,7 +390,7 @@ void ConnectionManager::WaitFor(Waiting what) {
 }
 
 void ConnectionManager::OnTimeout() {
-  if (closed_ || stream_ != nullptr) return;
+  if (closed_ || !streams_.empty()) return;
   if (waiting_ == Waiting::kNextRequest || codec_ == nullptr || codec_->idle()) {
     // Idle between requests, or connected and never sent a byte.
     config_->stats->downstream_cx_idle_timeout.Inc();
@@ -390,11 +398,12 @@ void ConnectionManager::OnTimeout() {
     return;
   }
   config_->stats->downstream_rq_timeout.Inc();
-  OnProtocolError(408, "request headers timeout");
+  codec_->SendLocalError(408);
+  OnProtocolError(408, "request headers timeout", /*answered=*/true);
 }
 
 ConnectionManager::~ConnectionManager() {
-  stream_.reset();
+  streams_.clear();
   config_->stats->downstream_cx_active.Dec();
 }
 
@@ -404,75 +413,62 @@ void ConnectionManager::StartDrain() {
     Close(/*flush=*/true);
     return;
   }
-  codec_->DisableKeepAlive();
-  if (stream_ == nullptr && codec_->idle()) Close(/*flush=*/true);
+  codec_->Shutdown();
+  if (streams_.empty() && codec_->idle()) Close(/*flush=*/true);
 }
 
 void ConnectionManager::OnData(const char* data, size_t length) {
-  if (codec_ == nullptr) {
-    codec_ = std::make_unique<Http1ServerCodec>(*connection_, *this, config_->limits);
-  }
+  if (codec_ == nullptr) codec_ = config_->codec_factory(*connection_, *this, config_->limits);
   codec_->Dispatch(data, length);
 }
 
 void ConnectionManager::OnEvent(network::ConnectionEvent event) {
   if (event != network::ConnectionEvent::kRemoteClose) return;
-  if (stream_ != nullptr) stream_->OnReset();
+  for (auto& stream : streams_) stream->OnReset();
   Close(/*flush=*/false);
 }
 
 void ConnectionManager::OnAboveWriteBufferHighWatermark() {
-  if (stream_ != nullptr) stream_->OnDownstreamWatermark(true);
+  for (auto& stream : streams_) stream->OnDownstreamWatermark(true);
 }
 
 void ConnectionManager::OnBelowWriteBufferLowWatermark() {
-  if (stream_ != nullptr) stream_->OnDownstreamWatermark(false);
+  for (auto& stream : streams_) stream->OnDownstreamWatermark(false);
 }
 
 void ConnectionManager::OnRequestBegin() {
   if (waiting_ != Waiting::kRequestHeaders) WaitFor(Waiting::kRequestHeaders);
 }
 
-void ConnectionManager::OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
-  if (closed_) return;
+RequestDecoder& ConnectionManager::NewStream(ResponseEncoder& encoder) {
   WaitFor(Waiting::kNothing);
   // Each request runs on the listener's newest config; the connection keeps its limits.
-  stream_ = std::make_unique<ActiveStream>(*this, listener_->config, std::move(headers));
-  stream_->DecodeHeaders(end_stream);
+  streams_.push_back(std::make_unique<ActiveStream>(*this, listener_->config, encoder));
+  return *streams_.back();
 }
 
-void ConnectionManager::OnRequestData(std::string_view data, bool end_stream) {
-  if (stream_ != nullptr) stream_->DecodeData(data, end_stream);
-}
-
-void ConnectionManager::OnRequestTrailers(HeaderMap trailers) {
-  if (stream_ != nullptr) stream_->DecodeTrailers(trailers);
-}
-
-void ConnectionManager::OnProtocolError(int status, std::string_view details) {
+void ConnectionManager::OnProtocolError(int status, std::string_view details, bool answered) {
   config_->stats->downstream_cx_protocol_error.Inc();
   PHX_LOG(kDebug, "downstream ", AbslView(connection_->peer_address()),
           " protocol error: ", AbslView(details));
   WaitFor(Waiting::kNothing);
-  if (stream_ != nullptr && codec_->response_started()) {
-    Close(/*flush=*/true);
-    return;
-  }
-  stream_.reset();
-  // A short generic answer; details go to the debug log only.
-  std::string body = absl::StrCat(AbslView(ReasonPhrase(status)), "\n");
-  absl::AsciiStrToLower(&body);
-  std::string response =
-      absl::StrCat("HTTP/1.1 ", status, " ", AbslView(ReasonPhrase(status)),
-                   "\r\ncontent-type: text/plain\r\ncontent-length: ", body.size(),
-                   "\r\nconnection: close\r\n\r\n", body);
-  connection_->Write(response);
-  config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
+  if (answered) config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
   Close(/*flush=*/true);
 }
 
-void ConnectionManager::OnStreamComplete() {
-  worker_.dispatcher().DeferredDelete(std::move(stream_));
+void ConnectionManager::RemoveStream(ActiveStream& stream) {
+  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+    if (it->get() != &stream) continue;
+    // Deleted after this event: we may be inside the stream's own call stack.
+    worker_.dispatcher().DeferredDelete(std::move(*it));
+    streams_.erase(it);
+    break;
+  }
+  if (streams_.empty()) OnStreamsDone();
+}
+
+void ConnectionManager::OnStreamsDone() {
+  if (closed_) return;
   if (!codec_->keep_alive() || draining_) {
     Close(/*flush=*/true);
     return;
@@ -482,14 +478,14 @@ void ConnectionManager::OnStreamComplete() {
   // Safe to capture `this`: the manager is only ever deleted by deferred work queued after
   // this (deferred callbacks run in order).
   worker_.dispatcher().Defer([this] {
-    if (closed_ || codec_ == nullptr) return;
-    if (codec_->idle() && stream_ == nullptr) {
-      // Nothing pipelined: drop the parser until the next request's first byte, so an idle
+    if (closed_ || codec_ == nullptr || !streams_.empty()) return;
+    if (codec_->discardable()) {
+      // Nothing pipelined: drop the codec until the next request's first byte, so an idle
       // keep-alive connection costs little more than its socket.
       codec_.reset();
       return;
     }
-    codec_->ResumeAfterResponse();
+    codec_->ResumeDispatch();
   });
 }
 
@@ -502,7 +498,8 @@ void ConnectionManager::Close(bool flush) {
   } else {
     connection_->Close();
   }
-  if (stream_ != nullptr) worker_.dispatcher().DeferredDelete(std::move(stream_));
+  for (auto& stream : streams_) worker_.dispatcher().DeferredDelete(std::move(stream));
+  streams_.clear();
   worker_.dispatcher().Defer(
       [worker = &worker_, self = this] { worker->OnConnectionClosed(self); });
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "source/common/access_log.h"
 #include "source/common/dispatcher.h"
 #include "source/common/stats.h"
@@ -12,7 +13,6 @@
 #include "source/http/codec.h"
 #include "source/http/filter.h"
 #include "source/http/filter_registry.h"
-#include "source/http/http1_codec.h"
 #include "source/http/path_normalizer.h"
 #include "source/http/route_config.h"
 #include "source/network/connection.h"
@@ -40,6 +40,7 @@ struct ConnectionManagerStats {
 // Immutable; part of a config snapshot.
 struct ConnectionManagerConfig {
   std::string stat_prefix;
+  ServerCodecFactory codec_factory = nullptr;  // Which protocol the listener speaks.
   CodecLimits limits;
   std::chrono::milliseconds request_headers_timeout{10000};
   std::chrono::milliseconds idle_timeout{300000};
@@ -75,18 +76,19 @@ struct ListenerState {
   std::shared_ptr<const ConnectionManagerConfig> config;
 };
 
-// Serves one downstream HTTP/1.1 connection: parses requests with the codec, runs each
-// through the filter chain (the router last), writes responses back, keeps the connection
-// alive between requests, and enforces the header and idle timeouts.
+// Serves one downstream connection whatever its protocol: the codec (made by the listener's
+// ServerCodecFactory) turns bytes into streams; each stream runs through the filter chain
+// (the router last) and its response goes back through the stream's encoder. Keeps the
+// connection alive between requests and enforces the header and idle timeouts.
 class ConnectionManager : public network::ConnectionCallbacks,
-                          public ServerCodecCallbacks,
+                          public ServerConnectionCallbacks,
                           private TimeoutQueue::Entry {
  public:
   ConnectionManager(WorkerContext& worker, std::shared_ptr<ListenerState> listener,
                     std::unique_ptr<network::Connection> connection);
   ~ConnectionManager() override;
 
-  // Finish the current request, then close; close now if idle.
+  // Finish the current streams, then close; close now if idle.
   void StartDrain();
 
   // network::ConnectionCallbacks
@@ -95,17 +97,18 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void OnAboveWriteBufferHighWatermark() override;
   void OnBelowWriteBufferLowWatermark() override;
 
-  // ServerCodecCallbacks
+  // ServerConnectionCallbacks
   void OnRequestBegin() override;
-  void OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) override;
-  void OnRequestData(std::string_view data, bool end_stream) override;
-  void OnRequestTrailers(HeaderMap trailers) override;
-  void OnProtocolError(int status, std::string_view details) override;
+  RequestDecoder& NewStream(ResponseEncoder& encoder) override;
+  void OnProtocolError(int status, std::string_view details, bool answered) override;
 
  private:
   class ActiveStream;
 
-  void OnStreamComplete();
+  // `stream` is over (its response complete, or reset): delete it after this event.
+  void RemoveStream(ActiveStream& stream);
+  // Every stream is done: close, or wait for the next request.
+  void OnStreamsDone();
   void Close(bool flush);
   // One timeout at a time: waiting for a request head, or idle between requests.
   enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
@@ -116,8 +119,9 @@ class ConnectionManager : public network::ConnectionCallbacks,
   std::shared_ptr<ListenerState> listener_;
   std::shared_ptr<const ConnectionManagerConfig> config_;  // The one the connection began with.
   std::unique_ptr<network::Connection> connection_;
-  std::unique_ptr<Http1ServerCodec> codec_;  // Null while idle between requests.
-  std::unique_ptr<ActiveStream> stream_;
+  std::unique_ptr<ServerConnection> codec_;  // Null while idle, if the codec allows it.
+  // The streams in progress: at most one for HTTP/1, so kept inline.
+  absl::InlinedVector<std::unique_ptr<ActiveStream>, 1> streams_;
   Waiting waiting_ = Waiting::kNothing;
   bool closed_ = false;
   bool draining_ = false;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "source/common/free_list.h"
+#include "source/http/protocol.h"
 
 namespace phoenix::http {
 
@@ -52,7 +53,7 @@ struct RequestHeaders {
   std::string method;
   std::string path;  // Path and query as received ("/a/b?x=1"), or rewritten.
   std::string authority;
-  int http_minor = 1;  // HTTP/1.<minor>
+  Protocol protocol = Protocol::kHttp11;
   HeaderMap headers;
 
   // Value of a header by lowercase name, including the pseudo-headers ":method", ":path"

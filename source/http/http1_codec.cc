@@ -179,9 +179,53 @@ void Http1Parser::ResetMessage() {
 // ---------------------------------------------------------------------------------------
 // Server codec
 
-Http1ServerCodec::Http1ServerCodec(network::Connection& connection, ServerCodecCallbacks& callbacks,
-                                   const CodecLimits& limits)
+std::string_view ProtocolName(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kHttp10:
+      return "HTTP/1.0";
+    case Protocol::kHttp11:
+      return "HTTP/1.1";
+    case Protocol::kHttp2:
+      return "HTTP/2";
+  }
+  return "HTTP/1.1";
+}
+
+Http1ServerCodec::Http1ServerCodec(network::Connection& connection,
+                                   ServerConnectionCallbacks& callbacks, const CodecLimits& limits)
     : Http1Parser(HTTP_REQUEST, limits), connection_(connection), callbacks_(callbacks) {}
+
+std::unique_ptr<ServerConnection> Http1ServerCodec::Create(network::Connection& connection,
+                                                           ServerConnectionCallbacks& callbacks,
+                                                           const CodecLimits& limits) {
+  return std::make_unique<Http1ServerCodec>(connection, callbacks, limits);
+}
+
+void Http1ServerCodec::SendLocalError(int status) {
+  failed_ = true;
+  keep_alive_ = false;
+  decoder_ = nullptr;
+  if (response_started_) return;
+  response_started_ = true;
+  // A short generic answer; the details stay in the proxy's own log.
+  std::string body = absl::StrCat(AbslView(ReasonPhrase(status)), "\n");
+  absl::AsciiStrToLower(&body);
+  connection_.Write(absl::StrCat("HTTP/1.1 ", status, " ", AbslView(ReasonPhrase(status)),
+                                 "\r\ncontent-type: text/plain\r\ncontent-length: ", body.size(),
+                                 "\r\nconnection: close\r\n\r\n", body));
+}
+
+void Http1ServerCodec::ProtocolError(int status, std::string_view details) {
+  bool answered = !response_started_;
+  SendLocalError(status);
+  callbacks_.OnProtocolError(status, details, answered);
+}
+
+void Http1ServerCodec::ResetStream() {
+  failed_ = true;
+  keep_alive_ = false;
+  decoder_ = nullptr;
+}
 
 void Http1ServerCodec::Dispatch(const char* data, size_t length) {
   if (failed_) return;
@@ -225,9 +269,7 @@ bool Http1ServerCodec::HasObsFold(const char* data, size_t length) {
 
 void Http1ServerCodec::Execute(const char* data, size_t length) {
   if (HasObsFold(data, length)) {
-    failed_ = true;
-    keep_alive_ = false;
-    callbacks_.OnProtocolError(400, "obs-fold in request head");
+    ProtocolError(400, "obs-fold in request head");
     return;
   }
   llhttp_errno_t err = llhttp_execute(&parser_, data, length);
@@ -239,15 +281,13 @@ void Http1ServerCodec::Execute(const char* data, size_t length) {
     paused_ = true;
     return;
   }
-  failed_ = true;
-  keep_alive_ = false;
   // Our own callbacks set a status (414, 431, ...); llhttp's errors are all 400.
   int status = error_details_ == nullptr ? 400 : error_status_;
   const char* details = error_details_ == nullptr ? llhttp_errno_name(err) : error_details_;
-  callbacks_.OnProtocolError(status, details);
+  ProtocolError(status, details);
 }
 
-void Http1ServerCodec::ResumeAfterResponse() {
+void Http1ServerCodec::ResumeDispatch() {
   if (!paused_ || failed_) return;
   paused_ = false;
   llhttp_resume(&parser_);
@@ -312,7 +352,7 @@ int Http1ServerCodec::OnHeadersComplete() {
   }
   auto request = std::make_unique<RequestHeaders>();
   request->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  request->http_minor = parser_.http_minor;
+  request->protocol = parser_.http_minor == 0 ? Protocol::kHttp10 : Protocol::kHttp11;
   http_minor_ = parser_.http_minor;
   head_request_ = parser_.method == HTTP_HEAD;
   if (parser_.method == HTTP_CONNECT || parser_.upgrade) {
@@ -339,12 +379,13 @@ int Http1ServerCodec::OnHeadersComplete() {
   }
   in_trailers_ = true;  // Header callbacks from now on are trailers.
   request_complete_ = !request_has_body_;
-  callbacks_.OnRequestHeaders(std::move(request), !request_has_body_);
+  decoder_ = &callbacks_.NewStream(*this);
+  decoder_->DecodeHeaders(std::move(request), !request_has_body_);
   return 0;
 }
 
 int Http1ServerCodec::OnBody(const char* at, size_t length) {
-  callbacks_.OnRequestData(std::string_view(at, length), false);
+  if (decoder_ != nullptr) decoder_->DecodeData(std::string_view(at, length), false);
   return 0;
 }
 
@@ -355,11 +396,11 @@ int Http1ServerCodec::OnMessageComplete() {
   request_complete_ = true;
   HeaderMap trailers = TakeHeaders();
   head_.reset();
-  if (request_has_body_) {
+  if (request_has_body_ && decoder_ != nullptr) {
     if (!trailers.empty()) {
-      callbacks_.OnRequestTrailers(std::move(trailers));
+      decoder_->DecodeTrailers(std::move(trailers));
     } else {
-      callbacks_.OnRequestData(std::string_view(), true);
+      decoder_->DecodeData(std::string_view(), true);
     }
   }
   // One request at a time: hold back pipelined bytes until this response is done, and
@@ -413,18 +454,21 @@ void Http1ServerCodec::EncodeTrailers(const HeaderMap& trailers) {
 
 void Http1ServerCodec::ResponseComplete() {
   response_complete_ = true;
+  decoder_ = nullptr;  // The stream is over; any rest of its request body is dropped.
   if (!request_complete_) keep_alive_ = false;
 }
 
 // ---------------------------------------------------------------------------------------
 // Client codec
 
-Http1ClientCodec::Http1ClientCodec(network::Connection& connection, ClientCodecCallbacks& callbacks)
+Http1ClientCodec::Http1ClientCodec(network::Connection& connection,
+                                   ClientConnectionCallbacks& callbacks)
     : Http1Parser(HTTP_RESPONSE, UpstreamLimits()),
       connection_(connection),
       callbacks_(callbacks) {}
 
-void Http1ClientCodec::Reset() {
+RequestEncoder& Http1ClientCodec::NewStream(ResponseDecoder& decoder) {
+  decoder_ = &decoder;
   llhttp_init(&parser_, HTTP_RESPONSE, Settings());
   parser_.data = this;
   ResetMessage();
@@ -436,6 +480,7 @@ void Http1ClientCodec::Reset() {
   response_ended_at_headers_ = false;
   keep_alive_ = true;
   errored_ = false;
+  return *this;
 }
 
 void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_stream) {
@@ -475,8 +520,7 @@ void Http1ClientCodec::Dispatch(const char* data, size_t length) {
   if (err == HPE_OK || err == HPE_PAUSED) return;
   errored_ = true;
   keep_alive_ = false;
-  callbacks_.OnResponseProtocolError(error_details_ == nullptr ? llhttp_errno_name(err)
-                                                               : error_details_);
+  callbacks_.OnProtocolError(error_details_ == nullptr ? llhttp_errno_name(err) : error_details_);
 }
 
 bool Http1ClientCodec::OnConnectionClosed() {
@@ -506,13 +550,13 @@ int Http1ClientCodec::OnHeadersComplete() {
                   (parser_.flags & F_CHUNKED) == 0);
   in_trailers_ = true;
   response_ended_at_headers_ = no_body;
-  callbacks_.OnResponseHeaders(std::move(response), no_body);
+  decoder_->DecodeHeaders(std::move(response), no_body);
   // 1 tells llhttp the response has no body (HEAD).
   return head_request_ ? 1 : 0;
 }
 
 int Http1ClientCodec::OnBody(const char* at, size_t length) {
-  callbacks_.OnResponseData(std::string_view(at, length), false);
+  decoder_->DecodeData(std::string_view(at, length), false);
   return 0;
 }
 
@@ -527,9 +571,9 @@ int Http1ClientCodec::OnMessageComplete() {
   head_.reset();
   if (!response_ended_at_headers_) {
     if (!trailers.empty()) {
-      callbacks_.OnResponseTrailers(std::move(trailers));
+      decoder_->DecodeTrailers(std::move(trailers));
     } else {
-      callbacks_.OnResponseData(std::string_view(), true);
+      decoder_->DecodeData(std::string_view(), true);
     }
   }
   return HPE_PAUSED;  // One response per request; anything after it is not ours.

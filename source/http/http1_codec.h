@@ -65,29 +65,48 @@ class Http1Parser {
   const char* error_details_ = nullptr;
 };
 
-// HTTP/1.1 server side of a downstream connection.
-class Http1ServerCodec : public Http1Parser {
+// HTTP/1.1 server side of a downstream connection: one stream at a time, so the codec is
+// also that stream's encoder. Pipelined requests are held back until the response to the
+// current one is complete.
+class Http1ServerCodec : public Http1Parser,
+                         public ServerConnection,
+                         public ResponseEncoder,
+                         public Stream {
  public:
   PHX_FREE_LIST_ALLOCATED(Http1ServerCodec)
 
-  Http1ServerCodec(network::Connection& connection, ServerCodecCallbacks& callbacks,
+  Http1ServerCodec(network::Connection& connection, ServerConnectionCallbacks& callbacks,
                    const CodecLimits& limits);
+  // A ServerCodecFactory.
+  static std::unique_ptr<ServerConnection> Create(network::Connection& connection,
+                                                  ServerConnectionCallbacks& callbacks,
+                                                  const CodecLimits& limits);
 
-  void Dispatch(const char* data, size_t length);
-  // Parses pipelined bytes held back while the previous response was in progress.
-  void ResumeAfterResponse();
+  // ServerConnection
+  Protocol protocol() const override {
+    return http_minor_ == 0 ? Protocol::kHttp10 : Protocol::kHttp11;
+  }
+  void Dispatch(const char* data, size_t length) override;
+  void ResumeDispatch() override;
+  void Shutdown() override { keep_alive_ = false; }
+  bool keep_alive() const override { return keep_alive_; }
+  bool idle() const override { return !in_message_ && pending_.empty(); }
+  bool discardable() const override { return idle() && !failed_ && decoder_ == nullptr; }
+  void SendLocalError(int status) override;
 
-  void EncodeHeaders(const ResponseHeaders& headers, bool end_stream);
-  void EncodeData(std::string_view data, bool end_stream);
-  void EncodeTrailers(const HeaderMap& trailers);
+  // ResponseEncoder
+  void EncodeHeaders(const ResponseHeaders& headers, bool end_stream) override;
+  void EncodeData(std::string_view data, bool end_stream) override;
+  void EncodeTrailers(const HeaderMap& trailers) override;
+  Stream& stream() override { return *this; }
+
+  // Stream
+  void SetCallbacks(StreamCallbacks* callbacks) override {}
+  // HTTP/1 cannot reset one exchange: the connection takes no more requests.
+  void ResetStream() override;
+  void ReadDisable(bool disable) override { connection_.ReadDisable(disable); }
 
   bool response_started() const { return response_started_; }
-  bool response_complete() const { return response_complete_; }
-  // Whether the connection may carry another request after this response.
-  bool keep_alive() const { return keep_alive_; }
-  // Responses from now on say "connection: close".
-  void DisableKeepAlive() { keep_alive_ = false; }
-  bool idle() const { return !in_message_ && pending_.empty(); }
 
  private:
   int OnMessageBegin() override;
@@ -99,9 +118,12 @@ class Http1ServerCodec : public Http1Parser {
   bool HasObsFold(const char* data, size_t length);
   void ResponseComplete();
   bool SplitTarget(RequestHeaders& request);
+  // The request is malformed: answer `status` unless a response is under way, then report.
+  void ProtocolError(int status, std::string_view details);
 
   network::Connection& connection_;
-  ServerCodecCallbacks& callbacks_;
+  ServerConnectionCallbacks& callbacks_;
+  RequestDecoder* decoder_ = nullptr;  // The current stream's, until its response is done.
   std::string pending_;  // Bytes after a complete request, parsed once its response is done.
   bool paused_ = false;
   bool in_message_ = false;
@@ -119,25 +141,38 @@ class Http1ServerCodec : public Http1Parser {
   bool last_was_lf_ = false;
 };
 
-// HTTP/1.1 client side of an upstream connection; one request at a time.
-class Http1ClientCodec : public Http1Parser {
+// HTTP/1.1 client side of an upstream connection: one request at a time, so the codec is
+// also that stream's encoder.
+class Http1ClientCodec : public Http1Parser,
+                         public ClientConnection,
+                         public RequestEncoder,
+                         public Stream {
  public:
-  Http1ClientCodec(network::Connection& connection, ClientCodecCallbacks& callbacks);
+  Http1ClientCodec(network::Connection& connection, ClientConnectionCallbacks& callbacks);
 
-  void EncodeHeaders(const RequestHeaders& headers, bool end_stream);
-  void EncodeData(std::string_view data, bool end_stream);
-  void EncodeTrailers(const HeaderMap& trailers);
+  // ClientConnection
+  Protocol protocol() const override { return Protocol::kHttp11; }
+  RequestEncoder& NewStream(ResponseDecoder& decoder) override;
+  void Dispatch(const char* data, size_t length) override;
+  bool OnConnectionClosed() override;
+  bool reusable() const override { return response_complete_ && request_complete_ && keep_alive_; }
+  bool requests_complete() const override { return request_complete_; }
 
-  void Dispatch(const char* data, size_t length);
-  // The upstream closed. Completes a read-to-close response; returns false if the response
-  // was cut short (the caller treats that as a reset).
-  bool OnConnectionClosed();
+  // RequestEncoder
+  void EncodeHeaders(const RequestHeaders& headers, bool end_stream) override;
+  void EncodeData(std::string_view data, bool end_stream) override;
+  void EncodeTrailers(const HeaderMap& trailers) override;
+  Stream& stream() override { return *this; }
+
+  // Stream: HTTP/1 resets an exchange by closing the connection.
+  void SetCallbacks(StreamCallbacks* callbacks) override {}
+  void ResetStream() override {
+    keep_alive_ = false;
+    connection_.Close();
+  }
+  void ReadDisable(bool disable) override { connection_.ReadDisable(disable); }
+
   bool response_complete() const { return response_complete_; }
-  bool request_complete() const { return request_complete_; }
-  // The connection can carry another request once this exchange is complete.
-  bool reusable() const { return response_complete_ && request_complete_ && keep_alive_; }
-  // Prepares for the next request on the same connection.
-  void Reset();
 
  private:
   int OnStatus(const char* at, size_t length) override { return 0; }
@@ -146,7 +181,8 @@ class Http1ClientCodec : public Http1Parser {
   int OnMessageComplete() override;
 
   network::Connection& connection_;
-  ClientCodecCallbacks& callbacks_;
+  ClientConnectionCallbacks& callbacks_;
+  ResponseDecoder* decoder_ = nullptr;
   bool head_request_ = false;
   bool request_chunked_ = false;
   bool request_complete_ = false;

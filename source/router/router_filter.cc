@@ -85,32 +85,13 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
 }
 
 void RouterFilter::StartAttempt() {
-  // Another host than the ones that failed this request, if the cluster has one: the load
-  // balancer first, then any available host that has not failed yet.
-  host_ = cluster_->load_balancer().Choose();
-  auto failed = [this](const upstream::Host* h) {
-    return std::find(failed_hosts_.begin(), failed_hosts_.end(), h) != failed_hosts_.end();
-  };
-  if (host_ != nullptr && failed(host_)) {
-    for (int tries = 0; tries < 3 && failed(host_); ++tries) {
-      if (upstream::Host* candidate = cluster_->load_balancer().Choose()) host_ = candidate;
-    }
-    if (failed(host_)) {
-      uint64_t now = upstream::MonotonicMs();
-      for (const auto& candidate : cluster_->info().hosts()) {
-        if (!failed(candidate.get()) && candidate->Available(now)) {
-          host_ = candidate.get();
-          break;
-        }
-      }
-    }
-  }
+  host_ = cluster_->ChooseHost(failed_hosts_);
   if (host_ == nullptr) {
     done_ = true;
     callbacks_->SendLocalReply(503, "no healthy upstream\n", "UH");
     return;
   }
-  if (!cluster_->info().breakers().requests.TryAcquire()) {
+  if (!cluster_->BeginRequest(*host_)) {
     Overflow();
     return;
   }
@@ -119,11 +100,6 @@ void RouterFilter::StartAttempt() {
   if (route_->retry.enabled()) {
     request_->headers.Set("x-phoenix-attempt-count", absl::StrCat(attempts_));
   }
-  const auto& stats = cluster_->info().stats();
-  stats.upstream_rq_total.Inc();
-  stats.upstream_rq_active.Inc();
-  host_->rq_total.fetch_add(1, std::memory_order_relaxed);
-  host_->rq_active.fetch_add(1, std::memory_order_relaxed);
   attempt_start_us_ = uv_hrtime() / 1000;
   attempt_active_ = true;
   if (route_->retry.per_try_timeout.count() > 0) {
@@ -133,24 +109,12 @@ void RouterFilter::StartAttempt() {
   }
   pool_ = &cluster_->PoolFor(*host_);
   waiting_for_pool_ = true;
-  upstream::UpstreamClient* client = nullptr;
-  switch (pool_->NewStream(*this, &client)) {
-    case upstream::Http1ConnPool::Result::kReady:
-      OnPoolReady(*client);
-      break;
-    case upstream::Http1ConnPool::Result::kWaiting:
-      break;
-    case upstream::Http1ConnPool::Result::kOverflow:
-      waiting_for_pool_ = false;
-      EndAttempt(/*reusable=*/false);
-      Overflow();
-      break;
-  }
+  pool_->NewStream(upstream_, upstream_);
 }
 
 void RouterFilter::Overflow() {
   // A breaker is open: answer at once, without touching the upstream.
-  cluster_->info().breakers().overflow.Inc();
+  cluster_->OnOverflow();
   done_ = true;
   route_timer_.reset();
   retry_timer_.reset();
@@ -191,10 +155,10 @@ http::FilterStatus RouterFilter::DecodeData(std::string_view data, bool end_stre
   if (keep_body_for_retry_ && body_.size() + data.size() > route_->retry.max_buffered_body_bytes) {
     // Too long to replay: this request will not be retried, and its body is never cut.
     keep_body_for_retry_ = false;
-    if (client_ != nullptr) body_.clear();
+    if (encoder_ != nullptr) body_.clear();
   }
-  if (client_ != nullptr) {
-    client_->codec().EncodeData(data, end_stream);
+  if (encoder_ != nullptr) {
+    encoder_->EncodeData(data, end_stream);
     if (keep_body_for_retry_) body_.append(data);
     return http::FilterStatus::kStop;
   }
@@ -211,16 +175,16 @@ http::FilterStatus RouterFilter::DecodeTrailers(http::HeaderMap& trailers) {
   if (done_) return http::FilterStatus::kStop;
   request_end_ = true;
   trailers_ = std::make_unique<http::HeaderMap>(std::move(trailers));
-  if (client_ != nullptr) client_->codec().EncodeTrailers(*trailers_);
+  if (encoder_ != nullptr) encoder_->EncodeTrailers(*trailers_);
   return http::FilterStatus::kStop;
 }
 
-void RouterFilter::OnPoolReady(upstream::UpstreamClient& client) {
+void RouterFilter::OnPoolReady(http::RequestEncoder& encoder) {
   waiting_for_pool_ = false;
-  client_ = &client;
-  client.Attach(this);
+  encoder_ = &encoder;
+  encoder.stream().SetCallbacks(&upstream_);
   bool more = !body_.empty() || trailers_ != nullptr;
-  client.codec().EncodeHeaders(*request_, request_end_ && !more);
+  encoder.EncodeHeaders(*request_, request_end_ && !more);
   SendRequestBody();
   if (downstream_read_disabled_) {
     downstream_read_disabled_ = false;
@@ -230,30 +194,32 @@ void RouterFilter::OnPoolReady(upstream::UpstreamClient& client) {
 
 void RouterFilter::SendRequestBody() {
   if (!body_.empty()) {
-    client_->codec().EncodeData(body_, request_end_ && trailers_ == nullptr);
+    encoder_->EncodeData(body_, request_end_ && trailers_ == nullptr);
     if (!keep_body_for_retry_) {
       body_.clear();
       body_.shrink_to_fit();
     }
   }
-  if (trailers_ != nullptr && request_end_) client_->codec().EncodeTrailers(*trailers_);
+  if (trailers_ != nullptr && request_end_) encoder_->EncodeTrailers(*trailers_);
 }
 
-void RouterFilter::OnPoolFailure(PoolCallbacks::Failure failure) {
+void RouterFilter::OnPoolFailure(upstream::PoolCallbacks::Failure failure) {
   waiting_for_pool_ = false;
-  if (failure == PoolCallbacks::Failure::kTimeout) {
+  if (failure == upstream::PoolCallbacks::Failure::kOverflow) {
+    EndAttempt(/*reusable=*/false);
+    Overflow();
+    return;
+  }
+  if (failure == upstream::PoolCallbacks::Failure::kTimeout) {
     cluster_->info().stats().upstream_cx_connect_timeout.Inc();
   }
   OnAttemptFailed(AttemptFailure::kConnect);
 }
 
-void RouterFilter::OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
+void RouterFilter::OnUpstreamHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
   if (done_ || !attempt_active_) return;
   int status = headers->status;
-  const auto& stats = cluster_->info().stats();
-  if (status >= 100 && status < 600) stats.upstream_rq_class[status / 100 - 1]->Inc();
-  if (status >= 500) host_->rq_error.fetch_add(1, std::memory_order_relaxed);
-  upstream::ReportOutcome(cluster_->info(), *host_, status, /*gateway_failure=*/false);
+  cluster_->ReportResponse(*host_, status);
   if (CanRetry(AttemptFailure::kStatus, status)) {
     OnAttemptFailed(AttemptFailure::kStatus, status);
     return;
@@ -266,23 +232,23 @@ void RouterFilter::OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_
   callbacks_->EncodeHeaders(std::move(headers), end_stream);
 }
 
-void RouterFilter::OnResponseData(std::string_view data, bool end_stream) {
+void RouterFilter::OnUpstreamData(std::string_view data, bool end_stream) {
   if (done_) return;
   if (end_stream) Finish();
   callbacks_->EncodeData(data, end_stream);
 }
 
-void RouterFilter::OnResponseTrailers(http::HeaderMap trailers) {
+void RouterFilter::OnUpstreamTrailers(http::HeaderMap trailers) {
   if (done_) return;
   Finish();
   callbacks_->EncodeTrailers(std::move(trailers));
 }
 
-void RouterFilter::OnResponseProtocolError(std::string_view details) {
-  OnAttemptFailed(AttemptFailure::kProtocol);
+void RouterFilter::OnUpstreamReset(http::StreamResetReason reason) {
+  encoder_ = nullptr;  // The stream is gone with its connection.
+  OnAttemptFailed(reason == http::StreamResetReason::kProtocolError ? AttemptFailure::kProtocol
+                                                                    : AttemptFailure::kReset);
 }
-
-void RouterFilter::OnUpstreamReset() { OnAttemptFailed(AttemptFailure::kReset); }
 
 bool RouterFilter::CanRetry(AttemptFailure failure, int status) const {
   const RetryConfig& retry = route_->retry;
@@ -305,22 +271,14 @@ bool RouterFilter::CanRetry(AttemptFailure failure, int status) const {
 
 void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   if (done_) return;
-  if (failure != AttemptFailure::kStatus) {
-    cluster_->info().stats().upstream_rq_reset.Inc();
-    host_->rq_error.fetch_add(1, std::memory_order_relaxed);
-    upstream::ReportOutcome(cluster_->info(), *host_, 0, /*gateway_failure=*/true);
-  }
+  if (failure != AttemptFailure::kStatus) cluster_->ReportFailure(*host_);
   bool retry = CanRetry(failure, status);
   EndAttempt(/*reusable=*/false);
-  if (retry && !cluster_->info().breakers().TryAcquireRetry()) {
-    cluster_->info().breakers().retry_overflow.Inc();
-    retry = false;
-  }
+  if (retry && !cluster_->BeginRetry()) retry = false;
   if (retry) {
     holds_retry_slot_ = true;
     --retries_left_;
     failed_hosts_.push_back(host_);
-    cluster_->info().stats().upstream_rq_retry.Inc();
     // Full jitter: a random wait up to the exponential bound.
     const RetryConfig& config = route_->retry;
     uint64_t bound = std::min<uint64_t>(
@@ -378,26 +336,19 @@ void RouterFilter::OnRouteTimeout() {
   }
 }
 
-void RouterFilter::OnUpstreamAboveWriteBufferHighWatermark() {
-  if (!downstream_read_disabled_) {
-    downstream_read_disabled_ = true;
-    callbacks_->ReadDisableDownstream(true);
-  }
-}
-
-void RouterFilter::OnUpstreamBelowWriteBufferLowWatermark() {
-  if (downstream_read_disabled_) {
-    downstream_read_disabled_ = false;
-    callbacks_->ReadDisableDownstream(false);
-  }
+void RouterFilter::OnUpstreamWatermark(bool above) {
+  // The upstream cannot take the request body as fast as the client sends it.
+  if (downstream_read_disabled_ == above) return;
+  downstream_read_disabled_ = above;
+  callbacks_->ReadDisableDownstream(above);
 }
 
 void RouterFilter::OnDownstreamAboveWriteBufferHighWatermark() {
-  if (client_ != nullptr) client_->connection().ReadDisable(true);
+  if (encoder_ != nullptr) encoder_->stream().ReadDisable(true);
 }
 
 void RouterFilter::OnDownstreamBelowWriteBufferLowWatermark() {
-  if (client_ != nullptr) client_->connection().ReadDisable(false);
+  if (encoder_ != nullptr) encoder_->stream().ReadDisable(false);
 }
 
 void RouterFilter::Finish() {
@@ -412,26 +363,21 @@ void RouterFilter::EndAttempt(bool reusable) {
   attempt_active_ = false;
   per_try_timer_.reset();
   if (waiting_for_pool_ && pool_ != nullptr) {
-    pool_->Cancel(*this);
+    pool_->Cancel(upstream_);
     waiting_for_pool_ = false;
   }
-  host_->rq_active.fetch_sub(1, std::memory_order_relaxed);
-  cluster_->info().breakers().requests.Release();
   if (holds_retry_slot_ && attempts_ > 1) {
     // The retry this attempt was has ended.
     holds_retry_slot_ = false;
-    cluster_->info().breakers().retries.Release();
+    cluster_->EndRetry();
   }
-  const auto& stats = cluster_->info().stats();
-  stats.upstream_rq_active.Dec();
-  stats.upstream_rq_time.Record((uv_hrtime() / 1000 - attempt_start_us_) / 1000.0);
-  if (client_ != nullptr) {
-    upstream::UpstreamClient* client = client_;
-    client_ = nullptr;
-    client->Attach(nullptr);
-    if (!reusable) client->connection().Close();
-    client->connection().ReadDisable(false);
-    pool_->Release(*client);
+  cluster_->EndRequest(*host_, (uv_hrtime() / 1000 - attempt_start_us_) / 1000.0);
+  if (encoder_ != nullptr) {
+    http::Stream& stream = encoder_->stream();
+    encoder_ = nullptr;
+    stream.SetCallbacks(nullptr);
+    // A complete exchange hands its connection back by itself; anything else is reset.
+    if (!reusable) stream.ResetStream();
   }
 }
 
@@ -441,7 +387,7 @@ void RouterFilter::OnDestroy() {
   EndAttempt(/*reusable=*/false);
   if (holds_retry_slot_) {  // A retry was scheduled but never started.
     holds_retry_slot_ = false;
-    cluster_->info().breakers().retries.Release();
+    cluster_->EndRetry();
   }
   done_ = true;
   route_timer_.reset();

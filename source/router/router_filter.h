@@ -13,10 +13,8 @@ namespace phoenix::router {
 
 // The terminal HTTP filter: answers direct-response and redirect routes, and proxies the
 // rest to a host of the route's cluster through that host's connection pool, streaming
-// both bodies with back-pressure.
-class RouterFilter : public http::StreamFilter,
-                     public upstream::PoolCallbacks,
-                     public upstream::UpstreamStreamCallbacks {
+// both bodies with back-pressure, retrying as the route allows.
+class RouterFilter : public http::StreamFilter {
  public:
   static constexpr const char* kName = "phoenix.filters.http.router";
   PHX_FREE_LIST_ALLOCATED(RouterFilter)
@@ -32,27 +30,49 @@ class RouterFilter : public http::StreamFilter,
   void OnDownstreamBelowWriteBufferLowWatermark() override;
   void OnDestroy() override;
 
-  // upstream::PoolCallbacks
-  void OnPoolReady(upstream::UpstreamClient& client) override;
-  void OnPoolFailure(PoolCallbacks::Failure failure) override;
-
-  // upstream::UpstreamStreamCallbacks
-  void OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override;
-  void OnResponseData(std::string_view data, bool end_stream) override;
-  void OnResponseTrailers(http::HeaderMap trailers) override;
-  void OnResponseProtocolError(std::string_view details) override;
-  void OnUpstreamReset() override;
-  void OnUpstreamAboveWriteBufferHighWatermark() override;
-  void OnUpstreamBelowWriteBufferLowWatermark() override;
-
  private:
+  // The router's side of an upstream stream: hears the pool, the response and the
+  // stream's events, and hands them to the router.
+  class UpstreamCallbacks : public upstream::PoolCallbacks,
+                            public http::ResponseDecoder,
+                            public http::StreamCallbacks {
+   public:
+    explicit UpstreamCallbacks(RouterFilter& router) : router_(router) {}
+    void OnPoolReady(http::RequestEncoder& encoder) override { router_.OnPoolReady(encoder); }
+    void OnPoolFailure(Failure failure) override { router_.OnPoolFailure(failure); }
+    void DecodeHeaders(http::ResponseHeadersPtr headers, bool end_stream) override {
+      router_.OnUpstreamHeaders(std::move(headers), end_stream);
+    }
+    void DecodeData(std::string_view data, bool end_stream) override {
+      router_.OnUpstreamData(data, end_stream);
+    }
+    void DecodeTrailers(http::HeaderMap trailers) override {
+      router_.OnUpstreamTrailers(std::move(trailers));
+    }
+    void OnResetStream(http::StreamResetReason reason) override { router_.OnUpstreamReset(reason); }
+    void OnAboveWriteBufferHighWatermark() override { router_.OnUpstreamWatermark(true); }
+    void OnBelowWriteBufferLowWatermark() override { router_.OnUpstreamWatermark(false); }
+
+   private:
+    RouterFilter& router_;
+  };
+
   // Why an upstream attempt failed.
   enum class AttemptFailure { kConnect, kReset, kProtocol, kPerTryTimeout, kStatus };
+
+  void OnPoolReady(http::RequestEncoder& encoder);
+  void OnPoolFailure(upstream::PoolCallbacks::Failure failure);
+  void OnUpstreamHeaders(http::ResponseHeadersPtr headers, bool end_stream);
+  void OnUpstreamData(std::string_view data, bool end_stream);
+  void OnUpstreamTrailers(http::HeaderMap trailers);
+  void OnUpstreamReset(http::StreamResetReason reason);
+  void OnUpstreamWatermark(bool above);
 
   void AnswerLocally(const RouteEntry& route, const http::RequestHeaders& headers);
   // Picks a host (avoiding ones that already failed this request) and asks its pool.
   void StartAttempt();
-  // Ends the current attempt: returns the connection to the pool, or closes it.
+  // Ends the current attempt: leaves the stream to complete (and its connection to be
+  // reused), or resets it.
   void EndAttempt(bool reusable);
   // Retries if the policy allows, else answers with the failure.
   void OnAttemptFailed(AttemptFailure failure, int status = 0);
@@ -69,8 +89,8 @@ class RouterFilter : public http::StreamFilter,
   http::RequestHeaders* request_ = nullptr;
   bool request_end_ = false;
   bool request_has_body_ = false;
-  // Request body: held while no connection is ready, and for replay while a retry is
-  // still possible.
+  // Request body: held while no stream is ready, and for replay while a retry is still
+  // possible.
   std::string body_;
   bool keep_body_for_retry_ = false;
   std::unique_ptr<http::HeaderMap> trailers_;
@@ -83,11 +103,12 @@ class RouterFilter : public http::StreamFilter,
   bool done_ = false;
   bool holds_retry_slot_ = false;  // A max_retries slot, from scheduling to the retry's end.
   bool downstream_read_disabled_ = false;
+  UpstreamCallbacks upstream_{*this};
 
   // The current attempt.
-  upstream::Http1ConnPool* pool_ = nullptr;
+  upstream::ConnectionPool* pool_ = nullptr;
   upstream::Host* host_ = nullptr;
-  upstream::UpstreamClient* client_ = nullptr;
+  http::RequestEncoder* encoder_ = nullptr;  // Set once the pool gave a stream.
   bool waiting_for_pool_ = false;
   bool attempt_active_ = false;
   uint64_t attempt_start_us_ = 0;

@@ -9,29 +9,37 @@ namespace phoenix::server {
 
 // One admin client connection: parse one request, answer it, close.
 class AdminServer::AdminConnection : public network::ConnectionCallbacks,
-                                     public http::ServerCodecCallbacks {
+                                     public http::ServerConnectionCallbacks,
+                                     public http::RequestDecoder {
  public:
   AdminConnection(AdminServer& server, std::unique_ptr<network::TcpConnection> connection)
       : server_(server), connection_(std::move(connection)), codec_(*connection_, *this, limits_) {
     connection_->SetCallbacks(this);
-    codec_.DisableKeepAlive();
+    codec_.Shutdown();
   }
 
   void OnData(const char* data, size_t length) override { codec_.Dispatch(data, length); }
   void OnEvent(network::ConnectionEvent) override { Done(); }
+  // http::ServerConnectionCallbacks
   void OnRequestBegin() override {}
-  void OnRequestHeaders(http::RequestHeadersPtr headers, bool end_stream) override {
+  http::RequestDecoder& NewStream(http::ResponseEncoder& encoder) override {
+    encoder_ = &encoder;
+    return *this;
+  }
+  void OnProtocolError(int, std::string_view, bool) override {
+    // The codec has answered; nothing more to say on this connection.
+    connection_->CloseAfterFlush();
+    Done();
+  }
+  // http::RequestDecoder
+  void DecodeHeaders(http::RequestHeadersPtr headers, bool end_stream) override {
     request_ = std::move(headers);
     if (end_stream) Respond();
   }
-  void OnRequestData(std::string_view, bool end_stream) override {
+  void DecodeData(std::string_view, bool end_stream) override {
     if (end_stream) Respond();
   }
-  void OnRequestTrailers(http::HeaderMap) override { Respond(); }
-  void OnProtocolError(int status, std::string_view) override {
-    AdminResponse response{status, "text/plain", "bad request\n"};
-    Send(response);
-  }
+  void DecodeTrailers(http::HeaderMap) override { Respond(); }
 
  private:
   void Respond() {
@@ -45,8 +53,8 @@ class AdminServer::AdminConnection : public network::ConnectionCallbacks,
     headers.headers.Add("content-type", response.content_type);
     headers.headers.Add("content-length", absl::StrCat(response.body.size()));
     headers.headers.Add("cache-control", "no-cache");
-    codec_.EncodeHeaders(headers, response.body.empty());
-    if (!response.body.empty()) codec_.EncodeData(response.body, true);
+    encoder_->EncodeHeaders(headers, response.body.empty());
+    if (!response.body.empty()) encoder_->EncodeData(response.body, true);
     connection_->CloseAfterFlush();
     Done();
   }
@@ -60,6 +68,7 @@ class AdminServer::AdminConnection : public network::ConnectionCallbacks,
   std::unique_ptr<network::TcpConnection> connection_;
   http::CodecLimits limits_;
   http::Http1ServerCodec codec_;
+  http::ResponseEncoder* encoder_ = nullptr;
   http::RequestHeadersPtr request_;
 };
 

@@ -6,6 +6,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
+#include "source/http/http1_codec.h"
 #include "source/network/tcp_connection.h"
 #include "source/router/router_filter.h"
 #include "source/server/filter_registrations.h"
@@ -23,6 +24,7 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   const auto& proto = listener.http_connection_manager();
   std::string hpath = path + ".http_connection_manager";
   auto hcm = std::make_shared<http::ConnectionManagerConfig>();
+  hcm->codec_factory = &http::Http1ServerCodec::Create;
   hcm->stat_prefix = proto.stat_prefix().empty() ? listener.name() : proto.stat_prefix();
   if (proto.max_request_headers_kb() != 0) {
     if (proto.max_request_headers_kb() > 8192) {

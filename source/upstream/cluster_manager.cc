@@ -1,5 +1,7 @@
 #include "source/upstream/cluster_manager.h"
 
+#include <algorithm>
+
 namespace phoenix::upstream {
 namespace {
 thread_local ClusterManager* this_thread_cluster_manager = nullptr;
@@ -15,7 +17,67 @@ ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
                                        std::shared_ptr<const ClusterInfo> info)
     : dispatcher_(dispatcher), info_(std::move(info)), load_balancer_(*info_) {}
 
-Http1ConnPool& ThreadLocalCluster::PoolFor(Host& host) {
+Host* ThreadLocalCluster::ChooseHost(const std::vector<const Host*>& excluded) {
+  auto failed = [&](const Host* h) {
+    return std::find(excluded.begin(), excluded.end(), h) != excluded.end();
+  };
+  Host* host = load_balancer_.Choose();
+  if (host == nullptr || !failed(host)) return host;
+  for (int tries = 0; tries < 3 && failed(host); ++tries) {
+    if (Host* candidate = load_balancer_.Choose()) host = candidate;
+  }
+  if (!failed(host)) return host;
+  uint64_t now = MonotonicMs();
+  for (const auto& candidate : info_->hosts()) {
+    if (!failed(candidate.get()) && candidate->Available(now)) return candidate.get();
+  }
+  return host;
+}
+
+bool ThreadLocalCluster::BeginRequest(Host& host) {
+  if (!info_->breakers().requests.TryAcquire()) return false;
+  const ClusterStats& stats = info_->stats();
+  stats.upstream_rq_total.Inc();
+  stats.upstream_rq_active.Inc();
+  host.rq_total.fetch_add(1, std::memory_order_relaxed);
+  host.rq_active.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void ThreadLocalCluster::EndRequest(Host& host, double duration_ms) {
+  host.rq_active.fetch_sub(1, std::memory_order_relaxed);
+  info_->breakers().requests.Release();
+  const ClusterStats& stats = info_->stats();
+  stats.upstream_rq_active.Dec();
+  stats.upstream_rq_time.Record(duration_ms);
+}
+
+void ThreadLocalCluster::ReportResponse(Host& host, int status) {
+  if (status >= 100 && status < 600) info_->stats().upstream_rq_class[status / 100 - 1]->Inc();
+  if (status >= 500) host.rq_error.fetch_add(1, std::memory_order_relaxed);
+  ReportOutcome(*info_, host, status, /*gateway_failure=*/false);
+}
+
+void ThreadLocalCluster::ReportFailure(Host& host) {
+  info_->stats().upstream_rq_reset.Inc();
+  host.rq_error.fetch_add(1, std::memory_order_relaxed);
+  ReportOutcome(*info_, host, 0, /*gateway_failure=*/true);
+}
+
+bool ThreadLocalCluster::BeginRetry() {
+  if (info_->breakers().TryAcquireRetry()) {
+    info_->stats().upstream_rq_retry.Inc();
+    return true;
+  }
+  info_->breakers().retry_overflow.Inc();
+  return false;
+}
+
+void ThreadLocalCluster::EndRetry() { info_->breakers().retries.Release(); }
+
+void ThreadLocalCluster::OnOverflow() { info_->breakers().overflow.Inc(); }
+
+ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   auto& pool = pools_[&host];
   if (pool == nullptr) {
     for (const auto& h : info_->hosts()) {

@@ -11,20 +11,41 @@
 
 namespace phoenix::upstream {
 
-// A cluster as one worker sees it: its load balancer and its connection pools.
+// A cluster as one worker sees it: host selection, connection pools, and the bookkeeping of
+// every upstream request (circuit breakers, stats, outlier detection), each one call, so
+// the router only decides what to do with a request.
 class ThreadLocalCluster {
  public:
   ThreadLocalCluster(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> info);
 
   const ClusterInfo& info() const { return *info_; }
-  LoadBalancer& load_balancer() { return load_balancer_; }
-  Http1ConnPool& PoolFor(Host& host);
+  // A host for the next attempt: the load balancer's pick, else any available host, never
+  // one in `excluded` (hosts that already failed this request) while another is available.
+  // Null: no healthy host.
+  Host* ChooseHost(const std::vector<const Host*>& excluded);
+  ConnectionPool& PoolFor(Host& host);
+
+  // An attempt on `host` begins: takes a max_requests slot (false: the breaker is open) and
+  // counts it.
+  bool BeginRequest(Host& host);
+  // The attempt that BeginRequest allowed is over, after `duration_ms`.
+  void EndRequest(Host& host, double duration_ms);
+  // The upstream answered `status` / failed at the connection or protocol level: stats and
+  // outlier detection.
+  void ReportResponse(Host& host, int status);
+  void ReportFailure(Host& host);
+  // A retry begins: takes a max_retries slot (false: the breaker or budget refuses); a
+  // retry that began ends with EndRetry.
+  bool BeginRetry();
+  void EndRetry();
+  // A request was refused by a breaker.
+  void OnOverflow();
 
  private:
   Dispatcher& dispatcher_;
   std::shared_ptr<const ClusterInfo> info_;
   LoadBalancer load_balancer_;
-  absl::flat_hash_map<const Host*, std::unique_ptr<Http1ConnPool>> pools_;
+  absl::flat_hash_map<const Host*, std::unique_ptr<ConnectionPool>> pools_;
 };
 
 using ClusterMap = std::map<std::string, std::shared_ptr<const ClusterInfo>>;

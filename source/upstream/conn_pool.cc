@@ -6,7 +6,7 @@
 
 namespace phoenix::upstream {
 
-UpstreamClient::UpstreamClient(Http1ConnPool& pool, Dispatcher& dispatcher)
+Http1ActiveClient::Http1ActiveClient(Http1ConnPool& pool, Dispatcher& dispatcher)
     : pool_(pool),
       cluster_(pool.cluster_ptr()),
       host_(pool.host_),
@@ -19,16 +19,27 @@ UpstreamClient::UpstreamClient(Http1ConnPool& pool, Dispatcher& dispatcher)
   pool.cluster().stats().upstream_cx_active.Inc();
 }
 
-UpstreamClient::~UpstreamClient() {
+Http1ActiveClient::~Http1ActiveClient() {
   host_->cx_active.fetch_sub(1, std::memory_order_relaxed);
   cluster_->stats().upstream_cx_active.Dec();
   cluster_->stats().upstream_cx_destroy.Inc();
 }
 
-Host& UpstreamClient::host() { return pool_.host(); }
+void Http1ActiveClient::StartStream(http::ResponseDecoder& decoder) {
+  decoder_ = &decoder;
+  stream_callbacks_ = nullptr;
+  response_complete_ = false;
+  started_ = true;
+  codec_.NewStream(*this);
+}
 
-void UpstreamClient::OnData(const char* data, size_t length) {
-  if (stream_ == nullptr) {
+void Http1ActiveClient::Detach() {
+  decoder_ = nullptr;
+  stream_callbacks_ = nullptr;
+}
+
+void Http1ActiveClient::OnData(const char* data, size_t length) {
+  if (decoder_ == nullptr) {
     // Bytes on an idle connection: the upstream is confused or closing. Drop it.
     pool_.OnIdleClientClosed(*this);
     return;
@@ -36,7 +47,7 @@ void UpstreamClient::OnData(const char* data, size_t length) {
   codec_.Dispatch(data, length);
 }
 
-void UpstreamClient::OnEvent(network::ConnectionEvent event) {
+void Http1ActiveClient::OnEvent(network::ConnectionEvent event) {
   switch (event) {
     case network::ConnectionEvent::kConnected:
       connected_ = true;
@@ -50,42 +61,89 @@ void UpstreamClient::OnEvent(network::ConnectionEvent event) {
         pool_.OnConnectFailed(*this, false);
         return;
       }
-      if (stream_ == nullptr) {
+      if (decoder_ == nullptr) {
         pool_.OnIdleClientClosed(*this);
         return;
       }
-      UpstreamStreamCallbacks* stream = stream_;
-      // May complete a read-to-close response (which detaches the stream).
-      if (!codec_.OnConnectionClosed() && stream_ == stream) stream->OnUpstreamReset();
+      // May complete a read-to-close response (which ends the exchange).
+      if (!codec_.OnConnectionClosed() && decoder_ != nullptr) {
+        ResetWith(http::StreamResetReason::kConnectionTermination);
+      }
       return;
   }
 }
 
-void UpstreamClient::OnAboveWriteBufferHighWatermark() {
-  if (stream_ != nullptr) stream_->OnUpstreamAboveWriteBufferHighWatermark();
+void Http1ActiveClient::OnAboveWriteBufferHighWatermark() {
+  if (stream_callbacks_ != nullptr) stream_callbacks_->OnAboveWriteBufferHighWatermark();
 }
 
-void UpstreamClient::OnBelowWriteBufferLowWatermark() {
-  if (stream_ != nullptr) stream_->OnUpstreamBelowWriteBufferLowWatermark();
+void Http1ActiveClient::OnBelowWriteBufferLowWatermark() {
+  if (stream_callbacks_ != nullptr) stream_callbacks_->OnBelowWriteBufferLowWatermark();
 }
 
-void UpstreamClient::OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
-  if (stream_ != nullptr) stream_->OnResponseHeaders(std::move(headers), end_stream);
-}
-
-void UpstreamClient::OnResponseData(std::string_view data, bool end_stream) {
-  if (stream_ != nullptr) stream_->OnResponseData(data, end_stream);
-}
-
-void UpstreamClient::OnResponseTrailers(http::HeaderMap trailers) {
-  if (stream_ != nullptr) stream_->OnResponseTrailers(std::move(trailers));
-}
-
-void UpstreamClient::OnResponseProtocolError(std::string_view details) {
+void Http1ActiveClient::OnProtocolError(std::string_view details) {
   PHX_LOG(kDebug, "upstream ", pool_.host().address_string(),
           " protocol error: ", AbslView(details));
-  if (stream_ != nullptr) stream_->OnResponseProtocolError(details);
+  if (decoder_ != nullptr) ResetWith(http::StreamResetReason::kProtocolError);
 }
+
+void Http1ActiveClient::DecodeHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
+  http::ResponseDecoder* decoder = decoder_;
+  if (decoder == nullptr) return;
+  decoder->DecodeHeaders(std::move(headers), end_stream);
+  // The user may have reset the stream meanwhile (a status it retries on).
+  if (end_stream && decoder_ == decoder) OnResponseComplete();
+}
+
+void Http1ActiveClient::DecodeData(std::string_view data, bool end_stream) {
+  http::ResponseDecoder* decoder = decoder_;
+  if (decoder == nullptr) return;
+  decoder->DecodeData(data, end_stream);
+  if (end_stream && decoder_ == decoder) OnResponseComplete();
+}
+
+void Http1ActiveClient::DecodeTrailers(http::HeaderMap trailers) {
+  http::ResponseDecoder* decoder = decoder_;
+  if (decoder == nullptr) return;
+  decoder->DecodeTrailers(std::move(trailers));
+  if (decoder_ == decoder) OnResponseComplete();
+}
+
+void Http1ActiveClient::OnResponseComplete() {
+  response_complete_ = true;
+  Detach();
+  // A request not sent in full by now leaves the connection unusable; Release closes it.
+  pool_.Release(*this);
+}
+
+void Http1ActiveClient::EncodeHeaders(const http::RequestHeaders& headers, bool end_stream) {
+  if (decoder_ != nullptr) codec_.EncodeHeaders(headers, end_stream);
+}
+
+void Http1ActiveClient::EncodeData(std::string_view data, bool end_stream) {
+  if (decoder_ != nullptr) codec_.EncodeData(data, end_stream);
+}
+
+void Http1ActiveClient::EncodeTrailers(const http::HeaderMap& trailers) {
+  if (decoder_ != nullptr) codec_.EncodeTrailers(trailers);
+}
+
+void Http1ActiveClient::ResetStream() {
+  if (decoder_ == nullptr) return;
+  Detach();
+  connection_->Close();
+  pool_.Release(*this);
+}
+
+void Http1ActiveClient::ResetWith(http::StreamResetReason reason) {
+  http::StreamCallbacks* callbacks = stream_callbacks_;
+  Detach();
+  connection_->Close();
+  pool_.Release(*this);  // Deletes this client, deferred: still safe to use below.
+  if (callbacks != nullptr) callbacks->OnResetStream(reason);
+}
+
+void Http1ActiveClient::ReadDisable(bool disable) { connection_->ReadDisable(disable); }
 
 Http1ConnPool::Http1ConnPool(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> cluster,
                              HostSharedPtr host)
@@ -102,75 +160,85 @@ Http1ConnPool::~Http1ConnPool() {
   for (size_t i = 0; i < pending_.size(); ++i) cluster_->breakers().pending.Release();
 }
 
-Http1ConnPool::Result Http1ConnPool::NewStream(PoolCallbacks& callbacks, UpstreamClient** ready) {
+Http1ActiveClient* Http1ConnPool::TakeIdle() {
   while (!idle_.empty()) {
-    UpstreamClient* client = idle_.back();
+    Http1ActiveClient* client = idle_.back();
     idle_.pop_back();
     client->idle_timer_->Disable();
-    if (client->connection_->closed()) {
-      Destroy(*client);
-      continue;
-    }
-    client->codec_.Reset();
+    if (!client->connection_->closed()) return client;
+    Destroy(*client);
+  }
+  return nullptr;
+}
+
+void Http1ConnPool::Attach(Http1ActiveClient& client, Waiter waiter) {
+  client.StartStream(*waiter.decoder);
+  waiter.callbacks->OnPoolReady(client);
+}
+
+void Http1ConnPool::NewStream(http::ResponseDecoder& decoder, PoolCallbacks& callbacks) {
+  if (Http1ActiveClient* client = TakeIdle()) {
     cluster_->stats().upstream_cx_reuse.Inc();
-    *ready = client;
-    return Result::kReady;
+    Attach(*client, {&decoder, &callbacks});
+    return;
   }
   CircuitBreakers& breakers = cluster_->breakers();
   if (breakers.connections.TryAcquire()) {
-    Connect(&callbacks);
-    return Result::kWaiting;
+    Connect({&decoder, &callbacks});
+    return;
   }
   if (breakers.pending.TryAcquire()) {
-    pending_.push_back(&callbacks);
-    return Result::kWaiting;
+    pending_.push_back({&decoder, &callbacks});
+    return;
   }
-  return Result::kOverflow;
+  callbacks.OnPoolFailure(PoolCallbacks::Failure::kOverflow);
 }
 
-void Http1ConnPool::Connect(PoolCallbacks* callbacks) {
-  clients_.push_front(std::make_unique<UpstreamClient>(*this, dispatcher_));
-  UpstreamClient* client = clients_.front().get();
+void Http1ConnPool::Connect(Waiter waiter) {
+  clients_.push_front(std::make_unique<Http1ActiveClient>(*this, dispatcher_));
+  Http1ActiveClient* client = clients_.front().get();
   client->self_ = clients_.begin();
-  connecting_.emplace_back(client, callbacks);
+  connecting_.emplace_back(client, waiter);
 }
 
 void Http1ConnPool::Cancel(PoolCallbacks& callbacks) {
-  if (auto it = std::find(pending_.begin(), pending_.end(), &callbacks); it != pending_.end()) {
-    pending_.erase(it);
+  auto waiting = std::find_if(pending_.begin(), pending_.end(),
+                              [&](const Waiter& w) { return w.callbacks == &callbacks; });
+  if (waiting != pending_.end()) {
+    pending_.erase(waiting);
     cluster_->breakers().pending.Release();
     return;
   }
-  for (auto it = connecting_.begin(); it != connecting_.end(); ++it) {
-    if (it->second == &callbacks) {
+  for (auto& [client, waiter] : connecting_) {
+    if (waiter.callbacks == &callbacks) {
       // Keep the connection: once up, it becomes an idle one for the next request.
-      it->second = nullptr;
+      waiter = {nullptr, nullptr};
       return;
     }
   }
 }
 
-void Http1ConnPool::OnConnected(UpstreamClient& client) {
+void Http1ConnPool::OnConnected(Http1ActiveClient& client) {
   auto it = std::find_if(connecting_.begin(), connecting_.end(),
                          [&](const auto& entry) { return entry.first == &client; });
   if (it == connecting_.end()) return;
-  PoolCallbacks* callbacks = it->second;
+  Waiter waiter = it->second;
   connecting_.erase(it);
-  if (callbacks == nullptr) {
+  if (waiter.callbacks == nullptr) {
     Release(client);
     return;
   }
-  callbacks->OnPoolReady(client);
+  Attach(client, waiter);
 }
 
-void Http1ConnPool::OnConnectFailed(UpstreamClient& client, bool timeout) {
+void Http1ConnPool::OnConnectFailed(Http1ActiveClient& client, bool timeout) {
   host_->cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
   cluster_->stats().upstream_cx_connect_fail.Inc();
   auto it = std::find_if(connecting_.begin(), connecting_.end(),
                          [&](const auto& entry) { return entry.first == &client; });
   PoolCallbacks* callbacks = nullptr;
   if (it != connecting_.end()) {
-    callbacks = it->second;
+    callbacks = it->second.callbacks;
     connecting_.erase(it);
   }
   Destroy(client);
@@ -180,9 +248,9 @@ void Http1ConnPool::OnConnectFailed(UpstreamClient& client, bool timeout) {
   }
 }
 
-void Http1ConnPool::Release(UpstreamClient& client) {
-  client.stream_ = nullptr;
-  bool reusable = client.connected_ && !client.connection_->closed() && client.codec_.reusable() &&
+void Http1ConnPool::Release(Http1ActiveClient& client) {
+  bool clean = !client.started_ || client.codec_.reusable();
+  bool reusable = client.connected_ && !client.connection_->closed() && clean &&
                   idle_.size() < cluster_->max_idle_per_host();
   if (!reusable) {
     client.connection_->Close();
@@ -206,38 +274,26 @@ void Http1ConnPool::Release(UpstreamClient& client) {
 
 void Http1ConnPool::ServePending() {
   while (!pending_.empty()) {
-    PoolCallbacks* waiter = pending_.front();
-    UpstreamClient* client = nullptr;
-    while (!idle_.empty() && client == nullptr) {
-      client = idle_.back();
-      idle_.pop_back();
-      client->idle_timer_->Disable();
-      if (client->connection_->closed()) {
-        Destroy(*client);
-        client = nullptr;
-      }
-    }
+    Http1ActiveClient* client = TakeIdle();
     if (client == nullptr) return;
+    Waiter waiter = pending_.front();
     pending_.pop_front();
     cluster_->breakers().pending.Release();
-    client->codec_.Reset();
     cluster_->stats().upstream_cx_reuse.Inc();
-    waiter->OnPoolReady(*client);
+    Attach(*client, waiter);
   }
 }
 
-void Http1ConnPool::OnIdleClientClosed(UpstreamClient& client) {
-  auto it = std::find(idle_.begin(), idle_.end(), &client);
-  if (it != idle_.end()) idle_.erase(it);
+void Http1ConnPool::OnIdleClientClosed(Http1ActiveClient& client) {
   client.connection_->Close();
   Destroy(client);
 }
 
-void Http1ConnPool::Destroy(UpstreamClient& client) {
-  client.stream_ = nullptr;
+void Http1ConnPool::Destroy(Http1ActiveClient& client) {
+  client.Detach();
   auto it = std::find(idle_.begin(), idle_.end(), &client);
   if (it != idle_.end()) idle_.erase(it);
-  std::unique_ptr<UpstreamClient> owned = std::move(*client.self_);
+  std::unique_ptr<Http1ActiveClient> owned = std::move(*client.self_);
   clients_.erase(client.self_);
   // We may be inside one of the client's own callbacks.
   dispatcher_.DeferredDelete(std::move(owned));
@@ -245,7 +301,7 @@ void Http1ConnPool::Destroy(UpstreamClient& client) {
   breakers.connections.Release();
   // The freed connection slot goes to the oldest waiting request.
   if (!pending_.empty() && breakers.connections.TryAcquire()) {
-    PoolCallbacks* waiter = pending_.front();
+    Waiter waiter = pending_.front();
     pending_.pop_front();
     breakers.pending.Release();
     Connect(waiter);

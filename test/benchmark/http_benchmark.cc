@@ -25,16 +25,17 @@ class NullConnection : public network::Connection {
   std::string peer_ = "127.0.0.1:1";
 };
 
-class CountingCallbacks : public http::ServerCodecCallbacks {
+class CountingCallbacks : public http::ServerConnectionCallbacks, public http::RequestDecoder {
  public:
   void OnRequestBegin() override {}
-  void OnRequestHeaders(http::RequestHeadersPtr headers, bool) override {
+  http::RequestDecoder& NewStream(http::ResponseEncoder&) override { return *this; }
+  void OnProtocolError(int, std::string_view, bool) override {}
+  void DecodeHeaders(http::RequestHeadersPtr headers, bool) override {
     benchmark::DoNotOptimize(headers->path.size());
     ++requests;
   }
-  void OnRequestData(std::string_view, bool) override {}
-  void OnRequestTrailers(http::HeaderMap) override {}
-  void OnProtocolError(int, std::string_view) override {}
+  void DecodeData(std::string_view, bool) override {}
+  void DecodeTrailers(http::HeaderMap) override {}
   int requests = 0;
 };
 

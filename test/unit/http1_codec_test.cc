@@ -29,19 +29,24 @@ class FakeConnection : public network::Connection {
   bool is_closed = false;
 };
 
-class RecordingServerCallbacks : public ServerCodecCallbacks {
+// The connection manager's side of the codec: records every stream's request.
+class RecordingServerCallbacks : public ServerConnectionCallbacks, public RequestDecoder {
  public:
   void OnRequestBegin() override { ++begins; }
-  void OnRequestHeaders(RequestHeadersPtr headers, bool end_stream) override {
+  RequestDecoder& NewStream(ResponseEncoder&) override { return *this; }
+  void OnProtocolError(int status, std::string_view, bool answered) override {
+    error_status = status;
+    error_answered = answered;
+  }
+  void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
     requests.push_back(std::move(headers));
     header_end_stream.push_back(end_stream);
   }
-  void OnRequestData(std::string_view data, bool end_stream) override {
+  void DecodeData(std::string_view data, bool end_stream) override {
     body.append(data);
     if (end_stream) ++body_ends;
   }
-  void OnRequestTrailers(HeaderMap t) override { trailers = std::move(t); }
-  void OnProtocolError(int status, std::string_view) override { error_status = status; }
+  void DecodeTrailers(HeaderMap t) override { trailers = std::move(t); }
 
   int begins = 0;
   std::vector<RequestHeadersPtr> requests;
@@ -50,6 +55,7 @@ class RecordingServerCallbacks : public ServerCodecCallbacks {
   int body_ends = 0;
   HeaderMap trailers;
   int error_status = 0;
+  bool error_answered = false;
 };
 
 class ServerCodecTest : public ::testing::Test {
@@ -116,7 +122,7 @@ TEST_F(ServerCodecTest, HoldsPipelinedRequestUntilResponseDone) {
   ASSERT_EQ(callbacks_.requests.size(), 1u);
   ResponseHeaders response;
   codec_.EncodeHeaders(response, true);
-  codec_.ResumeAfterResponse();
+  codec_.ResumeDispatch();
   ASSERT_EQ(callbacks_.requests.size(), 2u);
   EXPECT_EQ(callbacks_.requests[1]->path, "/2");
 }
@@ -215,18 +221,19 @@ TEST_F(ServerCodecTest, HeadResponseHasNoBody) {
   EXPECT_EQ(connection_.written, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
 }
 
-class RecordingClientCallbacks : public ClientCodecCallbacks {
+// The pool's side of the client codec: records the response.
+class RecordingClientCallbacks : public ClientConnectionCallbacks, public ResponseDecoder {
  public:
-  void OnResponseHeaders(ResponseHeadersPtr headers, bool end_stream) override {
+  void DecodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
     status = headers->status;
     headers_end = end_stream;
   }
-  void OnResponseData(std::string_view data, bool end_stream) override {
+  void DecodeData(std::string_view data, bool end_stream) override {
     body.append(data);
     if (end_stream) ended = true;
   }
-  void OnResponseTrailers(HeaderMap) override { ended = true; }
-  void OnResponseProtocolError(std::string_view) override { error = true; }
+  void DecodeTrailers(HeaderMap) override { ended = true; }
+  void OnProtocolError(std::string_view) override { error = true; }
   int status = 0;
   bool headers_end = false;
   std::string body;
@@ -239,7 +246,7 @@ class ClientCodecTest : public ::testing::Test {
   // Sends a GET and feeds `response` back.
   void Exchange(const std::string& response) {
     RequestHeaders request{"GET", "/", "up"};
-    codec.EncodeHeaders(request, true);
+    codec.NewStream(callbacks).EncodeHeaders(request, true);
     codec.Dispatch(response.data(), response.size());
   }
 
@@ -253,12 +260,13 @@ TEST_F(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
   request.method = "POST";
   request.path = "/x";
   request.authority = "up";
-  codec.EncodeHeaders(request, false);
-  codec.EncodeData("hi", true);
+  RequestEncoder& encoder = codec.NewStream(callbacks);
+  encoder.EncodeHeaders(request, false);
+  encoder.EncodeData("hi", true);
   EXPECT_EQ(
       connection.written,
       "POST /x HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
-  EXPECT_TRUE(codec.request_complete());
+  EXPECT_TRUE(codec.requests_complete());
 }
 
 TEST_F(ClientCodecTest, ReadToCloseResponseCompletesOnClose) {
