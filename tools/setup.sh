@@ -9,7 +9,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl python3 wrk nginx-light haproxy nghttp2-client procps
+  curl python3 wrk nginx-light haproxy nghttp2-client valgrind procps
 )
 
 missing=()

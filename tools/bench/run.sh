@@ -25,6 +25,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/bench/lib.sh
+source "$ROOT/tools/bench/lib.sh"
 PHOENIX_BIN="$ROOT/build/phoenix"
 DURATION=10 CONNS=32 IDLE=10000 ROUNDS=3 POLICY=1
 SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
@@ -81,110 +83,10 @@ setup_pinning() {
   PINNING="proxies: CPU ${cpus[0]}; upstream: CPU ${cpus[1]}; wrk+idle helper: CPU ${cpus[2]:-${cpus[1]}}"
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_ready NAME PID CHECK_CMD...: poll CHECK_CMD for up to 10 s while PID lives.
-wait_ready() {
-  local name=$1 pid=$2; shift 2
-  for _ in $(seq 200); do
-    kill -0 "$pid" 2>/dev/null || { echo "bench: $name exited during startup" >&2; return 1; }
-    "$@" && return 0
-    sleep 0.05
-  done
-  echo "bench: $name not ready after 10s" >&2; return 1
-}
-
-# nginx_conf NAME HTTP_EXTRA SERVER_EXTRA: a proxying nginx listening on PORT[NAME].
-nginx_conf() {
-  local name=$1
-  mkdir -p "$T/$name"
-  cat >"$T/$name.conf" <<EOF
-$NGX_COMMON
-pid $T/$name.pid; error_log $T/$name.err warn;
-http { $NGX_HTTP $2
-  upstream backend { server 127.0.0.1:$UP_PORT; keepalive 64; keepalive_requests 100000000; }
-  server { listen 127.0.0.1:${PORT[$name]} backlog=4096; $3
-    location / { proxy_pass http://backend; proxy_http_version 1.1;
-                 proxy_set_header Connection ""; } }
-}
-EOF
-}
-
-# haproxy_conf NAME FRONTEND_EXTRA: a proxying HAProxy listening on PORT[NAME].
-# "no strict-limits": haproxy sizes fds as 2*maxconn (client+server) and would
-# refuse to start above the hard ulimit; idle client conns need only one fd.
-haproxy_conf() {
-  local name=$1
-  cat >"$T/$name.cfg" <<EOF
-global
-  nbthread 1
-  maxconn $WORKER_CONNS
-  no strict-limits
-  pidfile $T/$name.pid
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 600s
-  timeout server 600s
-  timeout http-keep-alive 600s
-frontend fe
-  bind 127.0.0.1:${PORT[$name]}
-  maxconn $WORKER_CONNS$2
-  default_backend be
-backend be
-  server up 127.0.0.1:$UP_PORT
-EOF
-}
-
-# phoenix_conf NAME HCM_EXTRA: phoenix listening on PORT[NAME], admin on ADMIN[NAME];
-# HCM_EXTRA is YAML appended inside http_connection_manager (6-space indent).
-phoenix_conf() {
-  local name=$1
-  cat >"$T/$name.yaml" <<EOF
-admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: ${ADMIN[$name]} } }
-static_resources:
-  listeners:
-  - name: bench
-    address: { socket_address: { address: 127.0.0.1, port_value: ${PORT[$name]} } }
-    http_connection_manager:
-      stat_prefix: bench
-      route_config:
-        virtual_hosts:
-        - name: all
-          domains: ["*"]
-          routes:
-          - match: { prefix: / }
-            route: { cluster: upstream }$2
-  clusters:
-  - name: upstream
-    connect_timeout: 1s
-    max_idle_connections_per_host: 128
-    load_assignment:
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP_PORT } } }
-EOF
-}
-
 write_configs() {
   WORKER_CONNS=$((IDLE + 1000))
-  NGX_COMMON="worker_processes 1; worker_rlimit_nofile $WORKER_CONNS; daemon off; master_process on;
-events { worker_connections $WORKER_CONNS; }"
-  NGX_HTTP="access_log off; keepalive_timeout 600s; keepalive_requests 100000000;
-  client_body_temp_path $T/ngx_tmp/body; proxy_temp_path $T/ngx_tmp/proxy;
-  fastcgi_temp_path $T/ngx_tmp/fcgi; uwsgi_temp_path $T/ngx_tmp/uwsgi; scgi_temp_path $T/ngx_tmp/scgi;"
-  mkdir -p "$T/ngx_tmp" "$T/upstream"
-  cat >"$T/upstream.conf" <<EOF
-$NGX_COMMON
-pid $T/upstream.pid; error_log $T/upstream.err warn;
-http { $NGX_HTTP
-  server { listen 127.0.0.1:$UP_PORT backlog=4096; default_type text/plain;
-    location / { return 200 "$BODY\n"; } }
-}
-EOF
+  nginx_globals on
+  upstream_conf
   nginx_conf nginx "" ""
   haproxy_conf haproxy ""
   phoenix_conf phoenix ""
@@ -219,14 +121,6 @@ EOF
             key: { client_address: true }
             token_bucket: { max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s }
       - name: phoenix.filters.http.router"
-}
-
-# validate_phoenix NAME: `phoenix --mode validate` on the generated config.
-validate_phoenix() {
-  local out
-  if ! out=$("$PHOENIX_BIN" --mode validate -c "$T/$1.yaml" 2>&1); then
-    echo "bench: $1 config invalid:" >&2; echo "$out" >&2; return 1
-  fi
 }
 
 # start NAME: launch one server in the background; sets PID[NAME].
