@@ -2,6 +2,9 @@
 
 #include <sys/time.h>
 
+#include <array>
+#include <cstring>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -39,26 +42,45 @@ int64_t WallMicros() {
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 
-// A random (version 4) UUID, formatted without printf machinery: this runs per request.
-std::string NewRequestId(uint64_t high, uint64_t low) {
+// A random (version 4) UUID, formatted without printf machinery into the 36 bytes at `id`:
+// this runs per request.
+void WriteRequestId(uint64_t high, uint64_t low, char* id) {
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(36, '-');
-  int pos = 0;
-  for (int i = 0; i < 32; ++i) {
-    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-    uint64_t word = i < 16 ? high : low;
-    id[pos++] = kHex[(word >> (60 - 4 * (i % 16))) & 0xf];
+  static constexpr auto kHexPairs = [] {
+    std::array<char, 512> table{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      table[2 * b] = kHex[b >> 4];
+      table[2 * b + 1] = kHex[b & 0xf];
+    }
+    return table;
+  }();
+  char hex[32];
+  for (int i = 0; i < 16; ++i) {
+    uint64_t word = i < 8 ? high : low;
+    unsigned byte = (word >> (56 - 8 * (i % 8))) & 0xff;
+    hex[2 * i] = kHexPairs[2 * byte];
+    hex[2 * i + 1] = kHexPairs[2 * byte + 1];
   }
-  return id;
+  // 8-4-4-4-12
+  std::memcpy(id, hex, 8);
+  id[8] = '-';
+  std::memcpy(id + 9, hex + 8, 4);
+  id[13] = '-';
+  std::memcpy(id + 14, hex + 12, 4);
+  id[18] = '-';
+  std::memcpy(id + 19, hex + 16, 4);
+  id[23] = '-';
+  std::memcpy(id + 24, hex + 20, 12);
 }
 
 }  // namespace
 
-std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_t trusted_hops) {
+std::string ClientAddress(const std::string_view* xff, std::string_view peer,
+                          uint32_t trusted_hops) {
   if (trusted_hops == 0 || xff == nullptr) return std::string(peer);
-  std::vector<absl::string_view> entries = absl::StrSplit(*xff, ',');
+  std::vector<absl::string_view> entries = absl::StrSplit(AbslView(*xff), ',');
   if (entries.size() < trusted_hops) return std::string(peer);
   return std::string(absl::StripAsciiWhitespace(entries[entries.size() - trusted_hops]));
 }
@@ -290,18 +312,20 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
       original_authority_ = headers_->authority;
     }
     std::string_view peer = HostOnly(parent_.connection_->peer_address());
-    info_.client_ip = ClientAddress(h.Get("x-forwarded-for"), peer, config_->xff_num_trusted_hops);
-    if (const std::string* xff = h.Get("x-forwarded-for")) {
-      std::string value = absl::StrCat(*xff, ", ", AbslView(peer));
-      h.Set("x-forwarded-for", value);
+    const std::string_view* xff = h.Get(WellKnownHeader::kXForwardedFor);
+    info_.client_ip = ClientAddress(xff, peer, config_->xff_num_trusted_hops);
+    if (xff != nullptr) {
+      h.SetStored("x-forwarded-for", h.arena().Join({*xff, ", ", peer}));
     } else {
-      h.Add("x-forwarded-for", peer);
+      h.AddStored("x-forwarded-for", h.arena().Copy(peer));
     }
-    if (config_->xff_num_trusted_hops == 0 || h.Get("x-forwarded-proto") == nullptr) {
-      h.Set("x-forwarded-proto", "http");
+    if (config_->xff_num_trusted_hops == 0 || h.Get(WellKnownHeader::kXForwardedProto) == nullptr) {
+      h.SetStored("x-forwarded-proto", "http");
     }
-    if (config_->generate_request_id && h.Get("x-request-id") == nullptr) {
-      h.Add("x-request-id", NewRequestId(parent_.worker_.Random(), parent_.worker_.Random()));
+    if (config_->generate_request_id && h.Get(WellKnownHeader::kXRequestId) == nullptr) {
+      char* id = h.arena().Allocate(36);
+      WriteRequestId(parent_.worker_.Random(), parent_.worker_.Random(), id);
+      h.AddStored("x-request-id", std::string_view(id, 36));
     }
   }
 

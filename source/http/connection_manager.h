@@ -56,7 +56,8 @@ struct ConnectionManagerConfig {
 
 // The client address policies key on: `peer`, unless `trusted_hops` proxies are trusted, then
 // the trusted_hops-th x-forwarded-for entry from the right (never the client-controlled left).
-std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_t trusted_hops);
+std::string ClientAddress(const std::string_view* xff, std::string_view peer,
+                          uint32_t trusted_hops);
 
 // What a connection manager needs from the worker that owns it.
 class WorkerContext {

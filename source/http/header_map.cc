@@ -1,20 +1,231 @@
 #include "source/http/header_map.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "source/common/strings.h"
 
 namespace phoenix::http {
 
+namespace {
+
+constexpr std::string_view kWellKnownNames[] = {
+    "connection",        "content-length",   "content-type", "expect",
+    "keep-alive",        "proxy-connection", "te",           "trailer",
+    "transfer-encoding", "upgrade",          "user-agent",   "x-forwarded-for",
+    "x-forwarded-proto", "x-request-id",
+};
+static_assert(std::size(kWellKnownNames) == static_cast<size_t>(WellKnownHeader::kCount));
+
+// Blocks of HeaderArena::kBlockSize, recycled per thread.
+struct BlockPool {
+  std::vector<char*> blocks;
+  ~BlockPool() {
+    for (char* block : blocks) delete[] block;
+  }
+};
+BlockPool& Pool() {
+  thread_local BlockPool pool;
+  return pool;
+}
+
+}  // namespace
+
+std::string_view WellKnownName(WellKnownHeader header) {
+  return kWellKnownNames[static_cast<size_t>(header)];
+}
+
+WellKnownHeader ClassifyHeader(std::string_view name) {
+  auto is = [&](WellKnownHeader h) { return name == kWellKnownNames[static_cast<size_t>(h)]; };
+  // First by length, so most names cost one comparison at most.
+  switch (name.size()) {
+    case 2:
+      return is(WellKnownHeader::kTe) ? WellKnownHeader::kTe : WellKnownHeader::kCount;
+    case 6:
+      return is(WellKnownHeader::kExpect) ? WellKnownHeader::kExpect : WellKnownHeader::kCount;
+    case 7:
+      if (is(WellKnownHeader::kTrailer)) return WellKnownHeader::kTrailer;
+      return is(WellKnownHeader::kUpgrade) ? WellKnownHeader::kUpgrade : WellKnownHeader::kCount;
+    case 10:
+      if (is(WellKnownHeader::kConnection)) return WellKnownHeader::kConnection;
+      if (is(WellKnownHeader::kKeepAlive)) return WellKnownHeader::kKeepAlive;
+      return is(WellKnownHeader::kUserAgent) ? WellKnownHeader::kUserAgent
+                                             : WellKnownHeader::kCount;
+    case 12:
+      if (is(WellKnownHeader::kContentType)) return WellKnownHeader::kContentType;
+      return is(WellKnownHeader::kXRequestId) ? WellKnownHeader::kXRequestId
+                                              : WellKnownHeader::kCount;
+    case 14:
+      return is(WellKnownHeader::kContentLength) ? WellKnownHeader::kContentLength
+                                                 : WellKnownHeader::kCount;
+    case 15:
+      return is(WellKnownHeader::kXForwardedFor) ? WellKnownHeader::kXForwardedFor
+                                                 : WellKnownHeader::kCount;
+    case 16:
+      return is(WellKnownHeader::kProxyConnection) ? WellKnownHeader::kProxyConnection
+                                                   : WellKnownHeader::kCount;
+    case 17:
+      if (is(WellKnownHeader::kTransferEncoding)) return WellKnownHeader::kTransferEncoding;
+      return is(WellKnownHeader::kXForwardedProto) ? WellKnownHeader::kXForwardedProto
+                                                   : WellKnownHeader::kCount;
+    default:
+      return WellKnownHeader::kCount;
+  }
+}
+
+HeaderArena::HeaderArena(HeaderArena&& other) noexcept
+    : blocks_(std::move(other.blocks_)),
+      current_(other.current_),
+      used_(other.used_),
+      capacity_(other.capacity_),
+      open_start_(other.open_start_) {
+  other.blocks_.clear();
+  other.current_ = nullptr;
+  other.used_ = other.capacity_ = other.open_start_ = 0;
+}
+
+HeaderArena& HeaderArena::operator=(HeaderArena&& other) noexcept {
+  if (this == &other) return *this;
+  Release();
+  blocks_ = std::move(other.blocks_);
+  current_ = other.current_;
+  used_ = other.used_;
+  capacity_ = other.capacity_;
+  open_start_ = other.open_start_;
+  other.blocks_.clear();
+  other.current_ = nullptr;
+  other.used_ = other.capacity_ = other.open_start_ = 0;
+  return *this;
+}
+
+HeaderArena::~HeaderArena() { Release(); }
+
+void HeaderArena::Release() {
+  auto& pool = Pool().blocks;
+  for (const Block& block : blocks_) {
+    if (block.size == kBlockSize && pool.size() < 1024) {
+      pool.push_back(block.data);
+    } else {
+      delete[] block.data;
+    }
+  }
+  blocks_.clear();
+  current_ = nullptr;
+  used_ = capacity_ = open_start_ = 0;
+}
+
+void HeaderArena::Reserve(size_t size) {
+  if (used_ + size <= capacity_) return;
+  size_t open = used_ - open_start_;
+  size_t need = open + size;
+  Block block;
+  auto& pool = Pool().blocks;
+  if (need <= kBlockSize && !pool.empty()) {
+    block = {pool.back(), kBlockSize};
+    pool.pop_back();
+  } else {
+    block.size = need <= kBlockSize ? kBlockSize : need * 2;
+    block.data = new char[block.size];
+  }
+  // The open string must stay contiguous: it moves to the new block.
+  if (open > 0) std::memcpy(block.data, current_ + open_start_, open);
+  blocks_.push_back(block);
+  current_ = block.data;
+  capacity_ = block.size;
+  open_start_ = 0;
+  used_ = open;
+}
+
+char* HeaderArena::Allocate(size_t size) {
+  Reserve(size);
+  char* out = current_ + used_;
+  used_ += size;
+  open_start_ = used_;
+  return out;
+}
+
+std::string_view HeaderArena::Copy(std::string_view text) {
+  if (text.empty()) return std::string_view();
+  char* out = Allocate(text.size());
+  std::memcpy(out, text.data(), text.size());
+  return std::string_view(out, text.size());
+}
+
+std::string_view HeaderArena::Join(std::initializer_list<std::string_view> parts) {
+  size_t size = 0;
+  for (std::string_view part : parts) size += part.size();
+  char* out = Allocate(size);
+  char* p = out;
+  for (std::string_view part : parts) {
+    if (part.empty()) continue;
+    std::memcpy(p, part.data(), part.size());
+    p += part.size();
+  }
+  return std::string_view(out, size);
+}
+
+void HeaderArena::Append(const char* data, size_t size, bool lower) {
+  static constexpr auto kLower = [] {
+    std::array<char, 256> table{};
+    for (int c = 0; c < 256; ++c) table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return table;
+  }();
+  Reserve(size);
+  char* out = current_ + used_;
+  if (lower) {
+    for (size_t i = 0; i < size; ++i) out[i] = kLower[static_cast<unsigned char>(data[i])];
+  } else {
+    std::memcpy(out, data, size);
+  }
+  used_ += size;
+}
+
+std::string_view HeaderArena::Close() {
+  std::string_view out(current_ + open_start_, used_ - open_start_);
+  open_start_ = used_;
+  return out;
+}
+
+void HeaderMap::Index(size_t position) {
+  WellKnownHeader header = ClassifyHeader(entries_[position].first);
+  if (header == WellKnownHeader::kCount) return;
+  uint16_t& slot = index_[static_cast<size_t>(header)];
+  if (slot == 0 && position < 0xffff) slot = static_cast<uint16_t>(position + 1);
+}
+
+void HeaderMap::Reindex() {
+  index_.fill(0);
+  for (size_t i = 0; i < entries_.size(); ++i) Index(i);
+}
+
+void HeaderMap::AddStored(std::string_view lowercase_name, std::string_view value) {
+  entries_.push_back({lowercase_name, value});
+  Index(entries_.size() - 1);
+}
+
+void HeaderMap::AddLowercase(std::string_view lowercase_name, std::string_view value) {
+  std::string_view name = arena_.Copy(lowercase_name);
+  AddStored(name, arena_.Copy(value));
+}
+
 void HeaderMap::Add(std::string_view name, std::string_view value) {
-  entries_.emplace_back(absl::AsciiStrToLower(AbslView(name)), std::string(value));
+  arena_.Append(name.data(), name.size(), /*lower=*/true);
+  std::string_view lower = arena_.Close();
+  AddStored(lower, arena_.Copy(value));
 }
 
 void HeaderMap::Set(std::string_view name, std::string_view value) {
-  std::string lower = absl::AsciiStrToLower(AbslView(name));
+  arena_.Append(name.data(), name.size(), /*lower=*/true);
+  std::string_view lower = arena_.Close();
   Remove(lower);
-  entries_.emplace_back(std::move(lower), std::string(value));
+  AddStored(lower, arena_.Copy(value));
+}
+
+void HeaderMap::SetStored(std::string_view lowercase_name, std::string_view value) {
+  Remove(lowercase_name);
+  AddStored(lowercase_name, value);
 }
 
 size_t HeaderMap::Remove(std::string_view name) {
@@ -22,10 +233,14 @@ size_t HeaderMap::Remove(std::string_view name) {
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [&](const Entry& e) { return e.first == name; }),
                  entries_.end());
-  return before - entries_.size();
+  size_t removed = before - entries_.size();
+  if (removed != 0) Reindex();
+  return removed;
 }
 
-const std::string* HeaderMap::Get(std::string_view name) const {
+const std::string_view* HeaderMap::Get(std::string_view name) const {
+  WellKnownHeader header = ClassifyHeader(name);
+  if (header != WellKnownHeader::kCount) return Get(header);
   for (const auto& entry : entries_) {
     if (entry.first == name) return &entry.second;
   }
@@ -54,7 +269,7 @@ bool RequestHeaders::Lookup(std::string_view name, std::string_view* value) cons
     *value = authority;
     return true;
   }
-  const std::string* v = headers.Get(name);
+  const std::string_view* v = headers.Get(name);
   if (v == nullptr) return false;
   *value = *v;
   return true;
@@ -141,8 +356,18 @@ std::string_view ReasonPhrase(int status) {
 }
 
 bool IsHopByHopHeader(std::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "te" || name == "trailer" || name == "upgrade";
+  switch (ClassifyHeader(name)) {
+    case WellKnownHeader::kConnection:
+    case WellKnownHeader::kKeepAlive:
+    case WellKnownHeader::kProxyConnection:
+    case WellKnownHeader::kTransferEncoding:
+    case WellKnownHeader::kTe:
+    case WellKnownHeader::kTrailer:
+    case WellKnownHeader::kUpgrade:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace phoenix::http

@@ -1,49 +1,145 @@
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "source/common/free_list.h"
 #include "source/http/protocol.h"
 
 namespace phoenix::http {
 
-// An ordered list of header fields with lowercase names. Requests carry ~10 headers, so a
-// flat vector with linear lookup beats any hash map here.
+// Headers the proxy itself reads or writes on every request, looked up in O(1) by this
+// enum instead of by name.
+enum class WellKnownHeader : uint8_t {
+  kConnection,
+  kContentLength,
+  kContentType,
+  kExpect,
+  kKeepAlive,
+  kProxyConnection,
+  kTe,
+  kTrailer,
+  kTransferEncoding,
+  kUpgrade,
+  kUserAgent,
+  kXForwardedFor,
+  kXForwardedProto,
+  kXRequestId,
+  kCount,  // Not a header: the number of well-known ones.
+};
+
+// The lowercase name of a well-known header.
+std::string_view WellKnownName(WellKnownHeader header);
+// Which well-known header `lowercase_name` is, or kCount for any other name.
+WellKnownHeader ClassifyHeader(std::string_view lowercase_name);
+
+// Storage for the bytes of one header block. Memory comes in 1 KiB blocks from a per-thread
+// pool, so a header block costs no malloc once the pool is warm. The views it hands out stay
+// valid until the arena is destroyed, also when it is moved.
+class HeaderArena {
+ public:
+  HeaderArena() = default;
+  HeaderArena(HeaderArena&& other) noexcept;
+  HeaderArena& operator=(HeaderArena&& other) noexcept;
+  HeaderArena(const HeaderArena&) = delete;
+  HeaderArena& operator=(const HeaderArena&) = delete;
+  ~HeaderArena();
+
+  std::string_view Copy(std::string_view text);
+  // The concatenation of `parts`, stored once.
+  std::string_view Join(std::initializer_list<std::string_view> parts);
+  // `size` writable bytes (the caller fills them in).
+  char* Allocate(size_t size);
+
+  // A string built from pieces as a parser receives them: Append() grows the open string
+  // (lowercased if `lower`), Close() ends it and returns it.
+  void Append(const char* data, size_t size, bool lower);
+  std::string_view Close();
+  size_t open_size() const { return used_ - open_start_; }
+
+ private:
+  static constexpr size_t kBlockSize = 1024;
+  struct Block {
+    char* data;
+    size_t size;
+  };
+  // Makes room for `size` more bytes after the open string, moving it if needed.
+  void Reserve(size_t size);
+  void Release();
+
+  absl::InlinedVector<Block, 2> blocks_;
+  char* current_ = nullptr;  // The last block's data.
+  size_t used_ = 0;
+  size_t capacity_ = 0;
+  size_t open_start_ = 0;  // Where the open string begins in the current block.
+};
+
+// An ordered list of header fields with lowercase names, as views into the map's own arena:
+// adding a field copies its bytes once and allocates nothing else for a typical head.
+// Requests carry ~10 headers, so a flat vector with linear lookup serves names; the
+// well-known headers are indexed.
 class HeaderMap {
  public:
-  using Entry = std::pair<std::string, std::string>;
+  struct Entry {
+    std::string_view first;   // Name, lowercase.
+    std::string_view second;  // Value.
+  };
 
-  // `name` is lowercased.
+  HeaderMap() { index_.fill(0); }
+  HeaderMap(HeaderMap&&) noexcept = default;
+  HeaderMap& operator=(HeaderMap&&) noexcept = default;
+
+  // `name` is lowercased; both are copied.
   void Add(std::string_view name, std::string_view value);
-  // For parsers: `lowercase_name` must already be lowercase; both strings are moved in.
-  void AddLowercase(std::string lowercase_name, std::string value) {
-    entries_.emplace_back(std::move(lowercase_name), std::move(value));
-  }
+  // `lowercase_name` must already be lowercase; both are copied.
+  void AddLowercase(std::string_view lowercase_name, std::string_view value);
+  // For bytes already in arena() or static (parsers, literals): nothing is copied.
+  void AddStored(std::string_view lowercase_name, std::string_view value);
   // Removes the fields for which `predicate(name)` is true.
   template <typename Predicate>
   void RemoveIf(Predicate predicate) {
-    std::erase_if(entries_, [&](const Entry& e) { return predicate(e.first); });
+    size_t before = entries_.size();
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                  [&](const Entry& e) { return predicate(e.first); }),
+                   entries_.end());
+    if (entries_.size() != before) Reindex();
   }
   // Replaces every field named `name` with one.
   void Set(std::string_view name, std::string_view value);
+  // Set() for a name and value already in arena() or static.
+  void SetStored(std::string_view lowercase_name, std::string_view value);
   // Removes every field named `name` (lowercase). Returns how many were removed.
   size_t Remove(std::string_view name);
   // The first value of `name` (lowercase), or nullptr.
-  const std::string* Get(std::string_view name) const;
+  const std::string_view* Get(std::string_view name) const;
+  const std::string_view* Get(WellKnownHeader header) const {
+    uint16_t slot = index_[static_cast<size_t>(header)];
+    return slot == 0 ? nullptr : &entries_[slot - 1].second;
+  }
   size_t Count(std::string_view name) const;
 
-  std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
-  std::vector<Entry>::const_iterator end() const { return entries_.end(); }
+  const Entry* begin() const { return entries_.data(); }
+  const Entry* end() const { return entries_.data() + entries_.size(); }
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  void Reserve(size_t n) { entries_.reserve(n); }
+  HeaderArena& arena() { return arena_; }
 
  private:
-  std::vector<Entry> entries_;
+  void Index(size_t position);
+  void Reindex();
+
+  absl::InlinedVector<Entry, 12> entries_;
+  // Position + 1 of each well-known header's first field; 0: absent.
+  std::array<uint16_t, static_cast<size_t>(WellKnownHeader::kCount)> index_;
+  HeaderArena arena_;
 };
 
 // A request head. The request target is split into path and query; Host lives in

@@ -2,7 +2,9 @@
 
 #include <cstring>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -14,9 +16,30 @@ namespace {
 Http1Parser* From(llhttp_t* parser) { return static_cast<Http1Parser*>(parser->data); }
 
 // Field values may hold visible characters, spaces and tabs; no other control characters.
+// Eight bytes at a time: only a word that holds a byte below 0x20 or a DEL is looked at
+// byte by byte (a tab is such a byte, and allowed).
 bool ValidFieldValue(std::string_view value) {
-  for (unsigned char c : value) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  const char* p = value.data();
+  size_t n = value.size();
+  auto byte_ok = [](unsigned char c) { return (c >= 0x20 || c == '\t') && c != 0x7f; };
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    uint64_t below_space = (word - kOnes * 0x20) & ~word & kHighs;
+    uint64_t del = word ^ (kOnes * 0x7f);
+    uint64_t has_del = (del - kOnes) & ~del & kHighs;
+    if ((below_space | has_del) != 0) {
+      for (int i = 0; i < 8; ++i) {
+        if (!byte_ok(static_cast<unsigned char>(p[i]))) return false;
+      }
+    }
+    p += 8;
+    n -= 8;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!byte_ok(static_cast<unsigned char>(p[i]))) return false;
   }
   return true;
 }
@@ -30,6 +53,63 @@ std::string_view TrimOws(std::string_view s) {
 void AppendHeaders(std::string& out, const HeaderMap& headers) {
   for (const auto& [name, value] : headers) {
     out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+  }
+}
+
+// A head as the slices it is made of, written with one Connection::Write: header names and
+// values go out straight from their arena, never assembled into a string first.
+class HeadSlices {
+ public:
+  explicit HeadSlices(network::Connection& connection) : connection_(connection) {}
+  void Add(std::string_view piece) {
+    if (count_ == kMax) Flush();
+    slices_[count_++] = piece;
+  }
+  void AddHeaders(const HeaderMap& headers) {
+    for (const auto& [name, value] : headers) {
+      if (count_ + 4 > kMax) Flush();
+      slices_[count_] = name;
+      slices_[count_ + 1] = ": ";
+      slices_[count_ + 2] = value;
+      slices_[count_ + 3] = "\r\n";
+      count_ += 4;
+    }
+  }
+  // Ends the head. (Writes made in one loop iteration leave in one syscall anyway.)
+  void Finish() {
+    Add("\r\n");
+    Flush();
+  }
+
+ private:
+  static constexpr size_t kMax = 128;
+  void Flush() {
+    connection_.Write(slices_, count_);
+    count_ = 0;
+  }
+
+  network::Connection& connection_;
+  std::string_view slices_[kMax];
+  size_t count_ = 0;
+};
+
+// "HTTP/1.1 200 OK\r\n" for the common statuses without formatting, else built in `buffer`.
+std::string_view StatusLine(int status, char (&buffer)[64]) {
+  switch (status) {
+    case 200:
+      return "HTTP/1.1 200 OK\r\n";
+    case 204:
+      return "HTTP/1.1 204 No Content\r\n";
+    case 304:
+      return "HTTP/1.1 304 Not Modified\r\n";
+    case 404:
+      return "HTTP/1.1 404 Not Found\r\n";
+    default: {
+      std::string_view reason = ReasonPhrase(status);
+      int n = snprintf(buffer, sizeof(buffer), "HTTP/1.1 %d %.*s\r\n", status,
+                       static_cast<int>(reason.size()), reason.data());
+      return std::string_view(buffer, std::min<size_t>(n, sizeof(buffer) - 1));
+    }
   }
 }
 
@@ -124,28 +204,36 @@ int Http1Parser::Fail(int status, const char* details) {
 
 int Http1Parser::OnHeaderField(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
+  HeadState& h = head();
+  h.CloseIf(HeadState::Piece::kUrl);
+  h.open = HeadState::Piece::kField;
   // Names are case-insensitive: keep them lowercase from the start.
-  std::string& field = head().field;
-  size_t start = field.size();
-  field.append(at, length);
-  for (size_t i = start; i < field.size(); ++i) field[i] = absl::ascii_tolower(field[i]);
+  h.headers.arena().Append(at, length, /*lower=*/true);
   return 0;
 }
 
 int Http1Parser::OnHeaderValue(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  head().value.append(at, length);
+  HeadState& h = head();
+  h.CloseIf(HeadState::Piece::kField);
+  h.open = HeadState::Piece::kValue;
+  h.headers.arena().Append(at, length, /*lower=*/false);
   return 0;
 }
 
 int Http1Parser::OnHeaderValueComplete() {
   HeadState& h = head();
+  h.CloseIf(HeadState::Piece::kField);  // An empty value has no value callback.
+  std::string_view value;
+  if (h.open == HeadState::Piece::kValue) {
+    value = h.headers.arena().Close();
+    h.open = HeadState::Piece::kNone;
+  }
   if (h.headers.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
-  std::string_view value = TrimOws(h.value);
+  value = TrimOws(value);
   if (!ValidFieldValue(value)) return Fail(400, "invalid header value");
-  h.headers.AddLowercase(std::move(h.field), std::string(value));
-  h.field.clear();
-  h.value.clear();
+  h.headers.AddStored(h.field, value);
+  h.field = std::string_view();
   return 0;
 }
 
@@ -153,20 +241,22 @@ HeaderMap Http1Parser::TakeHeaders() {
   HeaderMap out;
   if (head_ == nullptr) return out;
   HeaderMap& headers = head_->headers;
-  const std::string* connection = headers.Get("connection");
-  std::vector<std::string> named;
-  if (connection != nullptr) {
-    for (absl::string_view token : absl::StrSplit(*connection, ',')) {
-      std::string t = absl::AsciiStrToLower(AbslView(TrimOws(StdView(token))));
-      if (!t.empty()) named.push_back(std::move(t));
+  // Connection-specific headers: the hop-by-hop ones, and any that Connection names.
+  absl::InlinedVector<std::string_view, 4> named;
+  if (const std::string_view* connection = headers.Get(WellKnownHeader::kConnection)) {
+    for (absl::string_view token : absl::StrSplit(AbslView(*connection), ',')) {
+      std::string_view t = TrimOws(StdView(token));
+      if (!t.empty()) named.push_back(t);
     }
   }
-  headers.RemoveIf([&](const std::string& name) {
-    return IsHopByHopHeader(name) || std::find(named.begin(), named.end(), name) != named.end();
+  headers.RemoveIf([&](std::string_view name) {
+    if (IsHopByHopHeader(name)) return true;
+    for (std::string_view n : named) {
+      if (absl::EqualsIgnoreCase(AbslView(n), AbslView(name))) return true;
+    }
+    return false;
   });
   out = std::move(headers);
-  headers = HeaderMap();
-  out.Reserve(out.size() + 4);  // Room for the x-forwarded-* and x-request-id headers.
   return out;
 }
 
@@ -308,10 +398,13 @@ int Http1ServerCodec::OnMessageBegin() {
 }
 
 int Http1ServerCodec::OnUrl(const char* at, size_t length) {
-  std::string& url = head().url;
-  if (url.size() + length > limits_.max_request_uri_bytes) return Fail(414, "uri too long");
+  HeadState& h = head();
+  if (h.headers.arena().open_size() + length > limits_.max_request_uri_bytes) {
+    return Fail(414, "uri too long");
+  }
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  url.append(at, length);
+  h.open = HeadState::Piece::kUrl;
+  h.headers.arena().Append(at, length, /*lower=*/false);
   return 0;
 }
 
@@ -359,10 +452,11 @@ int Http1ServerCodec::OnHeadersComplete() {
     // Tunnels and protocol upgrades are not proxied (yet).
     if (parser_.method == HTTP_CONNECT) return Fail(400, "CONNECT not supported");
   }
+  head().CloseIf(HeadState::Piece::kUrl);  // A head with no fields at all.
   HeaderMap& raw = head().headers;
   size_t host_count = raw.Count("host");
   if (host_count > 1) return Fail(400, "multiple host headers");
-  if (host_count == 1) request->authority = *raw.Get("host");
+  if (host_count == 1) request->authority = std::string(*raw.Get("host"));
   if (host_count == 0 && http_minor_ == 1) return Fail(400, "missing host header");
   if (!SplitTarget(*request)) return Fail(400, "invalid request target");
   keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
@@ -371,8 +465,10 @@ int Http1ServerCodec::OnHeadersComplete() {
 
   request_has_body_ = (parser_.flags & F_CHUNKED) != 0 ||
                       ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
-  if (const std::string* expect = request->headers.Get("expect")) {
-    if (absl::AsciiStrToLower(*expect) != "100-continue") return Fail(417, "unsupported expect");
+  if (const std::string_view* expect = request->headers.Get(WellKnownHeader::kExpect)) {
+    if (!absl::EqualsIgnoreCase(AbslView(*expect), "100-continue")) {
+      return Fail(417, "unsupported expect");
+    }
     request->headers.Remove("expect");
     // The proxy answers 100-continue itself, as Envoy does; the upstream sees a plain request.
     if (request_has_body_ && http_minor_ == 1) connection_.Write("HTTP/1.1 100 Continue\r\n\r\n");
@@ -414,17 +510,17 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
   int status = headers.status;
   response_has_body_ = !(head_request_ || status == 204 || status == 304 || status < 200);
   response_chunked_ = false;
-  std::string out;
-  out.reserve(256);
-  absl::StrAppend(&out, "HTTP/1.1 ", status, " ", AbslView(ReasonPhrase(status)), "\r\n");
-  AppendHeaders(out, headers.headers);
-  bool has_length = headers.headers.Get("content-length") != nullptr;
+  char status_buffer[64];
+  HeadSlices out(connection_);
+  out.Add(StatusLine(status, status_buffer));
+  out.AddHeaders(headers.headers);
+  bool has_length = headers.headers.Get(WellKnownHeader::kContentLength) != nullptr;
   if (response_has_body_) {
     if (end_stream) {
-      if (!has_length) out.append("content-length: 0\r\n");
+      if (!has_length) out.Add("content-length: 0\r\n");
     } else if (!has_length) {
       if (http_minor_ >= 1) {
-        out.append("transfer-encoding: chunked\r\n");
+        out.Add("transfer-encoding: chunked\r\n");
         response_chunked_ = true;
       } else {
         keep_alive_ = false;  // HTTP/1.0 without a length: the close ends the body.
@@ -433,12 +529,11 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
   }
   if (!request_complete_) keep_alive_ = false;
   if (!keep_alive_) {
-    out.append("connection: close\r\n");
+    out.Add("connection: close\r\n");
   } else if (http_minor_ == 0) {
-    out.append("connection: keep-alive\r\n");
+    out.Add("connection: keep-alive\r\n");
   }
-  out.append("\r\n");
-  connection_.Write(out);
+  out.Finish();
   if (end_stream) ResponseComplete();
 }
 
@@ -485,17 +580,19 @@ RequestEncoder& Http1ClientCodec::NewStream(ResponseDecoder& decoder) {
 
 void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_stream) {
   head_request_ = headers.method == "HEAD";
-  std::string out;
-  out.reserve(512);
-  absl::StrAppend(&out, headers.method, " ", headers.path, " HTTP/1.1\r\nhost: ", headers.authority,
-                  "\r\n");
-  AppendHeaders(out, headers.headers);
-  if (!end_stream && headers.headers.Get("content-length") == nullptr) {
-    out.append("transfer-encoding: chunked\r\n");
+  HeadSlices out(connection_);
+  for (std::string_view piece :
+       {std::string_view(headers.method), std::string_view(" "), std::string_view(headers.path),
+        std::string_view(" HTTP/1.1\r\nhost: "), std::string_view(headers.authority),
+        std::string_view("\r\n")}) {
+    out.Add(piece);
+  }
+  out.AddHeaders(headers.headers);
+  if (!end_stream && headers.headers.Get(WellKnownHeader::kContentLength) == nullptr) {
+    out.Add("transfer-encoding: chunked\r\n");
     request_chunked_ = true;
   }
-  out.append("\r\n");
-  connection_.Write(out);
+  out.Finish();
   request_complete_ = end_stream;
 }
 

@@ -44,12 +44,23 @@ class Http1Parser {
 
   // State that exists only while a head (or trailer block) is being parsed, so an idle
   // keep-alive connection does not carry it.
+  // The head's bytes (target, names, values) are copied once, into `headers`' arena, as
+  // llhttp hands them over; fields are views into it.
   struct HeadState {
     PHX_FREE_LIST_ALLOCATED(HeadState)
+    enum class Piece { kNone, kUrl, kField, kValue };
     HeaderMap headers;
-    std::string field;
-    std::string value;
-    std::string url;
+    std::string_view url;
+    std::string_view field;     // The current field's name, once its value has begun.
+    Piece open = Piece::kNone;  // What the arena's open string is.
+    // Ends the open string (the target or a field name) if it is `piece`.
+    void CloseIf(Piece piece) {
+      if (open != piece) return;
+      std::string_view text = headers.arena().Close();
+      if (piece == Piece::kUrl) url = text;
+      if (piece == Piece::kField) field = text;
+      open = Piece::kNone;
+    }
   };
   HeadState& head() {
     if (head_ == nullptr) head_ = std::make_unique<HeadState>();

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "source/common/free_list.h"
 
@@ -177,7 +179,13 @@ void TcpConnection::Write(const std::string_view* slices, size_t count) {
   // Small writes made during one loop iteration (a response head and its body, pipelined
   // responses) leave in one syscall when the iteration's deferred work runs.
   if (out_.empty()) out_ = BufferPool::Acquire();
-  for (size_t i = 0; i < count; ++i) out_.append(slices[i]);
+  size_t at = out_.size();
+  out_.resize(at + total);
+  char* p = out_.data() + at;
+  for (size_t i = 0; i < count; ++i) {
+    std::memcpy(p, slices[i].data(), slices[i].size());
+    p += slices[i].size();
+  }
   bytes_written_ += total;
   if (!flush_scheduled_) {
     flush_scheduled_ = true;

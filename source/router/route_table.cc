@@ -326,13 +326,25 @@ RouteTable::RouteTable(const config::v1::RouteConfiguration& proto, std::string_
 }
 
 const VirtualHostEntry* RouteTable::FindVirtualHost(std::string_view authority) const {
-  std::string host = absl::AsciiStrToLower(AbslView(authority));
-  if (auto it = exact_.find(host); it != exact_.end()) return it->second;
+  // A sidecar's table often has only "*": nothing to compare.
+  if (exact_.empty() && suffixes_.empty() && prefixes_.empty()) return default_;
+  // Lowercased on the stack: this runs per request.
+  char buffer[256];
+  std::string heap;
+  std::string_view host;
+  if (authority.size() <= sizeof(buffer)) {
+    for (size_t i = 0; i < authority.size(); ++i) buffer[i] = absl::ascii_tolower(authority[i]);
+    host = std::string_view(buffer, authority.size());
+  } else {
+    heap = absl::AsciiStrToLower(AbslView(authority));
+    host = heap;
+  }
+  if (auto it = exact_.find(AbslView(host)); it != exact_.end()) return it->second;
   // Retry without the port ("example.com:8080" -> "example.com").
   size_t colon = host.rfind(':');
-  if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
-    host.resize(colon);
-    if (auto it = exact_.find(host); it != exact_.end()) return it->second;
+  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    host = host.substr(0, colon);
+    if (auto it = exact_.find(AbslView(host)); it != exact_.end()) return it->second;
   }
   for (const auto& [suffix, vhost] : suffixes_) {
     if (host.size() > suffix.size() && host.ends_with(suffix)) return vhost;

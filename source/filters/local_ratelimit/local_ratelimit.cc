@@ -87,7 +87,8 @@ KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& reque
       key = client_ip;
       break;
     case config::v1::RateLimitKey::kHeader:
-      if (const std::string* value = request.headers.Get(key_.header())) key = *value;
+      if (const std::string_view* value = request.headers.Get(key_.header()))
+        key = std::string(*value);
       break;
     case config::v1::RateLimitKey::kPath:
       key = request.PathWithoutQuery();
