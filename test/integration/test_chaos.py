@@ -7,8 +7,10 @@ import threading
 import time
 import unittest
 
-from harness import (PhoenixTestCase, demo_app_bin, free_port, simple_config, route,
-                     port_accepting, wait_until, ClientConn)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn
+from harness.config import route, simple_config
+from harness.process import demo_app_bin, free_port, port_accepting, wait_until
 
 
 class ChaosTest(PhoenixTestCase):

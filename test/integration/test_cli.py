@@ -7,7 +7,9 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (PhoenixTestCase, REPO_ROOT, free_port, http_get, require_phoenix_bin)
+from harness.base import PhoenixTestCase
+from harness.client import http_get
+from harness.process import REPO_ROOT, free_port, require_phoenix_bin
 
 # A complete config as real YAML: comments, block and flow style, quoted keys, durations.
 GOOD_YAML = """\

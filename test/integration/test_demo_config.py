@@ -6,8 +6,10 @@ import os
 import subprocess
 import unittest
 
-from harness import (PhoenixTestCase, REPO_ROOT, demo_app_bin, free_port, http_get,
-                     port_accepting, raw_request, parse_responses, wait_until)
+from harness.base import PhoenixTestCase
+from harness.client import http_get, raw_request
+from harness.http1 import parse_responses
+from harness.process import REPO_ROOT, demo_app_bin, free_port, port_accepting, wait_until
 
 
 class DemoConfigTest(PhoenixTestCase):
