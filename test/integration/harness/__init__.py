@@ -13,7 +13,7 @@ Everything here talks to real processes over 127.0.0.1. The modules, by concern:
   ``raw_statuses``) for keep-alive, pipelining and malformed-input tests, plus ``http_get``.
 * ``harness.payload``: deterministic request/response bodies and their hashes.
 * ``harness.upstream``: ``UpstreamServer``, a threaded raw-socket HTTP/1.1 origin server whose
-  answers (``harness.behaviours``) are chosen by path.
+  answers (``harness.behaviours``) are chosen by path; and the real demo app.
 * ``harness.base``: ``PhoenixTestCase``, a ``unittest.TestCase`` base class whose test
   methods report the tail of phoenix's stderr/stdout (and the upstreams' protocol errors)
   when they fail.

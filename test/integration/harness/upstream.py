@@ -1,13 +1,16 @@
-"""The test origin: ``UpstreamServer``, a threaded raw-socket HTTP/1.1 server that records
-every request and answers by path (``harness.behaviours``)."""
+"""Origins behind the proxy: ``UpstreamServer``, a threaded raw-socket HTTP/1.1 server that
+records every request and answers by path (``harness.behaviours``), and the real demo app
+(``start_demo_app``)."""
 
 import hashlib
 import http.client
 import socket
+import subprocess
 import threading
 import urllib.parse
 
 from .behaviours import respond
+from .process import demo_app_bin, die_with_parent, port_accepting, wait_until
 
 
 class _UpstreamProtocolError(Exception):
@@ -314,3 +317,15 @@ class UpstreamServer:
             return keep_alive
         return respond(self, conn, req, keep_alive, head)
 
+
+def start_demo_app(port, name, timeout=10.0):
+    """Starts the real demo app (tools/demo_app) on ``port``; returns its Popen once the port
+    accepts connections. The caller kills it."""
+    proc = subprocess.Popen([demo_app_bin(), "--port", str(port), "--name", name],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)
+    if not wait_until(lambda: port_accepting(port), timeout=timeout):
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"demo app did not start on port {port}")
+    return proc
