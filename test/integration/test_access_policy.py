@@ -3,8 +3,10 @@ past, shadow mode, and a client address that x-forwarded-for cannot spoof."""
 
 import unittest
 
-from harness import (PhoenixTestCase, free_port, simple_config, raw_statuses,
-                     http_get)
+from harness.base import PhoenixTestCase
+from harness.client import http_get, raw_statuses
+from harness.config import simple_config
+from harness.process import free_port
 
 ROUTER = {"name": "phoenix.filters.http.router"}
 

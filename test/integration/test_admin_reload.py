@@ -8,8 +8,10 @@ import threading
 import time
 import unittest
 
-from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, route, make_cluster,
-                     direct_response, http_get, wait_until, connect_refused)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn, http_get
+from harness.config import direct_response, make_cluster, route, simple_config
+from harness.process import connect_refused, free_port, wait_until
 
 # One exposition-format sample line: name, optional labels, value, optional timestamp.
 _LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'

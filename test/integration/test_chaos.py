@@ -2,26 +2,22 @@
 cluster, one killed with SIGKILL every ~0.6 s (and restarted) while clients keep sending
 requests. With retries, outlier detection and health checks on, at least 99.9% succeed."""
 
-import subprocess
 import threading
 import time
 import unittest
 
-from harness import (PhoenixTestCase, demo_app_bin, free_port, simple_config, route,
-                     port_accepting, wait_until, ClientConn)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn
+from harness.config import route, simple_config
+from harness.process import free_port
+from harness.upstream import start_demo_app
 
 
 class ChaosTest(PhoenixTestCase):
 
-    def start_app(self, port):
-        proc = subprocess.Popen([demo_app_bin(), "--port", str(port), "--name", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.assertTrue(wait_until(lambda: port_accepting(port), timeout=5), "app did not start")
-        return proc
-
     def test_killing_instances_under_load(self):
         ports = [free_port() for _ in range(3)]
-        apps = {p: self.start_app(p) for p in ports}
+        apps = {p: start_demo_app(p, str(p), timeout=5) for p in ports}
         self.addCleanup(lambda: [a.kill() for a in apps.values()])
         port = free_port()
         px = self.start_phoenix(simple_config(
@@ -66,7 +62,7 @@ class ChaosTest(PhoenixTestCase):
             apps[victim].wait()
             kills += 1
             time.sleep(0.3)  # the chaos schedule: down for a moment, then restarted
-            apps[victim] = self.start_app(victim)
+            apps[victim] = start_demo_app(victim, str(victim), timeout=5)
             time.sleep(0.3)
         stop.set()
         for c in clients:

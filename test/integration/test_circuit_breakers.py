@@ -6,7 +6,10 @@ import threading
 import time
 import unittest
 
-from harness import PhoenixTestCase, free_port, simple_config, http_get, wait_until
+from harness.base import PhoenixTestCase
+from harness.client import http_get
+from harness.config import simple_config
+from harness.process import free_port, wait_until
 
 
 class CircuitBreakerTest(PhoenixTestCase):

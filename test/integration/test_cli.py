@@ -7,7 +7,9 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (PhoenixTestCase, REPO_ROOT, free_port, http_get, require_phoenix_bin)
+from harness.base import PhoenixTestCase
+from harness.client import http_get
+from harness.process import REPO_ROOT, free_port, require_phoenix_bin
 
 # A complete config as real YAML: comments, block and flow style, quoted keys, durations.
 GOOD_YAML = """\
@@ -182,10 +184,6 @@ class CliTest(PhoenixTestCase):
         self.assertEqual(app.request_count(), 1)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class CheckPolicyTest(unittest.TestCase):
     """phoenix --mode check-policy against config/phoenix-app.yaml and its shipped cases."""
 
@@ -227,3 +225,7 @@ class CheckPolicyTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"{f.name}:3:13: cases[0].expect.denied: unknown field", r.stderr)
         self.assertIn("did you mean 'denied_by'", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -3,11 +3,13 @@ hold — the page is served, /crash is denied in every spelling and the app surv
 /generatecert works."""
 
 import os
-import subprocess
 import unittest
 
-from harness import (PhoenixTestCase, REPO_ROOT, demo_app_bin, free_port, http_get,
-                     port_accepting, raw_request, parse_responses, wait_until)
+from harness.base import PhoenixTestCase
+from harness.client import http_get, raw_request
+from harness.http1 import parse_responses
+from harness.process import REPO_ROOT, free_port
+from harness.upstream import start_demo_app
 
 
 class DemoConfigTest(PhoenixTestCase):
@@ -15,11 +17,8 @@ class DemoConfigTest(PhoenixTestCase):
     @classmethod
     def setUpClass(cls):
         cls.app_port, cls.port, cls.admin_port = free_port(), free_port(), free_port()
-        cls.app = subprocess.Popen([demo_app_bin(), "--port", str(cls.app_port), "--name", "t"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.app = start_demo_app(cls.app_port, "t")
         cls.addClassCleanup(cls.app.kill)
-        if not wait_until(lambda: port_accepting(cls.app_port), timeout=10):
-            raise AssertionError("demo app did not start")
         with open(os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")) as f:
             text = f.read()
         for old, new in (("port_value: 8080", cls.port), ("port_value: 8081", cls.app_port),

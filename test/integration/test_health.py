@@ -3,8 +3,11 @@ health checks taking hosts out of rotation and back, and priority failover and f
 
 import unittest
 
-from harness import (PhoenixTestCase, free_port, simple_config, make_config, make_listener,
-                     make_cluster, virtual_host, route, http_get, wait_until, socket_address)
+from harness.base import PhoenixTestCase
+from harness.client import http_get
+from harness.config import (make_cluster, make_config, make_listener, route, simple_config,
+                            socket_address, virtual_host)
+from harness.process import free_port, wait_until
 
 
 def hosts_with_flag(px, flag):

@@ -1,14 +1,16 @@
 """HTTP/1.1 semantics through the proxy: keep-alive, pipelining, HTTP/1.0, framing, HEAD,
 204, Expect: 100-continue, trailers."""
 
-import hashlib
 import http.client
 import json
 import os
 import unittest
 
-from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, raw_request,
-                     parse_responses, pattern_bytes, sha256_hex, wait_until)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn, raw_request
+from harness.config import simple_config
+from harness.payload import pattern_bytes, sha256_hex
+from harness.process import free_port
 
 
 class Http1Test(PhoenixTestCase):

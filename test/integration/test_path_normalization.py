@@ -3,8 +3,10 @@ records every request, and the upstream sees the normalized path."""
 
 import unittest
 
-from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, route,
-                     direct_response, raw_statuses)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn, raw_statuses
+from harness.config import direct_response, route, simple_config
+from harness.process import free_port
 
 # The Phoenix-app rule: deny /crash, anything under it and ;params, whatever the case.
 DENY_CRASH = route({"safe_regex": {"regex": "/crash([/;].*)?"}, "case_sensitive": False},

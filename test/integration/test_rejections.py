@@ -2,12 +2,14 @@
 request never reaches the upstream; request-headers and idle timeouts close connections."""
 
 import select
-import socket
 import time
 import unittest
 
-from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, raw_request,
-                     parse_response, wait_until)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn, raw_request
+from harness.config import simple_config
+from harness.http1 import parse_response
+from harness.process import free_port
 
 INTERNAL_WORDS = (b"llhttp", b"HPE_", b"Traceback", b"parser error", b"source/")
 

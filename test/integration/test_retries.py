@@ -5,7 +5,10 @@ retries answer with the last response or 503 URX."""
 import threading
 import unittest
 
-from harness import PhoenixTestCase, free_port, simple_config, route, http_get, http_request
+from harness.base import PhoenixTestCase
+from harness.client import http_get, http_request
+from harness.config import route, simple_config
+from harness.process import free_port
 
 
 def retry_route(policy, timeout=None):

@@ -4,9 +4,11 @@ import unittest
 import urllib.parse
 import uuid
 
-from harness import (PhoenixTestCase, free_port, make_cluster, make_config, make_listener,
-                     virtual_host, route, direct_response, header_option, http_request,
-                     ClientConn)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn, http_request
+from harness.config import (direct_response, header_option, make_cluster, make_config,
+                            make_listener, route, virtual_host)
+from harness.process import free_port
 
 
 def dr(body, status=200):

@@ -13,8 +13,11 @@ import threading
 import time
 import unittest
 
-from harness import (PhoenixTestCase, ClientConn, RssSampler, free_port, simple_config,
-                     iter_pattern, pattern_sha256, read_vmrss_kb, MiB)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn
+from harness.config import simple_config
+from harness.payload import MiB, iter_pattern, pattern_sha256
+from harness.process import RssSampler, free_port, read_vmrss_kb
 
 BODY = 100 * MiB
 # Under ASan (tools/test.sh with SANITIZE=1) shadow memory and the quarantine add tens of MB

@@ -4,7 +4,10 @@ import collections
 import unittest
 import uuid
 
-from harness import (PhoenixTestCase, ClientConn, free_port, simple_config, http_get, route)
+from harness.base import PhoenixTestCase
+from harness.client import ClientConn, http_get
+from harness.config import route, simple_config
+from harness.process import free_port
 
 
 class UpstreamFailureTest(PhoenixTestCase):

@@ -1,5 +1,6 @@
 #include "source/http/http1_codec.h"
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -135,10 +136,15 @@ TEST_F(ServerCodecTest, AnswersExpectContinue) {
 }
 
 struct Rejection {
-  const char* name;
+  const char* name;  // the test name suffix: [A-Za-z0-9_]
   const char* request;
   int status;
 };
+
+// Shown by --gtest_list_tests and in failures instead of the struct's bytes.
+void PrintTo(const Rejection& r, std::ostream* os) {
+  *os << r.status << " for " << ::testing::PrintToString(std::string(r.request));
+}
 
 class RejectionTest : public ServerCodecTest, public ::testing::WithParamInterface<Rejection> {};
 
@@ -153,29 +159,30 @@ TEST_P(RejectionTest, RejectsWithStatus) {
 INSTANTIATE_TEST_SUITE_P(
     Malformed, RejectionTest,
     ::testing::Values(
-        Rejection{"cl_and_te",
+        Rejection{"ContentLengthAndChunked",
                   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
                   "Transfer-Encoding: chunked\r\n\r\n",
                   400},
-        Rejection{"duplicate_cl",
+        Rejection{"DuplicateContentLength",
                   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
                   400},
-        Rejection{"invalid_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n", 400},
-        Rejection{"obs_fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400},
-        Rejection{"bare_cr", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
-        Rejection{"space_in_name", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: a\r\n\r\n", 400},
-        Rejection{"paren_in_name", "GET / HTTP/1.1\r\nHost: h\r\nBad(: a\r\n\r\n", 400},
-        Rejection{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
-        Rejection{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-        Rejection{"relative_target", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-        Rejection{"http2_preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},
-        Rejection{"uri_too_long",
+        Rejection{"InvalidContentLength",
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n", 400},
+        Rejection{"ObsoleteLineFolding", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400},
+        Rejection{"BareCr", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
+        Rejection{"SpaceInHeaderName", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: a\r\n\r\n", 400},
+        Rejection{"ParenInHeaderName", "GET / HTTP/1.1\r\nHost: h\r\nBad(: a\r\n\r\n", 400},
+        Rejection{"MissingHost", "GET / HTTP/1.1\r\n\r\n", 400},
+        Rejection{"TwoHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        Rejection{"RelativeTarget", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        Rejection{"Http2Preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},
+        Rejection{"UriTooLong",
                   "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                   " HTTP/1.1\r\nHost: h\r\n\r\n",
                   414},
-        Rejection{"too_many_headers",
+        Rejection{"TooManyHeaders",
                   "GET / HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n", 431},
-        Rejection{"headers_too_large",
+        Rejection{"HeadersTooLarge",
                   "GET / HTTP/1.1\r\nHost: h\r\nX-Big: "
                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -183,9 +190,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
                   "\r\n\r\n",
                   431},
-        Rejection{"unsupported_expect",
+        Rejection{"UnsupportedExpect",
                   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: magic\r\n\r\n", 417}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const ::testing::TestParamInfo<Rejection>& info) { return std::string(info.param.name); });
 
 TEST_F(ServerCodecTest, BadChunkSizeIsRejected) {
   Feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");

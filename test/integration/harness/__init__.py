@@ -1,0 +1,23 @@
+"""Integration-test harness for Phoenix (Python 3 standard library only).
+
+Everything here talks to real processes over 127.0.0.1. The modules, by concern:
+
+* ``harness.process``: binary locations, free ports, ``wait_until`` (readiness polling) and
+  process observation (``RssSampler``).
+* ``harness.phoenix``: ``Phoenix``, a launched proxy: writes a config file, starts
+  ``$PHOENIX_BIN -c FILE --concurrency N --log-level L``, captures stdout (access log) and
+  stderr (process log) to files and waits until ``GET /ready`` on the admin port answers 200.
+* ``harness.config``: builders for Bootstrap configs (proto3 JSON mapping).
+* ``harness.http1``: the HTTP/1.1 ``Response`` and a response parser.
+* ``harness.client``: a tiny HTTP/1.1 client on raw sockets (``ClientConn``, ``raw_request``,
+  ``raw_statuses``) for keep-alive, pipelining and malformed-input tests, plus ``http_get``.
+* ``harness.payload``: deterministic request/response bodies and their hashes.
+* ``harness.upstream``: ``UpstreamServer``, a threaded raw-socket HTTP/1.1 origin server whose
+  answers (``harness.behaviours``) are chosen by path; and the real demo app.
+* ``harness.base``: ``PhoenixTestCase``, a ``unittest.TestCase`` base class whose test
+  methods report the tail of phoenix's stderr/stdout (and the upstreams' protocol errors)
+  when they fail.
+
+Synchronisation is always done by polling something observable with a deadline
+(``wait_until``), never by sleeping for a fixed time.
+"""
