@@ -229,6 +229,7 @@ int Http1Parser::OnHeaderValueComplete() {
     value = h.headers.arena().Close();
     h.open = HeadState::Piece::kNone;
   }
+  if (h.field.empty()) return Fail(400, "empty header name");  // llhttp lets ": v" through.
   if (h.headers.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
   value = TrimOws(value);
   if (!ValidFieldValue(value)) return Fail(400, "invalid header value");

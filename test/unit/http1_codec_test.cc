@@ -172,6 +172,7 @@ INSTANTIATE_TEST_SUITE_P(
         Rejection{"BareCr", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
         Rejection{"SpaceInHeaderName", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: a\r\n\r\n", 400},
         Rejection{"ParenInHeaderName", "GET / HTTP/1.1\r\nHost: h\r\nBad(: a\r\n\r\n", 400},
+        Rejection{"EmptyHeaderName", "GET / HTTP/1.1\r\nHost: h\r\n: a\r\n\r\n", 400},
         Rejection{"MissingHost", "GET / HTTP/1.1\r\n\r\n", 400},
         Rejection{"TwoHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         Rejection{"RelativeTarget", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400},
