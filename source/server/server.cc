@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+#include "source/config/file_config_source.h"
 #include "source/network/tcp_connection.h"
 #include "source/server/policy_check.h"
 
@@ -95,11 +96,41 @@ absl::Status Server::BindListeners(ConfigSnapshot& snapshot) {
   return absl::OkStatus();
 }
 
-absl::Status Server::ApplyConfigFile() {
-  config::SourceMap source_map(options_.config_path);
-  auto bootstrap = LoadBootstrapFile(options_.config_path, &source_map);
-  if (!bootstrap.ok()) return bootstrap.status();
-  auto snapshot = BuildSnapshot(*bootstrap, &source_map, stats_, current_.get(), next_version_);
+absl::Status Server::OnConfigUpdate(const config::ConfigUpdate& update) {
+  // The update's resources replace the current ones, type by type.
+  config::v1::Bootstrap bootstrap;
+  if (update.bootstrap != nullptr) {
+    bootstrap = *update.bootstrap;
+  } else if (current_ != nullptr) {
+    bootstrap = current_->bootstrap;
+  }
+  auto* resources = bootstrap.mutable_static_resources();
+  for (const auto& [type, delivered] : update.types) {
+    bool unpacked = true;
+    switch (type) {
+      case config::ResourceType::kListener:
+        resources->clear_listeners();
+        for (const auto& any : delivered.resources) {
+          unpacked = unpacked && any.UnpackTo(resources->add_listeners());
+        }
+        break;
+      case config::ResourceType::kCluster:
+        resources->clear_clusters();
+        for (const auto& any : delivered.resources) {
+          unpacked = unpacked && any.UnpackTo(resources->add_clusters());
+        }
+        break;
+      default:
+        return absl::UnimplementedError(
+            absl::StrCat(AbslView(config::TypeName(type)), " resources are not supported yet"));
+    }
+    if (!unpacked) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a ", AbslView(config::TypeName(type)), " resource does not unpack"));
+    }
+  }
+  auto snapshot =
+      BuildSnapshot(bootstrap, update.source_map, stats_, current_.get(), next_version_);
   if (!snapshot.ok()) return snapshot.status();
   if (current_ != nullptr && std::memcmp(&(*snapshot)->admin_address, &current_->admin_address,
                                          sizeof(sockaddr_storage)) != 0) {
@@ -136,7 +167,8 @@ int Server::Run() {
   start_ms_ = dispatcher_.NowMs();
   signal(SIGPIPE, SIG_IGN);
   for (int i = 0; i < options_.concurrency; ++i) workers_.push_back(std::make_unique<Worker>(i));
-  if (absl::Status status = ApplyConfigFile(); !status.ok()) {
+  source_ = std::make_unique<config::FileConfigSource>(options_.config_path);
+  if (absl::Status status = source_->Start(*this); !status.ok()) {
     std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
     workers_.clear();
     return 1;
@@ -178,7 +210,7 @@ void Server::InstallSignals() {
   };
   add(SIGHUP, [](uv_signal_t* h, int) {
     auto* self = static_cast<Server*>(h->data);
-    absl::Status status = self->ApplyConfigFile();
+    absl::Status status = self->source_->Refresh();
     if (status.ok()) {
       self->stats_.counter("server.config_reload_success").Inc();
       PHX_LOG(kInfo, "SIGHUP: config version ", self->current_->version, " applied");
@@ -260,7 +292,7 @@ void Server::InstallAdminHandlers() {
     return {200, "application/json", ServerInfoJson()};
   });
   admin_.AddHandler("/reload", "POST", [this](const http::RequestHeaders&) -> AdminResponse {
-    absl::Status status = ApplyConfigFile();
+    absl::Status status = source_->Refresh();
     if (!status.ok()) {
       stats_.counter("server.config_reload_failure").Inc();
       PHX_LOG(kError, "reload: config rejected, keeping version ", current_->version, ":\n",
@@ -365,7 +397,21 @@ std::string Server::ConfigDumpJson() {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(current_->bootstrap, &bootstrap, options);
-  return absl::StrCat("{\"version\":", current_->version, ",\"bootstrap\":", bootstrap, "}\n");
+  // Per resource type: the version in force, and the last rejected one with its error.
+  std::string sources;
+  for (const auto& [type, status] : source_->status()) {
+    absl::StrAppend(&sources, sources.empty() ? "" : ",", "{\"type_url\":\"",
+                    AbslView(config::TypeUrl(type)), "\",\"version_info\":\"",
+                    JsonEscape(status.accepted_version), "\"");
+    if (!status.last_error.empty()) {
+      absl::StrAppend(&sources, ",\"rejected_version\":\"", JsonEscape(status.rejected_version),
+                      "\",\"error_detail\":\"", JsonEscape(status.last_error), "\"");
+    }
+    absl::StrAppend(&sources, "}");
+  }
+  return absl::StrCat("{\"version\":", current_->version, ",\"source\":\"",
+                      JsonEscape(source_->description()), "\",\"resources\":[", sources,
+                      "],\"bootstrap\":", bootstrap, "}\n");
 }
 
 std::string Server::ClustersText() {

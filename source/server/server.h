@@ -9,6 +9,7 @@
 #include "source/common/dispatcher.h"
 #include "source/common/logging.h"
 #include "source/common/stats.h"
+#include "source/config/config_source.h"
 #include "source/server/admin.h"
 #include "source/server/configuration.h"
 #include "source/server/worker.h"
@@ -25,19 +26,20 @@ struct Options {
 };
 
 // The process: owns the main loop (config, admin, signals), the stats store and the
-// workers. Every config change — the initial file, SIGHUP, POST /reload — goes through
-// ApplyConfigFile(), which either publishes a new snapshot to all workers or leaves the
-// current one in force.
-class Server {
+// workers. Config arrives from a config::ConfigSource (the YAML file today; SIGHUP and
+// POST /reload ask it again); each update either publishes a new snapshot to all workers
+// (ACK) or leaves the current one in force (NACK).
+class Server : public config::ConfigUpdateCallbacks {
  public:
   explicit Server(Options options);
-  ~Server();
+  ~Server() override;
 
   // Serves until SIGTERM/SIGINT and the drain complete. Returns the exit code.
   int Run();
 
  private:
-  absl::Status ApplyConfigFile();
+  // config::ConfigUpdateCallbacks
+  absl::Status OnConfigUpdate(const config::ConfigUpdate& update) override;
   absl::Status BindListeners(ConfigSnapshot& snapshot);
   void InstallAdminHandlers();
   void InstallSignals();
@@ -49,6 +51,7 @@ class Server {
   std::string ClustersText();
 
   Options options_;
+  std::unique_ptr<config::ConfigSource> source_;
   Dispatcher dispatcher_;
   StatsStore stats_;
   AdminServer admin_;

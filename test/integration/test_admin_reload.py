@@ -236,6 +236,39 @@ class ReloadTest(PhoenixTestCase):
         self.assertEqual(self.dr_body(), b"v0\n")
         self.assertEqual(self.px.config_version(), v0)
 
+    def resource_status(self):
+        status, body = self.px.admin_get("/config_dump")
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        return {r["type_url"].rsplit(".", 1)[-1]: r for r in doc["resources"]}
+
+    def test_config_dump_versions_each_resource_type_and_shows_nacks(self):
+        before = self.resource_status()
+        self.assertTrue(before["Listener"]["version_info"])
+        self.assertTrue(before["Cluster"]["version_info"])
+        # Only the listener changes: only its version moves.
+        v0 = self.px.config_version()
+        self.px.write_config(self.config("v1\n"))
+        status, body = self.px.admin_post("/reload")
+        self.assertEqual(status, 200, body)
+        self.wait_version_above(v0)
+        after = self.resource_status()
+        self.assertNotEqual(after["Listener"]["version_info"], before["Listener"]["version_info"])
+        self.assertEqual(after["Cluster"]["version_info"], before["Cluster"]["version_info"])
+        # A config that loads but fails validation is rejected (NACK): the accepted versions
+        # stay, and the rejected one is shown with its error.
+        cfg = self.config("never\n")
+        cfg["static_resources"]["listeners"][0]["http_connection_manager"]["route_config"][
+            "virtual_hosts"][0]["routes"][1]["route"]["cluster"] = "no-such-cluster"
+        self.px.write_config(cfg)
+        status, body = self.px.admin_post("/reload")
+        self.assertEqual(status, 400, body)
+        nacked = self.resource_status()
+        self.assertEqual(nacked["Listener"]["version_info"], after["Listener"]["version_info"])
+        self.assertIn("no-such-cluster", nacked["Listener"]["error_detail"])
+        self.assertTrue(nacked["Listener"]["rejected_version"])
+        self.assertEqual(self.dr_body(), b"v1\n")
+
     def test_reload_under_load(self):
         stop = threading.Event()
         failures = []
