@@ -7,16 +7,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/duration.h"
 #include "source/network/tcp_connection.h"
 
 namespace phoenix::upstream {
-namespace {
-
-std::chrono::milliseconds ToMs(const google::protobuf::Duration& d) {
-  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
-}
-
-}  // namespace
 
 bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* out) {
   if (port > 65535) return false;
@@ -102,12 +96,12 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   size_t errors_before = errors.errors().size();
   if (proto.name().empty()) errors.Add(path + ".name", "a cluster needs a name");
   if (proto.has_connect_timeout()) {
-    info->connect_timeout_ = ToMs(proto.connect_timeout());
+    info->connect_timeout_ = ToMilliseconds(proto.connect_timeout());
     if (info->connect_timeout_.count() <= 0) {
       errors.Add(path + ".connect_timeout", "must be positive");
     }
   }
-  if (proto.has_idle_timeout()) info->idle_timeout_ = ToMs(proto.idle_timeout());
+  if (proto.has_idle_timeout()) info->idle_timeout_ = ToMilliseconds(proto.idle_timeout());
   if (proto.circuit_breakers().has_retry_budget()) {
     double percent = proto.circuit_breakers().retry_budget().budget_percent();
     if (percent < 0 || percent > 100) {
@@ -190,10 +184,8 @@ bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
   for (const auto& h : cluster.hosts()) ejected += h->Ejected(now);
   size_t allowed = std::max<size_t>(1, cluster.hosts().size() * max_percent / 100);
   if (max_percent == 0 || ejected >= allowed) return false;
-  uint64_t base_ms = proto.has_base_ejection_time()
-                         ? proto.base_ejection_time().seconds() * 1000 +
-                               proto.base_ejection_time().nanos() / 1000000
-                         : 30000;
+  uint64_t base_ms =
+      proto.has_base_ejection_time() ? ToMilliseconds(proto.base_ejection_time()).count() : 30000;
   uint32_t times = host.times_ejected.fetch_add(1) + 1;
   host.ejected_until_ms.store(now + base_ms * times);
   host.consecutive_5xx.store(0);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "source/common/duration.h"
 #include "source/common/logging.h"
 
 namespace phoenix::upstream {
@@ -10,9 +11,8 @@ namespace phoenix::upstream {
 SuccessRateEjector::SuccessRateEjector(Dispatcher& dispatcher,
                                        std::shared_ptr<const ClusterInfo> cluster)
     : cluster_(std::move(cluster)) {
-  const auto& interval = cluster_->proto().outlier_detection().interval();
-  int64_t ms = interval.seconds() * 1000 + interval.nanos() / 1000000;
-  interval_ = std::chrono::milliseconds(ms > 0 ? ms : 10000);
+  interval_ =
+      ToMillisecondsOr(cluster_->proto().outlier_detection().interval(), std::chrono::seconds(10));
   timer_ = dispatcher.CreateTimer([this] {
     Evaluate();
     timer_->Enable(interval_);
