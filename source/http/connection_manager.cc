@@ -1,7 +1,5 @@
 #include "source/http/connection_manager.h"
 
-#include <sys/time.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,12 +27,6 @@ std::string FormatTimestamp(int64_t wall_us) {
   char buffer[32];
   strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
   return absl::StrFormat("%s.%03dZ", buffer, static_cast<int>((wall_us / 1000) % 1000));
-}
-
-int64_t WallMicros() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<int64_t>(tv.tv_sec) * 1000000 + tv.tv_usec;
 }
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
@@ -92,8 +84,8 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
   ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
                RequestHeadersPtr headers)
       : parent_(parent), config_(std::move(config)), headers_(std::move(headers)) {
-    info_.start_us = uv_hrtime() / 1000;
-    info_.start_wall_us = WallMicros();
+    info_.start_us = dispatcher().time_source().MonotonicUs();
+    info_.start_wall_us = dispatcher().time_source().SystemUs();
     filters_.reserve(config_->filters.size());
     for (const auto& factory : config_->filters) {
       filters_.push_back(factory->Create());
@@ -312,7 +304,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks {
     const ConnectionManagerStats& stats = *config_->stats;
     int code = info_.response_code;
     if (code >= 100 && code < 600) stats.downstream_rq_class[code / 100 - 1]->Inc();
-    double ms = (uv_hrtime() / 1000 - info_.start_us) / 1000.0;
+    double ms = (dispatcher().time_source().MonotonicUs() - info_.start_us) / 1000.0;
     stats.downstream_rq_time.Record(ms);
     if (config_->access_logs.empty()) return;
     std::string_view ua, xff, request_id;

@@ -1,7 +1,5 @@
 #include "source/router/router_filter.h"
 
-#include <uv.h>
-
 #include "absl/strings/str_cat.h"
 #include "phoenix/config/v1/listener.pb.h"
 #include "source/common/logging.h"
@@ -96,7 +94,7 @@ void RouterFilter::StartAttempt() {
       if (upstream::Host* candidate = cluster_->load_balancer().Choose()) host_ = candidate;
     }
     if (failed(host_)) {
-      uint64_t now = upstream::MonotonicMs();
+      uint64_t now = callbacks_->dispatcher().time_source().MonotonicMs();
       for (const auto& candidate : cluster_->info().hosts()) {
         if (!failed(candidate.get()) && candidate->Available(now)) {
           host_ = candidate.get();
@@ -124,7 +122,7 @@ void RouterFilter::StartAttempt() {
   stats.upstream_rq_active.Inc();
   host_->rq_total.fetch_add(1, std::memory_order_relaxed);
   host_->rq_active.fetch_add(1, std::memory_order_relaxed);
-  attempt_start_us_ = uv_hrtime() / 1000;
+  attempt_start_us_ = callbacks_->dispatcher().time_source().MonotonicUs();
   attempt_active_ = true;
   if (route_->retry.per_try_timeout.count() > 0) {
     per_try_timer_ = callbacks_->dispatcher().CreateTimer(
@@ -253,7 +251,8 @@ void RouterFilter::OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_
   const auto& stats = cluster_->info().stats();
   if (status >= 100 && status < 600) stats.upstream_rq_class[status / 100 - 1]->Inc();
   if (status >= 500) host_->rq_error.fetch_add(1, std::memory_order_relaxed);
-  upstream::ReportOutcome(cluster_->info(), *host_, status, /*gateway_failure=*/false);
+  upstream::ReportOutcome(cluster_->info(), *host_, status, /*gateway_failure=*/false,
+                          callbacks_->dispatcher().time_source());
   if (CanRetry(AttemptFailure::kStatus, status)) {
     OnAttemptFailed(AttemptFailure::kStatus, status);
     return;
@@ -308,7 +307,8 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   if (failure != AttemptFailure::kStatus) {
     cluster_->info().stats().upstream_rq_reset.Inc();
     host_->rq_error.fetch_add(1, std::memory_order_relaxed);
-    upstream::ReportOutcome(cluster_->info(), *host_, 0, /*gateway_failure=*/true);
+    upstream::ReportOutcome(cluster_->info(), *host_, 0, /*gateway_failure=*/true,
+                            callbacks_->dispatcher().time_source());
   }
   bool retry = CanRetry(failure, status);
   EndAttempt(/*reusable=*/false);
@@ -424,7 +424,8 @@ void RouterFilter::EndAttempt(bool reusable) {
   }
   const auto& stats = cluster_->info().stats();
   stats.upstream_rq_active.Dec();
-  stats.upstream_rq_time.Record((uv_hrtime() / 1000 - attempt_start_us_) / 1000.0);
+  stats.upstream_rq_time.Record(
+      (callbacks_->dispatcher().time_source().MonotonicUs() - attempt_start_us_) / 1000.0);
   if (client_ != nullptr) {
     upstream::UpstreamClient* client = client_;
     client_ = nullptr;

@@ -49,6 +49,7 @@ class Server {
   std::string ClustersText();
 
   Options options_;
+  RealTimeSource time_source_;  // For the main thread and every worker.
   Dispatcher dispatcher_;
   StatsStore stats_;
   AdminServer admin_;
@@ -66,7 +67,7 @@ class Server {
   bool stopped_ = false;
   std::vector<uv_signal_t*> signals_;
   std::unique_ptr<Timer> drain_poll_timer_;
-  uint64_t drain_deadline_ms_ = 0;
+  uint64_t drain_deadline_ms_ = 0;  // On time_source_'s monotonic clock.
 };
 
 }  // namespace phoenix::server

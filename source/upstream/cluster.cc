@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <uv.h>
 
 #include <cstring>
 
@@ -149,9 +148,8 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   return info;
 }
 
-uint64_t MonotonicMs() { return uv_hrtime() / 1000000; }
-
-void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure) {
+void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure,
+                   TimeSource& time_source) {
   const auto& proto = cluster.proto().outlier_detection();
   if (!cluster.proto().has_outlier_detection()) return;
   bool is_5xx = gateway_failure || status >= 500;
@@ -159,7 +157,7 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
   host.interval_requests.fetch_add(1, std::memory_order_relaxed);
   if (!is_5xx) host.interval_successes.fetch_add(1, std::memory_order_relaxed);
   if (!is_5xx && host.times_ejected.load(std::memory_order_relaxed) > 0 &&
-      !host.Ejected(MonotonicMs())) {
+      !host.Ejected(time_source.MonotonicMs())) {
     // A host that serves again earns back shorter ejections (Envoy decays the multiplier).
     uint32_t times = host.times_ejected.load(std::memory_order_relaxed);
     if (times > 0) host.times_ejected.compare_exchange_strong(times, times - 1);
@@ -172,8 +170,9 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
   uint32_t max_gateway =
       proto.has_consecutive_gateway_failure() ? proto.consecutive_gateway_failure() : 5;
   bool eject = (max_5xx != 0 && five >= max_5xx) || (max_gateway != 0 && gateway >= max_gateway);
-  uint64_t now = MonotonicMs();
-  if (eject && !host.Ejected(now)) Eject(cluster, host, now);
+  if (!eject) return;
+  uint64_t now = time_source.MonotonicMs();
+  if (!host.Ejected(now)) Eject(cluster, host, now);
 }
 
 bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
@@ -194,8 +193,8 @@ bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
   return true;
 }
 
-LoadBalancer::LoadBalancer(const ClusterInfo& cluster)
-    : cluster_(cluster), random_(std::random_device{}()) {
+LoadBalancer::LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source)
+    : cluster_(cluster), time_source_(time_source), random_(std::random_device{}()) {
   for (const auto& host : cluster.hosts()) {
     if (priorities_.size() <= host->priority()) priorities_.resize(host->priority() + 1);
     priorities_[host->priority()].push_back(host.get());
@@ -229,7 +228,7 @@ Host* LoadBalancer::PickFrom(const std::vector<Host*>& hosts) {
 
 Host* LoadBalancer::Choose() {
   if (priorities_.empty()) return nullptr;
-  uint64_t now = MonotonicMs();
+  uint64_t now = time_source_.MonotonicMs();
   // Envoy's priority load with an overprovisioning factor of 1.4.
   std::vector<uint32_t>& load = load_;  // Sized once: no allocation per request.
   uint32_t remaining = 100;

@@ -13,6 +13,7 @@
 #include "phoenix/config/v1/cluster.pb.h"
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
+#include "source/common/time_source.h"
 
 namespace phoenix::upstream {
 
@@ -35,7 +36,7 @@ class Host {
   std::atomic<int64_t> cx_active{0};
 
   // Health, shared by all workers. Active checks set `failed_active_hc`; outlier detection
-  // sets `ejected_until_ms` (monotonic milliseconds, see MonotonicMs()).
+  // sets `ejected_until_ms` (TimeSource::MonotonicMs(), the same on every thread).
   std::atomic<bool> failed_active_hc{false};
   std::atomic<uint64_t> ejected_until_ms{0};
   std::atomic<uint32_t> times_ejected{0};
@@ -166,13 +167,14 @@ class ClusterInfo {
 // spreads over all hosts of the first priority regardless of health.
 class LoadBalancer {
  public:
-  explicit LoadBalancer(const ClusterInfo& cluster);
+  LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source);
   Host* Choose();
 
  private:
   Host* PickFrom(const std::vector<Host*>& hosts);
 
   const ClusterInfo& cluster_;
+  TimeSource& time_source_;
   std::vector<std::vector<Host*>> priorities_;  // Index: priority level, lowest first.
   std::vector<Host*> scratch_;
   std::vector<uint32_t> load_;  // Per-priority share of traffic, recomputed per pick.
@@ -180,11 +182,9 @@ class LoadBalancer {
   std::minstd_rand random_;
 };
 
-// Milliseconds on a monotonic clock shared by all threads.
-uint64_t MonotonicMs();
-
 // Feeds request outcomes to outlier detection for one cluster (any worker).
-void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure);
+void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure,
+                   TimeSource& time_source);
 
 // Ejects `host` if max_ejection_percent allows; returns whether it did.
 bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now_ms);

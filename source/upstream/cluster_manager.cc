@@ -13,7 +13,9 @@ void ClusterManager::SetForThisThread(ClusterManager* manager) {
 
 ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
                                        std::shared_ptr<const ClusterInfo> info)
-    : dispatcher_(dispatcher), info_(std::move(info)), load_balancer_(*info_) {}
+    : dispatcher_(dispatcher),
+      info_(std::move(info)),
+      load_balancer_(*info_, dispatcher.time_source()) {}
 
 Http1ConnPool& ThreadLocalCluster::PoolFor(Host& host) {
   auto& pool = pools_[&host];

@@ -1,7 +1,5 @@
 #include "source/filters/local_ratelimit/local_ratelimit.h"
 
-#include <uv.h>
-
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
 #include "source/http/filter_registry.h"
@@ -152,7 +150,7 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
-  uint64_t now_us = uv_hrtime() / 1000;
+  uint64_t now_us = callbacks_->dispatcher().time_source().MonotonicUs();
   const auto& limits = config_->limits();
   for (size_t i = from; i < limits.size(); ++i) {
     const RateLimit& limit = *limits[i];
