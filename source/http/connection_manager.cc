@@ -56,24 +56,7 @@ std::string ClientAddress(const std::string* xff, std::string_view peer, uint32_
 }
 
 ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::string& prefix)
-    : downstream_cx_total(store.counter(absl::StrCat("http.", prefix, ".downstream_cx_total"))),
-      downstream_cx_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_cx_active"))),
-      downstream_cx_protocol_error(
-          store.counter(absl::StrCat("http.", prefix, ".downstream_cx_protocol_error"))),
-      downstream_cx_idle_timeout(
-          store.counter(absl::StrCat("http.", prefix, ".downstream_cx_idle_timeout"))),
-      downstream_rq_total(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_total"))),
-      downstream_rq_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_rq_active"))),
-      downstream_rq_timeout(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_timeout"))),
-      no_route(store.counter(absl::StrCat("http.", prefix, ".no_route"))),
-      downstream_rq_invalid_path(
-          store.counter(absl::StrCat("http.", prefix, ".downstream_rq_invalid_path"))),
-      downstream_rq_time(store.histogram(absl::StrCat("http.", prefix, ".downstream_rq_time"))) {
-  for (int i = 0; i < 5; ++i) {
-    downstream_rq_class[i] =
-        &store.counter(absl::StrCat("http.", prefix, ".downstream_rq_", i + 1, "xx"));
-  }
-}
+    : ConnectionManagerStats(StatsScope(store, absl::StrCat("http.", prefix, "."))) {}
 
 // One request/response exchange: owns the request head and the filter instances, and is
 // the FilterCallbacks those filters talk to.

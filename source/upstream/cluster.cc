@@ -30,28 +30,7 @@ bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* 
 }
 
 ClusterStats::ClusterStats(StatsStore& store, const std::string& name)
-    : upstream_rq_total(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_total"))),
-      upstream_rq_active(store.gauge(absl::StrCat("cluster.", name, ".upstream_rq_active"))),
-      upstream_cx_total(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_total"))),
-      upstream_cx_active(store.gauge(absl::StrCat("cluster.", name, ".upstream_cx_active"))),
-      upstream_cx_connect_fail(
-          store.counter(absl::StrCat("cluster.", name, ".upstream_cx_connect_fail"))),
-      upstream_cx_connect_timeout(
-          store.counter(absl::StrCat("cluster.", name, ".upstream_cx_connect_timeout"))),
-      upstream_cx_reuse(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_reuse"))),
-      upstream_cx_destroy(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_destroy"))),
-      upstream_rq_reset(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_reset"))),
-      upstream_rq_retry(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_retry"))),
-      upstream_host_ejected(
-          store.counter(absl::StrCat("cluster.", name, ".outlier_detection.ejections_total"))),
-      health_check_success(store.counter(absl::StrCat("cluster.", name, ".health_check.success"))),
-      health_check_failure(store.counter(absl::StrCat("cluster.", name, ".health_check.failure"))),
-      upstream_rq_time(store.histogram(absl::StrCat("cluster.", name, ".upstream_rq_time"))) {
-  for (int i = 0; i < 5; ++i) {
-    upstream_rq_class[i] =
-        &store.counter(absl::StrCat("cluster.", name, ".upstream_rq_", i + 1, "xx"));
-  }
-}
+    : ClusterStats(StatsScope(store, absl::StrCat("cluster.", name, "."))) {}
 
 namespace {
 
@@ -189,7 +168,7 @@ bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
   host.ejected_until_ms.store(now + base_ms * times);
   host.consecutive_5xx.store(0);
   host.consecutive_gateway_failures.store(0);
-  cluster.stats().upstream_host_ejected.Inc();
+  cluster.stats().outlier_detection.ejections_total.Inc();
   return true;
 }
 

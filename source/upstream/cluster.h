@@ -106,23 +106,46 @@ struct CircuitBreakers {
   Counter& retry_overflow;  // Retries not made because of max_retries or the budget.
 };
 
+// cluster.<name>.<stat>
+#define PHX_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM) \
+  COUNTER(upstream_rq_total)                         \
+  GAUGE(upstream_rq_active)                          \
+  COUNTER(upstream_cx_total)                         \
+  GAUGE(upstream_cx_active)                          \
+  COUNTER(upstream_cx_connect_fail)                  \
+  COUNTER(upstream_cx_connect_timeout)               \
+  COUNTER(upstream_cx_reuse)                         \
+  COUNTER(upstream_cx_destroy)                       \
+  COUNTER(upstream_rq_reset)                         \
+  COUNTER(upstream_rq_retry)                         \
+  HISTOGRAM(upstream_rq_time)
+// cluster.<name>.health_check.<stat>: active health check results.
+#define PHX_CLUSTER_HEALTH_CHECK_STATS(COUNTER, GAUGE, HISTOGRAM) \
+  COUNTER(success)                                                \
+  COUNTER(failure)
+// cluster.<name>.outlier_detection.<stat>: ejections by either kind of outlier detection.
+#define PHX_CLUSTER_OUTLIER_DETECTION_STATS(COUNTER, GAUGE, HISTOGRAM) COUNTER(ejections_total)
+
+// Groups of cluster stats under a prefix of their own, so that each stat's member name can be
+// its name.
+struct ClusterHealthCheckStats {
+  PHX_STATS(ClusterHealthCheckStats, PHX_CLUSTER_HEALTH_CHECK_STATS);
+};
+struct ClusterOutlierDetectionStats {
+  PHX_STATS(ClusterOutlierDetectionStats, PHX_CLUSTER_OUTLIER_DETECTION_STATS);
+};
+
+// What is counted for one cluster, shared by every worker.
 struct ClusterStats {
-  explicit ClusterStats(StatsStore& store, const std::string& name);
-  Counter& upstream_rq_total;
-  std::array<Counter*, 5> upstream_rq_class;  // 1xx..5xx
-  Gauge& upstream_rq_active;
-  Counter& upstream_cx_total;
-  Gauge& upstream_cx_active;
-  Counter& upstream_cx_connect_fail;
-  Counter& upstream_cx_connect_timeout;
-  Counter& upstream_cx_reuse;
-  Counter& upstream_cx_destroy;
-  Counter& upstream_rq_reset;
-  Counter& upstream_rq_retry;
-  Counter& upstream_host_ejected;
-  Counter& health_check_success;
-  Counter& health_check_failure;
-  Histogram& upstream_rq_time;
+  PHX_STATS(ClusterStats, PHX_CLUSTER_STATS,
+            upstream_rq_class(scope.StatusClassCounters("upstream_rq_")),
+            health_check(scope.Nested("health_check")),
+            outlier_detection(scope.Nested("outlier_detection")));
+  // Registered as cluster.<name>.<stat>.
+  ClusterStats(StatsStore& store, const std::string& name);
+  std::array<Counter*, 5> upstream_rq_class;  // upstream_rq_1xx..5xx
+  ClusterHealthCheckStats health_check;
+  ClusterOutlierDetectionStats outlier_detection;
 };
 
 // A validated cluster definition plus its hosts and stats. Immutable and shared by every

@@ -111,7 +111,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
     uint32_t unhealthy = config_.unhealthy_threshold() == 0 ? 3 : config_.unhealthy_threshold();
     uint32_t healthy_needed = config_.healthy_threshold() == 0 ? 2 : config_.healthy_threshold();
     if (healthy) {
-      stats.health_check_success.Inc();
+      stats.health_check.success.Inc();
       failures_ = 0;
       if (++successes_ >= healthy_needed && host_->failed_active_hc.load()) {
         host_->failed_active_hc.store(false);
@@ -119,7 +119,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
                 " is healthy again");
       }
     } else {
-      stats.health_check_failure.Inc();
+      stats.health_check.failure.Inc();
       successes_ = 0;
       if (++failures_ >= unhealthy && !host_->failed_active_hc.load()) {
         host_->failed_active_hc.store(true);
