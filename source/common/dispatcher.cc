@@ -4,43 +4,10 @@
 
 namespace phoenix {
 
-Timer::Timer(uv_loop_t* loop, std::function<void()> callback)
-    : handle_(new uv_timer_t), callback_(std::move(callback)) {
-  uv_timer_init(loop, handle_);
-  handle_->data = this;
-}
-
-Timer::~Timer() {
-  uv_timer_stop(handle_);
-  handle_->data = nullptr;
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  } else {
-    // Dispatcher::Exit() already closed it; its close callback frees nothing, so we do.
-    handle_->close_cb = [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); };
-  }
-}
-
-void Timer::Enable(std::chrono::milliseconds timeout) {
-  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(handle_))) return;
-  uv_timer_start(
-      handle_,
-      [](uv_timer_t* h) {
-        if (h->data != nullptr) static_cast<Timer*>(h->data)->callback_();
-      },
-      timeout.count(), 0);
-}
-
-void Timer::Disable() { uv_timer_stop(handle_); }
-
-bool Timer::enabled() const {
-  return uv_is_active(reinterpret_cast<const uv_handle_t*>(handle_)) != 0;
-}
-
-Dispatcher::Dispatcher() {
+Dispatcher::Dispatcher(TimeSource& time_source) : time_source_(time_source) {
   uv_loop_init(&loop_);
   loop_.data = this;
+  scheduler_ = time_source_.CreateScheduler(&loop_);
   uv_async_init(&loop_, &async_, &Dispatcher::OnAsync);
   async_.data = this;
   uv_check_init(&loop_, &check_);

@@ -9,42 +9,30 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "source/common/time_source.h"
 
 namespace phoenix {
 
 class TimeoutQueue;
 
-// One-shot or repeating timer on a Dispatcher's loop. Safe to destroy at any time: the
-// libuv handle is closed asynchronously and never calls back after destruction.
-class Timer {
- public:
-  Timer(uv_loop_t* loop, std::function<void()> callback);
-  ~Timer();
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-
-  void Enable(std::chrono::milliseconds timeout);
-  void Disable();
-  bool enabled() const;
-
- private:
-  uv_timer_t* handle_;
-  std::function<void()> callback_;
-};
-
 // The event loop of one thread (a worker or the main thread). Everything that touches a
 // Dispatcher's objects runs on its thread; Post() is the only cross-thread entry.
 class Dispatcher {
  public:
-  Dispatcher();
+  // Reads the time and makes timers through `time_source`, which must outlive it.
+  explicit Dispatcher(TimeSource& time_source);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
   uv_loop_t* loop() { return &loop_; }
+  TimeSource& time_source() { return time_source_; }
   std::unique_ptr<Timer> CreateTimer(std::function<void()> callback) {
-    return std::make_unique<Timer>(&loop_, std::move(callback));
+    return scheduler_->CreateTimer(std::move(callback));
   }
+  // The time source's monotonic time as of this loop iteration: free to read, and what
+  // timers count from. time_source() has the precise time.
+  MonotonicTime ApproximateMonotonicTime() { return scheduler_->ApproximateMonotonicTime(); }
 
   // Runs `callback` on this dispatcher's thread soon. Thread-safe.
   void Post(std::function<void()> callback);
@@ -69,16 +57,15 @@ class Dispatcher {
   // The shared queue for timeouts of `duration` on this loop (created on first use).
   TimeoutQueue& TimeoutQueueFor(std::chrono::milliseconds duration);
 
-  // Milliseconds on the loop's cached monotonic clock.
-  uint64_t NowMs() { return uv_now(&loop_); }
-
  private:
   static void OnAsync(uv_async_t* handle);
   static void OnCheck(uv_check_t* handle);
   static void OnPrepare(uv_prepare_t* handle);
   void RunDeferred();
 
+  TimeSource& time_source_;
   uv_loop_t loop_;
+  std::unique_ptr<Scheduler> scheduler_;
   uv_async_t async_;
   uv_check_t check_;
   uv_idle_t idle_;  // Keeps the loop from blocking while deferred work is queued.

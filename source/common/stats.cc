@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "source/common/strings.h"
 
 namespace phoenix {
 
@@ -45,6 +46,30 @@ double Histogram::Quantile(double q) const {
     }
   }
   return kBounds.back();
+}
+
+Counter& StatsScope::counter(std::string_view name) const {
+  return store_.counter(absl::StrCat(prefix_, AbslView(name)));
+}
+
+Gauge& StatsScope::gauge(std::string_view name) const {
+  return store_.gauge(absl::StrCat(prefix_, AbslView(name)));
+}
+
+Histogram& StatsScope::histogram(std::string_view name) const {
+  return store_.histogram(absl::StrCat(prefix_, AbslView(name)));
+}
+
+std::array<Counter*, 5> StatsScope::StatusClassCounters(std::string_view stem) const {
+  std::array<Counter*, 5> counters;
+  for (int i = 0; i < 5; ++i) {
+    counters[i] = &store_.counter(absl::StrCat(prefix_, AbslView(stem), i + 1, "xx"));
+  }
+  return counters;
+}
+
+StatsScope StatsScope::Nested(std::string_view name) const {
+  return StatsScope(store_, absl::StrCat(prefix_, AbslView(name), "."));
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 
@@ -79,4 +80,57 @@ class StatsStore {
   std::map<std::string, std::unique_ptr<Histogram>, std::less<>> histograms_ ABSL_GUARDED_BY(mu_);
 };
 
+// The first member of a PHX_STATS struct, so that every generated initializer can start with a
+// comma. Takes no space.
+struct StatsListBegin {};
+
+// Where a group of stats lives: a store and a name prefix ("cluster.app."), so the group's
+// code names its stats as it knows them ("upstream_rq_total").
+class StatsScope {
+ public:
+  StatsScope(StatsStore& store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
+
+  Counter& counter(std::string_view name) const;
+  Gauge& gauge(std::string_view name) const;
+  Histogram& histogram(std::string_view name) const;
+  // The counters <stem>1xx .. <stem>5xx, indexed by status / 100 - 1.
+  std::array<Counter*, 5> StatusClassCounters(std::string_view stem) const;
+  // The scope of `name` inside this one: "cluster.app." -> "cluster.app.health_check.".
+  StatsScope Nested(std::string_view name) const;
+
+ private:
+  StatsStore& store_;
+  std::string prefix_;
+};
+
 }  // namespace phoenix
+
+// Stats structs are declared once, as a list (Envoy's style), and the list makes both the
+// members and the constructor that registers them, so no stat can be declared and left
+// unregistered, or registered under a name that drifted from its member's:
+//
+//   #define PHX_FOO_STATS(COUNTER, GAUGE, HISTOGRAM) COUNTER(rq_total) GAUGE(rq_active)
+//
+//   struct FooStats {
+//     PHX_STATS(FooStats, PHX_FOO_STATS, rq_class(scope.StatusClassCounters("rq_")));
+//     std::array<Counter*, 5> rq_class;
+//   };
+//
+// declares `Counter& rq_total; Gauge& rq_active;` and `explicit FooStats(const StatsScope&
+// scope)`, which registers each as the scope's prefix + its name ("http.ingress.rq_total").
+// Members a list cannot say (an array of counters, a nested group of stats) are declared after
+// it; the arguments after LIST initialize them and may use `scope`.
+#define PHX_STATS(Name, LIST, ...)                                                          \
+  explicit Name(const ::phoenix::StatsScope& scope)                                         \
+      : phx_stats_begin_()                                                                  \
+            LIST(PHX_STATS_INIT_COUNTER_, PHX_STATS_INIT_GAUGE_, PHX_STATS_INIT_HISTOGRAM_) \
+                __VA_OPT__(, ) __VA_ARGS__ {}                                               \
+  [[no_unique_address]] ::phoenix::StatsListBegin phx_stats_begin_;                         \
+  LIST(PHX_STATS_COUNTER_MEMBER_, PHX_STATS_GAUGE_MEMBER_, PHX_STATS_HISTOGRAM_MEMBER_)
+
+#define PHX_STATS_COUNTER_MEMBER_(name) ::phoenix::Counter& name;
+#define PHX_STATS_GAUGE_MEMBER_(name) ::phoenix::Gauge& name;
+#define PHX_STATS_HISTOGRAM_MEMBER_(name) ::phoenix::Histogram& name;
+#define PHX_STATS_INIT_COUNTER_(name) , name(scope.counter(#name))
+#define PHX_STATS_INIT_GAUGE_(name) , name(scope.gauge(#name))
+#define PHX_STATS_INIT_HISTOGRAM_(name) , name(scope.histogram(#name))

@@ -1,5 +1,7 @@
 #include "source/common/timeout_queue.h"
 
+#include <algorithm>
+
 namespace phoenix {
 
 void TimeoutQueue::Entry::Disarm() {
@@ -8,7 +10,7 @@ void TimeoutQueue::Entry::Disarm() {
 
 TimeoutQueue::TimeoutQueue(Dispatcher& dispatcher, std::chrono::milliseconds duration)
     : dispatcher_(dispatcher),
-      duration_ms_(duration.count()),
+      duration_(duration),
       timer_(dispatcher.CreateTimer([this] { OnTimer(); })) {}
 
 TimeoutQueue::~TimeoutQueue() {
@@ -18,7 +20,7 @@ TimeoutQueue::~TimeoutQueue() {
 void TimeoutQueue::Arm(Entry& entry) {
   entry.Disarm();
   entry.queue_ = this;
-  entry.deadline_ms_ = dispatcher_.NowMs() + duration_ms_;
+  entry.deadline_ = dispatcher_.ApproximateMonotonicTime() + duration_;
   entry.prev_ = tail_;
   entry.next_ = nullptr;
   if (tail_ != nullptr) {
@@ -51,14 +53,15 @@ void TimeoutQueue::Schedule() {
     timer_->Disable();
     return;
   }
-  uint64_t now = dispatcher_.NowMs();
-  uint64_t wait = head_->deadline_ms_ > now ? head_->deadline_ms_ - now : 0;
-  timer_->Enable(std::chrono::milliseconds(wait));
+  MonotonicTime now = dispatcher_.ApproximateMonotonicTime();
+  // Rounded up: a timer that fires before the head is due would only re-schedule.
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(head_->deadline_ - now);
+  timer_->Enable(std::max(wait, std::chrono::milliseconds(0)));
 }
 
 void TimeoutQueue::OnTimer() {
-  uint64_t now = dispatcher_.NowMs();
-  while (head_ != nullptr && head_->deadline_ms_ <= now) {
+  MonotonicTime now = dispatcher_.ApproximateMonotonicTime();
+  while (head_ != nullptr && head_->deadline_ <= now) {
     Entry* expired = head_;
     Unlink(*expired);
     expired->OnTimeout();  // May arm or destroy entries, including this one.

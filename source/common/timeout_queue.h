@@ -1,7 +1,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <memory>
 
 #include "source/common/dispatcher.h"
@@ -27,7 +26,7 @@ class TimeoutQueue {
     Entry* prev_ = nullptr;
     Entry* next_ = nullptr;
     TimeoutQueue* queue_ = nullptr;
-    uint64_t deadline_ms_ = 0;
+    MonotonicTime deadline_;
   };
 
   TimeoutQueue(Dispatcher& dispatcher, std::chrono::milliseconds duration);
@@ -42,11 +41,10 @@ class TimeoutQueue {
   void OnTimer();
 
   Dispatcher& dispatcher_;
-  uint64_t duration_ms_;
+  std::chrono::milliseconds duration_;
   Entry* head_ = nullptr;
   Entry* tail_ = nullptr;
   std::unique_ptr<Timer> timer_;
-  uint64_t scheduled_for_ = 0;
 };
 
 }  // namespace phoenix

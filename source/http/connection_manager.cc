@@ -1,7 +1,5 @@
 #include "source/http/connection_manager.h"
 
-#include <sys/time.h>
-
 #include <array>
 #include <cstring>
 
@@ -32,12 +30,6 @@ std::string FormatTimestamp(int64_t wall_us) {
   char buffer[32];
   strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
   return absl::StrFormat("%s.%03dZ", buffer, static_cast<int>((wall_us / 1000) % 1000));
-}
-
-int64_t WallMicros() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<int64_t>(tv.tv_sec) * 1000000 + tv.tv_usec;
 }
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
@@ -86,24 +78,7 @@ std::string ClientAddress(const std::string_view* xff, std::string_view peer,
 }
 
 ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::string& prefix)
-    : downstream_cx_total(store.counter(absl::StrCat("http.", prefix, ".downstream_cx_total"))),
-      downstream_cx_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_cx_active"))),
-      downstream_cx_protocol_error(
-          store.counter(absl::StrCat("http.", prefix, ".downstream_cx_protocol_error"))),
-      downstream_cx_idle_timeout(
-          store.counter(absl::StrCat("http.", prefix, ".downstream_cx_idle_timeout"))),
-      downstream_rq_total(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_total"))),
-      downstream_rq_active(store.gauge(absl::StrCat("http.", prefix, ".downstream_rq_active"))),
-      downstream_rq_timeout(store.counter(absl::StrCat("http.", prefix, ".downstream_rq_timeout"))),
-      no_route(store.counter(absl::StrCat("http.", prefix, ".no_route"))),
-      downstream_rq_invalid_path(
-          store.counter(absl::StrCat("http.", prefix, ".downstream_rq_invalid_path"))),
-      downstream_rq_time(store.histogram(absl::StrCat("http.", prefix, ".downstream_rq_time"))) {
-  for (int i = 0; i < 5; ++i) {
-    downstream_rq_class[i] =
-        &store.counter(absl::StrCat("http.", prefix, ".downstream_rq_", i + 1, "xx"));
-  }
-}
+    : ConnectionManagerStats(StatsScope(store, absl::StrCat("http.", prefix, "."))) {}
 
 // One request/response exchange: the codec's decoder for the request, owner of the request
 // head and the filter instances, and the FilterCallbacks those filters talk to. Its response
@@ -115,8 +90,8 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
   ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
                ResponseEncoder& encoder)
       : parent_(parent), config_(std::move(config)), encoder_(encoder) {
-    info_.start_us = uv_hrtime() / 1000;
-    info_.start_wall_us = WallMicros();
+    info_.start_us = dispatcher().time_source().MonotonicUs();
+    info_.start_wall_us = dispatcher().time_source().SystemUs();
     filters_.reserve(config_->filters.size());
     for (const auto& factory : config_->filters) {
       filters_.push_back(factory->Create());
@@ -342,7 +317,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
     const ConnectionManagerStats& stats = *config_->stats;
     int code = info_.response_code;
     if (code >= 100 && code < 600) stats.downstream_rq_class[code / 100 - 1]->Inc();
-    double ms = (uv_hrtime() / 1000 - info_.start_us) / 1000.0;
+    double ms = (dispatcher().time_source().MonotonicUs() - info_.start_us) / 1000.0;
     stats.downstream_rq_time.Record(ms);
     if (config_->access_logs.empty()) return;
     std::string_view ua, xff, request_id;

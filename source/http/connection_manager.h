@@ -21,19 +21,26 @@ namespace phoenix::http {
 
 class ConnectionManager;
 
+// http.<stat_prefix>.<stat>
+#define PHX_CONNECTION_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)                      \
+  COUNTER(downstream_cx_total)                                                       \
+  GAUGE(downstream_cx_active)                                                        \
+  COUNTER(downstream_cx_protocol_error)                                              \
+  COUNTER(downstream_cx_idle_timeout)                                                \
+  COUNTER(downstream_rq_total)                                                       \
+  GAUGE(downstream_rq_active)                                                        \
+  COUNTER(downstream_rq_timeout) /* 408: headers too slow */                         \
+  COUNTER(no_route)                                                                  \
+  COUNTER(downstream_rq_invalid_path) /* 400: path could not be normalized safely */ \
+  HISTOGRAM(downstream_rq_time)
+
+// What is counted for one listener's HTTP traffic, shared by every worker.
 struct ConnectionManagerStats {
+  PHX_STATS(ConnectionManagerStats, PHX_CONNECTION_MANAGER_STATS,
+            downstream_rq_class(scope.StatusClassCounters("downstream_rq_")));
+  // Registered as http.<prefix>.<stat>.
   ConnectionManagerStats(StatsStore& store, const std::string& prefix);
-  Counter& downstream_cx_total;
-  Gauge& downstream_cx_active;
-  Counter& downstream_cx_protocol_error;
-  Counter& downstream_cx_idle_timeout;
-  Counter& downstream_rq_total;
-  Gauge& downstream_rq_active;
-  std::array<Counter*, 5> downstream_rq_class;  // 1xx..5xx
-  Counter& downstream_rq_timeout;               // 408: headers too slow
-  Counter& no_route;
-  Counter& downstream_rq_invalid_path;  // 400: path could not be normalized safely
-  Histogram& downstream_rq_time;
+  std::array<Counter*, 5> downstream_rq_class;  // downstream_rq_1xx..5xx
 };
 
 // Everything one listener's HTTP connection manager needs, compiled from the config.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "source/common/duration.h"
 #include "source/common/strings.h"
 
 namespace phoenix::router {
@@ -78,10 +79,6 @@ bool RetryConfig::RetriableStatus(int status) const {
 
 namespace {
 
-std::chrono::milliseconds DurationMs(const google::protobuf::Duration& d) {
-  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
-}
-
 RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::string& path,
                                config::ConfigErrors& errors) {
   RetryConfig retry;
@@ -114,15 +111,15 @@ RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::
   bool any = retry.on_5xx || retry.on_gateway_error || retry.on_connect_failure || retry.on_reset ||
              !retry.retriable_status_codes.empty();
   retry.num_retries = any ? (proto.has_num_retries() ? proto.num_retries() : 1) : 0;
-  retry.per_try_timeout = DurationMs(proto.per_try_timeout());
+  retry.per_try_timeout = ToMilliseconds(proto.per_try_timeout());
   if (proto.retry_back_off().has_base_interval()) {
-    retry.base_interval = DurationMs(proto.retry_back_off().base_interval());
+    retry.base_interval = ToMilliseconds(proto.retry_back_off().base_interval());
     if (retry.base_interval.count() <= 0) {
       errors.Add(path + ".retry_back_off.base_interval", "must be at least 1ms");
     }
   }
   retry.max_interval = proto.retry_back_off().has_max_interval()
-                           ? DurationMs(proto.retry_back_off().max_interval())
+                           ? ToMilliseconds(proto.retry_back_off().max_interval())
                            : retry.base_interval * 10;
   if (retry.max_interval < retry.base_interval) {
     errors.Add(path + ".retry_back_off.max_interval", "must not be below base_interval");
@@ -161,8 +158,7 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
       const auto& route = proto.route();
       prefix_rewrite = route.prefix_rewrite();
       host_rewrite = route.host_rewrite_literal();
-      timeout = std::chrono::milliseconds(route.timeout().seconds() * 1000 +
-                                          route.timeout().nanos() / 1000000);
+      timeout = ToMilliseconds(route.timeout());
       if (route.has_retry_policy()) {
         retry = CompileRetryPolicy(route.retry_policy(), p + ".route.retry_policy", errors);
       }

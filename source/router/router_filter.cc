@@ -1,7 +1,5 @@
 #include "source/router/router_filter.h"
 
-#include <uv.h>
-
 #include "absl/strings/str_cat.h"
 #include "phoenix/config/v1/listener.pb.h"
 #include "source/common/logging.h"
@@ -100,7 +98,7 @@ void RouterFilter::StartAttempt() {
   if (route_->retry.enabled()) {
     request_->headers.Set("x-phoenix-attempt-count", absl::StrCat(attempts_));
   }
-  attempt_start_us_ = uv_hrtime() / 1000;
+  attempt_start_us_ = callbacks_->dispatcher().time_source().MonotonicUs();
   attempt_active_ = true;
   if (route_->retry.per_try_timeout.count() > 0) {
     per_try_timer_ = callbacks_->dispatcher().CreateTimer(
@@ -371,7 +369,7 @@ void RouterFilter::EndAttempt(bool reusable) {
     holds_retry_slot_ = false;
     cluster_->EndRetry();
   }
-  cluster_->EndRequest(*host_, (uv_hrtime() / 1000 - attempt_start_us_) / 1000.0);
+  cluster_->EndRequest(*host_, (callbacks_->dispatcher().time_source().MonotonicUs() - attempt_start_us_) / 1000.0);
   if (encoder_ != nullptr) {
     http::Stream& stream = encoder_->stream();
     encoder_ = nullptr;

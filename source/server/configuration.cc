@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "source/common/duration.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
@@ -13,10 +14,6 @@
 
 namespace phoenix::server {
 namespace {
-
-std::chrono::milliseconds ToMs(const google::protobuf::Duration& d) {
-  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
-}
 
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     const config::v1::Listener& listener, const std::string& path, StatsStore& stats,
@@ -37,9 +34,9 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     hcm->limits.max_request_uri_bytes = proto.max_request_uri_kb() * 1024;
   }
   if (proto.has_request_headers_timeout()) {
-    hcm->request_headers_timeout = ToMs(proto.request_headers_timeout());
+    hcm->request_headers_timeout = ToMilliseconds(proto.request_headers_timeout());
   }
-  if (proto.has_idle_timeout()) hcm->idle_timeout = ToMs(proto.idle_timeout());
+  if (proto.has_idle_timeout()) hcm->idle_timeout = ToMilliseconds(proto.idle_timeout());
   if (hcm->request_headers_timeout.count() <= 0) {
     errors.Add(hpath + ".request_headers_timeout", "must be positive");
   }
@@ -122,7 +119,9 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->version = version;
   snapshot->bootstrap = bootstrap;
-  if (bootstrap.has_drain_timeout()) snapshot->drain_timeout = ToMs(bootstrap.drain_timeout());
+  if (bootstrap.has_drain_timeout()) {
+    snapshot->drain_timeout = ToMilliseconds(bootstrap.drain_timeout());
+  }
 
   const auto& admin = bootstrap.admin().address().socket_address();
   std::string admin_ip = admin.address().empty() ? "127.0.0.1" : admin.address();

@@ -54,7 +54,8 @@ std::string JsonEscape(std::string_view s) {
 
 }  // namespace
 
-Server::Server(Options options) : options_(std::move(options)), admin_(dispatcher_) {
+Server::Server(Options options)
+    : options_(std::move(options)), dispatcher_(time_source_), admin_(dispatcher_) {
   if (options_.concurrency <= 0) {
     options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
   }
@@ -164,9 +165,11 @@ absl::Status Server::OnConfigUpdate(const config::ConfigUpdate& update) {
 }
 
 int Server::Run() {
-  start_ms_ = dispatcher_.NowMs();
+  start_ms_ = time_source_.MonotonicMs();
   signal(SIGPIPE, SIG_IGN);
-  for (int i = 0; i < options_.concurrency; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  for (int i = 0; i < options_.concurrency; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, time_source_));
+  }
   source_ = std::make_unique<config::FileConfigSource>(options_.config_path);
   if (absl::Status status = source_->Start(*this); !status.ok()) {
     std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
@@ -237,11 +240,11 @@ void Server::StartDrain() {
   stats_.gauge("server.live").Set(0);
   PHX_LOG(kInfo, "draining: up to ", current_->drain_timeout.count(), " ms for in-flight requests");
   for (auto& worker : workers_) worker->PostDrain();
-  drain_deadline_ms_ = dispatcher_.NowMs() + current_->drain_timeout.count();
+  drain_deadline_ms_ = time_source_.MonotonicMs() + current_->drain_timeout.count();
   drain_poll_timer_ = dispatcher_.CreateTimer([this] {
     int64_t open = 0;
     for (const auto& worker : workers_) open += worker->active_connections();
-    if (open == 0 || dispatcher_.NowMs() >= drain_deadline_ms_) {
+    if (open == 0 || time_source_.MonotonicMs() >= drain_deadline_ms_) {
       if (open != 0) PHX_LOG(kWarn, "drain timeout: closing ", open, " connections");
       Shutdown();
       return;
@@ -386,7 +389,7 @@ std::string Server::ServerInfoJson() {
   return absl::StrCat(
       "{\"version\":\"", PHOENIX_VERSION, "\",\"state\":\"",
       draining_ ? "DRAINING" : (health_failed_ ? "FAILED" : "LIVE"),
-      "\",\"uptime_seconds\":", (dispatcher_.NowMs() - start_ms_) / 1000,
+      "\",\"uptime_seconds\":", (time_source_.MonotonicMs() - start_ms_) / 1000,
       ",\"concurrency\":", options_.concurrency, ",\"config_version\":", current_->version,
       ",\"config_path\":\"", JsonEscape(options_.config_path), "\",\"node\":{\"id\":\"",
       JsonEscape(node.id()), "\",\"cluster\":\"", JsonEscape(node.cluster()), "\"}}\n");
@@ -420,7 +423,7 @@ std::string Server::ClustersText() {
     for (const auto& host : cluster->hosts()) {
       std::string prefix = absl::StrCat(name, "::", host->address_string(), "::");
       absl::StrAppend(&out, prefix, "priority::", host->priority(), "\n");
-      uint64_t now = upstream::MonotonicMs();
+      uint64_t now = time_source_.MonotonicMs();
       std::string flags;
       if (host->failed_active_hc.load()) flags = "/failed_active_hc";
       if (host->Ejected(now)) absl::StrAppend(&flags, "/failed_outlier_check");

@@ -51,6 +51,7 @@ class Server : public config::ConfigUpdateCallbacks {
   std::string ClustersText();
 
   Options options_;
+  RealTimeSource time_source_;  // For the main thread and every worker.
   std::unique_ptr<config::ConfigSource> source_;
   Dispatcher dispatcher_;
   StatsStore stats_;
@@ -69,7 +70,7 @@ class Server : public config::ConfigUpdateCallbacks {
   bool stopped_ = false;
   std::vector<uv_signal_t*> signals_;
   std::unique_ptr<Timer> drain_poll_timer_;
-  uint64_t drain_deadline_ms_ = 0;
+  uint64_t drain_deadline_ms_ = 0;  // On time_source_'s monotonic clock.
 };
 
 }  // namespace phoenix::server

@@ -26,8 +26,11 @@ struct Worker::ActiveListener {
   }
 };
 
-Worker::Worker(int index)
-    : index_(index), cluster_manager_(dispatcher_), random_(std::random_device{}()) {
+Worker::Worker(int index, TimeSource& time_source)
+    : index_(index),
+      dispatcher_(time_source),
+      cluster_manager_(dispatcher_),
+      random_(std::random_device{}()) {
   dispatcher_.AddPrepareCallback([] { AccessLogFile::FlushThreadBuffers(); });
 }
 

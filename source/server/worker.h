@@ -19,7 +19,7 @@ namespace phoenix::server {
 // thread talks to it only by posting closures to its dispatcher.
 class Worker : public http::WorkerContext {
  public:
-  explicit Worker(int index);
+  Worker(int index, TimeSource& time_source);
   ~Worker() override;
 
   void Start();

@@ -2,21 +2,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <uv.h>
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/duration.h"
 #include "source/network/tcp_connection.h"
 
 namespace phoenix::upstream {
-namespace {
-
-std::chrono::milliseconds ToMs(const google::protobuf::Duration& d) {
-  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
-}
-
-}  // namespace
 
 bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* out) {
   if (port > 65535) return false;
@@ -37,28 +30,7 @@ bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* 
 }
 
 ClusterStats::ClusterStats(StatsStore& store, const std::string& name)
-    : upstream_rq_total(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_total"))),
-      upstream_rq_active(store.gauge(absl::StrCat("cluster.", name, ".upstream_rq_active"))),
-      upstream_cx_total(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_total"))),
-      upstream_cx_active(store.gauge(absl::StrCat("cluster.", name, ".upstream_cx_active"))),
-      upstream_cx_connect_fail(
-          store.counter(absl::StrCat("cluster.", name, ".upstream_cx_connect_fail"))),
-      upstream_cx_connect_timeout(
-          store.counter(absl::StrCat("cluster.", name, ".upstream_cx_connect_timeout"))),
-      upstream_cx_reuse(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_reuse"))),
-      upstream_cx_destroy(store.counter(absl::StrCat("cluster.", name, ".upstream_cx_destroy"))),
-      upstream_rq_reset(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_reset"))),
-      upstream_rq_retry(store.counter(absl::StrCat("cluster.", name, ".upstream_rq_retry"))),
-      upstream_host_ejected(
-          store.counter(absl::StrCat("cluster.", name, ".outlier_detection.ejections_total"))),
-      health_check_success(store.counter(absl::StrCat("cluster.", name, ".health_check.success"))),
-      health_check_failure(store.counter(absl::StrCat("cluster.", name, ".health_check.failure"))),
-      upstream_rq_time(store.histogram(absl::StrCat("cluster.", name, ".upstream_rq_time"))) {
-  for (int i = 0; i < 5; ++i) {
-    upstream_rq_class[i] =
-        &store.counter(absl::StrCat("cluster.", name, ".upstream_rq_", i + 1, "xx"));
-  }
-}
+    : ClusterStats(StatsScope(store, absl::StrCat("cluster.", name, "."))) {}
 
 namespace {
 
@@ -102,12 +74,12 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   size_t errors_before = errors.errors().size();
   if (proto.name().empty()) errors.Add(path + ".name", "a cluster needs a name");
   if (proto.has_connect_timeout()) {
-    info->connect_timeout_ = ToMs(proto.connect_timeout());
+    info->connect_timeout_ = ToMilliseconds(proto.connect_timeout());
     if (info->connect_timeout_.count() <= 0) {
       errors.Add(path + ".connect_timeout", "must be positive");
     }
   }
-  if (proto.has_idle_timeout()) info->idle_timeout_ = ToMs(proto.idle_timeout());
+  if (proto.has_idle_timeout()) info->idle_timeout_ = ToMilliseconds(proto.idle_timeout());
   if (proto.circuit_breakers().has_retry_budget()) {
     double percent = proto.circuit_breakers().retry_budget().budget_percent();
     if (percent < 0 || percent > 100) {
@@ -155,9 +127,8 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   return info;
 }
 
-uint64_t MonotonicMs() { return uv_hrtime() / 1000000; }
-
-void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure) {
+void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure,
+                   TimeSource& time_source) {
   const auto& proto = cluster.proto().outlier_detection();
   if (!cluster.proto().has_outlier_detection()) return;
   bool is_5xx = gateway_failure || status >= 500;
@@ -165,7 +136,7 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
   host.interval_requests.fetch_add(1, std::memory_order_relaxed);
   if (!is_5xx) host.interval_successes.fetch_add(1, std::memory_order_relaxed);
   if (!is_5xx && host.times_ejected.load(std::memory_order_relaxed) > 0 &&
-      !host.Ejected(MonotonicMs())) {
+      !host.Ejected(time_source.MonotonicMs())) {
     // A host that serves again earns back shorter ejections (Envoy decays the multiplier).
     uint32_t times = host.times_ejected.load(std::memory_order_relaxed);
     if (times > 0) host.times_ejected.compare_exchange_strong(times, times - 1);
@@ -178,8 +149,9 @@ void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gate
   uint32_t max_gateway =
       proto.has_consecutive_gateway_failure() ? proto.consecutive_gateway_failure() : 5;
   bool eject = (max_5xx != 0 && five >= max_5xx) || (max_gateway != 0 && gateway >= max_gateway);
-  uint64_t now = MonotonicMs();
-  if (eject && !host.Ejected(now)) Eject(cluster, host, now);
+  if (!eject) return;
+  uint64_t now = time_source.MonotonicMs();
+  if (!host.Ejected(now)) Eject(cluster, host, now);
 }
 
 bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
@@ -190,20 +162,18 @@ bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
   for (const auto& h : cluster.hosts()) ejected += h->Ejected(now);
   size_t allowed = std::max<size_t>(1, cluster.hosts().size() * max_percent / 100);
   if (max_percent == 0 || ejected >= allowed) return false;
-  uint64_t base_ms = proto.has_base_ejection_time()
-                         ? proto.base_ejection_time().seconds() * 1000 +
-                               proto.base_ejection_time().nanos() / 1000000
-                         : 30000;
+  uint64_t base_ms =
+      proto.has_base_ejection_time() ? ToMilliseconds(proto.base_ejection_time()).count() : 30000;
   uint32_t times = host.times_ejected.fetch_add(1) + 1;
   host.ejected_until_ms.store(now + base_ms * times);
   host.consecutive_5xx.store(0);
   host.consecutive_gateway_failures.store(0);
-  cluster.stats().upstream_host_ejected.Inc();
+  cluster.stats().outlier_detection.ejections_total.Inc();
   return true;
 }
 
-LoadBalancer::LoadBalancer(const ClusterInfo& cluster)
-    : cluster_(cluster), random_(std::random_device{}()) {
+LoadBalancer::LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source)
+    : cluster_(cluster), time_source_(time_source), random_(std::random_device{}()) {
   for (const auto& host : cluster.hosts()) {
     if (priorities_.size() <= host->priority()) priorities_.resize(host->priority() + 1);
     priorities_[host->priority()].push_back(host.get());
@@ -237,7 +207,7 @@ Host* LoadBalancer::PickFrom(const std::vector<Host*>& hosts) {
 
 Host* LoadBalancer::Choose() {
   if (priorities_.empty()) return nullptr;
-  uint64_t now = MonotonicMs();
+  uint64_t now = time_source_.MonotonicMs();
   // Envoy's priority load with an overprovisioning factor of 1.4.
   std::vector<uint32_t>& load = load_;  // Sized once: no allocation per request.
   uint32_t remaining = 100;

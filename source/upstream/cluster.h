@@ -13,6 +13,7 @@
 #include "phoenix/config/v1/cluster.pb.h"
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
+#include "source/common/time_source.h"
 
 namespace phoenix::upstream {
 
@@ -35,7 +36,7 @@ class Host {
   std::atomic<int64_t> cx_active{0};
 
   // Health, shared by all workers. Active checks set `failed_active_hc`; outlier detection
-  // sets `ejected_until_ms` (monotonic milliseconds, see MonotonicMs()).
+  // sets `ejected_until_ms` (TimeSource::MonotonicMs(), the same on every thread).
   std::atomic<bool> failed_active_hc{false};
   std::atomic<uint64_t> ejected_until_ms{0};
   std::atomic<uint32_t> times_ejected{0};
@@ -105,23 +106,46 @@ struct CircuitBreakers {
   Counter& retry_overflow;  // Retries not made because of max_retries or the budget.
 };
 
+// cluster.<name>.<stat>
+#define PHX_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM) \
+  COUNTER(upstream_rq_total)                         \
+  GAUGE(upstream_rq_active)                          \
+  COUNTER(upstream_cx_total)                         \
+  GAUGE(upstream_cx_active)                          \
+  COUNTER(upstream_cx_connect_fail)                  \
+  COUNTER(upstream_cx_connect_timeout)               \
+  COUNTER(upstream_cx_reuse)                         \
+  COUNTER(upstream_cx_destroy)                       \
+  COUNTER(upstream_rq_reset)                         \
+  COUNTER(upstream_rq_retry)                         \
+  HISTOGRAM(upstream_rq_time)
+// cluster.<name>.health_check.<stat>: active health check results.
+#define PHX_CLUSTER_HEALTH_CHECK_STATS(COUNTER, GAUGE, HISTOGRAM) \
+  COUNTER(success)                                                \
+  COUNTER(failure)
+// cluster.<name>.outlier_detection.<stat>: ejections by either kind of outlier detection.
+#define PHX_CLUSTER_OUTLIER_DETECTION_STATS(COUNTER, GAUGE, HISTOGRAM) COUNTER(ejections_total)
+
+// Groups of cluster stats under a prefix of their own, so that each stat's member name can be
+// its name.
+struct ClusterHealthCheckStats {
+  PHX_STATS(ClusterHealthCheckStats, PHX_CLUSTER_HEALTH_CHECK_STATS);
+};
+struct ClusterOutlierDetectionStats {
+  PHX_STATS(ClusterOutlierDetectionStats, PHX_CLUSTER_OUTLIER_DETECTION_STATS);
+};
+
+// What is counted for one cluster, shared by every worker.
 struct ClusterStats {
-  explicit ClusterStats(StatsStore& store, const std::string& name);
-  Counter& upstream_rq_total;
-  std::array<Counter*, 5> upstream_rq_class;  // 1xx..5xx
-  Gauge& upstream_rq_active;
-  Counter& upstream_cx_total;
-  Gauge& upstream_cx_active;
-  Counter& upstream_cx_connect_fail;
-  Counter& upstream_cx_connect_timeout;
-  Counter& upstream_cx_reuse;
-  Counter& upstream_cx_destroy;
-  Counter& upstream_rq_reset;
-  Counter& upstream_rq_retry;
-  Counter& upstream_host_ejected;
-  Counter& health_check_success;
-  Counter& health_check_failure;
-  Histogram& upstream_rq_time;
+  PHX_STATS(ClusterStats, PHX_CLUSTER_STATS,
+            upstream_rq_class(scope.StatusClassCounters("upstream_rq_")),
+            health_check(scope.Nested("health_check")),
+            outlier_detection(scope.Nested("outlier_detection")));
+  // Registered as cluster.<name>.<stat>.
+  ClusterStats(StatsStore& store, const std::string& name);
+  std::array<Counter*, 5> upstream_rq_class;  // upstream_rq_1xx..5xx
+  ClusterHealthCheckStats health_check;
+  ClusterOutlierDetectionStats outlier_detection;
 };
 
 // A validated cluster definition plus its hosts and stats. Immutable and shared by every
@@ -166,13 +190,14 @@ class ClusterInfo {
 // spreads over all hosts of the first priority regardless of health.
 class LoadBalancer {
  public:
-  explicit LoadBalancer(const ClusterInfo& cluster);
+  LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source);
   Host* Choose();
 
  private:
   Host* PickFrom(const std::vector<Host*>& hosts);
 
   const ClusterInfo& cluster_;
+  TimeSource& time_source_;
   std::vector<std::vector<Host*>> priorities_;  // Index: priority level, lowest first.
   std::vector<Host*> scratch_;
   std::vector<uint32_t> load_;  // Per-priority share of traffic, recomputed per pick.
@@ -180,11 +205,9 @@ class LoadBalancer {
   std::minstd_rand random_;
 };
 
-// Milliseconds on a monotonic clock shared by all threads.
-uint64_t MonotonicMs();
-
 // Feeds request outcomes to outlier detection for one cluster (any worker).
-void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure);
+void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool gateway_failure,
+                   TimeSource& time_source);
 
 // Ejects `host` if max_ejection_percent allows; returns whether it did.
 bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now_ms);

@@ -15,7 +15,9 @@ void ClusterManager::SetForThisThread(ClusterManager* manager) {
 
 ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
                                        std::shared_ptr<const ClusterInfo> info)
-    : dispatcher_(dispatcher), info_(std::move(info)), load_balancer_(*info_) {}
+    : dispatcher_(dispatcher),
+      info_(std::move(info)),
+      load_balancer_(*info_, dispatcher.time_source()) {}
 
 Host* ThreadLocalCluster::ChooseHost(const std::vector<const Host*>& excluded) {
   auto failed = [&](const Host* h) {
@@ -27,7 +29,7 @@ Host* ThreadLocalCluster::ChooseHost(const std::vector<const Host*>& excluded) {
     if (Host* candidate = load_balancer_.Choose()) host = candidate;
   }
   if (!failed(host)) return host;
-  uint64_t now = MonotonicMs();
+  uint64_t now = dispatcher_.time_source().MonotonicMs();
   for (const auto& candidate : info_->hosts()) {
     if (!failed(candidate.get()) && candidate->Available(now)) return candidate.get();
   }
@@ -55,13 +57,13 @@ void ThreadLocalCluster::EndRequest(Host& host, double duration_ms) {
 void ThreadLocalCluster::ReportResponse(Host& host, int status) {
   if (status >= 100 && status < 600) info_->stats().upstream_rq_class[status / 100 - 1]->Inc();
   if (status >= 500) host.rq_error.fetch_add(1, std::memory_order_relaxed);
-  ReportOutcome(*info_, host, status, /*gateway_failure=*/false);
+  ReportOutcome(*info_, host, status, /*gateway_failure=*/false, dispatcher_.time_source());
 }
 
 void ThreadLocalCluster::ReportFailure(Host& host) {
   info_->stats().upstream_rq_reset.Inc();
   host.rq_error.fetch_add(1, std::memory_order_relaxed);
-  ReportOutcome(*info_, host, 0, /*gateway_failure=*/true);
+  ReportOutcome(*info_, host, 0, /*gateway_failure=*/true, dispatcher_.time_source());
 }
 
 bool ThreadLocalCluster::BeginRetry() {

@@ -2,17 +2,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "source/common/duration.h"
 #include "source/common/logging.h"
 
 namespace phoenix::upstream {
-namespace {
-
-std::chrono::milliseconds Ms(const google::protobuf::Duration& d, int64_t fallback) {
-  int64_t ms = d.seconds() * 1000 + d.nanos() / 1000000;
-  return std::chrono::milliseconds(ms > 0 ? ms : fallback);
-}
-
-}  // namespace
 
 // The checks of one host: one probe at a time, on a timer.
 class HealthChecker::HostCheck : public network::ConnectionCallbacks {
@@ -88,8 +81,9 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
   }
 
   void ScheduleNext() {
-    auto interval = Ms(config_.interval(), 5000);
-    int64_t jitter = Ms(config_.interval_jitter(), 0).count();
+    std::chrono::milliseconds interval =
+        ToMillisecondsOr(config_.interval(), std::chrono::seconds(5));
+    int64_t jitter = ToMilliseconds(config_.interval_jitter()).count();
     if (jitter > 0) interval += std::chrono::milliseconds(random_() % (jitter + 1));
     interval_timer_->Enable(interval);
   }
@@ -97,9 +91,11 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
   void Probe() {
     response_.clear();
     in_flight_ = true;
-    connection_ = network::TcpConnection::Connect(parent_.dispatcher_, host_->address(),
-                                                  Ms(config_.timeout(), 1000), 64 * 1024, this);
-    timeout_timer_->Enable(Ms(config_.timeout(), 1000));
+    std::chrono::milliseconds timeout =
+        ToMillisecondsOr(config_.timeout(), std::chrono::seconds(1));
+    connection_ = network::TcpConnection::Connect(parent_.dispatcher_, host_->address(), timeout,
+                                                  64 * 1024, this);
+    timeout_timer_->Enable(timeout);
   }
 
   void Done(bool healthy, std::string_view detail) {
@@ -115,7 +111,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
     uint32_t unhealthy = config_.unhealthy_threshold() == 0 ? 3 : config_.unhealthy_threshold();
     uint32_t healthy_needed = config_.healthy_threshold() == 0 ? 2 : config_.healthy_threshold();
     if (healthy) {
-      stats.health_check_success.Inc();
+      stats.health_check.success.Inc();
       failures_ = 0;
       if (++successes_ >= healthy_needed && host_->failed_active_hc.load()) {
         host_->failed_active_hc.store(false);
@@ -123,7 +119,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
                 " is healthy again");
       }
     } else {
-      stats.health_check_failure.Inc();
+      stats.health_check.failure.Inc();
       successes_ = 0;
       if (++failures_ >= unhealthy && !host_->failed_active_hc.load()) {
         host_->failed_active_hc.store(true);

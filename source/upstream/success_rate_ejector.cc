@@ -3,16 +3,16 @@
 #include <cmath>
 #include <vector>
 
+#include "source/common/duration.h"
 #include "source/common/logging.h"
 
 namespace phoenix::upstream {
 
 SuccessRateEjector::SuccessRateEjector(Dispatcher& dispatcher,
                                        std::shared_ptr<const ClusterInfo> cluster)
-    : cluster_(std::move(cluster)) {
-  const auto& interval = cluster_->proto().outlier_detection().interval();
-  int64_t ms = interval.seconds() * 1000 + interval.nanos() / 1000000;
-  interval_ = std::chrono::milliseconds(ms > 0 ? ms : 10000);
+    : time_source_(dispatcher.time_source()), cluster_(std::move(cluster)) {
+  interval_ =
+      ToMillisecondsOr(cluster_->proto().outlier_detection().interval(), std::chrono::seconds(10));
   timer_ = dispatcher.CreateTimer([this] {
     Evaluate();
     timer_->Enable(interval_);
@@ -43,7 +43,7 @@ void SuccessRateEjector::Evaluate() {
   double variance = 0;
   for (const auto& [host, rate] : rates) variance += (rate - mean) * (rate - mean);
   double threshold = mean - factor * std::sqrt(variance / rates.size());
-  uint64_t now = MonotonicMs();
+  uint64_t now = time_source_.MonotonicMs();
   for (const auto& [host, rate] : rates) {
     if (rate < threshold && !host->Ejected(now) && Eject(*cluster_, *host, now)) {
       PHX_LOG(kWarn, "outlier detection: ejected ", cluster_->name(), " ", host->address_string(),

@@ -17,6 +17,7 @@ class SuccessRateEjector {
  private:
   void Evaluate();
 
+  TimeSource& time_source_;
   std::shared_ptr<const ClusterInfo> cluster_;
   std::chrono::milliseconds interval_;
   std::unique_ptr<Timer> timer_;

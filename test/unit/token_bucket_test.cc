@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "test/common/simulated_time_source.h"
 
 namespace phoenix::filters {
 namespace {
@@ -22,6 +23,27 @@ TEST(TokenBucketTest, StartsFullAndRefillsPerInterval) {
   EXPECT_TRUE(bucket.TryTake(100 * kSecond + 10));
   EXPECT_EQ(bucket.tokens(), 2u);
   EXPECT_EQ(bucket.UntilNextFillUs(100 * kSecond + 10), kSecond - 10);
+}
+
+// As the filter uses it: the time comes from the dispatcher's TimeSource.
+TEST(TokenBucketTest, OnTheSimulatedClock) {
+  SimulatedTimeSource time;
+  time.Advance(std::chrono::hours(1));  // Any starting point.
+  TokenBucket bucket(/*max_tokens=*/2, /*tokens_per_fill=*/1, /*fill_interval_us=*/kSecond,
+                     time.MonotonicUs());
+  EXPECT_TRUE(bucket.TryTake(time.MonotonicUs()));
+  EXPECT_TRUE(bucket.TryTake(time.MonotonicUs()));
+  EXPECT_FALSE(bucket.TryTake(time.MonotonicUs()));
+  time.Advance(std::chrono::milliseconds(999));
+  EXPECT_FALSE(bucket.TryTake(time.MonotonicUs()));
+  EXPECT_EQ(bucket.UntilNextFillUs(time.MonotonicUs()), 1000u);
+  time.Advance(std::chrono::milliseconds(1));
+  EXPECT_TRUE(bucket.TryTake(time.MonotonicUs()));
+  EXPECT_FALSE(bucket.TryTake(time.MonotonicUs()));
+  time.Advance(std::chrono::seconds(10));  // Refills up to max_tokens only.
+  EXPECT_TRUE(bucket.TryTake(time.MonotonicUs()));
+  EXPECT_TRUE(bucket.TryTake(time.MonotonicUs()));
+  EXPECT_FALSE(bucket.TryTake(time.MonotonicUs()));
 }
 
 TEST(KeyedTokenBucketsTest, KeysHaveSeparateBuckets) {

@@ -1,16 +1,11 @@
 #include "source/filters/local_ratelimit/local_ratelimit.h"
 
-#include <uv.h>
-
 #include "absl/strings/str_cat.h"
+#include "source/common/duration.h"
 #include "source/http/filter_registry.h"
 
 namespace phoenix::filters {
 namespace {
-
-uint64_t DurationUs(const google::protobuf::Duration& d) {
-  return static_cast<uint64_t>(d.seconds()) * 1000000 + d.nanos() / 1000;
-}
 
 class LocalRateLimitFilterFactory : public http::FilterFactory {
  public:
@@ -47,7 +42,7 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
       max_concurrent_(proto.max_concurrent_requests()),
       max_queued_(proto.max_queued_requests()) {
   if (proto.has_queue_timeout()) {
-    queue_timeout_ = std::chrono::milliseconds(DurationUs(proto.queue_timeout()) / 1000);
+    queue_timeout_ = ToMilliseconds(proto.queue_timeout());
   }
   if (max_queued_ != 0 && max_concurrent_ == 0) {
     errors.Add(path + ".max_queued_requests", "needs max_concurrent_requests");
@@ -55,17 +50,17 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
   if (name_.empty()) errors.Add(path + ".name", "a limit needs a name (stats use it)");
   if (proto.has_token_bucket()) {
     const auto& bucket = proto.token_bucket();
-    uint64_t interval_us = DurationUs(bucket.fill_interval());
+    std::chrono::microseconds interval = ToMicroseconds(bucket.fill_interval());
     uint32_t per_fill = bucket.tokens_per_fill() == 0 ? 1 : bucket.tokens_per_fill();
     if (bucket.max_tokens() == 0) errors.Add(path + ".token_bucket.max_tokens", "must be > 0");
-    if (interval_us < 1000) {
+    if (interval < std::chrono::milliseconds(1)) {
       errors.Add(path + ".token_bucket.fill_interval", "must be at least 1ms");
     }
     max_tokens_ = bucket.max_tokens();
     size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
     if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
     buckets_ = std::make_unique<KeyedTokenBuckets>(
-        max_tokens_, per_fill, interval_us, max_keys,
+        max_tokens_, per_fill, interval.count(), max_keys,
         &stats.gauge(absl::StrCat("http.", stat_prefix, ".local_ratelimit.", name_, ".keys")));
   } else if (max_concurrent_ == 0) {
     errors.Add(path, "set token_bucket, max_concurrent_requests, or both");
@@ -156,7 +151,7 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
-  uint64_t now_us = uv_hrtime() / 1000;
+  uint64_t now_us = callbacks_->dispatcher().time_source().MonotonicUs();
   const auto& limits = config_->limits();
   for (size_t i = from; i < limits.size(); ++i) {
     const RateLimit& limit = *limits[i];
