@@ -359,16 +359,27 @@ bool Http1ServerCodec::HasObsFold(const char* data, size_t length) {
 }
 
 void Http1ServerCodec::Execute(const char* data, size_t length) {
-  if (HasObsFold(data, length)) {
-    ProtocolError(400, "obs-fold in request head");
-    return;
-  }
-  llhttp_errno_t err = llhttp_execute(&parser_, data, length);
-  if (err == HPE_OK) return;
-  if (err == HPE_PAUSED) {
+  // The parser stops after every request, so each request's head gets its own obs-fold
+  // scan, also when a pipelined one was answered while its bytes were being parsed.
+  llhttp_errno_t err;
+  while (true) {
+    if (HasObsFold(data, length)) {
+      ProtocolError(400, "obs-fold in request head");
+      return;
+    }
+    err = llhttp_execute(&parser_, data, length);
+    if (err == HPE_OK) return;
+    if (err != HPE_PAUSED) break;
     const char* stop = llhttp_get_error_pos(&parser_);
-    std::string rest(stop, data + length - stop);
-    pending_ = std::move(rest);
+    if (response_complete_ && keep_alive_ && !failed_) {
+      // Answered already: go on with the next request at once.
+      llhttp_resume(&parser_);
+      length -= stop - data;
+      data = stop;
+      if (length == 0) return;
+      continue;
+    }
+    pending_.assign(stop, data + length - stop);
     paused_ = true;
     return;
   }
@@ -500,10 +511,10 @@ int Http1ServerCodec::OnMessageComplete() {
       decoder_->DecodeData(std::string_view(), true);
     }
   }
-  // One request at a time: hold back pipelined bytes until this response is done, and
-  // parse nothing more on a connection that is closing.
-  if (!response_complete_ || !keep_alive_) return HPE_PAUSED;
-  return 0;
+  // One request at a time: stop here. Execute() goes on at once if the response is done
+  // already; otherwise the pipelined bytes wait for it, and a closing connection parses
+  // nothing more.
+  return HPE_PAUSED;
 }
 
 void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_stream) {

@@ -34,7 +34,10 @@ class FakeConnection : public network::Connection {
 class RecordingServerCallbacks : public ServerConnectionCallbacks, public RequestDecoder {
  public:
   void OnRequestBegin() override { ++begins; }
-  RequestDecoder& NewStream(ResponseEncoder&) override { return *this; }
+  RequestDecoder& NewStream(ResponseEncoder& encoder) override {
+    encoder_ = &encoder;
+    return *this;
+  }
   void OnProtocolError(int status, std::string_view, bool answered) override {
     error_status = status;
     error_answered = answered;
@@ -42,6 +45,7 @@ class RecordingServerCallbacks : public ServerConnectionCallbacks, public Reques
   void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
     requests.push_back(std::move(headers));
     header_end_stream.push_back(end_stream);
+    if (answer_at_once) encoder_->EncodeHeaders(ResponseHeaders(), true);
   }
   void DecodeData(std::string_view data, bool end_stream) override {
     body.append(data);
@@ -57,6 +61,10 @@ class RecordingServerCallbacks : public ServerConnectionCallbacks, public Reques
   HeaderMap trailers;
   int error_status = 0;
   bool error_answered = false;
+  bool answer_at_once = false;  // Respond from inside DecodeHeaders, as a local reply does.
+
+ private:
+  ResponseEncoder* encoder_ = nullptr;
 };
 
 class ServerCodecTest : public ::testing::Test {
@@ -124,6 +132,21 @@ TEST_F(ServerCodecTest, HoldsPipelinedRequestUntilResponseDone) {
   ResponseHeaders response;
   codec_.EncodeHeaders(response, true);
   codec_.ResumeDispatch();
+  ASSERT_EQ(callbacks_.requests.size(), 2u);
+  EXPECT_EQ(callbacks_.requests[1]->path, "/2");
+}
+
+TEST_F(ServerCodecTest, PipelinedRequestAfterAnImmediateAnswerIsCheckedForObsFold) {
+  callbacks_.answer_at_once = true;
+  EXPECT_EQ(ErrorFor("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                     "GET /2 HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n"),
+            400);
+  EXPECT_EQ(callbacks_.requests.size(), 1u);
+}
+
+TEST_F(ServerCodecTest, PipelinedRequestsAnsweredAtOnceAreAllParsed) {
+  callbacks_.answer_at_once = true;
+  Feed("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_EQ(callbacks_.requests.size(), 2u);
   EXPECT_EQ(callbacks_.requests[1]->path, "/2");
 }
