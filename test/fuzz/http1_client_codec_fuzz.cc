@@ -16,7 +16,9 @@
 //    its headers);
 //  - response_complete() matches the end of stream the callbacks saw; OnConnectionClosed()
 //    reports success exactly when the response ended or failed as a protocol error; the
-//    connection is never reusable after it closed, nor after an error.
+//    connection is never reusable after it closed, nor after an error;
+//  - how the bytes are split into reads changes nothing the router sees: the same headers,
+//    body, trailers, error (if any) and outcome of the close as when they arrive in one read.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -53,12 +55,13 @@ class Harness : public http::ClientCodecCallbacks {
  public:
   explicit Harness(const Options& options) : options_(options), codec_(connection_, *this) {}
 
-  void Run(std::string_view input) {
+  // Feeds `input` in `chunks` reads; returns what the router would see as the transcript.
+  const std::string& Run(std::string_view input, size_t chunks) {
     SendRequestHead();
     if (!options_.body_after_response) SendRequestBody();
     bool second_sent = false;
-    for (std::string_view chunk : SplitIntoChunks(input, options_.chunks, options_.split_seed)) {
-      if (known_bug_) return;
+    for (std::string_view chunk : SplitIntoChunks(input, chunks, options_.split_seed)) {
+      if (known_bug_) return transcript_;
       if (options_.second_exchange && !second_sent && codec_.reusable()) {
         FUZZ_CHECK(exchange_.end_seen && !error_);
         second_sent = true;
@@ -69,7 +72,7 @@ class Harness : public http::ClientCodecCallbacks {
         SendRequestBody();
       }
       codec_.Dispatch(chunk.data(), chunk.size());
-      if (known_bug_ || (known_bug_ = HitsNoBodyStatusBug())) return;
+      if (known_bug_ || (known_bug_ = HitsNoBodyStatusBug())) return transcript_;
       FUZZ_CHECK(codec_.response_complete() == exchange_.end_seen);
       if (error_) FUZZ_CHECK(!codec_.reusable());
     }
@@ -78,7 +81,11 @@ class Harness : public http::ClientCodecCallbacks {
     FUZZ_CHECK(ok == (error_ || exchange_.end_seen));
     FUZZ_CHECK(codec_.response_complete() == exchange_.end_seen);
     FUZZ_CHECK(!codec_.reusable());
+    Note(ok ? "closed" : "closed early");
+    return transcript_;
   }
+
+  bool known_bug() const { return known_bug_; }
 
   // ClientCodecCallbacks
   void OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override {
@@ -95,6 +102,9 @@ class Harness : public http::ClientCodecCallbacks {
     CheckForwardableHeaders(headers->headers);
     if (head_request_ || status == 204 || status == 304) FUZZ_CHECK(end_stream);
     exchange_.has_length = SingleContentLength(headers->headers, &exchange_.content_length);
+    std::string note = std::to_string(status) + (end_stream ? " end" : "");
+    for (const auto& [name, value] : headers->headers) note += "\n  " + name + ": " + value;
+    Note(note);
     if (end_stream) {
       if (exchange_.has_length && !head_request_ && status != 204 && status != 304) {
         FUZZ_CHECK(exchange_.content_length == 0);
@@ -108,8 +118,12 @@ class Harness : public http::ClientCodecCallbacks {
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(exchange_.headers_seen && !exchange_.end_seen);
     exchange_.body_bytes += data.size();
+    body_.append(data);
     if (exchange_.has_length) FUZZ_CHECK(exchange_.body_bytes <= exchange_.content_length);
-    if (end_stream) End();
+    if (end_stream) {
+      Note("end");
+      End();
+    }
   }
 
   void OnResponseTrailers(http::HeaderMap trailers) override {
@@ -121,6 +135,9 @@ class Harness : public http::ClientCodecCallbacks {
     FUZZ_CHECK(exchange_.headers_seen && !exchange_.end_seen);
     FUZZ_CHECK(!trailers.empty());
     CheckForwardableHeaders(trailers);
+    std::string note = "trailers";
+    for (const auto& [name, value] : trailers) note += "\n  " + name + ": " + value;
+    Note(note);
     End();
   }
 
@@ -129,6 +146,7 @@ class Harness : public http::ClientCodecCallbacks {
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(!exchange_.end_seen);
     FUZZ_CHECK(!details.empty());
+    Note("error");  // Which error may depend on where a read ends; that there is one must not.
     error_ = true;
   }
 
@@ -153,6 +171,15 @@ class Harness : public http::ClientCodecCallbacks {
   // (with a Content-Length or a Transfer-Encoding) is passed on as response data before any
   // response headers.
   bool HitsInterimBodyBug() { return SkipKnownBugs() && !exchange_.headers_seen; }
+
+  // Appends an event (and the body bytes received before it) to the transcript.
+  void Note(const std::string& event) {
+    if (!body_.empty()) {
+      transcript_ += "body " + body_ + "\n";
+      body_.clear();
+    }
+    transcript_ += event + "\n";
+  }
 
   void End() {
     exchange_.end_seen = true;
@@ -199,6 +226,8 @@ class Harness : public http::ClientCodecCallbacks {
   bool error_ = false;
   int status_ = 0;
   bool known_bug_ = false;  // See SkipKnownBugs().
+  std::string transcript_;
+  std::string body_;  // Body bytes not yet in the transcript.
 };
 
 }  // namespace
@@ -208,8 +237,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using phoenix::fuzz::Options;
   if (size < Options::kSize) return 0;
   Options options(data);
+  std::string_view input(reinterpret_cast<const char*>(data) + Options::kSize,
+                         size - Options::kSize);
   phoenix::fuzz::Harness harness(options);
-  harness.Run(std::string_view(reinterpret_cast<const char*>(data) + Options::kSize,
-                               size - Options::kSize));
+  const std::string& transcript = harness.Run(input, options.chunks);
+  // The same bytes in one read must mean the same response. (Not with a second exchange: it
+  // starts between reads, and bytes after a complete response in the same read are dropped.)
+  if (options.chunks == 1 || options.second_exchange || harness.known_bug()) return 0;
+  phoenix::fuzz::Harness whole(options);
+  const std::string& expected = whole.Run(input, 1);
+  if (whole.known_bug()) return 0;
+  if (transcript != expected) {
+    fprintf(stderr, "in %zu reads:\n%s\nin one read:\n%s\n", options.chunks, transcript.c_str(),
+            expected.c_str());
+  }
+  FUZZ_CHECK(transcript == expected);
   return 0;
 }
