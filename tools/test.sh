@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite (unit + integration).
+# Installs what is missing, builds, and runs the whole test suite (unit + integration), after
+# a smoke run of the libFuzzer targets (tools/fuzz.sh smoke: a clang build in build-fuzz/).
 #   tools/test.sh                 # normal build in build/
 #   SANITIZE=1 tools/test.sh      # ASan+UBSan build in build-asan/
+#   PHOENIX_SKIP_FUZZ=1 tools/test.sh   # without the fuzz smoke run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -13,7 +15,17 @@ if [ "${SANITIZE:-0}" = "1" ]; then
 fi
 BUILD_DIR=${BUILD_DIR:-build}
 tools/build.sh
+# Every fuzz target for a few seconds, and its past crashers replayed (ctest -L fuzz). A failure
+# here fails the run, but only after the main suite has run too.
+fuzz_status=0
+if [ "${PHOENIX_SKIP_FUZZ:-0}" != "1" ]; then
+  tools/fuzz.sh smoke || fuzz_status=$?
+fi
 # Integration tests open thousands of sockets at most; make sure the limit allows it.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$BUILD_DIR"
 ctest --output-on-failure --timeout 300 -j "${TEST_JOBS:-2}" "$@"
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "test: the fuzz smoke run failed (see its output above; tools/fuzz.sh smoke)" >&2
+  exit "$fuzz_status"
+fi
