@@ -643,12 +643,15 @@ bool Http1ClientCodec::OnConnectionClosed() {
 int Http1ClientCodec::OnHeadersComplete() {
   if (in_trailers_) return 0;
   int status = parser_.status_code;
-  if (status >= 100 && status < 200) {
-    // 1xx interim responses are swallowed (101 upgrades are not supported).
+  // llhttp takes any number as a status; an HTTP status has three digits.
+  if (status < 100 || status > 999) return Fail(502, "invalid status code");
+  if (status < 200) {
+    // 1xx interim responses are swallowed (101 upgrades are not supported). They have no
+    // body, whatever their fields say: 1 tells llhttp so.
     if (status == 101) return Fail(502, "upgrade not supported");
     informational_ = true;
     ResetMessage();
-    return 0;
+    return 1;
   }
   informational_ = false;
   auto response = std::make_unique<ResponseHeaders>();
@@ -660,8 +663,9 @@ int Http1ClientCodec::OnHeadersComplete() {
   in_trailers_ = true;
   response_ended_at_headers_ = no_body;
   decoder_->DecodeHeaders(std::move(response), no_body);
-  // 1 tells llhttp the response has no body (HEAD).
-  return head_request_ ? 1 : 0;
+  // 1 tells llhttp the response has no body: the answer to HEAD, and 204 and 304 even with
+  // a Content-Length or Transfer-Encoding (RFC 9112 6.3).
+  return head_request_ || status == 204 || status == 304 ? 1 : 0;
 }
 
 int Http1ClientCodec::OnBody(const char* at, size_t length) {

@@ -51,7 +51,7 @@ struct Options {
   uint32_t split_seed;
 };
 
-class Harness : public http::ClientCodecCallbacks {
+class Harness : public http::ClientConnectionCallbacks, public http::ResponseDecoder {
  public:
   explicit Harness(const Options& options) : options_(options), codec_(connection_, *this) {}
 
@@ -65,7 +65,7 @@ class Harness : public http::ClientCodecCallbacks {
       if (options_.second_exchange && !second_sent && codec_.reusable()) {
         FUZZ_CHECK(exchange_.end_seen && !error_);
         second_sent = true;
-        codec_.Reset();
+        codec_.NewStream(*this);
         FUZZ_CHECK(!codec_.response_complete() && !codec_.reusable());
         exchange_ = Exchange();
         SendRequestHead();
@@ -87,8 +87,8 @@ class Harness : public http::ClientCodecCallbacks {
 
   bool known_bug() const { return known_bug_; }
 
-  // ClientCodecCallbacks
-  void OnResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override {
+  // ClientConnectionCallbacks, ResponseDecoder
+  void DecodeHeaders(http::ResponseHeadersPtr headers, bool end_stream) override {
     FUZZ_CHECK(headers != nullptr);
     if (known_bug_ || (known_bug_ = HitsEmptyHeaderNameBug(headers->headers) ||
                                     (SkipKnownBugs() && headers->status < 100))) {
@@ -113,7 +113,7 @@ class Harness : public http::ClientCodecCallbacks {
     }
   }
 
-  void OnResponseData(std::string_view data, bool end_stream) override {
+  void DecodeData(std::string_view data, bool end_stream) override {
     if (known_bug_ || (known_bug_ = HitsNoBodyStatusBug() || HitsInterimBodyBug())) return;
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(exchange_.headers_seen && !exchange_.end_seen);
@@ -126,7 +126,7 @@ class Harness : public http::ClientCodecCallbacks {
     }
   }
 
-  void OnResponseTrailers(http::HeaderMap trailers) override {
+  void DecodeTrailers(http::HeaderMap trailers) override {
     if (known_bug_ || (known_bug_ = HitsEmptyHeaderNameBug(trailers) || HitsNoBodyStatusBug() ||
                                     HitsInterimBodyBug())) {
       return;
@@ -141,7 +141,7 @@ class Harness : public http::ClientCodecCallbacks {
     End();
   }
 
-  void OnResponseProtocolError(std::string_view details) override {
+  void OnProtocolError(std::string_view details) override {
     if (known_bug_ || (known_bug_ = HitsNoBodyStatusBug())) return;
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(!exchange_.end_seen);
@@ -196,9 +196,10 @@ class Harness : public http::ClientCodecCallbacks {
     body_pending_ = options_.request_body && requests_ == 0;  // The second request has none.
     if (body_pending_ && !options_.chunked_body) request.headers.Add("content-length", "5");
     head_request_ = request.method == "HEAD";
+    if (requests_ == 0) codec_.NewStream(*this);
     ++requests_;
     codec_.EncodeHeaders(request, !body_pending_);
-    FUZZ_CHECK(codec_.request_complete() == !body_pending_);
+    FUZZ_CHECK(codec_.requests_complete() == !body_pending_);
   }
 
   void SendRequestBody() {
@@ -213,7 +214,7 @@ class Harness : public http::ClientCodecCallbacks {
     } else {
       codec_.EncodeData("de", true);
     }
-    FUZZ_CHECK(codec_.request_complete());
+    FUZZ_CHECK(codec_.requests_complete());
   }
 
   const Options& options_;

@@ -1,7 +1,7 @@
 // Fuzzes phoenix::http::Http1ServerCodec the way the connection manager drives it: the bytes
 // arrive in a few reads of random size, each request is answered (as a local reply at its
 // headers, or once it is complete, inline or after Dispatch returns; empty, sized, chunked or
-// with trailers) and pipelined requests resume with ResumeAfterResponse().
+// with trailers) and pipelined requests resume with ResumeDispatch().
 //
 // Input: 4 option bytes (see Options), then the bytes the client sends.
 //
@@ -45,12 +45,12 @@ struct Options {
   bool respond_inline;    // Answer from within the codec callback, not after Dispatch.
   int response_style;     // 0: no body; 1: content-length; 2: chunked; 3: chunked + trailers.
   int status_choice;
-  bool drain;  // DisableKeepAlive() before the second response, as a draining listener does.
+  bool drain;  // Shutdown() before the second response, as a draining listener does.
   size_t chunks;
   uint32_t split_seed;
 };
 
-class Harness : public http::ServerCodecCallbacks {
+class Harness : public http::ServerConnectionCallbacks, public http::RequestDecoder {
  public:
   explicit Harness(const Options& options) : options_(options) {
     if (options.small_limits) {
@@ -74,7 +74,8 @@ class Harness : public http::ServerCodecCallbacks {
 
   bool known_bug() const { return known_bug_; }
 
-  // ServerCodecCallbacks
+  // ServerConnectionCallbacks
+  http::RequestDecoder& NewStream(http::ResponseEncoder&) override { return *this; }
   void OnRequestBegin() override {
     if (known_bug_) return;
     FUZZ_CHECK(!error_);
@@ -89,7 +90,7 @@ class Harness : public http::ServerCodecCallbacks {
     body_bytes_ = 0;
   }
 
-  void OnRequestHeaders(http::RequestHeadersPtr headers, bool end_stream) override {
+  void DecodeHeaders(http::RequestHeadersPtr headers, bool end_stream) override {
     FUZZ_CHECK(headers != nullptr);
     if (known_bug_ || (known_bug_ = HitsEmptyHeaderNameBug(headers->headers))) return;
     FUZZ_CHECK(!error_);
@@ -114,7 +115,7 @@ class Harness : public http::ServerCodecCallbacks {
     if (options_.reply_at_headers || (end_stream && options_.respond_inline)) Respond();
   }
 
-  void OnRequestData(std::string_view data, bool end_stream) override {
+  void DecodeData(std::string_view data, bool end_stream) override {
     if (known_bug_) return;
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(in_request_ && headers_seen_);
@@ -128,7 +129,7 @@ class Harness : public http::ServerCodecCallbacks {
     }
   }
 
-  void OnRequestTrailers(http::HeaderMap trailers) override {
+  void DecodeTrailers(http::HeaderMap trailers) override {
     if (known_bug_ || (known_bug_ = HitsEmptyHeaderNameBug(trailers))) return;
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(in_request_ && headers_seen_);
@@ -141,7 +142,7 @@ class Harness : public http::ServerCodecCallbacks {
     if (options_.respond_inline) Respond();
   }
 
-  void OnProtocolError(int status, std::string_view details) override {
+  void OnProtocolError(int status, std::string_view details, bool answered) override {
     if (known_bug_) return;
     FUZZ_CHECK(!error_);
     FUZZ_CHECK(status >= 400 && status <= 499);
@@ -174,7 +175,7 @@ class Harness : public http::ServerCodecCallbacks {
   // Encodes the whole response to the current request.
   void Respond() {
     if (responded_ || codec_->response_started()) return;
-    if (options_.drain && requests_ >= 2) codec_->DisableKeepAlive();
+    if (options_.drain && requests_ >= 2) codec_->Shutdown();
     static constexpr int kStatuses[] = {200, 204, 404, 503};
     http::ResponseHeaders response;
     response.status = kStatuses[options_.status_choice];
@@ -220,7 +221,7 @@ class Harness : public http::ServerCodecCallbacks {
         return;
       }
       int before = requests_;
-      codec_->ResumeAfterResponse();
+      codec_->ResumeDispatch();
       if (requests_ == before && !error_) return;  // Nothing more was pipelined.
     }
     FUZZ_CHECK(false && "pipelining loop did not settle");
