@@ -4,6 +4,7 @@
 
 #include "source/common/access_log.h"
 #include "source/common/logging.h"
+#include "source/network/raw_buffer_socket.h"
 #include "source/network/tcp_connection.h"
 
 namespace phoenix::server {
@@ -15,6 +16,7 @@ struct Worker::ActiveListener {
   std::shared_ptr<ListenerSockets> sockets;
   std::shared_ptr<http::ListenerState> state = std::make_shared<http::ListenerState>();
   size_t buffer_limit = 1024 * 1024;
+  network::RawBufferSocketFactory transport_socket_factory;
   uv_tcp_t* handle = nullptr;
 
   ~ActiveListener() {
@@ -119,8 +121,8 @@ void Worker::OnAccept(ActiveListener& listener) {
     network::TcpConnection::CloseUnusedHandle(handle);
     return;
   }
-  auto connection =
-      network::TcpConnection::FromAccepted(dispatcher_, handle, listener.buffer_limit);
+  auto connection = network::TcpConnection::FromAccepted(
+      dispatcher_, handle, listener.buffer_limit, listener.transport_socket_factory.Create());
   auto manager =
       std::make_unique<http::ConnectionManager>(*this, listener.state, std::move(connection));
   http::ConnectionManager* raw = manager.get();

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "source/network/raw_buffer_socket.h"
 #include "source/network/tcp_connection.h"
 
 namespace phoenix::upstream {
@@ -149,6 +150,7 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
   if (errors.errors().size() != errors_before) return nullptr;
+  info->transport_socket_factory_ = std::make_shared<network::RawBufferSocketFactory>();
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
   info->breakers_ =
       std::make_unique<CircuitBreakers>(proto.circuit_breakers(), stats, proto.name());

@@ -97,8 +97,9 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
   void Probe() {
     response_.clear();
     in_flight_ = true;
-    connection_ = network::TcpConnection::Connect(parent_.dispatcher_, host_->address(),
-                                                  Ms(config_.timeout(), 1000), 64 * 1024, this);
+    connection_ = network::TcpConnection::Connect(
+        parent_.dispatcher_, host_->address(), Ms(config_.timeout(), 1000), 64 * 1024, this,
+        parent_.cluster_->transport_socket_factory().Create());
     timeout_timer_->Enable(Ms(config_.timeout(), 1000));
   }
 
