@@ -29,4 +29,7 @@ class RawBufferSocketFactory : public TransportSocketFactory {
   bool ImplementsSecureTransport() const override { return false; }
 };
 
+// Registers RawBufferSocket::kName with TransportSocketRegistry.
+void RegisterRawBufferSocket();
+
 }  // namespace phoenix::network

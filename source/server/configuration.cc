@@ -9,6 +9,7 @@
 #include "source/network/tcp_connection.h"
 #include "source/router/router_filter.h"
 #include "source/server/filter_registrations.h"
+#include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
 namespace {
@@ -115,6 +116,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
     const config::v1::Bootstrap& bootstrap, const config::SourceMap* source_map, StatsStore& stats,
     const ConfigSnapshot* previous, uint64_t version) {
   RegisterBuiltinFilters();
+  RegisterBuiltinTransportSockets();
 
   config::ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();

@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "source/network/raw_buffer_socket.h"
 #include "source/network/tcp_connection.h"
+#include "source/network/transport_socket_registry.h"
 
 namespace phoenix::upstream {
 namespace {
@@ -149,8 +149,10 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   if (info->hosts_.empty() && errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
+  info->transport_socket_factory_ = network::TransportSocketRegistry::Build(
+      proto.transport_socket(), network::TransportSocketSide::kUpstream, path + ".transport_socket",
+      errors);
   if (errors.errors().size() != errors_before) return nullptr;
-  info->transport_socket_factory_ = std::make_shared<network::RawBufferSocketFactory>();
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
   info->breakers_ =
       std::make_unique<CircuitBreakers>(proto.circuit_breakers(), stats, proto.name());
