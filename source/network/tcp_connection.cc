@@ -45,20 +45,25 @@ std::string FormatAddress(const sockaddr* address) {
   return "unknown";
 }
 
-TcpConnection::TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit)
+TcpConnection::TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit,
+                             TransportSocketPtr transport_socket)
     : dispatcher_(dispatcher),
       handle_(handle),
+      transport_socket_(std::move(transport_socket)),
       high_watermark_(buffer_limit),
       low_watermark_(buffer_limit / 2) {
   auto* context = reinterpret_cast<HandleContext*>(handle);
   context->owner = this;
   handle->data = context;
   uv_tcp_nodelay(handle, 1);
+  transport_socket_->SetCallbacks(this);
 }
 
 std::unique_ptr<TcpConnection> TcpConnection::FromAccepted(Dispatcher& dispatcher, uv_tcp_t* handle,
-                                                           size_t buffer_limit) {
-  std::unique_ptr<TcpConnection> connection(new TcpConnection(dispatcher, handle, buffer_limit));
+                                                           size_t buffer_limit,
+                                                           TransportSocketPtr transport_socket) {
+  std::unique_ptr<TcpConnection> connection(
+      new TcpConnection(dispatcher, handle, buffer_limit, std::move(transport_socket)));
   sockaddr_storage peer;
   int length = sizeof(peer);
   if (uv_tcp_getpeername(handle, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
@@ -80,14 +85,13 @@ void TcpConnection::CloseUnusedHandle(uv_tcp_t* handle) {
            [](uv_handle_t* h) { delete static_cast<HandleContext*>(h->data); });
 }
 
-std::unique_ptr<TcpConnection> TcpConnection::Connect(Dispatcher& dispatcher,
-                                                      const sockaddr* address,
-                                                      std::chrono::milliseconds timeout,
-                                                      size_t buffer_limit,
-                                                      ConnectionCallbacks* callbacks) {
+std::unique_ptr<TcpConnection> TcpConnection::Connect(
+    Dispatcher& dispatcher, const sockaddr* address, std::chrono::milliseconds timeout,
+    size_t buffer_limit, ConnectionCallbacks* callbacks, TransportSocketPtr transport_socket) {
   uv_tcp_t* handle = NewHandle(dispatcher.loop());
   auto* context = static_cast<HandleContext*>(handle->data);
-  std::unique_ptr<TcpConnection> connection(new TcpConnection(dispatcher, handle, buffer_limit));
+  std::unique_ptr<TcpConnection> connection(
+      new TcpConnection(dispatcher, handle, buffer_limit, std::move(transport_socket)));
   connection->callbacks_ = callbacks;
   connection->peer_address_ = FormatAddress(address);
   connection->connecting_ = true;
@@ -101,7 +105,9 @@ std::unique_ptr<TcpConnection> TcpConnection::Connect(Dispatcher& dispatcher,
   });
   if (rc != 0) delete request;
   TcpConnection* raw = connection.get();
-  connection->connect_timer_ = dispatcher.CreateTimer([raw] { raw->OnConnect(UV_ETIMEDOUT); });
+  // Covers the transport socket's handshake too: it runs until kConnected is raised.
+  connection->connect_timer_ =
+      dispatcher.CreateTimer([raw] { raw->RaiseRemoteClose(ConnectionEvent::kConnectFailed); });
   if (rc != 0) {
     // Report asynchronously so the caller's state is consistent when the callback runs.
     connection->connect_timer_->Enable(std::chrono::milliseconds(0));
@@ -140,11 +146,25 @@ void TcpConnection::StartReading() {
 
 void TcpConnection::OnRead(ssize_t nread, const char* data) {
   if (nread > 0) {
-    if (callbacks_ != nullptr) callbacks_->OnData(data, static_cast<size_t>(nread));
+    transport_socket_->OnSocketData(data, static_cast<size_t>(nread));
     return;
   }
   if (nread == 0) return;  // EAGAIN
   RaiseRemoteClose(ConnectionEvent::kRemoteClose);
+}
+
+void TcpConnection::OnPlaintext(const char* data, size_t length) {
+  if (callbacks_ != nullptr) callbacks_->OnData(data, length);
+}
+
+void TcpConnection::RaiseEvent(ConnectionEvent event) {
+  if (handle_ == nullptr) return;
+  if (event != ConnectionEvent::kConnected) {
+    RaiseRemoteClose(event);
+    return;
+  }
+  connect_timer_.reset();
+  if (callbacks_ != nullptr) callbacks_->OnEvent(event);
 }
 
 void TcpConnection::RaiseRemoteClose(ConnectionEvent event) {
@@ -158,16 +178,20 @@ void TcpConnection::RaiseRemoteClose(ConnectionEvent event) {
 void TcpConnection::OnConnect(int status) {
   if (!connecting_) return;
   connecting_ = false;
-  connect_timer_.reset();
   if (status != 0) {
     RaiseRemoteClose(ConnectionEvent::kConnectFailed);
     return;
   }
   StartReading();
-  if (callbacks_ != nullptr) callbacks_->OnEvent(ConnectionEvent::kConnected);
+  transport_socket_->OnConnected();
 }
 
 void TcpConnection::Write(const std::string_view* slices, size_t count) {
+  if (handle_ == nullptr || count == 0) return;
+  transport_socket_->Write(slices, count);
+}
+
+void TcpConnection::WriteToSocket(const std::string_view* slices, size_t count) {
   if (handle_ == nullptr || count == 0) return;
   size_t total = 0;
   for (size_t i = 0; i < count; ++i) total += slices[i].size();
@@ -302,6 +326,7 @@ void TcpConnection::ReadDisable(bool disable) {
 
 void TcpConnection::CloseAfterFlush() {
   if (handle_ == nullptr) return;
+  transport_socket_->OnCleanClose();
   FlushPending();
   if (BufferedBytes() == 0) {
     Close();

@@ -9,25 +9,29 @@
 
 #include "source/common/dispatcher.h"
 #include "source/network/connection.h"
+#include "source/network/transport_socket.h"
 
 namespace phoenix::network {
 
-// A Connection over a libuv TCP handle. The uv handle lives in a small context that
-// outlives this object until libuv has finished closing it, so the object can be
-// destroyed at any time.
-class TcpConnection : public Connection {
+// A Connection over a libuv TCP handle. It owns the socket (reads, coalesced writes,
+// watermarks, closing); its transport socket owns what the bytes mean (raw, TLS). The uv
+// handle lives in a small context that outlives this object until libuv has finished closing
+// it, so the object can be destroyed at any time.
+class TcpConnection : public Connection, private TransportSocketCallbacks {
  public:
   // A handle for uv_accept; pass it to FromAccepted, or to CloseUnusedHandle on failure.
   static uv_tcp_t* NewHandle(uv_loop_t* loop);
   static void CloseUnusedHandle(uv_tcp_t* handle);
   // Wraps a handle from NewHandle() that uv_accept filled.
   static std::unique_ptr<TcpConnection> FromAccepted(Dispatcher& dispatcher, uv_tcp_t* handle,
-                                                     size_t buffer_limit);
-  // Starts a non-blocking connect; the callbacks get kConnected or kConnectFailed.
+                                                     size_t buffer_limit,
+                                                     TransportSocketPtr transport_socket);
+  // Starts a non-blocking connect; the callbacks get kConnected (once the transport socket is
+  // ready, e.g. after a handshake) or kConnectFailed, within `timeout`.
   static std::unique_ptr<TcpConnection> Connect(Dispatcher& dispatcher, const sockaddr* address,
                                                 std::chrono::milliseconds timeout,
-                                                size_t buffer_limit,
-                                                ConnectionCallbacks* callbacks);
+                                                size_t buffer_limit, ConnectionCallbacks* callbacks,
+                                                TransportSocketPtr transport_socket);
   ~TcpConnection() override;
 
   void SetCallbacks(ConnectionCallbacks* callbacks) override { callbacks_ = callbacks; }
@@ -43,8 +47,14 @@ class TcpConnection : public Connection {
  private:
   struct HandleContext;
 
-  TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit);
+  TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit,
+                TransportSocketPtr transport_socket);
   static constexpr size_t kDirectWriteBytes = 32 * 1024;
+
+  // TransportSocketCallbacks
+  void OnPlaintext(const char* data, size_t length) override;
+  void WriteToSocket(const std::string_view* slices, size_t count) override;
+  void RaiseEvent(ConnectionEvent event) override;
 
   void StartReading();
   void WriteNow(const std::string_view* slices, size_t count);
@@ -57,8 +67,9 @@ class TcpConnection : public Connection {
 
   Dispatcher& dispatcher_;
   uv_tcp_t* handle_;  // Null once closed.
+  TransportSocketPtr transport_socket_;
   ConnectionCallbacks* callbacks_ = nullptr;
-  std::unique_ptr<Timer> connect_timer_;
+  std::unique_ptr<Timer> connect_timer_;  // Until the transport socket raises kConnected.
   std::string peer_address_;
   size_t high_watermark_;
   size_t low_watermark_;

@@ -115,7 +115,8 @@ void AdminServer::OnAccept() {
     return;
   }
   auto connection = std::make_unique<AdminConnection>(
-      *this, network::TcpConnection::FromAccepted(dispatcher_, handle, 1 << 20));
+      *this, network::TcpConnection::FromAccepted(dispatcher_, handle, 1 << 20,
+                                                  transport_socket_factory_.Create()));
   AdminConnection* raw = connection.get();
   connections_[raw] = std::move(connection);
 }

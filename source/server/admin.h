@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "source/common/dispatcher.h"
 #include "source/http/header_map.h"
+#include "source/network/raw_buffer_socket.h"
 
 namespace phoenix::server {
 
@@ -39,6 +40,8 @@ class AdminServer {
 
   Dispatcher& dispatcher_;
   uv_tcp_t* handle_ = nullptr;
+  // Admin connections are plain TCP: the endpoint listens on loopback by default.
+  network::RawBufferSocketFactory transport_socket_factory_;
   std::map<std::string, std::pair<std::string, Handler>> handlers_;
   absl::flat_hash_map<AdminConnection*, std::unique_ptr<AdminConnection>> connections_;
 };

@@ -9,17 +9,21 @@
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
 #include "source/network/tcp_connection.h"
+#include "source/network/transport_socket_registry.h"
 #include "source/router/router_filter.h"
 #include "source/server/filter_registrations.h"
+#include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
 namespace {
 
+constexpr char kDefaultChainName[] = "default_filter_chain";
+
+// The connection manager `proto` (at `hpath`) of one of `listener`'s filter chains.
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
-    const config::v1::Listener& listener, const std::string& path, StatsStore& stats,
-    const upstream::ClusterMap& clusters, config::ConfigErrors& errors) {
-  const auto& proto = listener.http_connection_manager();
-  std::string hpath = path + ".http_connection_manager";
+    const config::v1::HttpConnectionManager& proto, const config::v1::Listener& listener,
+    const std::string& hpath, StatsStore& stats, const upstream::ClusterMap& clusters,
+    config::ConfigErrors& errors) {
   auto hcm = std::make_shared<http::ConnectionManagerConfig>();
   hcm->codec_factory = &http::Http1ServerCodec::Create;
   hcm->stat_prefix = proto.stat_prefix().empty() ? listener.name() : proto.stat_prefix();
@@ -100,6 +104,97 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   return hcm;
 }
 
+// One of `listener`'s filter chains, configured at `path`; `name` unless it names itself.
+FilterChain BuildFilterChain(const config::v1::FilterChain& proto,
+                             const config::v1::Listener& listener, const std::string& path,
+                             const std::string& name, StatsStore& stats,
+                             const upstream::ClusterMap& clusters, config::ConfigErrors& errors) {
+  FilterChain chain;
+  chain.name = proto.name().empty() ? name : proto.name();
+  chain.transport_socket_factory = network::TransportSocketRegistry::Build(
+      proto.transport_socket(), network::TransportSocketSide::kDownstream,
+      path + ".transport_socket", errors);
+  chain.connection_manager =
+      BuildConnectionManager(proto.http_connection_manager(), listener,
+                             path + ".http_connection_manager", stats, clusters, errors);
+  return chain;
+}
+
+// A filter_chain_match (at `path`) is only usable with what `chain`'s transport can tell.
+void CheckFilterChainMatch(const config::v1::FilterChainMatch& match, const FilterChain& chain,
+                           const std::string& path, config::ConfigErrors& errors) {
+  if (chain.transport_socket_factory == nullptr ||
+      chain.transport_socket_factory->ImplementsSecureTransport()) {
+    return;
+  }
+  // The server name and the ALPN list come from the TLS ClientHello: raw TCP has neither.
+  if (!match.server_names().empty()) {
+    errors.Add(path + ".server_names", "matching on SNI/ALPN needs a TLS transport socket");
+  }
+  if (!match.application_protocols().empty()) {
+    errors.Add(path + ".application_protocols",
+               "matching on SNI/ALPN needs a TLS transport socket");
+  }
+}
+
+// The filter chains of `listener` (at `path`): its filter_chains and default_filter_chain, or
+// the http_connection_manager shorthand for a default chain over raw TCP.
+std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Listener& listener,
+                                                            const std::string& path,
+                                                            StatsStore& stats,
+                                                            const upstream::ClusterMap& clusters,
+                                                            config::ConfigErrors& errors) {
+  if (listener.filter_chains().empty() && !listener.has_default_filter_chain()) {
+    config::v1::FilterChain shorthand;
+    *shorthand.mutable_http_connection_manager() = listener.http_connection_manager();
+    return std::make_shared<FilterChainManager>(std::vector<FilterChain>{
+        BuildFilterChain(shorthand, listener, path, kDefaultChainName, stats, clusters, errors)});
+  }
+  if (listener.has_http_connection_manager()) {
+    errors.Add(path + ".http_connection_manager",
+               "give either http_connection_manager or filter_chains/default_filter_chain, "
+               "not both");
+    return nullptr;
+  }
+  std::vector<FilterChain> chains;
+  std::set<std::string> names;  // Workers key per-chain state on them.
+  auto add = [&](const config::v1::FilterChain& proto, const std::string& name) {
+    std::string chain_path = absl::StrCat(path, ".", name);
+    chains.push_back(BuildFilterChain(proto, listener, chain_path, name, stats, clusters, errors));
+    if (!names.insert(chains.back().name).second) {
+      errors.Add(chain_path + ".name",
+                 absl::StrCat("duplicate filter chain name '", chains.back().name, "'"));
+    }
+    return chain_path;
+  };
+  for (int i = 0; i < listener.filter_chains_size(); ++i) {
+    const auto& proto = listener.filter_chains(i);
+    std::string chain_path = add(proto, absl::StrCat("filter_chains[", i, "]"));
+    CheckFilterChainMatch(proto.filter_chain_match(), chains.back(),
+                          chain_path + ".filter_chain_match", errors);
+    for (int j = 0; j < i; ++j) {
+      if (google::protobuf::util::MessageDifferencer::Equals(
+              listener.filter_chains(j).filter_chain_match(), proto.filter_chain_match())) {
+        errors.Add(chain_path + ".filter_chain_match",
+                   absl::StrCat("same filter_chain_match as filter_chains[", j,
+                                "]: no connection could tell them apart"));
+        break;
+      }
+    }
+  }
+  if (listener.has_default_filter_chain()) {
+    const auto& proto = listener.default_filter_chain();
+    std::string chain_path = add(proto, kDefaultChainName);
+    const auto& match = proto.filter_chain_match();
+    if (!match.server_names().empty() || !match.application_protocols().empty()) {
+      errors.Add(chain_path + ".filter_chain_match",
+                 "the default chain serves every connection no other chain matches: it takes no "
+                 "filter_chain_match");
+    }
+  }
+  return std::make_shared<FilterChainManager>(std::move(chains));
+}
+
 }  // namespace
 
 absl::StatusOr<config::v1::Bootstrap> LoadBootstrapFile(const std::string& path,
@@ -114,6 +209,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
     const config::v1::Bootstrap& bootstrap, const config::SourceMap* source_map, StatsStore& stats,
     const ConfigSnapshot* previous, uint64_t version) {
   RegisterBuiltinFilters();
+  RegisterBuiltinTransportSockets();
 
   config::ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();
@@ -178,8 +274,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
         errors.Add(path + ".address", absl::StrCat("address ", listener.address, " is used twice"));
       }
     }
-    listener.connection_manager =
-        BuildConnectionManager(proto, path, stats, snapshot->clusters, errors);
+    listener.filter_chains = BuildFilterChains(proto, path, stats, snapshot->clusters, errors);
     snapshot->listeners.push_back(std::move(listener));
   }
   if (!errors.empty()) return errors.ToStatus();

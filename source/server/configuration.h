@@ -11,7 +11,7 @@
 #include "phoenix/config/v1/bootstrap.pb.h"
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
-#include "source/http/connection_manager.h"
+#include "source/server/filter_chain_manager.h"
 #include "source/upstream/cluster_manager.h"
 
 namespace phoenix::server {
@@ -27,7 +27,7 @@ struct ListenerConfig {
   std::string name;
   std::string address;  // "127.0.0.1:8080"
   sockaddr_storage sockaddr;
-  std::shared_ptr<const http::ConnectionManagerConfig> connection_manager;
+  std::shared_ptr<const FilterChainManager> filter_chains;
   std::shared_ptr<ListenerSockets> sockets;  // Set by the server before publishing.
 };
 

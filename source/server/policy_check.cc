@@ -157,12 +157,9 @@ int RunPolicyCheck(const std::string& config_path, const std::string& cases_path
       ++failures;
       continue;
     }
-    uint32_t hops = (*bootstrap)
-                        .static_resources()
-                        .listeners(static_cast<int>(listener - (*snapshot)->listeners.data()))
-                        .http_connection_manager()
-                        .xff_num_trusted_hops();
-    PolicyOutcome outcome = ExplainRequest(*listener->connection_manager, hops, c.request());
+    // The chain a new connection would get.
+    const auto& hcm = *listener->filter_chains->Select().connection_manager;
+    PolicyOutcome outcome = ExplainRequest(hcm, hcm.xff_num_trusted_hops, c.request());
     std::string expected;
     bool pass = OutcomeMatches(outcome, c.expect(), &expected);
     if (!pass) ++failures;

@@ -368,14 +368,11 @@ AdminResponse Server::ExplainPolicy(std::string_view query) {
               "parameters: method, path, host, source, listener, header.<name>\n"};
     }
   }
-  for (size_t i = 0; i < current_->listeners.size(); ++i) {
-    const ListenerConfig& listener = current_->listeners[i];
+  for (const ListenerConfig& listener : current_->listeners) {
     if (!listener_name.empty() && listener.name != listener_name) continue;
-    uint32_t hops = current_->bootstrap.static_resources()
-                        .listeners(static_cast<int>(i))
-                        .http_connection_manager()
-                        .xff_num_trusted_hops();
-    PolicyOutcome outcome = ExplainRequest(*listener.connection_manager, hops, request);
+    // The chain a new connection would get.
+    const auto& hcm = *listener.filter_chains->Select().connection_manager;
+    PolicyOutcome outcome = ExplainRequest(hcm, hcm.xff_num_trusted_hops, request);
     std::string body = absl::StrCat("listener: ", listener.name, "\n");
     for (const auto& line : outcome.lines) absl::StrAppend(&body, line, "\n");
     absl::StrAppend(&body, "outcome: ", outcome.Summary(), "\n");

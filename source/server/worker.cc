@@ -13,8 +13,10 @@ struct Worker::ActiveListener {
   Worker* worker;
   std::string name;
   std::shared_ptr<ListenerSockets> sockets;
-  std::shared_ptr<http::ListenerState> state = std::make_shared<http::ListenerState>();
-  size_t buffer_limit = 1024 * 1024;
+  std::shared_ptr<const FilterChainManager> filter_chains;
+  // Per filter chain (by name): its newest HTTP config, which its connections' next requests
+  // pick up.
+  absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
   uv_tcp_t* handle = nullptr;
 
   ~ActiveListener() {
@@ -107,9 +109,17 @@ void Worker::ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot
                 uv_strerror(rc));
       }
     }
-    // Existing connections pick up the new config on their next request.
-    listener->state->config = config.connection_manager;
-    listener->buffer_limit = config.connection_manager->buffer_limit;
+    // Existing connections pick up their chain's new config on their next request.
+    absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
+    for (const FilterChain& chain : config.filter_chains->chains()) {
+      auto it = listener->chain_states.find(chain.name);
+      auto state =
+          it != listener->chain_states.end() ? it->second : std::make_shared<http::ListenerState>();
+      state->config = chain.connection_manager;
+      chain_states[chain.name] = std::move(state);
+    }
+    listener->chain_states.swap(chain_states);
+    listener->filter_chains = config.filter_chains;
     next[config.name] = std::move(listener);
   }
   listeners_.swap(next);  // Listeners left in `next` are closed here.
@@ -122,10 +132,12 @@ void Worker::OnAccept(ActiveListener& listener) {
     network::TcpConnection::CloseUnusedHandle(handle);
     return;
   }
-  auto connection =
-      network::TcpConnection::FromAccepted(dispatcher_, handle, listener.buffer_limit);
-  auto manager =
-      std::make_unique<http::ConnectionManager>(*this, listener.state, std::move(connection));
+  const FilterChain& chain = listener.filter_chains->Select();
+  auto connection = network::TcpConnection::FromAccepted(dispatcher_, handle,
+                                                         chain.connection_manager->buffer_limit,
+                                                         chain.transport_socket_factory->Create());
+  auto manager = std::make_unique<http::ConnectionManager>(
+      *this, listener.chain_states.at(chain.name), std::move(connection));
   http::ConnectionManager* raw = manager.get();
   connections_[raw] = std::move(manager);
   active_connections_.fetch_add(1);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
 #include "source/network/tcp_connection.h"
+#include "source/network/transport_socket_registry.h"
 
 namespace phoenix::upstream {
 
@@ -120,6 +121,9 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   if (info->hosts_.empty() && errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
+  info->transport_socket_factory_ = network::TransportSocketRegistry::Build(
+      proto.transport_socket(), network::TransportSocketSide::kUpstream, path + ".transport_socket",
+      errors);
   if (errors.errors().size() != errors_before) return nullptr;
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
   info->breakers_ =

@@ -14,6 +14,7 @@
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
 #include "source/common/time_source.h"
+#include "source/network/transport_socket.h"
 
 namespace phoenix::upstream {
 
@@ -165,6 +166,10 @@ class ClusterInfo {
   uint32_t max_idle_per_host() const { return max_idle_per_host_; }
   uint32_t healthy_panic_threshold() const { return healthy_panic_threshold_; }
   const std::vector<HostSharedPtr>& hosts() const { return hosts_; }
+  // Makes the transport socket of each connection to a host (requests and health checks).
+  const network::TransportSocketFactory& transport_socket_factory() const {
+    return *transport_socket_factory_;
+  }
   ClusterStats& stats() const { return *stats_; }
   // Shared by every worker; mutable because counting is what a breaker does.
   CircuitBreakers& breakers() const { return *breakers_; }
@@ -178,6 +183,7 @@ class ClusterInfo {
   uint32_t max_idle_per_host_ = 32;
   uint32_t healthy_panic_threshold_ = 50;
   std::vector<HostSharedPtr> hosts_;
+  network::TransportSocketFactoryPtr transport_socket_factory_;
   std::unique_ptr<ClusterStats> stats_;
   std::unique_ptr<CircuitBreakers> breakers_;
 };

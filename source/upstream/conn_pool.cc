@@ -11,7 +11,8 @@ Http1ActiveClient::Http1ActiveClient(Http1ConnPool& pool, Dispatcher& dispatcher
       cluster_(pool.cluster_ptr()),
       host_(pool.host_),
       connection_(network::TcpConnection::Connect(
-          dispatcher, pool.host().address(), pool.cluster().connect_timeout(), 1024 * 1024, this)),
+          dispatcher, pool.host().address(), pool.cluster().connect_timeout(), 1024 * 1024, this,
+          pool.cluster().transport_socket_factory().Create())),
       codec_(*connection_, *this) {
   pool.host().cx_total.fetch_add(1, std::memory_order_relaxed);
   pool.host().cx_active.fetch_add(1, std::memory_order_relaxed);

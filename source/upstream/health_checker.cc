@@ -94,7 +94,8 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
     std::chrono::milliseconds timeout =
         ToMillisecondsOr(config_.timeout(), std::chrono::seconds(1));
     connection_ = network::TcpConnection::Connect(parent_.dispatcher_, host_->address(), timeout,
-                                                  64 * 1024, this);
+                                                  64 * 1024, this,
+                                                  parent_.cluster_->transport_socket_factory().Create());
     timeout_timer_->Enable(timeout);
   }
 
