@@ -172,6 +172,7 @@ void HeaderArena::Append(const char* data, size_t size, bool lower) {
     for (int c = 0; c < 256; ++c) table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
     return table;
   }();
+  if (size == 0) return;  // Nothing to add (and no block yet, maybe).
   Reserve(size);
   char* out = current_ + used_;
   if (lower) {
@@ -186,6 +187,17 @@ std::string_view HeaderArena::Close() {
   std::string_view out(current_ + open_start_, used_ - open_start_);
   open_start_ = used_;
   return out;
+}
+
+HeaderMap::HeaderMap(const HeaderMap& other) {
+  index_.fill(0);
+  entries_.reserve(other.size());
+  for (const auto& [name, value] : other) AddLowercase(name, value);
+}
+
+HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
+  if (this != &other) *this = HeaderMap(other);
+  return *this;
 }
 
 void HeaderMap::Index(size_t position) {

@@ -96,6 +96,9 @@ class HeaderMap {
   HeaderMap() { index_.fill(0); }
   HeaderMap(HeaderMap&&) noexcept = default;
   HeaderMap& operator=(HeaderMap&&) noexcept = default;
+  // A copy has its own arena (the bytes are copied once more).
+  HeaderMap(const HeaderMap& other);
+  HeaderMap& operator=(const HeaderMap& other);
 
   // `name` is lowercased; both are copied.
   void Add(std::string_view name, std::string_view value);

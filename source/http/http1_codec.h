@@ -118,6 +118,7 @@ class Http1ServerCodec : public Http1Parser,
   void ReadDisable(bool disable) override { connection_.ReadDisable(disable); }
 
   bool response_started() const { return response_started_; }
+  bool response_complete() const { return response_complete_; }
 
  private:
   int OnMessageBegin() override;

@@ -120,7 +120,7 @@ inline void CheckForwardableHeaders(const http::HeaderMap& headers) {
 // The single Content-Length of `headers` if it is a plain decimal number.
 inline bool SingleContentLength(const http::HeaderMap& headers, uint64_t* length) {
   if (headers.Count("content-length") != 1) return false;
-  const std::string& value = *headers.Get("content-length");
+  std::string_view value = *headers.Get("content-length");
   if (value.empty() || value.size() > 18) return false;
   uint64_t n = 0;
   for (char c : value) {

@@ -103,7 +103,8 @@ class Harness : public http::ClientConnectionCallbacks, public http::ResponseDec
     if (head_request_ || status == 204 || status == 304) FUZZ_CHECK(end_stream);
     exchange_.has_length = SingleContentLength(headers->headers, &exchange_.content_length);
     std::string note = std::to_string(status) + (end_stream ? " end" : "");
-    for (const auto& [name, value] : headers->headers) note += "\n  " + name + ": " + value;
+    for (const auto& [name, value] : headers->headers)
+      note += "\n  " + std::string(name) + ": " + std::string(value);
     Note(note);
     if (end_stream) {
       if (exchange_.has_length && !head_request_ && status != 204 && status != 304) {
@@ -136,7 +137,8 @@ class Harness : public http::ClientConnectionCallbacks, public http::ResponseDec
     FUZZ_CHECK(!trailers.empty());
     CheckForwardableHeaders(trailers);
     std::string note = "trailers";
-    for (const auto& [name, value] : trailers) note += "\n  " + name + ": " + value;
+    for (const auto& [name, value] : trailers)
+      note += "\n  " + std::string(name) + ": " + std::string(value);
     Note(note);
     End();
   }

@@ -98,16 +98,17 @@ class Harness : public http::ServerConnectionCallbacks, public http::RequestDeco
     headers_seen_ = true;
     const http::RequestHeaders& h = *headers;
     FUZZ_CHECK(!h.method.empty());
-    FUZZ_CHECK(h.http_minor == 0 || h.http_minor == 1);
+    FUZZ_CHECK(h.protocol == http::Protocol::kHttp10 || h.protocol == http::Protocol::kHttp11);
     FUZZ_CHECK(h.path.starts_with("/") || (h.path == "*" && h.method == "OPTIONS"));
     FUZZ_CHECK(HasNoLineBreaks(h.path) && h.path.find(' ') == std::string::npos);
     FUZZ_CHECK(HasNoLineBreaks(h.authority));
     CheckForwardableHeaders(h.headers);
     FUZZ_CHECK(h.headers.Get("host") == nullptr);
     FUZZ_CHECK(h.headers.Get("expect") == nullptr);
-    std::string note = h.method + " " + h.path + " " + h.authority + " 1." +
-                       std::to_string(h.http_minor) + (end_stream ? " end" : "");
-    for (const auto& [name, value] : h.headers) note += "\n  " + name + ": " + value;
+    std::string note = h.method + " " + h.path + " " + h.authority + " " +
+                       std::string(http::ProtocolName(h.protocol)) + (end_stream ? " end" : "");
+    for (const auto& [name, value] : h.headers)
+      note += "\n  " + std::string(name) + ": " + std::string(value);
     Note(note);
     has_length_ = SingleContentLength(h.headers, &content_length_);
     if (end_stream && has_length_) FUZZ_CHECK(content_length_ == 0);
@@ -136,7 +137,8 @@ class Harness : public http::ServerConnectionCallbacks, public http::RequestDeco
     FUZZ_CHECK(!trailers.empty());
     CheckForwardableHeaders(trailers);
     std::string note = "trailers";
-    for (const auto& [name, value] : trailers) note += "\n  " + name + ": " + value;
+    for (const auto& [name, value] : trailers)
+      note += "\n  " + std::string(name) + ": " + std::string(value);
     Note(note);
     EndRequest();
     if (options_.respond_inline) Respond();

@@ -172,7 +172,7 @@ void CheckRoute(const router::RouteEntry& route, const http::RequestHeaders& req
     if (!route.host_rewrite.empty()) FUZZ_CHECK(upstream.authority == route.host_rewrite);
     route.virtual_host->request_mutations.Apply(upstream.headers);
     route.request_mutations.Apply(upstream.headers);
-    if (route.name == "default_catch_all") FUZZ_CHECK(upstream.headers.Count("x-route") == 1);
+    if (route.route_name == "default_catch_all") FUZZ_CHECK(upstream.headers.Count("x-route") == 1);
     if (route.virtual_host->name == "api") FUZZ_CHECK(upstream.headers.Count("x-vhost") == 1);
     if (route.virtual_host->name == "default") {
       FUZZ_CHECK(upstream.headers.Get("x-internal") == nullptr);
@@ -189,12 +189,12 @@ void CheckRoute(const router::RouteEntry& route, const http::RequestHeaders& req
 
 void RouteAndCheck(const http::RequestHeaders& request, uint64_t random) {
   const router::RouteTable& table = Table();
-  const router::RouteEntry* route = table.Route(request);
-  FUZZ_CHECK(route == table.Route(request));
+  const router::RouteEntry* route = table.Match(request);
+  FUZZ_CHECK(route == table.Match(request));
 
   http::RequestHeaders upper = request;
   upper.authority = absl::AsciiStrToUpper(request.authority);
-  FUZZ_CHECK(table.Route(upper) == route);
+  FUZZ_CHECK(table.Match(upper) == route);
 
   const router::VirtualHostEntry* vhost = table.FindVirtualHost(request.authority);
   FUZZ_CHECK(vhost != nullptr);  // There is a "*" host.
@@ -239,7 +239,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   http::RequestHeaders normalized = request;
   if (http::NormalizePath(normalized.path, http::PathNormalizationOptions())) {
     fuzz::RouteAndCheck(normalized, random);
-    if (normalized.path != "*") FUZZ_CHECK(fuzz::Table().Route(normalized) != nullptr);
+    if (normalized.path != "*") FUZZ_CHECK(fuzz::Table().Match(normalized) != nullptr);
   }
   return 0;
 }

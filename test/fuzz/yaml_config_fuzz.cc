@@ -19,8 +19,8 @@
 #include <string_view>
 
 #include "phoenix/config/v1/policy_check.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/stats.h"
-#include "source/config/config_errors.h"
 #include "source/config/yaml_loader.h"
 #include "source/server/configuration.h"
 #include "source/server/policy_check.h"
@@ -75,9 +75,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.set_host("example.com");
   (*request.mutable_headers())["user-agent"] = "fuzz";
   for (const auto& listener : first.listeners) {
-    FUZZ_CHECK(listener.connection_manager != nullptr);
-    server::PolicyOutcome outcome =
-        server::ExplainRequest(*listener.connection_manager, 1, request);
+    FUZZ_CHECK(listener.filter_chains != nullptr);
+    const auto& hcm = listener.filter_chains->Select().connection_manager;
+    FUZZ_CHECK(hcm != nullptr);
+    server::PolicyOutcome outcome = server::ExplainRequest(*hcm, 1, request);
     FUZZ_CHECK(!outcome.Summary().empty());
   }
   return 0;
