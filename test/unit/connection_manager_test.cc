@@ -193,8 +193,8 @@ class ConnectionManagerTest : public ::testing::Test {
     callbacks.EncodeData(body, true);
   }
 
-  uint64_t Counter(std::string_view name) { return stats_.counter(name).Value(); }
-  int64_t Gauge(std::string_view name) { return stats_.gauge(name).Value(); }
+  uint64_t CounterValue(std::string_view name) { return stats_.counter(name).Value(); }
+  int64_t GaugeValue(std::string_view name) { return stats_.gauge(name).Value(); }
 
   fakes::TestDispatcher dispatcher_;
   StatsStore stats_;
@@ -217,8 +217,8 @@ TEST_F(ConnectionManagerTest, RequestRunsThroughTheFiltersInOrder) {
 
   EXPECT_THAT(log_, ElementsAre("first#1 headers /a", "router#1 headers /a", "first#1 data abc",
                                 "router#1 data abc", "first#1 trailers", "router#1 trailers"));
-  EXPECT_EQ(Counter("http.test.downstream_rq_total"), 1u);
-  EXPECT_EQ(Gauge("http.test.downstream_rq_active"), 1);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_total"), 1u);
+  EXPECT_EQ(GaugeValue("http.test.downstream_rq_active"), 1);
   EXPECT_EQ(Trace("router#1").callbacks->stream_info().bytes_received, 3u);
 }
 
@@ -253,7 +253,7 @@ TEST_F(ConnectionManagerTest, LocalReplyIsEncodedThroughTheStreamEncoder) {
   // The response passes the filters' encode side in reverse order.
   EXPECT_THAT(log_, ElementsAre("first#1 headers /a end", "router#1 headers /a end",
                                 "router#1 encode-headers 403", "first#1 encode-headers 403"));
-  EXPECT_EQ(Counter("http.test.downstream_rq_4xx"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_4xx"), 1u);
 
   // The stream is over: its filters go after this event, the connection stays for the next.
   EXPECT_FALSE(Trace("router#1").destroyed);
@@ -261,7 +261,7 @@ TEST_F(ConnectionManagerTest, LocalReplyIsEncodedThroughTheStreamEncoder) {
   EXPECT_TRUE(Trace("first#1").destroyed);
   EXPECT_TRUE(Trace("router#1").destroyed);
   EXPECT_EQ(Trace("router#1").flags_at_destroy, "DENY");
-  EXPECT_EQ(Gauge("http.test.downstream_rq_active"), 0);
+  EXPECT_EQ(GaugeValue("http.test.downstream_rq_active"), 0);
   EXPECT_FALSE(connection_->closed());
   EXPECT_EQ(codec_->resume_calls, 1) << "a keep-alive codec is resumed for the next request";
 }
@@ -273,7 +273,7 @@ TEST_F(ConnectionManagerTest, ChainThatLetsTheRequestThroughAnswers404NoRoute) {
   EXPECT_EQ(stream.encoder.status(), 404);
   EXPECT_TRUE(stream.encoder.ended);
   EXPECT_EQ(stream.encoder.body, "");
-  EXPECT_EQ(Counter("http.test.no_route"), 1u);
+  EXPECT_EQ(CounterValue("http.test.no_route"), 1u);
   dispatcher_.RunPending();
   EXPECT_EQ(Trace("first#1").flags_at_destroy, "NR");
 }
@@ -282,7 +282,7 @@ TEST_F(ConnectionManagerTest, UnsafePathIsRejectedBeforeAnyFilter) {
   Connect();
   TestStream& stream = StartRequest("/a/..%2F..%2Fetc");
   EXPECT_EQ(stream.encoder.status(), 400);
-  EXPECT_EQ(Counter("http.test.downstream_rq_invalid_path"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_invalid_path"), 1u);
   EXPECT_THAT(log_, ElementsAre("router#1 encode-headers 400", "first#1 encode-headers 400"));
 }
 
@@ -331,7 +331,7 @@ TEST_F(ConnectionManagerTest, ConcurrentStreamsAreIndependent) {
   dispatcher_.RunPending();
   EXPECT_TRUE(Trace("router#2").destroyed);
   EXPECT_FALSE(Trace("router#1").destroyed);
-  EXPECT_EQ(Gauge("http.test.downstream_rq_active"), 1);
+  EXPECT_EQ(GaugeValue("http.test.downstream_rq_active"), 1);
 
   // The first stream goes on as if the second had never been.
   log_.clear();
@@ -344,7 +344,7 @@ TEST_F(ConnectionManagerTest, ConcurrentStreamsAreIndependent) {
   EXPECT_TRUE(Trace("router#1").destroyed);
   EXPECT_EQ(Trace("router#1").flags_at_destroy, "");
   EXPECT_FALSE(connection_->closed());
-  EXPECT_EQ(Counter("http.test.downstream_rq_2xx"), 2u);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_2xx"), 2u);
 }
 
 TEST_F(ConnectionManagerTest, ResettingOneStreamLeavesTheOther) {
@@ -383,7 +383,7 @@ TEST_F(ConnectionManagerTest, RemoteCloseResetsEveryStream) {
   EXPECT_EQ(Trace("router#2").flags_at_destroy, "DC");
   EXPECT_EQ(Trace("router#3").flags_at_destroy, "");
   EXPECT_FALSE(second.encoder.headers.has_value());
-  EXPECT_EQ(Gauge("http.test.downstream_rq_active"), 0);
+  EXPECT_EQ(GaugeValue("http.test.downstream_rq_active"), 0);
   EXPECT_THAT(worker_.closed_connections, ElementsAre(manager_.get()));
 }
 
@@ -394,8 +394,8 @@ TEST_F(ConnectionManagerTest, ProtocolErrorClosesTheConnection) {
 
   EXPECT_EQ(connection_->close_type, FakeConnection::CloseType::kAfterFlush)
       << "the codec's answer goes out first";
-  EXPECT_EQ(Counter("http.test.downstream_cx_protocol_error"), 1u);
-  EXPECT_EQ(Counter("http.test.downstream_rq_4xx"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_cx_protocol_error"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_4xx"), 1u);
   dispatcher_.RunPending();
   EXPECT_TRUE(Trace("router#1").destroyed);
   EXPECT_THAT(worker_.closed_connections, ElementsAre(manager_.get()));
@@ -512,7 +512,7 @@ TEST_F(ConnectionManagerTest, SlowRequestHeadAnswers408) {
   codec_->callbacks.OnRequestBegin();  // A first byte, but no complete head.
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return connection_->closed(); }));
   EXPECT_THAT(codec_->local_errors, ElementsAre(408));
-  EXPECT_EQ(Counter("http.test.downstream_rq_timeout"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_timeout"), 1u);
   EXPECT_EQ(connection_->close_type, FakeConnection::CloseType::kAfterFlush);
 }
 
@@ -521,7 +521,7 @@ TEST_F(ConnectionManagerTest, IdleConnectionTimesOut) {
   Connect();
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return connection_->closed(); }));
   EXPECT_THAT(codec_->local_errors, IsEmpty());
-  EXPECT_EQ(Counter("http.test.downstream_cx_idle_timeout"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_cx_idle_timeout"), 1u);
 }
 
 }  // namespace

@@ -29,10 +29,24 @@ class TestDispatcher : public Dispatcher {
   // Returns `done()`.
   bool RunUntil(const std::function<bool()>& done,
                 std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-    bool expired = false;
-    Timer guard(loop(), [&expired] { expired = true; });
+    struct State {
+      const std::function<bool()>& done;
+      bool expired = false;
+      bool finished() const { return expired || done(); }
+    } state{done};
+    Timer guard(loop(), [&state] { state.expired = true; });
     guard.Enable(limit);
-    while (!done() && !expired) uv_run(loop(), UV_RUN_ONCE);
+    // A timer that fires at the top of an iteration may finish the wait; checked again before
+    // the loop would block for I/O, so it does not go on to wait for the next timer.
+    auto* prepare = new uv_prepare_t;
+    uv_prepare_init(loop(), prepare);
+    prepare->data = &state;
+    uv_prepare_start(prepare, [](uv_prepare_t* handle) {
+      if (static_cast<State*>(handle->data)->finished()) uv_stop(handle->loop);
+    });
+    while (!state.finished()) uv_run(loop(), UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(prepare),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_prepare_t*>(handle); });
     return done();
   }
 };
