@@ -89,6 +89,8 @@ class HeaderArena {
 class HeaderMap {
  public:
   struct Entry {
+    using first_type = std::string_view;  // Pair-like, as gmock's Pair() expects.
+    using second_type = std::string_view;
     std::string_view first;   // Name, lowercase.
     std::string_view second;  // Value.
   };

@@ -14,10 +14,12 @@ void ClusterManager::SetForThisThread(ClusterManager* manager) {
 }
 
 ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
-                                       std::shared_ptr<const ClusterInfo> info)
+                                       std::shared_ptr<const ClusterInfo> info,
+                                       ConnectionPoolFactory pool_factory)
     : dispatcher_(dispatcher),
       info_(std::move(info)),
-      load_balancer_(*info_, dispatcher.time_source()) {}
+      load_balancer_(*info_, dispatcher.time_source()),
+      pool_factory_(std::move(pool_factory)) {}
 
 Host* ThreadLocalCluster::ChooseHost(const std::vector<const Host*>& excluded) {
   auto failed = [&](const Host* h) {
@@ -81,7 +83,9 @@ void ThreadLocalCluster::OnOverflow() { info_->breakers().overflow.Inc(); }
 
 ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   auto& pool = pools_[&host];
-  if (pool == nullptr) {
+  if (pool == nullptr && pool_factory_ != nullptr) {
+    pool = pool_factory_(host);
+  } else if (pool == nullptr) {
     for (const auto& h : info_->hosts()) {
       if (h.get() == &host) pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
     }
@@ -96,7 +100,7 @@ void ClusterManager::Update(const ClusterMap& clusters) {
     if (it != clusters_.end() && &it->second->info() == info.get()) {
       next[name] = it->second;
     } else {
-      next[name] = std::make_shared<ThreadLocalCluster>(dispatcher_, info);
+      next[name] = std::make_shared<ThreadLocalCluster>(dispatcher_, info, pool_factory_);
     }
   }
   clusters_.swap(next);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,12 +12,17 @@
 
 namespace phoenix::upstream {
 
+// Makes the connection pool of one host of a cluster on one worker. Unset (the default), an
+// Http1ConnPool; the seam where a test puts a fake pool (and where a protocol choice would go).
+using ConnectionPoolFactory = std::function<std::unique_ptr<ConnectionPool>(Host& host)>;
+
 // A cluster as one worker sees it: host selection, connection pools, and the bookkeeping of
 // every upstream request (circuit breakers, stats, outlier detection), each one call, so
 // the router only decides what to do with a request.
 class ThreadLocalCluster {
  public:
-  ThreadLocalCluster(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> info);
+  ThreadLocalCluster(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> info,
+                     ConnectionPoolFactory pool_factory = nullptr);
 
   const ClusterInfo& info() const { return *info_; }
   // A host for the next attempt: the load balancer's pick, else any available host, never
@@ -45,6 +51,7 @@ class ThreadLocalCluster {
   Dispatcher& dispatcher_;
   std::shared_ptr<const ClusterInfo> info_;
   LoadBalancer load_balancer_;
+  ConnectionPoolFactory pool_factory_;  // Null: Http1ConnPool.
   absl::flat_hash_map<const Host*, std::unique_ptr<ConnectionPool>> pools_;
 };
 
@@ -54,7 +61,9 @@ using ClusterMap = std::map<std::string, std::shared_ptr<const ClusterInfo>>;
 // unchanged keeps its pools. Requests in flight hold their ThreadLocalCluster alive.
 class ClusterManager {
  public:
-  explicit ClusterManager(Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+  // `pool_factory` makes every cluster's pools (null: Http1ConnPool).
+  explicit ClusterManager(Dispatcher& dispatcher, ConnectionPoolFactory pool_factory = nullptr)
+      : dispatcher_(dispatcher), pool_factory_(std::move(pool_factory)) {}
 
   void Update(const ClusterMap& clusters);
   std::shared_ptr<ThreadLocalCluster> Get(const std::string& name) const;
@@ -68,6 +77,7 @@ class ClusterManager {
 
  private:
   Dispatcher& dispatcher_;
+  ConnectionPoolFactory pool_factory_;
   absl::flat_hash_map<std::string, std::shared_ptr<ThreadLocalCluster>> clusters_;
 };
 

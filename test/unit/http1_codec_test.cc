@@ -5,30 +5,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "test/unit/fakes/fake_connection.h"
 
 namespace phoenix::http {
 namespace {
 
-// A Connection that records what is written to it.
-class FakeConnection : public network::Connection {
- public:
-  void SetCallbacks(network::ConnectionCallbacks*) override {}
-  void Write(const std::string_view* slices, size_t count) override {
-    for (size_t i = 0; i < count; ++i) written.append(slices[i]);
-  }
-  void ReadDisable(bool disable) override { read_disabled = disable; }
-  void CloseAfterFlush() override { is_closed = true; }
-  void Close() override { is_closed = true; }
-  bool closed() const override { return is_closed; }
-  size_t BufferedBytes() const override { return 0; }
-  const std::string& peer_address() const override { return peer; }
-  uint64_t bytes_written() const override { return written.size(); }
-
-  std::string written;
-  std::string peer = "127.0.0.1:1234";
-  bool read_disabled = false;
-  bool is_closed = false;
-};
+using fakes::FakeConnection;
 
 // The connection manager's side of the codec: records every stream's request.
 class RecordingServerCallbacks : public ServerConnectionCallbacks, public RequestDecoder {
