@@ -83,7 +83,7 @@ KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& reque
       break;
     case config::v1::RateLimitKey::kHeader:
       if (const std::string_view* value = request.headers.Get(key_.header()))
-        key = std::string(*value);
+        key = *value;
       break;
     case config::v1::RateLimitKey::kPath:
       key = request.PathWithoutQuery();
