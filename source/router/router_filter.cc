@@ -369,7 +369,8 @@ void RouterFilter::EndAttempt(bool reusable) {
     holds_retry_slot_ = false;
     cluster_->EndRetry();
   }
-  cluster_->EndRequest(*host_, (callbacks_->dispatcher().time_source().MonotonicUs() - attempt_start_us_) / 1000.0);
+  cluster_->EndRequest(
+      *host_, (callbacks_->dispatcher().time_source().MonotonicUs() - attempt_start_us_) / 1000.0);
   if (encoder_ != nullptr) {
     http::Stream& stream = encoder_->stream();
     encoder_ = nullptr;

@@ -93,9 +93,9 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
     in_flight_ = true;
     std::chrono::milliseconds timeout =
         ToMillisecondsOr(config_.timeout(), std::chrono::seconds(1));
-    connection_ = network::TcpConnection::Connect(parent_.dispatcher_, host_->address(), timeout,
-                                                  64 * 1024, this,
-                                                  parent_.cluster_->transport_socket_factory().Create());
+    connection_ = network::TcpConnection::Connect(
+        parent_.dispatcher_, host_->address(), timeout, 64 * 1024, this,
+        parent_.cluster_->transport_socket_factory().Create());
     timeout_timer_->Enable(timeout);
   }
 

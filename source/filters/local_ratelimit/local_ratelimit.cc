@@ -82,8 +82,7 @@ KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& reque
       key = client_ip;
       break;
     case config::v1::RateLimitKey::kHeader:
-      if (const std::string_view* value = request.headers.Get(key_.header()))
-        key = *value;
+      if (const std::string_view* value = request.headers.Get(key_.header())) key = *value;
       break;
     case config::v1::RateLimitKey::kPath:
       key = request.PathWithoutQuery();
