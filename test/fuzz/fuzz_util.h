@@ -12,6 +12,7 @@
 
 #include "source/http/header_map.h"
 #include "source/network/connection.h"
+#include "test/unit/fakes/fake_connection.h"
 
 // Aborts (so libFuzzer reports a crash with the input) when an invariant does not hold.
 #define FUZZ_CHECK(condition)                                                                  \
@@ -46,26 +47,8 @@ inline bool HitsEmptyHeaderNameBug(const http::HeaderMap& headers) {
   return false;
 }
 
-// A Connection that records what is written to it; nothing reaches a socket.
-class FakeConnection : public network::Connection {
- public:
-  void SetCallbacks(network::ConnectionCallbacks*) override {}
-  void Write(const std::string_view* slices, size_t count) override {
-    for (size_t i = 0; i < count; ++i) written.append(slices[i]);
-  }
-  void ReadDisable(bool disable) override { read_disabled = disable; }
-  void CloseAfterFlush() override { is_closed = true; }
-  void Close() override { is_closed = true; }
-  bool closed() const override { return is_closed; }
-  size_t BufferedBytes() const override { return 0; }
-  const std::string& peer_address() const override { return peer; }
-  uint64_t bytes_written() const override { return written.size(); }
-
-  std::string written;
-  std::string peer = "127.0.0.1:1234";
-  bool read_disabled = false;
-  bool is_closed = false;
-};
+// The connection the codecs write to (nothing reaches a socket): the unit tests' fake.
+using FakeConnection = fakes::FakeConnection;
 
 // Cuts `data` into `count` pieces at points drawn from `seed` (a tiny LCG, so the fuzzer
 // controls the split through the seed bytes). Pieces may be empty.

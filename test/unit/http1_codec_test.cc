@@ -158,6 +158,11 @@ TEST_P(RejectionTest, RejectsWithStatus) {
   limits_.max_request_headers_bytes = 256;
   limits_.max_headers_count = 5;
   EXPECT_EQ(ErrorFor(GetParam().request), GetParam().status) << GetParam().name;
+  // The codec itself answers, briefly, and closes: the connection manager writes no HTTP/1.
+  EXPECT_TRUE(callbacks_.error_answered);
+  EXPECT_NE(connection_.written.find("HTTP/1.1 " + std::to_string(GetParam().status) + " "),
+            std::string::npos);
+  EXPECT_NE(connection_.written.find("connection: close\r\n"), std::string::npos);
   EXPECT_TRUE(callbacks_.requests.empty()) << GetParam().name;
 }
 
