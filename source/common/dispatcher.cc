@@ -74,10 +74,15 @@ void Dispatcher::OnPrepare(uv_prepare_t* handle) {
 
 void Dispatcher::RunDeferred() {
   // Deferred work may defer more; run until the queue is empty.
+  // Both vectors keep their capacity, so a busy loop defers without allocating. A nested
+  // call (a deferred callback that runs the loop's deferred work itself) gets its own batch.
   while (!deferred_.empty()) {
     std::vector<std::function<void()>> batch;
+    batch.swap(running_);
     batch.swap(deferred_);
     for (auto& callback : batch) callback();
+    batch.clear();
+    if (running_.capacity() < batch.capacity()) batch.swap(running_);
   }
   uv_idle_stop(&idle_);
 }

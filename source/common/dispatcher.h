@@ -73,6 +73,8 @@ class Dispatcher {
   absl::Mutex posted_mu_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(posted_mu_);
   std::vector<std::function<void()>> deferred_;
+  // The batch RunDeferred() is running; kept between iterations for its capacity.
+  std::vector<std::function<void()>> running_;
   std::vector<std::function<void()>> prepare_callbacks_;
   std::map<int64_t, std::unique_ptr<TimeoutQueue>> timeout_queues_;
 };

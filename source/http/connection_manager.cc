@@ -36,25 +36,27 @@ std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_vie
 
 // A random (version 4) UUID, formatted without printf machinery into the 36 bytes at `id`:
 // this runs per request.
+// The eight lowercase hex digits of `x`, most significant first, computed for all eight at
+// once: each nibble is spread into a byte of its own, then mapped to '0'-'9' or 'a'-'f'.
+void WriteHex32(uint32_t x, char* out) {
+  uint64_t v = x;
+  v = (v | (v << 16)) & 0x0000ffff0000ffffULL;
+  v = (v | (v << 8)) & 0x00ff00ff00ff00ffULL;
+  v = (v | (v << 4)) & 0x0f0f0f0f0f0f0f0fULL;  // Byte k holds nibble k (k = 0: lowest).
+  v = __builtin_bswap64(v);                    // The most significant nibble first.
+  uint64_t letters = ((v + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+  v += 0x3030303030303030ULL + letters * ('a' - '0' - 10);
+  std::memcpy(out, &v, 8);
+}
+
 void WriteRequestId(uint64_t high, uint64_t low, char* id) {
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
-  static constexpr auto kHexPairs = [] {
-    std::array<char, 512> table{};
-    constexpr char kHex[] = "0123456789abcdef";
-    for (int b = 0; b < 256; ++b) {
-      table[2 * b] = kHex[b >> 4];
-      table[2 * b + 1] = kHex[b & 0xf];
-    }
-    return table;
-  }();
   char hex[32];
-  for (int i = 0; i < 16; ++i) {
-    uint64_t word = i < 8 ? high : low;
-    unsigned byte = (word >> (56 - 8 * (i % 8))) & 0xff;
-    hex[2 * i] = kHexPairs[2 * byte];
-    hex[2 * i + 1] = kHexPairs[2 * byte + 1];
-  }
+  WriteHex32(static_cast<uint32_t>(high >> 32), hex);
+  WriteHex32(static_cast<uint32_t>(high), hex + 8);
+  WriteHex32(static_cast<uint32_t>(low >> 32), hex + 16);
+  WriteHex32(static_cast<uint32_t>(low), hex + 24);
   // 8-4-4-4-12
   std::memcpy(id, hex, 8);
   id[8] = '-';
@@ -292,15 +294,17 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
     if (xff != nullptr) {
       h.SetStored("x-forwarded-for", h.arena().Join({*xff, ", ", peer}));
     } else {
-      h.AddStored("x-forwarded-for", h.arena().Copy(peer));
+      h.AddStored("x-forwarded-for", h.arena().Copy(peer), WellKnownHeader::kXForwardedFor);
     }
-    if (config_->xff_num_trusted_hops == 0 || h.Get(WellKnownHeader::kXForwardedProto) == nullptr) {
+    if (h.Get(WellKnownHeader::kXForwardedProto) == nullptr) {
+      h.AddStored("x-forwarded-proto", "http", WellKnownHeader::kXForwardedProto);
+    } else if (config_->xff_num_trusted_hops == 0) {
       h.SetStored("x-forwarded-proto", "http");
     }
     if (config_->generate_request_id && h.Get(WellKnownHeader::kXRequestId) == nullptr) {
       char* id = h.arena().Allocate(36);
       WriteRequestId(parent_.worker_.Random(), parent_.worker_.Random(), id);
-      h.AddStored("x-request-id", std::string_view(id, 36));
+      h.AddStored("x-request-id", std::string_view(id, 36), WellKnownHeader::kXRequestId);
     }
   }
 

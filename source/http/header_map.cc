@@ -12,10 +12,21 @@ namespace phoenix::http {
 namespace {
 
 constexpr std::string_view kWellKnownNames[] = {
-    "connection",        "content-length",   "content-type", "expect",
-    "keep-alive",        "proxy-connection", "te",           "trailer",
-    "transfer-encoding", "upgrade",          "user-agent",   "x-forwarded-for",
-    "x-forwarded-proto", "x-request-id",
+    "connection",
+    "content-length",
+    "content-type",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-request-id",
 };
 static_assert(std::size(kWellKnownNames) == static_cast<size_t>(WellKnownHeader::kCount));
 
@@ -43,6 +54,8 @@ WellKnownHeader ClassifyHeader(std::string_view name) {
   switch (name.size()) {
     case 2:
       return is(WellKnownHeader::kTe) ? WellKnownHeader::kTe : WellKnownHeader::kCount;
+    case 4:
+      return is(WellKnownHeader::kHost) ? WellKnownHeader::kHost : WellKnownHeader::kCount;
     case 6:
       return is(WellKnownHeader::kExpect) ? WellKnownHeader::kExpect : WellKnownHeader::kCount;
     case 7:
@@ -72,6 +85,51 @@ WellKnownHeader ClassifyHeader(std::string_view name) {
                                                    : WellKnownHeader::kCount;
     default:
       return WellKnownHeader::kCount;
+  }
+}
+
+namespace {
+
+// The bytes of `word` with ASCII capitals lowercased; bytes >= 0x80 are left alone. Per
+// byte, on its low seven bits (no carry crosses bytes): the high bit of ge_a is set for
+// 'A' and above, that of gt_z for above 'Z'.
+template <typename Word>
+Word LowercaseWord(Word word) {
+  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
+  constexpr Word kHighs = static_cast<Word>(0x8080808080808080ULL);
+  Word low7 = word & ~kHighs;
+  Word ge_a = low7 + kOnes * (0x80 - 'A');
+  Word gt_z = low7 + kOnes * (0x80 - 'Z' - 1);
+  Word upper = ge_a & ~gt_z & ~word & kHighs;
+  return word | (upper >> 2);  // 0x80 >> 2 == 0x20, the case bit.
+}
+
+// Lowercases the `Word`-sized block at `in` into `out`.
+template <typename Word>
+void LowercaseBlock(const char* in, char* out) {
+  Word word;
+  std::memcpy(&word, in, sizeof(word));
+  word = LowercaseWord(word);
+  std::memcpy(out, &word, sizeof(word));
+}
+
+}  // namespace
+
+void CopyLowercase(const char* in, size_t size, char* out) {
+  // Whole words, then one last word that may overlap the previous one (lowercasing twice
+  // changes nothing), so no byte-by-byte tail for names of 4 bytes and more.
+  if (size >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) LowercaseBlock<uint64_t>(in + i, out + i);
+    if (i != size) LowercaseBlock<uint64_t>(in + size - 8, out + size - 8);
+  } else if (size >= 4) {
+    LowercaseBlock<uint32_t>(in, out);
+    LowercaseBlock<uint32_t>(in + size - 4, out + size - 4);
+  } else {
+    for (size_t i = 0; i < size; ++i) {
+      char c = in[i];
+      out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    }
   }
 }
 
@@ -167,16 +225,11 @@ std::string_view HeaderArena::Join(std::initializer_list<std::string_view> parts
 }
 
 void HeaderArena::Append(const char* data, size_t size, bool lower) {
-  static constexpr auto kLower = [] {
-    std::array<char, 256> table{};
-    for (int c = 0; c < 256; ++c) table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    return table;
-  }();
   if (size == 0) return;  // Nothing to add (and no block yet, maybe).
   Reserve(size);
   char* out = current_ + used_;
   if (lower) {
-    for (size_t i = 0; i < size; ++i) out[i] = kLower[static_cast<unsigned char>(data[i])];
+    CopyLowercase(data, size, out);
   } else {
     std::memcpy(out, data, size);
   }
@@ -215,6 +268,14 @@ void HeaderMap::Reindex() {
 void HeaderMap::AddStored(std::string_view lowercase_name, std::string_view value) {
   entries_.push_back({lowercase_name, value});
   Index(entries_.size() - 1);
+}
+
+void HeaderMap::AddStored(std::string_view lowercase_name, std::string_view value,
+                          WellKnownHeader known) {
+  entries_.push_back({lowercase_name, value});
+  if (known == WellKnownHeader::kCount) return;
+  uint16_t& slot = index_[static_cast<size_t>(known)];
+  if (slot == 0 && entries_.size() <= 0xffff) slot = static_cast<uint16_t>(entries_.size());
 }
 
 void HeaderMap::AddLowercase(std::string_view lowercase_name, std::string_view value) {
@@ -367,19 +428,6 @@ std::string_view ReasonPhrase(int status) {
   }
 }
 
-bool IsHopByHopHeader(std::string_view name) {
-  switch (ClassifyHeader(name)) {
-    case WellKnownHeader::kConnection:
-    case WellKnownHeader::kKeepAlive:
-    case WellKnownHeader::kProxyConnection:
-    case WellKnownHeader::kTransferEncoding:
-    case WellKnownHeader::kTe:
-    case WellKnownHeader::kTrailer:
-    case WellKnownHeader::kUpgrade:
-      return true;
-    default:
-      return false;
-  }
-}
+bool IsHopByHopHeader(std::string_view name) { return IsHopByHop(ClassifyHeader(name)); }
 
 }  // namespace phoenix::http

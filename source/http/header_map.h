@@ -23,6 +23,7 @@ enum class WellKnownHeader : uint8_t {
   kContentLength,
   kContentType,
   kExpect,
+  kHost,
   kKeepAlive,
   kProxyConnection,
   kTe,
@@ -40,6 +41,19 @@ enum class WellKnownHeader : uint8_t {
 std::string_view WellKnownName(WellKnownHeader header);
 // Which well-known header `lowercase_name` is, or kCount for any other name.
 WellKnownHeader ClassifyHeader(std::string_view lowercase_name);
+// True for the connection-level headers a proxy must not forward (RFC 9110 7.6.1).
+inline bool IsHopByHop(WellKnownHeader header) {
+  constexpr auto bit = [](WellKnownHeader h) { return 1u << static_cast<unsigned>(h); };
+  constexpr unsigned kHopByHop =
+      bit(WellKnownHeader::kConnection) | bit(WellKnownHeader::kKeepAlive) |
+      bit(WellKnownHeader::kProxyConnection) | bit(WellKnownHeader::kTransferEncoding) |
+      bit(WellKnownHeader::kTe) | bit(WellKnownHeader::kTrailer) | bit(WellKnownHeader::kUpgrade);
+  static_assert(static_cast<unsigned>(WellKnownHeader::kCount) < 32);
+  return (kHopByHop & bit(header)) != 0;  // kCount has no bit in the mask.
+}
+
+// Copies `size` bytes from `in` to `out`, ASCII letters lowercased (eight bytes at a time).
+void CopyLowercase(const char* in, size_t size, char* out);
 
 // Storage for the bytes of one header block. Memory comes in 1 KiB blocks from a per-thread
 // pool, so a header block costs no malloc once the pool is warm. The views it hands out stay
@@ -108,6 +122,8 @@ class HeaderMap {
   void AddLowercase(std::string_view lowercase_name, std::string_view value);
   // For bytes already in arena() or static (parsers, literals): nothing is copied.
   void AddStored(std::string_view lowercase_name, std::string_view value);
+  // AddStored() for a name the caller has classified already (parsers).
+  void AddStored(std::string_view lowercase_name, std::string_view value, WellKnownHeader known);
   // Removes the fields for which `predicate(name)` is true.
   template <typename Predicate>
   void RemoveIf(Predicate predicate) {

@@ -17,31 +17,37 @@ Http1Parser* From(llhttp_t* parser) { return static_cast<Http1Parser*>(parser->d
 
 // Field values may hold visible characters, spaces and tabs; no other control characters.
 // Eight bytes at a time: only a word that holds a byte below 0x20 or a DEL is looked at
-// byte by byte (a tab is such a byte, and allowed).
+// byte by byte (a tab is such a byte, and allowed). The last word may overlap the one
+// before it, so values of 8 bytes and more have no byte-by-byte tail.
 bool ValidFieldValue(std::string_view value) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   constexpr uint64_t kHighs = 0x8080808080808080ULL;
-  const char* p = value.data();
-  size_t n = value.size();
   auto byte_ok = [](unsigned char c) { return (c >= 0x20 || c == '\t') && c != 0x7f; };
-  while (n >= 8) {
+  auto word_ok = [&](const char* p) {
     uint64_t word;
     std::memcpy(&word, p, 8);
     uint64_t below_space = (word - kOnes * 0x20) & ~word & kHighs;
     uint64_t del = word ^ (kOnes * 0x7f);
     uint64_t has_del = (del - kOnes) & ~del & kHighs;
-    if ((below_space | has_del) != 0) {
-      for (int i = 0; i < 8; ++i) {
-        if (!byte_ok(static_cast<unsigned char>(p[i]))) return false;
-      }
+    if ((below_space | has_del) == 0) return true;
+    for (int i = 0; i < 8; ++i) {
+      if (!byte_ok(static_cast<unsigned char>(p[i]))) return false;
     }
-    p += 8;
-    n -= 8;
+    return true;
+  };
+  const char* p = value.data();
+  size_t n = value.size();
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!byte_ok(static_cast<unsigned char>(p[i]))) return false;
+    }
+    return true;
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (!byte_ok(static_cast<unsigned char>(p[i]))) return false;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (!word_ok(p + i)) return false;
   }
-  return true;
+  return i == n || word_ok(p + n - 8);
 }
 
 std::string_view TrimOws(std::string_view s) {
@@ -56,41 +62,61 @@ void AppendHeaders(std::string& out, const HeaderMap& headers) {
   }
 }
 
-// A head as the slices it is made of, written with one Connection::Write: header names and
-// values go out straight from their arena, never assembled into a string first.
-class HeadSlices {
+// A head serialized into one per-thread buffer and written with one Connection::Write.
+// The size is known before the first byte is copied, so each piece is a plain memcpy.
+class HeadWriter {
  public:
-  explicit HeadSlices(network::Connection& connection) : connection_(connection) {}
+  // `max_size` bounds the bytes that will be added.
+  explicit HeadWriter(size_t max_size) : begin_(Buffer(max_size)), p_(begin_) {}
   void Add(std::string_view piece) {
-    if (count_ == kMax) Flush();
-    slices_[count_++] = piece;
+    if (piece.empty()) return;
+    std::memcpy(p_, piece.data(), piece.size());
+    p_ += piece.size();
   }
   void AddHeaders(const HeaderMap& headers) {
     for (const auto& [name, value] : headers) {
-      if (count_ + 4 > kMax) Flush();
-      slices_[count_] = name;
-      slices_[count_ + 1] = ": ";
-      slices_[count_ + 2] = value;
-      slices_[count_ + 3] = "\r\n";
-      count_ += 4;
+      std::memcpy(p_, name.data(), name.size());
+      p_ += name.size();
+      std::memcpy(p_, ": ", 2);
+      p_ += 2;
+      if (!value.empty()) {
+        std::memcpy(p_, value.data(), value.size());
+        p_ += value.size();
+      }
+      std::memcpy(p_, "\r\n", 2);
+      p_ += 2;
     }
   }
-  // Ends the head. (Writes made in one loop iteration leave in one syscall anyway.)
-  void Finish() {
-    Add("\r\n");
-    Flush();
+  // What AddHeaders() adds.
+  static size_t HeadersSize(const HeaderMap& headers) {
+    size_t size = 0;
+    for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
+    return size;
+  }
+  // Ends the head and writes it.
+  void Finish(network::Connection& connection) {
+    std::memcpy(p_, "\r\n", 2);
+    p_ += 2;
+    connection.Write(std::string_view(begin_, p_ - begin_));
   }
 
  private:
-  static constexpr size_t kMax = 128;
-  void Flush() {
-    connection_.Write(slices_, count_);
-    count_ = 0;
+  static char* Buffer(size_t size) {
+    struct Scratch {
+      std::unique_ptr<char[]> data;
+      size_t capacity = 0;
+    };
+    thread_local Scratch scratch;
+    size += 2;  // The blank line.
+    if (size > scratch.capacity) {
+      scratch.capacity = std::max<size_t>(size, 4096);
+      scratch.data = std::make_unique<char[]>(scratch.capacity);
+    }
+    return scratch.data.get();
   }
 
-  network::Connection& connection_;
-  std::string_view slices_[kMax];
-  size_t count_ = 0;
+  char* begin_;
+  char* p_;
 };
 
 // "HTTP/1.1 200 OK\r\n" for the common statuses without formatting, else built in `buffer`.
@@ -205,60 +231,108 @@ int Http1Parser::Fail(int status, const char* details) {
 int Http1Parser::OnHeaderField(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
   HeadState& h = head();
-  h.CloseIf(HeadState::Piece::kUrl);
-  h.open = HeadState::Piece::kField;
-  // Names are case-insensitive: keep them lowercase from the start.
-  h.headers.arena().Append(at, length, /*lower=*/true);
+  h.Extend(HeadState::Piece::kField, h.field, std::string_view(at, length));
   return 0;
 }
 
 int Http1Parser::OnHeaderValue(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
   HeadState& h = head();
-  h.CloseIf(HeadState::Piece::kField);
-  h.open = HeadState::Piece::kValue;
-  h.headers.arena().Append(at, length, /*lower=*/false);
+  h.Extend(HeadState::Piece::kValue, h.value, std::string_view(at, length));
   return 0;
 }
 
 int Http1Parser::OnHeaderValueComplete() {
   HeadState& h = head();
-  h.CloseIf(HeadState::Piece::kField);  // An empty value has no value callback.
-  std::string_view value;
-  if (h.open == HeadState::Piece::kValue) {
-    value = h.headers.arena().Close();
-    h.open = HeadState::Piece::kNone;
-  }
-  if (h.field.empty()) return Fail(400, "empty header name");  // llhttp lets ": v" through.
-  if (h.headers.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
-  value = TrimOws(value);
+  std::string_view name = h.field;
+  std::string_view value = TrimOws(h.value);
+  h.field = h.value = std::string_view();
+  h.open = HeadState::Piece::kNone;
+  if (name.empty()) return Fail(400, "empty header name");  // llhttp lets ": v" through.
+  if (h.fields.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
   if (!ValidFieldValue(value)) return Fail(400, "invalid header value");
-  h.headers.AddStored(h.field, value);
-  h.field = std::string_view();
+  h.fields.push_back({name, value});
   return 0;
 }
 
-HeaderMap Http1Parser::TakeHeaders() {
-  HeaderMap out;
-  if (head_ == nullptr) return out;
-  HeaderMap& headers = head_->headers;
+void Http1Parser::HeadState::Spill(const char* begin, const char* end) {
+  auto in_chunk = [&](std::string_view piece) {
+    auto at = reinterpret_cast<uintptr_t>(piece.data());
+    return !piece.empty() && at >= reinterpret_cast<uintptr_t>(begin) &&
+           at < reinterpret_cast<uintptr_t>(end);
+  };
+  auto keep = [&](std::string_view& piece) {
+    if (in_chunk(piece)) piece = spill.Copy(piece);
+  };
+  keep(url);
+  keep(field);
+  keep(value);
+  for (Field& f : fields) {
+    keep(f.name);
+    keep(f.value);
+  }
+}
+
+llhttp_errno_t Http1Parser::ParseChunk(const char* data, size_t length) {
+  llhttp_errno_t err = llhttp_execute(&parser_, data, length);
+  if (head_ != nullptr && err == HPE_OK) head_->Spill(data, data + length);
+  return err;
+}
+
+void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
+  if (head_ == nullptr) return;
+  auto& fields = head_->fields;
+  size_t bytes = 0;
+  for (const auto& f : fields) bytes += f.name.size() + f.value.size();
+  char* p = bytes == 0 ? nullptr : out.arena().Allocate(bytes);
   // Connection-specific headers: the hop-by-hop ones, and any that Connection names.
+  absl::InlinedVector<std::string_view, 2> connection_values;
+  for (const auto& f : fields) {
+    CopyLowercase(f.name.data(), f.name.size(), p);
+    std::string_view name(p, f.name.size());
+    p += name.size();
+    WellKnownHeader known = ClassifyHeader(name);
+    if (known == WellKnownHeader::kHost && hosts != nullptr) {
+      if (hosts->count++ == 0) hosts->first = f.value;
+      continue;
+    }
+    if (known == WellKnownHeader::kConnection) connection_values.push_back(f.value);
+    if (IsHopByHop(known)) continue;
+    std::string_view value;
+    if (!f.value.empty()) {
+      std::memcpy(p, f.value.data(), f.value.size());
+      value = std::string_view(p, f.value.size());
+      p += value.size();
+    }
+    out.AddStored(name, value, known);
+  }
+  fields.clear();
   absl::InlinedVector<std::string_view, 4> named;
-  if (const std::string_view* connection = headers.Get(WellKnownHeader::kConnection)) {
-    for (absl::string_view token : absl::StrSplit(AbslView(*connection), ',')) {
+  for (std::string_view connection : connection_values) {
+    // The common values name nothing that is left to remove.
+    if (absl::EqualsIgnoreCase(AbslView(connection), "keep-alive") ||
+        absl::EqualsIgnoreCase(AbslView(connection), "close")) {
+      continue;
+    }
+    for (absl::string_view token : absl::StrSplit(AbslView(connection), ',')) {
       std::string_view t = TrimOws(StdView(token));
-      if (!t.empty()) named.push_back(t);
+      // Hop-by-hop names are gone already; "close" names no field.
+      if (t.empty() || absl::EqualsIgnoreCase(AbslView(t), "close")) continue;
+      if (t.size() <= 17) {  // The longest well-known name: lowercase it to classify it.
+        char lower[17];
+        CopyLowercase(t.data(), t.size(), lower);
+        if (IsHopByHop(ClassifyHeader(std::string_view(lower, t.size())))) continue;
+      }
+      named.push_back(t);
     }
   }
-  headers.RemoveIf([&](std::string_view name) {
-    if (IsHopByHopHeader(name)) return true;
+  if (named.empty()) return;
+  out.RemoveIf([&](std::string_view name) {
     for (std::string_view n : named) {
       if (absl::EqualsIgnoreCase(AbslView(n), AbslView(name))) return true;
     }
     return false;
   });
-  out = std::move(headers);
-  return out;
 }
 
 void Http1Parser::ResetMessage() {
@@ -367,7 +441,7 @@ void Http1ServerCodec::Execute(const char* data, size_t length) {
       ProtocolError(400, "obs-fold in request head");
       return;
     }
-    err = llhttp_execute(&parser_, data, length);
+    err = ParseChunk(data, length);
     if (err == HPE_OK) return;
     if (err != HPE_PAUSED) break;
     const char* stop = llhttp_get_error_pos(&parser_);
@@ -411,12 +485,9 @@ int Http1ServerCodec::OnMessageBegin() {
 
 int Http1ServerCodec::OnUrl(const char* at, size_t length) {
   HeadState& h = head();
-  if (h.headers.arena().open_size() + length > limits_.max_request_uri_bytes) {
-    return Fail(414, "uri too long");
-  }
+  if (h.url.size() + length > limits_.max_request_uri_bytes) return Fail(414, "uri too long");
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  h.open = HeadState::Piece::kUrl;
-  h.headers.arena().Append(at, length, /*lower=*/false);
+  h.Extend(HeadState::Piece::kUrl, h.url, std::string_view(at, length));
   return 0;
 }
 
@@ -464,16 +535,13 @@ int Http1ServerCodec::OnHeadersComplete() {
     // Tunnels and protocol upgrades are not proxied (yet).
     if (parser_.method == HTTP_CONNECT) return Fail(400, "CONNECT not supported");
   }
-  head().CloseIf(HeadState::Piece::kUrl);  // A head with no fields at all.
-  HeaderMap& raw = head().headers;
-  size_t host_count = raw.Count("host");
-  if (host_count > 1) return Fail(400, "multiple host headers");
-  if (host_count == 1) request->authority = std::string(*raw.Get("host"));
-  if (host_count == 0 && http_minor_ == 1) return Fail(400, "missing host header");
+  HostFields hosts;
+  TakeHeaders(request->headers, &hosts);
+  if (hosts.count > 1) return Fail(400, "multiple host headers");
+  if (hosts.count == 1) request->authority = std::string(hosts.first);
+  if (hosts.count == 0 && http_minor_ == 1) return Fail(400, "missing host header");
   if (!SplitTarget(*request)) return Fail(400, "invalid request target");
   keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
-  request->headers = TakeHeaders();
-  request->headers.Remove("host");
 
   request_has_body_ = (parser_.flags & F_CHUNKED) != 0 ||
                       ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
@@ -502,7 +570,8 @@ int Http1ServerCodec::OnMessageComplete() {
   head_scan_done_ = false;
   last_was_lf_ = false;
   request_complete_ = true;
-  HeaderMap trailers = TakeHeaders();
+  HeaderMap trailers;
+  TakeHeaders(trailers, nullptr);
   head_.reset();
   if (request_has_body_ && decoder_ != nullptr) {
     if (!trailers.empty()) {
@@ -523,8 +592,10 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
   response_has_body_ = !(head_request_ || status == 204 || status == 304 || status < 200);
   response_chunked_ = false;
   char status_buffer[64];
-  HeadSlices out(connection_);
-  out.Add(StatusLine(status, status_buffer));
+  std::string_view status_line = StatusLine(status, status_buffer);
+  // The status line, the fields, and at most two framing fields of our own.
+  HeadWriter out(status_line.size() + HeadWriter::HeadersSize(headers.headers) + 64);
+  out.Add(status_line);
   out.AddHeaders(headers.headers);
   bool has_length = headers.headers.Get(WellKnownHeader::kContentLength) != nullptr;
   if (response_has_body_) {
@@ -545,7 +616,7 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
   } else if (http_minor_ == 0) {
     out.Add("connection: keep-alive\r\n");
   }
-  out.Finish();
+  out.Finish(connection_);
   if (end_stream) ResponseComplete();
 }
 
@@ -592,19 +663,23 @@ RequestEncoder& Http1ClientCodec::NewStream(ResponseDecoder& decoder) {
 
 void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_stream) {
   head_request_ = headers.method == "HEAD";
-  HeadSlices out(connection_);
-  for (std::string_view piece :
-       {std::string_view(headers.method), std::string_view(" "), std::string_view(headers.path),
-        std::string_view(" HTTP/1.1\r\nhost: "), std::string_view(headers.authority),
-        std::string_view("\r\n")}) {
-    out.Add(piece);
-  }
+  constexpr std::string_view kVersionAndHost = " HTTP/1.1\r\nhost: ";
+  constexpr std::string_view kChunked = "transfer-encoding: chunked\r\n";
+  HeadWriter out(headers.method.size() + 1 + headers.path.size() + kVersionAndHost.size() +
+                 headers.authority.size() + 2 + HeadWriter::HeadersSize(headers.headers) +
+                 kChunked.size());
+  out.Add(headers.method);
+  out.Add(" ");
+  out.Add(headers.path);
+  out.Add(kVersionAndHost);
+  out.Add(headers.authority);
+  out.Add("\r\n");
   out.AddHeaders(headers.headers);
   if (!end_stream && headers.headers.Get(WellKnownHeader::kContentLength) == nullptr) {
-    out.Add("transfer-encoding: chunked\r\n");
+    out.Add(kChunked);
     request_chunked_ = true;
   }
-  out.Finish();
+  out.Finish(connection_);
   request_complete_ = end_stream;
 }
 
@@ -625,7 +700,7 @@ void Http1ClientCodec::Dispatch(const char* data, size_t length) {
     keep_alive_ = false;
     return;
   }
-  llhttp_errno_t err = llhttp_execute(&parser_, data, length);
+  llhttp_errno_t err = ParseChunk(data, length);
   if (err == HPE_OK || err == HPE_PAUSED) return;
   errored_ = true;
   keep_alive_ = false;
@@ -656,7 +731,7 @@ int Http1ClientCodec::OnHeadersComplete() {
   informational_ = false;
   auto response = std::make_unique<ResponseHeaders>();
   response->status = status;
-  response->headers = TakeHeaders();
+  TakeHeaders(response->headers, nullptr);
   bool no_body = head_request_ || status == 204 || status == 304 ||
                  ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length == 0 &&
                   (parser_.flags & F_CHUNKED) == 0);
@@ -680,7 +755,8 @@ int Http1ClientCodec::OnMessageComplete() {
   }
   response_complete_ = true;
   keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
-  HeaderMap trailers = TakeHeaders();
+  HeaderMap trailers;
+  TakeHeaders(trailers, nullptr);
   head_.reset();
   if (!response_ended_at_headers_) {
     if (!trailers.empty()) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/container/inlined_vector.h"
 #include "source/common/free_list.h"
 #include "source/http/codec.h"
 #include "source/network/connection.h"
@@ -34,33 +35,48 @@ class Http1Parser {
   int OnHeaderValueComplete();
   // `details` must be a string literal.
   int Fail(int status, const char* details);
-  // Moves the collected headers out, dropping hop-by-hop ones (and those named in
-  // Connection). Content-Length is kept: it is end-to-end framing information.
-  HeaderMap TakeHeaders();
+  // The Host fields of a request head, which TakeHeaders() keeps out of the map.
+  struct HostFields {
+    size_t count = 0;
+    std::string_view first;  // Valid until the head state is reset.
+  };
+  // Moves the collected fields into `out` (names lowercased, one arena allocation), dropping
+  // hop-by-hop ones and those named in Connection. Content-Length is kept: it is end-to-end
+  // framing information. With `hosts`, Host fields are counted there instead of added.
+  void TakeHeaders(HeaderMap& out, HostFields* hosts);
   void ResetMessage();
   bool CountBytes(size_t length);
+  // Runs llhttp on `data`; a head still incomplete afterwards copies what it holds of
+  // `data`, whose bytes are gone once this returns.
+  llhttp_errno_t ParseChunk(const char* data, size_t length);
 
   static const llhttp_settings_t* Settings();
 
   // State that exists only while a head (or trailer block) is being parsed, so an idle
-  // keep-alive connection does not carry it.
-  // The head's bytes (target, names, values) are copied once, into `headers`' arena, as
-  // llhttp hands them over; fields are views into it.
+  // keep-alive connection does not carry it. Target, names and values are views into the
+  // bytes being parsed: a head that arrives in one read is never copied piece by piece;
+  // ParseChunk() moves what is left into `spill` when a read ends mid-head.
   struct HeadState {
     PHX_FREE_LIST_ALLOCATED(HeadState)
     enum class Piece { kNone, kUrl, kField, kValue };
-    HeaderMap headers;
+    struct Field {
+      std::string_view name;  // As received (not lowercased yet).
+      std::string_view value;
+    };
+    absl::InlinedVector<Field, 16> fields;
     std::string_view url;
-    std::string_view field;     // The current field's name, once its value has begun.
-    Piece open = Piece::kNone;  // What the arena's open string is.
-    // Ends the open string (the target or a field name) if it is `piece`.
-    void CloseIf(Piece piece) {
-      if (open != piece) return;
-      std::string_view text = headers.arena().Close();
-      if (piece == Piece::kUrl) url = text;
-      if (piece == Piece::kField) field = text;
-      open = Piece::kNone;
+    std::string_view field;     // The current field's name.
+    std::string_view value;     // The current field's value.
+    Piece open = Piece::kNone;  // Which piece llhttp's next span of the same kind extends.
+    HeaderArena spill;
+
+    // llhttp hands a piece over as one span, or as several when it crosses reads.
+    void Extend(Piece kind, std::string_view& piece, std::string_view span) {
+      piece = open == kind && !piece.empty() ? spill.Join({piece, span}) : span;
+      open = kind;
     }
+    // Copies every piece that lies in [begin, end) into `spill`.
+    void Spill(const char* begin, const char* end);
   };
   HeadState& head() {
     if (head_ == nullptr) head_ = std::make_unique<HeadState>();

@@ -203,13 +203,7 @@ void TcpConnection::WriteToSocket(const std::string_view* slices, size_t count) 
   // Small writes made during one loop iteration (a response head and its body, pipelined
   // responses) leave in one syscall when the iteration's deferred work runs.
   if (out_.empty()) out_ = BufferPool::Acquire();
-  size_t at = out_.size();
-  out_.resize(at + total);
-  char* p = out_.data() + at;
-  for (size_t i = 0; i < count; ++i) {
-    std::memcpy(p, slices[i].data(), slices[i].size());
-    p += slices[i].size();
-  }
+  for (size_t i = 0; i < count; ++i) out_.append(slices[i].data(), slices[i].size());
   bytes_written_ += total;
   if (!flush_scheduled_) {
     flush_scheduled_ = true;
@@ -280,7 +274,8 @@ void TcpConnection::WriteNow(const std::string_view* slices, size_t count) {
     });
     if (rc != 0) delete request;  // The socket failed; the read side reports it.
   }
-  CheckWatermarks();
+  // All written at once changes no watermark state, unless it was above.
+  if (written < total || count > n || above_high_watermark_) CheckWatermarks();
 }
 
 void TcpConnection::OnWriteDone(int status) {

@@ -75,8 +75,7 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
   retries_left_ = route_->retry.num_retries;
   keep_body_for_retry_ = route_->retry.enabled();
   if (route_->timeout.count() > 0) {
-    route_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnRouteTimeout(); });
-    route_timer_->Enable(route_->timeout);
+    callbacks_->dispatcher().TimeoutQueueFor(route_->timeout).Arm(route_timeout_);
   }
   StartAttempt();
   return http::FilterStatus::kStop;
@@ -114,7 +113,7 @@ void RouterFilter::Overflow() {
   // A breaker is open: answer at once, without touching the upstream.
   cluster_->OnOverflow();
   done_ = true;
-  route_timer_.reset();
+  route_timeout_.Disarm();
   retry_timer_.reset();
   if (attempts_ > 1) callbacks_->stream_info().AddFlag("URX");
   callbacks_->stream_info().AddFlag("UO");
@@ -311,7 +310,7 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
       break;  // Not reached: a non-retried status is forwarded, not failed.
   }
   done_ = true;
-  route_timer_.reset();
+  route_timeout_.Disarm();
   if (attempts_ > 1) callbacks_->stream_info().AddFlag("URX");
   if (response_started_) {
     callbacks_->stream_info().AddFlag(flag);
@@ -352,7 +351,7 @@ void RouterFilter::OnDownstreamBelowWriteBufferLowWatermark() {
 void RouterFilter::Finish() {
   EndAttempt(/*reusable=*/true);
   done_ = true;
-  route_timer_.reset();
+  route_timeout_.Disarm();
   retry_timer_.reset();
 }
 
@@ -389,7 +388,7 @@ void RouterFilter::OnDestroy() {
     cluster_->EndRetry();
   }
   done_ = true;
-  route_timer_.reset();
+  route_timeout_.Disarm();
   retry_timer_.reset();
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "source/common/free_list.h"
+#include "source/common/timeout_queue.h"
 #include "source/http/filter.h"
 #include "source/router/route_table.h"
 #include "source/upstream/cluster_manager.h"
@@ -94,7 +95,17 @@ class RouterFilter : public http::StreamFilter {
   std::string body_;
   bool keep_body_for_retry_ = false;
   std::unique_ptr<http::HeaderMap> trailers_;
-  std::unique_ptr<Timer> route_timer_;
+  // The route timeout: one entry in the worker's queue for this duration, not a timer of
+  // its own, so arming and disarming it per request is a few pointer moves.
+  class RouteTimeout : public TimeoutQueue::Entry {
+   public:
+    explicit RouteTimeout(RouterFilter& parent) : parent_(parent) {}
+    void OnTimeout() override { parent_.OnRouteTimeout(); }
+
+   private:
+    RouterFilter& parent_;
+  };
+  RouteTimeout route_timeout_{*this};
   std::unique_ptr<Timer> retry_timer_;
   uint32_t attempts_ = 0;
   uint32_t retries_left_ = 0;

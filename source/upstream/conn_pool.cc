@@ -34,7 +34,10 @@ void Http1ActiveClient::StartStream(http::ResponseDecoder& decoder) {
   codec_.NewStream(*this);
 }
 
+void Http1ActiveClient::OnTimeout() { pool_.OnIdleClientClosed(*this); }
+
 void Http1ActiveClient::Detach() {
+  Disarm();
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
 }
@@ -153,7 +156,7 @@ Http1ConnPool::Http1ConnPool(Dispatcher& dispatcher, std::shared_ptr<const Clust
 Http1ConnPool::~Http1ConnPool() {
   // Streams hold the cluster (and so this pool) alive; only idle connections remain here.
   for (auto& client : clients_) {
-    client->idle_timer_.reset();
+    client->Disarm();
     client->connection_->Close();
     dispatcher_.DeferredDelete(std::move(client));
     cluster_->breakers().connections.Release();
@@ -165,7 +168,7 @@ Http1ActiveClient* Http1ConnPool::TakeIdle() {
   while (!idle_.empty()) {
     Http1ActiveClient* client = idle_.back();
     idle_.pop_back();
-    client->idle_timer_->Disable();
+    client->Disarm();
     if (!client->connection_->closed()) return client;
     Destroy(*client);
   }
@@ -259,10 +262,7 @@ void Http1ConnPool::Release(Http1ActiveClient& client) {
     return;
   }
   client.connection_->ReadDisable(false);
-  if (client.idle_timer_ == nullptr) {
-    client.idle_timer_ = dispatcher_.CreateTimer([this, &client] { OnIdleClientClosed(client); });
-  }
-  client.idle_timer_->Enable(cluster_->idle_timeout());
+  dispatcher_.TimeoutQueueFor(cluster_->idle_timeout()).Arm(client);
   idle_.push_back(&client);
   if (!pending_.empty()) {
     // A request is waiting for a connection. Hand this one over outside the current call

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "source/common/dispatcher.h"
+#include "source/common/timeout_queue.h"
 #include "source/http/codec.h"
 #include "source/http/http1_codec.h"
 #include "source/network/tcp_connection.h"
@@ -49,6 +50,7 @@ class Http1ConnPool;
 // encoder and stream its user sees, so it knows when the exchange ends and the connection
 // can go back to the pool.
 class Http1ActiveClient : public network::ConnectionCallbacks,
+                          public TimeoutQueue::Entry,
                           public http::ClientConnectionCallbacks,
                           public http::ResponseDecoder,
                           public http::RequestEncoder,
@@ -65,6 +67,8 @@ class Http1ActiveClient : public network::ConnectionCallbacks,
   void OnEvent(network::ConnectionEvent event) override;
   void OnAboveWriteBufferHighWatermark() override;
   void OnBelowWriteBufferLowWatermark() override;
+  // TimeoutQueue::Entry: armed while the connection sits idle in the pool.
+  void OnTimeout() override;
   // http::ClientConnectionCallbacks
   void OnProtocolError(std::string_view details) override;
   // http::ResponseDecoder: forwarded to the stream's decoder; the end of the response ends
@@ -99,7 +103,6 @@ class Http1ActiveClient : public network::ConnectionCallbacks,
   http::Http1ClientCodec codec_;
   http::ResponseDecoder* decoder_ = nullptr;  // The exchange in progress, if any.
   http::StreamCallbacks* stream_callbacks_ = nullptr;
-  std::unique_ptr<Timer> idle_timer_;
   bool connected_ = false;
   bool response_complete_ = false;
   bool started_ = false;  // Has carried an exchange (a fresh connection is clean).

@@ -257,7 +257,8 @@ class RoutingTest(PhoenixTestCase):
         self.assertEqual(get("x-forwarded-proto"), ["http"], headers)
         rid = get("x-request-id")
         self.assertEqual(len(rid), 1, headers)
-        self.assertGreaterEqual(len(rid[0]), 8, f"generated x-request-id looks empty: {rid}")
+        # A version 4, RFC 4122 variant UUID in lowercase hex, as Envoy generates.
+        self.assertRegex(rid[0], r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
     def test_request_id_generated_unique_and_kept(self):
         ids = set()
