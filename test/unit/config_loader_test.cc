@@ -1,7 +1,8 @@
 #include "gtest/gtest.h"
 #include "phoenix/config/v1/bootstrap.pb.h"
+#include "source/config/snapshot.h"
 #include "source/config/yaml_loader.h"
-#include "source/server/configuration.h"
+#include "source/server/filter_registrations.h"
 
 namespace phoenix::config {
 namespace {
@@ -103,7 +104,8 @@ TEST(SnapshotTest, ValidationErrorsPointAtTheField) {
   SourceMap map("snap.yaml");
   ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, &map).ok());
   StatsStore stats;
-  auto snapshot = server::BuildSnapshot(bootstrap, &map, stats, nullptr, 1);
+  server::RegisterBuiltinFilters();
+  auto snapshot = BuildSnapshot(bootstrap, &map, stats, nullptr, 1);
   ASSERT_FALSE(snapshot.ok());
   std::string message(snapshot.status().message());
   EXPECT_NE(message.find("snap.yaml:12:21: static_resources.listeners[0].http_connection_manager"
@@ -125,13 +127,14 @@ TEST(SnapshotTest, UnchangedClusterKeepsItsInfo) {
   v1::Bootstrap bootstrap;
   ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, nullptr).ok());
   StatsStore stats;
-  auto first = server::BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1);
+  server::RegisterBuiltinFilters();
+  auto first = BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1);
   ASSERT_TRUE(first.ok()) << first.status();
-  auto second = server::BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2);
+  auto second = BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*first)->clusters.at("a").get(), (*second)->clusters.at("a").get());
   bootstrap.mutable_static_resources()->mutable_clusters(0)->set_lb_policy(v1::Cluster::RANDOM);
-  auto third = server::BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3);
+  auto third = BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3);
   ASSERT_TRUE(third.ok());
   EXPECT_NE((*second)->clusters.at("a").get(), (*third)->clusters.at("a").get());
 }

@@ -1,4 +1,4 @@
-#include "source/server/configuration.h"
+#include "source/config/snapshot.h"
 
 #include <set>
 
@@ -11,19 +11,16 @@
 #include "source/network/tcp_connection.h"
 #include "source/network/transport_socket_registry.h"
 #include "source/router/router_filter.h"
-#include "source/server/filter_registrations.h"
-#include "source/server/transport_socket_registrations.h"
 
-namespace phoenix::server {
+namespace phoenix::config {
 namespace {
 
 constexpr char kDefaultChainName[] = "default_filter_chain";
 
 // The connection manager `proto` (at `hpath`) of one of `listener`'s filter chains.
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
-    const config::v1::HttpConnectionManager& proto, const config::v1::Listener& listener,
-    const std::string& hpath, StatsStore& stats, const upstream::ClusterMap& clusters,
-    config::ConfigErrors& errors) {
+    const v1::HttpConnectionManager& proto, const v1::Listener& listener, const std::string& hpath,
+    StatsStore& stats, const upstream::ClusterMap& clusters, ConfigErrors& errors) {
   auto hcm = std::make_shared<http::ConnectionManagerConfig>();
   hcm->codec_factory = &http::Http1ServerCodec::Create;
   hcm->stat_prefix = proto.stat_prefix().empty() ? listener.name() : proto.stat_prefix();
@@ -50,7 +47,7 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   hcm->path_normalization.normalize = !proto.has_normalize_path() || proto.normalize_path();
   hcm->path_normalization.merge_slashes = !proto.has_merge_slashes() || proto.merge_slashes();
   hcm->path_normalization.reject_escaped_slashes =
-      proto.path_with_escaped_slashes_action() == config::v1::HttpConnectionManager::REJECT_REQUEST;
+      proto.path_with_escaped_slashes_action() == v1::HttpConnectionManager::REJECT_REQUEST;
   if (listener.per_connection_buffer_limit_bytes() != 0) {
     hcm->buffer_limit = listener.per_connection_buffer_limit_bytes();
   }
@@ -63,22 +60,22 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     }
   }
   const http::FilterFactoryContext filter_context{stats, hcm->stat_prefix};
-  if (proto.http_filters().empty()) {
-    hcm->filters.push_back(http::FilterRegistry::Find(router::RouterFilter::kName)
-                               ->builder(google::protobuf::Any(), filter_context, hpath, errors));
-  }
-  for (int i = 0; i < proto.http_filters_size(); ++i) {
-    const auto& filter = proto.http_filters(i);
+  // No filters: just the router.
+  google::protobuf::RepeatedPtrField<v1::HttpFilter> router_only;
+  router_only.Add()->set_name(router::RouterFilter::kName);
+  const auto& http_filters = proto.http_filters().empty() ? router_only : proto.http_filters();
+  for (int i = 0; i < http_filters.size(); ++i) {
+    const auto& filter = http_filters[i];
     std::string fpath = absl::StrCat(hpath, ".http_filters[", i, "]");
     const auto* entry = http::FilterRegistry::Find(filter.name());
     if (entry == nullptr) {
       std::string message = absl::StrCat("unknown filter '", filter.name(), "'");
-      std::string suggestion = config::NearestName(filter.name(), http::FilterRegistry::Names());
+      std::string suggestion = NearestName(filter.name(), http::FilterRegistry::Names());
       if (!suggestion.empty()) absl::StrAppend(&message, "; did you mean '", suggestion, "'?");
       errors.Add(fpath + ".name", message);
       continue;
     }
-    bool last = i == proto.http_filters_size() - 1;
+    bool last = i == http_filters.size() - 1;
     if (entry->terminal != last) {
       errors.Add(fpath + ".name", entry->terminal ? "the router must be the last filter"
                                                   : "the last filter must be the router");
@@ -105,10 +102,9 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
 }
 
 // One of `listener`'s filter chains, configured at `path`; `name` unless it names itself.
-FilterChain BuildFilterChain(const config::v1::FilterChain& proto,
-                             const config::v1::Listener& listener, const std::string& path,
-                             const std::string& name, StatsStore& stats,
-                             const upstream::ClusterMap& clusters, config::ConfigErrors& errors) {
+FilterChain BuildFilterChain(const v1::FilterChain& proto, const v1::Listener& listener,
+                             const std::string& path, const std::string& name, StatsStore& stats,
+                             const upstream::ClusterMap& clusters, ConfigErrors& errors) {
   FilterChain chain;
   chain.name = proto.name().empty() ? name : proto.name();
   chain.transport_socket_factory = network::TransportSocketRegistry::Build(
@@ -121,8 +117,8 @@ FilterChain BuildFilterChain(const config::v1::FilterChain& proto,
 }
 
 // A filter_chain_match (at `path`) is only usable with what `chain`'s transport can tell.
-void CheckFilterChainMatch(const config::v1::FilterChainMatch& match, const FilterChain& chain,
-                           const std::string& path, config::ConfigErrors& errors) {
+void CheckFilterChainMatch(const v1::FilterChainMatch& match, const FilterChain& chain,
+                           const std::string& path, ConfigErrors& errors) {
   if (chain.transport_socket_factory == nullptr ||
       chain.transport_socket_factory->ImplementsSecureTransport()) {
     return;
@@ -139,13 +135,13 @@ void CheckFilterChainMatch(const config::v1::FilterChainMatch& match, const Filt
 
 // The filter chains of `listener` (at `path`): its filter_chains and default_filter_chain, or
 // the http_connection_manager shorthand for a default chain over raw TCP.
-std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Listener& listener,
+std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& listener,
                                                             const std::string& path,
                                                             StatsStore& stats,
                                                             const upstream::ClusterMap& clusters,
-                                                            config::ConfigErrors& errors) {
+                                                            ConfigErrors& errors) {
   if (listener.filter_chains().empty() && !listener.has_default_filter_chain()) {
-    config::v1::FilterChain shorthand;
+    v1::FilterChain shorthand;
     *shorthand.mutable_http_connection_manager() = listener.http_connection_manager();
     return std::make_shared<FilterChainManager>(std::vector<FilterChain>{
         BuildFilterChain(shorthand, listener, path, kDefaultChainName, stats, clusters, errors)});
@@ -158,7 +154,7 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Li
   }
   std::vector<FilterChain> chains;
   std::set<std::string> names;  // Workers key per-chain state on them.
-  auto add = [&](const config::v1::FilterChain& proto, const std::string& name) {
+  auto add = [&](const v1::FilterChain& proto, const std::string& name) {
     std::string chain_path = absl::StrCat(path, ".", name);
     chains.push_back(BuildFilterChain(proto, listener, chain_path, name, stats, clusters, errors));
     if (!names.insert(chains.back().name).second) {
@@ -197,21 +193,19 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Li
 
 }  // namespace
 
-absl::StatusOr<config::v1::Bootstrap> LoadBootstrapFile(const std::string& path,
-                                                        config::SourceMap* source_map) {
-  config::v1::Bootstrap bootstrap;
-  absl::Status status = config::LoadYamlFile(path, &bootstrap, source_map);
+absl::StatusOr<v1::Bootstrap> LoadBootstrapFile(const std::string& path, SourceMap* source_map) {
+  v1::Bootstrap bootstrap;
+  absl::Status status = LoadYamlFile(path, &bootstrap, source_map);
   if (!status.ok()) return status;
   return bootstrap;
 }
 
-absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
-    const config::v1::Bootstrap& bootstrap, const config::SourceMap* source_map, StatsStore& stats,
-    const ConfigSnapshot* previous, uint64_t version) {
-  RegisterBuiltinFilters();
-  RegisterBuiltinTransportSockets();
-
-  config::ConfigErrors errors(source_map);
+absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
+                                                              const SourceMap* source_map,
+                                                              StatsStore& stats,
+                                                              const ConfigSnapshot* previous,
+                                                              uint64_t version) {
+  ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->version = version;
   snapshot->bootstrap = bootstrap;
@@ -281,4 +275,4 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
   return snapshot;
 }
 
-}  // namespace phoenix::server
+}  // namespace phoenix::config

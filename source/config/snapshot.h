@@ -1,0 +1,53 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "phoenix/config/v1/bootstrap.pb.h"
+#include "source/common/config_errors.h"
+#include "source/common/stats.h"
+#include "source/config/filter_chain_manager.h"
+#include "source/upstream/cluster_manager.h"
+
+namespace phoenix::config {
+
+// One listener of a snapshot, compiled. Its sockets are the server's business, not the
+// config's: the server binds them by address when it publishes the snapshot.
+struct ListenerConfig {
+  std::string name;
+  std::string address;  // "127.0.0.1:8080"
+  sockaddr_storage sockaddr;
+  std::shared_ptr<const FilterChainManager> filter_chains;
+};
+
+// One immutable, validated, versioned configuration. Built on the main thread, published to
+// every worker; a reload builds a new one and never edits an old one.
+struct ConfigSnapshot {
+  uint64_t version = 0;
+  v1::Bootstrap bootstrap;
+  std::vector<ListenerConfig> listeners;
+  upstream::ClusterMap clusters;
+  sockaddr_storage admin_address;
+  std::chrono::milliseconds drain_timeout{10000};
+};
+
+// Reads and parses the YAML file; errors name file:line:column.
+absl::StatusOr<v1::Bootstrap> LoadBootstrapFile(const std::string& path, SourceMap* source_map);
+
+// Validates `bootstrap` and compiles it. Clusters identical to one in `previous` reuse its
+// ClusterInfo (hosts keep counters, workers keep pools). `source_map` may be null. HTTP
+// filters and transport sockets are found by name in their registries, so whoever builds a
+// snapshot registers them first (server::RegisterBuiltinFilters and
+// server::RegisterBuiltinTransportSockets).
+absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
+                                                              const SourceMap* source_map,
+                                                              StatsStore& stats,
+                                                              const ConfigSnapshot* previous,
+                                                              uint64_t version);
+
+}  // namespace phoenix::config
