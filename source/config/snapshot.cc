@@ -17,10 +17,53 @@ namespace {
 
 constexpr char kDefaultChainName[] = "default_filter_chain";
 
+// What building a listener needs from the rest of its snapshot, and where errors go.
+struct ListenerContext {
+  StatsStore& stats;
+  const upstream::ClusterMap& clusters;
+  const RouteConfigMap& route_configs;
+  ConfigErrors& errors;
+};
+
+// Reports each cluster `routes` sends to that `clusters` does not have.
+void CheckClusterReferences(const router::RouteTable& routes, const upstream::ClusterMap& clusters,
+                            ConfigErrors& errors) {
+  for (const auto& [field_path, cluster] : routes.ReferencedClusters()) {
+    if (clusters.find(cluster) == clusters.end()) {
+      errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
+    }
+  }
+}
+
+// The routes of the connection manager `proto` (at `hpath`): inline, or the route
+// configuration it names.
+http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& proto,
+                                              const std::string& hpath,
+                                              const ListenerContext& context) {
+  if (!proto.has_rds()) {
+    auto routes = std::make_shared<router::RouteTable>(proto.route_config(),
+                                                       hpath + ".route_config", context.errors);
+    CheckClusterReferences(*routes, context.clusters, context.errors);
+    return routes;
+  }
+  const std::string& name = proto.rds().route_config_name();
+  auto it = context.route_configs.find(name);
+  if (it != context.route_configs.end()) return it->second;
+  std::string message = absl::StrCat("unknown route configuration '", name, "'");
+  std::vector<std::string> names;
+  for (const auto& [known, routes] : context.route_configs) names.push_back(known);
+  std::string suggestion = NearestName(name, names);
+  if (!suggestion.empty()) absl::StrAppend(&message, "; did you mean '", suggestion, "'?");
+  context.errors.Add(hpath + ".rds.route_config_name", message);
+  return nullptr;
+}
+
 // The connection manager `proto` (at `hpath`) of one of `listener`'s filter chains.
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     const v1::HttpConnectionManager& proto, const v1::Listener& listener, const std::string& hpath,
-    StatsStore& stats, const upstream::ClusterMap& clusters, ConfigErrors& errors) {
+    const ListenerContext& context) {
+  StatsStore& stats = context.stats;
+  ConfigErrors& errors = context.errors;
   auto hcm = std::make_shared<http::ConnectionManagerConfig>();
   hcm->codec_factory = &http::Http1ServerCodec::Create;
   hcm->stat_prefix = proto.stat_prefix().empty() ? listener.name() : proto.stat_prefix();
@@ -51,14 +94,7 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   if (listener.per_connection_buffer_limit_bytes() != 0) {
     hcm->buffer_limit = listener.per_connection_buffer_limit_bytes();
   }
-  auto route_table =
-      std::make_shared<router::RouteTable>(proto.route_config(), hpath + ".route_config", errors);
-  hcm->route_config = route_table;
-  for (const auto& [field_path, cluster] : route_table->ReferencedClusters()) {
-    if (clusters.find(cluster) == clusters.end()) {
-      errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
-    }
-  }
+  hcm->route_config = ResolveRoutes(proto, hpath, context);
   const http::FilterFactoryContext filter_context{stats, hcm->stat_prefix};
   // No filters: just the router.
   google::protobuf::RepeatedPtrField<v1::HttpFilter> router_only;
@@ -103,16 +139,15 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
 
 // One of `listener`'s filter chains, configured at `path`; `name` unless it names itself.
 FilterChain BuildFilterChain(const v1::FilterChain& proto, const v1::Listener& listener,
-                             const std::string& path, const std::string& name, StatsStore& stats,
-                             const upstream::ClusterMap& clusters, ConfigErrors& errors) {
+                             const std::string& path, const std::string& name,
+                             const ListenerContext& context) {
   FilterChain chain;
   chain.name = proto.name().empty() ? name : proto.name();
   chain.transport_socket_factory = network::TransportSocketRegistry::Build(
       proto.transport_socket(), network::TransportSocketSide::kDownstream,
-      path + ".transport_socket", errors);
-  chain.connection_manager =
-      BuildConnectionManager(proto.http_connection_manager(), listener,
-                             path + ".http_connection_manager", stats, clusters, errors);
+      path + ".transport_socket", context.errors);
+  chain.connection_manager = BuildConnectionManager(proto.http_connection_manager(), listener,
+                                                    path + ".http_connection_manager", context);
   return chain;
 }
 
@@ -137,14 +172,13 @@ void CheckFilterChainMatch(const v1::FilterChainMatch& match, const FilterChain&
 // the http_connection_manager shorthand for a default chain over raw TCP.
 std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& listener,
                                                             const std::string& path,
-                                                            StatsStore& stats,
-                                                            const upstream::ClusterMap& clusters,
-                                                            ConfigErrors& errors) {
+                                                            const ListenerContext& context) {
+  ConfigErrors& errors = context.errors;
   if (listener.filter_chains().empty() && !listener.has_default_filter_chain()) {
     v1::FilterChain shorthand;
     *shorthand.mutable_http_connection_manager() = listener.http_connection_manager();
     return std::make_shared<FilterChainManager>(std::vector<FilterChain>{
-        BuildFilterChain(shorthand, listener, path, kDefaultChainName, stats, clusters, errors)});
+        BuildFilterChain(shorthand, listener, path, kDefaultChainName, context)});
   }
   if (listener.has_http_connection_manager()) {
     errors.Add(path + ".http_connection_manager",
@@ -156,7 +190,7 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
   std::set<std::string> names;  // Workers key per-chain state on them.
   auto add = [&](const v1::FilterChain& proto, const std::string& name) {
     std::string chain_path = absl::StrCat(path, ".", name);
-    chains.push_back(BuildFilterChain(proto, listener, chain_path, name, stats, clusters, errors));
+    chains.push_back(BuildFilterChain(proto, listener, chain_path, name, context));
     if (!names.insert(chains.back().name).second) {
       errors.Add(chain_path + ".name",
                  absl::StrCat("duplicate filter chain name '", chains.back().name, "'"));
@@ -242,6 +276,25 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
     }
   }
 
+  std::set<std::string> route_config_names;
+  for (int i = 0; i < resources.route_configurations_size(); ++i) {
+    const auto& proto = resources.route_configurations(i);
+    std::string path = absl::StrCat("static_resources.route_configurations[", i, "]");
+    if (proto.name().empty()) {
+      errors.Add(path + ".name", "a route configuration needs a name");
+      continue;
+    }
+    if (!route_config_names.insert(proto.name()).second) {
+      errors.Add(path + ".name",
+                 absl::StrCat("duplicate route configuration name '", proto.name(), "'"));
+      continue;
+    }
+    auto routes = std::make_shared<router::RouteTable>(proto, path, errors);
+    CheckClusterReferences(*routes, snapshot->clusters, errors);
+    snapshot->route_configs[proto.name()] = std::move(routes);
+  }
+
+  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, errors};
   std::set<std::string> listener_names, listener_addresses;
   if (resources.listeners().empty()) {
     errors.Add("static_resources.listeners", "at least one listener is required");
@@ -268,7 +321,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
         errors.Add(path + ".address", absl::StrCat("address ", listener.address, " is used twice"));
       }
     }
-    listener.filter_chains = BuildFilterChains(proto, path, stats, snapshot->clusters, errors);
+    listener.filter_chains = BuildFilterChains(proto, path, context);
     snapshot->listeners.push_back(std::move(listener));
   }
   if (!errors.empty()) return errors.ToStatus();

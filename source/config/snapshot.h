@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
 #include "source/config/filter_chain_manager.h"
+#include "source/router/route_table.h"
 #include "source/upstream/cluster_manager.h"
 
 namespace phoenix::config {
@@ -25,12 +27,17 @@ struct ListenerConfig {
   std::shared_ptr<const FilterChainManager> filter_chains;
 };
 
+// Named route configurations (static_resources.route_configurations, or RouteConfiguration
+// resources), shared by every listener that names one.
+using RouteConfigMap = std::map<std::string, std::shared_ptr<const router::RouteTable>>;
+
 // One immutable, validated, versioned configuration. Built on the main thread, published to
 // every worker; a reload builds a new one and never edits an old one.
 struct ConfigSnapshot {
   uint64_t version = 0;
   v1::Bootstrap bootstrap;
   std::vector<ListenerConfig> listeners;
+  RouteConfigMap route_configs;
   upstream::ClusterMap clusters;
   sockaddr_storage admin_address;
   std::chrono::milliseconds drain_timeout{10000};

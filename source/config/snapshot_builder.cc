@@ -32,6 +32,9 @@ absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnap
       case ResourceType::kListener:
         unpacked = Unpack(delivered.resources, resources->mutable_listeners());
         break;
+      case ResourceType::kRouteConfiguration:
+        unpacked = Unpack(delivered.resources, resources->mutable_route_configurations());
+        break;
       case ResourceType::kCluster:
         unpacked = Unpack(delivered.resources, resources->mutable_clusters());
         break;
