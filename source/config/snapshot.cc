@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "source/common/duration.h"
+#include "source/common/logging.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
@@ -22,12 +23,15 @@ struct ListenerContext {
   StatsStore& stats;
   const upstream::ClusterMap& clusters;
   const RouteConfigMap& route_configs;
+  SourceKind kind;
   ConfigErrors& errors;
 };
 
-// Reports each cluster `routes` sends to that `clusters` does not have.
+// Reports each cluster `routes` sends to that `clusters` does not have; from a dynamic source
+// it may still arrive (until then its requests get 503, flag NC).
 void CheckClusterReferences(const router::RouteTable& routes, const upstream::ClusterMap& clusters,
-                            ConfigErrors& errors) {
+                            SourceKind kind, ConfigErrors& errors) {
+  if (kind == SourceKind::kDynamic) return;
   for (const auto& [field_path, cluster] : routes.ReferencedClusters()) {
     if (clusters.find(cluster) == clusters.end()) {
       errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
@@ -43,12 +47,17 @@ http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& p
   if (!proto.has_rds()) {
     auto routes = std::make_shared<router::RouteTable>(proto.route_config(),
                                                        hpath + ".route_config", context.errors);
-    CheckClusterReferences(*routes, context.clusters, context.errors);
+    CheckClusterReferences(*routes, context.clusters, context.kind, context.errors);
     return routes;
   }
   const std::string& name = proto.rds().route_config_name();
   auto it = context.route_configs.find(name);
   if (it != context.route_configs.end()) return it->second;
+  if (context.kind == SourceKind::kDynamic) {
+    PHX_LOG(kWarn, hpath, ": route configuration '", name,
+            "' has not arrived; no routes (404) until it does");
+    return std::make_shared<router::RouteTable>(v1::RouteConfiguration(), hpath, context.errors);
+  }
   std::string message = absl::StrCat("unknown route configuration '", name, "'");
   std::vector<std::string> names;
   for (const auto& [known, routes] : context.route_configs) names.push_back(known);
@@ -238,7 +247,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
                                                               const SourceMap* source_map,
                                                               StatsStore& stats,
                                                               const ConfigSnapshot* previous,
-                                                              uint64_t version) {
+                                                              uint64_t version, SourceKind kind) {
   ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->version = version;
@@ -290,13 +299,14 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
       continue;
     }
     auto routes = std::make_shared<router::RouteTable>(proto, path, errors);
-    CheckClusterReferences(*routes, snapshot->clusters, errors);
+    CheckClusterReferences(*routes, snapshot->clusters, kind, errors);
     snapshot->route_configs[proto.name()] = std::move(routes);
   }
 
-  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, errors};
+  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, kind, errors};
   std::set<std::string> listener_names, listener_addresses;
-  if (resources.listeners().empty()) {
+  // Listeners from a dynamic source may arrive later.
+  if (resources.listeners().empty() && kind == SourceKind::kStatic) {
     errors.Add("static_resources.listeners", "at least one listener is required");
   }
   for (int i = 0; i < resources.listeners_size(); ++i) {

@@ -43,11 +43,19 @@ struct ConfigSnapshot {
   std::chrono::milliseconds drain_timeout{10000};
 };
 
+// How references between resources are checked. A static source (a file) delivers every
+// resource together, so a name that resolves to nothing is a typo and fails validation. A
+// dynamic one (xDS) delivers them independently, so the resource may simply not have arrived
+// yet: a route to a missing cluster answers 503 with flag NC, a listener whose route
+// configuration is missing answers 404 (NR), until it arrives.
+enum class SourceKind { kStatic, kDynamic };
+
 // Reads and parses the YAML file; errors name file:line:column.
 absl::StatusOr<v1::Bootstrap> LoadBootstrapFile(const std::string& path, SourceMap* source_map);
 
 // Validates `bootstrap` and compiles it. Clusters identical to one in `previous` reuse its
-// ClusterInfo (hosts keep counters, workers keep pools). `source_map` may be null. HTTP
+// ClusterInfo (hosts keep counters, workers keep pools). `source_map` may be null. `kind`
+// says how references are checked (see SourceKind). HTTP
 // filters and transport sockets are found by name in their registries, so whoever builds a
 // snapshot registers them first (server::RegisterBuiltinFilters and
 // server::RegisterBuiltinTransportSockets).
@@ -55,6 +63,6 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
                                                               const SourceMap* source_map,
                                                               StatsStore& stats,
                                                               const ConfigSnapshot* previous,
-                                                              uint64_t version);
+                                                              uint64_t version, SourceKind kind);
 
 }  // namespace phoenix::config

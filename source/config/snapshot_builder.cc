@@ -56,7 +56,7 @@ absl::Status SnapshotBuilder::OnConfigUpdate(const ConfigUpdate& update) {
   auto bootstrap = Merge(update, current_.get());
   if (!bootstrap.ok()) return bootstrap.status();
   auto snapshot =
-      BuildSnapshot(*bootstrap, update.source_map, stats_, current_.get(), next_version_);
+      BuildSnapshot(*bootstrap, update.source_map, stats_, current_.get(), next_version_, kind_);
   if (!snapshot.ok()) return snapshot.status();
   std::shared_ptr<const ConfigSnapshot> built = *std::move(snapshot);
   if (absl::Status published = publisher_(built); !published.ok()) return published;

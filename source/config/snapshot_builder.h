@@ -19,8 +19,11 @@ class SnapshotBuilder : public ConfigUpdateCallbacks {
  public:
   using Publisher = std::function<absl::Status(std::shared_ptr<const ConfigSnapshot>)>;
 
-  SnapshotBuilder(StatsStore& stats, Publisher publisher)
-      : stats_(stats), publisher_(std::move(publisher)) {}
+  // `source` tells how references between resources are checked (ConfigSource::dynamic()).
+  SnapshotBuilder(const ConfigSource& source, StatsStore& stats, Publisher publisher)
+      : kind_(source.dynamic() ? SourceKind::kDynamic : SourceKind::kStatic),
+        stats_(stats),
+        publisher_(std::move(publisher)) {}
 
   absl::Status OnConfigUpdate(const ConfigUpdate& update) override;
 
@@ -28,6 +31,7 @@ class SnapshotBuilder : public ConfigUpdateCallbacks {
   const std::shared_ptr<const ConfigSnapshot>& current() const { return current_; }
 
  private:
+  const SourceKind kind_;
   StatsStore& stats_;
   Publisher publisher_;
   std::shared_ptr<const ConfigSnapshot> current_;

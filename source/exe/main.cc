@@ -40,7 +40,8 @@ int Validate(const std::string& path) {
   phoenix::StatsStore stats;
   phoenix::server::RegisterBuiltinFilters();
   phoenix::server::RegisterBuiltinTransportSockets();
-  auto snapshot = phoenix::config::BuildSnapshot(*bootstrap, &source_map, stats, nullptr, 1);
+  auto snapshot = phoenix::config::BuildSnapshot(*bootstrap, &source_map, stats, nullptr, 1,
+                                                 phoenix::config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;

@@ -129,7 +129,8 @@ int RunPolicyCheck(const std::string& config_path, const std::string& cases_path
   StatsStore stats;
   RegisterBuiltinFilters();
   RegisterBuiltinTransportSockets();
-  auto snapshot = config::BuildSnapshot(*bootstrap, &config_map, stats, nullptr, 1);
+  auto snapshot = config::BuildSnapshot(*bootstrap, &config_map, stats, nullptr, 1,
+                                        config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;

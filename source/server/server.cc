@@ -60,7 +60,7 @@ Server::Server(Options options)
     : options_(std::move(options)),
       source_(std::make_unique<config::FileConfigSource>(options_.config_path)),
       dispatcher_(time_source_),
-      snapshot_builder_(stats_,
+      snapshot_builder_(*source_, stats_,
                         [this](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
                           return Publish(std::move(snapshot));
                         }),

@@ -57,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   StatsStore stats;
   server::RegisterBuiltinFilters();
   server::RegisterBuiltinTransportSockets();
-  auto snapshot = config::BuildSnapshot(bootstrap, &source_map, stats, nullptr, 1);
+  auto snapshot =
+      config::BuildSnapshot(bootstrap, &source_map, stats, nullptr, 1, config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     FUZZ_CHECK(!snapshot.status().message().empty());
     return 0;
@@ -66,7 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(first.listeners.size() ==
              static_cast<size_t>(bootstrap.static_resources().listeners_size()));
 
-  auto reloaded = config::BuildSnapshot(bootstrap, nullptr, stats, &first, 2);
+  auto reloaded =
+      config::BuildSnapshot(bootstrap, nullptr, stats, &first, 2, config::SourceKind::kStatic);
   FUZZ_CHECK(reloaded.ok());
   FUZZ_CHECK((*reloaded)->clusters.size() == first.clusters.size());
   for (const auto& [name, cluster] : first.clusters) {

@@ -105,7 +105,7 @@ TEST(SnapshotTest, ValidationErrorsPointAtTheField) {
   ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, &map).ok());
   StatsStore stats;
   server::RegisterBuiltinFilters();
-  auto snapshot = BuildSnapshot(bootstrap, &map, stats, nullptr, 1);
+  auto snapshot = BuildSnapshot(bootstrap, &map, stats, nullptr, 1, SourceKind::kStatic);
   ASSERT_FALSE(snapshot.ok());
   std::string message(snapshot.status().message());
   EXPECT_NE(message.find("snap.yaml:12:21: static_resources.listeners[0].http_connection_manager"
@@ -128,13 +128,13 @@ TEST(SnapshotTest, UnchangedClusterKeepsItsInfo) {
   ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, nullptr).ok());
   StatsStore stats;
   server::RegisterBuiltinFilters();
-  auto first = BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1);
+  auto first = BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1, SourceKind::kStatic);
   ASSERT_TRUE(first.ok()) << first.status();
-  auto second = BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2);
+  auto second = BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2, SourceKind::kStatic);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*first)->clusters.at("a").get(), (*second)->clusters.at("a").get());
   bootstrap.mutable_static_resources()->mutable_clusters(0)->set_lb_policy(v1::Cluster::RANDOM);
-  auto third = BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3);
+  auto third = BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3, SourceKind::kStatic);
   ASSERT_TRUE(third.ok());
   EXPECT_NE((*second)->clusters.at("a").get(), (*third)->clusters.at("a").get());
 }
@@ -166,7 +166,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildYaml(const std::string& yam
   v1::Bootstrap bootstrap;
   SourceMap map("rds.yaml");
   if (absl::Status loaded = LoadYamlString(yaml, &bootstrap, &map); !loaded.ok()) return loaded;
-  return BuildSnapshot(bootstrap, &map, stats, nullptr, 1);
+  return BuildSnapshot(bootstrap, &map, stats, nullptr, 1, SourceKind::kStatic);
 }
 
 TEST(SnapshotTest, RdsNamesARouteConfigurationDeliveredApart) {

@@ -40,7 +40,7 @@ class FilterChainConfigTest : public ::testing::Test {
       errors_ = std::string(loaded.message());
       return nullptr;
     }
-    auto snapshot = BuildSnapshot(bootstrap, &map, stats_, nullptr, 1);
+    auto snapshot = BuildSnapshot(bootstrap, &map, stats_, nullptr, 1, SourceKind::kStatic);
     if (!snapshot.ok()) {
       errors_ = std::string(snapshot.status().message());
       return nullptr;
