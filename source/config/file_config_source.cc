@@ -42,12 +42,15 @@ absl::Status FileConfigSource::Refresh() {
   ConfigUpdate update;
   if (loaded.ok()) {
     update.types[ResourceType::kListener] = Pack(bootstrap.static_resources().listeners());
+    update.types[ResourceType::kRouteConfiguration] =
+        Pack(bootstrap.static_resources().route_configurations());
     update.types[ResourceType::kCluster] = Pack(bootstrap.static_resources().clusters());
     update.bootstrap = &bootstrap;
     update.source_map = &source_map;
   }
   absl::Status answer = loaded.ok() ? callbacks_->OnConfigUpdate(update) : loaded;
-  for (ResourceType type : {ResourceType::kListener, ResourceType::kCluster}) {
+  for (ResourceType type :
+       {ResourceType::kListener, ResourceType::kRouteConfiguration, ResourceType::kCluster}) {
     TypeStatus& status = status_[type];
     std::string version = loaded.ok() ? update.types[type].version : "";
     if (answer.ok()) {

@@ -6,9 +6,11 @@
 #include "absl/strings/numbers.h"
 #include "source/common/logging.h"
 #include "source/common/stats.h"
-#include "source/server/configuration.h"
+#include "source/config/snapshot.h"
+#include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
 #include "source/server/server.h"
+#include "source/server/transport_socket_registrations.h"
 
 namespace {
 
@@ -30,13 +32,16 @@ constexpr const char* kUsage =
 
 int Validate(const std::string& path) {
   phoenix::config::SourceMap source_map(path);
-  auto bootstrap = phoenix::server::LoadBootstrapFile(path, &source_map);
+  auto bootstrap = phoenix::config::LoadBootstrapFile(path, &source_map);
   if (!bootstrap.ok()) {
     std::fprintf(stderr, "%s\n", std::string(bootstrap.status().message()).c_str());
     return 1;
   }
   phoenix::StatsStore stats;
-  auto snapshot = phoenix::server::BuildSnapshot(*bootstrap, &source_map, stats, nullptr, 1);
+  phoenix::server::RegisterBuiltinFilters();
+  phoenix::server::RegisterBuiltinTransportSockets();
+  auto snapshot = phoenix::config::BuildSnapshot(*bootstrap, &source_map, stats, nullptr, 1,
+                                                 phoenix::config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;

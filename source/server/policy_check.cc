@@ -7,9 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "source/config/snapshot.h"
 #include "source/config/yaml_loader.h"
 #include "source/router/route_table.h"
-#include "source/server/configuration.h"
+#include "source/server/filter_registrations.h"
+#include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
 
@@ -119,13 +121,16 @@ bool OutcomeMatches(const PolicyOutcome& outcome,
 
 int RunPolicyCheck(const std::string& config_path, const std::string& cases_path) {
   config::SourceMap config_map(config_path);
-  auto bootstrap = LoadBootstrapFile(config_path, &config_map);
+  auto bootstrap = config::LoadBootstrapFile(config_path, &config_map);
   if (!bootstrap.ok()) {
     std::fprintf(stderr, "%s\n", std::string(bootstrap.status().message()).c_str());
     return 1;
   }
   StatsStore stats;
-  auto snapshot = BuildSnapshot(*bootstrap, &config_map, stats, nullptr, 1);
+  RegisterBuiltinFilters();
+  RegisterBuiltinTransportSockets();
+  auto snapshot = config::BuildSnapshot(*bootstrap, &config_map, stats, nullptr, 1,
+                                        config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;
@@ -144,7 +149,7 @@ int RunPolicyCheck(const std::string& config_path, const std::string& cases_path
   std::printf("%-4s  %-28s  %-34s  %-30s  %s\n", "", "case", "request", "expected", "actual");
   for (int i = 0; i < cases.cases_size(); ++i) {
     const auto& c = cases.cases(i);
-    const ListenerConfig* listener = nullptr;
+    const config::ListenerConfig* listener = nullptr;
     for (const auto& l : (*snapshot)->listeners) {
       if (c.listener().empty() || l.name == c.listener()) {
         listener = &l;

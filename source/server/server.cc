@@ -16,7 +16,9 @@
 #include "google/protobuf/util/json_util.h"
 #include "source/config/file_config_source.h"
 #include "source/network/tcp_connection.h"
+#include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
+#include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
 namespace {
@@ -55,7 +57,14 @@ std::string JsonEscape(std::string_view s) {
 }  // namespace
 
 Server::Server(Options options)
-    : options_(std::move(options)), dispatcher_(time_source_), admin_(dispatcher_) {
+    : options_(std::move(options)),
+      source_(std::make_unique<config::FileConfigSource>(options_.config_path)),
+      dispatcher_(time_source_),
+      snapshot_builder_(*source_, stats_,
+                        [this](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+                          return Publish(std::move(snapshot));
+                        }),
+      admin_(dispatcher_) {
   if (options_.concurrency <= 0) {
     options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
   }
@@ -63,16 +72,17 @@ Server::Server(Options options)
 
 Server::~Server() { Shutdown(); }
 
-absl::Status Server::BindListeners(ConfigSnapshot& snapshot) {
+absl::StatusOr<ListenerSocketsList> Server::BindListeners(const config::ConfigSnapshot& snapshot) {
+  ListenerSocketsList bound;
   std::map<std::string, std::shared_ptr<ListenerSockets>> next;
-  for (auto& listener : snapshot.listeners) {
-    auto it = sockets_.find(listener.address);
-    if (it != sockets_.end()) {
-      listener.sockets = it->second;
+  for (const auto& listener : snapshot.listeners) {
+    std::shared_ptr<ListenerSockets> sockets;
+    if (auto it = sockets_.find(listener.address); it != sockets_.end()) {
+      sockets = it->second;
     } else if (auto n = next.find(listener.address); n != next.end()) {
-      listener.sockets = n->second;
+      sockets = n->second;
     } else {
-      auto sockets = std::make_shared<ListenerSockets>();
+      sockets = std::make_shared<ListenerSockets>();
       sockets->address = listener.address;
       for (int i = 0; i < options_.concurrency; ++i) {
         auto fd = OpenListenSocket(listener.sockaddr);
@@ -89,57 +99,22 @@ absl::Status Server::BindListeners(ConfigSnapshot& snapshot) {
         }
         sockets->fds.push_back(*fd);
       }
-      listener.sockets = sockets;
     }
-    next[listener.address] = listener.sockets;
+    next[listener.address] = sockets;
+    bound.push_back(std::move(sockets));
   }
   sockets_.swap(next);
-  return absl::OkStatus();
+  return bound;
 }
 
-absl::Status Server::OnConfigUpdate(const config::ConfigUpdate& update) {
-  // The update's resources replace the current ones, type by type.
-  config::v1::Bootstrap bootstrap;
-  if (update.bootstrap != nullptr) {
-    bootstrap = *update.bootstrap;
-  } else if (current_ != nullptr) {
-    bootstrap = current_->bootstrap;
-  }
-  auto* resources = bootstrap.mutable_static_resources();
-  for (const auto& [type, delivered] : update.types) {
-    bool unpacked = true;
-    switch (type) {
-      case config::ResourceType::kListener:
-        resources->clear_listeners();
-        for (const auto& any : delivered.resources) {
-          unpacked = unpacked && any.UnpackTo(resources->add_listeners());
-        }
-        break;
-      case config::ResourceType::kCluster:
-        resources->clear_clusters();
-        for (const auto& any : delivered.resources) {
-          unpacked = unpacked && any.UnpackTo(resources->add_clusters());
-        }
-        break;
-      default:
-        return absl::UnimplementedError(
-            absl::StrCat(AbslView(config::TypeName(type)), " resources are not supported yet"));
-    }
-    if (!unpacked) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("a ", AbslView(config::TypeName(type)), " resource does not unpack"));
-    }
-  }
-  auto snapshot =
-      BuildSnapshot(bootstrap, update.source_map, stats_, current_.get(), next_version_);
-  if (!snapshot.ok()) return snapshot.status();
-  if (current_ != nullptr && std::memcmp(&(*snapshot)->admin_address, &current_->admin_address,
+absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  if (current_ != nullptr && std::memcmp(&snapshot->admin_address, &current_->admin_address,
                                          sizeof(sockaddr_storage)) != 0) {
     PHX_LOG(kWarn, "admin address changes take effect on restart");
   }
-  if (absl::Status bound = BindListeners(**snapshot); !bound.ok()) return bound;
-  ++next_version_;
-  current_ = *std::move(snapshot);
+  auto sockets = BindListeners(*snapshot);
+  if (!sockets.ok()) return sockets.status();
+  current_ = std::move(snapshot);
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
   for (const auto& [name, cluster] : current_->clusters) {
     if (cluster->proto().health_checks().empty()) continue;
@@ -160,7 +135,7 @@ absl::Status Server::OnConfigUpdate(const config::ConfigUpdate& update) {
   }
   success_rate_ejectors_.swap(ejectors);
   stats_.gauge("server.config_version").Set(static_cast<int64_t>(current_->version));
-  for (auto& worker : workers_) worker->PostSnapshot(current_);
+  for (auto& worker : workers_) worker->PostSnapshot(current_, *sockets);
   return absl::OkStatus();
 }
 
@@ -170,8 +145,9 @@ int Server::Run() {
   for (int i = 0; i < options_.concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, time_source_));
   }
-  source_ = std::make_unique<config::FileConfigSource>(options_.config_path);
-  if (absl::Status status = source_->Start(*this); !status.ok()) {
+  RegisterBuiltinFilters();
+  RegisterBuiltinTransportSockets();
+  if (absl::Status status = source_->Start(snapshot_builder_); !status.ok()) {
     std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
     workers_.clear();
     return 1;
@@ -368,7 +344,7 @@ AdminResponse Server::ExplainPolicy(std::string_view query) {
               "parameters: method, path, host, source, listener, header.<name>\n"};
     }
   }
-  for (const ListenerConfig& listener : current_->listeners) {
+  for (const config::ListenerConfig& listener : current_->listeners) {
     if (!listener_name.empty() && listener.name != listener_name) continue;
     // The chain a new connection would get.
     const auto& hcm = *listener.filter_chains->Select().connection_manager;

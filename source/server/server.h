@@ -10,8 +10,9 @@
 #include "source/common/logging.h"
 #include "source/common/stats.h"
 #include "source/config/config_source.h"
+#include "source/config/snapshot.h"
+#include "source/config/snapshot_builder.h"
 #include "source/server/admin.h"
-#include "source/server/configuration.h"
 #include "source/server/worker.h"
 #include "source/upstream/health_checker.h"
 #include "source/upstream/success_rate_ejector.h"
@@ -26,21 +27,23 @@ struct Options {
 };
 
 // The process: owns the main loop (config, admin, signals), the stats store and the
-// workers. Config arrives from a config::ConfigSource (the YAML file today; SIGHUP and
-// POST /reload ask it again); each update either publishes a new snapshot to all workers
-// (ACK) or leaves the current one in force (NACK).
-class Server : public config::ConfigUpdateCallbacks {
+// workers. It subscribes to a config::ConfigSource (the YAML file today; SIGHUP and
+// POST /reload ask it again) through a config::SnapshotBuilder, and publishes each snapshot
+// built: binds its listeners' sockets and posts it to every worker. A snapshot that cannot be
+// built or bound is NACKed and the current one stays in force.
+class Server {
  public:
   explicit Server(Options options);
-  ~Server() override;
+  ~Server();
 
   // Serves until SIGTERM/SIGINT and the drain complete. Returns the exit code.
   int Run();
 
  private:
-  // config::ConfigUpdateCallbacks
-  absl::Status OnConfigUpdate(const config::ConfigUpdate& update) override;
-  absl::Status BindListeners(ConfigSnapshot& snapshot);
+  // Makes `snapshot` the one in force (the SnapshotBuilder's publisher).
+  absl::Status Publish(std::shared_ptr<const config::ConfigSnapshot> snapshot);
+  // The sockets of each of `snapshot`'s listeners, in order: kept by address across snapshots.
+  absl::StatusOr<ListenerSocketsList> BindListeners(const config::ConfigSnapshot& snapshot);
   void InstallAdminHandlers();
   void InstallSignals();
   void StartDrain();
@@ -55,15 +58,15 @@ class Server : public config::ConfigUpdateCallbacks {
   std::unique_ptr<config::ConfigSource> source_;
   Dispatcher dispatcher_;
   StatsStore stats_;
+  config::SnapshotBuilder snapshot_builder_;
   AdminServer admin_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::shared_ptr<const ConfigSnapshot> current_;
+  std::shared_ptr<const config::ConfigSnapshot> current_;
   std::map<std::string, std::shared_ptr<ListenerSockets>> sockets_;  // by address
   // Active health checks, one per cluster that has them; kept while its ClusterInfo is.
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> health_checkers_;
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>>
       success_rate_ejectors_;
-  uint64_t next_version_ = 1;
   uint64_t start_ms_ = 0;
   bool draining_ = false;
   bool health_failed_ = false;

@@ -13,7 +13,7 @@ struct Worker::ActiveListener {
   Worker* worker;
   std::string name;
   std::shared_ptr<ListenerSockets> sockets;
-  std::shared_ptr<const FilterChainManager> filter_chains;
+  std::shared_ptr<const config::FilterChainManager> filter_chains;
   // Per filter chain (by name): its newest HTTP config, which its connections' next requests
   // pick up.
   absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
@@ -50,8 +50,11 @@ void Worker::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::PostSnapshot(std::shared_ptr<const ConfigSnapshot> snapshot) {
-  dispatcher_.Post([this, snapshot] { ApplySnapshot(snapshot); });
+void Worker::PostSnapshot(std::shared_ptr<const config::ConfigSnapshot> snapshot,
+                          ListenerSocketsList sockets) {
+  dispatcher_.Post([this, snapshot = std::move(snapshot), sockets = std::move(sockets)] {
+    ApplySnapshot(*snapshot, sockets);
+  });
 }
 
 void Worker::PostDrain() {
@@ -78,23 +81,25 @@ void Worker::PostStop() {
   });
 }
 
-void Worker::ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot) {
-  cluster_manager_.Update(snapshot->clusters);
+void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
+                           const ListenerSocketsList& sockets) {
+  cluster_manager_.Update(snapshot.clusters);
   if (draining_) return;
   absl::flat_hash_map<std::string, std::unique_ptr<ActiveListener>> next;
-  for (const auto& config : snapshot->listeners) {
+  for (size_t i = 0; i < snapshot.listeners.size(); ++i) {
+    const config::ListenerConfig& listener_config = snapshot.listeners[i];
     std::unique_ptr<ActiveListener> listener;
-    auto it = listeners_.find(config.name);
-    if (it != listeners_.end() && it->second->sockets == config.sockets) {
+    auto it = listeners_.find(listener_config.name);
+    if (it != listeners_.end() && it->second->sockets == sockets[i]) {
       listener = std::move(it->second);
     } else {
       listener = std::make_unique<ActiveListener>();
       listener->worker = this;
-      listener->name = config.name;
-      listener->sockets = config.sockets;
+      listener->name = listener_config.name;
+      listener->sockets = sockets[i];
       listener->handle = new uv_tcp_t;
       uv_tcp_init(dispatcher_.loop(), listener->handle);
-      int fd = config.sockets->fds[index_];
+      int fd = sockets[i]->fds[index_];
       int rc = uv_tcp_open(listener->handle, fd);
       if (rc == 0) {
         listener->handle->data = listener.get();
@@ -105,13 +110,13 @@ void Worker::ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot
                        });
       }
       if (rc != 0) {
-        PHX_LOG(kError, "worker ", index_, ": cannot listen on ", config.address, ": ",
+        PHX_LOG(kError, "worker ", index_, ": cannot listen on ", listener_config.address, ": ",
                 uv_strerror(rc));
       }
     }
     // Existing connections pick up their chain's new config on their next request.
     absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
-    for (const FilterChain& chain : config.filter_chains->chains()) {
+    for (const config::FilterChain& chain : listener_config.filter_chains->chains()) {
       auto it = listener->chain_states.find(chain.name);
       auto state =
           it != listener->chain_states.end() ? it->second : std::make_shared<http::ListenerState>();
@@ -119,8 +124,8 @@ void Worker::ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot
       chain_states[chain.name] = std::move(state);
     }
     listener->chain_states.swap(chain_states);
-    listener->filter_chains = config.filter_chains;
-    next[config.name] = std::move(listener);
+    listener->filter_chains = listener_config.filter_chains;
+    next[listener_config.name] = std::move(listener);
   }
   listeners_.swap(next);  // Listeners left in `next` are closed here.
 }
@@ -132,7 +137,7 @@ void Worker::OnAccept(ActiveListener& listener) {
     network::TcpConnection::CloseUnusedHandle(handle);
     return;
   }
-  const FilterChain& chain = listener.filter_chains->Select();
+  const config::FilterChain& chain = listener.filter_chains->Select();
   auto connection = network::TcpConnection::FromAccepted(dispatcher_, handle,
                                                          chain.connection_manager->buffer_limit,
                                                          chain.transport_socket_factory->Create());

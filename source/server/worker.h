@@ -5,14 +5,23 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "source/common/dispatcher.h"
+#include "source/config/snapshot.h"
 #include "source/http/connection_manager.h"
-#include "source/server/configuration.h"
 #include "source/upstream/cluster_manager.h"
 
 namespace phoenix::server {
+
+// Listening sockets for one listener address: one SO_REUSEPORT socket per worker, bound on
+// the main thread so a bad address rejects the config instead of failing in a worker.
+struct ListenerSockets {
+  std::string address;
+  std::vector<int> fds;  // fds[i] belongs to worker i, which takes ownership.
+};
+using ListenerSocketsList = std::vector<std::shared_ptr<ListenerSockets>>;
 
 // One worker thread: its own libuv loop, listening sockets (SO_REUSEPORT), downstream
 // connections and upstream pools. Shares nothing mutable with other workers; the main
@@ -23,8 +32,10 @@ class Worker : public http::WorkerContext {
   ~Worker() override;
 
   void Start();
-  // Thread-safe: applies `snapshot` on the worker thread.
-  void PostSnapshot(std::shared_ptr<const ConfigSnapshot> snapshot);
+  // Thread-safe: applies `snapshot` on the worker thread; `sockets[i]` serves
+  // snapshot->listeners[i].
+  void PostSnapshot(std::shared_ptr<const config::ConfigSnapshot> snapshot,
+                    ListenerSocketsList sockets);
   // Thread-safe: stop accepting, finish in-flight requests, close connections as they idle.
   void PostDrain();
   // Thread-safe: close everything and end the thread; then Join().
@@ -42,7 +53,7 @@ class Worker : public http::WorkerContext {
  private:
   struct ActiveListener;
 
-  void ApplySnapshot(const std::shared_ptr<const ConfigSnapshot>& snapshot);
+  void ApplySnapshot(const config::ConfigSnapshot& snapshot, const ListenerSocketsList& sockets);
   void OnAccept(ActiveListener& listener);
 
   int index_;

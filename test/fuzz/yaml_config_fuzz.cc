@@ -1,6 +1,6 @@
 // Fuzzes the configuration path: phoenix::config::LoadYamlString into a Bootstrap (YAML
 // syntax, the proto3-JSON mapping, Duration/wrapper/Any conversion, the source map), and for
-// a config that loads, phoenix::server::BuildSnapshot with a fresh StatsStore (clusters,
+// a config that loads, phoenix::config::BuildSnapshot with a fresh StatsStore (clusters,
 // listeners, route tables, filters) -- everything `phoenix --mode validate` does; no socket
 // is bound (the server binds after the snapshot is built). Access log paths other than
 // /dev/stdout and /dev/stderr are pointed at /dev/null so no file is created. A snapshot that
@@ -21,9 +21,11 @@
 #include "phoenix/config/v1/policy_check.pb.h"
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
+#include "source/config/snapshot.h"
 #include "source/config/yaml_loader.h"
-#include "source/server/configuration.h"
+#include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
+#include "source/server/transport_socket_registrations.h"
 #include "test/fuzz/fuzz_util.h"
 
 namespace phoenix::fuzz {
@@ -53,16 +55,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::NoFilesystemSideEffects(bootstrap);
 
   StatsStore stats;
-  auto snapshot = server::BuildSnapshot(bootstrap, &source_map, stats, nullptr, 1);
+  server::RegisterBuiltinFilters();
+  server::RegisterBuiltinTransportSockets();
+  auto snapshot =
+      config::BuildSnapshot(bootstrap, &source_map, stats, nullptr, 1, config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     FUZZ_CHECK(!snapshot.status().message().empty());
     return 0;
   }
-  const server::ConfigSnapshot& first = **snapshot;
+  const config::ConfigSnapshot& first = **snapshot;
   FUZZ_CHECK(first.listeners.size() ==
              static_cast<size_t>(bootstrap.static_resources().listeners_size()));
 
-  auto reloaded = server::BuildSnapshot(bootstrap, nullptr, stats, &first, 2);
+  auto reloaded =
+      config::BuildSnapshot(bootstrap, nullptr, stats, &first, 2, config::SourceKind::kStatic);
   FUZZ_CHECK(reloaded.ok());
   FUZZ_CHECK((*reloaded)->clusters.size() == first.clusters.size());
   for (const auto& [name, cluster] : first.clusters) {

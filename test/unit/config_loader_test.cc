@@ -1,7 +1,8 @@
 #include "gtest/gtest.h"
 #include "phoenix/config/v1/bootstrap.pb.h"
+#include "source/config/snapshot.h"
 #include "source/config/yaml_loader.h"
-#include "source/server/configuration.h"
+#include "source/server/filter_registrations.h"
 
 namespace phoenix::config {
 namespace {
@@ -103,7 +104,8 @@ TEST(SnapshotTest, ValidationErrorsPointAtTheField) {
   SourceMap map("snap.yaml");
   ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, &map).ok());
   StatsStore stats;
-  auto snapshot = server::BuildSnapshot(bootstrap, &map, stats, nullptr, 1);
+  server::RegisterBuiltinFilters();
+  auto snapshot = BuildSnapshot(bootstrap, &map, stats, nullptr, 1, SourceKind::kStatic);
   ASSERT_FALSE(snapshot.ok());
   std::string message(snapshot.status().message());
   EXPECT_NE(message.find("snap.yaml:12:21: static_resources.listeners[0].http_connection_manager"
@@ -125,15 +127,103 @@ TEST(SnapshotTest, UnchangedClusterKeepsItsInfo) {
   v1::Bootstrap bootstrap;
   ASSERT_TRUE(LoadYamlString(yaml, &bootstrap, nullptr).ok());
   StatsStore stats;
-  auto first = server::BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1);
+  server::RegisterBuiltinFilters();
+  auto first = BuildSnapshot(bootstrap, nullptr, stats, nullptr, 1, SourceKind::kStatic);
   ASSERT_TRUE(first.ok()) << first.status();
-  auto second = server::BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2);
+  auto second = BuildSnapshot(bootstrap, nullptr, stats, first->get(), 2, SourceKind::kStatic);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*first)->clusters.at("a").get(), (*second)->clusters.at("a").get());
   bootstrap.mutable_static_resources()->mutable_clusters(0)->set_lb_policy(v1::Cluster::RANDOM);
-  auto third = server::BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3);
+  auto third = BuildSnapshot(bootstrap, nullptr, stats, second->get(), 3, SourceKind::kStatic);
   ASSERT_TRUE(third.ok());
   EXPECT_NE((*second)->clusters.at("a").get(), (*third)->clusters.at("a").get());
+}
+
+// A listener "l" whose connection manager is `hcm`, route configurations `routes` and a
+// cluster "a"; line 6 is the connection manager's first line.
+std::string RdsConfig(const std::string& hcm, const std::string& routes) {
+  return "static_resources:\n"
+         "  listeners:\n"
+         "  - name: l\n"
+         "    address: {socket_address: {address: 127.0.0.1, port_value: 8080}}\n"
+         "    http_connection_manager:\n" +
+         hcm + "  route_configurations:\n" + routes +
+         "  clusters:\n"
+         "  - name: a\n"
+         "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
+         "{socket_address: {address: 127.0.0.1, port_value: 80}}}}]}]}\n";
+}
+
+constexpr char kMainRoutes[] =
+    "  - name: main\n"
+    "    virtual_hosts: [{name: v, domains: [\"*\"], routes: [{match: {prefix: /}, route: "
+    "{cluster: a}}]}]\n";
+
+// The snapshot of `yaml` (file "rds.yaml"), or its errors.
+absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildYaml(const std::string& yaml,
+                                                          StatsStore& stats) {
+  server::RegisterBuiltinFilters();
+  v1::Bootstrap bootstrap;
+  SourceMap map("rds.yaml");
+  if (absl::Status loaded = LoadYamlString(yaml, &bootstrap, &map); !loaded.ok()) return loaded;
+  return BuildSnapshot(bootstrap, &map, stats, nullptr, 1, SourceKind::kStatic);
+}
+
+TEST(SnapshotTest, RdsNamesARouteConfigurationDeliveredApart) {
+  StatsStore stats;
+  auto snapshot =
+      BuildYaml(RdsConfig("      rds: {route_config_name: main}\n", kMainRoutes), stats);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const auto& routes = (*snapshot)->route_configs.at("main");
+  const auto& hcm = *(*snapshot)->listeners[0].filter_chains->Select().connection_manager;
+  EXPECT_EQ(hcm.route_config, routes) << "the listener shares the named route configuration";
+  http::RequestHeaders request;
+  request.method = "GET";
+  request.path = "/x";
+  request.authority = "example.com";
+  const auto* route = routes->Match(request);
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->cluster, "a");
+}
+
+TEST(SnapshotTest, UnknownRouteConfigurationNameIsAnErrorAtTheName) {
+  StatsStore stats;
+  auto snapshot =
+      BuildYaml(RdsConfig("      rds: {route_config_name: mian}\n", kMainRoutes), stats);
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(std::string(snapshot.status().message()),
+            "rds.yaml:6:13: static_resources.listeners[0].http_connection_manager.rds."
+            "route_config_name: unknown route configuration 'mian'; did you mean 'main'?");
+}
+
+TEST(SnapshotTest, InlineRoutesAndRdsTogetherAreAnError) {
+  StatsStore stats;
+  auto snapshot = BuildYaml(RdsConfig("      rds: {route_config_name: main}\n"
+                                      "      route_config: {}\n",
+                                      kMainRoutes),
+                            stats);
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_NE(snapshot.status().message().find("only one field of 'route_specifier'"),
+            absl::string_view::npos)
+      << snapshot.status();
+}
+
+TEST(SnapshotTest, NamedRouteConfigurationsAreValidatedWhereTheyAreWritten) {
+  StatsStore stats;
+  auto snapshot = BuildYaml(RdsConfig("      rds: {route_config_name: main}\n",
+                                      "  - name: main\n"
+                                      "    virtual_hosts:\n"
+                                      "    - name: v\n"
+                                      "      domains: [\"*\"]\n"
+                                      "      routes: [{match: {prefix: /}, route: {cluster: b}}]\n"
+                                      "  - name: main\n"),
+                            stats);
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(std::string(snapshot.status().message()),
+            "rds.yaml:12:45: static_resources.route_configurations[0].virtual_hosts[0].routes[0]."
+            "route.cluster: unknown cluster 'b'\n"
+            "rds.yaml:13:5: static_resources.route_configurations[1].name: duplicate route "
+            "configuration name 'main'");
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "gtest/gtest.h"
 #include "phoenix/config/v1/bootstrap.pb.h"
+#include "source/config/snapshot.h"
 #include "source/config/yaml_loader.h"
-#include "source/server/configuration.h"
+#include "source/server/filter_registrations.h"
+#include "source/server/transport_socket_registrations.h"
 
-namespace phoenix::server {
+namespace phoenix::config {
 namespace {
 
 // A config with one cluster "app" and one listener "l": `cluster` is the rest of the cluster
@@ -24,16 +26,21 @@ std::string Config(const std::string& listener, const std::string& cluster = "")
 
 class FilterChainConfigTest : public ::testing::Test {
  protected:
+  FilterChainConfigTest() {
+    server::RegisterBuiltinFilters();
+    server::RegisterBuiltinTransportSockets();
+  }
+
   // The snapshot of `yaml`, or null with its errors in `errors_`.
   std::shared_ptr<ConfigSnapshot> Build(const std::string& yaml) {
-    config::v1::Bootstrap bootstrap;
-    config::SourceMap map("f.yaml");
-    absl::Status loaded = config::LoadYamlString(yaml, &bootstrap, &map);
+    v1::Bootstrap bootstrap;
+    SourceMap map("f.yaml");
+    absl::Status loaded = LoadYamlString(yaml, &bootstrap, &map);
     if (!loaded.ok()) {
       errors_ = std::string(loaded.message());
       return nullptr;
     }
-    auto snapshot = BuildSnapshot(bootstrap, &map, stats_, nullptr, 1);
+    auto snapshot = BuildSnapshot(bootstrap, &map, stats_, nullptr, 1, SourceKind::kStatic);
     if (!snapshot.ok()) {
       errors_ = std::string(snapshot.status().message());
       return nullptr;
@@ -166,4 +173,4 @@ TEST_F(FilterChainConfigTest, ClusterTransportSocket) {
 }
 
 }  // namespace
-}  // namespace phoenix::server
+}  // namespace phoenix::config

@@ -1,29 +1,78 @@
-#include "source/server/configuration.h"
+#include "source/config/snapshot.h"
 
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "source/common/duration.h"
+#include "source/common/logging.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
 #include "source/network/tcp_connection.h"
 #include "source/network/transport_socket_registry.h"
 #include "source/router/router_filter.h"
-#include "source/server/filter_registrations.h"
-#include "source/server/transport_socket_registrations.h"
 
-namespace phoenix::server {
+namespace phoenix::config {
 namespace {
 
 constexpr char kDefaultChainName[] = "default_filter_chain";
 
+// What building a listener needs from the rest of its snapshot, and where errors go.
+struct ListenerContext {
+  StatsStore& stats;
+  const upstream::ClusterMap& clusters;
+  const RouteConfigMap& route_configs;
+  SourceKind kind;
+  ConfigErrors& errors;
+};
+
+// Reports each cluster `routes` sends to that `clusters` does not have; from a dynamic source
+// it may still arrive (until then its requests get 503, flag NC).
+void CheckClusterReferences(const router::RouteTable& routes, const upstream::ClusterMap& clusters,
+                            SourceKind kind, ConfigErrors& errors) {
+  if (kind == SourceKind::kDynamic) return;
+  for (const auto& [field_path, cluster] : routes.ReferencedClusters()) {
+    if (clusters.find(cluster) == clusters.end()) {
+      errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
+    }
+  }
+}
+
+// The routes of the connection manager `proto` (at `hpath`): inline, or the route
+// configuration it names.
+http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& proto,
+                                              const std::string& hpath,
+                                              const ListenerContext& context) {
+  if (!proto.has_rds()) {
+    auto routes = std::make_shared<router::RouteTable>(proto.route_config(),
+                                                       hpath + ".route_config", context.errors);
+    CheckClusterReferences(*routes, context.clusters, context.kind, context.errors);
+    return routes;
+  }
+  const std::string& name = proto.rds().route_config_name();
+  auto it = context.route_configs.find(name);
+  if (it != context.route_configs.end()) return it->second;
+  if (context.kind == SourceKind::kDynamic) {
+    PHX_LOG(kWarn, hpath, ": route configuration '", name,
+            "' has not arrived; no routes (404) until it does");
+    return std::make_shared<router::RouteTable>(v1::RouteConfiguration(), hpath, context.errors);
+  }
+  std::string message = absl::StrCat("unknown route configuration '", name, "'");
+  std::vector<std::string> names;
+  for (const auto& [known, routes] : context.route_configs) names.push_back(known);
+  std::string suggestion = NearestName(name, names);
+  if (!suggestion.empty()) absl::StrAppend(&message, "; did you mean '", suggestion, "'?");
+  context.errors.Add(hpath + ".rds.route_config_name", message);
+  return nullptr;
+}
+
 // The connection manager `proto` (at `hpath`) of one of `listener`'s filter chains.
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
-    const config::v1::HttpConnectionManager& proto, const config::v1::Listener& listener,
-    const std::string& hpath, StatsStore& stats, const upstream::ClusterMap& clusters,
-    config::ConfigErrors& errors) {
+    const v1::HttpConnectionManager& proto, const v1::Listener& listener, const std::string& hpath,
+    const ListenerContext& context) {
+  StatsStore& stats = context.stats;
+  ConfigErrors& errors = context.errors;
   auto hcm = std::make_shared<http::ConnectionManagerConfig>();
   hcm->codec_factory = &http::Http1ServerCodec::Create;
   hcm->stat_prefix = proto.stat_prefix().empty() ? listener.name() : proto.stat_prefix();
@@ -50,35 +99,28 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   hcm->path_normalization.normalize = !proto.has_normalize_path() || proto.normalize_path();
   hcm->path_normalization.merge_slashes = !proto.has_merge_slashes() || proto.merge_slashes();
   hcm->path_normalization.reject_escaped_slashes =
-      proto.path_with_escaped_slashes_action() == config::v1::HttpConnectionManager::REJECT_REQUEST;
+      proto.path_with_escaped_slashes_action() == v1::HttpConnectionManager::REJECT_REQUEST;
   if (listener.per_connection_buffer_limit_bytes() != 0) {
     hcm->buffer_limit = listener.per_connection_buffer_limit_bytes();
   }
-  auto route_table =
-      std::make_shared<router::RouteTable>(proto.route_config(), hpath + ".route_config", errors);
-  hcm->route_config = route_table;
-  for (const auto& [field_path, cluster] : route_table->ReferencedClusters()) {
-    if (clusters.find(cluster) == clusters.end()) {
-      errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
-    }
-  }
+  hcm->route_config = ResolveRoutes(proto, hpath, context);
   const http::FilterFactoryContext filter_context{stats, hcm->stat_prefix};
-  if (proto.http_filters().empty()) {
-    hcm->filters.push_back(http::FilterRegistry::Find(router::RouterFilter::kName)
-                               ->builder(google::protobuf::Any(), filter_context, hpath, errors));
-  }
-  for (int i = 0; i < proto.http_filters_size(); ++i) {
-    const auto& filter = proto.http_filters(i);
+  // No filters: just the router.
+  google::protobuf::RepeatedPtrField<v1::HttpFilter> router_only;
+  router_only.Add()->set_name(router::RouterFilter::kName);
+  const auto& http_filters = proto.http_filters().empty() ? router_only : proto.http_filters();
+  for (int i = 0; i < http_filters.size(); ++i) {
+    const auto& filter = http_filters[i];
     std::string fpath = absl::StrCat(hpath, ".http_filters[", i, "]");
     const auto* entry = http::FilterRegistry::Find(filter.name());
     if (entry == nullptr) {
       std::string message = absl::StrCat("unknown filter '", filter.name(), "'");
-      std::string suggestion = config::NearestName(filter.name(), http::FilterRegistry::Names());
+      std::string suggestion = NearestName(filter.name(), http::FilterRegistry::Names());
       if (!suggestion.empty()) absl::StrAppend(&message, "; did you mean '", suggestion, "'?");
       errors.Add(fpath + ".name", message);
       continue;
     }
-    bool last = i == proto.http_filters_size() - 1;
+    bool last = i == http_filters.size() - 1;
     if (entry->terminal != last) {
       errors.Add(fpath + ".name", entry->terminal ? "the router must be the last filter"
                                                   : "the last filter must be the router");
@@ -105,24 +147,22 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
 }
 
 // One of `listener`'s filter chains, configured at `path`; `name` unless it names itself.
-FilterChain BuildFilterChain(const config::v1::FilterChain& proto,
-                             const config::v1::Listener& listener, const std::string& path,
-                             const std::string& name, StatsStore& stats,
-                             const upstream::ClusterMap& clusters, config::ConfigErrors& errors) {
+FilterChain BuildFilterChain(const v1::FilterChain& proto, const v1::Listener& listener,
+                             const std::string& path, const std::string& name,
+                             const ListenerContext& context) {
   FilterChain chain;
   chain.name = proto.name().empty() ? name : proto.name();
   chain.transport_socket_factory = network::TransportSocketRegistry::Build(
       proto.transport_socket(), network::TransportSocketSide::kDownstream,
-      path + ".transport_socket", errors);
-  chain.connection_manager =
-      BuildConnectionManager(proto.http_connection_manager(), listener,
-                             path + ".http_connection_manager", stats, clusters, errors);
+      path + ".transport_socket", context.errors);
+  chain.connection_manager = BuildConnectionManager(proto.http_connection_manager(), listener,
+                                                    path + ".http_connection_manager", context);
   return chain;
 }
 
 // A filter_chain_match (at `path`) is only usable with what `chain`'s transport can tell.
-void CheckFilterChainMatch(const config::v1::FilterChainMatch& match, const FilterChain& chain,
-                           const std::string& path, config::ConfigErrors& errors) {
+void CheckFilterChainMatch(const v1::FilterChainMatch& match, const FilterChain& chain,
+                           const std::string& path, ConfigErrors& errors) {
   if (chain.transport_socket_factory == nullptr ||
       chain.transport_socket_factory->ImplementsSecureTransport()) {
     return;
@@ -139,16 +179,15 @@ void CheckFilterChainMatch(const config::v1::FilterChainMatch& match, const Filt
 
 // The filter chains of `listener` (at `path`): its filter_chains and default_filter_chain, or
 // the http_connection_manager shorthand for a default chain over raw TCP.
-std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Listener& listener,
+std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& listener,
                                                             const std::string& path,
-                                                            StatsStore& stats,
-                                                            const upstream::ClusterMap& clusters,
-                                                            config::ConfigErrors& errors) {
+                                                            const ListenerContext& context) {
+  ConfigErrors& errors = context.errors;
   if (listener.filter_chains().empty() && !listener.has_default_filter_chain()) {
-    config::v1::FilterChain shorthand;
+    v1::FilterChain shorthand;
     *shorthand.mutable_http_connection_manager() = listener.http_connection_manager();
     return std::make_shared<FilterChainManager>(std::vector<FilterChain>{
-        BuildFilterChain(shorthand, listener, path, kDefaultChainName, stats, clusters, errors)});
+        BuildFilterChain(shorthand, listener, path, kDefaultChainName, context)});
   }
   if (listener.has_http_connection_manager()) {
     errors.Add(path + ".http_connection_manager",
@@ -158,9 +197,9 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Li
   }
   std::vector<FilterChain> chains;
   std::set<std::string> names;  // Workers key per-chain state on them.
-  auto add = [&](const config::v1::FilterChain& proto, const std::string& name) {
+  auto add = [&](const v1::FilterChain& proto, const std::string& name) {
     std::string chain_path = absl::StrCat(path, ".", name);
-    chains.push_back(BuildFilterChain(proto, listener, chain_path, name, stats, clusters, errors));
+    chains.push_back(BuildFilterChain(proto, listener, chain_path, name, context));
     if (!names.insert(chains.back().name).second) {
       errors.Add(chain_path + ".name",
                  absl::StrCat("duplicate filter chain name '", chains.back().name, "'"));
@@ -197,21 +236,19 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const config::v1::Li
 
 }  // namespace
 
-absl::StatusOr<config::v1::Bootstrap> LoadBootstrapFile(const std::string& path,
-                                                        config::SourceMap* source_map) {
-  config::v1::Bootstrap bootstrap;
-  absl::Status status = config::LoadYamlFile(path, &bootstrap, source_map);
+absl::StatusOr<v1::Bootstrap> LoadBootstrapFile(const std::string& path, SourceMap* source_map) {
+  v1::Bootstrap bootstrap;
+  absl::Status status = LoadYamlFile(path, &bootstrap, source_map);
   if (!status.ok()) return status;
   return bootstrap;
 }
 
-absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
-    const config::v1::Bootstrap& bootstrap, const config::SourceMap* source_map, StatsStore& stats,
-    const ConfigSnapshot* previous, uint64_t version) {
-  RegisterBuiltinFilters();
-  RegisterBuiltinTransportSockets();
-
-  config::ConfigErrors errors(source_map);
+absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
+                                                              const SourceMap* source_map,
+                                                              StatsStore& stats,
+                                                              const ConfigSnapshot* previous,
+                                                              uint64_t version, SourceKind kind) {
+  ConfigErrors errors(source_map);
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->version = version;
   snapshot->bootstrap = bootstrap;
@@ -248,8 +285,28 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
     }
   }
 
+  std::set<std::string> route_config_names;
+  for (int i = 0; i < resources.route_configurations_size(); ++i) {
+    const auto& proto = resources.route_configurations(i);
+    std::string path = absl::StrCat("static_resources.route_configurations[", i, "]");
+    if (proto.name().empty()) {
+      errors.Add(path + ".name", "a route configuration needs a name");
+      continue;
+    }
+    if (!route_config_names.insert(proto.name()).second) {
+      errors.Add(path + ".name",
+                 absl::StrCat("duplicate route configuration name '", proto.name(), "'"));
+      continue;
+    }
+    auto routes = std::make_shared<router::RouteTable>(proto, path, errors);
+    CheckClusterReferences(*routes, snapshot->clusters, kind, errors);
+    snapshot->route_configs[proto.name()] = std::move(routes);
+  }
+
+  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, kind, errors};
   std::set<std::string> listener_names, listener_addresses;
-  if (resources.listeners().empty()) {
+  // Listeners from a dynamic source may arrive later.
+  if (resources.listeners().empty() && kind == SourceKind::kStatic) {
     errors.Add("static_resources.listeners", "at least one listener is required");
   }
   for (int i = 0; i < resources.listeners_size(); ++i) {
@@ -274,11 +331,11 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(
         errors.Add(path + ".address", absl::StrCat("address ", listener.address, " is used twice"));
       }
     }
-    listener.filter_chains = BuildFilterChains(proto, path, stats, snapshot->clusters, errors);
+    listener.filter_chains = BuildFilterChains(proto, path, context);
     snapshot->listeners.push_back(std::move(listener));
   }
   if (!errors.empty()) return errors.ToStatus();
   return snapshot;
 }
 
-}  // namespace phoenix::server
+}  // namespace phoenix::config

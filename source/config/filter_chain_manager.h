@@ -7,7 +7,7 @@
 #include "source/http/connection_manager.h"
 #include "source/network/transport_socket.h"
 
-namespace phoenix::server {
+namespace phoenix::config {
 
 // How a listener serves the connections given to one of its chains. Immutable; part of a
 // config snapshot.
@@ -36,4 +36,4 @@ class FilterChainManager {
   std::vector<FilterChain> chains_;
 };
 
-}  // namespace phoenix::server
+}  // namespace phoenix::config

@@ -1,0 +1,68 @@
+#include "source/config/snapshot_builder.h"
+
+#include "absl/strings/str_cat.h"
+#include "source/common/strings.h"
+
+namespace phoenix::config {
+namespace {
+
+// Replaces `out` with the messages packed in `resources`; false if one does not unpack.
+template <typename Message>
+bool Unpack(const std::vector<google::protobuf::Any>& resources,
+            google::protobuf::RepeatedPtrField<Message>* out) {
+  out->Clear();
+  for (const auto& any : resources) {
+    if (!any.UnpackTo(out->Add())) return false;
+  }
+  return true;
+}
+
+// The resources of `update` laid over those of `previous` (may be null), type by type.
+absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnapshot* previous) {
+  v1::Bootstrap bootstrap;
+  if (update.bootstrap != nullptr) {
+    bootstrap = *update.bootstrap;
+  } else if (previous != nullptr) {
+    bootstrap = previous->bootstrap;
+  }
+  auto* resources = bootstrap.mutable_static_resources();
+  for (const auto& [type, delivered] : update.types) {
+    bool unpacked = true;
+    switch (type) {
+      case ResourceType::kListener:
+        unpacked = Unpack(delivered.resources, resources->mutable_listeners());
+        break;
+      case ResourceType::kRouteConfiguration:
+        unpacked = Unpack(delivered.resources, resources->mutable_route_configurations());
+        break;
+      case ResourceType::kCluster:
+        unpacked = Unpack(delivered.resources, resources->mutable_clusters());
+        break;
+      default:
+        return absl::UnimplementedError(
+            absl::StrCat(AbslView(TypeName(type)), " resources are not supported yet"));
+    }
+    if (!unpacked) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a ", AbslView(TypeName(type)), " resource does not unpack"));
+    }
+  }
+  return bootstrap;
+}
+
+}  // namespace
+
+absl::Status SnapshotBuilder::OnConfigUpdate(const ConfigUpdate& update) {
+  auto bootstrap = Merge(update, current_.get());
+  if (!bootstrap.ok()) return bootstrap.status();
+  auto snapshot =
+      BuildSnapshot(*bootstrap, update.source_map, stats_, current_.get(), next_version_, kind_);
+  if (!snapshot.ok()) return snapshot.status();
+  std::shared_ptr<const ConfigSnapshot> built = *std::move(snapshot);
+  if (absl::Status published = publisher_(built); !published.ok()) return published;
+  ++next_version_;
+  current_ = std::move(built);
+  return absl::OkStatus();
+}
+
+}  // namespace phoenix::config
