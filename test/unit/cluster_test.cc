@@ -11,6 +11,7 @@
 #include "source/common/time_source.h"
 #include "source/config/yaml_loader.h"
 #include "source/upstream/cluster_manager.h"
+#include "test/unit/fakes/fake_conn_pool.h"
 #include "test/unit/fakes/test_dispatcher.h"
 
 namespace phoenix::upstream {
@@ -304,6 +305,36 @@ TEST_F(ClusterTest, WithoutOutlierDetectionNothingIsEjected) {
   Host& host = *cluster->hosts()[0];
   for (int i = 0; i < 20; ++i) ReportOutcome(*cluster, host, 503, false, Clock());
   EXPECT_FALSE(host.Ejected(Clock().MonotonicMs()));
+}
+
+TEST_F(ClusterTest, PoolsAreHttp1ByDefaultOnePerHost) {
+  fakes::TestDispatcher dispatcher;
+  auto cluster = Create(ClusterYaml(2));
+  ASSERT_NE(cluster, nullptr);
+  ThreadLocalCluster local(dispatcher, cluster);
+  Host& host = *cluster->hosts()[0];
+  ConnectionPool& pool = local.PoolFor(host);
+  EXPECT_NE(dynamic_cast<Http1ConnPool*>(&pool), nullptr);
+  EXPECT_EQ(&pool.host(), &host);
+  EXPECT_EQ(&local.PoolFor(host), &pool);
+  EXPECT_NE(&local.PoolFor(*cluster->hosts()[1]), &pool);
+}
+
+TEST_F(ClusterTest, ClusterManagerPoolFactoryMakesEveryClustersPools) {
+  fakes::TestDispatcher dispatcher;
+  std::vector<const Host*> made_for;
+  ClusterManager manager(dispatcher, [&](Host& host) -> std::unique_ptr<ConnectionPool> {
+    made_for.push_back(&host);
+    return std::make_unique<fakes::FakeConnectionPool>(host);
+  });
+  auto cluster = Create(ClusterYaml(1));
+  ASSERT_NE(cluster, nullptr);
+  manager.Update({{"c", cluster}});
+  ASSERT_NE(manager.Get("c"), nullptr);
+  ConnectionPool& pool = manager.Get("c")->PoolFor(*cluster->hosts()[0]);
+  EXPECT_NE(dynamic_cast<fakes::FakeConnectionPool*>(&pool), nullptr);
+  manager.Get("c")->PoolFor(*cluster->hosts()[0]);
+  EXPECT_THAT(made_for, ElementsAre(cluster->hosts()[0].get()));
 }
 
 }  // namespace
