@@ -161,6 +161,7 @@ HeaderArena& HeaderArena::operator=(HeaderArena&& other) noexcept {
 HeaderArena::~HeaderArena() { Release(); }
 
 void HeaderArena::Release() {
+  if (blocks_.empty()) return;  // Most maps of a request (trailers, spills) never allocate.
   auto& pool = Pool().blocks;
   for (const Block& block : blocks_) {
     if (block.size == kBlockSize && pool.size() < 1024) {

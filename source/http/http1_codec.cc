@@ -50,7 +50,18 @@ bool ValidFieldValue(std::string_view value) {
   return i == n || word_ok(p + n - 8);
 }
 
-std::string_view TrimOws(std::string_view s) {
+// Whether `text` is `lowercase` in any case (ASCII), for short literals.
+bool EqualsLowercase(std::string_view text, std::string_view lowercase) {
+  char lower[16];
+  if (text.size() != lowercase.size() || text.size() > sizeof(lower)) return false;
+  CopyLowercase(text.data(), text.size(), lower);
+  return std::string_view(lower, text.size()) == lowercase;
+}
+
+inline std::string_view TrimOws(std::string_view s) {
+  // Most values start and end with a visible character: nothing to trim.
+  auto visible = [](char c) { return static_cast<unsigned char>(c) > ' '; };
+  if (!s.empty() && visible(s.front()) && visible(s.back())) return s;
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   return s;
@@ -310,8 +321,7 @@ void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
   absl::InlinedVector<std::string_view, 4> named;
   for (std::string_view connection : connection_values) {
     // The common values name nothing that is left to remove.
-    if (absl::EqualsIgnoreCase(AbslView(connection), "keep-alive") ||
-        absl::EqualsIgnoreCase(AbslView(connection), "close")) {
+    if (EqualsLowercase(connection, "keep-alive") || EqualsLowercase(connection, "close")) {
       continue;
     }
     for (absl::string_view token : absl::StrSplit(AbslView(connection), ',')) {

@@ -92,6 +92,18 @@ bool RemoveDotSegments(std::string& path) {
   return true;
 }
 
+// False when normalizing `path` cannot change it: no escape, no backslash, no dot (so no dot
+// segment) and, when slashes are merged, no empty segment. Most request paths are like that.
+bool MayChange(std::string_view path, bool merge_slashes) {
+  char previous = 0;
+  for (char c : path) {
+    if (c == '%' || c == '\\' || c == '.') return true;
+    if (merge_slashes && c == '/' && previous == '/') return true;
+    previous = c;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool NormalizePath(std::string& target, const PathNormalizationOptions& options) {
@@ -101,6 +113,7 @@ bool NormalizePath(std::string& target, const PathNormalizationOptions& options)
   size_t query_start = target.find('?');
   std::string_view path = std::string_view(target).substr(0, query_start);
   if (path.empty() || path[0] != '/') return false;
+  if (!MayChange(path, options.merge_slashes)) return true;
 
   std::string normalized;
   if (!DecodePercent(path, options, normalized)) return false;
