@@ -27,7 +27,7 @@ FORBIDDEN = [
     ("http", "server"), ("http", "config"), ("upstream", "router"), ("upstream", "filters"),
     ("upstream", "server"), ("filters", "router"), ("filters", "server"),
     ("matchers", "router"), ("matchers", "filters"), ("router", "filters"), ("router", "server"),
-    ("config", "server"),
+    ("config", "server"), ("config", "filters"),  # Filters are found through their registry.
 ]
 
 LIBRARY_RE = re.compile(r"phoenix_library\(\s*([\w/]+)((?:\s|[^)])*)\)", re.S)

@@ -122,6 +122,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
   void WaitFor(Waiting what);
   void OnTimeout() override;
+  // After parsing: a request head begun but not complete starts the headers timeout.
+  void ArmHeadTimeoutIfPending();
 
   WorkerContext& worker_;
   std::shared_ptr<ListenerState> listener_;
@@ -131,6 +133,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // The streams in progress: at most one for HTTP/1, so kept inline.
   absl::InlinedVector<std::unique_ptr<ActiveStream>, 1> streams_;
   Waiting waiting_ = Waiting::kNothing;
+  bool head_started_ = false;  // The codec began a request head during this parse.
   bool closed_ = false;
   bool draining_ = false;
 };

@@ -49,87 +49,47 @@ std::string_view WellKnownName(WellKnownHeader header) {
 }
 
 WellKnownHeader ClassifyHeader(std::string_view name) {
-  auto is = [&](WellKnownHeader h) { return name == kWellKnownNames[static_cast<size_t>(h)]; };
-  // First by length, so most names cost one comparison at most.
+  // First by length, so most names cost one comparison at most; each comparison has a
+  // constant length, which the compiler turns into a few word compares.
+  const char* p = name.data();
   switch (name.size()) {
     case 2:
-      return is(WellKnownHeader::kTe) ? WellKnownHeader::kTe : WellKnownHeader::kCount;
+      if (std::memcmp(p, "te", 2) == 0) return WellKnownHeader::kTe;
+      return WellKnownHeader::kCount;
     case 4:
-      return is(WellKnownHeader::kHost) ? WellKnownHeader::kHost : WellKnownHeader::kCount;
+      if (std::memcmp(p, "host", 4) == 0) return WellKnownHeader::kHost;
+      return WellKnownHeader::kCount;
     case 6:
-      return is(WellKnownHeader::kExpect) ? WellKnownHeader::kExpect : WellKnownHeader::kCount;
+      if (std::memcmp(p, "expect", 6) == 0) return WellKnownHeader::kExpect;
+      return WellKnownHeader::kCount;
     case 7:
-      if (is(WellKnownHeader::kTrailer)) return WellKnownHeader::kTrailer;
-      return is(WellKnownHeader::kUpgrade) ? WellKnownHeader::kUpgrade : WellKnownHeader::kCount;
+      if (std::memcmp(p, "trailer", 7) == 0) return WellKnownHeader::kTrailer;
+      if (std::memcmp(p, "upgrade", 7) == 0) return WellKnownHeader::kUpgrade;
+      return WellKnownHeader::kCount;
     case 10:
-      if (is(WellKnownHeader::kConnection)) return WellKnownHeader::kConnection;
-      if (is(WellKnownHeader::kKeepAlive)) return WellKnownHeader::kKeepAlive;
-      return is(WellKnownHeader::kUserAgent) ? WellKnownHeader::kUserAgent
-                                             : WellKnownHeader::kCount;
+      if (std::memcmp(p, "connection", 10) == 0) return WellKnownHeader::kConnection;
+      if (std::memcmp(p, "keep-alive", 10) == 0) return WellKnownHeader::kKeepAlive;
+      if (std::memcmp(p, "user-agent", 10) == 0) return WellKnownHeader::kUserAgent;
+      return WellKnownHeader::kCount;
     case 12:
-      if (is(WellKnownHeader::kContentType)) return WellKnownHeader::kContentType;
-      return is(WellKnownHeader::kXRequestId) ? WellKnownHeader::kXRequestId
-                                              : WellKnownHeader::kCount;
+      if (std::memcmp(p, "content-type", 12) == 0) return WellKnownHeader::kContentType;
+      if (std::memcmp(p, "x-request-id", 12) == 0) return WellKnownHeader::kXRequestId;
+      return WellKnownHeader::kCount;
     case 14:
-      return is(WellKnownHeader::kContentLength) ? WellKnownHeader::kContentLength
-                                                 : WellKnownHeader::kCount;
+      if (std::memcmp(p, "content-length", 14) == 0) return WellKnownHeader::kContentLength;
+      return WellKnownHeader::kCount;
     case 15:
-      return is(WellKnownHeader::kXForwardedFor) ? WellKnownHeader::kXForwardedFor
-                                                 : WellKnownHeader::kCount;
+      if (std::memcmp(p, "x-forwarded-for", 15) == 0) return WellKnownHeader::kXForwardedFor;
+      return WellKnownHeader::kCount;
     case 16:
-      return is(WellKnownHeader::kProxyConnection) ? WellKnownHeader::kProxyConnection
-                                                   : WellKnownHeader::kCount;
+      if (std::memcmp(p, "proxy-connection", 16) == 0) return WellKnownHeader::kProxyConnection;
+      return WellKnownHeader::kCount;
     case 17:
-      if (is(WellKnownHeader::kTransferEncoding)) return WellKnownHeader::kTransferEncoding;
-      return is(WellKnownHeader::kXForwardedProto) ? WellKnownHeader::kXForwardedProto
-                                                   : WellKnownHeader::kCount;
+      if (std::memcmp(p, "transfer-encoding", 17) == 0) return WellKnownHeader::kTransferEncoding;
+      if (std::memcmp(p, "x-forwarded-proto", 17) == 0) return WellKnownHeader::kXForwardedProto;
+      return WellKnownHeader::kCount;
     default:
       return WellKnownHeader::kCount;
-  }
-}
-
-namespace {
-
-// The bytes of `word` with ASCII capitals lowercased; bytes >= 0x80 are left alone. Per
-// byte, on its low seven bits (no carry crosses bytes): the high bit of ge_a is set for
-// 'A' and above, that of gt_z for above 'Z'.
-template <typename Word>
-Word LowercaseWord(Word word) {
-  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
-  constexpr Word kHighs = static_cast<Word>(0x8080808080808080ULL);
-  Word low7 = word & ~kHighs;
-  Word ge_a = low7 + kOnes * (0x80 - 'A');
-  Word gt_z = low7 + kOnes * (0x80 - 'Z' - 1);
-  Word upper = ge_a & ~gt_z & ~word & kHighs;
-  return word | (upper >> 2);  // 0x80 >> 2 == 0x20, the case bit.
-}
-
-// Lowercases the `Word`-sized block at `in` into `out`.
-template <typename Word>
-void LowercaseBlock(const char* in, char* out) {
-  Word word;
-  std::memcpy(&word, in, sizeof(word));
-  word = LowercaseWord(word);
-  std::memcpy(out, &word, sizeof(word));
-}
-
-}  // namespace
-
-void CopyLowercase(const char* in, size_t size, char* out) {
-  // Whole words, then one last word that may overlap the previous one (lowercasing twice
-  // changes nothing), so no byte-by-byte tail for names of 4 bytes and more.
-  if (size >= 8) {
-    size_t i = 0;
-    for (; i + 8 <= size; i += 8) LowercaseBlock<uint64_t>(in + i, out + i);
-    if (i != size) LowercaseBlock<uint64_t>(in + size - 8, out + size - 8);
-  } else if (size >= 4) {
-    LowercaseBlock<uint32_t>(in, out);
-    LowercaseBlock<uint32_t>(in + size - 4, out + size - 4);
-  } else {
-    for (size_t i = 0; i < size; ++i) {
-      char c = in[i];
-      out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -52,8 +53,68 @@ inline bool IsHopByHop(WellKnownHeader header) {
   return (kHopByHop & bit(header)) != 0;  // kCount has no bit in the mask.
 }
 
-// Copies `size` bytes from `in` to `out`, ASCII letters lowercased (eight bytes at a time).
-void CopyLowercase(const char* in, size_t size, char* out);
+namespace internal {
+
+// The bytes of `word` with ASCII capitals lowercased; bytes >= 0x80 are left alone. Per
+// byte, on its low seven bits (no carry crosses bytes): the high bit of ge_a is set for
+// 'A' and above, that of gt_z for above 'Z'.
+template <typename Word>
+Word LowercaseWord(Word word) {
+  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
+  constexpr Word kHighs = static_cast<Word>(0x8080808080808080ULL);
+  Word low7 = word & ~kHighs;
+  Word ge_a = low7 + kOnes * (0x80 - 'A');
+  Word gt_z = low7 + kOnes * (0x80 - 'Z' - 1);
+  Word upper = ge_a & ~gt_z & ~word & kHighs;
+  return word | (upper >> 2);  // 0x80 >> 2 == 0x20, the case bit.
+}
+
+// Lowercases the `Word`-sized block at `in` into `out`.
+template <typename Word>
+void LowercaseBlock(const char* in, char* out) {
+  Word word;
+  std::memcpy(&word, in, sizeof(word));
+  word = LowercaseWord(word);
+  std::memcpy(out, &word, sizeof(word));
+}
+
+}  // namespace internal
+
+// Copies `size` bytes from `in` to `out`, ASCII letters lowercased, a word at a time: whole
+// words, then one last word that may overlap the previous one (lowercasing twice changes
+// nothing), so no byte-by-byte tail for names of 4 bytes and more. Inline: it runs for
+// every header name.
+inline void CopyLowercase(const char* in, size_t size, char* out) {
+  if (size >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) internal::LowercaseBlock<uint64_t>(in + i, out + i);
+    if (i != size) internal::LowercaseBlock<uint64_t>(in + size - 8, out + size - 8);
+  } else if (size >= 4) {
+    internal::LowercaseBlock<uint32_t>(in, out);
+    internal::LowercaseBlock<uint32_t>(in + size - 4, out + size - 4);
+  } else {
+    for (size_t i = 0; i < size; ++i) {
+      char c = in[i];
+      out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    }
+  }
+}
+
+// memcpy for the short pieces of a head (names, values, separators): up to 16 bytes as two
+// overlapping fixed-size copies, which compile to a few moves instead of a library call.
+inline void CopyBytes(char* out, const char* in, size_t size) {
+  if (size >= 8 && size <= 16) {
+    std::memcpy(out, in, 8);
+    std::memcpy(out + size - 8, in + size - 8, 8);
+  } else if (size >= 4 && size < 8) {
+    std::memcpy(out, in, 4);
+    std::memcpy(out + size - 4, in + size - 4, 4);
+  } else if (size < 4) {
+    for (size_t i = 0; i < size; ++i) out[i] = in[i];
+  } else {
+    std::memcpy(out, in, size);
+  }
+}
 
 // Storage for the bytes of one header block. Memory comes in 1 KiB blocks from a per-thread
 // pool, so a header block costs no malloc once the pool is warm. The views it hands out stay

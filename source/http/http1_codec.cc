@@ -54,6 +54,7 @@ bool ValidFieldValue(std::string_view value) {
 bool EqualsLowercase(std::string_view text, std::string_view lowercase) {
   char lower[16];
   if (text.size() != lowercase.size() || text.size() > sizeof(lower)) return false;
+  if (text == lowercase) return true;  // Usually sent in lowercase already.
   CopyLowercase(text.data(), text.size(), lower);
   return std::string_view(lower, text.size()) == lowercase;
 }
@@ -80,20 +81,17 @@ class HeadWriter {
   // `max_size` bounds the bytes that will be added.
   explicit HeadWriter(size_t max_size) : begin_(Buffer(max_size)), p_(begin_) {}
   void Add(std::string_view piece) {
-    if (piece.empty()) return;
-    std::memcpy(p_, piece.data(), piece.size());
+    CopyBytes(p_, piece.data(), piece.size());
     p_ += piece.size();
   }
   void AddHeaders(const HeaderMap& headers) {
     for (const auto& [name, value] : headers) {
-      std::memcpy(p_, name.data(), name.size());
+      CopyBytes(p_, name.data(), name.size());
       p_ += name.size();
       std::memcpy(p_, ": ", 2);
       p_ += 2;
-      if (!value.empty()) {
-        std::memcpy(p_, value.data(), value.size());
-        p_ += value.size();
-      }
+      CopyBytes(p_, value.data(), value.size());
+      p_ += value.size();
       std::memcpy(p_, "\r\n", 2);
       p_ += 2;
     }
@@ -241,20 +239,20 @@ int Http1Parser::Fail(int status, const char* details) {
 
 int Http1Parser::OnHeaderField(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  HeadState& h = head();
+  HeadState& h = head_;
   h.Extend(HeadState::Piece::kField, h.field, std::string_view(at, length));
   return 0;
 }
 
 int Http1Parser::OnHeaderValue(const char* at, size_t length) {
   if (!CountBytes(length)) return Fail(431, "headers too large");
-  HeadState& h = head();
+  HeadState& h = head_;
   h.Extend(HeadState::Piece::kValue, h.value, std::string_view(at, length));
   return 0;
 }
 
 int Http1Parser::OnHeaderValueComplete() {
-  HeadState& h = head();
+  HeadState& h = head_;
   std::string_view name = h.field;
   std::string_view value = TrimOws(h.value);
   h.field = h.value = std::string_view();
@@ -264,6 +262,13 @@ int Http1Parser::OnHeaderValueComplete() {
   if (!ValidFieldValue(value)) return Fail(400, "invalid header value");
   h.fields.push_back({name, value});
   return 0;
+}
+
+void Http1Parser::HeadState::Reset() {
+  fields.clear();
+  url = field = value = std::string_view();
+  open = Piece::kNone;
+  spill = HeaderArena();
 }
 
 void Http1Parser::HeadState::Spill(const char* begin, const char* end) {
@@ -286,13 +291,12 @@ void Http1Parser::HeadState::Spill(const char* begin, const char* end) {
 
 llhttp_errno_t Http1Parser::ParseChunk(const char* data, size_t length) {
   llhttp_errno_t err = llhttp_execute(&parser_, data, length);
-  if (head_ != nullptr && err == HPE_OK) head_->Spill(data, data + length);
+  if (err == HPE_OK) head_.Spill(data, data + length);
   return err;
 }
 
 void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
-  if (head_ == nullptr) return;
-  auto& fields = head_->fields;
+  auto& fields = head_.fields;
   size_t bytes = 0;
   for (const auto& f : fields) bytes += f.name.size() + f.value.size();
   char* p = bytes == 0 ? nullptr : out.arena().Allocate(bytes);
@@ -309,12 +313,9 @@ void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
     }
     if (known == WellKnownHeader::kConnection) connection_values.push_back(f.value);
     if (IsHopByHop(known)) continue;
-    std::string_view value;
-    if (!f.value.empty()) {
-      std::memcpy(p, f.value.data(), f.value.size());
-      value = std::string_view(p, f.value.size());
-      p += value.size();
-    }
+    CopyBytes(p, f.value.data(), f.value.size());
+    std::string_view value(p, f.value.size());
+    p += value.size();
     out.AddStored(name, value, known);
   }
   fields.clear();
@@ -346,7 +347,7 @@ void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
 }
 
 void Http1Parser::ResetMessage() {
-  head_.reset();
+  head_.Reset();
   header_bytes_ = 0;
   in_trailers_ = false;
 }
@@ -494,7 +495,7 @@ int Http1ServerCodec::OnMessageBegin() {
 }
 
 int Http1ServerCodec::OnUrl(const char* at, size_t length) {
-  HeadState& h = head();
+  HeadState& h = head_;
   if (h.url.size() + length > limits_.max_request_uri_bytes) return Fail(414, "uri too long");
   if (!CountBytes(length)) return Fail(431, "headers too large");
   h.Extend(HeadState::Piece::kUrl, h.url, std::string_view(at, length));
@@ -502,7 +503,7 @@ int Http1ServerCodec::OnUrl(const char* at, size_t length) {
 }
 
 bool Http1ServerCodec::SplitTarget(RequestHeaders& request) {
-  std::string_view url = head().url;
+  std::string_view url = head_.url;
   if (url.starts_with("/")) {
     request.path = std::string(url);
     return true;
@@ -582,7 +583,7 @@ int Http1ServerCodec::OnMessageComplete() {
   request_complete_ = true;
   HeaderMap trailers;
   TakeHeaders(trailers, nullptr);
-  head_.reset();
+  head_.Reset();
   if (request_has_body_ && decoder_ != nullptr) {
     if (!trailers.empty()) {
       decoder_->DecodeTrailers(std::move(trailers));
@@ -754,8 +755,18 @@ int Http1ClientCodec::OnHeadersComplete() {
 }
 
 int Http1ClientCodec::OnBody(const char* at, size_t length) {
-  decoder_->DecodeData(std::string_view(at, length), false);
+  // The last piece of a Content-Length body ends the response: the end travels with the
+  // data rather than as an empty call of its own through the router and the filters.
+  bool last = (parser_.flags & F_CONTENT_LENGTH) != 0 && (parser_.flags & F_CHUNKED) == 0 &&
+              parser_.content_length == 0;
+  if (last) EndResponse();
+  decoder_->DecodeData(std::string_view(at, length), last);
   return 0;
+}
+
+void Http1ClientCodec::EndResponse() {
+  response_complete_ = true;
+  keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
 }
 
 int Http1ClientCodec::OnMessageComplete() {
@@ -763,12 +774,12 @@ int Http1ClientCodec::OnMessageComplete() {
     informational_ = false;
     return 0;
   }
-  response_complete_ = true;
-  keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);
+  bool ended_with_body = response_complete_;
+  if (!ended_with_body) EndResponse();
   HeaderMap trailers;
   TakeHeaders(trailers, nullptr);
-  head_.reset();
-  if (!response_ended_at_headers_) {
+  head_.Reset();
+  if (!response_ended_at_headers_ && !ended_with_body) {
     if (!trailers.empty()) {
       decoder_->DecodeTrailers(std::move(trailers));
     } else {

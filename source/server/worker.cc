@@ -29,10 +29,7 @@ struct Worker::ActiveListener {
 };
 
 Worker::Worker(int index, TimeSource& time_source)
-    : index_(index),
-      dispatcher_(time_source),
-      cluster_manager_(dispatcher_),
-      random_(std::random_device{}()) {
+    : index_(index), dispatcher_(time_source), cluster_manager_(dispatcher_), random_() {
   dispatcher_.AddPrepareCallback([] { AccessLogFile::FlushThreadBuffers(); });
 }
 

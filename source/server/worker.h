@@ -2,13 +2,13 @@
 
 #include <atomic>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "source/common/dispatcher.h"
+#include "source/common/random.h"
 #include "source/config/snapshot.h"
 #include "source/http/connection_manager.h"
 #include "source/upstream/cluster_manager.h"
@@ -65,7 +65,7 @@ class Worker : public http::WorkerContext {
       connections_;
   std::atomic<int64_t> active_connections_{0};
   bool draining_ = false;
-  std::mt19937_64 random_;
+  FastRandom random_;
 };
 
 }  // namespace phoenix::server

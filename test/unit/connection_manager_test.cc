@@ -509,11 +509,33 @@ TEST_F(ConnectionManagerTest, SlowRequestHeadAnswers408) {
   config_->request_headers_timeout = std::chrono::milliseconds(1);
   Connect();
   codec_->is_idle = false;
-  codec_->callbacks.OnRequestBegin();  // A first byte, but no complete head.
+  // A first byte, but no complete head.
+  codec_->on_dispatch = [&] { codec_->callbacks.OnRequestBegin(); };
+  connection_->callbacks->OnData("G", 1);
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return connection_->closed(); }));
   EXPECT_THAT(codec_->local_errors, ElementsAre(408));
   EXPECT_EQ(CounterValue("http.test.downstream_rq_timeout"), 1u);
   EXPECT_EQ(connection_->close_type, FakeConnection::CloseType::kAfterFlush);
+}
+
+// A head that completes in the read that began it never starts the headers timeout: once
+// its response is done, the connection waits on the idle timeout. Only one of the two is
+// ever armed, so which one ends the connection does not depend on their durations.
+TEST_F(ConnectionManagerTest, HeadAnsweredInItsOwnReadLeavesTheIdleTimeout) {
+  config_->request_headers_timeout = std::chrono::milliseconds(1);
+  config_->idle_timeout = std::chrono::milliseconds(1);
+  AddFilter("router", FilterStatus::kStop);
+  Connect();
+  codec_->on_dispatch = [&] {
+    StartRequest("/a");
+    Respond(1);
+  };
+  connection_->callbacks->OnData("GET /a ...", 10);
+  codec_->is_idle = false;  // A 408 would be sent if the headers timeout fired.
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return connection_->closed(); }));
+  EXPECT_THAT(codec_->local_errors, IsEmpty());
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_timeout"), 0u);
+  EXPECT_EQ(CounterValue("http.test.downstream_cx_idle_timeout"), 1u);
 }
 
 TEST_F(ConnectionManagerTest, IdleConnectionTimesOut) {

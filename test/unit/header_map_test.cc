@@ -47,6 +47,16 @@ TEST(HeaderMapTest, WellKnownHeadersAreIndexedWhicheverWayTheyAreAdded) {
   EXPECT_EQ(*map.Get(WellKnownHeader::kXRequestId), "id");  // Reindexed.
 }
 
+TEST(HeaderMapTest, EveryWellKnownNameClassifiesAsItself) {
+  for (int i = 0; i < static_cast<int>(WellKnownHeader::kCount); ++i) {
+    auto header = static_cast<WellKnownHeader>(i);
+    EXPECT_EQ(ClassifyHeader(WellKnownName(header)), header) << WellKnownName(header);
+  }
+  EXPECT_EQ(ClassifyHeader("x-other"), WellKnownHeader::kCount);
+  EXPECT_EQ(ClassifyHeader("hosts"), WellKnownHeader::kCount);
+  EXPECT_EQ(ClassifyHeader("Host"), WellKnownHeader::kCount);  // Names arrive lowercased.
+}
+
 TEST(HeaderMapTest, HopByHopHeadersAreTheConnectionLevelOnes) {
   for (std::string_view name : {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
                                 "te", "trailer", "upgrade"}) {

@@ -42,6 +42,18 @@ std::vector<std::string> Names(const Map& map) {
   return names;
 }
 
+TEST(HistogramTest, ValuesGoToTheFirstBucketWhoseBoundIsAtLeastThem) {
+  Histogram h;
+  for (double ms : {0.0, 0.5, 0.6, 1.0, 2.5, 60000.0, 60000.5, -1.0}) h.Record(ms);
+  std::array<uint64_t, Histogram::kBuckets> cumulative = h.Cumulative();
+  EXPECT_EQ(cumulative[0], 3u);                        // le 0.5: 0, 0.5 and the negative one.
+  EXPECT_EQ(cumulative[1], 5u);                        // le 1: 0.6, 1.
+  EXPECT_EQ(cumulative[2], 6u);                        // le 2.5: 2.5.
+  EXPECT_EQ(cumulative[Histogram::kBuckets - 2], 7u);  // le 60000.
+  EXPECT_EQ(cumulative[Histogram::kBuckets - 1], 8u);  // +Inf.
+  EXPECT_EQ(h.Count(), 8u);
+}
+
 TEST(StatsMacrosTest, ListDeclaresAndRegistersEveryStatUnderThePrefix) {
   StatsStore store;
   StatsScope scope(store, "test.one.");

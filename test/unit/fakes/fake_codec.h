@@ -1,6 +1,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,7 +135,10 @@ class FakeServerConnection : public http::ServerConnection {
 
   // http::ServerConnection
   http::Protocol protocol() const override { return http::Protocol::kHttp2; }
-  void Dispatch(const char* data, size_t length) override { dispatched.append(data, length); }
+  void Dispatch(const char* data, size_t length) override {
+    dispatched.append(data, length);
+    if (on_dispatch) on_dispatch();
+  }
   void ResumeDispatch() override { ++resume_calls; }
   void Shutdown() override { ++shutdown_calls; }
   // A codec that has been shut down takes no more requests.
@@ -147,6 +151,8 @@ class FakeServerConnection : public http::ServerConnection {
   http::ServerConnectionCallbacks& callbacks;
   std::deque<std::unique_ptr<TestStream>> streams;
   std::string dispatched;
+  // What parsing the bytes does (begin a head, complete one...), if anything.
+  std::function<void()> on_dispatch;
   int resume_calls = 0;
   int shutdown_calls = 0;
   std::vector<int> local_errors;
