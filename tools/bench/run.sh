@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): phoenix vs nginx vs HAProxy, side by side, in front of
-# the same nginx upstream. Prints throughput/latency ratios, RSS per idle
-# keep-alive connection and the per-request cost of the Phoenix-app policy
+# the same nginx upstream. Prints throughput/latency ratios, each proxy's CPU time
+# per request (user + system, from /proc: what the throughput costs it, also when the
+# load side is what limits req/s), RSS per idle keep-alive connection and the
+# per-request cost of the Phoenix-app policy
 # (deny /crash + per-client rate limit), then a markdown summary for the README.
 #
 # Usage: tools/bench/run.sh [--duration SECS] [--rounds N] [--connections N]
@@ -42,7 +44,7 @@ declare -A ADMIN=([phoenix]=$((BASE + 4)) [phoenix-policy]=$((BASE + 8)))
 UP_PORT=${PORT[direct]}
 # PID: server pid per name; DOWN[name]=1: failed to start or to enforce its policy.
 declare -A PID=() DOWN=()
-declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB RPS_ALL P50_ALL P99_ALL
+declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB RPS_ALL P50_ALL P99_ALL CPU CPU_ALL
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -55,7 +57,7 @@ parse_args() {
       --connections) CONNS=$2; shift 2 ;;
       --idle-conns) IDLE=$2; shift 2 ;;
       --no-policy) POLICY=0; shift ;;
-      -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+      -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
   done
@@ -182,6 +184,17 @@ rss_pid() {
 }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# cpu_ticks PID: user+system clock ticks of PID and its children (nginx's workers), all
+# threads. The fields are counted after the command name, which may hold spaces.
+cpu_ticks() {
+  local p total=0
+  for p in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(cat /proc/"$p"/task/*/stat 2>/dev/null |
+      sed 's/.*) //' | awk '{s += $12 + $13} END {print s + 0}')))
+  done
+  echo "$total"
+}
+
 # to_ms VALUE: wrk latency like 153.00us / 1.20ms / 2.01s -> milliseconds.
 to_ms() {
   awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
@@ -198,7 +211,16 @@ bench_target() {
   fi
   log "$name (round $round/$ROUNDS): ${DURATION}s with $CONNS connections"
   if [ "$round" = 1 ]; then "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null; fi
+  local ticks0=0 ticks1=0 pid=${PID[$name]:-}
+  if [ -n "$pid" ]; then ticks0=$(cpu_ticks "$pid"); fi
   "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+  if [ -n "$pid" ]; then ticks1=$(cpu_ticks "$pid"); fi
+  # The proxy's CPU time per request (user + system, µs): what throughput costs it, also
+  # when the load side, not the proxy, is what limits req/s on a small machine.
+  if [ -n "$pid" ] && [ "$name" != direct ]; then
+    CPU_ALL[$name]+="$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" \
+      '/ requests in / {if ($1 > 0) printf "%.1f", t / hz * 1e6 / $1}' "$out") "
+  fi
   RPS_ALL[$name]+="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out") "
   P50_ALL[$name]+="$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")") "
   P99_ALL[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")") "
@@ -256,9 +278,10 @@ report() {
   local t
   echo
   echo "Pinning: $PINNING"
-  printf '%-15s %10s %9s %9s %8s\n' target rps "p50 ms" "p99 ms" errors
+  printf '%-15s %10s %9s %9s %8s %12s\n' target rps "p50 ms" "p99 ms" errors "CPU us/req"
   for t in "${TARGETS[@]}"; do
-    printf '%-15s %10s %9s %9s %8s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" "${ERRS[$t]:--}"
+    printf '%-15s %10s %9s %9s %8s %12s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" \
+      "${ERRS[$t]:--}" "${CPU[$t]:--}"
   done
   echo
   printf '%-10s %12s %12s %14s\n' proxy "RSS0 KiB" "RSS1 KiB" "KiB/idle conn"
@@ -267,8 +290,8 @@ report() {
   done
   echo
   local vs_ngx vs_hap
-  vs_ngx="rps $(ratio "${RPS[phoenix]:-}" "${RPS[nginx]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[nginx]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[nginx]:-}")"
-  vs_hap="rps $(ratio "${RPS[phoenix]:-}" "${RPS[haproxy]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[haproxy]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[haproxy]:-}")"
+  vs_ngx="rps $(ratio "${RPS[phoenix]:-}" "${RPS[nginx]:-}"), CPU/req $(ratio "${CPU[phoenix]:-}" "${CPU[nginx]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[nginx]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[nginx]:-}")"
+  vs_hap="rps $(ratio "${RPS[phoenix]:-}" "${RPS[haproxy]:-}"), CPU/req $(ratio "${CPU[phoenix]:-}" "${CPU[haproxy]:-}"), p99 $(ratio "${P99[phoenix]:-}" "${P99[haproxy]:-}"), KiB/idle conn $(ratio "${KIB[phoenix]:-}" "${KIB[haproxy]:-}")"
   echo "phoenix/nginx:   $vs_ngx"
   echo "phoenix/haproxy: $vs_hap"
   if [ "$POLICY" = 1 ]; then
@@ -288,10 +311,10 @@ report() {
   echo "$(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p' | head -n1), pinning: $PINNING."
   echo "wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS interleaved rounds; 1 worker/thread per proxy; idle RSS with $IDLE keep-alive conns."
   echo
-  echo "| target | req/s | p50 ms | p99 ms | errors | KiB/idle conn |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| target | req/s | p50 ms | p99 ms | errors | CPU µs/req | KiB/idle conn |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for t in "${TARGETS[@]}"; do
-    echo "| $t | ${RPS[$t]:--} | ${P50[$t]:--} | ${P99[$t]:--} | ${ERRS[$t]:--} | ${KIB[$t]:--} |"
+    echo "| $t | ${RPS[$t]:--} | ${P50[$t]:--} | ${P99[$t]:--} | ${ERRS[$t]:--} | ${CPU[$t]:--} | ${KIB[$t]:--} |"
   done
   echo
   for t in "${!DOWN[@]}"; do echo "($t failed to start or to enforce its policy)"; done
@@ -366,6 +389,7 @@ main() {
     RPS[$t]=$(median <<<"${RPS_ALL[$t]}")
     P50[$t]=$(median <<<"${P50_ALL[$t]}")
     P99[$t]=$(median <<<"${P99_ALL[$t]}")
+    if [ -n "${CPU_ALL[$t]:-}" ]; then CPU[$t]=$(median <<<"${CPU_ALL[$t]}"); fi
   done
   # Idle-connection RSS: the plain proxies only (the policy does not change it).
   for t in "${PROXIES[@]}"; do
