@@ -7,9 +7,10 @@
 namespace phoenix::network {
 
 enum class ConnectionEvent {
-  kConnected,    // Outbound connect finished.
-  kRemoteClose,  // Peer closed or the socket failed.
-  kConnectFailed,
+  kConnected,       // Outbound connect finished.
+  kRemoteClose,     // Peer closed or the socket failed.
+  kConnectFailed,   // Outbound connect refused or failed.
+  kConnectTimeout,  // Outbound connect (and transport handshake) not done in time.
 };
 
 // What a connection reports to its owner (the HTTP connection manager, an upstream client).

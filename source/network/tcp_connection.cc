@@ -106,8 +106,11 @@ std::unique_ptr<TcpConnection> TcpConnection::Connect(
   if (rc != 0) delete request;
   TcpConnection* raw = connection.get();
   // Covers the transport socket's handshake too: it runs until kConnected is raised.
+  // A connect that could not even start fails; one that started and is not done times out.
+  ConnectionEvent expiry =
+      rc != 0 ? ConnectionEvent::kConnectFailed : ConnectionEvent::kConnectTimeout;
   connection->connect_timer_ =
-      dispatcher.CreateTimer([raw] { raw->RaiseRemoteClose(ConnectionEvent::kConnectFailed); });
+      dispatcher.CreateTimer([raw, expiry] { raw->RaiseRemoteClose(expiry); });
   if (rc != 0) {
     // Report asynchronously so the caller's state is consistent when the callback runs.
     connection->connect_timer_->Enable(std::chrono::milliseconds(0));

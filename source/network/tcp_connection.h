@@ -27,7 +27,8 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
                                                      size_t buffer_limit,
                                                      TransportSocketPtr transport_socket);
   // Starts a non-blocking connect; the callbacks get kConnected (once the transport socket is
-  // ready, e.g. after a handshake) or kConnectFailed, within `timeout`.
+  // ready, e.g. after a handshake), or kConnectFailed, or kConnectTimeout when that has not
+  // happened within `timeout`.
   static std::unique_ptr<TcpConnection> Connect(Dispatcher& dispatcher, const sockaddr* address,
                                                 std::chrono::milliseconds timeout,
                                                 size_t buffer_limit, ConnectionCallbacks* callbacks,

@@ -58,7 +58,10 @@ void Http1ActiveClient::OnEvent(network::ConnectionEvent event) {
       pool_.OnConnected(*this);
       return;
     case network::ConnectionEvent::kConnectFailed:
-      pool_.OnConnectFailed(*this, false);
+      pool_.OnConnectFailed(*this, /*timeout=*/false);
+      return;
+    case network::ConnectionEvent::kConnectTimeout:
+      pool_.OnConnectFailed(*this, /*timeout=*/true);
       return;
     case network::ConnectionEvent::kRemoteClose:
       if (!connected_) {

@@ -62,6 +62,9 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
       case network::ConnectionEvent::kConnectFailed:
         Done(false, "connect failed");
         return;
+      case network::ConnectionEvent::kConnectTimeout:
+        Done(false, "connect timeout");
+        return;
       case network::ConnectionEvent::kRemoteClose:
         Done(false, "connection closed");
         return;

@@ -263,7 +263,7 @@ TEST_F(TcpConnectionTransportTest, ConnectTimeoutCoversTheHandshake) {
   server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };  // Never answers.
   Connect(std::make_unique<ToySecureSocket>(/*client=*/true), 100ms);
   ASSERT_TRUE(RunUntil([this] { return !client_.events.empty(); }));
-  EXPECT_EQ(client_.events, std::vector<ConnectionEvent>{ConnectionEvent::kConnectFailed});
+  EXPECT_EQ(client_.events, std::vector<ConnectionEvent>{ConnectionEvent::kConnectTimeout});
   EXPECT_EQ(server_.data, "hello");
 }
 
