@@ -666,7 +666,6 @@ RequestEncoder& Http1ClientCodec::NewStream(ResponseDecoder& decoder) {
   request_complete_ = false;
   response_complete_ = false;
   informational_ = false;
-  response_ended_at_headers_ = false;
   keep_alive_ = true;
   errored_ = false;
   return *this;
@@ -747,7 +746,8 @@ int Http1ClientCodec::OnHeadersComplete() {
                  ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length == 0 &&
                   (parser_.flags & F_CHUNKED) == 0);
   in_trailers_ = true;
-  response_ended_at_headers_ = no_body;
+  // Complete before its decoder hears the end, so the pool keeps the connection.
+  if (no_body) EndResponse();
   decoder_->DecodeHeaders(std::move(response), no_body);
   // 1 tells llhttp the response has no body: the answer to HEAD, and 204 and 304 even with
   // a Content-Length or Transfer-Encoding (RFC 9112 6.3).
@@ -774,12 +774,12 @@ int Http1ClientCodec::OnMessageComplete() {
     informational_ = false;
     return 0;
   }
-  bool ended_with_body = response_complete_;
-  if (!ended_with_body) EndResponse();
+  bool already_ended = response_complete_;  // By a bodiless head or a last body piece.
+  if (!already_ended) EndResponse();
   HeaderMap trailers;
   TakeHeaders(trailers, nullptr);
   head_.Reset();
-  if (!response_ended_at_headers_ && !ended_with_body) {
+  if (!already_ended) {
     if (!trailers.empty()) {
       decoder_->DecodeTrailers(std::move(trailers));
     } else {

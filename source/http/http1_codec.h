@@ -217,7 +217,6 @@ class Http1ClientCodec : public Http1Parser,
   bool request_complete_ = false;
   bool response_complete_ = false;
   bool informational_ = false;
-  bool response_ended_at_headers_ = false;
   bool keep_alive_ = true;
   bool errored_ = false;
 };

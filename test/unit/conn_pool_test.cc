@@ -237,6 +237,34 @@ TEST_F(ConnPoolTest, ConnectionCloseResponseIsNotReused) {
   EXPECT_EQ(upstream_.accepted, 2);
 }
 
+// Responses that end with their head (204, 304, Content-Length: 0) leave a keep-alive
+// connection as reusable as any other.
+class BodilessResponseTest : public ConnPoolTest,
+                             public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(BodilessResponseTest, LeavesTheConnectionReusable) {
+  MakePool();
+  upstream_.response = GetParam();
+  first_.Request(*pool_);
+  ASSERT_TRUE(RunUntilFinished(first_));
+  EXPECT_TRUE(first_.complete);
+  second_.Request(*pool_);
+  EXPECT_TRUE(second_.ready()) << "the idle connection serves the next request at once";
+  ASSERT_TRUE(RunUntilFinished(second_));
+  EXPECT_EQ(upstream_.accepted, 1);
+  EXPECT_EQ(CounterValue("upstream_cx_reuse"), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(EndsWithItsHead, BodilessResponseTest,
+                         ::testing::Values("HTTP/1.1 204 No Content\r\n\r\n",
+                                           "HTTP/1.1 304 Not Modified\r\netag: \"x\"\r\n\r\n",
+                                           "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.index == 0   ? "NoContent204"
+                                              : info.index == 1 ? "NotModified304"
+                                                                : "ContentLengthZero");
+                         });
+
 TEST_F(ConnPoolTest, RequestCancelledWhileConnectingLeavesTheConnectionToTheNextOne) {
   MakePool("circuit_breakers: {max_connections: 1}");
   first_.Request(*pool_);
