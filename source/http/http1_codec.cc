@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/types/span.h"
 #include "source/common/strings.h"
 
 namespace phoenix::http {
@@ -174,6 +175,35 @@ void WriteTrailers(network::Connection& connection, const HeaderMap& trailers) {
   connection.Write(out);
 }
 
+// Removes from `headers` the fields that the Connection values name (RFC 9110 7.6.1). The
+// hop-by-hop ones are gone already, and the common values name nothing else.
+void DropFieldsNamedByConnection(absl::Span<const std::string_view> connection_values,
+                                 HeaderMap& headers) {
+  absl::InlinedVector<std::string_view, 4> named;
+  for (std::string_view connection : connection_values) {
+    if (EqualsLowercase(connection, "keep-alive") || EqualsLowercase(connection, "close")) {
+      continue;
+    }
+    for (absl::string_view token : absl::StrSplit(AbslView(connection), ',')) {
+      std::string_view t = TrimOws(StdView(token));
+      if (t.empty() || absl::EqualsIgnoreCase(AbslView(t), "close")) continue;  // Names no field.
+      if (t.size() <= 17) {  // The longest well-known name: lowercase it to classify it.
+        char lower[17];
+        CopyLowercase(t.data(), t.size(), lower);
+        if (IsHopByHop(ClassifyHeader(std::string_view(lower, t.size())))) continue;
+      }
+      named.push_back(t);
+    }
+  }
+  if (named.empty()) return;
+  headers.RemoveIf([&](std::string_view name) {
+    for (std::string_view n : named) {
+      if (absl::EqualsIgnoreCase(AbslView(n), AbslView(name))) return true;
+    }
+    return false;
+  });
+}
+
 const CodecLimits& UpstreamLimits() {
   static const CodecLimits limits{.max_request_headers_bytes = 96 * 1024,
                                   .max_headers_count = 200,
@@ -319,31 +349,7 @@ void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
     out.AddStored(name, value, known);
   }
   fields.clear();
-  absl::InlinedVector<std::string_view, 4> named;
-  for (std::string_view connection : connection_values) {
-    // The common values name nothing that is left to remove.
-    if (EqualsLowercase(connection, "keep-alive") || EqualsLowercase(connection, "close")) {
-      continue;
-    }
-    for (absl::string_view token : absl::StrSplit(AbslView(connection), ',')) {
-      std::string_view t = TrimOws(StdView(token));
-      // Hop-by-hop names are gone already; "close" names no field.
-      if (t.empty() || absl::EqualsIgnoreCase(AbslView(t), "close")) continue;
-      if (t.size() <= 17) {  // The longest well-known name: lowercase it to classify it.
-        char lower[17];
-        CopyLowercase(t.data(), t.size(), lower);
-        if (IsHopByHop(ClassifyHeader(std::string_view(lower, t.size())))) continue;
-      }
-      named.push_back(t);
-    }
-  }
-  if (named.empty()) return;
-  out.RemoveIf([&](std::string_view name) {
-    for (std::string_view n : named) {
-      if (absl::EqualsIgnoreCase(AbslView(n), AbslView(name))) return true;
-    }
-    return false;
-  });
+  DropFieldsNamedByConnection(connection_values, out);
 }
 
 void Http1Parser::ResetMessage() {
