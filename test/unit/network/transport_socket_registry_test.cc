@@ -71,7 +71,7 @@ TEST_F(TransportSocketRegistryTest, TypedConfigWithoutANameIsAnError) {
 // A registered transport gets its typed_config and the side it serves.
 TEST_F(TransportSocketRegistryTest, BuildsARegisteredTransportForItsSide) {
   static std::vector<TransportSocketSide> sides;  // The registry outlives this test.
-  sides.clear();  // And --gtest_repeat runs it again.
+  sides.clear();                                  // And --gtest_repeat runs it again.
   TransportSocketRegistry::Register(
       "test.transport_sockets.recording",
       [](const google::protobuf::Any& typed_config, TransportSocketSide side, const std::string&,
