@@ -97,11 +97,10 @@ HeaderArena::HeaderArena(HeaderArena&& other) noexcept
     : blocks_(std::move(other.blocks_)),
       current_(other.current_),
       used_(other.used_),
-      capacity_(other.capacity_),
-      open_start_(other.open_start_) {
+      capacity_(other.capacity_) {
   other.blocks_.clear();
   other.current_ = nullptr;
-  other.used_ = other.capacity_ = other.open_start_ = 0;
+  other.used_ = other.capacity_ = 0;
 }
 
 HeaderArena& HeaderArena::operator=(HeaderArena&& other) noexcept {
@@ -111,10 +110,9 @@ HeaderArena& HeaderArena::operator=(HeaderArena&& other) noexcept {
   current_ = other.current_;
   used_ = other.used_;
   capacity_ = other.capacity_;
-  open_start_ = other.open_start_;
   other.blocks_.clear();
   other.current_ = nullptr;
-  other.used_ = other.capacity_ = other.open_start_ = 0;
+  other.used_ = other.capacity_ = 0;
   return *this;
 }
 
@@ -132,36 +130,30 @@ void HeaderArena::Release() {
   }
   blocks_.clear();
   current_ = nullptr;
-  used_ = capacity_ = open_start_ = 0;
+  used_ = capacity_ = 0;
 }
 
 void HeaderArena::Reserve(size_t size) {
   if (used_ + size <= capacity_) return;
-  size_t open = used_ - open_start_;
-  size_t need = open + size;
   Block block;
   auto& pool = Pool().blocks;
-  if (need <= kBlockSize && !pool.empty()) {
+  if (size <= kBlockSize && !pool.empty()) {
     block = {pool.back(), kBlockSize};
     pool.pop_back();
   } else {
-    block.size = need <= kBlockSize ? kBlockSize : need * 2;
+    block.size = size <= kBlockSize ? kBlockSize : size * 2;
     block.data = new char[block.size];
   }
-  // The open string must stay contiguous: it moves to the new block.
-  if (open > 0) std::memcpy(block.data, current_ + open_start_, open);
   blocks_.push_back(block);
   current_ = block.data;
   capacity_ = block.size;
-  open_start_ = 0;
-  used_ = open;
+  used_ = 0;
 }
 
 char* HeaderArena::Allocate(size_t size) {
   Reserve(size);
   char* out = current_ + used_;
   used_ += size;
-  open_start_ = used_;
   return out;
 }
 
@@ -185,22 +177,11 @@ std::string_view HeaderArena::Join(std::initializer_list<std::string_view> parts
   return std::string_view(out, size);
 }
 
-void HeaderArena::Append(const char* data, size_t size, bool lower) {
-  if (size == 0) return;  // Nothing to add (and no block yet, maybe).
-  Reserve(size);
-  char* out = current_ + used_;
-  if (lower) {
-    CopyLowercase(data, size, out);
-  } else {
-    std::memcpy(out, data, size);
-  }
-  used_ += size;
-}
-
-std::string_view HeaderArena::Close() {
-  std::string_view out(current_ + open_start_, used_ - open_start_);
-  open_start_ = used_;
-  return out;
+std::string_view HeaderArena::CopyLowercase(std::string_view text) {
+  if (text.empty()) return std::string_view();
+  char* out = Allocate(text.size());
+  http::CopyLowercase(text.data(), text.size(), out);
+  return std::string_view(out, text.size());
 }
 
 HeaderMap::HeaderMap(const HeaderMap& other) {
@@ -214,29 +195,25 @@ HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
   return *this;
 }
 
-void HeaderMap::Index(size_t position) {
-  WellKnownHeader header = ClassifyHeader(entries_[position].first);
-  if (header == WellKnownHeader::kCount) return;
-  uint16_t& slot = index_[static_cast<size_t>(header)];
+void HeaderMap::Index(size_t position, WellKnownHeader known) {
+  if (known == WellKnownHeader::kCount) return;
+  uint16_t& slot = index_[static_cast<size_t>(known)];
   if (slot == 0 && position < 0xffff) slot = static_cast<uint16_t>(position + 1);
 }
 
 void HeaderMap::Reindex() {
   index_.fill(0);
-  for (size_t i = 0; i < entries_.size(); ++i) Index(i);
+  for (size_t i = 0; i < entries_.size(); ++i) Index(i, ClassifyHeader(entries_[i].first));
 }
 
 void HeaderMap::AddStored(std::string_view lowercase_name, std::string_view value) {
-  entries_.push_back({lowercase_name, value});
-  Index(entries_.size() - 1);
+  AddStored(lowercase_name, value, ClassifyHeader(lowercase_name));
 }
 
 void HeaderMap::AddStored(std::string_view lowercase_name, std::string_view value,
                           WellKnownHeader known) {
   entries_.push_back({lowercase_name, value});
-  if (known == WellKnownHeader::kCount) return;
-  uint16_t& slot = index_[static_cast<size_t>(known)];
-  if (slot == 0 && entries_.size() <= 0xffff) slot = static_cast<uint16_t>(entries_.size());
+  Index(entries_.size() - 1, known);
 }
 
 void HeaderMap::AddLowercase(std::string_view lowercase_name, std::string_view value) {
@@ -245,14 +222,11 @@ void HeaderMap::AddLowercase(std::string_view lowercase_name, std::string_view v
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {
-  arena_.Append(name.data(), name.size(), /*lower=*/true);
-  std::string_view lower = arena_.Close();
-  AddStored(lower, arena_.Copy(value));
+  AddStored(arena_.CopyLowercase(name), arena_.Copy(value));
 }
 
 void HeaderMap::Set(std::string_view name, std::string_view value) {
-  arena_.Append(name.data(), name.size(), /*lower=*/true);
-  std::string_view lower = arena_.Close();
+  std::string_view lower = arena_.CopyLowercase(name);
   Remove(lower);
   AddStored(lower, arena_.Copy(value));
 }

@@ -129,16 +129,12 @@ class HeaderArena {
   ~HeaderArena();
 
   std::string_view Copy(std::string_view text);
+  // `text` with ASCII letters lowercased (header names).
+  std::string_view CopyLowercase(std::string_view text);
   // The concatenation of `parts`, stored once.
   std::string_view Join(std::initializer_list<std::string_view> parts);
   // `size` writable bytes (the caller fills them in).
   char* Allocate(size_t size);
-
-  // A string built from pieces as a parser receives them: Append() grows the open string
-  // (lowercased if `lower`), Close() ends it and returns it.
-  void Append(const char* data, size_t size, bool lower);
-  std::string_view Close();
-  size_t open_size() const { return used_ - open_start_; }
 
  private:
   static constexpr size_t kBlockSize = 1024;
@@ -146,7 +142,7 @@ class HeaderArena {
     char* data;
     size_t size;
   };
-  // Makes room for `size` more bytes after the open string, moving it if needed.
+  // Makes room for `size` more bytes, in a new block if needed.
   void Reserve(size_t size);
   void Release();
 
@@ -154,7 +150,6 @@ class HeaderArena {
   char* current_ = nullptr;  // The last block's data.
   size_t used_ = 0;
   size_t capacity_ = 0;
-  size_t open_start_ = 0;  // Where the open string begins in the current block.
 };
 
 // An ordered list of header fields with lowercase names, as views into the map's own arena:
@@ -215,7 +210,8 @@ class HeaderMap {
   HeaderArena& arena() { return arena_; }
 
  private:
-  void Index(size_t position);
+  // Indexes entries_[position], a `known` header (kCount: none).
+  void Index(size_t position, WellKnownHeader known);
   void Reindex();
 
   absl::InlinedVector<Entry, 12> entries_;
