@@ -69,13 +69,8 @@ inline std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
-void AppendHeaders(std::string& out, const HeaderMap& headers) {
-  for (const auto& [name, value] : headers) {
-    out.append(name).append(": ", 2).append(value).append("\r\n", 2);
-  }
-}
-
-// A head serialized into one per-thread buffer and written with one Connection::Write.
+// A head (or a trailer block) serialized into one per-thread buffer and written with one
+// Connection::Write.
 // The size is known before the first byte is copied, so each piece is a plain memcpy.
 class HeadWriter {
  public:
@@ -169,10 +164,11 @@ void WriteBody(network::Connection& connection, bool chunked, std::string_view d
 
 // The last chunk of a chunked body, carrying trailers.
 void WriteTrailers(network::Connection& connection, const HeaderMap& trailers) {
-  std::string out = "0\r\n";
-  AppendHeaders(out, trailers);
-  out.append("\r\n");
-  connection.Write(out);
+  constexpr std::string_view kLastChunk = "0\r\n";
+  HeadWriter out(kLastChunk.size() + HeadWriter::HeadersSize(trailers));
+  out.Add(kLastChunk);
+  out.AddHeaders(trailers);
+  out.Finish(connection);
 }
 
 // Removes from `headers` the fields that the Connection values name (RFC 9110 7.6.1). The
@@ -186,7 +182,7 @@ void DropFieldsNamedByConnection(absl::Span<const std::string_view> connection_v
     }
     for (absl::string_view token : absl::StrSplit(AbslView(connection), ',')) {
       std::string_view t = TrimOws(StdView(token));
-      if (t.empty() || absl::EqualsIgnoreCase(AbslView(t), "close")) continue;  // Names no field.
+      if (t.empty() || EqualsLowercase(t, "close")) continue;  // Names no field.
       if (t.size() <= 17) {  // The longest well-known name: lowercase it to classify it.
         char lower[17];
         CopyLowercase(t.data(), t.size(), lower);

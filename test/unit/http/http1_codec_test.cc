@@ -331,6 +331,21 @@ TEST_F(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
   EXPECT_TRUE(codec.requests_complete());
 }
 
+TEST_F(ClientCodecTest, EncodesTrailersInTheLastChunk) {
+  RequestHeaders request{"POST", "/x", "up"};
+  RequestEncoder& encoder = codec.NewStream(callbacks);
+  encoder.EncodeHeaders(request, false);
+  encoder.EncodeData("hi", false);
+  HeaderMap trailers;
+  trailers.Add("X-Sum", "9");
+  trailers.Add("grpc-status", "");
+  encoder.EncodeTrailers(trailers);
+  EXPECT_EQ(connection.written,
+            "POST /x HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n"
+            "0\r\nx-sum: 9\r\ngrpc-status: \r\n\r\n");
+  EXPECT_TRUE(codec.requests_complete());
+}
+
 TEST_F(ClientCodecTest, ReadToCloseResponseCompletesOnClose) {
   Exchange("HTTP/1.1 200 OK\r\n\r\npartial");
   EXPECT_EQ(callbacks.body, "partial");
