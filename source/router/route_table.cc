@@ -213,9 +213,9 @@ bool RouteEntry::Matches(const http::RequestHeaders& request) const {
   return true;
 }
 
-const std::string& RouteEntry::PickCluster(uint64_t random) const {
+const std::string& RouteEntry::PickCluster(absl::FunctionRef<uint64_t()> random) const {
   if (action != Action::kWeightedClusters || total_weight == 0) return cluster;
-  uint64_t point = random % total_weight;
+  uint64_t point = random() % total_weight;
   for (const auto& c : weighted_clusters) {
     if (point < c.weight) return c.name;
     point -= c.weight;

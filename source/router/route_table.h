@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "phoenix/config/v1/route.pb.h"
 #include "source/common/config_errors.h"
 #include "source/http/header_map.h"
@@ -96,8 +97,9 @@ struct RouteEntry : public http::Route {
   }
   const std::string& name() const override { return route_name; }
   bool Matches(const http::RequestHeaders& request) const;
-  // The cluster for this request (weighted clusters pick with `random`).
-  const std::string& PickCluster(uint64_t random) const;
+  // The cluster for this request. Only weighted clusters draw from `random`: a single
+  // cluster costs no draw.
+  const std::string& PickCluster(absl::FunctionRef<uint64_t()> random) const;
   // Location header value for a redirect route.
   std::string RedirectLocation(const http::RequestHeaders& request) const;
   // Applies prefix/host rewrites to the upstream request.

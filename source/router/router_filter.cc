@@ -60,9 +60,7 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
     AnswerLocally(*route_, headers);
     return http::FilterStatus::kStop;
   }
-  const std::string& cluster_name = route_->action == RouteEntry::Action::kWeightedClusters
-                                        ? route_->PickCluster(callbacks_->Random())
-                                        : route_->cluster;  // No random draw for a single cluster.
+  const std::string& cluster_name = route_->PickCluster([this] { return callbacks_->Random(); });
   cluster_ = upstream::ClusterManager::ForThisThread()->Get(cluster_name);
   if (cluster_ == nullptr) {
     callbacks_->SendLocalReply(503, "no cluster\n", "NC");

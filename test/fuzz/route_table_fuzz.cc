@@ -159,7 +159,7 @@ void CheckRoute(const router::RouteEntry& route, const http::RequestHeaders& req
   FUZZ_CHECK(route.virtual_host != nullptr);
   FUZZ_CHECK(route.Matches(request));
   if (route.action == Action::kCluster || route.action == Action::kWeightedClusters) {
-    const std::string& cluster = route.PickCluster(random);
+    const std::string& cluster = route.PickCluster([random] { return random; });
     FUZZ_CHECK(!cluster.empty());
     if (route.action == Action::kWeightedClusters) {
       bool listed = false;

@@ -106,7 +106,7 @@ virtual_hosts:
   const RouteEntry* route = table->Match(Request("GET", "/"));
   ASSERT_NE(route, nullptr);
   int b = 0;
-  for (uint64_t i = 0; i < 400; ++i) b += route->PickCluster(i) == "b";
+  for (uint64_t i = 0; i < 400; ++i) b += route->PickCluster([i] { return i; }) == "b";
   EXPECT_EQ(b, 300);
 }
 
