@@ -42,11 +42,13 @@ class FakeStream : public http::Stream {
   bool read_disabled = false;
 };
 
-// Stands for a codec's encoder of one server stream: records the response as calls (a
-// head, body, trailers), not as bytes.
-class FakeResponseEncoder : public http::ResponseEncoder {
+// Stands for a codec's encoder of one stream (`Encoder`: http::RequestEncoder or
+// http::ResponseEncoder, `Headers` its head): records the message as calls (a head, body,
+// trailers), not as bytes.
+template <typename Encoder, typename Headers>
+class RecordingEncoder : public Encoder {
  public:
-  void EncodeHeaders(const http::ResponseHeaders& h, bool end_stream) override {
+  void EncodeHeaders(const Headers& h, bool end_stream) override {
     headers = h;
     ended = end_stream;
   }
@@ -60,39 +62,22 @@ class FakeResponseEncoder : public http::ResponseEncoder {
   }
   http::Stream& stream() override { return fake_stream; }
 
+  std::optional<Headers> headers;
+  std::string body;
+  std::optional<http::HeaderMap> trailers;
+  bool ended = false;
+  FakeStream fake_stream;
+};
+
+// A server stream's encoder: records the response.
+class FakeResponseEncoder : public RecordingEncoder<http::ResponseEncoder, http::ResponseHeaders> {
+ public:
   // The response status, or 0 before the head.
   int status() const { return headers ? headers->status : 0; }
-
-  std::optional<http::ResponseHeaders> headers;
-  std::string body;
-  std::optional<http::HeaderMap> trailers;
-  bool ended = false;
-  FakeStream fake_stream;
 };
 
-// Stands for a codec's encoder of one client (upstream) stream: records the request as calls.
-class FakeRequestEncoder : public http::RequestEncoder {
- public:
-  void EncodeHeaders(const http::RequestHeaders& h, bool end_stream) override {
-    headers = h;
-    ended = end_stream;
-  }
-  void EncodeData(std::string_view data, bool end_stream) override {
-    body.append(data);
-    ended = end_stream;
-  }
-  void EncodeTrailers(const http::HeaderMap& t) override {
-    trailers = t;
-    ended = true;
-  }
-  http::Stream& stream() override { return fake_stream; }
-
-  std::optional<http::RequestHeaders> headers;
-  std::string body;
-  std::optional<http::HeaderMap> trailers;
-  bool ended = false;
-  FakeStream fake_stream;
-};
+// A client (upstream) stream's encoder: records the request.
+using FakeRequestEncoder = RecordingEncoder<http::RequestEncoder, http::RequestHeaders>;
 
 // Stands for a server codec of any protocol: instead of parsing bytes, the test opens
 // streams itself (NewStream) and feeds their decoders, and reads each response from the
