@@ -28,6 +28,12 @@ FORBIDDEN = [
     ("upstream", "server"), ("filters", "router"), ("filters", "server"),
     ("matchers", "router"), ("matchers", "filters"), ("router", "filters"), ("router", "server"),
     ("config", "server"), ("config", "filters"),  # Filters are found through their registry.
+    # TLS is found through the transport socket registry. (It reaches http/ only through the
+    # matchers it checks SANs with.)
+    ("config", "tls"), ("network", "tls"), ("http", "tls"), ("upstream", "tls"),
+    ("router", "tls"), ("filters", "tls"), ("tls", "router"),
+    ("tls", "upstream"), ("tls", "filters"), ("tls", "config"), ("tls", "server"),
+    ("common", "tls"),
 ]
 
 LIBRARY_RE = re.compile(r"phoenix_library\(\s*([\w/]+)((?:\s|[^)])*)\)", re.S)

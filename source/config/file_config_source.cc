@@ -45,12 +45,13 @@ absl::Status FileConfigSource::Refresh() {
     update.types[ResourceType::kRouteConfiguration] =
         Pack(bootstrap.static_resources().route_configurations());
     update.types[ResourceType::kCluster] = Pack(bootstrap.static_resources().clusters());
+    update.types[ResourceType::kSecret] = Pack(bootstrap.static_resources().secrets());
     update.bootstrap = &bootstrap;
     update.source_map = &source_map;
   }
   absl::Status answer = loaded.ok() ? callbacks_->OnConfigUpdate(update) : loaded;
-  for (ResourceType type :
-       {ResourceType::kListener, ResourceType::kRouteConfiguration, ResourceType::kCluster}) {
+  for (ResourceType type : {ResourceType::kListener, ResourceType::kRouteConfiguration,
+                            ResourceType::kCluster, ResourceType::kSecret}) {
     TypeStatus& status = status_[type];
     std::string version = loaded.ok() ? update.types[type].version : "";
     if (answer.ok()) {

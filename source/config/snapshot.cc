@@ -23,6 +23,7 @@ struct ListenerContext {
   StatsStore& stats;
   const upstream::ClusterMap& clusters;
   const RouteConfigMap& route_configs;
+  const network::SecretMap& secrets;
   SourceKind kind;
   ConfigErrors& errors;
 };
@@ -152,9 +153,10 @@ FilterChain BuildFilterChain(const v1::FilterChain& proto, const v1::Listener& l
                              const ListenerContext& context) {
   FilterChain chain;
   chain.name = proto.name().empty() ? name : proto.name();
+  network::TransportSocketContext transport_context{
+      network::TransportSocketSide::kDownstream, &context.secrets, &context.stats, listener.name()};
   chain.transport_socket_factory = network::TransportSocketRegistry::Build(
-      proto.transport_socket(), network::TransportSocketSide::kDownstream,
-      path + ".transport_socket", context.errors);
+      proto.transport_socket(), transport_context, path + ".transport_socket", context.errors);
   chain.connection_manager = BuildConnectionManager(proto.http_connection_manager(), listener,
                                                     path + ".http_connection_manager", context);
   return chain;
@@ -186,8 +188,9 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
   if (listener.filter_chains().empty() && !listener.has_default_filter_chain()) {
     v1::FilterChain shorthand;
     *shorthand.mutable_http_connection_manager() = listener.http_connection_manager();
-    return std::make_shared<FilterChainManager>(std::vector<FilterChain>{
-        BuildFilterChain(shorthand, listener, path, kDefaultChainName, context)});
+    std::vector<FilterChain> chains;
+    chains.push_back(BuildFilterChain(shorthand, listener, path, kDefaultChainName, context));
+    return std::make_shared<FilterChainManager>(std::move(chains), nullptr);
   }
   if (listener.has_http_connection_manager()) {
     errors.Add(path + ".http_connection_manager",
@@ -196,21 +199,26 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
     return nullptr;
   }
   std::vector<FilterChain> chains;
+  std::unique_ptr<FilterChain> default_chain;
   std::set<std::string> names;  // Workers key per-chain state on them.
   auto add = [&](const v1::FilterChain& proto, const std::string& name) {
     std::string chain_path = absl::StrCat(path, ".", name);
-    chains.push_back(BuildFilterChain(proto, listener, chain_path, name, context));
-    if (!names.insert(chains.back().name).second) {
+    FilterChain chain = BuildFilterChain(proto, listener, chain_path, name, context);
+    if (!names.insert(chain.name).second) {
       errors.Add(chain_path + ".name",
-                 absl::StrCat("duplicate filter chain name '", chains.back().name, "'"));
+                 absl::StrCat("duplicate filter chain name '", chain.name, "'"));
     }
-    return chain_path;
+    return std::make_pair(std::move(chain), chain_path);
   };
   for (int i = 0; i < listener.filter_chains_size(); ++i) {
     const auto& proto = listener.filter_chains(i);
-    std::string chain_path = add(proto, absl::StrCat("filter_chains[", i, "]"));
-    CheckFilterChainMatch(proto.filter_chain_match(), chains.back(),
-                          chain_path + ".filter_chain_match", errors);
+    auto [chain, chain_path] = add(proto, absl::StrCat("filter_chains[", i, "]"));
+    const auto& match = proto.filter_chain_match();
+    CheckFilterChainMatch(match, chain, chain_path + ".filter_chain_match", errors);
+    chain.server_names.assign(match.server_names().begin(), match.server_names().end());
+    chain.application_protocols.assign(match.application_protocols().begin(),
+                                       match.application_protocols().end());
+    chains.push_back(std::move(chain));
     for (int j = 0; j < i; ++j) {
       if (google::protobuf::util::MessageDifferencer::Equals(
               listener.filter_chains(j).filter_chain_match(), proto.filter_chain_match())) {
@@ -223,7 +231,8 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
   }
   if (listener.has_default_filter_chain()) {
     const auto& proto = listener.default_filter_chain();
-    std::string chain_path = add(proto, kDefaultChainName);
+    auto [chain, chain_path] = add(proto, kDefaultChainName);
+    default_chain = std::make_unique<FilterChain>(std::move(chain));
     const auto& match = proto.filter_chain_match();
     if (!match.server_names().empty() || !match.application_protocols().empty()) {
       errors.Add(chain_path + ".filter_chain_match",
@@ -231,7 +240,7 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
                  "filter_chain_match");
     }
   }
-  return std::make_shared<FilterChainManager>(std::move(chains));
+  return std::make_shared<FilterChainManager>(std::move(chains), std::move(default_chain));
 }
 
 }  // namespace
@@ -264,6 +273,16 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
   }
 
   const auto& resources = bootstrap.static_resources();
+  network::SecretMap secrets;
+  for (int i = 0; i < resources.secrets_size(); ++i) {
+    const auto& proto = resources.secrets(i);
+    std::string path = absl::StrCat("static_resources.secrets[", i, "]");
+    if (proto.name().empty()) {
+      errors.Add(path + ".name", "a secret needs a name");
+    } else if (!secrets.emplace(proto.name(), proto).second) {
+      errors.Add(path + ".name", absl::StrCat("duplicate secret name '", proto.name(), "'"));
+    }
+  }
   std::set<std::string> cluster_names;
   for (int i = 0; i < resources.clusters_size(); ++i) {
     const auto& proto = resources.clusters(i);
@@ -272,17 +291,19 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
       errors.Add(path + ".name", absl::StrCat("duplicate cluster name '", proto.name(), "'"));
       continue;
     }
+    auto info = upstream::ClusterInfo::Create(proto, stats, path, errors, &secrets);
+    if (info == nullptr) continue;
     if (previous != nullptr) {
+      // Unchanged, certificates included: keep the old one (its hosts' counters, the pools).
       auto it = previous->clusters.find(proto.name());
       if (it != previous->clusters.end() &&
-          google::protobuf::util::MessageDifferencer::Equals(it->second->proto(), proto)) {
-        snapshot->clusters[proto.name()] = it->second;
-        continue;
+          google::protobuf::util::MessageDifferencer::Equals(it->second->proto(), proto) &&
+          it->second->transport_socket_factory().Fingerprint() ==
+              info->transport_socket_factory().Fingerprint()) {
+        info = it->second;
       }
     }
-    if (auto info = upstream::ClusterInfo::Create(proto, stats, path, errors)) {
-      snapshot->clusters[proto.name()] = std::move(info);
-    }
+    snapshot->clusters[proto.name()] = std::move(info);
   }
 
   std::set<std::string> route_config_names;
@@ -303,7 +324,8 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
     snapshot->route_configs[proto.name()] = std::move(routes);
   }
 
-  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, kind, errors};
+  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, secrets, kind,
+                                errors};
   std::set<std::string> listener_names, listener_addresses;
   // Listeners from a dynamic source may arrive later.
   if (resources.listeners().empty() && kind == SourceKind::kStatic) {

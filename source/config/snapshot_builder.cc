@@ -38,6 +38,9 @@ absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnap
       case ResourceType::kCluster:
         unpacked = Unpack(delivered.resources, resources->mutable_clusters());
         break;
+      case ResourceType::kSecret:
+        unpacked = Unpack(delivered.resources, resources->mutable_secrets());
+        break;
       default:
         return absl::UnimplementedError(
             absl::StrCat(AbslView(TypeName(type)), " resources are not supported yet"));

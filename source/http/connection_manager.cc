@@ -443,7 +443,9 @@ void ConnectionManager::ArmHeadTimeoutIfPending() {
 }
 
 void ConnectionManager::OnEvent(network::ConnectionEvent event) {
-  if (event != network::ConnectionEvent::kRemoteClose) return;
+  // kConnected: a TLS handshake finished. Anything else closed the connection (a timed-out
+  // handshake too).
+  if (event == network::ConnectionEvent::kConnected) return;
   for (auto& stream : streams_) stream->OnReset();
   Close(/*flush=*/false);
 }

@@ -18,8 +18,8 @@ void RawBufferSocket::Write(const std::string_view* slices, size_t count) {
 void RegisterRawBufferSocket() {
   TransportSocketRegistry::Register(
       RawBufferSocket::kName,
-      [](const google::protobuf::Any& typed_config, TransportSocketSide, const std::string& path,
-         config::ConfigErrors& errors) -> TransportSocketFactoryPtr {
+      [](const google::protobuf::Any& typed_config, const TransportSocketContext&,
+         const std::string& path, config::ConfigErrors& errors) -> TransportSocketFactoryPtr {
         if (!typed_config.type_url().empty() && !typed_config.Is<config::v1::RawBuffer>()) {
           errors.Add(path, absl::StrCat(RawBufferSocket::kName,
                                         " takes typed_config of type phoenix.config.v1.RawBuffer"));

@@ -59,11 +59,17 @@ TcpConnection::TcpConnection(Dispatcher& dispatcher, uv_tcp_t* handle, size_t bu
   transport_socket_->SetCallbacks(this);
 }
 
-std::unique_ptr<TcpConnection> TcpConnection::FromAccepted(Dispatcher& dispatcher, uv_tcp_t* handle,
-                                                           size_t buffer_limit,
-                                                           TransportSocketPtr transport_socket) {
+std::unique_ptr<TcpConnection> TcpConnection::FromAccepted(
+    Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit,
+    TransportSocketPtr transport_socket, std::chrono::milliseconds handshake_timeout) {
   std::unique_ptr<TcpConnection> connection(
       new TcpConnection(dispatcher, handle, buffer_limit, std::move(transport_socket)));
+  if (handshake_timeout.count() > 0) {
+    TcpConnection* raw = connection.get();
+    connection->connect_timer_ =
+        dispatcher.CreateTimer([raw] { raw->OnConnectTimer(ConnectionEvent::kConnectTimeout); });
+    connection->connect_timer_->Enable(handshake_timeout);
+  }
   sockaddr_storage peer;
   int length = sizeof(peer);
   if (uv_tcp_getpeername(handle, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
@@ -110,7 +116,7 @@ std::unique_ptr<TcpConnection> TcpConnection::Connect(
   ConnectionEvent expiry =
       rc != 0 ? ConnectionEvent::kConnectFailed : ConnectionEvent::kConnectTimeout;
   connection->connect_timer_ =
-      dispatcher.CreateTimer([raw, expiry] { raw->RaiseRemoteClose(expiry); });
+      dispatcher.CreateTimer([raw, expiry] { raw->OnConnectTimer(expiry); });
   if (rc != 0) {
     // Report asynchronously so the caller's state is consistent when the callback runs.
     connection->connect_timer_->Enable(std::chrono::milliseconds(0));
@@ -160,9 +166,15 @@ void TcpConnection::OnPlaintext(const char* data, size_t length) {
   if (callbacks_ != nullptr) callbacks_->OnData(data, length);
 }
 
+void TcpConnection::OnConnectTimer(ConnectionEvent expiry) {
+  if (expiry == ConnectionEvent::kConnectTimeout) transport_socket_->OnConnectTimeout();
+  RaiseRemoteClose(expiry);
+}
+
 void TcpConnection::RaiseEvent(ConnectionEvent event) {
   if (handle_ == nullptr) return;
   if (event != ConnectionEvent::kConnected) {
+    FlushPending();  // The transport's last words (a TLS alert), best effort.
     RaiseRemoteClose(event);
     return;
   }

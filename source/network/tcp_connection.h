@@ -22,10 +22,12 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   // A handle for uv_accept; pass it to FromAccepted, or to CloseUnusedHandle on failure.
   static uv_tcp_t* NewHandle(uv_loop_t* loop);
   static void CloseUnusedHandle(uv_tcp_t* handle);
-  // Wraps a handle from NewHandle() that uv_accept filled.
-  static std::unique_ptr<TcpConnection> FromAccepted(Dispatcher& dispatcher, uv_tcp_t* handle,
-                                                     size_t buffer_limit,
-                                                     TransportSocketPtr transport_socket);
+  // Wraps a handle from NewHandle() that uv_accept filled. A transport socket that is not
+  // ready for data (a TLS handshake) within `handshake_timeout` closes it (zero: no limit).
+  static std::unique_ptr<TcpConnection> FromAccepted(
+      Dispatcher& dispatcher, uv_tcp_t* handle, size_t buffer_limit,
+      TransportSocketPtr transport_socket,
+      std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(0));
   // Starts a non-blocking connect; the callbacks get kConnected (once the transport socket is
   // ready, e.g. after a handshake), or kConnectFailed, or kConnectTimeout when that has not
   // happened within `timeout`.
@@ -56,6 +58,7 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   void OnPlaintext(const char* data, size_t length) override;
   void WriteToSocket(const std::string_view* slices, size_t count) override;
   void RaiseEvent(ConnectionEvent event) override;
+  // peer_address() serves both interfaces.
 
   void StartReading();
   void WriteNow(const std::string_view* slices, size_t count);
@@ -65,6 +68,7 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   void OnConnect(int status);
   void CheckWatermarks();
   void RaiseRemoteClose(ConnectionEvent event);
+  void OnConnectTimer(ConnectionEvent expiry);
 
   Dispatcher& dispatcher_;
   uv_tcp_t* handle_;  // Null once closed.

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "source/network/connection.h"
@@ -21,6 +23,8 @@ class TransportSocketCallbacks {
   // when TCP connects; TLS: when the handshake is done); kConnectFailed or kRemoteClose when
   // it failed, which closes the connection.
   virtual void RaiseEvent(ConnectionEvent event) = 0;
+  // "1.2.3.4:5678", for log lines.
+  virtual const std::string& peer_address() const = 0;
 };
 
 // Sits between a connection's socket and its user. The connection hands it the bytes read
@@ -44,6 +48,9 @@ class TransportSocket {
   // The connection closes once its pending writes are out: last words (TLS: close_notify)
   // go through WriteToSocket now. Not called when a connection is closed abruptly.
   virtual void OnCleanClose() = 0;
+  // The connect, or on an accepted connection the handshake, did not finish in time; the
+  // connection closes right after (TLS counts it).
+  virtual void OnConnectTimeout() {}
   // The protocol agreed by ALPN (e.g. "h2"); "" if none, as on raw TCP.
   virtual std::string_view ApplicationProtocol() const = 0;
   // Who the peer proved to be (TLS: from its certificate); "" if unauthenticated.
@@ -61,6 +68,13 @@ class TransportSocketFactory {
   virtual TransportSocketPtr Create() const = 0;
   // Whether its sockets are secured (TLS). Only those can pick a filter chain by SNI or ALPN.
   virtual bool ImplementsSecureTransport() const = 0;
+  // What it loaded beyond its config (TLS: a hash of its certificates, keys and CA bundles),
+  // so that a reload with an unchanged config still notices a rotated certificate. Two
+  // factories built from equal configs with equal fingerprints make identical sockets.
+  virtual std::string Fingerprint() const { return {}; }
+  // How long an accepted connection may take to be ready for data (TLS: its handshake);
+  // zero: no limit.
+  virtual std::chrono::milliseconds HandshakeTimeout() const { return {}; }
 };
 
 using TransportSocketFactoryPtr = std::shared_ptr<const TransportSocketFactory>;

@@ -20,7 +20,7 @@ void TransportSocketRegistry::Register(const std::string& name, Builder builder)
 }
 
 TransportSocketFactoryPtr TransportSocketRegistry::Build(const config::v1::TransportSocket& config,
-                                                         TransportSocketSide side,
+                                                         const TransportSocketContext& context,
                                                          const std::string& path,
                                                          config::ConfigErrors& errors) {
   // None configured: raw TCP, as in Envoy.
@@ -39,7 +39,7 @@ TransportSocketFactoryPtr TransportSocketRegistry::Build(const config::v1::Trans
     errors.Add(path + ".name", message);
     return nullptr;
   }
-  return it->second(config.typed_config(), side, path + ".typed_config", errors);
+  return it->second(config.typed_config(), context, path + ".typed_config", errors);
 }
 
 }  // namespace phoenix::network

@@ -189,6 +189,9 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
       action = Action::kDirectResponse;
       direct_status = proto.direct_response().status();
       direct_body = proto.direct_response().body().inline_string();
+      if (proto.direct_response().body().has_filename()) {
+        errors.Add(p + ".direct_response.body.filename", "give the body as inline_string");
+      }
       if (direct_status < 200 || direct_status > 599) {
         errors.Add(p + ".direct_response.status", "status must be between 200 and 599");
       }

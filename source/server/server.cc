@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/config/file_config_source.h"
+#include "source/config/redact.h"
 #include "source/network/tcp_connection.h"
 #include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
@@ -372,7 +373,9 @@ std::string Server::ConfigDumpJson() {
   std::string bootstrap;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(current_->bootstrap, &bootstrap, options);
+  config::v1::Bootstrap redacted = current_->bootstrap;
+  config::RedactPrivateKeys(&redacted);
+  (void)google::protobuf::util::MessageToJsonString(redacted, &bootstrap, options);
   // Per resource type: the version in force, and the last rejected one with its error.
   std::string sources;
   for (const auto& [type, status] : source_->status()) {

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "source/network/raw_buffer_socket.h"
+#include "source/tls/ssl_socket.h"
 
 namespace phoenix::server {
 
@@ -11,6 +12,7 @@ void RegisterBuiltinTransportSockets() {
   std::call_once(once, [] {
     // One line per transport socket.
     network::RegisterRawBufferSocket();
+    tls::RegisterTlsTransportSocket();
   });
 }
 

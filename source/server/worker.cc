@@ -5,6 +5,7 @@
 #include "source/common/access_log.h"
 #include "source/common/logging.h"
 #include "source/network/tcp_connection.h"
+#include "source/server/chain_selecting_socket.h"
 
 namespace phoenix::server {
 
@@ -69,6 +70,7 @@ void Worker::PostStop() {
     // Deferred, so work already queued for these connections runs first.
     dispatcher_.Defer([this] {
       listeners_.clear();
+      pending_.clear();
       connections_.clear();
       active_connections_.store(0);
       cluster_manager_.Clear();
@@ -113,12 +115,12 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
     }
     // Existing connections pick up their chain's new config on their next request.
     absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
-    for (const config::FilterChain& chain : listener_config.filter_chains->chains()) {
-      auto it = listener->chain_states.find(chain.name);
+    for (const config::FilterChain* chain : listener_config.filter_chains->chains()) {
+      auto it = listener->chain_states.find(chain->name);
       auto state =
           it != listener->chain_states.end() ? it->second : std::make_shared<http::ListenerState>();
-      state->config = chain.connection_manager;
-      chain_states[chain.name] = std::move(state);
+      state->config = chain->connection_manager;
+      chain_states[chain->name] = std::move(state);
     }
     listener->chain_states.swap(chain_states);
     listener->filter_chains = listener_config.filter_chains;
@@ -127,6 +129,26 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
   listeners_.swap(next);  // Listeners left in `next` are closed here.
 }
 
+// A connection between accept and the choice of its filter chain: owns it, and drops it if
+// it closes before its ClientHello has chosen.
+class Worker::PendingConnection : public network::ConnectionCallbacks {
+ public:
+  PendingConnection(Worker& worker) : worker_(worker) {}
+  void OnData(const char*, size_t) override {}
+  void OnEvent(network::ConnectionEvent event) override {
+    if (event == network::ConnectionEvent::kConnected) return;
+    // Not at once: the connection is reporting from inside its own call.
+    worker_.dispatcher_.Defer([worker = &worker_, self = this] {
+      if (worker->pending_.erase(self) > 0) worker->active_connections_.fetch_sub(1);
+    });
+  }
+
+  std::unique_ptr<network::TcpConnection> connection;
+
+ private:
+  Worker& worker_;
+};
+
 void Worker::OnAccept(ActiveListener& listener) {
   uv_tcp_t* handle = network::TcpConnection::NewHandle(dispatcher_.loop());
   if (uv_accept(reinterpret_cast<uv_stream_t*>(listener.handle),
@@ -134,15 +156,53 @@ void Worker::OnAccept(ActiveListener& listener) {
     network::TcpConnection::CloseUnusedHandle(handle);
     return;
   }
+  active_connections_.fetch_add(1);
+  if (listener.filter_chains->needs_client_hello()) {
+    AcceptByClientHello(listener, handle);
+    return;
+  }
   const config::FilterChain& chain = listener.filter_chains->Select();
-  auto connection = network::TcpConnection::FromAccepted(dispatcher_, handle,
-                                                         chain.connection_manager->buffer_limit,
-                                                         chain.transport_socket_factory->Create());
-  auto manager = std::make_unique<http::ConnectionManager>(
-      *this, listener.chain_states.at(chain.name), std::move(connection));
+  Serve(network::TcpConnection::FromAccepted(dispatcher_, handle,
+                                             chain.connection_manager->buffer_limit,
+                                             chain.transport_socket_factory->Create(),
+                                             chain.transport_socket_factory->HandshakeTimeout()),
+        listener.chain_states.at(chain.name));
+}
+
+void Worker::AcceptByClientHello(ActiveListener& listener, uv_tcp_t* handle) {
+  auto pending = std::make_unique<PendingConnection>(*this);
+  PendingConnection* raw = pending.get();
+  // What the choice needs, as of now: a reload may replace the listener meanwhile.
+  auto selector = [this, raw, chains = listener.filter_chains, states = listener.chain_states](
+                      const tls::ClientHello* hello) -> network::TransportSocketPtr {
+    const config::FilterChain* chain = hello != nullptr
+                                           ? chains->Select(hello->server_name, hello->alpn)
+                                           : chains->default_chain();
+    if (chain == nullptr) {
+      PHX_LOG(kDebug, "worker ", index_, ": no filter chain for ", raw->connection->peer_address(),
+              hello != nullptr ? " (SNI '" : " (not TLS",
+              hello != nullptr ? hello->server_name : "", hello != nullptr ? "')" : ")");
+      return nullptr;  // The connection closes; the pending entry goes with it.
+    }
+    auto node = pending_.extract(raw);
+    Serve(std::move(node.mapped()->connection), states.at(chain->name));
+    return chain->transport_socket_factory->Create();
+  };
+  const config::FilterChain& first = listener.filter_chains->Select();
+  pending->connection = network::TcpConnection::FromAccepted(
+      dispatcher_, handle, first.connection_manager->buffer_limit,
+      std::make_unique<ChainSelectingSocket>(std::move(selector)),
+      listener.filter_chains->handshake_timeout());
+  pending->connection->SetCallbacks(raw);
+  pending_[raw] = std::move(pending);
+}
+
+void Worker::Serve(std::unique_ptr<network::TcpConnection> connection,
+                   std::shared_ptr<http::ListenerState> state) {
+  auto manager =
+      std::make_unique<http::ConnectionManager>(*this, std::move(state), std::move(connection));
   http::ConnectionManager* raw = manager.get();
   connections_[raw] = std::move(manager);
-  active_connections_.fetch_add(1);
 }
 
 void Worker::OnConnectionClosed(http::ConnectionManager* connection) {

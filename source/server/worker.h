@@ -11,6 +11,7 @@
 #include "source/common/random.h"
 #include "source/config/snapshot.h"
 #include "source/http/connection_manager.h"
+#include "source/network/tcp_connection.h"
 #include "source/upstream/cluster_manager.h"
 
 namespace phoenix::server {
@@ -52,9 +53,15 @@ class Worker : public http::WorkerContext {
 
  private:
   struct ActiveListener;
+  class PendingConnection;
 
   void ApplySnapshot(const config::ConfigSnapshot& snapshot, const ListenerSocketsList& sockets);
   void OnAccept(ActiveListener& listener);
+  // Serves `connection` with the connection manager of the chain whose state is `state`.
+  void Serve(std::unique_ptr<network::TcpConnection> connection,
+             std::shared_ptr<http::ListenerState> state);
+  // Accepts a connection whose chain is chosen by its ClientHello.
+  void AcceptByClientHello(ActiveListener& listener, uv_tcp_t* handle);
 
   int index_;
   Dispatcher dispatcher_;
@@ -63,6 +70,8 @@ class Worker : public http::WorkerContext {
   absl::flat_hash_map<std::string, std::unique_ptr<ActiveListener>> listeners_;
   absl::flat_hash_map<http::ConnectionManager*, std::unique_ptr<http::ConnectionManager>>
       connections_;
+  // Connections whose ClientHello has not chosen their filter chain yet.
+  absl::flat_hash_map<PendingConnection*, std::unique_ptr<PendingConnection>> pending_;
   std::atomic<int64_t> active_connections_{0};
   bool draining_ = false;
   FastRandom random_;

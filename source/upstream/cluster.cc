@@ -70,7 +70,8 @@ bool CircuitBreakers::TryAcquireRetry() {
 
 std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster& proto,
                                                        StatsStore& stats, const std::string& path,
-                                                       config::ConfigErrors& errors) {
+                                                       config::ConfigErrors& errors,
+                                                       const network::SecretMap* secrets) {
   std::shared_ptr<ClusterInfo> info(new ClusterInfo(proto));
   size_t errors_before = errors.errors().size();
   if (proto.name().empty()) errors.Add(path + ".name", "a cluster needs a name");
@@ -121,9 +122,10 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   if (info->hosts_.empty() && errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
+  network::TransportSocketContext transport_context{network::TransportSocketSide::kUpstream,
+                                                    secrets, &stats, proto.name()};
   info->transport_socket_factory_ = network::TransportSocketRegistry::Build(
-      proto.transport_socket(), network::TransportSocketSide::kUpstream, path + ".transport_socket",
-      errors);
+      proto.transport_socket(), transport_context, path + ".transport_socket", errors);
   if (errors.errors().size() != errors_before) return nullptr;
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
   info->breakers_ =

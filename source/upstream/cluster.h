@@ -15,6 +15,7 @@
 #include "source/common/stats.h"
 #include "source/common/time_source.h"
 #include "source/network/transport_socket.h"
+#include "source/network/transport_socket_registry.h"
 
 namespace phoenix::upstream {
 
@@ -154,10 +155,12 @@ struct ClusterStats {
 // their counters and workers keep their pools.
 class ClusterInfo {
  public:
-  // Returns null and adds errors (under `path`) if the definition is invalid.
+  // Returns null and adds errors (under `path`) if the definition is invalid. `secrets` are
+  // those its TLS context may name (may be null).
   static std::shared_ptr<const ClusterInfo> Create(const config::v1::Cluster& proto,
                                                    StatsStore& stats, const std::string& path,
-                                                   config::ConfigErrors& errors);
+                                                   config::ConfigErrors& errors,
+                                                   const network::SecretMap* secrets = nullptr);
 
   const std::string& name() const { return proto_.name(); }
   const config::v1::Cluster& proto() const { return proto_; }

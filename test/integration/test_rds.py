@@ -69,7 +69,7 @@ class RdsTest(PhoenixTestCase):
 
     def test_a_reload_that_changes_only_the_route_configuration(self):
         before = versions(self.px)
-        self.assertEqual(set(before), {"Listener", "RouteConfiguration", "Cluster"})
+        self.assertEqual(set(before), {"Listener", "RouteConfiguration", "Cluster", "Secret"})
         self.px.write_config(self.yaml("b"))
         status, body = self.px.admin_post("/reload")
         self.assertEqual(status, 200, body)

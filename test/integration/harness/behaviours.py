@@ -82,6 +82,13 @@ def _close(up, conn, req, keep_alive, head):
     return False
 
 
+def _respond_close(up, conn, req, keep_alive, head):
+    # Answers with Connection: close, then closes: the next request needs a new connection.
+    body = b"closing\n"
+    up.send_response(conn, 200, [("Content-Length", str(len(body)))], body, keep_alive=False)
+    return False
+
+
 def _status(up, conn, status, keep_alive, head):
     if 100 <= status < 200 or status in (204, 304):
         up.send_response(conn, status, [], b"", keep_alive, head)
@@ -180,6 +187,7 @@ def _trailers(up, conn, req, keep_alive, head):
 _BY_PATH = {
     "/sink": _sink,
     "/close": _close,
+    "/respond-close": _respond_close,
     "/slow": _slow,
     "/linger-close": _linger_close,
     "/setcookies": _setcookies,

@@ -5,6 +5,7 @@ records every request and answers by path (``harness.behaviours``), and the real
 import hashlib
 import http.client
 import socket
+import ssl
 import subprocess
 import threading
 import urllib.parse
@@ -62,8 +63,13 @@ class UpstreamServer:
     see ``harness.behaviours``; ``fail_next`` overrides that for the next requests.
     """
 
-    def __init__(self, name="upstream", sock_buf=None, port=0):
+    def __init__(self, name="upstream", sock_buf=None, port=0, tls=None):
+        """``tls``: an ``ssl.SSLContext`` (server side) to speak HTTPS; the handshake errors go
+        to ``tls_errors`` and each connection's peer certificate to ``tls_peers[conn_id]``."""
         self.name = name
+        self.tls = tls
+        self.tls_errors = []
+        self.tls_peers = {}
         self.requests = []
         self.errors = []
         self.accepted = 0
@@ -176,6 +182,16 @@ class UpstreamServer:
 
     def _serve(self, conn, conn_id):
         conn.settimeout(60)
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                with self._lock:
+                    self.tls_errors.append(str(e))
+                conn.close()
+                return
+            with self._lock:
+                self.tls_peers[conn_id] = conn.getpeercert()
         reader = _Reader(conn)
         try:
             while not self.stopped.is_set():

@@ -76,8 +76,8 @@ TEST_F(FilterChainConfigTest, FilterChainsComeFirstThenTheDefault) {
   ASSERT_NE(snapshot, nullptr) << errors_;
   const FilterChainManager& chains = *snapshot->listeners[0].filter_chains;
   ASSERT_EQ(chains.chains().size(), 2u);
-  EXPECT_EQ(chains.chains()[1].name, "default_filter_chain");
-  EXPECT_EQ(chains.chains()[1].connection_manager->stat_prefix, "fallback");
+  EXPECT_EQ(chains.chains()[1]->name, "default_filter_chain");
+  EXPECT_EQ(chains.chains()[1]->connection_manager->stat_prefix, "fallback");
   EXPECT_EQ(chains.Select().name, "main");
   EXPECT_EQ(chains.Select().connection_manager->stat_prefix, "main");
 }

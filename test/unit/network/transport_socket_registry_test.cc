@@ -14,7 +14,9 @@ class TransportSocketRegistryTest : public ::testing::Test {
   // Builds `config` for a listener; the errors, one per line.
   TransportSocketFactoryPtr Build(const config::v1::TransportSocket& config,
                                   TransportSocketSide side = TransportSocketSide::kDownstream) {
-    return TransportSocketRegistry::Build(config, side, "l.transport_socket", errors_);
+    TransportSocketContext context;
+    context.side = side;
+    return TransportSocketRegistry::Build(config, context, "l.transport_socket", errors_);
   }
   std::string Errors() const { return std::string(errors_.ToStatus().message()); }
 
@@ -74,10 +76,10 @@ TEST_F(TransportSocketRegistryTest, BuildsARegisteredTransportForItsSide) {
   sides.clear();                                  // And --gtest_repeat runs it again.
   TransportSocketRegistry::Register(
       "test.transport_sockets.recording",
-      [](const google::protobuf::Any& typed_config, TransportSocketSide side, const std::string&,
-         config::ConfigErrors&) -> TransportSocketFactoryPtr {
+      [](const google::protobuf::Any& typed_config, const TransportSocketContext& context,
+         const std::string&, config::ConfigErrors&) -> TransportSocketFactoryPtr {
         EXPECT_TRUE(typed_config.Is<google::protobuf::BoolValue>());
-        sides.push_back(side);
+        sides.push_back(context.side);
         return std::make_shared<RawBufferSocketFactory>();
       });
   auto config = Named("test.transport_sockets.recording");

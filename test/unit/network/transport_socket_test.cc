@@ -30,7 +30,9 @@ class RecordingTransportCallbacks : public TransportSocketCallbacks {
     slices_at = slices;
   }
   void RaiseEvent(ConnectionEvent event) override { events.push_back(event); }
+  const std::string& peer_address() const override { return peer; }
 
+  std::string peer = "192.0.2.1:4321";
   std::string plaintext;
   const char* plaintext_at = nullptr;
   std::string socket_bytes;

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "phoenix/config/v1/tls.pb.h"
+#include "source/common/config_errors.h"
+#include "source/common/stats.h"
+#include "source/matchers/string_matcher.h"
+#include "source/network/transport_socket_registry.h"
+#include "source/tls/certificate.h"
+#include "source/tls/ticket_keys.h"
+
+namespace phoenix::tls {
+
+// Handshakes of one listener or cluster ("listener.<name>.tls." / "cluster.<name>.tls."), and
+// why those that failed did.
+#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                                  \
+  COUNTER(handshake)                                                                              \
+  COUNTER(session_reused)                                                                         \
+  COUNTER(fail_no_certificate) COUNTER(fail_unknown_ca) COUNTER(fail_bad_certificate)             \
+      COUNTER(fail_san_mismatch) COUNTER(fail_version) COUNTER(fail_cipher) COUNTER(fail_timeout) \
+          COUNTER(fail_plaintext) COUNTER(fail_protocol) COUNTER(fail_other)                      \
+              GAUGE(ecdsa_cert_expires_in_seconds) GAUGE(rsa_cert_expires_in_seconds)
+struct TlsStats {
+  PHX_STATS(TlsStats, PHX_TLS_STATS);
+};
+
+// Why a handshake failed; each has its counter and its words in the log.
+enum class HandshakeFailure {
+  kNoCertificate,
+  kUnknownCa,
+  kBadCertificate,
+  kSanMismatch,
+  kVersion,
+  kCipher,
+  kTimeout,
+  kPlaintext,
+  kProtocol,
+  kOther,
+};
+
+// One TLS configuration compiled into an OpenSSL SSL_CTX, plus what the sockets made from it
+// check and count: the peer's SANs, the stats, the upstream's server name and its last
+// session. Immutable once built (bar the session cache) and shared by every worker; a
+// rotated certificate makes a new one, and connections keep the one they started with.
+class TlsContext {
+ public:
+  // Null, with errors added under `path`, when the config or its certificates are bad.
+  static std::shared_ptr<const TlsContext> CreateServer(
+      const config::v1::DownstreamTlsContext& proto, const network::TransportSocketContext& context,
+      const std::string& path, config::ConfigErrors& errors);
+  static std::shared_ptr<const TlsContext> CreateClient(
+      const config::v1::UpstreamTlsContext& proto, const network::TransportSocketContext& context,
+      const std::string& path, config::ConfigErrors& errors);
+  ~TlsContext();
+
+  SSL_CTX* ssl_ctx() const { return ctx_.get(); }
+  bool is_server() const { return is_server_; }
+  // Upstream: the name sent as SNI and (without SAN matchers) checked in the certificate.
+  const std::string& sni() const { return sni_; }
+  bool verify_host() const { return verify_host_; }
+  std::chrono::milliseconds handshake_timeout() const { return handshake_timeout_; }
+  // Who is being talked to, for log lines: "listener ingress" / "cluster app".
+  const std::string& description() const { return description_; }
+  // Null when built without a stats store.
+  TlsStats* stats() const { return stats_.get(); }
+  const std::string& fingerprint() const { return fingerprint_; }
+  const std::vector<CertificateInfo>& certificates() const { return certificates_; }
+  // Server: seals and opens session tickets; null when tickets are off.
+  TicketKeyRing* ticket_keys() const { return ticket_keys_.get(); }
+
+  // Whether `cert` carries a SAN that one of the configured matchers accepts (true when none
+  // are configured).
+  bool MatchesSubjectAltNames(X509* cert) const;
+  void CountFailure(HandshakeFailure failure) const;
+  // Upstream session reuse: the newest session a handshake produced, if any.
+  void SaveSession(SSL_SESSION* session) const;
+  SslSessionPtr LastSession() const;
+  // Sets the expiry gauges from the clock.
+  void RefreshExpiryGauges() const;
+
+  // The SSL_CTX's owner, from the SSL_CTX (for OpenSSL callbacks).
+  static const TlsContext* From(const SSL_CTX* ctx);
+
+ private:
+  struct SanMatcher {
+    int type;  // GEN_DNS, GEN_URI, GEN_EMAIL, GEN_IPADD
+    std::unique_ptr<matchers::StringMatcher> matcher;
+  };
+
+  TlsContext() = default;
+  bool ConfigureCommon(const config::v1::CommonTlsContext& common, bool server,
+                       const network::TransportSocketContext& context, const std::string& path,
+                       config::ConfigErrors& errors);
+  bool ConfigureValidation(const config::v1::CertificateValidationContext& validation,
+                           const std::string& path, config::ConfigErrors& errors);
+
+  SslCtxPtr ctx_;
+  bool is_server_ = false;
+  std::string sni_;
+  bool verify_host_ = false;
+  std::chrono::milliseconds handshake_timeout_{10000};
+  std::string description_;
+  std::unique_ptr<TlsStats> stats_;
+  std::string fingerprint_;
+  std::vector<CertificateInfo> certificates_;
+  std::vector<SanMatcher> san_matchers_;
+  std::vector<unsigned char> alpn_wire_;  // Server: offered protocols, length-prefixed.
+  std::shared_ptr<TicketKeyRing> ticket_keys_;
+  mutable absl::Mutex session_mu_;
+  mutable SslSessionPtr last_session_ ABSL_GUARDED_BY(session_mu_);
+};
+
+// Every TLS context alive, for admin /certs and the expiry gauges.
+std::vector<std::shared_ptr<const TlsContext>> LiveContexts();
+
+}  // namespace phoenix::tls

@@ -1,0 +1,337 @@
+"""TLS through the real binary with real clients (curl, openssl s_client, Python's ssl):
+termination with ECDSA and RSA certificates, versions, ALPN, resumption, bad input on a TLS
+port, handshake timeouts, bad certificates in the config, keys kept out of /config_dump, and
+TLS to the upstream."""
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+
+from harness.base import PhoenixTestCase
+from harness.config import (direct_response, make_cluster, make_config, make_listener, route,
+                            virtual_host)
+from harness.process import free_port, phoenix_bin
+from harness.tls import (TlsConn, cert_path, certificate, client_context, downstream_tls,
+                         https_get, s_client, server_context, tls_listener, upstream_tls)
+
+
+def tls_config(app_port, transport_socket=None, clusters=None, **listener_options):
+    """Admin port, listener port and config: listener "ingress" over TLS to cluster "app"."""
+    port, admin = free_port(), free_port()
+    listener = make_listener("ingress", port, [virtual_host("all", ["*"], [
+        route({"prefix": "/"}, cluster="app")])], **listener_options)
+    tls_listener(listener, transport_socket or downstream_tls(("server-ecdsa", "server-rsa")))
+    clusters = clusters or [make_cluster("app", [app_port])]
+    return port, make_config(admin, [listener], clusters)
+
+
+class DownstreamTlsTest(PhoenixTestCase):
+
+    def setUp(self):
+        self.app = self.start_upstream("app")
+
+    def test_curl_with_the_ca_reaches_the_upstream(self):
+        port, config = tls_config(self.app.port)
+        px = self.start_phoenix(config)
+        out = subprocess.run(
+            ["curl", "-sS", "--cacert", cert_path("ca.crt"), "-w", "\n%{http_code}",
+             "--resolve", f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/echo/x"],
+            capture_output=True, text=True, timeout=10)
+        body, code = out.stdout.rsplit("\n", 1)
+        self.assertEqual(code, "200", out.stderr)
+        self.assertIn('"path": "/echo/x"', body)
+        self.assertEqual(px.wait_for_stat("listener.ingress.tls.handshake", lambda v: v >= 1), 1)
+        self.assertNoUpstreamErrors(self.app)
+
+    def test_each_client_gets_the_certificate_its_signature_algorithms_allow(self):
+        port, config = tls_config(self.app.port)
+        self.start_phoenix(config)
+        ecdsa = s_client(port, "-servername", "localhost", "-sigalgs", "ECDSA+SHA256")
+        self.assertIn("Peer signature type: ECDSA", ecdsa)
+        rsa = s_client(port, "-servername", "localhost", "-sigalgs", "RSA-PSS+SHA256:RSA+SHA256")
+        self.assertIn("Server public key is 2048 bit", rsa)
+
+    def test_tls_1_2_and_1_3_are_spoken_and_1_1_is_refused_and_counted(self):
+        port, config = tls_config(self.app.port)
+        px = self.start_phoenix(config)
+        self.assertIn("New, TLSv1.2,", s_client(port, "-tls1_2"))
+        self.assertIn("New, TLSv1.3,", s_client(port, "-tls1_3"))
+        refused = s_client(port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+        self.assertNotIn("New, TLSv1.1,", refused)
+        px.wait_for_stat("listener.ingress.tls.fail_version", lambda v: v >= 1)
+
+    def test_minimum_version_is_configurable(self):
+        port, config = tls_config(self.app.port, downstream_tls(
+            common={"tls_params": {"tls_minimum_protocol_version": "TLSv1_3"}}))
+        px = self.start_phoenix(config)
+        with self.assertRaises(ssl.SSLError):
+            https_get(port, context=client_context(maximum=ssl.TLSVersion.TLSv1_2))
+        self.assertEqual(https_get(port)[0], 200)
+        px.wait_for_stat("listener.ingress.tls.fail_version", lambda v: v >= 1)
+
+    def test_alpn_agrees_on_http_1_1(self):
+        port, config = tls_config(self.app.port)
+        self.start_phoenix(config)
+        self.assertIn("ALPN protocol: http/1.1", s_client(port, "-alpn", "h2,http/1.1"))
+        with TlsConn(port, context=client_context(alpn=["h2", "http/1.1"])) as conn:
+            self.assertEqual(conn.sock.selected_alpn_protocol(), "http/1.1")
+            self.assertEqual(conn.get("/")[0], 200)
+
+    def test_sessions_resume_by_ticket_and_are_counted(self):
+        port, config = tls_config(self.app.port)
+        px = self.start_phoenix(config)
+        for maximum in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            context = client_context(maximum=maximum)
+            with TlsConn(port, context=context) as conn:
+                self.assertEqual(conn.get("/")[0], 200)  # TLS 1.3 tickets come after the handshake
+                session = conn.sock.session
+            with TlsConn(port, context=context, session=session) as conn:
+                self.assertTrue(conn.sock.session_reused, maximum)
+                self.assertEqual(conn.get("/")[0], 200)
+        self.assertEqual(px.stat("listener.ingress.tls.session_reused"), 2)
+
+    def test_plaintext_http_gets_a_clear_400_and_is_counted(self):
+        port, config = tls_config(self.app.port)
+        px = self.start_phoenix(config)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = _read_all(sock)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply)
+        self.assertIn(b"This port speaks HTTPS", reply)
+        px.wait_for_stat("listener.ingress.tls.fail_plaintext", lambda v: v == 1)
+        self.assertEqual(self.app.request_count(), 0)
+
+    def test_garbage_gets_an_alert_and_a_close_and_is_counted(self):
+        port, config = tls_config(self.app.port)
+        px = self.start_phoenix(config)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"\x00\x01\x02 not tls at all \xff" * 4)
+            reply = _read_all(sock)
+        self.assertEqual(reply[:1], b"\x15", reply)  # an alert record, then EOF
+        px.wait_for_stat("listener.ingress.tls.fail_protocol", lambda v: v == 1)
+        self.assertAlive(px)
+
+    def test_a_stalled_handshake_is_cut_off_without_stalling_others(self):
+        port, config = tls_config(self.app.port, downstream_tls(handshake_timeout="0.3s"))
+        px = self.start_phoenix(config)
+        hello = _client_hello_bytes()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as stalled:
+            stalled.sendall(hello[:len(hello) // 2])  # half a ClientHello, then nothing
+            self.assertEqual(https_get(port)[0], 200)  # others are served meanwhile
+            self.assertEqual(_read_all(stalled, timeout=5), b"")  # closed by the timeout
+        px.wait_for_stat("listener.ingress.tls.fail_timeout", lambda v: v == 1)
+
+    def test_inline_private_keys_never_reach_config_dump(self):
+        with open(cert_path("server-ecdsa.key")) as f:
+            key = f.read()
+        with open(cert_path("server-ecdsa.crt")) as f:
+            chain = f.read()
+        inline = {"certificate_chain": {"inline_string": chain},
+                  "private_key": {"inline_string": key}}
+        port, config = tls_config(self.app.port, downstream_tls(
+            certificates=(), common={"tls_certificates": [inline]}))
+        config["static_resources"]["secrets"] = [{"name": "s", "tls_certificate": inline}]
+        px = self.start_phoenix(config)
+        self.assertEqual(https_get(port)[0], 200)
+        dump = px.admin_get("/config_dump")[1]
+        self.assertNotIn("PRIVATE KEY", dump)
+        self.assertIn("[redacted]", dump)
+        self.assertIn("BEGIN CERTIFICATE", dump)
+        self.assertNotIn("PRIVATE KEY", px.stdout_text() + px.stderr_text())
+
+
+def answering_chain(name, body, match=None, certificates=("server-ecdsa",)):
+    """A TLS filter chain whose every request gets 200 ``body``: shows which chain served."""
+    listener = make_listener(name, 0, [virtual_host("all", ["*"], [
+        route({"prefix": "/"}, direct_response=direct_response(200, body))])])
+    chain = {"name": name, "http_connection_manager": listener["http_connection_manager"],
+             "transport_socket": downstream_tls(certificates)}
+    if match:
+        chain["filter_chain_match"] = match
+    return chain
+
+
+class FilterChainSelectionTest(PhoenixTestCase):
+    """Chains chosen by the ClientHello's SNI and ALPN, as Envoy chooses them."""
+
+    def start(self, default=True):
+        port, admin = free_port(), free_port()
+        listener = {"name": "ingress", "address": {"socket_address": {
+            "address": "127.0.0.1", "port_value": port}}, "filter_chains": [
+            answering_chain("exact", "exact", {"server_names": ["a.example.com"]}),
+            answering_chain("wildcard", "wildcard", {"server_names": ["*.example.com"]}),
+            answering_chain("alpn", "alpn", {"application_protocols": ["http/1.1"]}),
+        ]}
+        if default:
+            listener["default_filter_chain"] = answering_chain("fallback", "default")
+        self.px = self.start_phoenix(make_config(admin, [listener], []))
+        return port
+
+    def body(self, port, server_name, alpn=None):
+        context = client_context(alpn=alpn)
+        context.check_hostname = False  # the demo certificate has one wildcard level only
+        with TlsConn(port, context=context, server_name=server_name) as conn:
+            status, body = conn.get("/")
+            self.assertEqual(status, 200)
+            return body.decode()
+
+    def test_exact_name_then_longest_wildcard_then_alpn_then_default(self):
+        port = self.start()
+        self.assertEqual(self.body(port, "a.example.com"), "exact")
+        self.assertEqual(self.body(port, "b.example.com"), "wildcard")
+        self.assertEqual(self.body(port, "x.b.example.com"), "wildcard")
+        self.assertEqual(self.body(port, "localhost", alpn=["http/1.1"]), "alpn")
+        self.assertEqual(self.body(port, "localhost"), "default")
+        self.assertEqual(self.body(port, None), "default")  # no SNI at all
+
+    def test_an_unknown_name_without_a_default_chain_fails_the_handshake_cleanly(self):
+        port = self.start(default=False)
+        self.assertIn("unrecognized name", s_client(port, "-servername", "unknown.test"))
+        self.assertEqual(self.body(port, "b.example.com"), "wildcard")
+        self.assertAlive(self.px)
+
+    def test_plaintext_goes_to_the_default_chain_and_gets_its_400(self):
+        port = self.start()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"This port speaks HTTPS", _read_all(sock))
+
+
+class BadCertificateConfigTest(PhoenixTestCase):
+    """A bad certificate is a config error that names the file, and the last good config
+    stays in force on reload."""
+
+    def check_rejected(self, tls_certificate, expected):
+        app = self.start_upstream("app")
+        port, config = tls_config(app.port)
+        px = self.start_phoenix(config)
+        self.assertEqual(https_get(port)[0], 200)
+        bad = tls_config(app.port, downstream_tls(certificates=(), common={
+            "tls_certificates": [tls_certificate]}))[1]
+        bad["admin"] = config["admin"]
+        bad["static_resources"]["listeners"][0]["address"] = (
+            config["static_resources"]["listeners"][0]["address"])
+        px.write_config(bad)
+        status, body = px.admin_post("/reload")
+        self.assertEqual(status, 400, body)
+        self.assertIn(expected, body)
+        self.assertIn("tls_certificates[0]", body)
+        self.assertEqual(https_get(port)[0], 200)  # the old certificate still serves
+
+    def test_expired(self):
+        self.check_rejected(certificate("expired"), "expired.crt: the certificate expired on")
+
+    def test_not_yet_valid(self):
+        self.check_rejected(certificate("notyet"), "notyet.crt: the certificate is not valid until")
+
+    def test_key_that_does_not_match(self):
+        mixed = {"certificate_chain": {"filename": cert_path("server-ecdsa.crt")},
+                 "private_key": {"filename": cert_path("server2-ecdsa.key")}}
+        self.check_rejected(mixed, "server2-ecdsa.key: the private key does not match")
+
+    def test_unparseable(self):
+        garbage = {"certificate_chain": {"inline_string": "not a certificate"},
+                   "private_key": {"filename": cert_path("server-ecdsa.key")}}
+        self.check_rejected(garbage, "inline: no PEM certificate in it")
+
+    def test_a_missing_file_fails_startup_with_file_line_column(self):
+        app = self.start_upstream("app")
+        missing = {"certificate_chain": {"filename": "/nonexistent/cert.pem"},
+                   "private_key": {"filename": cert_path("server-ecdsa.key")}}
+        _, config = tls_config(app.port, downstream_tls(certificates=(),
+                                                        common={"tls_certificates": [missing]}))
+        path = os.path.join(tempfile.mkdtemp(prefix="phoenix-tls-"), "bad.yaml")
+        with open(path, "w") as f:
+            json.dump(config, f, indent=1)
+        self.addCleanup(shutil.rmtree, os.path.dirname(path))
+        result = subprocess.run([phoenix_bin(), "--mode", "validate", "-c", path],
+                                capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertRegex(result.stderr + result.stdout,
+                         r"bad\.yaml:\d+:\d+: .*tls_certificates\[0\].*cannot read /nonexistent")
+
+
+class UpstreamTlsTest(PhoenixTestCase):
+
+    def start(self, upstream_socket, tls=None, **upstream_options):
+        self.app = self.start_upstream("app", tls=tls or server_context(), **upstream_options)
+        port, config = tls_config(self.app.port, clusters=[make_cluster(
+            "app", [self.app.port], transport_socket=upstream_socket)])
+        return port, self.start_phoenix(config)
+
+    def test_requests_reach_a_tls_upstream_verified_against_its_ca(self):
+        port, px = self.start(upstream_tls())
+        with TlsConn(port) as conn:
+            for i in range(3):
+                status, body = conn.get(f"/echo/{i}")
+                self.assertEqual(status, 200, body)
+        self.assertEqual(self.app.request_count(), 3)
+        self.assertEqual(self.app.tls_errors, [])
+        self.assertEqual(px.stat("cluster.app.tls.handshake"), 1)  # pooled: one connection
+
+    def test_the_wrong_ca_fails_verification(self):
+        port, px = self.start(upstream_tls(ca="other-ca.crt"))
+        self.assertEqual(https_get(port)[0], 503)
+        px.wait_for_stat("cluster.app.tls.fail_unknown_ca", lambda v: v >= 1)
+        self.assertEqual(self.app.request_count(), 0)
+
+    def test_a_certificate_for_another_name_fails_verification(self):
+        port, px = self.start(upstream_tls(sni="wrong.test"))
+        self.assertEqual(https_get(port)[0], 503)
+        px.wait_for_stat("cluster.app.tls.fail_san_mismatch", lambda v: v >= 1)
+
+    def test_san_matchers_replace_the_name_check(self):
+        port, _ = self.start(upstream_tls(sni="other.test", common={"validation_context": {
+            "trusted_ca": {"filename": cert_path("ca.crt")},
+            "match_typed_subject_alt_names": [
+                {"san_type": "DNS", "matcher": {"suffix": ".example.com"}}]}}))
+        self.assertEqual(https_get(port)[0], 200)
+
+    def test_client_certificate_for_mtls_to_the_upstream(self):
+        port, _ = self.start(upstream_tls(client_cert="client-web"),
+                             tls=server_context(client_ca="ca.crt"))
+        self.assertEqual(https_get(port)[0], 200)
+        peer = list(self.app.tls_peers.values())[0]
+        self.assertIn(("URI", "spiffe://phoenix.local/ns/default/sa/web"),
+                      peer["subjectAltName"])
+
+    def test_insecure_skip_verify_must_be_spelled_out(self):
+        port, _ = self.start(upstream_tls(ca=None, insecure_skip_verify=True, sni=""),
+                             tls=server_context(cert="other-server"))
+        self.assertEqual(https_get(port)[0], 200)
+
+    def test_sessions_are_reused_to_the_upstream(self):
+        port, px = self.start(upstream_tls())
+        with TlsConn(port) as conn:
+            for _ in range(3):  # the upstream closes after each: each request reconnects
+                self.assertEqual(conn.get("/respond-close")[0], 200)
+        self.assertEqual(px.stat("cluster.app.tls.handshake"), 3)
+        self.assertGreaterEqual(px.stat("cluster.app.tls.session_reused"), 1)
+
+
+def _read_all(sock, timeout=5.0):
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _client_hello_bytes():
+    """The bytes of a genuine ClientHello (for SNI localhost), from Python's ssl module."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()

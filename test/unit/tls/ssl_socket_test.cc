@@ -1,0 +1,351 @@
+#include "source/tls/ssl_socket.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "source/common/stats.h"
+
+namespace phoenix::tls {
+namespace {
+
+using network::ConnectionEvent;
+
+// A key and a certificate made in memory, signed by `issuer` (self-signed when null).
+struct TestCert {
+  std::string cert_pem;
+  std::string key_pem;
+  X509Ptr cert;
+  EvpPkeyPtr key;
+};
+
+std::string ToPem(X509* cert) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, cert);
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(length));
+  BIO_free(bio);
+  return pem;
+}
+
+std::string ToPem(EVP_PKEY* key) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(length));
+  BIO_free(bio);
+  return pem;
+}
+
+void AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer != nullptr ? issuer : cert, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+TestCert MakeCert(const std::string& cn, const std::string& sans, const TestCert* issuer) {
+  TestCert out;
+  out.key.reset(EVP_EC_gen("P-256"));
+  out.cert.reset(X509_new());
+  X509* cert = out.cert.get();
+  X509_set_version(cert, 2);
+  static long serial = 1;
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), serial++);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, out.key.get());
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert, issuer != nullptr ? X509_get_subject_name(issuer->cert.get()) : name);
+  if (issuer == nullptr) {
+    AddExtension(cert, nullptr, NID_basic_constraints, "critical,CA:TRUE");
+    AddExtension(cert, nullptr, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    AddExtension(cert, issuer->cert.get(), NID_basic_constraints, "CA:FALSE");
+  }
+  if (!sans.empty()) AddExtension(cert, nullptr, NID_subject_alt_name, sans.c_str());
+  X509_sign(cert, issuer != nullptr ? issuer->key.get() : out.key.get(), EVP_sha256());
+  out.cert_pem = ToPem(cert);
+  out.key_pem = ToPem(out.key.get());
+  return out;
+}
+
+config::v1::TlsCertificate Inline(const TestCert& cert) {
+  config::v1::TlsCertificate proto;
+  proto.mutable_certificate_chain()->set_inline_string(cert.cert_pem);
+  proto.mutable_private_key()->set_inline_string(cert.key_pem);
+  return proto;
+}
+
+// One end of an in-memory connection: records what its socket yields.
+class Endpoint : public network::TransportSocketCallbacks {
+ public:
+  void OnPlaintext(const char* data, size_t length) override {
+    plaintext.append(data, length);
+    if (on_plaintext) on_plaintext();
+  }
+  void WriteToSocket(const std::string_view* slices, size_t count) override {
+    for (size_t i = 0; i < count; ++i) wire.append(slices[i]);
+  }
+  void RaiseEvent(ConnectionEvent event) override { events.push_back(event); }
+  const std::string& peer_address() const override { return peer; }
+
+  bool Has(ConnectionEvent event) const {
+    return std::find(events.begin(), events.end(), event) != events.end();
+  }
+
+  std::unique_ptr<SslSocket> socket;
+  std::string peer = "192.0.2.7:4444";
+  std::string plaintext;
+  std::string wire;  // Written by the socket, not yet delivered to the other end.
+  std::vector<ConnectionEvent> events;
+  std::function<void()> on_plaintext;
+};
+
+class SslSocketTest : public ::testing::Test {
+ protected:
+  SslSocketTest()
+      : ca_(MakeCert("Test CA", "", nullptr)),
+        other_ca_(MakeCert("Other CA", "", nullptr)),
+        server_cert_(MakeCert("localhost", "DNS:localhost", &ca_)),
+        admin_(MakeCert("admin", "URI:spiffe://test/ns/ops/sa/admin", &ca_)),
+        web_(MakeCert("web", "URI:spiffe://test/ns/default/sa/web", &ca_)),
+        intruder_(MakeCert("intruder", "URI:spiffe://test/ns/ops/sa/admin", &other_ca_)) {
+    server_proto_.mutable_common_tls_context()->add_tls_certificates()->CopyFrom(
+        Inline(server_cert_));
+    client_proto_.set_sni("localhost");
+    client_proto_.mutable_common_tls_context()
+        ->mutable_validation_context()
+        ->mutable_trusted_ca()
+        ->set_inline_string(ca_.cert_pem);
+  }
+
+  // Server side asks for client certificates signed by the CA, allowing `san_prefix` URIs.
+  void RequireClientCertificates(const std::string& san_prefix) {
+    auto* validation = server_proto_.mutable_common_tls_context()->mutable_validation_context();
+    validation->mutable_trusted_ca()->set_inline_string(ca_.cert_pem);
+    auto* matcher = validation->add_match_typed_subject_alt_names();
+    matcher->set_san_type(config::v1::SubjectAltNameMatcher::URI);
+    matcher->mutable_matcher()->set_prefix(san_prefix);
+    server_proto_.mutable_require_client_certificate()->set_value(true);
+  }
+
+  void ShowClientCertificate(const TestCert& cert) {
+    *client_proto_.mutable_common_tls_context()->add_tls_certificates() = Inline(cert);
+  }
+
+  // Builds both contexts and sockets and runs the handshake.
+  void Connect() {
+    Build();
+    client_.socket->OnConnected();
+    Pump();
+  }
+
+  // Builds both contexts and sockets; the client's handshake has not started.
+  void Build() {
+    network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream,
+                                                   nullptr, &stats_, "test"};
+    network::TransportSocketContext client_context{network::TransportSocketSide::kUpstream, nullptr,
+                                                   &stats_, "test"};
+    server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
+    client_tls_ = TlsContext::CreateClient(client_proto_, client_context, "client", errors_);
+    ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+    ASSERT_NE(client_tls_, nullptr) << errors_.ToStatus();
+    server_.socket = std::make_unique<SslSocket>(server_tls_);
+    client_.socket = std::make_unique<SslSocket>(client_tls_);
+    server_.socket->SetCallbacks(&server_);
+    client_.socket->SetCallbacks(&client_);
+  }
+
+  // Delivers what each end wrote to the other until both are quiet.
+  void Pump() {
+    for (int i = 0; i < 20 && (!client_.wire.empty() || !server_.wire.empty()); ++i) {
+      Deliver(client_, server_);
+      Deliver(server_, client_);
+    }
+  }
+  static void Deliver(Endpoint& from, Endpoint& to) {
+    std::string bytes = std::move(from.wire);
+    from.wire.clear();
+    if (!bytes.empty() && to.socket != nullptr) to.socket->OnSocketData(bytes.data(), bytes.size());
+  }
+
+  uint64_t Stat(const std::string& name) { return stats_.Counters()[name]; }
+
+  // A fresh server-side socket (after Connect() built the contexts) talking to `end`.
+  std::unique_ptr<SslSocket> NewServerSocket(Endpoint& end) {
+    auto socket = std::make_unique<SslSocket>(server_tls_);
+    socket->SetCallbacks(&end);
+    return socket;
+  }
+
+  TestCert ca_, other_ca_, server_cert_, admin_, web_, intruder_;
+  config::v1::DownstreamTlsContext server_proto_;
+  config::v1::UpstreamTlsContext client_proto_;
+  StatsStore stats_;
+  config::ConfigErrors errors_;
+  std::shared_ptr<const TlsContext> server_tls_, client_tls_;
+  Endpoint server_, client_;
+};
+
+TEST_F(SslSocketTest, HandshakeThenPlaintextBothWays) {
+  client_proto_.mutable_common_tls_context()->add_alpn_protocols("http/1.1");
+  Connect();
+  EXPECT_TRUE(client_.Has(ConnectionEvent::kConnected));
+  EXPECT_TRUE(server_.Has(ConnectionEvent::kConnected));
+  EXPECT_EQ(client_.socket->ApplicationProtocol(), "http/1.1");
+  EXPECT_EQ(server_.socket->ApplicationProtocol(), "http/1.1");
+
+  std::string_view request[] = {"GET / HTTP/1.1\r\n", "host: x\r\n\r\n"};
+  client_.socket->Write(request, 2);
+  Pump();
+  EXPECT_EQ(server_.plaintext, "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+  std::string big(100 * 1024, 'b');  // Several records, delivered in order.
+  std::string_view response = big;
+  server_.socket->Write(&response, 1);
+  Pump();
+  EXPECT_EQ(client_.plaintext, big);
+  EXPECT_EQ(Stat("listener.test.tls.handshake"), 1u);
+  EXPECT_EQ(Stat("cluster.test.tls.handshake"), 1u);
+}
+
+TEST_F(SslSocketTest, PlaintextWrittenBeforeTheHandshakeIsSentAfterIt) {
+  Build();
+  std::string_view data = "early";
+  client_.socket->Write(&data, 1);
+  EXPECT_EQ(client_.wire, "");  // Held: there is no key to seal it with yet.
+  client_.socket->OnConnected();
+  Pump();
+  EXPECT_EQ(server_.plaintext, "early");
+}
+
+TEST_F(SslSocketTest, CleanCloseSendsCloseNotify) {
+  Connect();
+  server_.socket->OnCleanClose();
+  Pump();
+  EXPECT_TRUE(client_.Has(ConnectionEvent::kRemoteClose));
+}
+
+TEST_F(SslSocketTest, AnUnknownServerCaFailsTheUpstreamHandshake) {
+  client_proto_.mutable_common_tls_context()
+      ->mutable_validation_context()
+      ->mutable_trusted_ca()
+      ->set_inline_string(other_ca_.cert_pem);
+  Connect();
+  EXPECT_TRUE(client_.Has(ConnectionEvent::kRemoteClose));
+  EXPECT_FALSE(client_.Has(ConnectionEvent::kConnected));
+  EXPECT_EQ(Stat("cluster.test.tls.fail_unknown_ca"), 1u);
+}
+
+TEST_F(SslSocketTest, TheServerNameMustBeInTheCertificate) {
+  client_proto_.set_sni("elsewhere.test");
+  Connect();
+  EXPECT_EQ(Stat("cluster.test.tls.fail_san_mismatch"), 1u);
+}
+
+TEST_F(SslSocketTest, AnAllowedClientCertificateGivesThePeerIdentity) {
+  RequireClientCertificates("spiffe://test/ns/ops/");
+  ShowClientCertificate(admin_);
+  Connect();
+  ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
+  EXPECT_EQ(server_.socket->PeerIdentity(), "spiffe://test/ns/ops/sa/admin");
+  EXPECT_EQ(client_.socket->PeerIdentity(), "localhost");
+}
+
+TEST_F(SslSocketTest, ClientCertificateRefusalsAreCountedByReason) {
+  RequireClientCertificates("spiffe://test/ns/ops/");
+  Connect();  // No certificate at all.
+  EXPECT_EQ(Stat("listener.test.tls.fail_no_certificate"), 1u);
+  EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
+
+  ShowClientCertificate(web_);  // Wrong SAN.
+  server_ = Endpoint();
+  client_ = Endpoint();
+  Connect();
+  EXPECT_EQ(Stat("listener.test.tls.fail_san_mismatch"), 1u);
+  EXPECT_TRUE(server_.Has(ConnectionEvent::kRemoteClose));
+
+  client_proto_.mutable_common_tls_context()->clear_tls_certificates();
+  ShowClientCertificate(intruder_);  // Right SAN, unknown CA.
+  server_ = Endpoint();
+  client_ = Endpoint();
+  Connect();
+  EXPECT_EQ(Stat("listener.test.tls.fail_unknown_ca"), 1u);
+}
+
+TEST_F(SslSocketTest, GarbageGetsAnAlertAndIsCounted) {
+  Connect();
+  Endpoint end;
+  auto socket = NewServerSocket(end);
+  std::string garbage = "\x01\x02\x03 definitely not TLS \xff\xff";
+  socket->OnSocketData(garbage.data(), garbage.size());
+  ASSERT_FALSE(end.wire.empty());
+  EXPECT_EQ(end.wire[0], '\x15');  // An alert record.
+  EXPECT_TRUE(end.Has(ConnectionEvent::kRemoteClose));
+  EXPECT_EQ(Stat("listener.test.tls.fail_protocol"), 1u);
+}
+
+TEST_F(SslSocketTest, PlainHttpGetsA400) {
+  Connect();
+  Endpoint end;
+  auto socket = NewServerSocket(end);
+  std::string request = "GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+  socket->OnSocketData(request.data(), request.size());
+  EXPECT_EQ(end.wire.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << end.wire;
+  EXPECT_EQ(Stat("listener.test.tls.fail_plaintext"), 1u);
+}
+
+TEST_F(SslSocketTest, AStalledHandshakeIsCountedWhenItTimesOut) {
+  Connect();
+  Endpoint end;
+  auto socket = NewServerSocket(end);
+  socket->OnConnectTimeout();
+  EXPECT_EQ(Stat("listener.test.tls.fail_timeout"), 1u);
+}
+
+TEST_F(SslSocketTest, TheOwnerMayDestroyTheSocketWhileTakingPlaintext) {
+  Connect();
+  server_.on_plaintext = [this] { server_.socket.reset(); };
+  std::string_view data = "bye";
+  client_.socket->Write(&data, 1);
+  Pump();  // ASan would catch a use after free here.
+  EXPECT_EQ(server_.plaintext, "bye");
+  EXPECT_EQ(server_.socket, nullptr);
+}
+
+TEST_F(SslSocketTest, ConfigErrorsNameTheField) {
+  config::v1::DownstreamTlsContext proto;
+  network::TransportSocketContext context{network::TransportSocketSide::kDownstream, nullptr,
+                                          nullptr, "test"};
+  EXPECT_EQ(TlsContext::CreateServer(proto, context, "tls", errors_), nullptr);
+  EXPECT_NE(std::string(errors_.ToStatus().message())
+                .find("tls.common_tls_context.tls_certificates: a listener's TLS context needs "
+                      "a certificate"),
+            std::string::npos)
+      << errors_.ToStatus();
+  config::ConfigErrors errors;
+  proto.mutable_common_tls_context()->add_tls_certificate_sds_secret_configs()->set_name("nope");
+  proto.mutable_common_tls_context()->mutable_tls_params()->set_tls_minimum_protocol_version(
+      config::v1::TlsParameters::TLSv1_1);
+  EXPECT_EQ(TlsContext::CreateServer(proto, context, "tls", errors), nullptr);
+  std::string message(errors.ToStatus().message());
+  EXPECT_NE(message.find("tls_certificate_sds_secret_configs[0].name: unknown secret 'nope'"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("tls_minimum_protocol_version: Phoenix speaks TLS 1.2 and 1.3 only"),
+            std::string::npos)
+      << message;
+}
+
+}  // namespace
+}  // namespace phoenix::tls
