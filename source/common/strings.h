@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "absl/strings/string_view.h"
@@ -14,5 +15,8 @@ inline absl::string_view AbslView(std::string_view s) {
 inline std::string_view StdView(absl::string_view s) {
   return std::string_view(s.data(), s.size());
 }
+
+// `s` escaped for the inside of a JSON string: quotes, backslashes and control characters.
+std::string JsonEscape(std::string_view s);
 
 }  // namespace phoenix

@@ -96,6 +96,10 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   }
   if (hcm->idle_timeout.count() <= 0) errors.Add(hpath + ".idle_timeout", "must be positive");
   hcm->xff_num_trusted_hops = proto.xff_num_trusted_hops();
+  if (proto.has_forward_client_cert_details()) {
+    hcm->forward_client_cert =
+        static_cast<http::ForwardClientCert>(proto.forward_client_cert_details());
+  }
   hcm->generate_request_id = !proto.skip_request_id_generation();
   hcm->path_normalization.normalize = !proto.has_normalize_path() || proto.normalize_path();
   hcm->path_normalization.merge_slashes = !proto.has_merge_slashes() || proto.merge_slashes();

@@ -68,4 +68,9 @@ absl::Status SnapshotBuilder::OnConfigUpdate(const ConfigUpdate& update) {
   return absl::OkStatus();
 }
 
+absl::Status SnapshotBuilder::Rebuild() {
+  if (current_ == nullptr) return absl::FailedPreconditionError("no config in force yet");
+  return OnConfigUpdate(ConfigUpdate());  // No resources: the ones in force, as they are.
+}
+
 }  // namespace phoenix::config

@@ -26,6 +26,10 @@ class SnapshotBuilder : public ConfigUpdateCallbacks {
         publisher_(std::move(publisher)) {}
 
   absl::Status OnConfigUpdate(const ConfigUpdate& update) override;
+  // Builds the snapshot in force again from its own resources, reading the files they name
+  // (certificates, keys, CA bundles) afresh: how a rotated certificate file takes effect
+  // without any config change. A failure keeps the snapshot in force.
+  absl::Status Rebuild();
 
   // The snapshot last published; null before the first.
   const std::shared_ptr<const ConfigSnapshot>& current() const { return current_; }

@@ -72,6 +72,32 @@ void WriteRequestId(uint64_t high, uint64_t low, char* id) {
 
 }  // namespace
 
+std::string ClientCertElement(const network::TlsInfo& tls) {
+  std::string element;
+  // Subjects, and any value holding a separator, are quoted with '"' and '\\' escaped, so
+  // that no certificate field can forge another XFCC field or element.
+  auto field = [&](std::string_view key, std::string_view value, bool quote) {
+    if (value.empty()) return;
+    absl::StrAppend(&element, element.empty() ? "" : ";", AbslView(key), "=");
+    if (!quote && value.find_first_of(";,=\"\\") == std::string_view::npos) {
+      absl::StrAppend(&element, AbslView(value));
+      return;
+    }
+    element.push_back('"');
+    for (char c : value) {
+      if (c == '"' || c == '\\') element.push_back('\\');
+      element.push_back(c);
+    }
+    element.push_back('"');
+  };
+  field("By", tls.local_uri_san, false);
+  field("Hash", tls.peer_cert_sha256, false);
+  field("Subject", tls.peer_subject, true);
+  field("URI", tls.peer_uri_san, false);
+  field("DNS", tls.peer_dns_san, false);
+  return element;
+}
+
 std::string ClientAddress(const std::string_view* xff, std::string_view peer,
                           uint32_t trusted_hops) {
   if (trusted_hops == 0 || xff == nullptr) return std::string(peer);
@@ -283,6 +309,40 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
     }
   }
 
+  // x-forwarded-client-cert as the listener's forward_client_cert_details says.
+  void ForwardClientCert(HeaderMap& h) {
+    const network::TlsInfo* tls = parent_.connection_->tls_info();
+    info_.tls = tls;
+    bool verified = tls != nullptr && !tls->peer_cert_sha256.empty();
+    bool keep = false;
+    bool add = false;
+    switch (config_->forward_client_cert) {
+      case http::ForwardClientCert::kSanitize:
+        break;
+      case http::ForwardClientCert::kForwardOnly:
+        keep = verified;
+        break;
+      case http::ForwardClientCert::kAppendForward:
+        keep = add = verified;
+        break;
+      case http::ForwardClientCert::kSanitizeSet:
+        add = verified;
+        break;
+      case http::ForwardClientCert::kAlwaysForwardOnly:
+        return;
+    }
+    const std::string_view* incoming = h.Get(WellKnownHeader::kXForwardedClientCert);
+    if (!add) {
+      if (incoming != nullptr && !keep) h.Remove("x-forwarded-client-cert");
+      return;
+    }
+    std::string element = ClientCertElement(*tls);
+    if (incoming != nullptr && keep) {
+      element = absl::StrCat(AbslView(*incoming), ",", element);
+    }
+    h.Set("x-forwarded-client-cert", element);
+  }
+
   // The headers every request gets before any filter sees it.
   void PrepareRequestHeaders() {
     HeaderMap& h = headers_->headers;
@@ -292,6 +352,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
       original_path_ = headers_->path;
       original_authority_ = headers_->authority;
     }
+    ForwardClientCert(h);
     std::string_view peer = HostOnly(parent_.connection_->peer_address());
     const std::string_view* xff = h.Get(WellKnownHeader::kXForwardedFor);
     info_.client_ip = ClientAddress(xff, peer, config_->xff_num_trusted_hops);
@@ -333,13 +394,15 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
     headers_->Lookup("x-forwarded-for", &xff);
     headers_->Lookup("x-request-id", &request_id);
     std::string line = absl::StrFormat(
-        "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\"\n",
+        "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s \"%s\"\n",
         FormatTimestamp(info_.start_wall_us), original_method_, original_path_,
         AbslView(ProtocolName(headers_->protocol)), code,
         info_.response_flags.empty() ? "-" : info_.response_flags, info_.bytes_received,
         info_.bytes_sent, static_cast<int64_t>(ms), AbslView(OrDash(xff)), AbslView(OrDash(ua)),
         AbslView(OrDash(request_id)), AbslView(OrDash(original_authority_)),
-        AbslView(OrDash(info_.upstream_host)));
+        AbslView(OrDash(info_.upstream_host)),
+        info_.tls != nullptr ? AbslView(info_.tls->version) : absl::string_view("-"),
+        AbslView(OrDash(info_.peer_principal())));
     for (const auto& log : config_->access_logs) log->Log(line);
   }
 

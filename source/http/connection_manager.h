@@ -43,6 +43,20 @@ struct ConnectionManagerStats {
   std::array<Counter*, 5> downstream_rq_class;  // downstream_rq_1xx..5xx
 };
 
+// What the upstream learns of the client's certificate (x-forwarded-client-cert); the values
+// of HttpConnectionManager.ForwardClientCertDetails.
+enum class ForwardClientCert {
+  kSanitize,
+  kForwardOnly,
+  kAppendForward,
+  kSanitizeSet,
+  kAlwaysForwardOnly,
+};
+
+// This hop's x-forwarded-client-cert element for a client that showed a verified
+// certificate: By, Hash, Subject, URI and DNS, in Envoy's format.
+std::string ClientCertElement(const network::TlsInfo& tls);
+
 // Everything one listener's HTTP connection manager needs, compiled from the config.
 // Immutable; part of a config snapshot.
 struct ConnectionManagerConfig {
@@ -52,6 +66,7 @@ struct ConnectionManagerConfig {
   std::chrono::milliseconds request_headers_timeout{10000};
   std::chrono::milliseconds idle_timeout{300000};
   uint32_t xff_num_trusted_hops = 0;
+  ForwardClientCert forward_client_cert = ForwardClientCert::kSanitizeSet;
   bool generate_request_id = true;
   PathNormalizationOptions path_normalization;
   size_t buffer_limit = 1024 * 1024;

@@ -6,6 +6,7 @@
 
 #include "source/http/header_map.h"
 #include "source/http/route_config.h"
+#include "source/network/connection.h"
 
 namespace phoenix {
 class Dispatcher;
@@ -26,7 +27,14 @@ struct StreamInfo {
   // the right of x-forwarded-for as it arrived.
   std::string client_ip;
   std::string route_name;
+  // What TLS established on the downstream connection (peer principal, version); null on
+  // plaintext.
+  const network::TlsInfo* tls = nullptr;
 
+  // The mTLS peer's verified identity; "" when the client showed no certificate.
+  std::string_view peer_principal() const {
+    return tls != nullptr ? std::string_view(tls->peer_principal) : std::string_view();
+  }
   void AddFlag(std::string_view flag);
 };
 

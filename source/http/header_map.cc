@@ -24,6 +24,7 @@ constexpr std::string_view kWellKnownNames[] = {
     "transfer-encoding",
     "upgrade",
     "user-agent",
+    "x-forwarded-client-cert",
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-request-id",
@@ -87,6 +88,11 @@ WellKnownHeader ClassifyHeader(std::string_view name) {
     case 17:
       if (std::memcmp(p, "transfer-encoding", 17) == 0) return WellKnownHeader::kTransferEncoding;
       if (std::memcmp(p, "x-forwarded-proto", 17) == 0) return WellKnownHeader::kXForwardedProto;
+      return WellKnownHeader::kCount;
+    case 23:
+      if (std::memcmp(p, "x-forwarded-client-cert", 23) == 0) {
+        return WellKnownHeader::kXForwardedClientCert;
+      }
       return WellKnownHeader::kCount;
     default:
       return WellKnownHeader::kCount;

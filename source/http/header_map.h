@@ -32,6 +32,7 @@ enum class WellKnownHeader : uint8_t {
   kTransferEncoding,
   kUpgrade,
   kUserAgent,
+  kXForwardedClientCert,
   kXForwardedFor,
   kXForwardedProto,
   kXRequestId,

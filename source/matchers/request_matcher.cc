@@ -33,12 +33,15 @@ RequestMatcher::RequestMatcher(const config::v1::AccessMatch& proto, const std::
   for (int i = 0; i < proto.or_rules_size(); ++i) {
     or_rules_.emplace_back(proto.or_rules(i), absl::StrCat(path, ".or_rules[", i, "]"), errors);
   }
+  if (proto.has_principal()) {
+    principal_ = std::make_unique<StringMatcher>(proto.principal(), path + ".principal", errors);
+  }
   if (proto.has_not_rule()) {
     not_rule_ = std::make_unique<RequestMatcher>(proto.not_rule(), path + ".not_rule", errors);
   }
 }
 
-bool RequestMatcher::Match(const http::RequestHeaders& request, const in6_addr* client) const {
+bool RequestMatcher::Match(const http::RequestHeaders& request, const RequestSource& source) const {
   if (!methods_.empty()) {
     bool found = false;
     for (const auto& method : methods_) {
@@ -61,20 +64,23 @@ bool RequestMatcher::Match(const http::RequestHeaders& request, const in6_addr* 
     }
   }
   if (!source_cidrs_.empty()) {
-    if (client == nullptr) return false;
+    if (source.client == nullptr) return false;
     bool inside = false;
-    for (const auto& range : source_cidrs_) inside = inside || range.Contains(*client);
+    for (const auto& range : source_cidrs_) inside = inside || range.Contains(*source.client);
     if (!inside) return false;
   }
+  if (principal_ != nullptr && (source.principal.empty() || !principal_->Match(source.principal))) {
+    return false;
+  }
   for (const auto& rule : and_rules_) {
-    if (!rule.Match(request, client)) return false;
+    if (!rule.Match(request, source)) return false;
   }
   if (!or_rules_.empty()) {
     bool any = false;
-    for (const auto& rule : or_rules_) any = any || rule.Match(request, client);
+    for (const auto& rule : or_rules_) any = any || rule.Match(request, source);
     if (!any) return false;
   }
-  if (not_rule_ != nullptr && not_rule_->Match(request, client)) return false;
+  if (not_rule_ != nullptr && not_rule_->Match(request, source)) return false;
   return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "phoenix/config/v1/access_policy.pb.h"
@@ -15,14 +16,23 @@
 
 namespace phoenix::matchers {
 
-// One compiled AccessMatch: method, path, headers, query parameters and client CIDRs,
+// Who sent a request, as policies see it.
+struct RequestSource {
+  // The client address; null when it did not parse (then CIDR terms never match).
+  const in6_addr* client = nullptr;
+  // The verified identity of the mTLS peer (URI SAN, else DNS SAN, else subject); "" when the
+  // connection showed no certificate (then principal terms never match).
+  std::string_view principal;
+};
+
+// One compiled AccessMatch: method, path, headers, query parameters, client CIDRs and peer
+// principal,
 // combined with and/or/not. The match language every policy filter shares.
 class RequestMatcher {
  public:
   RequestMatcher(const config::v1::AccessMatch& proto, const std::string& path,
                  config::ConfigErrors& errors);
-  // `client` is null when the client address did not parse (then CIDR terms never match).
-  bool Match(const http::RequestHeaders& request, const in6_addr* client) const;
+  bool Match(const http::RequestHeaders& request, const RequestSource& source) const;
 
  private:
   std::vector<std::string> methods_;
@@ -31,6 +41,7 @@ class RequestMatcher {
   std::vector<HeaderMatcher> headers_;
   std::vector<QueryParameterMatcher> query_parameters_;
   std::vector<CidrRange> source_cidrs_;
+  std::unique_ptr<StringMatcher> principal_;
   std::vector<RequestMatcher> and_rules_;
   std::vector<RequestMatcher> or_rules_;
   std::unique_ptr<RequestMatcher> not_rule_;

@@ -13,6 +13,21 @@ enum class ConnectionEvent {
   kConnectTimeout,  // Outbound connect (and transport handshake) not done in time.
 };
 
+// What a TLS transport established about its connection, once the handshake is done. Raw TCP
+// has none.
+struct TlsInfo {
+  std::string version;  // "TLSv1.3"
+  std::string cipher;
+  // From the peer's verified certificate; empty when it showed none.
+  std::string peer_principal;  // Its first URI SAN, else its first DNS SAN, else its subject.
+  std::string peer_uri_san;
+  std::string peer_dns_san;
+  std::string peer_subject;
+  std::string peer_cert_sha256;  // Hex digest of the DER certificate (XFCC's Hash).
+  std::string local_uri_san;     // This side's certificate URI SAN (XFCC's By).
+  bool session_reused = false;
+};
+
 // What a connection reports to its owner (the HTTP connection manager, an upstream client).
 class ConnectionCallbacks {
  public:
@@ -46,6 +61,8 @@ class Connection {
   virtual const std::string& peer_address() const = 0;
   // Bytes sent to the peer so far.
   virtual uint64_t bytes_written() const = 0;
+  // What TLS established (null on raw TCP, or before the handshake is done).
+  virtual const TlsInfo* tls_info() const { return nullptr; }
 };
 
 }  // namespace phoenix::network

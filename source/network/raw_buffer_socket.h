@@ -16,7 +16,6 @@ class RawBufferSocket : public TransportSocket {
   void Write(const std::string_view* slices, size_t count) override;
   void OnCleanClose() override {}
   std::string_view ApplicationProtocol() const override { return {}; }
-  std::string_view PeerIdentity() const override { return {}; }
 
  private:
   TransportSocketCallbacks* callbacks_ = nullptr;

@@ -46,6 +46,7 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   size_t BufferedBytes() const override;
   const std::string& peer_address() const override { return peer_address_; }
   uint64_t bytes_written() const override { return bytes_written_; }
+  const TlsInfo* tls_info() const override { return transport_socket_->tls_info(); }
 
  private:
   struct HandleContext;

@@ -53,8 +53,8 @@ class TransportSocket {
   virtual void OnConnectTimeout() {}
   // The protocol agreed by ALPN (e.g. "h2"); "" if none, as on raw TCP.
   virtual std::string_view ApplicationProtocol() const = 0;
-  // Who the peer proved to be (TLS: from its certificate); "" if unauthenticated.
-  virtual std::string_view PeerIdentity() const = 0;
+  // What the handshake established (TLS: version, peer certificate); null if nothing.
+  virtual const TlsInfo* tls_info() const { return nullptr; }
 };
 
 using TransportSocketPtr = std::unique_ptr<TransportSocket>;

@@ -49,8 +49,8 @@ std::string_view ChainSelectingSocket::ApplicationProtocol() const {
   return chosen_ != nullptr ? chosen_->ApplicationProtocol() : std::string_view();
 }
 
-std::string_view ChainSelectingSocket::PeerIdentity() const {
-  return chosen_ != nullptr ? chosen_->PeerIdentity() : std::string_view();
+const network::TlsInfo* ChainSelectingSocket::tls_info() const {
+  return chosen_ != nullptr ? chosen_->tls_info() : nullptr;
 }
 
 }  // namespace phoenix::server

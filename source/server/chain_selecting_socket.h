@@ -30,7 +30,7 @@ class ChainSelectingSocket : public network::TransportSocket {
   void OnCleanClose() override;
   void OnConnectTimeout() override;
   std::string_view ApplicationProtocol() const override;
-  std::string_view PeerIdentity() const override;
+  const network::TlsInfo* tls_info() const override;
 
  private:
   Selector selector_;

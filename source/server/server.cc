@@ -14,9 +14,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+#include "source/common/strings.h"
 #include "source/config/file_config_source.h"
 #include "source/config/redact.h"
 #include "source/network/tcp_connection.h"
+#include "source/server/certificates.h"
 #include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
 #include "source/server/transport_socket_registrations.h"
@@ -40,21 +42,6 @@ absl::StatusOr<int> OpenListenSocket(const sockaddr_storage& address) {
   return fd;
 }
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Server::Server(Options options)
@@ -65,7 +52,8 @@ Server::Server(Options options)
                         [this](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
                           return Publish(std::move(snapshot));
                         }),
-      admin_(dispatcher_) {
+      admin_(dispatcher_),
+      certificate_watcher_(dispatcher_, [this] { (void)RotateCertificates("a file changed"); }) {
   if (options_.concurrency <= 0) {
     options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
   }
@@ -137,6 +125,23 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   success_rate_ejectors_.swap(ejectors);
   stats_.gauge("server.config_version").Set(static_cast<int64_t>(current_->version));
   for (auto& worker : workers_) worker->PostSnapshot(current_, *sockets);
+  certificate_watcher_.Watch(CertificateFilesOf(*current_));
+  return absl::OkStatus();
+}
+
+absl::Status Server::RotateCertificates(std::string_view trigger) {
+  uint64_t before = current_->version;
+  absl::Status status = snapshot_builder_.Rebuild();
+  if (!status.ok()) {
+    stats_.counter("server.certificate_rotation_failure").Inc();
+    PHX_LOG(kError, "certificates: ", AbslView(trigger),
+            ", but the new ones are rejected; version ", before, " stays in force:\n",
+            status.message());
+    return status;
+  }
+  stats_.counter("server.certificate_rotation_success").Inc();
+  PHX_LOG(kInfo, "certificates: ", AbslView(trigger), "; reloaded as config version ",
+          current_->version);
   return absl::OkStatus();
 }
 
@@ -256,12 +261,26 @@ void Server::InstallAdminHandlers() {
     return {200, "text/plain", "LIVE\n"};
   });
   admin_.AddHandler("/stats", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    RefreshCertificateGauges(*current_);
     return {200, "text/plain", stats_.RenderText()};
   });
   admin_.AddHandler("/stats/prometheus", "GET",
                     [this](const http::RequestHeaders&) -> AdminResponse {
+                      RefreshCertificateGauges(*current_);
                       return {200, "text/plain; version=0.0.4", stats_.RenderPrometheus()};
                     });
+  admin_.AddHandler("/certs", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    return {200, "application/json", CertificatesJson(*current_)};
+  });
+  admin_.AddHandler("/certs/reload", "POST", [this](const http::RequestHeaders&) -> AdminResponse {
+    absl::Status status = RotateCertificates("POST /certs/reload");
+    if (!status.ok()) {
+      return {400, "text/plain",
+              absl::StrCat("rejected; version ", current_->version, " stays in force\n",
+                           status.message(), "\n")};
+    }
+    return {200, "text/plain", absl::StrCat("applied version ", current_->version, "\n")};
+  });
   admin_.AddHandler("/clusters", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
     return {200, "text/plain", ClustersText()};
   });

@@ -13,6 +13,7 @@
 #include "source/config/snapshot.h"
 #include "source/config/snapshot_builder.h"
 #include "source/server/admin.h"
+#include "source/server/certificate_watcher.h"
 #include "source/server/worker.h"
 #include "source/upstream/health_checker.h"
 #include "source/upstream/success_rate_ejector.h"
@@ -44,6 +45,9 @@ class Server {
   absl::Status Publish(std::shared_ptr<const config::ConfigSnapshot> snapshot);
   // The sockets of each of `snapshot`'s listeners, in order: kept by address across snapshots.
   absl::StatusOr<ListenerSocketsList> BindListeners(const config::ConfigSnapshot& snapshot);
+  // Rebuilds the config in force so that changed certificate files take effect (`trigger`
+  // says why, for the log); a bad new certificate keeps the old one.
+  absl::Status RotateCertificates(std::string_view trigger);
   void InstallAdminHandlers();
   void InstallSignals();
   void StartDrain();
@@ -60,6 +64,7 @@ class Server {
   StatsStore stats_;
   config::SnapshotBuilder snapshot_builder_;
   AdminServer admin_;
+  CertificateWatcher certificate_watcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const config::ConfigSnapshot> current_;
   std::map<std::string, std::shared_ptr<ListenerSockets>> sockets_;  // by address

@@ -150,14 +150,36 @@ CertificateInfo DescribeCertificate(X509* cert, std::string source) {
   return info;
 }
 
-std::string PeerIdentityOf(X509* cert) {
-  CertificateInfo info = DescribeCertificate(cert, "");
-  for (const std::string& prefix : {"URI:", "DNS:"}) {
-    for (const std::string& san : info.subject_alt_names) {
+void DescribeSession(SSL* ssl, network::TlsInfo* info) {
+  info->version = SSL_get_version(ssl);
+  info->cipher = SSL_get_cipher_name(ssl);
+  info->session_reused = SSL_session_reused(ssl) == 1;
+  auto first_san = [](const CertificateInfo& cert, std::string_view prefix) {
+    for (const std::string& san : cert.subject_alt_names) {
       if (san.rfind(prefix, 0) == 0) return san.substr(prefix.size());
     }
+    return std::string();
+  };
+  if (X509* local = SSL_get_certificate(ssl)) {
+    info->local_uri_san = first_san(DescribeCertificate(local, ""), "URI:");
   }
-  return info.subject;
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr) return;
+  CertificateInfo cert = DescribeCertificate(peer, "");
+  info->peer_uri_san = first_san(cert, "URI:");
+  info->peer_dns_san = first_san(cert, "DNS:");
+  info->peer_subject = cert.subject;
+  info->peer_principal = !info->peer_uri_san.empty()   ? info->peer_uri_san
+                         : !info->peer_dns_san.empty() ? info->peer_dns_san
+                                                       : info->peer_subject;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  X509_digest(peer, EVP_sha256(), digest, &length);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < length; ++i) {
+    info->peer_cert_sha256.push_back(kHex[digest[i] >> 4]);
+    info->peer_cert_sha256.push_back(kHex[digest[i] & 15]);
+  }
 }
 
 absl::StatusOr<LoadedCertificate> LoadCertificate(const config::v1::TlsCertificate& proto) {

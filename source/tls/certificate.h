@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "phoenix/config/v1/tls.pb.h"
+#include "source/network/connection.h"
 
 namespace phoenix::tls {
 
@@ -65,9 +66,9 @@ absl::StatusOr<X509StorePtr> LoadTrustedCa(const config::v1::DataSource& source,
 
 // Subject, SANs, serial and validity of `cert`.
 CertificateInfo DescribeCertificate(X509* cert, std::string source);
-// The identity a peer certificate proves: its first URI SAN, else its first DNS SAN, else its
-// subject.
-std::string PeerIdentityOf(X509* cert);
+// Fills `info` from an established connection: version, cipher, resumption, the peer's
+// certificate and this side's URI SAN.
+void DescribeSession(SSL* ssl, network::TlsInfo* info);
 // "CN=admin,O=x" style one-line subject.
 std::string SubjectOf(X509* cert);
 

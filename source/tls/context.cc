@@ -45,14 +45,29 @@ void Register(const std::shared_ptr<const TlsContext>& context) {
 // Checks the peer's SANs once OpenSSL has verified its chain, so that a mismatch fails the
 // handshake with an alert rather than a connection that is dropped afterwards.
 int VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
-  if (preverify_ok != 1 || X509_STORE_CTX_get_error_depth(store) != 0) return preverify_ok;
   auto* ssl =
       static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  const TlsContext* context = TlsContext::From(SSL_get_SSL_CTX(ssl));
-  if (context == nullptr || context->MatchesSubjectAltNames(X509_STORE_CTX_get_current_cert(store)))
-    return 1;
-  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
-  return 0;
+  if (preverify_ok == 1 && X509_STORE_CTX_get_error_depth(store) == 0) {
+    const TlsContext* context = TlsContext::From(SSL_get_SSL_CTX(ssl));
+    if (context == nullptr ||
+        context->MatchesSubjectAltNames(X509_STORE_CTX_get_current_cert(store))) {
+      return 1;
+    }
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    preverify_ok = 0;
+  }
+  if (preverify_ok != 1) {
+    auto* refused = static_cast<std::string*>(SSL_get_ex_data(ssl, RefusedPeerIndex()));
+    X509* leaf = X509_STORE_CTX_get0_cert(store);
+    if (refused != nullptr && leaf != nullptr && refused->empty()) {
+      CertificateInfo info = DescribeCertificate(leaf, "");
+      *refused = info.subject;
+      for (const std::string& san : info.subject_alt_names) {
+        if (san.rfind("URI:", 0) == 0) absl::StrAppend(refused, " ", san);
+      }
+    }
+  }
+  return preverify_ok;
 }
 
 int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
@@ -121,10 +136,17 @@ const TlsContext* TlsContext::From(const SSL_CTX* ctx) {
   return static_cast<const TlsContext*>(SSL_CTX_get_ex_data(ctx, ContextIndex()));
 }
 
+void TlsContext::AddFile(const config::v1::DataSource& source) {
+  if (source.specifier_case() == config::v1::DataSource::kFilename) {
+    files_.push_back(source.filename());
+  }
+}
+
 bool TlsContext::ConfigureValidation(const config::v1::CertificateValidationContext& validation,
                                      const std::string& path, config::ConfigErrors& errors) {
   bool ok = true;
   if (validation.has_trusted_ca()) {
+    AddFile(validation.trusted_ca());
     std::string pem;
     auto store = LoadTrustedCa(validation.trusted_ca(), &pem);
     if (!store.ok()) {
@@ -222,6 +244,8 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
   }
   std::set<std::string> key_types;
   for (const auto& [cpath, proto] : certs) {
+    AddFile(proto.certificate_chain());
+    AddFile(proto.private_key());
     auto loaded = LoadCertificate(proto);
     if (!loaded.ok()) {
       errors.Add(cpath, std::string(loaded.status().message()));
@@ -499,6 +523,11 @@ void TlsContext::RefreshExpiryGauges() const {
       stats_->ecdsa_cert_expires_in_seconds.Set(seconds);
     }
   }
+}
+
+int RefusedPeerIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
 }
 
 std::vector<std::shared_ptr<const TlsContext>> LiveContexts() {

@@ -20,13 +20,14 @@ namespace phoenix::tls {
 
 // Handshakes of one listener or cluster ("listener.<name>.tls." / "cluster.<name>.tls."), and
 // why those that failed did.
-#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                                  \
-  COUNTER(handshake)                                                                              \
-  COUNTER(session_reused)                                                                         \
-  COUNTER(fail_no_certificate) COUNTER(fail_unknown_ca) COUNTER(fail_bad_certificate)             \
-      COUNTER(fail_san_mismatch) COUNTER(fail_version) COUNTER(fail_cipher) COUNTER(fail_timeout) \
-          COUNTER(fail_plaintext) COUNTER(fail_protocol) COUNTER(fail_other)                      \
-              GAUGE(ecdsa_cert_expires_in_seconds) GAUGE(rsa_cert_expires_in_seconds)
+#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                               \
+  COUNTER(handshake)                                                                           \
+  COUNTER(session_reused)                                                                      \
+  COUNTER(fail_no_certificate)                                                                 \
+  COUNTER(fail_unknown_ca) COUNTER(fail_bad_certificate) COUNTER(fail_san_mismatch)            \
+      COUNTER(fail_version) COUNTER(fail_cipher) COUNTER(fail_timeout) COUNTER(fail_plaintext) \
+          COUNTER(fail_protocol) COUNTER(fail_other) GAUGE(ecdsa_cert_expires_in_seconds)      \
+              GAUGE(rsa_cert_expires_in_seconds)
 struct TlsStats {
   PHX_STATS(TlsStats, PHX_TLS_STATS);
 };
@@ -72,6 +73,9 @@ class TlsContext {
   TlsStats* stats() const { return stats_.get(); }
   const std::string& fingerprint() const { return fingerprint_; }
   const std::vector<CertificateInfo>& certificates() const { return certificates_; }
+  // The files its certificates, keys and CA bundles were read from: a change to one of them
+  // is a rotation.
+  const std::vector<std::string>& files() const { return files_; }
   // Server: seals and opens session tickets; null when tickets are off.
   TicketKeyRing* ticket_keys() const { return ticket_keys_.get(); }
 
@@ -98,6 +102,7 @@ class TlsContext {
   bool ConfigureCommon(const config::v1::CommonTlsContext& common, bool server,
                        const network::TransportSocketContext& context, const std::string& path,
                        config::ConfigErrors& errors);
+  void AddFile(const config::v1::DataSource& source);
   bool ConfigureValidation(const config::v1::CertificateValidationContext& validation,
                            const std::string& path, config::ConfigErrors& errors);
 
@@ -110,12 +115,17 @@ class TlsContext {
   std::unique_ptr<TlsStats> stats_;
   std::string fingerprint_;
   std::vector<CertificateInfo> certificates_;
+  std::vector<std::string> files_;
   std::vector<SanMatcher> san_matchers_;
   std::vector<unsigned char> alpn_wire_;  // Server: offered protocols, length-prefixed.
   std::shared_ptr<TicketKeyRing> ticket_keys_;
   mutable absl::Mutex session_mu_;
   mutable SslSessionPtr last_session_ ABSL_GUARDED_BY(session_mu_);
 };
+
+// The SSL ex_data slot (a std::string*) where certificate verification notes which peer it
+// refused, for the log line: by then OpenSSL no longer keeps the peer's certificate.
+int RefusedPeerIndex();
 
 // Every TLS context alive, for admin /certs and the expiry gauges.
 std::vector<std::shared_ptr<const TlsContext>> LiveContexts();

@@ -167,6 +167,7 @@ void SslSocket::SetCallbacks(network::TransportSocketCallbacks* callbacks) {
   BIO_set_data(bio, this);
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl_.get(), bio, bio);
+  SSL_set_ex_data(ssl_.get(), RefusedPeerIndex(), &refused_peer_);
   if (context_->is_server()) {
     SSL_set_accept_state(ssl_.get());
     return;
@@ -218,7 +219,8 @@ void SslSocket::OnHandshakeDone() {
     stats->handshake.Inc();
     if (SSL_session_reused(ssl_.get())) stats->session_reused.Inc();
   }
-  if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) peer_identity_ = PeerIdentityOf(peer);
+  info_ = std::make_unique<network::TlsInfo>();
+  DescribeSession(ssl_.get(), info_.get());
   if (!pending_plaintext_.empty()) {
     std::string pending = std::move(pending_plaintext_);
     WritePlaintext(pending.data(), pending.size());
@@ -272,9 +274,7 @@ void SslSocket::Fail(const char* where) {
       long verify = SSL_get_verify_result(ssl_.get());
       if (verify != X509_V_OK) detail = X509_verify_cert_error_string(verify);
       if (verify == X509_V_ERR_APPLICATION_VERIFICATION) detail = "no SAN on the allow-list";
-      if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) {
-        absl::StrAppend(&detail, "; peer ", PeerIdentityOf(peer));
-      }
+      if (!refused_peer_.empty()) absl::StrAppend(&detail, "; peer ", refused_peer_);
     }
     bool peer_alert =
         ERR_GET_LIB(error) == ERR_LIB_SSL && ERR_GET_REASON(error) >= SSL_AD_REASON_OFFSET;

@@ -26,7 +26,7 @@ class SslSocket : public network::TransportSocket {
   void OnCleanClose() override;
   void OnConnectTimeout() override;
   std::string_view ApplicationProtocol() const override;
-  std::string_view PeerIdentity() const override { return peer_identity_; }
+  const network::TlsInfo* tls_info() const override { return info_.get(); }
 
  private:
   friend struct SslSocketBio;
@@ -49,8 +49,9 @@ class SslSocket : public network::TransportSocket {
   bool handshake_done_ = false;
   bool failed_ = false;
   bool wrote_to_socket_ = false;
-  std::string pending_plaintext_;  // Written before the handshake finished.
-  std::string peer_identity_;
+  std::string pending_plaintext_;           // Written before the handshake finished.
+  std::unique_ptr<network::TlsInfo> info_;  // Once the handshake is done.
+  std::string refused_peer_;                // Who verification refused, for the log.
   // Set while a callback may destroy this socket; the destructor sets *destroyed_.
   bool* destroyed_ = nullptr;
 };

@@ -14,7 +14,7 @@ import tempfile
 from harness.base import PhoenixTestCase
 from harness.config import (direct_response, make_cluster, make_config, make_listener, route,
                             virtual_host)
-from harness.process import free_port, phoenix_bin
+from harness.process import free_port, phoenix_bin, wait_until
 from harness.tls import (TlsConn, cert_path, certificate, client_context, downstream_tls,
                          https_get, s_client, server_context, tls_listener, upstream_tls)
 
@@ -335,3 +335,144 @@ def _client_hello_bytes():
     except ssl.SSLWantReadError:
         pass
     return outgoing.read()
+
+
+class CertificateRotationTest(PhoenixTestCase):
+    """Rotation by changing the files and by POST /certs/reload: new handshakes get the new
+    certificate, existing connections and in-flight load see nothing."""
+
+    def setUp(self):
+        self.app = self.start_upstream("app")
+        self.dir = tempfile.mkdtemp(prefix="phoenix-rotate-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.install("server-ecdsa")
+        served = {"certificate_chain": {"filename": os.path.join(self.dir, "server.crt")},
+                  "private_key": {"filename": os.path.join(self.dir, "server.key")}}
+        self.port, config = tls_config(self.app.port, downstream_tls(
+            certificates=(), common={"tls_certificates": [served]}))
+        self.px = self.start_phoenix(config)
+
+    def install(self, name):
+        """Replaces the served certificate and key with <name>'s, each by an atomic rename."""
+        for ext in ("crt", "key"):
+            staged = os.path.join(self.dir, f".staged.{ext}")
+            shutil.copyfile(cert_path(f"{name}.{ext}"), staged)
+            os.chmod(staged, 0o600)
+            os.replace(staged, os.path.join(self.dir, f"server.{ext}"))
+
+    def serial(self):
+        with TlsConn(self.port) as conn:
+            return conn.sock.getpeercert()["serialNumber"]
+
+    def test_a_changed_file_rotates_under_load_without_a_failed_request(self):
+        old = self.serial()
+        wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d3s", f"https://127.0.0.1:{self.port}/"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(wrk.kill)
+        with TlsConn(self.port) as kept:  # a connection from before the rotation
+            self.assertEqual(kept.get("/")[0], 200)
+            self.install("server2-ecdsa")
+            self.assertTrue(wait_until(lambda: self.serial() != old, timeout=10),
+                            "new handshakes still get the old certificate")
+            self.assertEqual(kept.get("/after")[0], 200)  # goes on untouched
+        output = wrk.communicate(timeout=30)[0]
+        self.assertRegex(output, r"\d+ requests in", output)
+        self.assertNotIn("Socket errors", output)
+        self.assertNotIn("Non-2xx", output)
+        certs = json.loads(self.px.admin_get("/certs")[1])["certificates"]
+        self.assertEqual(len(certs), 1)
+        self.assertEqual(certs[0]["subject"], "CN=localhost-rotated")
+        self.assertIn("DNS:localhost", certs[0]["subject_alt_names"])
+        self.assertGreaterEqual(certs[0]["days_left"], 364)
+        self.assertGreaterEqual(self.px.stat("server.certificate_rotation_success"), 1)
+
+    def test_a_bad_new_certificate_is_refused_and_the_old_one_stays(self):
+        old = self.serial()
+        self.install("expired")
+        self.assertTrue(wait_until(
+            lambda: self.px.stat("server.certificate_rotation_failure") >= 1, timeout=10))
+        self.assertIn("server.crt: the certificate expired on", self.px.stderr_text())
+        self.assertEqual(self.serial(), old)
+        status, body = self.px.admin_post("/certs/reload")
+        self.assertEqual(status, 400, body)
+        self.assertIn("server.crt: the certificate expired on", body)
+        self.install("server2-ecdsa")
+        status, body = self.px.admin_post("/certs/reload")
+        self.assertEqual(status, 200, body)
+        self.assertNotEqual(self.serial(), old)
+
+
+POLICY = "phoenix.filters.http.access_policy"
+
+
+class MutualTlsTest(PhoenixTestCase):
+    """Client certificates: verified against the CA with a SAN allow-list, the principal in
+    access rules, the access log and x-forwarded-client-cert."""
+
+    def start(self, san_prefix="spiffe://phoenix.local/ns/", require=True):
+        self.app = self.start_upstream("app")
+        validation = {"trusted_ca": {"filename": cert_path("ca.crt")},
+                      "match_typed_subject_alt_names": [
+                          {"san_type": "URI", "matcher": {"prefix": san_prefix}}]}
+        policy = {"name": POLICY, "typed_config": {
+            "@type": "type.googleapis.com/phoenix.config.v1.AccessPolicy",
+            "rules": [
+                {"name": "ops_admin", "action": "ALLOW", "match": {"and_rules": [
+                    {"path": {"prefix": "/admin/"}},
+                    {"principal": {"exact": "spiffe://phoenix.local/ns/ops/sa/admin"}}]}},
+                {"name": "no_admin", "action": "DENY", "match": {"path": {"prefix": "/admin/"}}},
+            ]}}
+        self.port, config = tls_config(
+            self.app.port,
+            downstream_tls(common={"validation_context": validation},
+                           require_client_certificate=require),
+            http_filters=[policy, {"name": "phoenix.filters.http.router"}])
+        self.px = self.start_phoenix(config)
+
+    def get(self, path, cert=None, headers=None):
+        with TlsConn(self.port, context=client_context(cert=cert)) as conn:
+            return conn.get(path, headers=headers)
+
+    def test_the_principal_decides_access_and_reaches_the_upstream_and_the_log(self):
+        self.start()
+        forged = {"x-forwarded-client-cert": "URI=spiffe://phoenix.local/ns/ops/sa/admin"}
+        self.assertEqual(self.get("/admin/users", cert="client-admin", headers=forged)[0], 200)
+        self.assertEqual(self.get("/admin/users", cert="client-web", headers=forged)[0], 403)
+        self.assertEqual(self.get("/hello", cert="client-web", headers=forged)[0], 200)
+        xfcc = [dict(r["headers"]).get("x-forwarded-client-cert")
+                for r in self.app.requests_snapshot()]
+        self.assertEqual(len(xfcc), 2)
+        self.assertRegex(xfcc[0], r'^Hash=[0-9a-f]{64};Subject="CN=admin";'
+                                  r'URI=spiffe://phoenix\.local/ns/ops/sa/admin$')
+        self.assertRegex(xfcc[1], r'URI=spiffe://phoenix\.local/ns/default/sa/web;'
+                                  r'DNS=web\.default\.svc$')  # the forged one is gone
+        entry = self.px.wait_access_log(lambda e: e["path"] == "/admin/users" and
+                                        e["status"] == 403)
+        self.assertEqual(entry["peer_principal"], "spiffe://phoenix.local/ns/default/sa/web")
+        self.assertEqual(entry["tls_version"], "TLSv1.3")
+
+    def test_refusals_are_logged_and_counted_by_reason(self):
+        self.start(san_prefix="spiffe://phoenix.local/ns/ops/")
+        for cert in (None, "client-web", "client-other"):
+            with self.assertRaises((ssl.SSLError, ConnectionError), msg=cert):
+                self.get("/", cert=cert)
+        self.px.wait_for_stat("listener.ingress.tls.fail_no_certificate", lambda v: v == 1)
+        self.px.wait_for_stat("listener.ingress.tls.fail_san_mismatch", lambda v: v == 1)
+        self.px.wait_for_stat("listener.ingress.tls.fail_unknown_ca", lambda v: v == 1)
+        log = self.px.stderr_text()
+        self.assertIn("refused 127.0.0.1:", log)
+        self.assertIn("no client certificate", log)
+        self.assertIn("certificate SAN not allowed (no SAN on the allow-list; peer CN=web URI:"
+                      "spiffe://phoenix.local/ns/default/sa/web)", log)
+        self.assertIn("certificate from an unknown CA (unable to get local issuer certificate; "
+                      "peer CN=intruder", log)
+        self.assertEqual(self.get("/", cert="client-admin")[0], 200)
+        self.assertEqual(self.app.request_count(), 1)
+
+    def test_optional_client_certificates(self):
+        self.start(require=False)
+        self.assertEqual(self.get("/hello")[0], 200)  # none shown: served, no principal
+        self.assertEqual(self.get("/admin/x")[0], 403)
+        self.assertEqual(self.get("/admin/x", cert="client-admin")[0], 200)
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            self.get("/", cert="client-other")  # one shown must still verify

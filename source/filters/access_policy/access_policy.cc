@@ -54,12 +54,13 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
 }
 
 AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& request,
-                                              const std::string& client_ip, bool count) const {
+                                              const std::string& client_ip,
+                                              std::string_view principal, bool count) const {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
-    if (!rule->match.Match(request, client_ptr)) continue;
+    if (!rule->match.Match(request, {client_ptr, principal})) continue;
     if (count) rule->matched->Inc();
     if (rule->shadow) {
       if (count) {
@@ -84,14 +85,15 @@ void AccessPolicy::Explain(const http::RequestHeaders& request, const std::strin
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
-    if (!rule->match.Match(request, client_ptr)) continue;
+    if (!rule->match.Match(request, {client_ptr, {}})) continue;
     if (rule->shadow) {
       explanation.lines.push_back(absl::StrCat("access_policy: shadow rule '", rule->name,
                                                "' matches (would ", rule->deny ? "deny" : "allow",
                                                "; not enforced)"));
     }
   }
-  Decision decision = Evaluate(request, client_ip, /*count=*/false);
+  // Explanations have no connection: principal terms do not match there.
+  Decision decision = Evaluate(request, client_ip, {}, /*count=*/false);
   std::string by = decision.rule != nullptr ? absl::StrCat("rule '", decision.rule->name, "'")
                                             : std::string("the default action");
   explanation.lines.push_back(
@@ -102,7 +104,8 @@ void AccessPolicy::Explain(const http::RequestHeaders& request, const std::strin
 }
 
 http::FilterStatus AccessPolicyFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
-  AccessPolicy::Decision decision = policy_->Evaluate(headers, callbacks_->stream_info().client_ip);
+  AccessPolicy::Decision decision = policy_->Evaluate(headers, callbacks_->stream_info().client_ip,
+                                                      callbacks_->stream_info().peer_principal());
   if (!decision.deny) return http::FilterStatus::kContinue;
   // The body says nothing about which rule: that goes to stats and the access log only.
   callbacks_->SendLocalReply(403, "forbidden\n", "DENY");

@@ -33,8 +33,9 @@ class AccessPolicy {
                config::ConfigErrors& errors);
   // Evaluates every rule in order: shadow rules only count; the first enforced match decides.
   // With `count` false nothing is counted or logged (explanations).
+  // `principal`: the mTLS peer's identity, "" when none.
   Decision Evaluate(const http::RequestHeaders& request, const std::string& client_ip,
-                    bool count = true) const;
+                    std::string_view principal, bool count = true) const;
   // Describes the evaluation step by step.
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
                http::PolicyExplanation& explanation) const;

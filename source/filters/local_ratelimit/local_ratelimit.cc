@@ -20,7 +20,8 @@ class LocalRateLimitFilterFactory : public http::FilterFactory {
     const in6_addr* client_ptr =
         matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
     for (const auto& limit : config_->limits()) {
-      if (!limit->Applies(request, client_ptr)) continue;
+      // Explanations have no connection: principal terms do not match there.
+      if (!limit->Applies(request, {client_ptr, {}})) continue;
       explanation.rate_limits.push_back(limit->name());
       explanation.lines.push_back(
           absl::StrCat("local_ratelimit: limit '", limit->name(), "' applies"));
@@ -154,7 +155,9 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   const auto& limits = config_->limits();
   for (size_t i = from; i < limits.size(); ++i) {
     const RateLimit& limit = *limits[i];
-    if (!limit.Applies(*request_, client_ptr)) continue;
+    if (!limit.Applies(*request_, {client_ptr, callbacks_->stream_info().peer_principal()})) {
+      continue;
+    }
     if (limit.has_bucket()) {
       KeyedTokenBuckets::Result result = limit.TakeToken(*request_, client_ip, now_us);
       if (!result.allowed) {

@@ -38,8 +38,8 @@ class RateLimit {
   RateLimit(const config::v1::RateLimit& proto, StatsStore& stats, const std::string& stat_prefix,
             const std::string& path, config::ConfigErrors& errors);
 
-  bool Applies(const http::RequestHeaders& request, const in6_addr* client) const {
-    return match_.Match(request, client);
+  bool Applies(const http::RequestHeaders& request, const matchers::RequestSource& source) const {
+    return match_.Match(request, source);
   }
   // Takes a token for this request's key.
   KeyedTokenBuckets::Result TakeToken(const http::RequestHeaders& request,

@@ -75,7 +75,7 @@ TEST_F(RawBufferSocketTest, ReadyOnConnectAndSilentOnClose) {
 
 TEST_F(RawBufferSocketTest, NegotiatesNothingAndKnowsNoPeer) {
   EXPECT_EQ(socket_->ApplicationProtocol(), "");
-  EXPECT_EQ(socket_->PeerIdentity(), "");
+  EXPECT_EQ(socket_->tls_info(), nullptr);
   EXPECT_FALSE(factory_.ImplementsSecureTransport());
   EXPECT_NE(factory_.Create().get(), factory_.Create().get());
 }
@@ -116,7 +116,6 @@ class ToySecureSocket : public TransportSocket {
   }
   void OnCleanClose() override { Send("bye"); }
   std::string_view ApplicationProtocol() const override { return {}; }
-  std::string_view PeerIdentity() const override { return {}; }
 
  private:
   static std::string Shift(std::string_view bytes, int by) {

@@ -27,8 +27,8 @@ class AccessPolicyTest : public ::testing::Test {
 
   // "DENY:rule", "ALLOW:rule", or "DENY:default" / "ALLOW:default".
   std::string Decide(const AccessPolicy& policy, const http::RequestHeaders& request,
-                     const std::string& client = "127.0.0.1") {
-    auto d = policy.Evaluate(request, client);
+                     const std::string& client = "127.0.0.1", std::string_view principal = {}) {
+    auto d = policy.Evaluate(request, client, principal);
     return std::string(d.deny ? "DENY:" : "ALLOW:") + (d.rule ? d.rule->name : "default");
   }
 
@@ -143,6 +143,28 @@ rules:
       << all;
   EXPECT_NE(all.find("p.rules[1].match.path.safe_regex.regex"), std::string::npos) << all;
   EXPECT_NE(all.find("p.rules[2].name: rule name 'a' is used twice"), std::string::npos) << all;
+}
+
+TEST_F(AccessPolicyTest, PrincipalRulesMatchTheVerifiedPeerOnly) {
+  auto policy = Build(R"(
+rules:
+- name: admin_only
+  action: ALLOW
+  match:
+    and_rules:
+    - path: {prefix: /admin/}
+    - principal: {exact: "spiffe://phoenix.local/ns/ops/sa/admin"}
+- name: deny_admin
+  action: DENY
+  match: {path: {prefix: /admin/}}
+)");
+  auto admin = Request("GET", "/admin/users");
+  EXPECT_EQ(Decide(*policy, admin, "127.0.0.1", "spiffe://phoenix.local/ns/ops/sa/admin"),
+            "ALLOW:admin_only");
+  EXPECT_EQ(Decide(*policy, admin, "127.0.0.1", "spiffe://phoenix.local/ns/default/sa/web"),
+            "DENY:deny_admin");
+  EXPECT_EQ(Decide(*policy, admin), "DENY:deny_admin");  // No certificate: no principal.
+  EXPECT_EQ(Decide(*policy, Request("GET", "/")), "ALLOW:default");
 }
 
 }  // namespace
