@@ -2,10 +2,13 @@
 """Open N idle HTTP/1.1 keep-alive connections to HOST:PORT and hold them.
 
 Each connection sends one `GET /` and reads the full response; after that it
-stays open and idle. Prints "ready" on stdout once all N have their response,
-then holds them until SIGTERM/SIGINT, or until stdin reaches EOF when stdin is
-a pipe, fifo, socket or tty (so `</dev/null` means "hold until signalled").
-Stdlib only; used by tools/bench/run.sh to measure proxy RSS per idle conn.
+stays open and idle. With --tls each connection first completes a full TLS
+handshake (a fresh session each: nothing is resumed), verifying the server's
+certificate for --server-name against --cafile when given. Prints "ready" on
+stdout once all N have their response, then holds them until SIGTERM/SIGINT,
+or until stdin reaches EOF when stdin is a pipe, fifo, socket or tty (so
+`</dev/null` means "hold until signalled").
+Stdlib only; used by tools/bench/run.sh and tls.sh to measure proxy RSS per idle conn.
 """
 import argparse
 import errno
@@ -14,6 +17,7 @@ import resource
 import selectors
 import signal
 import socket
+import ssl
 import stat
 import sys
 import time
@@ -48,11 +52,30 @@ def response_complete(buf):
     raise RuntimeError("response without Content-Length or chunked body")
 
 
-def open_all(addr, count, window, timeout):
+class Conn:
+    """One connection being opened: connect, [TLS handshake], request, response."""
+    __slots__ = ("sock", "buf", "phase")
+
+    def __init__(self, sock):
+        self.sock, self.buf, self.phase = sock, bytearray(), "connect"
+
+
+def recv_tls(s):
+    """All the application data the TLS socket has now (b"" at EOF); None if none yet."""
+    try:
+        data = s.recv(65536)
+    except ssl.SSLWantReadError:  # a record without application data, e.g. a TLS 1.3 ticket
+        return None
+    while data and s.pending():  # a response may span several records
+        data += s.recv(65536)
+    return data
+
+
+def open_all(addr, count, window, timeout, tls=None, server_name=None):
     """Open `count` connections, at most `window` in flight at once."""
     request = f"GET / HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
-    done, started, inflight = [], 0, 0
+    done, started, inflight, shown = [], 0, 0, False
     deadline = time.monotonic() + timeout
     while len(done) < count:
         while inflight < window and started < count:
@@ -61,25 +84,50 @@ def open_all(addr, count, window, timeout):
             err = s.connect_ex(addr)
             if err not in (0, errno.EINPROGRESS):
                 raise OSError(err, f"connect: {os.strerror(err)}")
-            sel.register(s, selectors.EVENT_WRITE, bytearray())
+            sel.register(s, selectors.EVENT_WRITE, Conn(s))
             started += 1
             inflight += 1
-        for key, events in sel.select(timeout=1.0):
-            s, buf = key.fileobj, key.data
-            if events & selectors.EVENT_WRITE:  # connect finished
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        for key, _ in sel.select(timeout=1.0):
+            c = key.data
+            if c.phase == "connect":  # connect finished
+                err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
                     raise OSError(err, f"connect: {os.strerror(err)}")
-                s.send(request)  # tiny; always fits a fresh socket buffer
-                sel.modify(s, selectors.EVENT_READ, buf)
+                if tls is None:
+                    c.sock.send(request)  # tiny; always fits a fresh socket buffer
+                    c.phase = "response"
+                    sel.modify(c.sock, selectors.EVENT_READ, c)
+                    continue
+                sel.unregister(c.sock)  # wrap_socket detaches the plain socket
+                c.sock = tls.wrap_socket(c.sock, server_hostname=server_name,
+                                         do_handshake_on_connect=False)
+                c.phase = "handshake"
+                sel.register(c.sock, selectors.EVENT_WRITE, c)
+            if c.phase == "handshake":
+                try:
+                    c.sock.do_handshake()
+                except ssl.SSLWantReadError:
+                    sel.modify(c.sock, selectors.EVENT_READ, c)
+                    continue
+                except ssl.SSLWantWriteError:
+                    sel.modify(c.sock, selectors.EVENT_WRITE, c)
+                    continue
+                if not shown:
+                    print(f"idle_conns: {c.sock.version()} {c.sock.cipher()[0]}", file=sys.stderr)
+                    shown = True
+                c.sock.send(request)  # tiny: one record into a fresh socket buffer
+                c.phase = "response"
+                sel.modify(c.sock, selectors.EVENT_READ, c)
                 continue
-            chunk = s.recv(65536)
+            chunk = c.sock.recv(65536) if tls is None else recv_tls(c.sock)
+            if chunk is None:
+                continue
             if not chunk:
                 raise RuntimeError("server closed connection before response")
-            buf += chunk
-            if response_complete(buf):
-                sel.unregister(s)
-                done.append(s)
+            c.buf += chunk
+            if response_complete(c.buf):
+                sel.unregister(c.sock)
+                done.append(c.sock)
                 inflight -= 1
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {len(done)}/{count} ready after {timeout}s")
@@ -87,7 +135,7 @@ def open_all(addr, count, window, timeout):
     return done
 
 
-def hold(conns):
+def hold(conns, tls):
     """Block until signal / stdin EOF; report server-side closes on stderr."""
     sel = selectors.DefaultSelector()
     mode = os.fstat(0).st_mode
@@ -101,10 +149,17 @@ def hold(conns):
             if key.data == "stdin":
                 if not os.read(0, 4096):
                     return
-            else:  # idle conn readable: the server closed (or sent junk)
-                sel.unregister(key.fileobj)
-                closed += 1
-                print(f"idle_conns: server closed {closed} idle conns", file=sys.stderr)
+                continue
+            if tls:  # a late TLS 1.3 ticket is not a close
+                try:
+                    if recv_tls(key.fileobj) is None:
+                        continue
+                except OSError:
+                    pass
+            # idle conn readable: the server closed (or sent junk)
+            sel.unregister(key.fileobj)
+            closed += 1
+            print(f"idle_conns: server closed {closed} idle conns", file=sys.stderr)
 
 
 def main():
@@ -114,16 +169,28 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--window", type=int, default=256, help="max conns in flight while opening")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--tls", action="store_true", help="HTTPS: a full TLS handshake per conn")
+    ap.add_argument("--cafile", help="with --tls: verify the server's certificate against this CA")
+    ap.add_argument("--server-name", default="localhost", help="with --tls: SNI and name to verify")
     args = ap.parse_args()
 
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # TLS 1.2+, OpenSSL's default groups
+        if args.cafile:
+            tls.load_verify_locations(args.cafile)
+        else:
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     raise_nofile(args.count + 64)
     t0 = time.monotonic()
-    conns = open_all((args.host, args.port), args.count, args.window, args.timeout)
+    conns = open_all((args.host, args.port), args.count, args.window, args.timeout,
+                     tls, args.server_name)
     print(f"idle_conns: {len(conns)} conns open in {time.monotonic() - t0:.2f}s", file=sys.stderr)
     print("ready", flush=True)
-    hold(conns)
+    hold(conns, tls is not None)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-# shellcheck shell=bash
-# Shared by tools/bench/run.sh and tools/bench/instructions.sh (sourced, not run):
-# readiness helpers and the config writers for the upstream, nginx, HAProxy and phoenix.
+# shellcheck shell=bash disable=SC2004,SC2034,SC2153  # arrays and globals of the sourcing script
+# Shared by tools/bench/run.sh, tls.sh and instructions.sh (sourced, not run):
+# readiness helpers, the config writers for the upstream, nginx, HAProxy and phoenix
+# (plain HTTP and TLS variants), and the runner helpers of run.sh and tls.sh (start,
+# pinning, cleanup, RSS/CPU sampling, idle-connection RSS, medians and ratios).
 #
 # The config writers read these globals from the sourcing script:
 #   T            temp dir: configs, logs, nginx prefixes
@@ -9,6 +11,8 @@
 #   WORKER_CONNS nginx worker_connections / HAProxy maxconn
 #   NGX_COMMON, NGX_HTTP  set by nginx_globals
 #   PHOENIX_BIN  for validate_phoenix
+# The runner helpers also use PIDS, PID[name], DOWN[name], FAILED, ROOT, IDLE, the RSS0/
+# RSS1/KIB arrays, PIN_* (set by setup_pinning) and the sourcing script's log().
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -48,7 +52,8 @@ http { $NGX_HTTP
 EOF
 }
 
-# nginx_conf NAME HTTP_EXTRA SERVER_EXTRA: a proxying nginx listening on PORT[NAME].
+# nginx_conf NAME HTTP_EXTRA SERVER_EXTRA [LISTEN_EXTRA]: a proxying nginx listening
+# on PORT[NAME]; LISTEN_EXTRA goes in the listen directive (e.g. " ssl").
 nginx_conf() {
   local name=$1
   mkdir -p "$T/$name"
@@ -57,14 +62,15 @@ $NGX_COMMON
 pid $T/$name.pid; error_log $T/$name.err warn;
 http { $NGX_HTTP $2
   upstream backend { server 127.0.0.1:$UP_PORT; keepalive 64; keepalive_requests 100000000; }
-  server { listen 127.0.0.1:${PORT[$name]} backlog=4096; $3
+  server { listen 127.0.0.1:${PORT[$name]} backlog=4096${4:-}; $3
     location / { proxy_pass http://backend; proxy_http_version 1.1;
                  proxy_set_header Connection ""; } }
 }
 EOF
 }
 
-# haproxy_conf NAME FRONTEND_EXTRA: a proxying HAProxy listening on PORT[NAME].
+# haproxy_conf NAME FRONTEND_EXTRA [BIND_EXTRA] [GLOBAL_EXTRA]: a proxying HAProxy
+# listening on PORT[NAME]; BIND_EXTRA goes on the bind line (e.g. " ssl crt FILE").
 # "no strict-limits": haproxy sizes fds as 2*maxconn (client+server) and would
 # refuse to start above the hard ulimit; idle client conns need only one fd.
 haproxy_conf() {
@@ -74,7 +80,7 @@ global
   nbthread 1
   maxconn $WORKER_CONNS
   no strict-limits
-  pidfile $T/$name.pid
+  pidfile $T/$name.pid${4:-}
 defaults
   mode http
   option http-keep-alive
@@ -84,7 +90,7 @@ defaults
   timeout server 600s
   timeout http-keep-alive 600s
 frontend fe
-  bind 127.0.0.1:${PORT[$name]}
+  bind 127.0.0.1:${PORT[$name]}${3:-}
   maxconn $WORKER_CONNS$2
   default_backend be
 backend be
@@ -97,14 +103,27 @@ EOF
 # No access_log: access logging is off.
 phoenix_conf() {
   local name=$1
-  cat >"$T/$name.yaml" <<EOF
+  {
+    phoenix_head "$name"
+    echo "    http_connection_manager:"
+    phoenix_hcm "$2"
+    phoenix_clusters
+  } >"$T/$name.yaml"
+}
+
+phoenix_head() {  # phoenix_head NAME: admin, and the one listener ("bench") up to its address
+  cat <<EOF
 admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: ${ADMIN[$name]} } }
+  address: { socket_address: { address: 127.0.0.1, port_value: ${ADMIN[$1]} } }
 static_resources:
   listeners:
   - name: bench
-    address: { socket_address: { address: 127.0.0.1, port_value: ${PORT[$name]} } }
-    http_connection_manager:
+    address: { socket_address: { address: 127.0.0.1, port_value: ${PORT[$1]} } }
+EOF
+}
+
+phoenix_hcm() {  # phoenix_hcm HCM_EXTRA: the connection manager's body at 6-space indent
+  cat <<EOF
       stat_prefix: bench
       route_config:
         virtual_hosts:
@@ -112,7 +131,12 @@ static_resources:
           domains: ["*"]
           routes:
           - match: { prefix: / }
-            route: { cluster: upstream }$2
+            route: { cluster: upstream }$1
+EOF
+}
+
+phoenix_clusters() {
+  cat <<EOF
   clusters:
   - name: upstream
     connect_timeout: 1s
@@ -124,6 +148,50 @@ static_resources:
 EOF
 }
 
+# TLS variants (tls.sh): the same proxies terminating TLS with CERT/KEY (tls.sh passes
+# the one ECDSA P-256 pair of tools/certs.sh), then proxying plain HTTP to the upstream.
+# All three: TLS 1.2 + 1.3, the proxy's default ciphers and groups, session tickets on
+# (the proxy's own ticket keys), no client certificates.
+
+# nginx_tls_conf NAME CERT KEY: `listen ... ssl`; ssl_session_tickets on and no
+# ssl_session_cache (nginx's default "none": resumption by ticket only).
+nginx_tls_conf() {
+  nginx_conf "$1" "" "
+    ssl_certificate $2; ssl_certificate_key $3;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets on;" " ssl"
+}
+
+# haproxy_tls_conf NAME PEM: `bind ... ssl crt PEM` (cert then key in one file) with
+# ssl-min-ver TLSv1.2; HAProxy's defaults otherwise (tickets on, its session cache).
+# A stats socket, $T/NAME.sock, gives the frontend's SSL counters (ssl_sess, ssl_reused_sess).
+haproxy_tls_conf() {
+  haproxy_conf "$1" "" " ssl crt $2 ssl-min-ver TLSv1.2" "
+  stats socket $T/$1.sock mode 600 level user"
+}
+
+# phoenix_tls_conf NAME CERT KEY [HCM_EXTRA]: the listener has one filter chain with a
+# DownstreamTlsContext (defaults: TLS 1.2-1.3, tickets on) and the usual connection manager.
+phoenix_tls_conf() {
+  local name=$1
+  {
+    phoenix_head "$name"
+    cat <<EOF
+    filter_chains:
+    - transport_socket:
+        name: phoenix.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/phoenix.config.v1.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: { filename: $2 }
+              private_key: { filename: $3 }
+      http_connection_manager:
+EOF
+    phoenix_hcm "${4:-}" | sed 's/^/  /'
+    phoenix_clusters
+  } >"$T/$name.yaml"
+}
+
 # validate_phoenix NAME: `phoenix --mode validate` on the generated config.
 validate_phoenix() {
   local out
@@ -131,3 +199,121 @@ validate_phoenix() {
     echo "bench: $1 config invalid:" >&2; echo "$out" >&2; return 1
   fi
 }
+
+# ---- Runner helpers (run.sh, tls.sh) ----
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do  # bounded wait, then SIGKILL stragglers
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then echo "bench: temp dir kept: $T" >&2; else rm -rf "$T"; fi
+}
+
+setup_pinning() {
+  local cpus
+  read -r -a cpus <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+  if [ ${#cpus[@]} -lt 2 ]; then
+    PIN_PROXY=() PIN_LOAD=() PIN_WRK=() PINNING="none (only 1 CPU)"
+    return
+  fi
+  PIN_PROXY=(taskset -c "${cpus[0]}") PIN_LOAD=(taskset -c "${cpus[1]}")
+  PIN_WRK=(taskset -c "${cpus[2]:-${cpus[1]}}")
+  PINNING="proxies: CPU ${cpus[0]}; upstream: CPU ${cpus[1]}; wrk+idle helper: CPU ${cpus[2]:-${cpus[1]}}"
+}
+
+
+# start NAME: launch one server in the background; sets PID[NAME].
+start() {
+  local name=$1 pid
+  case $name in
+    upstream) "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 & ;;
+    nginx*) "${PIN_PROXY[@]}" nginx -p "$T/$name" -e "$T/$name.err" -c "$T/$name.conf" >"$T/$name.log" 2>&1 & ;;
+    haproxy*) "${PIN_PROXY[@]}" haproxy -db -f "$T/$name.cfg" >"$T/$name.log" 2>&1 & ;;
+    phoenix*) "${PIN_PROXY[@]}" "$PHOENIX_BIN" -c "$T/$name.yaml" --concurrency 1 --log-level warn >"$T/$name.log" 2>&1 & ;;
+  esac
+  pid=$!
+  PIDS+=("$pid")
+  PID[$name]=$pid
+  case $name in
+    phoenix*) wait_ready "$name" "$pid" curl -sf -o /dev/null "http://127.0.0.1:${ADMIN[$name]}/ready" ;;
+    upstream) wait_ready "$name" "$pid" port_open "$UP_PORT" ;;
+    *) wait_ready "$name" "$pid" port_open "${PORT[$name]}" ;;
+  esac
+}
+
+# start_proxy NAME: start (validating phoenix configs first); on failure print the
+# logs, mark NAME down and fail the run at the end, but bench the others.
+start_proxy() {
+  local name=$1
+  if [[ $name == phoenix* ]] && ! validate_phoenix "$name"; then
+    FAILED=1 DOWN[$name]=1; return
+  fi
+  if ! start "$name"; then
+    echo "bench: $name failed to start; log tail:" >&2
+    tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
+    FAILED=1 DOWN[$name]=1
+  fi
+}
+
+
+# The process whose RSS we report: nginx's worker (the master's only child).
+rss_pid() {
+  local pid=$1
+  if [ "$2" = nginx ]; then pid=$(pgrep -P "$pid" | head -n1); fi
+  echo "$pid"
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# cpu_ticks PID: user+system clock ticks of PID and its children (nginx's workers), all
+# threads. The fields are counted after the command name, which may hold spaces.
+cpu_ticks() {
+  local p total=0
+  for p in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(cat /proc/"$p"/task/*/stat 2>/dev/null |
+      sed 's/.*) //' | awk '{s += $12 + $13} END {print s + 0}')))
+  done
+  echo "$total"
+}
+
+# to_ms VALUE: wrk latency like 153.00us / 1.20ms / 2.01s -> milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
+    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
+    if (f < 0) { print "nan"; exit } printf "%.3f", n * f }'
+}
+
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# measure_idle NAME PID [HELPER_ARGS...]: RSS before/after IDLE keep-alive conns held
+# open by idle_conns.py, which gets HELPER_ARGS too (tls.sh: --tls ...).
+measure_idle() {
+  local name=$1 pid port=${PORT[$1]} hpid line
+  pid=$(rss_pid "$2" "$name")
+  shift 2
+  RSS0[$name]=$(rss_kib "$pid")
+  log "$name: opening $IDLE idle keep-alive connections${1:+ ($*)}"
+  mkfifo "$T/idle_$name.out"
+  "${PIN_WRK[@]}" python3 "$ROOT/tools/bench/idle_conns.py" --port "$port" --count "$IDLE" "$@" \
+    >"$T/idle_$name.out" 2>"$T/idle_$name.err" </dev/null &
+  hpid=$!
+  PIDS+=("$hpid")
+  if read -r -t 180 line <"$T/idle_$name.out" && [ "$line" = ready ]; then
+    RSS1[$name]=$(rss_kib "$pid")
+    KIB[$name]=$(awk -v a="${RSS0[$name]}" -v b="${RSS1[$name]}" -v n="$IDLE" 'BEGIN {printf "%.2f", (b - a) / n}')
+  else
+    echo "bench: idle helper failed against $name:" >&2; tail -n5 "$T/idle_$name.err" >&2; FAILED=1
+  fi
+  kill -TERM "$hpid" 2>/dev/null || true
+  wait "$hpid" 2>/dev/null || true
+}
+
+
+ratio() {  # ratio A B -> A/B with 2 decimals, or n/a
+  if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then echo n/a; return; fi
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "x%.2f", a / b }'
+}
+

@@ -8,7 +8,8 @@
 #
 # Usage: tools/bench/run.sh [--duration SECS] [--rounds N] [--connections N]
 #                           [--idle-conns N] [--no-policy]
-# Env:   BENCH_SKIP_PHOENIX=1  bench only direct/nginx/haproxy (no build/phoenix)
+# Env:   PHOENIX_BIN=build/phoenix  the phoenix binary (relative to the repo root or absolute)
+#        BENCH_SKIP_PHOENIX=1  bench only direct/nginx/haproxy (no build/phoenix)
 #        BENCH_PORT_BASE=18100 first of the 9 ports used (all must be free)
 #        BENCH_KEEP_TMP=1      keep the temp dir (configs, logs, wrk output)
 #
@@ -29,7 +30,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tools/bench/lib.sh
 source "$ROOT/tools/bench/lib.sh"
-PHOENIX_BIN="$ROOT/build/phoenix"
+PHOENIX_BIN=${PHOENIX_BIN:-build/phoenix}
+[[ $PHOENIX_BIN == /* ]] || PHOENIX_BIN="$ROOT/$PHOENIX_BIN"
 DURATION=10 CONNS=32 IDLE=10000 ROUNDS=3 POLICY=1
 SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
 BASE=${BENCH_PORT_BASE:-18100}
@@ -57,32 +59,10 @@ parse_args() {
       --connections) CONNS=$2; shift 2 ;;
       --idle-conns) IDLE=$2; shift 2 ;;
       --no-policy) POLICY=0; shift ;;
-      -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+      -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
   done
-}
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do  # bounded wait, then SIGKILL stragglers
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then echo "bench: temp dir kept: $T" >&2; else rm -rf "$T"; fi
-}
-
-setup_pinning() {
-  local cpus
-  read -r -a cpus <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
-  if [ ${#cpus[@]} -lt 2 ]; then
-    PIN_PROXY=() PIN_LOAD=() PIN_WRK=() PINNING="none (only 1 CPU)"
-    return
-  fi
-  PIN_PROXY=(taskset -c "${cpus[0]}") PIN_LOAD=(taskset -c "${cpus[1]}")
-  PIN_WRK=(taskset -c "${cpus[2]:-${cpus[1]}}")
-  PINNING="proxies: CPU ${cpus[0]}; upstream: CPU ${cpus[1]}; wrk+idle helper: CPU ${cpus[2]:-${cpus[1]}}"
 }
 
 write_configs() {
@@ -125,39 +105,6 @@ write_configs() {
       - name: phoenix.filters.http.router"
 }
 
-# start NAME: launch one server in the background; sets PID[NAME].
-start() {
-  local name=$1 pid
-  case $name in
-    upstream) "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 & ;;
-    nginx*) "${PIN_PROXY[@]}" nginx -p "$T/$name" -e "$T/$name.err" -c "$T/$name.conf" >"$T/$name.log" 2>&1 & ;;
-    haproxy*) "${PIN_PROXY[@]}" haproxy -db -f "$T/$name.cfg" >"$T/$name.log" 2>&1 & ;;
-    phoenix*) "${PIN_PROXY[@]}" "$PHOENIX_BIN" -c "$T/$name.yaml" --concurrency 1 --log-level warn >"$T/$name.log" 2>&1 & ;;
-  esac
-  pid=$!
-  PIDS+=("$pid")
-  PID[$name]=$pid
-  case $name in
-    phoenix*) wait_ready "$name" "$pid" curl -sf -o /dev/null "http://127.0.0.1:${ADMIN[$name]}/ready" ;;
-    upstream) wait_ready "$name" "$pid" port_open "$UP_PORT" ;;
-    *) wait_ready "$name" "$pid" port_open "${PORT[$name]}" ;;
-  esac
-}
-
-# start_proxy NAME: start (validating phoenix configs first); on failure print the
-# logs, mark NAME down and fail the run at the end, but bench the others.
-start_proxy() {
-  local name=$1
-  if [[ $name == phoenix* ]] && ! validate_phoenix "$name"; then
-    FAILED=1 DOWN[$name]=1; return
-  fi
-  if ! start "$name"; then
-    echo "bench: $name failed to start; log tail:" >&2
-    tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
-    FAILED=1 DOWN[$name]=1
-  fi
-}
-
 # check_policy NAME: a policy variant must deny /crash in every spelling the regex
 # covers, let lookalikes through, and still proxy / - else its rps would be meaningless.
 check_policy() {
@@ -174,32 +121,6 @@ check_policy() {
     echo "bench: $name does not proxy / (got: '${got:0:80}')" >&2; bad=1
   fi
   if [ "$bad" = 1 ]; then FAILED=1 DOWN[$name]=1; fi
-}
-
-# The process whose RSS we report: nginx's worker (the master's only child).
-rss_pid() {
-  local pid=$1
-  if [ "$2" = nginx ]; then pid=$(pgrep -P "$pid" | head -n1); fi
-  echo "$pid"
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-# cpu_ticks PID: user+system clock ticks of PID and its children (nginx's workers), all
-# threads. The fields are counted after the command name, which may hold spaces.
-cpu_ticks() {
-  local p total=0
-  for p in "$1" $(pgrep -P "$1"); do
-    total=$((total + $(cat /proc/"$p"/task/*/stat 2>/dev/null |
-      sed 's/.*) //' | awk '{s += $12 + $13} END {print s + 0}')))
-  done
-  echo "$total"
-}
-
-# to_ms VALUE: wrk latency like 153.00us / 1.20ms / 2.01s -> milliseconds.
-to_ms() {
-  awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
-    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
-    if (f < 0) { print "nan"; exit } printf "%.3f", n * f }'
 }
 
 # bench_target NAME ROUND: one wrk run; figures are appended to the NAME's per-round lists.
@@ -226,34 +147,6 @@ bench_target() {
   P99_ALL[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")") "
   ERRS[$name]=$(( ${ERRS[$name]:-0} + $(awk '/Non-2xx/ {e += $NF}
       /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$out") ))
-}
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-
-# measure_idle NAME PID: RSS before/after IDLE keep-alive conns held open.
-measure_idle() {
-  local name=$1 pid port=${PORT[$1]} hpid line
-  pid=$(rss_pid "$2" "$name")
-  RSS0[$name]=$(rss_kib "$pid")
-  log "$name: opening $IDLE idle keep-alive connections"
-  mkfifo "$T/idle_$name.out"
-  "${PIN_WRK[@]}" python3 "$ROOT/tools/bench/idle_conns.py" --port "$port" --count "$IDLE" \
-    >"$T/idle_$name.out" 2>"$T/idle_$name.err" </dev/null &
-  hpid=$!
-  PIDS+=("$hpid")
-  if read -r -t 180 line <"$T/idle_$name.out" && [ "$line" = ready ]; then
-    RSS1[$name]=$(rss_kib "$pid")
-    KIB[$name]=$(awk -v a="${RSS0[$name]}" -v b="${RSS1[$name]}" -v n="$IDLE" 'BEGIN {printf "%.2f", (b - a) / n}')
-  else
-    echo "bench: idle helper failed against $name:" >&2; tail -n5 "$T/idle_$name.err" >&2; FAILED=1
-  fi
-  kill -TERM "$hpid" 2>/dev/null || true
-  wait "$hpid" 2>/dev/null || true
-}
-
-ratio() {  # ratio A B -> A/B with 2 decimals, or n/a
-  if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then echo n/a; return; fi
-  awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "x%.2f", a / b }'
 }
 
 # cost WITHOUT WITH -> (1 - with/without) * 100 with 1 decimal, or n/a
@@ -340,7 +233,7 @@ main() {
   TARGETS+=(haproxy)
   if [ "$POLICY" = 1 ]; then TARGETS+=(haproxy-policy); fi
   if [ "$SKIP_PHOENIX" != 1 ]; then
-    [ -x "$PHOENIX_BIN" ] || die "build/phoenix not found: run tools/build.sh first"
+    [ -x "$PHOENIX_BIN" ] || die "$PHOENIX_BIN not found: run tools/build.sh first"
     TARGETS+=(phoenix) PROXIES+=(phoenix)
     if [ "$POLICY" = 1 ]; then TARGETS+=(phoenix-policy); fi
   fi
