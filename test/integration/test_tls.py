@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 
 from harness.base import PhoenixTestCase
@@ -17,6 +18,13 @@ from harness.config import (direct_response, make_cluster, make_config, make_lis
 from harness.process import free_port, phoenix_bin, wait_until
 from harness.tls import (TlsConn, cert_path, certificate, client_context, downstream_tls,
                          https_get, s_client, server_context, tls_listener, upstream_tls)
+
+
+class _StatAssertions:
+    def assertStat(self, px, name, predicate, timeout=5.0):
+        """Waits until stat ``name`` satisfies ``predicate``; fails with its last value."""
+        value = px.wait_for_stat(name, predicate, timeout=timeout)
+        self.assertTrue(value is not None and predicate(value), f"{name} = {value}")
 
 
 def tls_config(app_port, transport_socket=None, clusters=None, **listener_options):
@@ -29,7 +37,7 @@ def tls_config(app_port, transport_socket=None, clusters=None, **listener_option
     return port, make_config(admin, [listener], clusters)
 
 
-class DownstreamTlsTest(PhoenixTestCase):
+class DownstreamTlsTest(_StatAssertions, PhoenixTestCase):
 
     def setUp(self):
         self.app = self.start_upstream("app")
@@ -62,7 +70,7 @@ class DownstreamTlsTest(PhoenixTestCase):
         self.assertIn("New, TLSv1.3,", s_client(port, "-tls1_3"))
         refused = s_client(port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
         self.assertNotIn("New, TLSv1.1,", refused)
-        px.wait_for_stat("listener.ingress.tls.fail_version", lambda v: v >= 1)
+        self.assertStat(px, "listener.ingress.tls.fail_version", lambda v: v >= 1)
 
     def test_minimum_version_is_configurable(self):
         port, config = tls_config(self.app.port, downstream_tls(
@@ -71,7 +79,7 @@ class DownstreamTlsTest(PhoenixTestCase):
         with self.assertRaises(ssl.SSLError):
             https_get(port, context=client_context(maximum=ssl.TLSVersion.TLSv1_2))
         self.assertEqual(https_get(port)[0], 200)
-        px.wait_for_stat("listener.ingress.tls.fail_version", lambda v: v >= 1)
+        self.assertStat(px, "listener.ingress.tls.fail_version", lambda v: v >= 1)
 
     def test_alpn_agrees_on_http_1_1(self):
         port, config = tls_config(self.app.port)
@@ -80,6 +88,15 @@ class DownstreamTlsTest(PhoenixTestCase):
         with TlsConn(port, context=client_context(alpn=["h2", "http/1.1"])) as conn:
             self.assertEqual(conn.sock.selected_alpn_protocol(), "http/1.1")
             self.assertEqual(conn.get("/")[0], 200)
+
+    def test_s_client_resumes_a_session(self):
+        port, config = tls_config(self.app.port)
+        self.start_phoenix(config)
+        sess = os.path.join(tempfile.mkdtemp(prefix="phoenix-sess-"), "session.pem")
+        self.addCleanup(shutil.rmtree, os.path.dirname(sess))
+        first = s_client(port, "-tls1_2", "-sess_out", sess)
+        self.assertIn("New, TLSv1.2,", first)
+        self.assertIn("Reused, TLSv1.2,", s_client(port, "-tls1_2", "-sess_in", sess))
 
     def test_sessions_resume_by_ticket_and_are_counted(self):
         port, config = tls_config(self.app.port)
@@ -102,7 +119,7 @@ class DownstreamTlsTest(PhoenixTestCase):
             reply = _read_all(sock)
         self.assertTrue(reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply)
         self.assertIn(b"This port speaks HTTPS", reply)
-        px.wait_for_stat("listener.ingress.tls.fail_plaintext", lambda v: v == 1)
+        self.assertStat(px, "listener.ingress.tls.fail_plaintext", lambda v: v == 1)
         self.assertEqual(self.app.request_count(), 0)
 
     def test_garbage_gets_an_alert_and_a_close_and_is_counted(self):
@@ -112,7 +129,7 @@ class DownstreamTlsTest(PhoenixTestCase):
             sock.sendall(b"\x00\x01\x02 not tls at all \xff" * 4)
             reply = _read_all(sock)
         self.assertEqual(reply[:1], b"\x15", reply)  # an alert record, then EOF
-        px.wait_for_stat("listener.ingress.tls.fail_protocol", lambda v: v == 1)
+        self.assertStat(px, "listener.ingress.tls.fail_protocol", lambda v: v == 1)
         self.assertAlive(px)
 
     def test_a_stalled_handshake_is_cut_off_without_stalling_others(self):
@@ -123,7 +140,7 @@ class DownstreamTlsTest(PhoenixTestCase):
             stalled.sendall(hello[:len(hello) // 2])  # half a ClientHello, then nothing
             self.assertEqual(https_get(port)[0], 200)  # others are served meanwhile
             self.assertEqual(_read_all(stalled, timeout=5), b"")  # closed by the timeout
-        px.wait_for_stat("listener.ingress.tls.fail_timeout", lambda v: v == 1)
+        self.assertStat(px, "listener.ingress.tls.fail_timeout", lambda v: v == 1)
 
     def test_inline_private_keys_never_reach_config_dump(self):
         with open(cert_path("server-ecdsa.key")) as f:
@@ -155,7 +172,7 @@ def answering_chain(name, body, match=None, certificates=("server-ecdsa",)):
     return chain
 
 
-class FilterChainSelectionTest(PhoenixTestCase):
+class FilterChainSelectionTest(_StatAssertions, PhoenixTestCase):
     """Chains chosen by the ClientHello's SNI and ALPN, as Envoy chooses them."""
 
     def start(self, default=True):
@@ -201,7 +218,7 @@ class FilterChainSelectionTest(PhoenixTestCase):
             self.assertIn(b"This port speaks HTTPS", _read_all(sock))
 
 
-class BadCertificateConfigTest(PhoenixTestCase):
+class BadCertificateConfigTest(_StatAssertions, PhoenixTestCase):
     """A bad certificate is a config error that names the file, and the last good config
     stays in force on reload."""
 
@@ -238,6 +255,21 @@ class BadCertificateConfigTest(PhoenixTestCase):
                    "private_key": {"filename": cert_path("server-ecdsa.key")}}
         self.check_rejected(garbage, "inline: no PEM certificate in it")
 
+    def test_a_key_readable_by_everyone_gets_a_warning(self):
+        app = self.start_upstream("app")
+        directory = tempfile.mkdtemp(prefix="phoenix-key-")
+        self.addCleanup(shutil.rmtree, directory)
+        key = os.path.join(directory, "open.key")
+        shutil.copyfile(cert_path("server-ecdsa.key"), key)
+        os.chmod(key, 0o644)
+        loose = {"certificate_chain": {"filename": cert_path("server-ecdsa.crt")},
+                 "private_key": {"filename": key}}
+        port, config = tls_config(app.port, downstream_tls(
+            certificates=(), common={"tls_certificates": [loose]}))
+        px = self.start_phoenix(config)
+        self.assertEqual(https_get(port)[0], 200)
+        self.assertIn(f"private key file {key} is readable by other users", px.stderr_text())
+
     def test_a_missing_file_fails_startup_with_file_line_column(self):
         app = self.start_upstream("app")
         missing = {"certificate_chain": {"filename": "/nonexistent/cert.pem"},
@@ -255,7 +287,7 @@ class BadCertificateConfigTest(PhoenixTestCase):
                          r"bad\.yaml:\d+:\d+: .*tls_certificates\[0\].*cannot read /nonexistent")
 
 
-class UpstreamTlsTest(PhoenixTestCase):
+class UpstreamTlsTest(_StatAssertions, PhoenixTestCase):
 
     def start(self, upstream_socket, tls=None, **upstream_options):
         self.app = self.start_upstream("app", tls=tls or server_context(), **upstream_options)
@@ -276,13 +308,13 @@ class UpstreamTlsTest(PhoenixTestCase):
     def test_the_wrong_ca_fails_verification(self):
         port, px = self.start(upstream_tls(ca="other-ca.crt"))
         self.assertEqual(https_get(port)[0], 503)
-        px.wait_for_stat("cluster.app.tls.fail_unknown_ca", lambda v: v >= 1)
+        self.assertStat(px, "cluster.app.tls.fail_unknown_ca", lambda v: v >= 1)
         self.assertEqual(self.app.request_count(), 0)
 
     def test_a_certificate_for_another_name_fails_verification(self):
         port, px = self.start(upstream_tls(sni="wrong.test"))
         self.assertEqual(https_get(port)[0], 503)
-        px.wait_for_stat("cluster.app.tls.fail_san_mismatch", lambda v: v >= 1)
+        self.assertStat(px, "cluster.app.tls.fail_san_mismatch", lambda v: v >= 1)
 
     def test_san_matchers_replace_the_name_check(self):
         port, _ = self.start(upstream_tls(sni="other.test", common={"validation_context": {
@@ -298,6 +330,13 @@ class UpstreamTlsTest(PhoenixTestCase):
         peer = list(self.app.tls_peers.values())[0]
         self.assertIn(("URI", "spiffe://phoenix.local/ns/default/sa/web"),
                       peer["subjectAltName"])
+
+    def test_an_expired_server_certificate_is_refused_logged_and_counted(self):
+        port, px = self.start(upstream_tls(), tls=server_context(cert="expired"))
+        self.assertEqual(https_get(port)[0], 503)
+        self.assertStat(px, "cluster.app.tls.fail_bad_certificate", lambda v: v >= 1)
+        self.assertIn("tls: cluster app: refused 127.0.0.1:", px.stderr_text())
+        self.assertIn("bad certificate (certificate has expired", px.stderr_text())
 
     def test_insecure_skip_verify_must_be_spelled_out(self):
         port, _ = self.start(upstream_tls(ca=None, insecure_skip_verify=True, sni=""),
@@ -337,7 +376,7 @@ def _client_hello_bytes():
     return outgoing.read()
 
 
-class CertificateRotationTest(PhoenixTestCase):
+class CertificateRotationTest(_StatAssertions, PhoenixTestCase):
     """Rotation by changing the files and by POST /certs/reload: new handshakes get the new
     certificate, existing connections and in-flight load see nothing."""
 
@@ -405,7 +444,7 @@ class CertificateRotationTest(PhoenixTestCase):
 POLICY = "phoenix.filters.http.access_policy"
 
 
-class MutualTlsTest(PhoenixTestCase):
+class MutualTlsTest(_StatAssertions, PhoenixTestCase):
     """Client certificates: verified against the CA with a SAN allow-list, the principal in
     access rules, the access log and x-forwarded-client-cert."""
 
@@ -451,14 +490,30 @@ class MutualTlsTest(PhoenixTestCase):
         self.assertEqual(entry["peer_principal"], "spiffe://phoenix.local/ns/default/sa/web")
         self.assertEqual(entry["tls_version"], "TLSv1.3")
 
+    def test_curl_and_s_client_with_a_client_certificate(self):
+        self.start()
+        out = subprocess.run(
+            ["curl", "-sS", "--cacert", cert_path("ca.crt"), "-E", cert_path("client-admin.crt"),
+             "--key", cert_path("client-admin.key"), "-o", "/dev/null", "-w", "%{http_code}",
+             "--resolve", f"localhost:{self.port}:127.0.0.1",
+             f"https://localhost:{self.port}/admin/users"],
+            capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.stdout, "200", out.stderr)
+        shown = s_client(self.port, "-cert", cert_path("client-web.crt"), "-key",
+                         cert_path("client-web.key"), "-CAfile", cert_path("ca.crt"),
+                         "-ign_eof",
+                         stdin=b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertIn("Verify return code: 0 (ok)", shown)
+        self.assertIn("HTTP/1.1 200", shown)
+
     def test_refusals_are_logged_and_counted_by_reason(self):
         self.start(san_prefix="spiffe://phoenix.local/ns/ops/")
         for cert in (None, "client-web", "client-other"):
             with self.assertRaises((ssl.SSLError, ConnectionError), msg=cert):
                 self.get("/", cert=cert)
-        self.px.wait_for_stat("listener.ingress.tls.fail_no_certificate", lambda v: v == 1)
-        self.px.wait_for_stat("listener.ingress.tls.fail_san_mismatch", lambda v: v == 1)
-        self.px.wait_for_stat("listener.ingress.tls.fail_unknown_ca", lambda v: v == 1)
+        self.assertStat(self.px, "listener.ingress.tls.fail_no_certificate", lambda v: v == 1)
+        self.assertStat(self.px, "listener.ingress.tls.fail_san_mismatch", lambda v: v == 1)
+        self.assertStat(self.px, "listener.ingress.tls.fail_unknown_ca", lambda v: v == 1)
         log = self.px.stderr_text()
         self.assertIn("refused 127.0.0.1:", log)
         self.assertIn("no client certificate", log)
@@ -476,3 +531,35 @@ class MutualTlsTest(PhoenixTestCase):
         self.assertEqual(self.get("/admin/x", cert="client-admin")[0], 200)
         with self.assertRaises((ssl.SSLError, ConnectionError)):
             self.get("/", cert="client-other")  # one shown must still verify
+
+
+class HandshakeFloodTest(_StatAssertions, PhoenixTestCase):
+
+    FLOOD = """
+import socket, sys
+port, hello = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
+held, n = [], 0
+while True:  # new handshakes as fast as one client can; every other one stalls halfway
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+        sock.sendall(hello if n % 2 else hello[:100])
+        (held.append(sock) if n % 2 == 0 else sock.close())
+        held = held[-500:]
+        n += 1
+    except OSError:
+        pass
+"""
+
+    def test_a_flood_of_handshakes_from_one_client_does_not_starve_others(self):
+        app = self.start_upstream("app")
+        port, config = tls_config(app.port, downstream_tls(handshake_timeout="2s"))
+        px = self.start_phoenix(config)
+        flood = subprocess.Popen([sys.executable, "-c", self.FLOOD, str(port),
+                                  _client_hello_bytes().hex()])
+        self.addCleanup(flood.kill)
+        self.assertGreaterEqual(px.wait_for_stat("http.ingress.downstream_cx_total",
+                                                 lambda v: v >= 300, timeout=20), 300)
+        for i in range(10):  # served meanwhile, each on a new connection
+            self.assertEqual(https_get(port, f"/echo/{i}")[0], 200)
+        self.assertEqual(flood.poll(), None)  # still flooding
+        self.assertAlive(px)
