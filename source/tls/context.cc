@@ -29,19 +29,6 @@ int ContextIndex() {
   return index;
 }
 
-absl::Mutex live_mu(absl::kConstInit);
-std::vector<std::weak_ptr<const TlsContext>>& Live() ABSL_EXCLUSIVE_LOCKS_REQUIRED(live_mu) {
-  static auto* live = new std::vector<std::weak_ptr<const TlsContext>>();
-  return *live;
-}
-
-void Register(const std::shared_ptr<const TlsContext>& context) {
-  absl::MutexLock lock(&live_mu);
-  auto& live = Live();
-  std::erase_if(live, [](const auto& weak) { return weak.expired(); });
-  live.push_back(context);
-}
-
 // Checks the peer's SANs once OpenSSL has verified its chain, so that a mismatch fails the
 // handshake with an alert rather than a connection that is dropped afterwards.
 int VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
@@ -379,7 +366,6 @@ std::shared_ptr<const TlsContext> TlsContext::CreateServer(
   }
   tls->fingerprint_ = Sha256Hex(tls->fingerprint_);
   tls->RefreshExpiryGauges();
-  Register(tls);
   return tls;
 }
 
@@ -426,7 +412,6 @@ std::shared_ptr<const TlsContext> TlsContext::CreateClient(
   }
   tls->fingerprint_ = Sha256Hex(tls->fingerprint_);
   tls->RefreshExpiryGauges();
-  Register(tls);
   return tls;
 }
 
@@ -528,15 +513,6 @@ void TlsContext::RefreshExpiryGauges() const {
 int RefusedPeerIndex() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
-}
-
-std::vector<std::shared_ptr<const TlsContext>> LiveContexts() {
-  absl::MutexLock lock(&live_mu);
-  std::vector<std::shared_ptr<const TlsContext>> contexts;
-  for (const auto& weak : Live()) {
-    if (auto context = weak.lock()) contexts.push_back(std::move(context));
-  }
-  return contexts;
 }
 
 }  // namespace phoenix::tls

@@ -127,7 +127,4 @@ class TlsContext {
 // refused, for the log line: by then OpenSSL no longer keeps the peer's certificate.
 int RefusedPeerIndex();
 
-// Every TLS context alive, for admin /certs and the expiry gauges.
-std::vector<std::shared_ptr<const TlsContext>> LiveContexts();
-
 }  // namespace phoenix::tls
