@@ -28,14 +28,14 @@ std::shared_ptr<TicketKeyRing> TicketKeyRing::ForListener(const std::string& nam
   auto& slot = (*rings)[{name, rotation.count()}];
   std::shared_ptr<TicketKeyRing> ring = slot.lock();
   if (ring == nullptr) {
-    ring.reset(new TicketKeyRing(rotation));
+    ring = std::make_shared<TicketKeyRing>(rotation, [] { return absl::Now(); });
     slot = ring;
   }
   return ring;
 }
 
 void TicketKeyRing::RotateIfDue() {
-  absl::Time now = absl::Now();
+  absl::Time now = now_();
   if (!keys_.empty() && now - keys_.front().created < rotation_) return;
   Key key;
   RAND_bytes(key.name, sizeof(key.name));

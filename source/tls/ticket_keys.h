@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,9 @@ class TicketKeyRing {
   // The ring of listener `name`, made on first use; `rotation` is how long a key seals.
   static std::shared_ptr<TicketKeyRing> ForListener(const std::string& name,
                                                     std::chrono::seconds rotation);
+  // A ring on its own clock (tests); ForListener's rings use absl::Now.
+  TicketKeyRing(std::chrono::seconds rotation, std::function<absl::Time()> now)
+      : rotation_(absl::FromChrono(rotation)), now_(std::move(now)) {}
 
   // OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb), for this ring.
   int Process(unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
@@ -37,10 +41,10 @@ class TicketKeyRing {
   };
   static constexpr size_t kKeysKept = 3;
 
-  explicit TicketKeyRing(std::chrono::seconds rotation) : rotation_(absl::FromChrono(rotation)) {}
   void RotateIfDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const absl::Duration rotation_;
+  const std::function<absl::Time()> now_;
   absl::Mutex mu_;
   std::deque<Key> keys_ ABSL_GUARDED_BY(mu_);  // Newest first.
 };

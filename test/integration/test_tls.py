@@ -81,6 +81,20 @@ class DownstreamTlsTest(_StatAssertions, PhoenixTestCase):
         self.assertEqual(https_get(port)[0], 200)
         self.assertStat(px, "listener.ingress.tls.fail_version", lambda v: v >= 1)
 
+    def test_renegotiation_is_refused(self):
+        port, config = tls_config(self.app.port)
+        self.start_phoenix(config)
+        # s_client renegotiates on "R" (not with -ign_eof); stdin stays open until it is done.
+        client = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+                                   "-tls1_2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.addCleanup(client.kill)
+        client.stdin.write(b"R\n")
+        client.stdin.flush()
+        out = client.stdout.read().decode(errors="replace")  # until the refusal ends it
+        self.assertIn("RENEGOTIATING", out)
+        self.assertIn("no renegotiation", out)
+
     def test_alpn_agrees_on_http_1_1(self):
         port, config = tls_config(self.app.port)
         self.start_phoenix(config)
