@@ -64,13 +64,18 @@ void CertificateWatcher::Watch(const std::vector<std::string>& files) {
   directories_.swap(next);  // Directories no longer wanted close here.
 }
 
+void CertificateWatcher::Stop() {
+  directories_.clear();
+  settle_timer_.reset();
+}
+
 void CertificateWatcher::OnEvent(const Directory& directory, const char* name) {
   std::string changed = name != nullptr ? name : "";
   // "..data" and friends: a Kubernetes secret volume swapping all its files at once.
   if (!changed.empty() && directory.names.count(changed) == 0 && changed.rfind("..", 0) != 0) {
     return;
   }
-  settle_timer_->Enable(settle_);  // Restarts: one rebuild once the writes stop.
+  if (settle_timer_ != nullptr) settle_timer_->Enable(settle_);  // One rebuild once writes stop.
 }
 
 }  // namespace phoenix::server

@@ -27,6 +27,8 @@ class CertificateWatcher {
 
   // Replaces the watched set with `files`.
   void Watch(const std::vector<std::string>& files);
+  // Stops watching for good: closes its handles while the loop can still finish closing them.
+  void Stop();
 
  private:
   struct Directory;

@@ -243,6 +243,7 @@ void Server::Shutdown() {
   for (auto& worker : workers_) worker->Join();
   workers_.clear();
   drain_poll_timer_.reset();
+  certificate_watcher_.Stop();
   health_checkers_.clear();
   success_rate_ejectors_.clear();
   admin_.Close();

@@ -293,6 +293,9 @@ std::shared_ptr<const TlsContext> TlsContext::CreateServer(
     return nullptr;
   }
   SSL_CTX* ctx = tls->ctx_.get();
+  // The server's order decides (AES-GCM first), except that a client preferring ChaCha20
+  // (no AES hardware) gets it: scanners rate a client-chosen order as a finding.
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
   bool has_validation =
       common.has_validation_context() || common.has_validation_context_sds_secret_config();
   bool require = proto.require_client_certificate().value();

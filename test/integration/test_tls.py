@@ -439,6 +439,10 @@ class CertificateRotationTest(_StatAssertions, PhoenixTestCase):
         self.assertGreaterEqual(certs[0]["days_left"], 364)
         self.assertGreaterEqual(self.px.stat("server.certificate_rotation_success"), 1)
 
+    def test_sigterm_exits_cleanly_while_certificate_files_are_watched(self):
+        self.assertEqual(https_get(self.port)[0], 200)
+        self.assertEqual(self.px.stop(), 0, self.px.stderr_text())
+
     def test_a_bad_new_certificate_is_refused_and_the_old_one_stays(self):
         old = self.serial()
         self.install("expired")
