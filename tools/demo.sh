@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the Phoenix demo on a fresh Debian 12 machine: installs packages, builds, then starts the
 # demo "Phoenix app" (127.0.0.1:8081, restarted whenever it exits) and Phoenix in front of it
-# (127.0.0.1:8080, admin 127.0.0.1:9901) with config/phoenix-app.yaml, and waits until Ctrl-C.
-# Logs go to .demo/. With DEMO_NO_WAIT=1 it stops everything once the demo is up (smoke test).
+# (HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443, admin 127.0.0.1:9901) with config/phoenix-app.yaml,
+# and waits until Ctrl-C. Logs go to .demo/; the HTTPS listener's certificates (the demo PKI of
+# tools/certs.sh) to .demo/certs/, made once and kept. With DEMO_NO_WAIT=1 it stops everything
+# once the demo is up (smoke test).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -10,6 +12,7 @@ CONFIG=config/phoenix-app.yaml
 LOG_DIR=.demo
 PHOENIX_LOG=$LOG_DIR/phoenix.log
 APP_LOG=$LOG_DIR/app-1.log
+CERTS_DIR=$LOG_DIR/certs  # config/phoenix-app.yaml names the files here (relative to the repo root).
 READY_TIMEOUT_S=20
 
 phoenix_pid=""
@@ -51,13 +54,16 @@ tools/build.sh
 for bin in build/phoenix build/phoenix-demo-app; do
   [ -x "$bin" ] || die "$bin was not built (see tools/build.sh)"
 done
-for port in 8080 8081 9901; do
+for port in 8080 8081 8443 9901; do
   if port_in_use "$port"; then
     die "127.0.0.1:$port is already in use (is another demo still running?)"
   fi
 done
 
 mkdir -p "$LOG_DIR"
+if [ ! -e "$CERTS_DIR/ca.crt" ]; then
+  tools/certs.sh "$CERTS_DIR" >&2 || die "could not make the demo certificates in $CERTS_DIR"
+fi
 : >"$PHOENIX_LOG"
 : >"$APP_LOG"
 
@@ -78,22 +84,26 @@ supervisor_pid=$!
 build/phoenix -c "$CONFIG" >"$PHOENIX_LOG" 2>&1 &
 phoenix_pid=$!
 
-# Ready once Phoenix says so, the app answers, and a request makes it through Phoenix to the app.
+# Ready once Phoenix says so, the app answers, and a request makes it through Phoenix to the app,
+# over HTTP and over HTTPS (the certificate checked against the demo CA).
 ready() {
   curl -sf -o /dev/null --max-time 1 http://127.0.0.1:9901/ready &&
     curl -sf -o /dev/null --max-time 1 http://127.0.0.1:8081/healthz &&
-    curl -sf -o /dev/null --max-time 1 http://127.0.0.1:8080/healthz
+    curl -sf -o /dev/null --max-time 1 http://127.0.0.1:8080/healthz &&
+    curl -sf -o /dev/null --max-time 1 --cacert "$CERTS_DIR/ca.crt" https://localhost:8443/healthz
 }
 deadline=$((SECONDS + READY_TIMEOUT_S))
 until ready; do
   kill -0 "$phoenix_pid" 2>/dev/null || fail "phoenix exited during startup"
-  ((SECONDS < deadline)) || fail "not ready after ${READY_TIMEOUT_S} s (admin /ready, app :8081, proxy :8080)"
+  ((SECONDS < deadline)) ||
+    fail "not ready after ${READY_TIMEOUT_S} s (admin /ready, app :8081, proxy :8080 and :8443)"
   sleep 0.1
 done
 
 cat <<EOF
 
-Phoenix (pid $phoenix_pid) is serving 127.0.0.1:8080 in front of the Phoenix app app-1 (127.0.0.1:8081).
+Phoenix (pid $phoenix_pid) is serving http://127.0.0.1:8080 and https://localhost:8443 in front of
+the Phoenix app app-1 (127.0.0.1:8081).
 What to try, from another terminal:
 
   curl -i http://127.0.0.1:8080/                          # the app's page, via Phoenix
@@ -108,12 +118,22 @@ What to try, from another terminal:
   curl -i http://127.0.0.1:8080/                          #   and Phoenix keeps serving
   curl -i 'http://127.0.0.1:8080/generatecert?ms=300'     # a CPU-heavy request (default 200 ms)
 
+  HTTPS (127.0.0.1:8443, same routes and policies; certificates of the demo CA in $CERTS_DIR):
+  curl -i --cacert $CERTS_DIR/ca.crt https://localhost:8443/
+  curl -i --cacert $CERTS_DIR/ca.crt https://localhost:8443/crash      # 403 here too
+  openssl s_client -brief -connect 127.0.0.1:8443 -servername localhost -CAfile $CERTS_DIR/ca.crt </dev/null
+      (protocol, cipher, "Signature type: ECDSA"; with -sigalgs rsa_pss_rsae_sha256 added, the
+       client takes RSA signatures only and gets the listener's RSA certificate: "RSA-PSS")
+
   Admin (127.0.0.1:9901):
   curl http://127.0.0.1:9901/stats
   curl http://127.0.0.1:9901/stats/prometheus
   curl http://127.0.0.1:9901/clusters
   curl http://127.0.0.1:9901/config_dump
   curl http://127.0.0.1:9901/server_info
+  curl http://127.0.0.1:9901/certs                        # the HTTPS listener's certificates
+  curl http://127.0.0.1:9901/stats | grep '\.tls\.'       # handshakes, resumptions, failures
+  curl -X POST http://127.0.0.1:9901/certs/reload         # re-read them (edits are also picked up)
 
   Reload the config after editing $CONFIG:
   kill -HUP $phoenix_pid        or        curl -X POST http://127.0.0.1:9901/reload

@@ -10,6 +10,7 @@ import unittest
 from harness.base import PhoenixTestCase
 from harness.client import http_get
 from harness.process import REPO_ROOT, free_port, require_phoenix_bin
+from harness.tls import certs
 
 # A complete config as real YAML: comments, block and flow style, quoted keys, durations.
 GOOD_YAML = """\
@@ -68,6 +69,15 @@ def render(template=GOOD_YAML, admin=None, port=None, up=None):
             .replace("@UP@", str(up or free_port())))
 
 
+def demo_config_cwd():
+    """A working directory for phoenix in which config/phoenix-app.yaml's certificate files
+    (.demo/certs/..., relative, as tools/demo.sh makes them) are the demo PKI of harness.tls."""
+    cwd = tempfile.mkdtemp(prefix="phoenix-demo-cwd-")
+    os.mkdir(os.path.join(cwd, ".demo"))
+    os.symlink(certs(), os.path.join(cwd, ".demo", "certs"))
+    return cwd
+
+
 def locate(text, needle):
     """1-based (line, column) of the first occurrence of ``needle`` in ``text``."""
     for i, line in enumerate(text.splitlines(), start=1):
@@ -90,9 +100,9 @@ class CliTest(PhoenixTestCase):
             f.write(text)
         return path
 
-    def run_phoenix(self, *args, timeout=20):
+    def run_phoenix(self, *args, timeout=20, cwd=None):
         p = subprocess.run([self.bin, *args], capture_output=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
+                           stdin=subprocess.DEVNULL, cwd=cwd)
         out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
         return p.returncode, out
 
@@ -125,7 +135,7 @@ class CliTest(PhoenixTestCase):
 
     def test_validate_shipped_demo_config(self):
         path = os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")
-        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path, cwd=demo_config_cwd())
         self.assertEqual(rc, 0, out)
         self.assertIn("OK", out)
 
@@ -193,7 +203,7 @@ class CheckPolicyTest(unittest.TestCase):
     def run_check(self, cases_path):
         return subprocess.run([require_phoenix_bin(), "--mode", "check-policy", "-c", self.CONFIG,
                                "--cases", cases_path], capture_output=True, text=True,
-                              timeout=20)
+                              timeout=20, cwd=demo_config_cwd())
 
     def test_shipped_cases_pass(self):
         r = self.run_check(self.CASES)

@@ -1,6 +1,6 @@
 """config/phoenix-app.yaml in front of the real demo app (tools/demo_app): the demo's promises
 hold — the page is served, /crash is denied in every spelling and the app survives, and
-/generatecert works."""
+/generatecert works, over HTTP and over HTTPS."""
 
 import os
 import unittest
@@ -9,6 +9,7 @@ from harness.base import PhoenixTestCase
 from harness.client import http_get, raw_request
 from harness.http1 import parse_responses
 from harness.process import REPO_ROOT, free_port
+from harness.tls import certs, https_get
 from harness.upstream import start_demo_app
 
 
@@ -17,14 +18,20 @@ class DemoConfigTest(PhoenixTestCase):
     @classmethod
     def setUpClass(cls):
         cls.app_port, cls.port, cls.admin_port = free_port(), free_port(), free_port()
+        cls.tls_port = free_port()
         cls.app = start_demo_app(cls.app_port, "t")
         cls.addClassCleanup(cls.app.kill)
         with open(os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")) as f:
             text = f.read()
         for old, new in (("port_value: 8080", cls.port), ("port_value: 8081", cls.app_port),
-                         ("port_value: 9901", cls.admin_port)):
+                         ("port_value: 9901", cls.admin_port),
+                         ("port_value: 8443", cls.tls_port)):
             assert old in text, f"config/phoenix-app.yaml no longer has '{old}'"
             text = text.replace(old, f"port_value: {new}")
+        # The HTTPS listener's certificates: tools/demo.sh makes them in .demo/certs (relative
+        # to phoenix's working directory); here, the demo PKI of harness.tls.
+        assert ".demo/certs/" in text, "config/phoenix-app.yaml no longer has '.demo/certs/'"
+        text = text.replace(".demo/certs/", certs() + "/")
         cls.px = cls.start_class_phoenix(text, admin_port=cls.admin_port)
 
     def test_page_crash_and_generatecert(self):
@@ -40,6 +47,15 @@ class DemoConfigTest(PhoenixTestCase):
         r = http_get(self.port, "/generatecert?ms=20")
         self.assertEqual(r.status, 200)
         self.assertIn(b"certificate generated", r.body)
+
+    def test_https_serves_the_same_policies(self):
+        status, body = https_get(self.tls_port, "/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"Phoenix app", body)
+        for path in ["/crash", "/CRASH", "/%63rash"]:
+            with self.subTest(path=path):
+                self.assertEqual(https_get(self.tls_port, path)[0], 403)
+        self.assertIsNone(self.app.poll(), "the demo app died: a /crash got through")
 
 
 if __name__ == "__main__":
