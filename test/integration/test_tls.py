@@ -352,6 +352,21 @@ class UpstreamTlsTest(_StatAssertions, PhoenixTestCase):
         self.assertIn("tls: cluster app: refused 127.0.0.1:", px.stderr_text())
         self.assertIn("bad certificate (certificate has expired", px.stderr_text())
 
+    def test_pools_are_keyed_by_tls_parameters(self):
+        self.app = self.start_upstream("app", tls=server_context(client_ca="ca.crt"))
+        port, config = tls_config(self.app.port, clusters=[make_cluster(
+            "app", [self.app.port], transport_socket=upstream_tls(client_cert="client-web"))])
+        px = self.start_phoenix(config)
+        with TlsConn(port) as conn:
+            self.assertEqual(conn.get("/one")[0], 200)  # leaves a pooled upstream connection
+            config["static_resources"]["clusters"][0]["transport_socket"] = upstream_tls(
+                client_cert="client-admin")
+            px.write_config(config)
+            self.assertEqual(px.admin_post("/reload")[0], 200)
+            self.assertEqual(conn.get("/two")[0], 200)
+        peers = [self.app.tls_peers[r["conn_id"]]["subject"] for r in self.app.requests_snapshot()]
+        self.assertEqual(peers, [((("commonName", "web"),),), ((("commonName", "admin"),),)])
+
     def test_insecure_skip_verify_must_be_spelled_out(self):
         port, _ = self.start(upstream_tls(ca=None, insecure_skip_verify=True, sni=""),
                              tls=server_context(cert="other-server"))
