@@ -367,6 +367,30 @@ class UpstreamTlsTest(_StatAssertions, PhoenixTestCase):
         peers = [self.app.tls_peers[r["conn_id"]]["subject"] for r in self.app.requests_snapshot()]
         self.assertEqual(peers, [((("commonName", "web"),),), ((("commonName", "admin"),),)])
 
+    def test_a_rotated_client_certificate_file_gets_new_upstream_connections(self):
+        directory = tempfile.mkdtemp(prefix="phoenix-client-cert-")
+        self.addCleanup(shutil.rmtree, directory)
+
+        def install(name):
+            for ext in ("crt", "key"):
+                shutil.copyfile(cert_path(f"{name}.{ext}"), os.path.join(directory, f"c.{ext}.new"))
+                os.replace(os.path.join(directory, f"c.{ext}.new"),
+                           os.path.join(directory, f"c.{ext}"))
+
+        install("client-web")
+        socket_config = upstream_tls()
+        socket_config["typed_config"]["common_tls_context"]["tls_certificates"] = [{
+            "certificate_chain": {"filename": os.path.join(directory, "c.crt")},
+            "private_key": {"filename": os.path.join(directory, "c.key")}}]
+        port, px = self.start(socket_config, tls=server_context(client_ca="ca.crt"))
+        with TlsConn(port) as conn:
+            self.assertEqual(conn.get("/one")[0], 200)
+            install("client-admin")  # same config, new file contents
+            self.assertEqual(px.admin_post("/certs/reload")[0], 200)
+            self.assertEqual(conn.get("/two")[0], 200)
+        peers = [self.app.tls_peers[r["conn_id"]]["subject"] for r in self.app.requests_snapshot()]
+        self.assertEqual(peers, [((("commonName", "web"),),), ((("commonName", "admin"),),)])
+
     def test_insecure_skip_verify_must_be_spelled_out(self):
         port, _ = self.start(upstream_tls(ca=None, insecure_skip_verify=True, sni=""),
                              tls=server_context(cert="other-server"))
