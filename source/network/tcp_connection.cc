@@ -204,6 +204,17 @@ void TcpConnection::OnConnect(int status) {
 void TcpConnection::Write(const std::string_view* slices, size_t count) {
   if (handle_ == nullptr || count == 0) return;
   transport_socket_->Write(slices, count);
+  ScheduleFlush();  // The transport may have held the bytes (TLS).
+}
+
+void TcpConnection::ScheduleFlush() {
+  if (flush_scheduled_ || handle_ == nullptr) return;
+  flush_scheduled_ = true;
+  // The handle context outlives this object until its close callback, which libuv runs after
+  // this iteration's deferred work.
+  dispatcher_.Defer([context = reinterpret_cast<HandleContext*>(handle_)] {
+    if (context->owner != nullptr) context->owner->FlushPending();
+  });
 }
 
 void TcpConnection::WriteToSocket(const std::string_view* slices, size_t count) {
@@ -220,18 +231,12 @@ void TcpConnection::WriteToSocket(const std::string_view* slices, size_t count) 
   if (out_.empty()) out_ = BufferPool::Acquire();
   for (size_t i = 0; i < count; ++i) out_.append(slices[i].data(), slices[i].size());
   bytes_written_ += total;
-  if (!flush_scheduled_) {
-    flush_scheduled_ = true;
-    // The handle context outlives this object until its close callback, which libuv runs
-    // after this iteration's deferred work.
-    dispatcher_.Defer([context = reinterpret_cast<HandleContext*>(handle_)] {
-      if (context->owner != nullptr) context->owner->FlushPending();
-    });
-  }
+  ScheduleFlush();
   CheckWatermarks();
 }
 
 void TcpConnection::FlushPending() {
+  if (handle_ != nullptr) transport_socket_->Flush();  // Still scheduled: adds to out_ only.
   flush_scheduled_ = false;
   if (out_.empty() || handle_ == nullptr) return;
   std::string_view data = out_;
@@ -336,6 +341,7 @@ void TcpConnection::ReadDisable(bool disable) {
 
 void TcpConnection::CloseAfterFlush() {
   if (handle_ == nullptr) return;
+  transport_socket_->Flush();  // What was written goes before the last words.
   transport_socket_->OnCleanClose();
   FlushPending();
   if (BufferedBytes() == 0) {

@@ -62,6 +62,8 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   // peer_address() serves both interfaces.
 
   void StartReading();
+  // Hands the pending bytes to the socket at the end of this loop iteration.
+  void ScheduleFlush();
   void WriteNow(const std::string_view* slices, size_t count);
   void FlushPending();
   void OnRead(ssize_t nread, const char* data);

@@ -43,8 +43,12 @@ class TransportSocket {
   virtual void OnConnected() = 0;
   // Bytes read from the socket. Valid only during the call.
   virtual void OnSocketData(const char* data, size_t length) = 0;
-  // Plaintext to send, in order.
+  // Plaintext to send, in order. A transport may hold it until Flush().
   virtual void Write(const std::string_view* slices, size_t count) = 0;
+  // The connection is about to hand its pending bytes to the socket (once per loop iteration
+  // that wrote): whatever Write() held goes to WriteToSocket now. TLS seals a response head
+  // and its body, written separately, into one record this way.
+  virtual void Flush() {}
   // The connection closes once its pending writes are out: last words (TLS: close_notify)
   // go through WriteToSocket now. Not called when a connection is closed abruptly.
   virtual void OnCleanClose() = 0;

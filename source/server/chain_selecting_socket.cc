@@ -37,6 +37,10 @@ void ChainSelectingSocket::Write(const std::string_view* slices, size_t count) {
   if (chosen_ != nullptr) chosen_->Write(slices, count);
 }
 
+void ChainSelectingSocket::Flush() {
+  if (chosen_ != nullptr) chosen_->Flush();
+}
+
 void ChainSelectingSocket::OnCleanClose() {
   if (chosen_ != nullptr) chosen_->OnCleanClose();
 }

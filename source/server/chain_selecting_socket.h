@@ -27,6 +27,7 @@ class ChainSelectingSocket : public network::TransportSocket {
   void OnConnected() override {}  // Only accepted connections have one.
   void OnSocketData(const char* data, size_t length) override;
   void Write(const std::string_view* slices, size_t count) override;
+  void Flush() override;
   void OnCleanClose() override;
   void OnConnectTimeout() override;
   std::string_view ApplicationProtocol() const override;

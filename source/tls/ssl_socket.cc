@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/free_list.h"
 #include "source/common/logging.h"
 #include "source/network/transport_socket_registry.h"
 
@@ -57,7 +58,8 @@ namespace {
 constexpr size_t kPlaintextBufferBytes = 96 * 1024;
 constexpr size_t kMaxRecordBytes = 16 * 1024;
 thread_local char plaintext_buffer[kPlaintextBufferBytes];
-thread_local char coalesce_buffer[kMaxRecordBytes];
+// Plaintext held past this is sealed at once rather than at the end of the iteration.
+constexpr size_t kSealNowBytes = 4 * kMaxRecordBytes;
 
 constexpr char kPlaintextToTlsPortResponse[] =
     "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 39\r\n"
@@ -304,23 +306,19 @@ void SslSocket::Fail(const char* where) {
 
 void SslSocket::Write(const std::string_view* slices, size_t count) {
   if (failed_) return;
-  if (!handshake_done_) {
-    for (size_t i = 0; i < count; ++i) pending_plaintext_.append(slices[i]);
-    return;
-  }
-  size_t total = 0;
-  for (size_t i = 0; i < count; ++i) total += slices[i].size();
-  if (count > 1 && total <= kMaxRecordBytes) {
-    // One record for a head and its small body: one seal, one header, one write.
-    size_t offset = 0;
-    for (size_t i = 0; i < count; ++i) {
-      memcpy(coalesce_buffer + offset, slices[i].data(), slices[i].size());
-      offset += slices[i].size();
-    }
-    WritePlaintext(coalesce_buffer, total);
-    return;
-  }
-  for (size_t i = 0; i < count && !failed_; ++i) WritePlaintext(slices[i].data(), slices[i].size());
+  std::string& held = handshake_done_ ? outgoing_ : pending_plaintext_;
+  if (held.empty() && handshake_done_) held = BufferPool::Acquire();
+  for (size_t i = 0; i < count; ++i) held.append(slices[i]);
+  // Sealed at the end of the iteration (Flush), or now once it makes several full records.
+  if (handshake_done_ && outgoing_.size() >= kSealNowBytes) Flush();
+}
+
+void SslSocket::Flush() {
+  if (outgoing_.empty()) return;
+  std::string plaintext = std::move(outgoing_);
+  outgoing_ = std::string();
+  if (!failed_) WritePlaintext(plaintext.data(), plaintext.size());
+  BufferPool::Release(std::move(plaintext));
 }
 
 void SslSocket::WritePlaintext(const char* data, size_t length) {

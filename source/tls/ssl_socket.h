@@ -23,6 +23,7 @@ class SslSocket : public network::TransportSocket {
   void OnConnected() override;
   void OnSocketData(const char* data, size_t length) override;
   void Write(const std::string_view* slices, size_t count) override;
+  void Flush() override;
   void OnCleanClose() override;
   void OnConnectTimeout() override;
   std::string_view ApplicationProtocol() const override;
@@ -50,6 +51,7 @@ class SslSocket : public network::TransportSocket {
   bool failed_ = false;
   bool wrote_to_socket_ = false;
   std::string pending_plaintext_;           // Written before the handshake finished.
+  std::string outgoing_;                    // Written this iteration, sealed by Flush().
   std::unique_ptr<network::TlsInfo> info_;  // Once the handshake is done.
   std::string refused_peer_;                // Who verification refused, for the log.
   // Set while a callback may destroy this socket; the destructor sets *destroyed_.

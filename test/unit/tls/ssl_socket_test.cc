@@ -95,6 +95,9 @@ class SslSocketTest : public ::testing::Test {
 
   // Delivers what each end wrote to the other until both are quiet.
   void Pump() {
+    for (Endpoint* end : {&client_, &server_}) {
+      if (end->socket != nullptr) end->socket->Flush();  // As the connection does per iteration.
+    }
     for (int i = 0; i < 20 && (!client_.wire.empty() || !server_.wire.empty()); ++i) {
       Deliver(client_, server_);
       Deliver(server_, client_);
@@ -143,6 +146,22 @@ TEST_F(SslSocketTest, HandshakeThenPlaintextBothWays) {
   EXPECT_EQ(client_.plaintext, big);
   EXPECT_EQ(Stat("listener.test.tls.handshake"), 1u);
   EXPECT_EQ(Stat("cluster.test.tls.handshake"), 1u);
+}
+
+TEST_F(SslSocketTest, WritesOfOneIterationAreSealedIntoOneRecordAtFlush) {
+  Connect();
+  std::string_view head = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n";
+  std::string_view body = "hello";
+  server_.socket->Write(&head, 1);
+  server_.socket->Write(&body, 1);
+  EXPECT_EQ(server_.wire, "");  // Held until the connection flushes.
+  server_.socket->Flush();
+  ASSERT_GE(server_.wire.size(), 5u);
+  size_t record_length =
+      (static_cast<uint8_t>(server_.wire[3]) << 8) | static_cast<uint8_t>(server_.wire[4]);
+  EXPECT_EQ(server_.wire.size(), 5 + record_length);  // Exactly one record.
+  Pump();
+  EXPECT_EQ(client_.plaintext, std::string(head) + std::string(body));
 }
 
 TEST_F(SslSocketTest, PlaintextWrittenBeforeTheHandshakeIsSentAfterIt) {
