@@ -16,8 +16,9 @@ enum class ConnectionEvent {
 // What a TLS transport established about its connection, once the handshake is done. Raw TCP
 // has none.
 struct TlsInfo {
-  std::string version;  // "TLSv1.3"
-  std::string cipher;
+  // Names the TLS library keeps for good (static strings): "TLSv1.3", "TLS_AES_128_GCM_SHA256".
+  std::string_view version;
+  std::string_view cipher;
   // From the peer's verified certificate; empty when it showed none.
   std::string peer_principal;  // Its first URI SAN, else its first DNS SAN, else its subject.
   std::string peer_uri_san;

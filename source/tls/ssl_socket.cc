@@ -223,10 +223,7 @@ void SslSocket::OnHandshakeDone() {
   }
   info_ = std::make_unique<network::TlsInfo>();
   DescribeSession(ssl_.get(), info_.get());
-  if (!pending_plaintext_.empty()) {
-    std::string pending = std::move(pending_plaintext_);
-    WritePlaintext(pending.data(), pending.size());
-  }
+  Flush();  // What was written before the handshake finished.
   callbacks_->RaiseEvent(network::ConnectionEvent::kConnected);
 }
 
@@ -306,15 +303,14 @@ void SslSocket::Fail(const char* where) {
 
 void SslSocket::Write(const std::string_view* slices, size_t count) {
   if (failed_) return;
-  std::string& held = handshake_done_ ? outgoing_ : pending_plaintext_;
-  if (held.empty() && handshake_done_) held = BufferPool::Acquire();
-  for (size_t i = 0; i < count; ++i) held.append(slices[i]);
+  if (outgoing_.empty()) outgoing_ = BufferPool::Acquire();
+  for (size_t i = 0; i < count; ++i) outgoing_.append(slices[i]);
   // Sealed at the end of the iteration (Flush), or now once it makes several full records.
   if (handshake_done_ && outgoing_.size() >= kSealNowBytes) Flush();
 }
 
 void SslSocket::Flush() {
-  if (outgoing_.empty()) return;
+  if (outgoing_.empty() || !handshake_done_) return;  // Held until there are keys.
   std::string plaintext = std::move(outgoing_);
   outgoing_ = std::string();
   if (!failed_) WritePlaintext(plaintext.data(), plaintext.size());

@@ -50,8 +50,8 @@ class SslSocket : public network::TransportSocket {
   bool handshake_done_ = false;
   bool failed_ = false;
   bool wrote_to_socket_ = false;
-  std::string pending_plaintext_;           // Written before the handshake finished.
-  std::string outgoing_;                    // Written this iteration, sealed by Flush().
+  // Written and not sealed yet: this iteration's, or all of it before the handshake is done.
+  std::string outgoing_;
   std::unique_ptr<network::TlsInfo> info_;  // Once the handshake is done.
   std::string refused_peer_;                // Who verification refused, for the log.
   // Set while a callback may destroy this socket; the destructor sets *destroyed_.
