@@ -16,11 +16,14 @@ namespace phoenix::tls {
 namespace {
 
 // Mozilla's "intermediate" TLS 1.2 suites, without the finite-field DHE ones (only X25519 and
-// P-256 are offered as groups). TLS 1.3 suites are OpenSSL's defaults, which match Mozilla's.
+// P-256 are offered as groups), and its TLS 1.3 suites in its order: AES-128-GCM first, which
+// OpenSSL's default order puts after AES-256-GCM.
 constexpr char kIntermediateCiphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr char kTls13Suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr char kDefaultGroups[] = "X25519:P-256";
 constexpr char kHttp11[] = "http/1.1";
 
@@ -205,6 +208,7 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
   if (SSL_CTX_set_cipher_list(ctx_.get(), ciphers.c_str()) != 1) {
     errors.Add(ppath + ".cipher_suites", "no cipher suite OpenSSL knows");
   }
+  SSL_CTX_set_ciphersuites(ctx_.get(), kTls13Suites);
   std::string groups =
       params.ecdh_curves().empty() ? kDefaultGroups : absl::StrJoin(params.ecdh_curves(), ":");
   if (SSL_CTX_set1_groups_list(ctx_.get(), groups.c_str()) != 1) {
