@@ -150,7 +150,8 @@ CertificateInfo DescribeCertificate(X509* cert, std::string source) {
   return info;
 }
 
-void DescribeSession(SSL* ssl, network::TlsInfo* info) {
+void DescribeSession(SSL* ssl, std::string_view local_uri_san, network::TlsInfo* info) {
+  info->local_uri_san = local_uri_san;
   info->version = SSL_get_version(ssl);
   info->cipher = SSL_get_cipher_name(ssl);
   info->session_reused = SSL_session_reused(ssl) == 1;
@@ -160,9 +161,6 @@ void DescribeSession(SSL* ssl, network::TlsInfo* info) {
     }
     return std::string();
   };
-  if (X509* local = SSL_get_certificate(ssl)) {
-    info->local_uri_san = first_san(DescribeCertificate(local, ""), "URI:");
-  }
   X509* peer = SSL_get0_peer_certificate(ssl);
   if (peer == nullptr) return;
   CertificateInfo cert = DescribeCertificate(peer, "");

@@ -66,9 +66,9 @@ absl::StatusOr<X509StorePtr> LoadTrustedCa(const config::v1::DataSource& source,
 
 // Subject, SANs, serial and validity of `cert`.
 CertificateInfo DescribeCertificate(X509* cert, std::string source);
-// Fills `info` from an established connection: version, cipher, resumption, the peer's
-// certificate and this side's URI SAN.
-void DescribeSession(SSL* ssl, network::TlsInfo* info);
+// Fills `info` from an established connection: version, cipher, resumption and the peer's
+// certificate; `local_uri_san` is this side's (known from its context, not parsed again).
+void DescribeSession(SSL* ssl, std::string_view local_uri_san, network::TlsInfo* info);
 // "CN=admin,O=x" style one-line subject.
 std::string SubjectOf(X509* cert);
 

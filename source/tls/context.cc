@@ -255,6 +255,9 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
       continue;
     }
     fingerprint_ += loaded->pem;
+    for (const std::string& san : loaded->info.subject_alt_names) {
+      if (local_uri_san_.empty() && san.rfind("URI:", 0) == 0) local_uri_san_ = san.substr(4);
+    }
     certificates_.push_back(std::move(loaded->info));
   }
 

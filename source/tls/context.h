@@ -20,15 +20,15 @@ namespace phoenix::tls {
 
 // Handshakes of one listener or cluster ("listener.<name>.tls." / "cluster.<name>.tls."), and
 // why those that failed did.
-#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                                \
-  COUNTER(handshake)                                                                            \
-  COUNTER(session_reused)                                                                       \
-  COUNTER(fail_no_certificate)                                                                  \
-  COUNTER(fail_unknown_ca)                                                                      \
-  COUNTER(fail_bad_certificate) COUNTER(fail_san_mismatch) COUNTER(fail_version)                \
-      COUNTER(fail_cipher) COUNTER(fail_timeout) COUNTER(fail_plaintext) COUNTER(fail_protocol) \
-          COUNTER(fail_other) GAUGE(ecdsa_cert_expires_in_seconds)                              \
-              GAUGE(rsa_cert_expires_in_seconds)
+#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                              \
+  COUNTER(handshake)                                                                          \
+  COUNTER(session_reused)                                                                     \
+  COUNTER(fail_no_certificate)                                                                \
+  COUNTER(fail_unknown_ca)                                                                    \
+  COUNTER(fail_bad_certificate)                                                               \
+  COUNTER(fail_san_mismatch) COUNTER(fail_version) COUNTER(fail_cipher) COUNTER(fail_timeout) \
+      COUNTER(fail_plaintext) COUNTER(fail_protocol) COUNTER(fail_other)                      \
+          GAUGE(ecdsa_cert_expires_in_seconds) GAUGE(rsa_cert_expires_in_seconds)
 struct TlsStats {
   PHX_STATS(TlsStats, PHX_TLS_STATS);
 };
@@ -74,6 +74,8 @@ class TlsContext {
   TlsStats* stats() const { return stats_.get(); }
   const std::string& fingerprint() const { return fingerprint_; }
   const std::vector<CertificateInfo>& certificates() const { return certificates_; }
+  // The first URI SAN of its certificates ("" if none): who this side is, for XFCC's By.
+  const std::string& local_uri_san() const { return local_uri_san_; }
   // The files its certificates, keys and CA bundles were read from: a change to one of them
   // is a rotation.
   const std::vector<std::string>& files() const { return files_; }
@@ -116,6 +118,7 @@ class TlsContext {
   std::unique_ptr<TlsStats> stats_;
   std::string fingerprint_;
   std::vector<CertificateInfo> certificates_;
+  std::string local_uri_san_;
   std::vector<std::string> files_;
   std::vector<SanMatcher> san_matchers_;
   std::vector<unsigned char> alpn_wire_;  // Server: offered protocols, length-prefixed.
