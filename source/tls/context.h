@@ -20,15 +20,21 @@ namespace phoenix::tls {
 
 // Handshakes of one listener or cluster ("listener.<name>.tls." / "cluster.<name>.tls."), and
 // why those that failed did.
-#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                              \
-  COUNTER(handshake)                                                                          \
-  COUNTER(session_reused)                                                                     \
-  COUNTER(fail_no_certificate)                                                                \
-  COUNTER(fail_unknown_ca)                                                                    \
-  COUNTER(fail_bad_certificate)                                                               \
-  COUNTER(fail_san_mismatch) COUNTER(fail_version) COUNTER(fail_cipher) COUNTER(fail_timeout) \
-      COUNTER(fail_plaintext) COUNTER(fail_protocol) COUNTER(fail_other)                      \
-          GAUGE(ecdsa_cert_expires_in_seconds) GAUGE(rsa_cert_expires_in_seconds)
+#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM) \
+  COUNTER(handshake)                             \
+  COUNTER(session_reused)                        \
+  COUNTER(fail_no_certificate)                   \
+  COUNTER(fail_unknown_ca)                       \
+  COUNTER(fail_bad_certificate)                  \
+  COUNTER(fail_san_mismatch)                     \
+  COUNTER(fail_version)                          \
+  COUNTER(fail_cipher)                           \
+  COUNTER(fail_timeout)                          \
+  COUNTER(fail_plaintext)                        \
+  COUNTER(fail_protocol)                         \
+  COUNTER(fail_other)                            \
+  GAUGE(ecdsa_cert_expires_in_seconds)           \
+  GAUGE(rsa_cert_expires_in_seconds)
 struct TlsStats {
   PHX_STATS(TlsStats, PHX_TLS_STATS);
 };
