@@ -91,10 +91,10 @@ std::string ClientCertElement(const network::TlsInfo& tls) {
     element.push_back('"');
   };
   field("By", tls.local_uri_san, false);
-  field("Hash", tls.peer_cert_sha256, false);
-  field("Subject", tls.peer_subject, true);
-  field("URI", tls.peer_uri_san, false);
-  field("DNS", tls.peer_dns_san, false);
+  field("Hash", tls.peer->sha256, false);
+  field("Subject", tls.peer->subject, true);
+  field("URI", tls.peer->uri_san, false);
+  field("DNS", tls.peer->dns_san, false);
   return element;
 }
 
@@ -313,7 +313,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
   void ForwardClientCert(HeaderMap& h) {
     const network::TlsInfo* tls = parent_.connection_->tls_info();
     info_.tls = tls;
-    bool verified = tls != nullptr && !tls->peer_cert_sha256.empty();
+    bool verified = tls != nullptr && tls->peer != nullptr;
     bool keep = false;
     bool add = false;
     switch (config_->forward_client_cert) {

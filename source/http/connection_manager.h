@@ -54,7 +54,7 @@ enum class ForwardClientCert {
 };
 
 // This hop's x-forwarded-client-cert element for a client that showed a verified
-// certificate: By, Hash, Subject, URI and DNS, in Envoy's format.
+// certificate (`tls.peer` not null): By, Hash, Subject, URI and DNS, in Envoy's format.
 std::string ClientCertElement(const network::TlsInfo& tls);
 
 // Everything one listener's HTTP connection manager needs, compiled from the config.

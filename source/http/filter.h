@@ -33,7 +33,8 @@ struct StreamInfo {
 
   // The mTLS peer's verified identity; "" when the client showed no certificate.
   std::string_view peer_principal() const {
-    return tls != nullptr ? std::string_view(tls->peer_principal) : std::string_view();
+    return tls != nullptr && tls->peer != nullptr ? std::string_view(tls->peer->principal)
+                                                  : std::string_view();
   }
   void AddFlag(std::string_view flag);
 };

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,20 +14,25 @@ enum class ConnectionEvent {
   kConnectTimeout,  // Outbound connect (and transport handshake) not done in time.
 };
 
+// The certificate a TLS peer showed and that verification accepted.
+struct PeerCertificate {
+  std::string principal;  // Its first URI SAN, else its first DNS SAN, else its subject.
+  std::string uri_san;
+  std::string dns_san;
+  std::string subject;
+  std::string sha256;  // Hex digest of the DER certificate (XFCC's Hash).
+};
+
 // What a TLS transport established about its connection, once the handshake is done. Raw TCP
-// has none.
+// has none. Small: every TLS connection keeps one.
 struct TlsInfo {
   // Names the TLS library keeps for good (static strings): "TLSv1.3", "TLS_AES_128_GCM_SHA256".
   std::string_view version;
   std::string_view cipher;
-  // From the peer's verified certificate; empty when it showed none.
-  std::string peer_principal;  // Its first URI SAN, else its first DNS SAN, else its subject.
-  std::string peer_uri_san;
-  std::string peer_dns_san;
-  std::string peer_subject;
-  std::string peer_cert_sha256;  // Hex digest of the DER certificate (XFCC's Hash).
-  std::string local_uri_san;     // This side's certificate URI SAN (XFCC's By).
+  // This side's certificate URI SAN (XFCC's By), kept by the transport's config.
+  std::string_view local_uri_san;
   bool session_reused = false;
+  std::unique_ptr<PeerCertificate> peer;  // Null when the peer showed no certificate.
 };
 
 // What a connection reports to its owner (the HTTP connection manager, an upstream client).

@@ -161,23 +161,25 @@ void DescribeSession(SSL* ssl, std::string_view local_uri_san, network::TlsInfo*
     }
     return std::string();
   };
-  X509* peer = SSL_get0_peer_certificate(ssl);
-  if (peer == nullptr) return;
-  CertificateInfo cert = DescribeCertificate(peer, "");
-  info->peer_uri_san = first_san(cert, "URI:");
-  info->peer_dns_san = first_san(cert, "DNS:");
-  info->peer_subject = cert.subject;
-  info->peer_principal = !info->peer_uri_san.empty()   ? info->peer_uri_san
-                         : !info->peer_dns_san.empty() ? info->peer_dns_san
-                                                       : info->peer_subject;
+  X509* certificate = SSL_get0_peer_certificate(ssl);
+  if (certificate == nullptr) return;
+  CertificateInfo cert = DescribeCertificate(certificate, "");
+  auto peer = std::make_unique<network::PeerCertificate>();
+  peer->uri_san = first_san(cert, "URI:");
+  peer->dns_san = first_san(cert, "DNS:");
+  peer->subject = cert.subject;
+  peer->principal = !peer->uri_san.empty()   ? peer->uri_san
+                    : !peer->dns_san.empty() ? peer->dns_san
+                                             : peer->subject;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  X509_digest(peer, EVP_sha256(), digest, &length);
+  X509_digest(certificate, EVP_sha256(), digest, &length);
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned int i = 0; i < length; ++i) {
-    info->peer_cert_sha256.push_back(kHex[digest[i] >> 4]);
-    info->peer_cert_sha256.push_back(kHex[digest[i] & 15]);
+    peer->sha256.push_back(kHex[digest[i] >> 4]);
+    peer->sha256.push_back(kHex[digest[i] & 15]);
   }
+  info->peer = std::move(peer);
 }
 
 absl::StatusOr<LoadedCertificate> LoadCertificate(const config::v1::TlsCertificate& proto) {

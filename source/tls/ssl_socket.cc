@@ -221,8 +221,7 @@ void SslSocket::OnHandshakeDone() {
     stats->handshake.Inc();
     if (SSL_session_reused(ssl_.get())) stats->session_reused.Inc();
   }
-  info_ = std::make_unique<network::TlsInfo>();
-  DescribeSession(ssl_.get(), context_->local_uri_san(), info_.get());
+  DescribeSession(ssl_.get(), context_->local_uri_san(), &info_);
   Flush();  // What was written before the handshake finished.
   callbacks_->RaiseEvent(network::ConnectionEvent::kConnected);
 }

@@ -27,7 +27,7 @@ class SslSocket : public network::TransportSocket {
   void OnCleanClose() override;
   void OnConnectTimeout() override;
   std::string_view ApplicationProtocol() const override;
-  const network::TlsInfo* tls_info() const override { return info_.get(); }
+  const network::TlsInfo* tls_info() const override { return handshake_done_ ? &info_ : nullptr; }
 
  private:
   friend struct SslSocketBio;
@@ -52,8 +52,8 @@ class SslSocket : public network::TransportSocket {
   bool wrote_to_socket_ = false;
   // Written and not sealed yet: this iteration's, or all of it before the handshake is done.
   std::string outgoing_;
-  std::unique_ptr<network::TlsInfo> info_;  // Once the handshake is done.
-  std::string refused_peer_;                // Who verification refused, for the log.
+  network::TlsInfo info_;     // Filled when the handshake is done.
+  std::string refused_peer_;  // Who verification refused, for the log.
   // Set while a callback may destroy this socket; the destructor sets *destroyed_.
   bool* destroyed_ = nullptr;
 };

@@ -205,12 +205,13 @@ TEST_F(SslSocketTest, AnAllowedClientCertificateGivesThePeerIdentity) {
   ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
   const network::TlsInfo* info = server_.socket->tls_info();
   ASSERT_NE(info, nullptr);
-  EXPECT_EQ(info->peer_principal, "spiffe://test/ns/ops/sa/admin");
-  EXPECT_EQ(info->peer_uri_san, "spiffe://test/ns/ops/sa/admin");
-  EXPECT_EQ(info->peer_subject, "CN=admin");
-  EXPECT_EQ(info->peer_cert_sha256.size(), 64u);
+  ASSERT_NE(info->peer, nullptr);
+  EXPECT_EQ(info->peer->principal, "spiffe://test/ns/ops/sa/admin");
+  EXPECT_EQ(info->peer->uri_san, "spiffe://test/ns/ops/sa/admin");
+  EXPECT_EQ(info->peer->subject, "CN=admin");
+  EXPECT_EQ(info->peer->sha256.size(), 64u);
   EXPECT_EQ(info->version, "TLSv1.3");
-  EXPECT_EQ(client_.socket->tls_info()->peer_principal, "localhost");  // DNS SAN
+  EXPECT_EQ(client_.socket->tls_info()->peer->principal, "localhost");  // DNS SAN
 }
 
 TEST_F(SslSocketTest, ClientCertificateRefusalsAreCountedByReason) {
