@@ -9,15 +9,19 @@
 
 namespace phoenix::server {
 
+// Per filter chain (by name): its newest HTTP config, which its connections' next requests
+// pick up.
+using ChainStates = absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>>;
+
 // A listening socket on this worker and the listener config it serves.
 struct Worker::ActiveListener {
   Worker* worker;
   std::string name;
   std::shared_ptr<ListenerSockets> sockets;
   std::shared_ptr<const config::FilterChainManager> filter_chains;
-  // Per filter chain (by name): its newest HTTP config, which its connections' next requests
-  // pick up.
-  absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
+  // Replaced whole on a reload, so a connection still choosing its chain keeps the map it
+  // started with for the price of one pointer.
+  std::shared_ptr<const ChainStates> chain_states = std::make_shared<ChainStates>();
   uv_tcp_t* handle = nullptr;
 
   ~ActiveListener() {
@@ -114,15 +118,15 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
       }
     }
     // Existing connections pick up their chain's new config on their next request.
-    absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>> chain_states;
+    auto chain_states = std::make_shared<ChainStates>();
     for (const config::FilterChain* chain : listener_config.filter_chains->chains()) {
-      auto it = listener->chain_states.find(chain->name);
-      auto state =
-          it != listener->chain_states.end() ? it->second : std::make_shared<http::ListenerState>();
+      auto it = listener->chain_states->find(chain->name);
+      auto state = it != listener->chain_states->end() ? it->second
+                                                       : std::make_shared<http::ListenerState>();
       state->config = chain->connection_manager;
-      chain_states[chain->name] = std::move(state);
+      (*chain_states)[chain->name] = std::move(state);
     }
-    listener->chain_states.swap(chain_states);
+    listener->chain_states = std::move(chain_states);
     listener->filter_chains = listener_config.filter_chains;
     next[listener_config.name] = std::move(listener);
   }
@@ -166,7 +170,7 @@ void Worker::OnAccept(ActiveListener& listener) {
                                              chain.connection_manager->buffer_limit,
                                              chain.transport_socket_factory->Create(),
                                              chain.transport_socket_factory->HandshakeTimeout()),
-        listener.chain_states.at(chain.name));
+        listener.chain_states->at(chain.name));
 }
 
 void Worker::AcceptByClientHello(ActiveListener& listener, uv_tcp_t* handle) {
@@ -185,7 +189,7 @@ void Worker::AcceptByClientHello(ActiveListener& listener, uv_tcp_t* handle) {
       return nullptr;  // The connection closes; the pending entry goes with it.
     }
     auto node = pending_.extract(raw);
-    Serve(std::move(node.mapped()->connection), states.at(chain->name));
+    Serve(std::move(node.mapped()->connection), states->at(chain->name));
     return chain->transport_socket_factory->Create();
   };
   const config::FilterChain& first = listener.filter_chains->Select();
