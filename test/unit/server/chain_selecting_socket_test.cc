@@ -1,11 +1,10 @@
 #include "source/server/chain_selecting_socket.h"
 
-#include <openssl/ssl.h>
-
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "source/network/raw_buffer_socket.h"
+#include "test/unit/fakes/client_hello_bytes.h"
 
 namespace phoenix::server {
 namespace {
@@ -26,23 +25,6 @@ class Recorder : public network::TransportSocketCallbacks {
   std::string plaintext, wire;
   std::vector<ConnectionEvent> events;
 };
-
-// A genuine ClientHello for `server_name`, from OpenSSL.
-std::string ClientHelloBytes(const char* server_name) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, in, out);
-  SSL_set_tlsext_host_name(ssl, server_name);
-  SSL_connect(ssl);
-  char* data = nullptr;
-  long length = BIO_get_mem_data(out, &data);
-  std::string hello(data, static_cast<size_t>(length));
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  return hello;
-}
 
 class ChainSelectingSocketTest : public ::testing::Test {
  protected:
@@ -66,7 +48,7 @@ class ChainSelectingSocketTest : public ::testing::Test {
 };
 
 TEST_F(ChainSelectingSocketTest, AHelloInPiecesChoosesOnceThenReplaysEverything) {
-  std::string hello = ClientHelloBytes("api.example.com");
+  std::string hello = tls::OpenSslClientHello({.server_name = "api.example.com"});
   Feed(std::string_view(hello).substr(0, 10));
   EXPECT_EQ(selections_, 0);
   Feed(std::string_view(hello).substr(10));
@@ -89,7 +71,7 @@ TEST_F(ChainSelectingSocketTest, BytesThatAreNotTlsAskForTheDefault) {
 
 TEST_F(ChainSelectingSocketTest, NoChainForTheNameIsAnAlertAndAClose) {
   choose_ = false;
-  Feed(ClientHelloBytes("unknown.test"));
+  Feed(tls::OpenSslClientHello({.server_name = "unknown.test"}));
   ASSERT_EQ(recorder_.wire.size(), 7u);
   EXPECT_EQ(recorder_.wire[0], '\x15');
   EXPECT_EQ(recorder_.wire[6], '\x70');  // unrecognized_name
