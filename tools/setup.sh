@@ -12,6 +12,8 @@ PACKAGES=(
   # Fuzzing (tools/fuzz.sh): clang, its libFuzzer + sanitizer runtimes, llvm-symbolizer.
   clang libclang-rt-14-dev llvm
   curl python3 wrk nginx-light haproxy nghttp2-client valgrind procps
+  # HTTP/2 abuse cases in the integration tests (a real client that can send any frame).
+  python3-h2
   # TLS: the demo PKI (tools/certs.sh) and the scan of a TLS listener (tools/testssl.sh).
   openssl testssl.sh
 )

@@ -9,6 +9,7 @@
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
+#include "source/http/http2_codec.h"
 #include "source/network/tcp_connection.h"
 #include "source/network/transport_socket_registry.h"
 #include "source/router/router_filter.h"
@@ -68,6 +69,63 @@ http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& p
   return nullptr;
 }
 
+// The HTTP/2 settings of `proto` (at `path`), Envoy's bounds checked.
+http::Http2Options BuildHttp2Options(const v1::Http2ProtocolOptions& proto, size_t buffer_limit,
+                                     const std::string& path, ConfigErrors& errors) {
+  http::Http2Options options;
+  options.stream_buffer_limit = buffer_limit;
+  auto take = [&](bool has, uint32_t value, const char* field, uint32_t min, uint32_t max,
+                  uint32_t& out) {
+    if (!has) return;
+    if (value < min || value > max) {
+      errors.Add(absl::StrCat(path, ".", field),
+                 absl::StrCat("must be between ", min, " and ", max));
+      return;
+    }
+    out = value;
+  };
+  constexpr uint32_t kMaxWindow = (1u << 31) - 1;
+  take(proto.has_hpack_table_size(), proto.hpack_table_size(), "hpack_table_size", 0, 1u << 20,
+       options.hpack_table_size);
+  take(proto.has_max_concurrent_streams(), proto.max_concurrent_streams(), "max_concurrent_streams",
+       1, kMaxWindow, options.max_concurrent_streams);
+  take(proto.has_initial_stream_window_size(), proto.initial_stream_window_size(),
+       "initial_stream_window_size", 65535, kMaxWindow, options.initial_stream_window_size);
+  take(proto.has_initial_connection_window_size(), proto.initial_connection_window_size(),
+       "initial_connection_window_size", 65535, kMaxWindow, options.initial_connection_window_size);
+  take(proto.has_max_consecutive_inbound_frames_with_empty_payload(),
+       proto.max_consecutive_inbound_frames_with_empty_payload(),
+       "max_consecutive_inbound_frames_with_empty_payload", 0, kMaxWindow,
+       options.max_consecutive_inbound_frames_with_empty_payload);
+  take(proto.has_max_inbound_priority_frames_per_stream(),
+       proto.max_inbound_priority_frames_per_stream(), "max_inbound_priority_frames_per_stream", 0,
+       kMaxWindow, options.max_inbound_priority_frames_per_stream);
+  take(proto.has_premature_reset_min_streams(), proto.premature_reset_min_streams(),
+       "premature_reset_min_streams", 1, kMaxWindow, options.premature_reset_min_streams);
+  return options;
+}
+
+// The codecs a connection manager serves its connections with (codec_type).
+std::shared_ptr<const http::ServerCodecFactory> BuildCodecFactory(
+    const v1::HttpConnectionManager& proto, const http::CodecLimits& limits, size_t buffer_limit,
+    StatsStore& stats, const std::string& stat_prefix, const std::string& hpath,
+    ConfigErrors& errors) {
+  auto http1 = std::make_shared<http::Http1ServerCodecFactory>(limits);
+  if (proto.codec_type() == v1::HttpConnectionManager::HTTP1) {
+    if (proto.has_http2_protocol_options()) {
+      errors.Add(hpath + ".http2_protocol_options", "codec_type HTTP1 speaks no HTTP/2");
+    }
+    return http1;
+  }
+  auto http2 = std::make_shared<http::Http2ServerCodecFactory>(
+      limits,
+      BuildHttp2Options(proto.http2_protocol_options(), buffer_limit,
+                        hpath + ".http2_protocol_options", errors),
+      stats, stat_prefix);
+  if (proto.codec_type() == v1::HttpConnectionManager::HTTP2) return http2;
+  return std::make_shared<http::DetectingServerCodecFactory>(std::move(http1), std::move(http2));
+}
+
 // The connection manager `proto` (at `hpath`) of one of `listener`'s filter chains.
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     const v1::HttpConnectionManager& proto, const v1::Listener& listener, const std::string& hpath,
@@ -75,17 +133,17 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   StatsStore& stats = context.stats;
   ConfigErrors& errors = context.errors;
   auto hcm = std::make_shared<http::ConnectionManagerConfig>();
-  hcm->codec_factory = &http::Http1ServerCodec::Create;
   hcm->stat_prefix = proto.stat_prefix().empty() ? listener.name() : proto.stat_prefix();
+  http::CodecLimits limits;
   if (proto.max_request_headers_kb() != 0) {
     if (proto.max_request_headers_kb() > 8192) {
       errors.Add(hpath + ".max_request_headers_kb", "must be at most 8192");
     }
-    hcm->limits.max_request_headers_bytes = proto.max_request_headers_kb() * 1024;
+    limits.max_request_headers_bytes = proto.max_request_headers_kb() * 1024;
   }
-  if (proto.max_headers_count() != 0) hcm->limits.max_headers_count = proto.max_headers_count();
+  if (proto.max_headers_count() != 0) limits.max_headers_count = proto.max_headers_count();
   if (proto.max_request_uri_kb() != 0) {
-    hcm->limits.max_request_uri_bytes = proto.max_request_uri_kb() * 1024;
+    limits.max_request_uri_bytes = proto.max_request_uri_kb() * 1024;
   }
   if (proto.has_request_headers_timeout()) {
     hcm->request_headers_timeout = ToMilliseconds(proto.request_headers_timeout());
@@ -108,6 +166,8 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
   if (listener.per_connection_buffer_limit_bytes() != 0) {
     hcm->buffer_limit = listener.per_connection_buffer_limit_bytes();
   }
+  hcm->codec_factory =
+      BuildCodecFactory(proto, limits, hcm->buffer_limit, stats, hcm->stat_prefix, hpath, errors);
   hcm->route_config = ResolveRoutes(proto, hpath, context);
   const http::FilterFactoryContext filter_context{stats, hcm->stat_prefix};
   // No filters: just the router.

@@ -26,6 +26,7 @@ struct CodecLimits {
 enum class StreamResetReason {
   kConnectionTermination,  // The connection closed or failed under the stream.
   kProtocolError,          // The peer sent something malformed.
+  kRemoteReset,            // The peer reset the stream (HTTP/2 RST_STREAM).
 };
 
 // What the user of one stream hears about it besides the decoded message.
@@ -130,6 +131,11 @@ class ServerConnection {
   // Answers the request in progress with a short `status` (e.g. 408 when its head is too
   // slow) unless a response is under way; the connection then takes no more requests.
   virtual void SendLocalError(int status) = 0;
+  // The connection's write buffer went above its high watermark / back under the low one. A
+  // multiplexed codec stops and resumes serializing frames, so what it would send waits in
+  // its streams (whose watermarks then push back) instead of in the connection.
+  virtual void OnUnderlyingConnectionAboveWriteBufferHighWatermark() {}
+  virtual void OnUnderlyingConnectionBelowWriteBufferLowWatermark() {}
 };
 
 // What a client codec reports about the connection as a whole.
@@ -157,10 +163,19 @@ class ClientConnection {
   virtual bool requests_complete() const = 0;
 };
 
-// Makes the server codec a listener speaks (HTTP/1 today; HTTP/2, or sniffing the
-// connection preface, next). Part of the listener's config.
-using ServerCodecFactory = std::unique_ptr<ServerConnection> (*)(
-    network::Connection& connection, ServerConnectionCallbacks& callbacks,
-    const CodecLimits& limits);
+// Makes the server codec a listener speaks. Part of the listener's config, shared by every
+// worker. A factory of one protocol serves every connection; a detecting one (HTTP/1.1 and
+// h2c side by side) picks the protocol from a connection's first bytes.
+class ServerCodecFactory {
+ public:
+  virtual ~ServerCodecFactory() = default;
+  // Whether the protocol depends on the connection's first bytes (see Detect()).
+  virtual bool detects() const { return false; }
+  // The factory for a connection whose first bytes (all of them so far) are `first_bytes`, or
+  // null while they could still open either protocol. A factory of one protocol is its own.
+  virtual const ServerCodecFactory* Detect(std::string_view first_bytes) const { return this; }
+  virtual std::unique_ptr<ServerConnection> Create(network::Connection& connection,
+                                                   ServerConnectionCallbacks& callbacks) const = 0;
+};
 
 }  // namespace phoenix::http

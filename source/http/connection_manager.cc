@@ -112,13 +112,16 @@ ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::str
 // One request/response exchange: the codec's decoder for the request, owner of the request
 // head and the filter instances, and the FilterCallbacks those filters talk to. Its response
 // leaves through the stream's encoder.
-class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDecoder {
+class ConnectionManager::ActiveStream : public FilterCallbacks,
+                                        public RequestDecoder,
+                                        public StreamCallbacks {
  public:
   PHX_FREE_LIST_ALLOCATED(ActiveStream)
 
   ActiveStream(ConnectionManager& parent, std::shared_ptr<const ConnectionManagerConfig> config,
                ResponseEncoder& encoder)
       : parent_(parent), config_(std::move(config)), encoder_(encoder) {
+    encoder_.stream().SetCallbacks(this);
     info_.start_us = dispatcher().time_source().MonotonicUs();
     // The wall clock only stamps access-log lines.
     if (!config_->access_logs.empty()) {
@@ -143,6 +146,9 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
   void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
     headers_ = std::move(headers);
     request_complete_ = end_stream;
+    (headers_->protocol == Protocol::kHttp2 ? config_->stats->downstream_rq_http2_total
+                                            : config_->stats->downstream_rq_http1_total)
+        .Inc();
     PrepareRequestHeaders();
     if (!NormalizePath(headers_->path, config_->path_normalization)) {
       config_->stats->downstream_rq_invalid_path.Inc();
@@ -194,6 +200,19 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
   void OnReset() {
     if (!response_complete_) info_.AddFlag("DC");
   }
+
+  // StreamCallbacks: what the codec says of this stream alone (HTTP/2).
+  void OnResetStream(StreamResetReason reason) override {
+    // The client gave up on this stream; nothing more goes to its encoder.
+    if (response_complete_) return;
+    info_.AddFlag("DC");
+    response_started_ = true;
+    response_complete_ = true;
+    Log();
+    parent_.RemoveStream(*this);
+  }
+  void OnAboveWriteBufferHighWatermark() override { OnDownstreamWatermark(true); }
+  void OnBelowWriteBufferLowWatermark() override { OnDownstreamWatermark(false); }
 
   // FilterCallbacks
   void ContinueDecoding() override {
@@ -267,7 +286,8 @@ class ConnectionManager::ActiveStream : public FilterCallbacks, public RequestDe
   }
 
   void ReadDisableDownstream(bool disable) override {
-    if (!parent_.closed_) parent_.connection_->ReadDisable(disable);
+    // HTTP/1: the connection's reads; HTTP/2: this stream's flow-control window.
+    if (!parent_.closed_ && !response_complete_) encoder_.stream().ReadDisable(disable);
   }
 
   void ResetStream() override {
@@ -436,11 +456,14 @@ ConnectionManager::ConnectionManager(WorkerContext& worker, std::shared_ptr<List
     : worker_(worker),
       listener_(std::move(listener)),
       config_(listener_->config),
-      connection_(std::move(connection)),
-      codec_(config_->codec_factory(*connection_, *this, config_->limits)) {
+      connection_(std::move(connection)) {
   connection_->SetCallbacks(this);
   config_->stats->downstream_cx_total.Inc();
   config_->stats->downstream_cx_active.Inc();
+  if (!config_->codec_factory->detects()) {
+    codec_factory_ = config_->codec_factory.get();
+    CreateFirstCodec();
+  }
   // Until its first byte a new connection is just idle; the headers timeout starts then.
   WaitFor(Waiting::kNextRequest);
 }
@@ -463,8 +486,9 @@ void ConnectionManager::WaitFor(Waiting what) {
 void ConnectionManager::OnTimeout() {
   if (closed_ || !streams_.empty()) return;
   if (waiting_ == Waiting::kNextRequest || codec_ == nullptr || codec_->idle()) {
-    // Idle between requests, or connected and never sent a byte.
+    // Idle between requests, or connected and never sent a byte. HTTP/2 says GOAWAY first.
     config_->stats->downstream_cx_idle_timeout.Inc();
+    if (codec_ != nullptr) codec_->Shutdown();
     Close(/*flush=*/true);
     return;
   }
@@ -488,9 +512,42 @@ void ConnectionManager::StartDrain() {
   if (streams_.empty() && codec_->idle()) Close(/*flush=*/true);
 }
 
+void ConnectionManager::CreateCodec() { codec_ = codec_factory_->Create(*connection_, *this); }
+
+void ConnectionManager::CreateFirstCodec() {
+  CreateCodec();
+  (codec_->protocol() == Protocol::kHttp2 ? config_->stats->downstream_cx_http2_total
+                                          : config_->stats->downstream_cx_http1_total)
+      .Inc();
+}
+
 void ConnectionManager::OnData(const char* data, size_t length) {
-  if (codec_ == nullptr) codec_ = config_->codec_factory(*connection_, *this, config_->limits);
+  if (codec_ == nullptr) {
+    if (codec_factory_ == nullptr) {
+      DetectProtocol(data, length);
+      return;
+    }
+    CreateCodec();
+  }
   codec_->Dispatch(data, length);
+  ArmHeadTimeoutIfPending();
+}
+
+void ConnectionManager::DetectProtocol(const char* data, size_t length) {
+  std::string_view bytes(data, length);
+  if (first_bytes_ != nullptr) {
+    first_bytes_->append(data, length);
+    bytes = *first_bytes_;
+  }
+  codec_factory_ = config_->codec_factory->Detect(bytes);
+  if (codec_factory_ == nullptr) {
+    // Too few bytes to tell (a client writing its preface piece by piece): keep them.
+    if (first_bytes_ == nullptr) first_bytes_ = std::make_unique<std::string>(bytes);
+    return;
+  }
+  std::unique_ptr<std::string> held = std::move(first_bytes_);  // `bytes` may point into it.
+  CreateFirstCodec();
+  codec_->Dispatch(bytes.data(), bytes.size());
   ArmHeadTimeoutIfPending();
 }
 
@@ -514,10 +571,12 @@ void ConnectionManager::OnEvent(network::ConnectionEvent event) {
 }
 
 void ConnectionManager::OnAboveWriteBufferHighWatermark() {
+  if (codec_ != nullptr) codec_->OnUnderlyingConnectionAboveWriteBufferHighWatermark();
   for (auto& stream : streams_) stream->OnDownstreamWatermark(true);
 }
 
 void ConnectionManager::OnBelowWriteBufferLowWatermark() {
+  if (codec_ != nullptr) codec_->OnUnderlyingConnectionBelowWriteBufferLowWatermark();
   for (auto& stream : streams_) stream->OnDownstreamWatermark(false);
 }
 

@@ -24,10 +24,14 @@ class ConnectionManager;
 // http.<stat_prefix>.<stat>
 #define PHX_CONNECTION_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)                      \
   COUNTER(downstream_cx_total)                                                       \
+  COUNTER(downstream_cx_http1_total)                                                 \
+  COUNTER(downstream_cx_http2_total)                                                 \
   GAUGE(downstream_cx_active)                                                        \
   COUNTER(downstream_cx_protocol_error)                                              \
   COUNTER(downstream_cx_idle_timeout)                                                \
   COUNTER(downstream_rq_total)                                                       \
+  COUNTER(downstream_rq_http1_total)                                                 \
+  COUNTER(downstream_rq_http2_total)                                                 \
   GAUGE(downstream_rq_active)                                                        \
   COUNTER(downstream_rq_timeout) /* 408: headers too slow */                         \
   COUNTER(no_route)                                                                  \
@@ -61,8 +65,8 @@ std::string ClientCertElement(const network::TlsInfo& tls);
 // Immutable; part of a config snapshot.
 struct ConnectionManagerConfig {
   std::string stat_prefix;
-  ServerCodecFactory codec_factory = nullptr;  // Which protocol the listener speaks.
-  CodecLimits limits;
+  // Which protocol the listener speaks (fixed, or detected per connection).
+  std::shared_ptr<const ServerCodecFactory> codec_factory;
   std::chrono::milliseconds request_headers_timeout{10000};
   std::chrono::milliseconds idle_timeout{300000};
   uint32_t xff_num_trusted_hops = 0;
@@ -139,12 +143,22 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void OnTimeout() override;
   // After parsing: a request head begun but not complete starts the headers timeout.
   void ArmHeadTimeoutIfPending();
+  // Makes the codec of the protocol chosen for this connection; the first one is counted.
+  void CreateCodec();
+  void CreateFirstCodec();
+  // A detecting listener's first bytes: picks the protocol once they tell, then parses them.
+  void DetectProtocol(const char* data, size_t length);
 
   WorkerContext& worker_;
   std::shared_ptr<ListenerState> listener_;
   std::shared_ptr<const ConnectionManagerConfig> config_;  // The one the connection began with.
   std::unique_ptr<network::Connection> connection_;
+  // The protocol's factory, chosen once per connection (null until a detecting listener's
+  // first bytes tell which).
+  const ServerCodecFactory* codec_factory_ = nullptr;
   std::unique_ptr<ServerConnection> codec_;  // Null while idle, if the codec allows it.
+  // The first bytes of a detecting listener's connection, while they do not tell yet.
+  std::unique_ptr<std::string> first_bytes_;
   // The streams in progress: at most one for HTTP/1, so kept inline.
   absl::InlinedVector<std::unique_ptr<ActiveStream>, 1> streams_;
   Waiting waiting_ = Waiting::kNothing;

@@ -252,4 +252,8 @@ std::string_view ReasonPhrase(int status);
 // True for the connection-level headers a proxy must not forward (RFC 9110 7.6.1).
 bool IsHopByHopHeader(std::string_view lowercase_name);
 
+// Whether `value` may be forwarded as a field value: visible characters, spaces and tabs, no
+// other control character (RFC 9110 5.5). Every codec checks what it receives with it.
+bool IsValidFieldValue(std::string_view value);
+
 }  // namespace phoenix::http

@@ -102,10 +102,6 @@ class Http1ServerCodec : public Http1Parser,
 
   Http1ServerCodec(network::Connection& connection, ServerConnectionCallbacks& callbacks,
                    const CodecLimits& limits);
-  // A ServerCodecFactory.
-  static std::unique_ptr<ServerConnection> Create(network::Connection& connection,
-                                                  ServerConnectionCallbacks& callbacks,
-                                                  const CodecLimits& limits);
 
   // ServerConnection
   Protocol protocol() const override {
@@ -165,6 +161,19 @@ class Http1ServerCodec : public Http1Parser,
   bool failed_ = false;
   bool head_scan_done_ = false;
   bool last_was_lf_ = false;
+};
+
+// Serves a listener's connections with HTTP/1.1.
+class Http1ServerCodecFactory : public ServerCodecFactory {
+ public:
+  explicit Http1ServerCodecFactory(const CodecLimits& limits) : limits_(limits) {}
+  std::unique_ptr<ServerConnection> Create(network::Connection& connection,
+                                           ServerConnectionCallbacks& callbacks) const override {
+    return std::make_unique<Http1ServerCodec>(connection, callbacks, limits_);
+  }
+
+ private:
+  CodecLimits limits_;
 };
 
 // HTTP/1.1 client side of an upstream connection: one request at a time, so the codec is

@@ -26,6 +26,7 @@ constexpr char kTls13Suites[] =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr char kDefaultGroups[] = "X25519:P-256";
 constexpr char kHttp11[] = "http/1.1";
+constexpr char kHttp2[] = "h2";
 
 int ContextIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -278,9 +279,12 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
 
   for (int i = 0; i < common.alpn_protocols_size(); ++i) {
     const std::string& protocol = common.alpn_protocols(i);
-    if (protocol != kHttp11) {
+    // Listeners speak HTTP/2 too; upstream connections only HTTP/1.1 so far.
+    if (protocol != kHttp11 && !(server && protocol == kHttp2)) {
       errors.Add(absl::StrCat(path, ".alpn_protocols[", i, "]"),
-                 absl::StrCat("'", protocol, "' is not spoken yet: only http/1.1"));
+                 absl::StrCat("'", protocol, "' is not spoken ",
+                              server ? "by listeners: only h2 and http/1.1"
+                                     : "upstream yet: only http/1.1"));
     }
   }
   return errors.errors().size() == errors_before;

@@ -8,12 +8,16 @@ keep the amount in flight modest anyway."""
 
 import hashlib
 import os
+import socket
 import json
 import threading
 import time
 import unittest
 
+import h2.events
+
 from harness.base import PhoenixTestCase
+from harness.h2client import H2Client
 from harness.client import ClientConn
 from harness.config import simple_config
 from harness.payload import MiB, iter_pattern, pattern_sha256
@@ -44,7 +48,8 @@ def wait_for_stall(counter, done, timeout=15.0, quiet=0.3):
     return counter()
 
 
-class StreamingTest(PhoenixTestCase):
+class _StreamingFixture(PhoenixTestCase):
+    """One upstream with small socket buffers and one single-worker phoenix per class."""
 
     @classmethod
     def setUpClass(cls):
@@ -61,6 +66,9 @@ class StreamingTest(PhoenixTestCase):
         kb = read_vmrss_kb(self.px.pid)
         self.assertIsNotNone(kb, "cannot read phoenix VmRSS")
         return kb
+
+
+class StreamingTest(_StreamingFixture):
 
     def upload(self, chunked):
         sent = [0]
@@ -148,6 +156,95 @@ class StreamingTest(PhoenixTestCase):
         self.assertEqual(h.hexdigest(), pattern_sha256(BODY))
         self.assertLess(sampler.max_kb, self.rss_limit_kb,
                         f"phoenix peak RSS {sampler.max_kb} KiB during a 100 MB download")
+
+
+class Http2StreamingTest(_StreamingFixture):
+    """The same 100 MB each way over HTTP/2 (h2c): flow control becomes back-pressure. A
+    client that stops acknowledging (a zero window) holds the response within its stream's
+    buffer; an upstream that stops reading holds the client within one stream window."""
+
+    def test_download_100mb_with_a_stalled_reader(self):
+        with RssSampler(self.px.pid) as sampler:
+            client = H2Client(self.port)
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCK_BUF)
+            sid = client.request(f"/bytes/{BODY}")
+            h = hashlib.sha256()
+            got = [0]
+            acknowledge = [True]
+            held = [0]  # Bytes read but not acknowledged.
+
+            def take(events):
+                for e in events:
+                    if isinstance(e, h2.events.DataReceived):
+                        h.update(e.data)
+                        got[0] += len(e.data)
+                        if acknowledge[0]:
+                            client.conn.acknowledge_received_data(e.flow_controlled_length, sid)
+                        else:
+                            held[0] += e.flow_controlled_length
+                events.clear()
+                client.flush()
+                return got[0] >= BODY
+
+            # Read and acknowledge 8 MB, then read on without acknowledging: the window closes.
+            client.read_until(lambda ev: take(ev) or got[0] >= 8 * MiB, timeout=30)
+            acknowledge[0] = False
+            client.read_until(take, timeout=2)
+            stalled_at = wait_for_stall(lambda: self.app.bytes_written,
+                                        lambda: self.app.bytes_written >= BODY)
+            rss_paused = self.rss_now()
+            self.assertLess(stalled_at, BODY, "the upstream wrote the whole body while the "
+                            "client's window was closed: no back-pressure")
+            self.assertLess(rss_paused, self.rss_limit_kb,
+                            f"phoenix RSS {rss_paused} KiB with the client's window closed")
+            acknowledge[0] = True
+            client.conn.acknowledge_received_data(held[0], sid)
+            client.flush()
+            self.assertTrue(client.read_until(take, timeout=120), f"got {got[0]} bytes")
+            client.close()
+        self.assertEqual(h.hexdigest(), pattern_sha256(BODY))
+        self.assertLess(sampler.max_kb, self.rss_limit_kb,
+                        f"phoenix peak RSS {sampler.max_kb} KiB during a 100 MB h2 download")
+
+    def test_upload_100mb_to_a_paused_upstream(self):
+        result = {}
+        client = H2Client(self.port)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCK_BUF)
+
+        def upload():
+            try:
+                sid = client.request(f"/sink?pause_after={8 * MiB}", method="POST", end=False)
+                for piece in iter_pattern(BODY):
+                    client.send_body(sid, piece, end=False, timeout=60)
+                client.conn.end_stream(sid)
+                client.flush()
+                result["response"] = client.response(sid, timeout=60)
+            except Exception as e:  # reported by the main thread
+                result["error"] = repr(e)
+
+        with RssSampler(self.px.pid) as sampler:
+            t = threading.Thread(target=upload, daemon=True)
+            t.start()
+            self.addCleanup(self.app.gate.set)
+            self.assertTrue(self.app.paused.wait(timeout=20),
+                            f"upstream never received 8 MB (client sent {client.sent}) "
+                            f"{result.get('error', '')}")
+            stalled_at = wait_for_stall(lambda: client.sent, lambda: not t.is_alive())
+            rss_paused = self.rss_now()
+            self.assertLess(stalled_at, BODY, "the whole body was accepted while the upstream "
+                            "was not reading: no back-pressure")
+            self.assertLess(rss_paused, self.rss_limit_kb,
+                            f"phoenix RSS {rss_paused} KiB with the upstream paused")
+            self.app.gate.set()
+            t.join(timeout=120)
+            self.assertFalse(t.is_alive(), "upload did not finish")
+        self.assertNotIn("error", result, result.get("error"))
+        status, _, body, _ = result["response"]
+        self.assertEqual(status, 200)
+        echo = json.loads(body)
+        self.assertEqual(echo["body_len"], BODY)
+        self.assertEqual(echo["body_sha256"], pattern_sha256(BODY))
+        self.assertLess(sampler.max_kb, self.rss_limit_kb)
 
 
 if __name__ == "__main__":

@@ -99,13 +99,16 @@ class FakeServerConnection : public http::ServerConnection {
     if (Latest() == this) Latest() = nullptr;
   }
 
-  // A ServerCodecFactory (a plain function pointer, as the listener config holds) that makes
-  // this fake. The codec it made last on this thread is last().
-  static std::unique_ptr<http::ServerConnection> Factory(network::Connection& connection,
-                                                         http::ServerConnectionCallbacks& callbacks,
-                                                         const http::CodecLimits&) {
-    return std::make_unique<FakeServerConnection>(connection, callbacks);
-  }
+  // Makes this fake for a connection manager. The codec it made last on this thread is
+  // last().
+  class Factory : public http::ServerCodecFactory {
+   public:
+    std::unique_ptr<http::ServerConnection> Create(
+        network::Connection& connection,
+        http::ServerConnectionCallbacks& callbacks) const override {
+      return std::make_unique<FakeServerConnection>(connection, callbacks);
+    }
+  };
   static FakeServerConnection* last() { return Latest(); }
 
   // A request begins and its head completes: the owner hears OnRequestBegin and NewStream.

@@ -137,7 +137,7 @@ class ConnectionManagerTest : public ::testing::Test {
 
   ConnectionManagerTest() {
     config_->stat_prefix = "test";
-    config_->codec_factory = &FakeServerConnection::Factory;
+    config_->codec_factory = std::make_shared<FakeServerConnection::Factory>();
     config_->route_config = route_config_;
     config_->stats = std::make_unique<ConnectionManagerStats>(stats_, "test");
     // The default chain: one filter that passes requests on, then one that keeps them (the
@@ -298,7 +298,7 @@ TEST(ConnectionManagerRouteTest, RouteIsResolvedOnceThroughTheRouteConfig) {
   std::deque<FilterTrace> traces;
   std::vector<std::string> log;
   auto config = std::make_shared<ConnectionManagerConfig>();
-  config->codec_factory = &FakeServerConnection::Factory;
+  config->codec_factory = std::make_shared<FakeServerConnection::Factory>();
   config->route_config = route_config;
   config->stats = std::make_unique<ConnectionManagerStats>(stats, "test");
   config->filters.push_back(
@@ -492,15 +492,15 @@ TEST_F(ConnectionManagerTest, PausedRequestIsBufferedUntilContinueDecoding) {
   Connect();
   TestStream& stream = StartRequest("/a", /*end_stream=*/false);
   stream.decoder->DecodeData("abc", false);
-  EXPECT_FALSE(connection_->read_disabled);
+  EXPECT_FALSE(stream.encoder.fake_stream.read_disabled);
   stream.decoder->DecodeData("def", true);
-  EXPECT_TRUE(connection_->read_disabled) << "more than buffer_limit is held";
+  EXPECT_TRUE(stream.encoder.fake_stream.read_disabled) << "more than buffer_limit is held";
   EXPECT_THAT(log_, ElementsAre("gate#1 headers /a"));
 
   Trace("gate#1").callbacks->ContinueDecoding();
   EXPECT_THAT(log_, ElementsAre("gate#1 headers /a", "router#1 headers /a",
                                 "gate#1 data abcdef end", "router#1 data abcdef end"));
-  EXPECT_FALSE(connection_->read_disabled);
+  EXPECT_FALSE(stream.encoder.fake_stream.read_disabled);
 }
 
 // The two timeouts run on real (1 ms) timers of the loop; the test waits on the loop, which
@@ -544,6 +544,81 @@ TEST_F(ConnectionManagerTest, IdleConnectionTimesOut) {
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return connection_->closed(); }));
   EXPECT_THAT(codec_->local_errors, IsEmpty());
   EXPECT_EQ(CounterValue("http.test.downstream_cx_idle_timeout"), 1u);
+}
+
+TEST_F(ConnectionManagerTest, AClientResetEndsOnlyItsStream) {
+  Connect();
+  TestStream& first = StartRequest("/first", /*end_stream=*/false);
+  TestStream& second = StartRequest("/second", /*end_stream=*/false);
+  ASSERT_NE(first.encoder.fake_stream.callbacks, nullptr);
+  first.encoder.fake_stream.callbacks->OnResetStream(StreamResetReason::kRemoteReset);
+  dispatcher_.RunPending();
+  EXPECT_TRUE(Trace("router#1").destroyed);
+  EXPECT_EQ(Trace("router#1").flags_at_destroy, "DC");
+  EXPECT_FALSE(Trace("router#2").destroyed);
+  // An answer racing the reset goes nowhere; the other stream is untouched.
+  Trace("router#1").callbacks = nullptr;
+  second.decoder->DecodeData("x", true);
+  Respond(2, "second");
+  EXPECT_FALSE(first.encoder.headers.has_value());
+  EXPECT_EQ(second.encoder.body, "second");
+  EXPECT_FALSE(connection_->is_closed);
+}
+
+TEST_F(ConnectionManagerTest, BackPressureIsPerStream) {
+  Connect();
+  TestStream& first = StartRequest("/first", /*end_stream=*/false);
+  TestStream& second = StartRequest("/second", /*end_stream=*/false);
+  Trace("router#1").callbacks->ReadDisableDownstream(true);
+  EXPECT_TRUE(first.encoder.fake_stream.read_disabled);
+  EXPECT_FALSE(second.encoder.fake_stream.read_disabled);
+  EXPECT_FALSE(connection_->read_disabled);
+  // A stream's own watermark reaches only its filters.
+  log_.clear();
+  second.encoder.fake_stream.callbacks->OnAboveWriteBufferHighWatermark();
+  EXPECT_THAT(log_, ElementsAre("first#2 above-watermark", "router#2 above-watermark"));
+}
+
+// A detecting listener: the codec is made once the first bytes tell the protocol, and the
+// bytes held until then reach it.
+class DetectingFactory : public ServerCodecFactory {
+ public:
+  bool detects() const override { return true; }
+  const ServerCodecFactory* Detect(std::string_view first_bytes) const override {
+    return first_bytes.size() < 3 ? nullptr : &fake_;
+  }
+  std::unique_ptr<ServerConnection> Create(network::Connection&,
+                                           ServerConnectionCallbacks&) const override {
+    return nullptr;
+  }
+
+ private:
+  FakeServerConnection::Factory fake_;
+};
+
+TEST(ConnectionManagerDetectionTest, TheCodecIsChosenByTheFirstBytes) {
+  fakes::TestDispatcher dispatcher;
+  StatsStore stats;
+  fakes::FakeWorkerContext worker(dispatcher);
+  auto config = std::make_shared<ConnectionManagerConfig>();
+  config->codec_factory = std::make_shared<DetectingFactory>();
+  config->route_config = std::make_shared<MockRouteConfig>();
+  config->stats = std::make_unique<ConnectionManagerStats>(stats, "test");
+  auto listener = std::make_shared<ListenerState>();
+  listener->config = config;
+  {
+    auto connection = std::make_unique<FakeConnection>();
+    FakeConnection* raw = connection.get();
+    ConnectionManager manager(worker, listener, std::move(connection));
+    EXPECT_EQ(FakeServerConnection::last(), nullptr) << "no codec before the first bytes";
+    raw->callbacks->OnData("a", 1);
+    EXPECT_EQ(FakeServerConnection::last(), nullptr) << "one byte does not tell";
+    raw->callbacks->OnData("bcd", 3);
+    ASSERT_NE(FakeServerConnection::last(), nullptr);
+    EXPECT_EQ(FakeServerConnection::last()->dispatched, "abcd");
+    EXPECT_EQ(stats.counter("http.test.downstream_cx_http2_total").Value(), 1u);
+  }
+  dispatcher.RunPending();
 }
 
 }  // namespace

@@ -1,0 +1,671 @@
+#include "source/http/http2_codec.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "source/common/logging.h"
+
+namespace phoenix::http {
+namespace {
+
+constexpr std::string_view kConnectionPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+std::string_view View(const uint8_t* data, size_t length) {
+  return std::string_view(reinterpret_cast<const char*>(data), length);
+}
+
+nghttp2_nv Nv(std::string_view name, std::string_view value) {
+  // nghttp2 copies both when the frame is submitted.
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// The fields of `headers` that HTTP/2 may carry (RFC 9113 8.2.2 forbids the
+// connection-specific ones), appended to `out`.
+void AppendFields(const HeaderMap& headers, std::vector<nghttp2_nv>& out) {
+  bool filter = false;
+  for (WellKnownHeader h : {WellKnownHeader::kConnection, WellKnownHeader::kKeepAlive,
+                            WellKnownHeader::kProxyConnection, WellKnownHeader::kTransferEncoding,
+                            WellKnownHeader::kUpgrade, WellKnownHeader::kTe}) {
+    filter = filter || headers.Get(h) != nullptr;
+  }
+  for (const auto& [name, value] : headers) {
+    if (filter && IsHopByHop(ClassifyHeader(name))) continue;
+    out.push_back(Nv(name, value));
+  }
+}
+
+// One per thread: a response head's field list, reused so that a response allocates none.
+std::vector<nghttp2_nv>& ScratchFields() {
+  thread_local std::vector<nghttp2_nv> fields;
+  fields.clear();
+  return fields;
+}
+
+}  // namespace
+
+Http2Stats::Http2Stats(StatsStore& store, const std::string& prefix)
+    : Http2Stats(StatsScope(store, absl::StrCat("http.", prefix, ".http2."))) {}
+
+const ServerCodecFactory* DetectingServerCodecFactory::Detect(std::string_view first_bytes) const {
+  size_t n = std::min(first_bytes.size(), kConnectionPreface.size());
+  if (first_bytes.substr(0, n) != kConnectionPreface.substr(0, n)) return http1_.get();
+  return n == kConnectionPreface.size() ? http2_.get() : nullptr;
+}
+
+// One HTTP/2 stream: the request head being received, then the connection manager's encoder
+// for the response. The response body waits in `out_` until the client's window lets
+// nghttp2 take it (ReadData).
+class Http2ServerCodec::ServerStream : public ResponseEncoder, public Stream {
+ public:
+  ServerStream(Http2ServerCodec& codec, int32_t id)
+      : codec_(codec), id_(id), head_(std::make_unique<RequestHeaders>()) {
+    head_->protocol = Protocol::kHttp2;
+  }
+
+  // ResponseEncoder
+  void EncodeHeaders(const ResponseHeaders& headers, bool end_stream) override {
+    if (response_ended_ || closed_) return;
+    std::vector<nghttp2_nv>& fields = ScratchFields();
+    char status[4];
+    int code = std::clamp(headers.status, 100, 999);
+    status[0] = static_cast<char>('0' + code / 100);
+    status[1] = static_cast<char>('0' + code / 10 % 10);
+    status[2] = static_cast<char>('0' + code % 10);
+    fields.push_back(Nv(":status", std::string_view(status, 3)));
+    AppendFields(headers.headers, fields);
+    nghttp2_data_provider provider{};
+    provider.source.ptr = this;
+    provider.read_callback = &ServerStream::ReadDataCallback;
+    if (end_stream) EndResponse();
+    int rv = nghttp2_submit_response(codec_.session_, id_, fields.data(), fields.size(),
+                                     end_stream ? nullptr : &provider);
+    if (rv != 0) {
+      PHX_LOG(kDebug, "http2: submit_response: ", nghttp2_strerror(rv));
+      ResetStream();
+      return;
+    }
+    codec_.Send();
+  }
+
+  void EncodeData(std::string_view data, bool end_stream) override {
+    if (response_ended_ || closed_) return;
+    if (out_offset_ > 0 && (out_offset_ == out_.size() || out_offset_ >= 64 * 1024)) {
+      out_.erase(0, out_offset_);
+      out_offset_ = 0;
+    }
+    out_.append(data);
+    if (end_stream) {
+      out_end_ = true;
+      EndResponse();
+    } else if (!above_watermark_ && pending() > codec_.options_.stream_buffer_limit &&
+               callbacks_ != nullptr) {
+      above_watermark_ = true;
+      callbacks_->OnAboveWriteBufferHighWatermark();
+    }
+    ResumeData();
+  }
+
+  void EncodeTrailers(const HeaderMap& trailers) override {
+    if (response_ended_ || closed_) return;
+    if (!trailers.empty()) trailers_ = std::make_unique<HeaderMap>(trailers);
+    out_end_ = true;
+    EndResponse();
+    ResumeData();
+  }
+
+  Stream& stream() override { return *this; }
+
+  // Stream
+  void SetCallbacks(StreamCallbacks* callbacks) override { callbacks_ = callbacks; }
+
+  void ResetStream() override {
+    if (closed_ || reset_) return;
+    reset_ = true;
+    EndResponse();
+    codec_.stats_.tx_reset.Inc();
+    nghttp2_submit_rst_stream(codec_.session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+    codec_.Send();
+  }
+
+  void ReadDisable(bool disable) override {
+    if (disable == read_disabled_) return;
+    read_disabled_ = disable;
+    if (disable || unconsumed_ == 0 || closed_) return;
+    // Acknowledge what arrived while the stream was held: the client may send again.
+    nghttp2_session_consume_stream(codec_.session_, id_, unconsumed_);
+    unconsumed_ = 0;
+    codec_.Send();
+  }
+
+  // The codec's side.
+  int32_t id() const { return id_; }
+  RequestHeaders* head() { return head_.get(); }
+  RequestHeadersPtr TakeHead() { return std::move(head_); }
+  RequestDecoder* decoder() const { return decoder_; }
+  void set_decoder(RequestDecoder* decoder) { decoder_ = decoder; }
+  // Request data arrived: acknowledged now, or when the stream is read again.
+  void Consume(size_t length) {
+    if (read_disabled_ && decoder_ != nullptr) {
+      unconsumed_ += length;
+    } else {
+      nghttp2_session_consume_stream(codec_.session_, id_, length);
+    }
+  }
+  // The client reset the stream, or nghttp2 closed it: returns the callbacks to tell if the
+  // connection manager still held it (its response not ended).
+  StreamCallbacks* Close() {
+    closed_ = true;
+    StreamCallbacks* held = decoder_ != nullptr ? callbacks_ : nullptr;
+    decoder_ = nullptr;
+    callbacks_ = nullptr;
+    return held;
+  }
+  bool held_by_manager() const { return decoder_ != nullptr; }
+  // A short local answer from the codec itself (431, 414), before any stream manager.
+  void SendLocalReply(int status) {
+    ResponseHeaders headers;
+    headers.status = status;
+    std::string body = absl::StrCat(AbslView(ReasonPhrase(status)), "\n");
+    absl::AsciiStrToLower(&body);
+    headers.headers.Add("content-type", "text/plain");
+    headers.headers.Add("content-length", absl::StrCat(body.size()));
+    EncodeHeaders(headers, false);
+    EncodeData(body, true);
+  }
+
+  // While the request head (or trailer block) is being received.
+  HeaderMap* trailers_in() { return trailers_in_.get(); }
+  void BeginTrailers() { trailers_in_ = std::make_unique<HeaderMap>(); }
+  HeaderMap TakeTrailers() { return std::move(*trailers_in_); }
+  size_t header_bytes = 0;
+  size_t header_count = 0;
+  int local_status = 0;  // The head broke a limit: answered with this instead.
+  bool head_complete = false;
+  bool request_complete = false;
+  std::list<std::unique_ptr<ServerStream>>::iterator self;
+
+ private:
+  size_t pending() const { return out_.size() - out_offset_; }
+
+  // The response has ended for the connection manager: it hears nothing more.
+  void EndResponse() {
+    response_ended_ = true;
+    decoder_ = nullptr;
+    callbacks_ = nullptr;
+  }
+
+  void ResumeData() {
+    if (data_deferred_) {
+      data_deferred_ = false;
+      nghttp2_session_resume_data(codec_.session_, id_);
+    }
+    codec_.Send();
+  }
+
+  static ssize_t ReadDataCallback(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                                  uint32_t* flags, nghttp2_data_source* source, void*) {
+    return static_cast<ServerStream*>(source->ptr)->ReadData(buf, length, flags);
+  }
+
+  ssize_t ReadData(uint8_t* buf, size_t length, uint32_t* flags) {
+    size_t n = std::min(length, pending());
+    if (n == 0 && !out_end_) {
+      data_deferred_ = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    std::memcpy(buf, out_.data() + out_offset_, n);
+    out_offset_ += n;
+    if (out_offset_ == out_.size()) {
+      out_.clear();
+      out_offset_ = 0;
+    }
+    if (pending() == 0 && out_end_) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (trailers_ != nullptr) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        std::vector<nghttp2_nv>& fields = ScratchFields();
+        AppendFields(*trailers_, fields);
+        nghttp2_submit_trailer(codec_.session_, id_, fields.data(), fields.size());
+      }
+    }
+    if (above_watermark_ && pending() <= codec_.options_.stream_buffer_limit / 2) {
+      above_watermark_ = false;
+      if (callbacks_ != nullptr) callbacks_->OnBelowWriteBufferLowWatermark();
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  Http2ServerCodec& codec_;
+  const int32_t id_;
+  RequestHeadersPtr head_;
+  std::unique_ptr<HeaderMap> trailers_in_;
+  RequestDecoder* decoder_ = nullptr;     // The connection manager's, until the response ends.
+  StreamCallbacks* callbacks_ = nullptr;  // Likewise.
+  std::string out_;                       // Response data nghttp2 has not taken yet.
+  size_t out_offset_ = 0;
+  std::unique_ptr<HeaderMap> trailers_;  // Response trailers, sent after the last data.
+  size_t unconsumed_ = 0;                // Request bytes not acknowledged while held.
+  bool out_end_ = false;
+  bool data_deferred_ = false;
+  bool above_watermark_ = false;
+  bool read_disabled_ = false;
+  bool response_ended_ = false;
+  bool reset_ = false;
+  bool closed_ = false;
+};
+
+// nghttp2's C callbacks, forwarding to the codec (user_data).
+struct Http2Callbacks {
+  static Http2ServerCodec& Codec(void* user_data) {
+    return *static_cast<Http2ServerCodec*>(user_data);
+  }
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnBeginHeaders(*frame);
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
+                      void* user_data) {
+    return Codec(user_data).OnHeader(*frame, View(name, name_length), View(value, value_length));
+  }
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnFrameReceived(*frame);
+  }
+  static int OnDataChunkRecv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                             size_t length, void* user_data) {
+    return Codec(user_data).OnDataChunk(stream_id, View(data, length));
+  }
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnFrameSent(*frame);
+  }
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
+    return Codec(user_data).OnStreamClose(stream_id);
+  }
+  static int OnInvalidFrameRecv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
+                                void* user_data) {
+    return Codec(user_data).OnInvalidFrame(*frame, lib_error);
+  }
+
+  // Built once: the same callbacks serve every session.
+  static const nghttp2_session_callbacks* Get() {
+    static const nghttp2_session_callbacks* callbacks = [] {
+      nghttp2_session_callbacks* c = nullptr;
+      nghttp2_session_callbacks_new(&c);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, &OnBeginHeaders);
+      nghttp2_session_callbacks_set_on_header_callback(c, &OnHeader);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(c, &OnFrameSend);
+      nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
+      nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(c, &OnInvalidFrameRecv);
+      return c;
+    }();
+    return callbacks;
+  }
+};
+
+Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
+                                   ServerConnectionCallbacks& callbacks, const CodecLimits& limits,
+                                   const Http2Options& options, Http2Stats& stats)
+    : connection_(connection),
+      callbacks_(callbacks),
+      limits_(limits),
+      options_(options),
+      stats_(stats) {
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  // Request data is acknowledged as its stream is read (back-pressure), not on arrival.
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  // Closed streams are not kept for the priority tree: they would cost memory per stream.
+  nghttp2_option_set_no_closed_streams(option, 1);
+  nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
+  nghttp2_session_server_new2(&session_, Http2Callbacks::Get(), this, option);
+  nghttp2_option_del(option);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_stream_window_size},
+      {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, options_.hpack_table_size},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+       static_cast<uint32_t>(limits_.max_request_headers_bytes)},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  if (options_.initial_connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                          options_.initial_connection_window_size);
+  }
+  Send();
+}
+
+Http2ServerCodec::~Http2ServerCodec() {
+  stats_.streams_active.Set(stats_.streams_active.Value() - static_cast<int64_t>(streams_.size()));
+  nghttp2_session_del(session_);
+}
+
+Http2ServerCodec::ServerStream* Http2ServerCodec::StreamFor(int32_t stream_id) {
+  return static_cast<ServerStream*>(nghttp2_session_get_stream_user_data(session_, stream_id));
+}
+
+void Http2ServerCodec::Dispatch(const char* data, size_t length) {
+  closed_streams_.clear();
+  if (failed_) return;
+  dispatching_ = true;
+  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), length);
+  dispatching_ = false;
+  if (rv < 0) {
+    if (failure_ == nullptr) {
+      switch (rv) {
+        case NGHTTP2_ERR_FLOODED:
+          stats_.outbound_flood.Inc();
+          failure_ = "outbound frames not read (flood)";
+          failure_code_ = NGHTTP2_ENHANCE_YOUR_CALM;
+          break;
+        case NGHTTP2_ERR_BAD_CLIENT_MAGIC:
+          failure_ = "no HTTP/2 connection preface";
+          break;
+        default:
+          failure_ = nghttp2_strerror(static_cast<int>(rv));
+          break;
+      }
+    }
+    Fail(failure_code_, failure_);
+    return;
+  }
+  Send();
+}
+
+void Http2ServerCodec::Send() {
+  if (dispatching_ || sending_ || send_blocked_ || connection_.closed()) return;
+  sending_ = true;
+  while (!send_blocked_) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      sending_ = false;
+      if (failure_ == nullptr) {
+        failure_ = nghttp2_strerror(static_cast<int>(n));
+        failure_code_ = NGHTTP2_INTERNAL_ERROR;
+      }
+      Fail(failure_code_, failure_);
+      return;
+    }
+    if (n == 0) break;
+    connection_.Write(View(data, static_cast<size_t>(n)));
+  }
+  sending_ = false;
+  CheckSessionDone();
+}
+
+void Http2ServerCodec::CheckSessionDone() {
+  if (failed_ || goaway_sent_ || nghttp2_session_want_read(session_) ||
+      nghttp2_session_want_write(session_)) {
+    return;
+  }
+  // nghttp2 ended the session itself (it sent GOAWAY for a connection error), or the client
+  // said GOAWAY and has no streams left: the connection is over.
+  failed_ = true;
+  stats_.protocol_error.Inc();
+  callbacks_.OnProtocolError(400, "http/2 session ended", /*answered=*/false);
+}
+
+void Http2ServerCodec::Fail(uint32_t error_code, const char* details) {
+  if (failed_) return;
+  if (error_code == NGHTTP2_PROTOCOL_ERROR) stats_.protocol_error.Inc();
+  stats_.goaway_sent.Inc();
+  nghttp2_session_terminate_session(session_, error_code);
+  goaway_sent_ = true;
+  send_blocked_ = false;  // The GOAWAY goes out even past the watermark.
+  Send();
+  failed_ = true;
+  // Streams the connection manager holds are reset when it closes the connection.
+  callbacks_.OnProtocolError(400, details, /*answered=*/false);
+}
+
+void Http2ServerCodec::Shutdown() {
+  if (goaway_sent_ || failed_) return;
+  goaway_sent_ = true;
+  stats_.goaway_sent.Inc();
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  Send();
+}
+
+void Http2ServerCodec::SendLocalError(int status) {
+  // A head too slow (408): the whole connection goes, with a GOAWAY saying so politely.
+  if (failed_) return;
+  goaway_sent_ = true;
+  stats_.goaway_sent.Inc();
+  nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  send_blocked_ = false;
+  Send();
+  failed_ = true;
+}
+
+void Http2ServerCodec::OnUnderlyingConnectionAboveWriteBufferHighWatermark() {
+  send_blocked_ = true;
+}
+
+void Http2ServerCodec::OnUnderlyingConnectionBelowWriteBufferLowWatermark() {
+  send_blocked_ = false;
+  Send();
+}
+
+int Http2ServerCodec::OnBeginHeaders(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS) return 0;
+  if (frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+    streams_.push_back(std::make_unique<ServerStream>(*this, frame.hd.stream_id));
+    ServerStream* stream = streams_.back().get();
+    stream->self = std::prev(streams_.end());
+    nghttp2_session_set_stream_user_data(session_, frame.hd.stream_id, stream);
+    ++heads_in_progress_;
+    ++streams_opened_;
+    stats_.streams_active.Inc();
+    callbacks_.OnRequestBegin();
+    return 0;
+  }
+  ServerStream* stream = StreamFor(frame.hd.stream_id);
+  if (stream != nullptr && frame.headers.cat == NGHTTP2_HCAT_HEADERS) {
+    stream->BeginTrailers();
+    stream->header_bytes = 0;
+    stream->header_count = 0;
+  }
+  return 0;
+}
+
+int Http2ServerCodec::OnHeader(const nghttp2_frame& frame, std::string_view name,
+                               std::string_view value) {
+  ServerStream* stream = StreamFor(frame.hd.stream_id);
+  if (stream == nullptr || stream->local_status != 0) return 0;
+  // As SETTINGS_MAX_HEADER_LIST_SIZE counts them.
+  stream->header_bytes += name.size() + value.size() + 32;
+  if (stream->header_bytes > limits_.max_request_headers_bytes ||
+      ++stream->header_count > limits_.max_headers_count) {
+    stats_.header_overflow.Inc();
+    stream->local_status = 431;
+    return 0;
+  }
+  // nghttp2 refuses NUL, CR and LF; other control characters would reach an HTTP/1 upstream
+  // whose parser may read them differently: refused as HTTP/1 refuses them.
+  if (!IsValidFieldValue(value)) {
+    stats_.rx_messaging_error.Inc();
+    stream->local_status = 400;
+    return 0;
+  }
+  if (HeaderMap* trailers = stream->trailers_in(); trailers != nullptr) {
+    if (!name.empty() && name[0] != ':') trailers->AddLowercase(name, value);
+    return 0;
+  }
+  RequestHeaders& head = *stream->head();
+  if (!name.empty() && name[0] == ':') {
+    // nghttp2 has checked the pseudo-headers (RFC 9113 8.3.1); :scheme is not forwarded
+    // (x-forwarded-proto says how the client reached the proxy).
+    if (name == ":method") {
+      head.method.assign(value);
+    } else if (name == ":path") {
+      if (value.size() > limits_.max_request_uri_bytes) stream->local_status = 414;
+      head.path.assign(value);
+    } else if (name == ":authority") {
+      head.authority.assign(value);
+    }
+    return 0;
+  }
+  if (name == "host") {
+    if (head.authority.empty()) head.authority.assign(value);
+    return 0;
+  }
+  if (name == "te") return 0;  // Only "trailers" gets here, and it concerns this hop.
+  if (name == "cookie") {
+    // Cookie crumbs become one field, as HTTP/1 carries it (RFC 9113 8.2.3); an empty crumb
+    // adds nothing.
+    if (value.empty()) return 0;
+    if (const std::string_view* cookie = head.headers.Get("cookie"); cookie != nullptr) {
+      head.headers.SetStored("cookie", head.headers.arena().Join({*cookie, "; ", value}));
+      return 0;
+    }
+  }
+  head.headers.AddLowercase(name, value);
+  return 0;
+}
+
+int Http2ServerCodec::OnFrameReceived(const nghttp2_frame& frame) {
+  bool end_stream = (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  // Empty frames that do not end a stream carry nothing but cost work: a few in a row are
+  // a flood (Envoy's max_consecutive_inbound_frames_with_empty_payload).
+  if ((frame.hd.type == NGHTTP2_DATA || frame.hd.type == NGHTTP2_HEADERS) && !end_stream &&
+      frame.hd.length == 0) {
+    if (++consecutive_empty_frames_ > options_.max_consecutive_inbound_frames_with_empty_payload) {
+      stats_.inbound_empty_frames_flood.Inc();
+      failure_ = "too many empty frames";
+      failure_code_ = NGHTTP2_ENHANCE_YOUR_CALM;
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  } else if (frame.hd.type == NGHTTP2_DATA || frame.hd.type == NGHTTP2_HEADERS) {
+    consecutive_empty_frames_ = 0;
+  }
+  switch (frame.hd.type) {
+    case NGHTTP2_PRIORITY:
+      if (++priority_frames_ >
+          static_cast<uint64_t>(options_.max_inbound_priority_frames_per_stream) *
+              (1 + streams_opened_)) {
+        stats_.inbound_priority_frames_flood.Inc();
+        failure_ = "too many PRIORITY frames";
+        failure_code_ = NGHTTP2_ENHANCE_YOUR_CALM;
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      return 0;
+    case NGHTTP2_HEADERS:
+      break;
+    case NGHTTP2_DATA:
+      if (end_stream) {
+        ServerStream* stream = StreamFor(frame.hd.stream_id);
+        if (stream == nullptr) return 0;
+        stream->request_complete = true;
+        if (RequestDecoder* decoder = stream->decoder(); decoder != nullptr) {
+          decoder->DecodeData({}, true);
+        }
+      }
+      return 0;
+    default:
+      return 0;
+  }
+  ServerStream* stream = StreamFor(frame.hd.stream_id);
+  if (stream == nullptr) return 0;
+  if (frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+    stream->head_complete = true;
+    --heads_in_progress_;
+    stream->request_complete = end_stream;
+    // A request the proxy can route: a path (CONNECT has none, and is not proxied), absolute,
+    // or "*" for OPTIONS.
+    const RequestHeaders& head = *stream->head();
+    if (stream->local_status == 0 &&
+        !(head.path.starts_with('/') || (head.path == "*" && head.method == "OPTIONS"))) {
+      stats_.rx_messaging_error.Inc();
+      stream->local_status = 400;
+    }
+    if (stream->local_status != 0) {
+      stream->SendLocalReply(stream->local_status);
+      return 0;
+    }
+    RequestDecoder& decoder = callbacks_.NewStream(*stream);
+    stream->set_decoder(&decoder);
+    decoder.DecodeHeaders(stream->TakeHead(), end_stream);
+    return 0;
+  }
+  if (stream->trailers_in() != nullptr) {
+    // Trailers (nghttp2 requires them to end the stream).
+    stream->request_complete = true;
+    if (stream->local_status != 0) {
+      stream->ResetStream();
+      return 0;
+    }
+    if (RequestDecoder* decoder = stream->decoder(); decoder != nullptr) {
+      decoder->DecodeTrailers(stream->TakeTrailers());
+    }
+  }
+  return 0;
+}
+
+int Http2ServerCodec::OnDataChunk(int32_t stream_id, std::string_view data) {
+  // The connection's window is acknowledged at once: one held stream never blocks others.
+  nghttp2_session_consume_connection(session_, data.size());
+  ServerStream* stream = StreamFor(stream_id);
+  if (stream == nullptr) return 0;
+  stream->Consume(data.size());
+  if (RequestDecoder* decoder = stream->decoder(); decoder != nullptr) {
+    decoder->DecodeData(data, false);
+  }
+  return 0;
+}
+
+int Http2ServerCodec::OnFrameSent(const nghttp2_frame& frame) {
+  if ((frame.hd.type != NGHTTP2_DATA && frame.hd.type != NGHTTP2_HEADERS) ||
+      (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
+    return 0;
+  }
+  ServerStream* stream = StreamFor(frame.hd.stream_id);
+  // The response is complete before the request: stop the client sending the rest
+  // (RFC 9113 8.1).
+  if (stream != nullptr && !stream->request_complete) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, frame.hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
+int Http2ServerCodec::OnStreamClose(int32_t stream_id) {
+  ServerStream* stream = StreamFor(stream_id);
+  if (stream == nullptr) return 0;
+  if (!stream->head_complete) --heads_in_progress_;
+  stats_.streams_active.Dec();
+  bool premature = stream->held_by_manager();
+  if (StreamCallbacks* callbacks = stream->Close(); callbacks != nullptr) {
+    callbacks->OnResetStream(StreamResetReason::kRemoteReset);
+  }
+  closed_streams_.push_back(std::move(*stream->self));
+  streams_.erase(stream->self);
+  if (!premature) return 0;
+  stats_.rx_reset.Inc();
+  // Rapid reset: streams opened and reset before their response cost the upstream work and
+  // the client nothing.
+  if (++premature_resets_ * 2 >= streams_opened_ &&
+      streams_opened_ >= options_.premature_reset_min_streams) {
+    stats_.premature_reset_flood.Inc();
+    failure_ = "too many streams reset before their response (rapid reset)";
+    failure_code_ = NGHTTP2_ENHANCE_YOUR_CALM;
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int Http2ServerCodec::OnInvalidFrame(const nghttp2_frame& frame, int lib_error) {
+  if (lib_error == NGHTTP2_ERR_HTTP_HEADER || lib_error == NGHTTP2_ERR_HTTP_MESSAGING) {
+    stats_.rx_messaging_error.Inc();
+  }
+  PHX_LOG(kDebug, "http2: invalid frame type ", static_cast<int>(frame.hd.type), " on stream ",
+          frame.hd.stream_id, ": ", nghttp2_strerror(lib_error));
+  return 0;
+}
+
+}  // namespace phoenix::http

@@ -1,0 +1,167 @@
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "source/common/stats.h"
+#include "source/http/codec.h"
+#include "source/network/connection.h"
+
+namespace phoenix::http {
+
+// HTTP/2 settings and abuse limits of a listener (HttpConnectionManager.http2_protocol_options).
+// The defaults bound what one client can make the proxy hold: streams x stream window of
+// request data, and a stream's buffered response is pushed back on at `stream_buffer_limit`.
+struct Http2Options {
+  uint32_t max_concurrent_streams = 100;
+  uint32_t initial_stream_window_size = 256 * 1024;
+  uint32_t initial_connection_window_size = 1024 * 1024;
+  uint32_t hpack_table_size = 4096;  // The HPACK table the client may make us keep.
+  // Frames with an empty payload and no END_STREAM in a row before the connection is
+  // closed (Envoy's max_consecutive_inbound_frames_with_empty_payload).
+  uint32_t max_consecutive_inbound_frames_with_empty_payload = 1;
+  // PRIORITY frames allowed per stream opened (plus one stream's worth on a new connection).
+  uint32_t max_inbound_priority_frames_per_stream = 100;
+  // Rapid reset (CVE-2023-44487): once a connection has opened this many streams, it is
+  // closed when the client has reset at least half of them before their response ended.
+  uint32_t premature_reset_min_streams = 100;
+  // A stream's response bytes waiting for the client's window before the stream pushes
+  // back on its upstream (the listener's per-connection buffer limit).
+  size_t stream_buffer_limit = 1024 * 1024;
+};
+
+// http.<stat_prefix>.http2.<stat>
+#define PHX_HTTP2_STATS(COUNTER, GAUGE, HISTOGRAM)                                     \
+  COUNTER(rx_reset)           /* streams the client reset */                           \
+  COUNTER(tx_reset)           /* streams the proxy reset */                            \
+  COUNTER(header_overflow)    /* header blocks over the size or count limit */         \
+  COUNTER(rx_messaging_error) /* malformed requests, reset by the codec */             \
+  COUNTER(protocol_error)     /* connection errors: GOAWAY PROTOCOL_ERROR */           \
+  COUNTER(goaway_sent)                                                                 \
+  COUNTER(premature_reset_flood)         /* connections closed for rapid reset */      \
+  COUNTER(inbound_empty_frames_flood)    /* ... for empty frames in a row */           \
+  COUNTER(inbound_priority_frames_flood) /* ... for too many PRIORITY frames */        \
+  COUNTER(outbound_flood)                /* ... for not reading what they asked for */ \
+  GAUGE(streams_active)
+
+// What HTTP/2 counts for one listener, shared by every worker.
+struct Http2Stats {
+  PHX_STATS(Http2Stats, PHX_HTTP2_STATS);
+  // Registered as http.<prefix>.http2.<stat>.
+  Http2Stats(StatsStore& store, const std::string& prefix);
+};
+
+// The server side of an HTTP/2 connection (h2 by ALPN, h2c with prior knowledge), over
+// nghttp2. Every stream is the connection manager's: HEADERS open it, DATA and trailers
+// follow, and its response is serialized as the client's flow-control windows allow.
+// Request data is acknowledged (WINDOW_UPDATE) only as its stream is read, so a stream whose
+// upstream stalls stops its client within one window; the connection's window is
+// acknowledged at once, so one stalled stream never blocks the others.
+class Http2ServerCodec : public ServerConnection {
+ public:
+  Http2ServerCodec(network::Connection& connection, ServerConnectionCallbacks& callbacks,
+                   const CodecLimits& limits, const Http2Options& options, Http2Stats& stats);
+  ~Http2ServerCodec() override;
+
+  // ServerConnection
+  Protocol protocol() const override { return Protocol::kHttp2; }
+  void Dispatch(const char* data, size_t length) override;
+  void ResumeDispatch() override {}
+  void Shutdown() override;
+  bool keep_alive() const override { return !goaway_sent_ && !failed_; }
+  bool idle() const override { return heads_in_progress_ == 0; }
+  bool discardable() const override { return false; }
+  void SendLocalError(int status) override;
+  void OnUnderlyingConnectionAboveWriteBufferHighWatermark() override;
+  void OnUnderlyingConnectionBelowWriteBufferLowWatermark() override;
+
+ private:
+  class ServerStream;
+  friend struct Http2Callbacks;  // The nghttp2 C callbacks.
+
+  // nghttp2 callbacks; nonzero fails the connection.
+  int OnBeginHeaders(const nghttp2_frame& frame);
+  int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value);
+  int OnFrameReceived(const nghttp2_frame& frame);
+  int OnDataChunk(int32_t stream_id, std::string_view data);
+  int OnFrameSent(const nghttp2_frame& frame);
+  int OnStreamClose(int32_t stream_id);
+  int OnInvalidFrame(const nghttp2_frame& frame, int lib_error);
+
+  ServerStream* StreamFor(int32_t stream_id);
+  // Hands nghttp2's queued frames to the connection (unless inside Dispatch, which sends
+  // when it is done, or while the connection's buffer is above its watermark).
+  void Send();
+  // A connection error: GOAWAY with `error_code`, no more streams, the owner closes.
+  void Fail(uint32_t error_code, const char* details);
+  // The session has nothing more to read or send (after a GOAWAY): the owner closes.
+  void CheckSessionDone();
+
+  network::Connection& connection_;
+  ServerConnectionCallbacks& callbacks_;
+  const CodecLimits& limits_;
+  const Http2Options& options_;
+  Http2Stats& stats_;
+  nghttp2_session* session_ = nullptr;
+  std::list<std::unique_ptr<ServerStream>> streams_;
+  // Streams nghttp2 has closed, kept until the next Dispatch: the connection manager may
+  // still hold their encoders during the event that closed them.
+  std::vector<std::unique_ptr<ServerStream>> closed_streams_;
+  uint32_t heads_in_progress_ = 0;  // Streams whose request head is not complete yet.
+  uint32_t streams_opened_ = 0;
+  uint32_t premature_resets_ = 0;
+  uint32_t consecutive_empty_frames_ = 0;
+  uint32_t priority_frames_ = 0;
+  const char* failure_ = nullptr;  // Why a callback failed the connection.
+  uint32_t failure_code_ = NGHTTP2_PROTOCOL_ERROR;
+  bool dispatching_ = false;
+  bool sending_ = false;
+  bool send_blocked_ = false;  // The connection's write buffer is above its watermark.
+  bool goaway_sent_ = false;
+  bool failed_ = false;
+};
+
+// Serves a listener's connections with HTTP/2.
+class Http2ServerCodecFactory : public ServerCodecFactory {
+ public:
+  Http2ServerCodecFactory(const CodecLimits& limits, const Http2Options& options, StatsStore& stats,
+                          const std::string& stat_prefix)
+      : limits_(limits), options_(options), stats_(stats, stat_prefix) {}
+  std::unique_ptr<ServerConnection> Create(network::Connection& connection,
+                                           ServerConnectionCallbacks& callbacks) const override {
+    return std::make_unique<Http2ServerCodec>(connection, callbacks, limits_, options_, stats_);
+  }
+
+ private:
+  CodecLimits limits_;
+  Http2Options options_;
+  mutable Http2Stats stats_;
+};
+
+// Serves HTTP/1.1 and HTTP/2 side by side (Envoy's codec_type AUTO): a connection that
+// opens with the HTTP/2 preface gets HTTP/2, any other HTTP/1.1. Over TLS, a client that
+// negotiated h2 by ALPN sends that preface too, so the bytes decide in both cases.
+class DetectingServerCodecFactory : public ServerCodecFactory {
+ public:
+  DetectingServerCodecFactory(std::shared_ptr<const ServerCodecFactory> http1,
+                              std::shared_ptr<const ServerCodecFactory> http2)
+      : http1_(std::move(http1)), http2_(std::move(http2)) {}
+  bool detects() const override { return true; }
+  const ServerCodecFactory* Detect(std::string_view first_bytes) const override;
+  std::unique_ptr<ServerConnection> Create(network::Connection& connection,
+                                           ServerConnectionCallbacks& callbacks) const override {
+    return http1_->Create(connection, callbacks);
+  }
+
+ private:
+  std::shared_ptr<const ServerCodecFactory> http1_;
+  std::shared_ptr<const ServerCodecFactory> http2_;
+};
+
+}  // namespace phoenix::http
