@@ -12,39 +12,6 @@ namespace {
 
 constexpr std::string_view kConnectionPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-std::string_view View(const uint8_t* data, size_t length) {
-  return std::string_view(reinterpret_cast<const char*>(data), length);
-}
-
-nghttp2_nv Nv(std::string_view name, std::string_view value) {
-  // nghttp2 copies both when the frame is submitted.
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-// The fields of `headers` that HTTP/2 may carry (RFC 9113 8.2.2 forbids the
-// connection-specific ones), appended to `out`.
-void AppendFields(const HeaderMap& headers, std::vector<nghttp2_nv>& out) {
-  bool filter = false;
-  for (WellKnownHeader h : {WellKnownHeader::kConnection, WellKnownHeader::kKeepAlive,
-                            WellKnownHeader::kProxyConnection, WellKnownHeader::kTransferEncoding,
-                            WellKnownHeader::kUpgrade, WellKnownHeader::kTe}) {
-    filter = filter || headers.Get(h) != nullptr;
-  }
-  for (const auto& [name, value] : headers) {
-    if (filter && IsHopByHop(ClassifyHeader(name))) continue;
-    out.push_back(Nv(name, value));
-  }
-}
-
-// One per thread: a response head's field list, reused so that a response allocates none.
-std::vector<nghttp2_nv>& ScratchFields() {
-  thread_local std::vector<nghttp2_nv> fields;
-  fields.clear();
-  return fields;
-}
-
 }  // namespace
 
 Http2Stats::Http2Stats(StatsStore& store, const std::string& prefix)
@@ -57,115 +24,80 @@ const ServerCodecFactory* DetectingServerCodecFactory::Detect(std::string_view f
 }
 
 // One HTTP/2 stream: the request head being received, then the connection manager's encoder
-// for the response. The response body waits in `out_` until the client's window lets
-// nghttp2 take it (ReadData).
-class Http2ServerCodec::ServerStream : public ResponseEncoder, public Stream {
+// for the response.
+class Http2ServerCodec::ServerStream : public ResponseEncoder, public Http2Stream {
  public:
   ServerStream(Http2ServerCodec& codec, int32_t id)
-      : codec_(codec), id_(id), head_(std::make_unique<RequestHeaders>()) {
+      : Http2Stream(codec, codec.options_.stream_buffer_limit),
+        codec_(codec),
+        head_(std::make_unique<RequestHeaders>()) {
+    set_id(id);
     head_->protocol = Protocol::kHttp2;
   }
 
   // ResponseEncoder
   void EncodeHeaders(const ResponseHeaders& headers, bool end_stream) override {
     if (response_ended_ || closed_) return;
-    std::vector<nghttp2_nv>& fields = ScratchFields();
-    char status[4];
+    std::vector<nghttp2_nv>& fields = http2::ScratchFields();
+    char status[3];
     int code = std::clamp(headers.status, 100, 999);
     status[0] = static_cast<char>('0' + code / 100);
     status[1] = static_cast<char>('0' + code / 10 % 10);
     status[2] = static_cast<char>('0' + code % 10);
-    fields.push_back(Nv(":status", std::string_view(status, 3)));
-    AppendFields(headers.headers, fields);
-    nghttp2_data_provider provider{};
-    provider.source.ptr = this;
-    provider.read_callback = &ServerStream::ReadDataCallback;
+    fields.push_back(http2::Field(":status", std::string_view(status, 3)));
+    http2::AppendFields(headers.headers, fields);
+    nghttp2_data_provider provider = DataProvider();
     if (end_stream) EndResponse();
-    int rv = nghttp2_submit_response(codec_.session_, id_, fields.data(), fields.size(),
+    int rv = nghttp2_submit_response(session(), id_, fields.data(), fields.size(),
                                      end_stream ? nullptr : &provider);
     if (rv != 0) {
       PHX_LOG(kDebug, "http2: submit_response: ", nghttp2_strerror(rv));
       ResetStream();
       return;
     }
-    codec_.Send();
+    Send();
   }
 
   void EncodeData(std::string_view data, bool end_stream) override {
     if (response_ended_ || closed_) return;
-    if (out_offset_ > 0 && (out_offset_ == out_.size() || out_offset_ >= 64 * 1024)) {
-      out_.erase(0, out_offset_);
-      out_offset_ = 0;
-    }
-    out_.append(data);
-    if (end_stream) {
-      out_end_ = true;
-      EndResponse();
-    } else if (!above_watermark_ && pending() > codec_.options_.stream_buffer_limit &&
-               callbacks_ != nullptr) {
-      above_watermark_ = true;
-      callbacks_->OnAboveWriteBufferHighWatermark();
-    }
-    ResumeData();
+    if (end_stream) EndResponse();
+    QueueData(data, end_stream);
   }
 
   void EncodeTrailers(const HeaderMap& trailers) override {
     if (response_ended_ || closed_) return;
-    if (!trailers.empty()) trailers_ = std::make_unique<HeaderMap>(trailers);
-    out_end_ = true;
     EndResponse();
-    ResumeData();
+    QueueTrailers(trailers);
   }
 
   Stream& stream() override { return *this; }
 
   // Stream
-  void SetCallbacks(StreamCallbacks* callbacks) override { callbacks_ = callbacks; }
-
   void ResetStream() override {
     if (closed_ || reset_) return;
     reset_ = true;
     EndResponse();
     codec_.stats_.tx_reset.Inc();
-    nghttp2_submit_rst_stream(codec_.session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
-    codec_.Send();
-  }
-
-  void ReadDisable(bool disable) override {
-    if (disable == read_disabled_) return;
-    read_disabled_ = disable;
-    if (disable || unconsumed_ == 0 || closed_) return;
-    // Acknowledge what arrived while the stream was held: the client may send again.
-    nghttp2_session_consume_stream(codec_.session_, id_, unconsumed_);
-    unconsumed_ = 0;
-    codec_.Send();
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+    Send();
   }
 
   // The codec's side.
-  int32_t id() const { return id_; }
   RequestHeaders* head() { return head_.get(); }
   RequestHeadersPtr TakeHead() { return std::move(head_); }
   RequestDecoder* decoder() const { return decoder_; }
   void set_decoder(RequestDecoder* decoder) { decoder_ = decoder; }
-  // Request data arrived: acknowledged now, or when the stream is read again.
-  void Consume(size_t length) {
-    if (read_disabled_ && decoder_ != nullptr) {
-      unconsumed_ += length;
-    } else {
-      nghttp2_session_consume_stream(codec_.session_, id_, length);
-    }
-  }
   // The client reset the stream, or nghttp2 closed it: returns the callbacks to tell if the
   // connection manager still held it (its response not ended).
   StreamCallbacks* Close() {
     closed_ = true;
-    StreamCallbacks* held = decoder_ != nullptr ? callbacks_ : nullptr;
+    StreamCallbacks* held = decoder_ != nullptr ? callbacks() : nullptr;
     decoder_ = nullptr;
-    callbacks_ = nullptr;
+    DetachCallbacks();
     return held;
   }
   bool held_by_manager() const { return decoder_ != nullptr; }
-  // A short local answer from the codec itself (431, 414), before any stream manager.
+  // A short local answer from the codec itself (431, 414, 400), before any stream manager.
   void SendLocalReply(int status) {
     ResponseHeaders headers;
     headers.status = status;
@@ -189,73 +121,19 @@ class Http2ServerCodec::ServerStream : public ResponseEncoder, public Stream {
   std::list<std::unique_ptr<ServerStream>>::iterator self;
 
  private:
-  size_t pending() const { return out_.size() - out_offset_; }
-
   // The response has ended for the connection manager: it hears nothing more.
   void EndResponse() {
     response_ended_ = true;
     decoder_ = nullptr;
-    callbacks_ = nullptr;
-  }
-
-  void ResumeData() {
-    if (data_deferred_) {
-      data_deferred_ = false;
-      nghttp2_session_resume_data(codec_.session_, id_);
-    }
-    codec_.Send();
-  }
-
-  static ssize_t ReadDataCallback(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                                  uint32_t* flags, nghttp2_data_source* source, void*) {
-    return static_cast<ServerStream*>(source->ptr)->ReadData(buf, length, flags);
-  }
-
-  ssize_t ReadData(uint8_t* buf, size_t length, uint32_t* flags) {
-    size_t n = std::min(length, pending());
-    if (n == 0 && !out_end_) {
-      data_deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    std::memcpy(buf, out_.data() + out_offset_, n);
-    out_offset_ += n;
-    if (out_offset_ == out_.size()) {
-      out_.clear();
-      out_offset_ = 0;
-    }
-    if (pending() == 0 && out_end_) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (trailers_ != nullptr) {
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<nghttp2_nv>& fields = ScratchFields();
-        AppendFields(*trailers_, fields);
-        nghttp2_submit_trailer(codec_.session_, id_, fields.data(), fields.size());
-      }
-    }
-    if (above_watermark_ && pending() <= codec_.options_.stream_buffer_limit / 2) {
-      above_watermark_ = false;
-      if (callbacks_ != nullptr) callbacks_->OnBelowWriteBufferLowWatermark();
-    }
-    return static_cast<ssize_t>(n);
+    DetachCallbacks();
   }
 
   Http2ServerCodec& codec_;
-  const int32_t id_;
   RequestHeadersPtr head_;
   std::unique_ptr<HeaderMap> trailers_in_;
-  RequestDecoder* decoder_ = nullptr;     // The connection manager's, until the response ends.
-  StreamCallbacks* callbacks_ = nullptr;  // Likewise.
-  std::string out_;                       // Response data nghttp2 has not taken yet.
-  size_t out_offset_ = 0;
-  std::unique_ptr<HeaderMap> trailers_;  // Response trailers, sent after the last data.
-  size_t unconsumed_ = 0;                // Request bytes not acknowledged while held.
-  bool out_end_ = false;
-  bool data_deferred_ = false;
-  bool above_watermark_ = false;
-  bool read_disabled_ = false;
+  RequestDecoder* decoder_ = nullptr;  // The connection manager's, until the response ends.
   bool response_ended_ = false;
   bool reset_ = false;
-  bool closed_ = false;
 };
 
 // nghttp2's C callbacks, forwarding to the codec (user_data).
@@ -269,14 +147,15 @@ struct Http2Callbacks {
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                       size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
                       void* user_data) {
-    return Codec(user_data).OnHeader(*frame, View(name, name_length), View(value, value_length));
+    return Codec(user_data).OnHeader(*frame, http2::View(name, name_length),
+                                     http2::View(value, value_length));
   }
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     return Codec(user_data).OnFrameReceived(*frame);
   }
   static int OnDataChunkRecv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                              size_t length, void* user_data) {
-    return Codec(user_data).OnDataChunk(stream_id, View(data, length));
+    return Codec(user_data).OnDataChunk(stream_id, http2::View(data, length));
   }
   static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     return Codec(user_data).OnFrameSent(*frame);
@@ -310,7 +189,7 @@ struct Http2Callbacks {
 Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
                                    ServerConnectionCallbacks& callbacks, const CodecLimits& limits,
                                    const Http2Options& options, Http2Stats& stats)
-    : connection_(connection),
+    : Http2Session(connection),
       callbacks_(callbacks),
       limits_(limits),
       options_(options),
@@ -322,7 +201,9 @@ Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
   // Closed streams are not kept for the priority tree: they would cost memory per stream.
   nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
-  nghttp2_session_server_new2(&session_, Http2Callbacks::Get(), this, option);
+  nghttp2_session* session = nullptr;
+  nghttp2_session_server_new2(&session, Http2Callbacks::Get(), this, option);
+  set_session(session);
   nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
@@ -341,7 +222,6 @@ Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
 
 Http2ServerCodec::~Http2ServerCodec() {
   stats_.streams_active.Set(stats_.streams_active.Value() - static_cast<int64_t>(streams_.size()));
-  nghttp2_session_del(session_);
 }
 
 Http2ServerCodec::ServerStream* Http2ServerCodec::StreamFor(int32_t stream_id) {
@@ -351,9 +231,7 @@ Http2ServerCodec::ServerStream* Http2ServerCodec::StreamFor(int32_t stream_id) {
 void Http2ServerCodec::Dispatch(const char* data, size_t length) {
   closed_streams_.clear();
   if (failed_) return;
-  dispatching_ = true;
-  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), length);
-  dispatching_ = false;
+  ssize_t rv = Receive(data, length);
   if (rv < 0) {
     if (failure_ == nullptr) {
       switch (rv) {
@@ -376,29 +254,15 @@ void Http2ServerCodec::Dispatch(const char* data, size_t length) {
   Send();
 }
 
-void Http2ServerCodec::Send() {
-  if (dispatching_ || sending_ || send_blocked_ || connection_.closed()) return;
-  sending_ = true;
-  while (!send_blocked_) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      sending_ = false;
-      if (failure_ == nullptr) {
-        failure_ = nghttp2_strerror(static_cast<int>(n));
-        failure_code_ = NGHTTP2_INTERNAL_ERROR;
-      }
-      Fail(failure_code_, failure_);
-      return;
-    }
-    if (n == 0) break;
-    connection_.Write(View(data, static_cast<size_t>(n)));
+void Http2ServerCodec::OnSendError(const char* details) {
+  if (failure_ == nullptr) {
+    failure_ = details;
+    failure_code_ = NGHTTP2_INTERNAL_ERROR;
   }
-  sending_ = false;
-  CheckSessionDone();
+  Fail(failure_code_, failure_);
 }
 
-void Http2ServerCodec::CheckSessionDone() {
+void Http2ServerCodec::AfterSend() {
   if (failed_ || goaway_sent_ || nghttp2_session_want_read(session_) ||
       nghttp2_session_want_write(session_)) {
     return;
@@ -416,8 +280,7 @@ void Http2ServerCodec::Fail(uint32_t error_code, const char* details) {
   stats_.goaway_sent.Inc();
   nghttp2_session_terminate_session(session_, error_code);
   goaway_sent_ = true;
-  send_blocked_ = false;  // The GOAWAY goes out even past the watermark.
-  Send();
+  BlockSending(false);  // The GOAWAY goes out even past the watermark.
   failed_ = true;
   // Streams the connection manager holds are reset when it closes the connection.
   callbacks_.OnProtocolError(400, details, /*answered=*/false);
@@ -439,19 +302,13 @@ void Http2ServerCodec::SendLocalError(int status) {
   goaway_sent_ = true;
   stats_.goaway_sent.Inc();
   nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
-  send_blocked_ = false;
-  Send();
+  BlockSending(false);
   failed_ = true;
 }
 
-void Http2ServerCodec::OnUnderlyingConnectionAboveWriteBufferHighWatermark() {
-  send_blocked_ = true;
-}
+void Http2ServerCodec::OnUnderlyingConnectionAboveWriteBufferHighWatermark() { BlockSending(true); }
 
-void Http2ServerCodec::OnUnderlyingConnectionBelowWriteBufferLowWatermark() {
-  send_blocked_ = false;
-  Send();
-}
+void Http2ServerCodec::OnUnderlyingConnectionBelowWriteBufferLowWatermark() { BlockSending(false); }
 
 int Http2ServerCodec::OnBeginHeaders(const nghttp2_frame& frame) {
   if (frame.hd.type != NGHTTP2_HEADERS) return 0;

@@ -11,6 +11,7 @@
 
 #include "source/common/stats.h"
 #include "source/http/codec.h"
+#include "source/http/http2_session.h"
 #include "source/network/connection.h"
 
 namespace phoenix::http {
@@ -63,7 +64,7 @@ struct Http2Stats {
 // Request data is acknowledged (WINDOW_UPDATE) only as its stream is read, so a stream whose
 // upstream stalls stops its client within one window; the connection's window is
 // acknowledged at once, so one stalled stream never blocks the others.
-class Http2ServerCodec : public ServerConnection {
+class Http2ServerCodec : public ServerConnection, private Http2Session {
  public:
   Http2ServerCodec(network::Connection& connection, ServerConnectionCallbacks& callbacks,
                    const CodecLimits& limits, const Http2Options& options, Http2Stats& stats);
@@ -95,20 +96,17 @@ class Http2ServerCodec : public ServerConnection {
   int OnInvalidFrame(const nghttp2_frame& frame, int lib_error);
 
   ServerStream* StreamFor(int32_t stream_id);
-  // Hands nghttp2's queued frames to the connection (unless inside Dispatch, which sends
-  // when it is done, or while the connection's buffer is above its watermark).
-  void Send();
+  // Http2Session
+  void OnSendError(const char* details) override;
+  // The session has nothing more to read or send (after a GOAWAY): the owner closes.
+  void AfterSend() override;
   // A connection error: GOAWAY with `error_code`, no more streams, the owner closes.
   void Fail(uint32_t error_code, const char* details);
-  // The session has nothing more to read or send (after a GOAWAY): the owner closes.
-  void CheckSessionDone();
 
-  network::Connection& connection_;
   ServerConnectionCallbacks& callbacks_;
   const CodecLimits& limits_;
   const Http2Options& options_;
   Http2Stats& stats_;
-  nghttp2_session* session_ = nullptr;
   std::list<std::unique_ptr<ServerStream>> streams_;
   // Streams nghttp2 has closed, kept until the next Dispatch: the connection manager may
   // still hold their encoders during the event that closed them.
@@ -120,9 +118,6 @@ class Http2ServerCodec : public ServerConnection {
   uint32_t priority_frames_ = 0;
   const char* failure_ = nullptr;  // Why a callback failed the connection.
   uint32_t failure_code_ = NGHTTP2_PROTOCOL_ERROR;
-  bool dispatching_ = false;
-  bool sending_ = false;
-  bool send_blocked_ = false;  // The connection's write buffer is above its watermark.
   bool goaway_sent_ = false;
   bool failed_ = false;
 };
