@@ -69,42 +69,6 @@ http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& p
   return nullptr;
 }
 
-// The HTTP/2 settings of `proto` (at `path`), Envoy's bounds checked.
-http::Http2Options BuildHttp2Options(const v1::Http2ProtocolOptions& proto, size_t buffer_limit,
-                                     const std::string& path, ConfigErrors& errors) {
-  http::Http2Options options;
-  options.stream_buffer_limit = buffer_limit;
-  auto take = [&](bool has, uint32_t value, const char* field, uint32_t min, uint32_t max,
-                  uint32_t& out) {
-    if (!has) return;
-    if (value < min || value > max) {
-      errors.Add(absl::StrCat(path, ".", field),
-                 absl::StrCat("must be between ", min, " and ", max));
-      return;
-    }
-    out = value;
-  };
-  constexpr uint32_t kMaxWindow = (1u << 31) - 1;
-  take(proto.has_hpack_table_size(), proto.hpack_table_size(), "hpack_table_size", 0, 1u << 20,
-       options.hpack_table_size);
-  take(proto.has_max_concurrent_streams(), proto.max_concurrent_streams(), "max_concurrent_streams",
-       1, kMaxWindow, options.max_concurrent_streams);
-  take(proto.has_initial_stream_window_size(), proto.initial_stream_window_size(),
-       "initial_stream_window_size", 65535, kMaxWindow, options.initial_stream_window_size);
-  take(proto.has_initial_connection_window_size(), proto.initial_connection_window_size(),
-       "initial_connection_window_size", 65535, kMaxWindow, options.initial_connection_window_size);
-  take(proto.has_max_consecutive_inbound_frames_with_empty_payload(),
-       proto.max_consecutive_inbound_frames_with_empty_payload(),
-       "max_consecutive_inbound_frames_with_empty_payload", 0, kMaxWindow,
-       options.max_consecutive_inbound_frames_with_empty_payload);
-  take(proto.has_max_inbound_priority_frames_per_stream(),
-       proto.max_inbound_priority_frames_per_stream(), "max_inbound_priority_frames_per_stream", 0,
-       kMaxWindow, options.max_inbound_priority_frames_per_stream);
-  take(proto.has_premature_reset_min_streams(), proto.premature_reset_min_streams(),
-       "premature_reset_min_streams", 1, kMaxWindow, options.premature_reset_min_streams);
-  return options;
-}
-
 // The codecs a connection manager serves its connections with (codec_type).
 std::shared_ptr<const http::ServerCodecFactory> BuildCodecFactory(
     const v1::HttpConnectionManager& proto, const http::CodecLimits& limits, size_t buffer_limit,
@@ -119,8 +83,8 @@ std::shared_ptr<const http::ServerCodecFactory> BuildCodecFactory(
   }
   auto http2 = std::make_shared<http::Http2ServerCodecFactory>(
       limits,
-      BuildHttp2Options(proto.http2_protocol_options(), buffer_limit,
-                        hpath + ".http2_protocol_options", errors),
+      http::Http2OptionsFromProto(proto.http2_protocol_options(), buffer_limit,
+                                  hpath + ".http2_protocol_options", errors),
       stats, stat_prefix);
   if (proto.codec_type() == v1::HttpConnectionManager::HTTP2) return http2;
   return std::make_shared<http::DetectingServerCodecFactory>(std::move(http1), std::move(http2));

@@ -27,6 +27,9 @@ enum class StreamResetReason {
   kConnectionTermination,  // The connection closed or failed under the stream.
   kProtocolError,          // The peer sent something malformed.
   kRemoteReset,            // The peer reset the stream (HTTP/2 RST_STREAM).
+  // The peer refused the stream before processing it (HTTP/2 REFUSED_STREAM, or a stream
+  // past a GOAWAY's last stream id): safe to send again.
+  kRemoteRefusedStreamReset,
 };
 
 // What the user of one stream hears about it besides the decoded message.

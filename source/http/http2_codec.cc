@@ -5,6 +5,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "phoenix/config/v1/protocol.pb.h"
+#include "source/common/config_errors.h"
 #include "source/common/logging.h"
 
 namespace phoenix::http {
@@ -16,6 +18,43 @@ constexpr std::string_view kConnectionPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\
 
 Http2Stats::Http2Stats(StatsStore& store, const std::string& prefix)
     : Http2Stats(StatsScope(store, absl::StrCat("http.", prefix, ".http2."))) {}
+
+// The HTTP/2 settings of `proto` (at `path`), Envoy's bounds checked.
+Http2Options Http2OptionsFromProto(const config::v1::Http2ProtocolOptions& proto,
+                                   size_t buffer_limit, const std::string& path,
+                                   config::ConfigErrors& errors) {
+  Http2Options options;
+  options.stream_buffer_limit = buffer_limit;
+  auto take = [&](bool has, uint32_t value, const char* field, uint32_t min, uint32_t max,
+                  uint32_t& out) {
+    if (!has) return;
+    if (value < min || value > max) {
+      errors.Add(absl::StrCat(path, ".", field),
+                 absl::StrCat("must be between ", min, " and ", max));
+      return;
+    }
+    out = value;
+  };
+  constexpr uint32_t kMaxWindow = (1u << 31) - 1;
+  take(proto.has_hpack_table_size(), proto.hpack_table_size(), "hpack_table_size", 0, 1u << 20,
+       options.hpack_table_size);
+  take(proto.has_max_concurrent_streams(), proto.max_concurrent_streams(), "max_concurrent_streams",
+       1, kMaxWindow, options.max_concurrent_streams);
+  take(proto.has_initial_stream_window_size(), proto.initial_stream_window_size(),
+       "initial_stream_window_size", 65535, kMaxWindow, options.initial_stream_window_size);
+  take(proto.has_initial_connection_window_size(), proto.initial_connection_window_size(),
+       "initial_connection_window_size", 65535, kMaxWindow, options.initial_connection_window_size);
+  take(proto.has_max_consecutive_inbound_frames_with_empty_payload(),
+       proto.max_consecutive_inbound_frames_with_empty_payload(),
+       "max_consecutive_inbound_frames_with_empty_payload", 0, kMaxWindow,
+       options.max_consecutive_inbound_frames_with_empty_payload);
+  take(proto.has_max_inbound_priority_frames_per_stream(),
+       proto.max_inbound_priority_frames_per_stream(), "max_inbound_priority_frames_per_stream", 0,
+       kMaxWindow, options.max_inbound_priority_frames_per_stream);
+  take(proto.has_premature_reset_min_streams(), proto.premature_reset_min_streams(),
+       "premature_reset_min_streams", 1, kMaxWindow, options.premature_reset_min_streams);
+  return options;
+}
 
 const ServerCodecFactory* DetectingServerCodecFactory::Detect(std::string_view first_bytes) const {
   size_t n = std::min(first_bytes.size(), kConnectionPreface.size());
@@ -522,6 +561,336 @@ int Http2ServerCodec::OnInvalidFrame(const nghttp2_frame& frame, int lib_error) 
   }
   PHX_LOG(kDebug, "http2: invalid frame type ", static_cast<int>(frame.hd.type), " on stream ",
           frame.hd.stream_id, ": ", nghttp2_strerror(lib_error));
+  return 0;
+}
+
+// One request to the upstream: its encoder (the router's), and the response being received
+// for its decoder.
+class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream {
+ public:
+  ClientStream(Http2ClientCodec& codec, ResponseDecoder& decoder)
+      : Http2Stream(codec, codec.options_.stream_buffer_limit), codec_(codec), decoder_(&decoder) {}
+
+  // RequestEncoder
+  void EncodeHeaders(const RequestHeaders& headers, bool end_stream) override {
+    if (closed_ || reset_ || id_ > 0) return;
+    std::vector<nghttp2_nv>& fields = http2::ScratchFields();
+    fields.push_back(http2::Field(":method", headers.method));
+    fields.push_back(http2::Field(":scheme", codec_.scheme_));
+    if (!headers.authority.empty()) fields.push_back(http2::Field(":authority", headers.authority));
+    fields.push_back(http2::Field(":path", headers.path));
+    http2::AppendFields(headers.headers, fields);
+    nghttp2_data_provider provider = DataProvider();
+    request_ended_ = end_stream;
+    int32_t id = nghttp2_submit_request(session(), nullptr, fields.data(), fields.size(),
+                                        end_stream ? nullptr : &provider, this);
+    if (id < 0) {
+      // No stream ids left, or the session is closing: this request never left.
+      PHX_LOG(kDebug, "http2: submit_request: ", nghttp2_strerror(id));
+      Abandon(StreamResetReason::kRemoteRefusedStreamReset);
+      return;
+    }
+    set_id(id);
+    Send();
+  }
+  void EncodeData(std::string_view data, bool end_stream) override {
+    if (reset_ || id_ <= 0) return;
+    if (end_stream) request_ended_ = true;
+    QueueData(data, end_stream);
+  }
+  void EncodeTrailers(const HeaderMap& trailers) override {
+    if (reset_ || id_ <= 0) return;
+    request_ended_ = true;
+    QueueTrailers(trailers);
+  }
+  Stream& stream() override { return *this; }
+
+  // Stream
+  void ResetStream() override {
+    if (closed_ || reset_) return;
+    reset_ = true;
+    decoder_ = nullptr;
+    DetachCallbacks();
+    if (id_ > 0) nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+    Send();
+  }
+
+  // The codec's side.
+  bool request_ended() const { return request_ended_ || reset_; }
+  ResponseHeaders* head() { return head_.get(); }
+  HeaderMap* trailers_in() { return trailers_in_.get(); }
+  bool final_head_received() const { return final_head_; }
+  void BeginBlock() {
+    if (!final_head_) {
+      head_ = std::make_unique<ResponseHeaders>();
+      head_->status = 0;
+    } else {
+      trailers_in_ = std::make_unique<HeaderMap>();
+    }
+  }
+  bool malformed = false;
+
+  // A header block ended.
+  void OnBlockEnd(bool end_stream) {
+    if (decoder_ == nullptr) return;
+    if (malformed) {
+      Abandon(StreamResetReason::kProtocolError);
+      return;
+    }
+    if (!final_head_) {
+      int status = head_->status;
+      if (status >= 100 && status < 200) return;  // Informational: the final head follows.
+      final_head_ = true;
+      ResponseDecoder* decoder = decoder_;
+      if (end_stream) EndResponse();
+      decoder->DecodeHeaders(std::move(head_), end_stream);
+      return;
+    }
+    ResponseDecoder* decoder = decoder_;
+    EndResponse();
+    decoder->DecodeTrailers(std::move(*trailers_in_));
+  }
+  void OnData(std::string_view data, bool end_stream) {
+    if (decoder_ == nullptr) return;
+    ResponseDecoder* decoder = decoder_;
+    if (end_stream) EndResponse();
+    decoder->DecodeData(data, end_stream);
+  }
+  // nghttp2 closed the stream: a response not complete by now was cut off.
+  void OnClose(uint32_t error_code, bool connection_failing) {
+    closed_ = true;
+    if (decoder_ == nullptr) return;
+    StreamResetReason reason = error_code == NGHTTP2_REFUSED_STREAM
+                                   ? StreamResetReason::kRemoteRefusedStreamReset
+                               : connection_failing ? StreamResetReason::kConnectionTermination
+                                                    : StreamResetReason::kRemoteReset;
+    Abandon(reason);
+  }
+
+  std::list<std::unique_ptr<ClientStream>>::iterator self;
+
+ private:
+  // The response is complete: the user hears nothing more. A request still being sent is
+  // cut short (its answer is in).
+  void EndResponse() {
+    decoder_ = nullptr;
+    DetachCallbacks();
+    if (!request_ended() && !closed_ && id_ > 0) {
+      reset_ = true;
+      nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
+    }
+  }
+  // Ends the stream for its user with a reset.
+  void Abandon(StreamResetReason reason) {
+    StreamCallbacks* callbacks = this->callbacks();
+    decoder_ = nullptr;
+    DetachCallbacks();
+    if (!closed_ && !reset_ && id_ > 0) {
+      nghttp2_submit_rst_stream(
+          session(), NGHTTP2_FLAG_NONE, id_,
+          reason == StreamResetReason::kProtocolError ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_CANCEL);
+    }
+    reset_ = true;
+    if (callbacks != nullptr) callbacks->OnResetStream(reason);
+  }
+
+  Http2ClientCodec& codec_;
+  ResponseDecoder* decoder_;  // Until the response ends or the stream is reset.
+  ResponseHeadersPtr head_;
+  std::unique_ptr<HeaderMap> trailers_in_;
+  bool final_head_ = false;
+  bool request_ended_ = false;
+  bool reset_ = false;
+};
+
+// nghttp2's C callbacks for the client codec (user_data).
+struct Http2ClientCallbacks {
+  static Http2ClientCodec& Codec(void* user_data) {
+    return *static_cast<Http2ClientCodec*>(user_data);
+  }
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnBeginHeaders(*frame);
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
+                      void* user_data) {
+    return Codec(user_data).OnHeader(*frame, http2::View(name, name_length),
+                                     http2::View(value, value_length));
+  }
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnFrameReceived(*frame);
+  }
+  static int OnDataChunkRecv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                             size_t length, void* user_data) {
+    return Codec(user_data).OnDataChunk(stream_id, http2::View(data, length));
+  }
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
+                           void* user_data) {
+    return Codec(user_data).OnStreamClose(stream_id, error_code);
+  }
+  static const nghttp2_session_callbacks* Get() {
+    static const nghttp2_session_callbacks* callbacks = [] {
+      nghttp2_session_callbacks* c = nullptr;
+      nghttp2_session_callbacks_new(&c);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, &OnBeginHeaders);
+      nghttp2_session_callbacks_set_on_header_callback(c, &OnHeader);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
+      nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
+      return c;
+    }();
+    return callbacks;
+  }
+};
+
+Http2ClientCodec::Http2ClientCodec(network::Connection& connection,
+                                   Http2ClientConnectionCallbacks& callbacks,
+                                   const Http2Options& options, std::string_view scheme)
+    : Http2Session(connection), callbacks_(callbacks), options_(options), scheme_(scheme) {
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
+  nghttp2_session* session = nullptr;
+  nghttp2_session_client_new2(&session, Http2ClientCallbacks::Get(), this, option);
+  set_session(session);
+  nghttp2_option_del(option);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_stream_window_size},
+      {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, options_.hpack_table_size},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  if (options_.initial_connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                          options_.initial_connection_window_size);
+  }
+  Send();
+}
+
+Http2ClientCodec::~Http2ClientCodec() = default;
+
+Http2ClientCodec::ClientStream* Http2ClientCodec::StreamFor(int32_t stream_id) {
+  return static_cast<ClientStream*>(nghttp2_session_get_stream_user_data(session_, stream_id));
+}
+
+RequestEncoder& Http2ClientCodec::NewStream(ResponseDecoder& decoder) {
+  streams_.push_back(std::make_unique<ClientStream>(*this, decoder));
+  ClientStream& stream = *streams_.back();
+  stream.self = std::prev(streams_.end());
+  return stream;
+}
+
+uint32_t Http2ClientCodec::max_concurrent_streams() const {
+  return std::min(
+      nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+      options_.max_concurrent_streams);
+}
+
+bool Http2ClientCodec::requests_complete() const {
+  for (const auto& stream : streams_) {
+    if (!stream->request_ended()) return false;
+  }
+  return true;
+}
+
+void Http2ClientCodec::Dispatch(const char* data, size_t length) {
+  closed_streams_.clear();
+  if (failed_) return;
+  ssize_t rv = Receive(data, length);
+  if (rv < 0) {
+    Fail(nghttp2_strerror(static_cast<int>(rv)));
+    return;
+  }
+  Send();
+}
+
+bool Http2ClientCodec::OnConnectionClosed() {
+  failed_ = true;
+  std::vector<ClientStream*> open;
+  for (const auto& stream : streams_) open.push_back(stream.get());
+  for (ClientStream* stream : open) stream->OnClose(NGHTTP2_NO_ERROR, /*connection_failing=*/true);
+  return false;
+}
+
+void Http2ClientCodec::OnSendError(const char* details) { Fail(details); }
+
+void Http2ClientCodec::Fail(const char* details) {
+  if (failed_) return;
+  failed_ = true;
+  nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+  Send();
+  OnConnectionClosed();
+  callbacks_.OnProtocolError(details);
+}
+
+int Http2ClientCodec::OnBeginHeaders(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS) return 0;
+  if (ClientStream* stream = StreamFor(frame.hd.stream_id)) stream->BeginBlock();
+  return 0;
+}
+
+int Http2ClientCodec::OnHeader(const nghttp2_frame& frame, std::string_view name,
+                               std::string_view value) {
+  ClientStream* stream = StreamFor(frame.hd.stream_id);
+  if (stream == nullptr || stream->malformed) return 0;
+  if (!IsValidFieldValue(value)) {
+    stream->malformed = true;
+    return 0;
+  }
+  if (HeaderMap* trailers = stream->trailers_in(); trailers != nullptr) {
+    if (!name.empty() && name[0] != ':') trailers->AddLowercase(name, value);
+    return 0;
+  }
+  ResponseHeaders* head = stream->head();
+  if (head == nullptr) return 0;
+  if (name == ":status") {
+    int status = 0;
+    for (char c : value) status = status * 10 + (c - '0');  // nghttp2 checked: 3 digits.
+    head->status = status;
+    return 0;
+  }
+  if (!name.empty() && name[0] == ':') return 0;
+  head->headers.AddLowercase(name, value);
+  return 0;
+}
+
+int Http2ClientCodec::OnFrameReceived(const nghttp2_frame& frame) {
+  bool end_stream = (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  switch (frame.hd.type) {
+    case NGHTTP2_HEADERS:
+      if (ClientStream* stream = StreamFor(frame.hd.stream_id)) stream->OnBlockEnd(end_stream);
+      return 0;
+    case NGHTTP2_DATA:
+      if (end_stream) {
+        if (ClientStream* stream = StreamFor(frame.hd.stream_id)) stream->OnData({}, true);
+      }
+      return 0;
+    case NGHTTP2_GOAWAY:
+      goaway_ = true;
+      callbacks_.OnGoAway();
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+int Http2ClientCodec::OnDataChunk(int32_t stream_id, std::string_view data) {
+  nghttp2_session_consume_connection(session_, data.size());
+  ClientStream* stream = StreamFor(stream_id);
+  if (stream == nullptr) return 0;
+  stream->Consume(data.size());
+  stream->OnData(data, false);
+  return 0;
+}
+
+int Http2ClientCodec::OnStreamClose(int32_t stream_id, uint32_t error_code) {
+  ClientStream* stream = StreamFor(stream_id);
+  if (stream == nullptr) return 0;
+  stream->OnClose(error_code, failed_);
+  closed_streams_.push_back(std::move(*stream->self));
+  streams_.erase(stream->self);
+  callbacks_.OnStreamEnded();
   return 0;
 }
 

@@ -14,6 +14,13 @@
 #include "source/http/http2_session.h"
 #include "source/network/connection.h"
 
+namespace phoenix::config {
+class ConfigErrors;
+namespace v1 {
+class Http2ProtocolOptions;
+}
+}  // namespace phoenix::config
+
 namespace phoenix::http {
 
 // HTTP/2 settings and abuse limits of a listener (HttpConnectionManager.http2_protocol_options).
@@ -36,6 +43,11 @@ struct Http2Options {
   // back on its upstream (the listener's per-connection buffer limit).
   size_t stream_buffer_limit = 1024 * 1024;
 };
+
+// The options of `proto` (at `path` for errors, with Envoy's bounds checked).
+Http2Options Http2OptionsFromProto(const config::v1::Http2ProtocolOptions& proto,
+                                   size_t buffer_limit, const std::string& path,
+                                   config::ConfigErrors& errors);
 
 // http.<stat_prefix>.http2.<stat>
 #define PHX_HTTP2_STATS(COUNTER, GAUGE, HISTOGRAM)                                     \
@@ -137,6 +149,67 @@ class Http2ServerCodecFactory : public ServerCodecFactory {
   CodecLimits limits_;
   Http2Options options_;
   mutable Http2Stats stats_;
+};
+
+// What an HTTP/2 pool hears from a client connection besides its streams' messages.
+class Http2ClientConnectionCallbacks : public ClientConnectionCallbacks {
+ public:
+  // A stream ended (both ways, or reset): it no longer counts against the peer's limit.
+  virtual void OnStreamEnded() = 0;
+  // The peer said GOAWAY: no new streams here; those it processed go on.
+  virtual void OnGoAway() = 0;
+};
+
+// The client side of an HTTP/2 connection to an upstream, over nghttp2: many requests at
+// once, each its own stream. A stream the upstream refused (REFUSED_STREAM, or past its
+// GOAWAY) is reset with kRemoteRefusedStreamReset, so its request can go again elsewhere.
+class Http2ClientCodec : public ClientConnection, private Http2Session {
+ public:
+  // `scheme` is the request's :scheme ("http", or "https" over TLS).
+  Http2ClientCodec(network::Connection& connection, Http2ClientConnectionCallbacks& callbacks,
+                   const Http2Options& options, std::string_view scheme);
+  ~Http2ClientCodec() override;
+
+  // ClientConnection
+  Protocol protocol() const override { return Protocol::kHttp2; }
+  RequestEncoder& NewStream(ResponseDecoder& decoder) override;
+  void Dispatch(const char* data, size_t length) override;
+  // Resets the streams still open (kConnectionTermination). Always false: HTTP/2 never
+  // delimits a response by the close.
+  bool OnConnectionClosed() override;
+  bool reusable() const override { return !goaway_ && !failed_; }
+  bool requests_complete() const override;
+
+  // Streams open now, and how many the peer (and our options) allow at once.
+  uint32_t active_streams() const { return static_cast<uint32_t>(streams_.size()); }
+  uint32_t max_concurrent_streams() const;
+  void OnUnderlyingConnectionAboveWriteBufferHighWatermark() { BlockSending(true); }
+  void OnUnderlyingConnectionBelowWriteBufferLowWatermark() { BlockSending(false); }
+
+ private:
+  class ClientStream;
+  friend struct Http2ClientCallbacks;  // The nghttp2 C callbacks.
+
+  int OnBeginHeaders(const nghttp2_frame& frame);
+  int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value);
+  int OnFrameReceived(const nghttp2_frame& frame);
+  int OnDataChunk(int32_t stream_id, std::string_view data);
+  int OnStreamClose(int32_t stream_id, uint32_t error_code);
+  ClientStream* StreamFor(int32_t stream_id);
+  // Http2Session
+  void OnSendError(const char* details) override;
+  // The connection is unusable: every stream is reset, the owner closes.
+  void Fail(const char* details);
+
+  Http2ClientConnectionCallbacks& callbacks_;
+  const Http2Options& options_;
+  std::string scheme_;
+  std::list<std::unique_ptr<ClientStream>> streams_;
+  // Streams ended, kept until the next Dispatch or NewStream: their user may be inside a
+  // call of theirs.
+  std::vector<std::unique_ptr<ClientStream>> closed_streams_;
+  bool goaway_ = false;
+  bool failed_ = false;
 };
 
 // Serves HTTP/1.1 and HTTP/2 side by side (Envoy's codec_type AUTO): a connection that

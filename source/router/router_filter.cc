@@ -182,6 +182,7 @@ void RouterFilter::OnPoolReady(http::RequestEncoder& encoder) {
   encoder.stream().SetCallbacks(&upstream_);
   bool more = !body_.empty() || trailers_ != nullptr;
   encoder.EncodeHeaders(*request_, request_end_ && !more);
+  if (encoder_ == nullptr) return;  // Reset as it was sent (the attempt has failed).
   SendRequestBody();
   if (downstream_read_disabled_) {
     downstream_read_disabled_ = false;

@@ -279,12 +279,9 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
 
   for (int i = 0; i < common.alpn_protocols_size(); ++i) {
     const std::string& protocol = common.alpn_protocols(i);
-    // Listeners speak HTTP/2 too; upstream connections only HTTP/1.1 so far.
-    if (protocol != kHttp11 && !(server && protocol == kHttp2)) {
+    if (protocol != kHttp11 && protocol != kHttp2) {
       errors.Add(absl::StrCat(path, ".alpn_protocols[", i, "]"),
-                 absl::StrCat("'", protocol, "' is not spoken ",
-                              server ? "by listeners: only h2 and http/1.1"
-                                     : "upstream yet: only http/1.1"));
+                 absl::StrCat("'", protocol, "' is not spoken: only h2 and http/1.1"));
     }
   }
   return errors.errors().size() == errors_before;

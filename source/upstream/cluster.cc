@@ -126,6 +126,11 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
                                                     secrets, &stats, proto.name()};
   info->transport_socket_factory_ = network::TransportSocketRegistry::Build(
       proto.transport_socket(), transport_context, path + ".transport_socket", errors);
+  info->http2_options_ = http::Http2OptionsFromProto(proto.http2_protocol_options(), 1024 * 1024,
+                                                     path + ".http2_protocol_options", errors);
+  if (proto.has_http2_protocol_options() && !info->http2()) {
+    errors.Add(path + ".http2_protocol_options", "the cluster speaks HTTP/1.1 (protocol: HTTP1)");
+  }
   if (errors.errors().size() != errors_before) return nullptr;
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
   info->breakers_ =

@@ -14,6 +14,7 @@
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
 #include "source/common/time_source.h"
+#include "source/http/http2_codec.h"
 #include "source/network/transport_socket.h"
 #include "source/network/transport_socket_registry.h"
 
@@ -174,6 +175,9 @@ class ClusterInfo {
     return *transport_socket_factory_;
   }
   ClusterStats& stats() const { return *stats_; }
+  // Whether connections speak HTTP/2 (protocol: HTTP2), and with which settings.
+  bool http2() const { return proto_.protocol() == config::v1::Cluster::HTTP2; }
+  const http::Http2Options& http2_options() const { return http2_options_; }
   // Shared by every worker; mutable because counting is what a breaker does.
   CircuitBreakers& breakers() const { return *breakers_; }
 
@@ -187,6 +191,7 @@ class ClusterInfo {
   uint32_t healthy_panic_threshold_ = 50;
   std::vector<HostSharedPtr> hosts_;
   network::TransportSocketFactoryPtr transport_socket_factory_;
+  http::Http2Options http2_options_;
   std::unique_ptr<ClusterStats> stats_;
   std::unique_ptr<CircuitBreakers> breakers_;
 };

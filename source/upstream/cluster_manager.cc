@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "source/upstream/http2_conn_pool.h"
+
 namespace phoenix::upstream {
 namespace {
 thread_local ClusterManager* this_thread_cluster_manager = nullptr;
@@ -87,7 +89,12 @@ ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
     pool = pool_factory_(host);
   } else if (pool == nullptr) {
     for (const auto& h : info_->hosts()) {
-      if (h.get() == &host) pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
+      if (h.get() != &host) continue;
+      if (info_->http2()) {
+        pool = std::make_unique<Http2ConnPool>(dispatcher_, info_, h);
+      } else {
+        pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
+      }
     }
   }
   return *pool;

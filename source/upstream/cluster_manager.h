@@ -12,8 +12,9 @@
 
 namespace phoenix::upstream {
 
-// Makes the connection pool of one host of a cluster on one worker. Unset (the default), an
-// Http1ConnPool; the seam where a test puts a fake pool (and where a protocol choice would go).
+// Makes the connection pool of one host of a cluster on one worker. Unset (the default), the
+// pool of the cluster's protocol (Http1ConnPool or Http2ConnPool); the seam where a test puts
+// a fake pool.
 using ConnectionPoolFactory = std::function<std::unique_ptr<ConnectionPool>(Host& host)>;
 
 // A cluster as one worker sees it: host selection, connection pools, and the bookkeeping of
@@ -51,7 +52,7 @@ class ThreadLocalCluster {
   Dispatcher& dispatcher_;
   std::shared_ptr<const ClusterInfo> info_;
   LoadBalancer load_balancer_;
-  ConnectionPoolFactory pool_factory_;  // Null: Http1ConnPool.
+  ConnectionPoolFactory pool_factory_;  // Null: the cluster's protocol's pool.
   absl::flat_hash_map<const Host*, std::unique_ptr<ConnectionPool>> pools_;
 };
 

@@ -1,14 +1,16 @@
 # shellcheck shell=bash disable=SC2004,SC2034,SC2153  # arrays and globals of the sourcing script
-# Shared by tools/bench/run.sh, tls.sh and instructions.sh (sourced, not run):
+# Shared by tools/bench/run.sh, tls.sh, h2.sh and instructions.sh (sourced, not run):
 # readiness helpers, the config writers for the upstream, nginx, HAProxy and phoenix
-# (plain HTTP and TLS variants), and the runner helpers of run.sh and tls.sh (start,
-# pinning, cleanup, RSS/CPU sampling, idle-connection RSS, medians and ratios).
+# (plain HTTP and TLS variants), and the runner helpers of run.sh, tls.sh and h2.sh
+# (start, pinning, cleanup, RSS/CPU sampling, idle-connection RSS, medians and ratios).
 #
 # The config writers read these globals from the sourcing script:
 #   T            temp dir: configs, logs, nginx prefixes
 #   PORT[name]   listen port of each server; ADMIN[name] phoenix admin port
 #   UP_PORT      the upstream nginx's port; BODY the upstream's response body (no newline)
 #   WORKER_CONNS nginx worker_connections / HAProxy maxconn
+#   UP_IDLE      optional: idle upstream connections nginx (keepalive) and phoenix
+#                (max_idle_connections_per_host) keep; default 64 / 128. HAProxy keeps all.
 #   NGX_COMMON, NGX_HTTP  set by nginx_globals
 #   PHOENIX_BIN  for validate_phoenix
 # The runner helpers also use PIDS, PID[name], DOWN[name], FAILED, ROOT, IDLE, the RSS0/
@@ -61,7 +63,7 @@ nginx_conf() {
 $NGX_COMMON
 pid $T/$name.pid; error_log $T/$name.err warn;
 http { $NGX_HTTP $2
-  upstream backend { server 127.0.0.1:$UP_PORT; keepalive 64; keepalive_requests 100000000; }
+  upstream backend { server 127.0.0.1:$UP_PORT; keepalive ${UP_IDLE:-64}; keepalive_requests 100000000; }
   server { listen 127.0.0.1:${PORT[$name]} backlog=4096${4:-}; $3
     location / { proxy_pass http://backend; proxy_http_version 1.1;
                  proxy_set_header Connection ""; } }
@@ -140,7 +142,7 @@ phoenix_clusters() {
   clusters:
   - name: upstream
     connect_timeout: 1s
-    max_idle_connections_per_host: 128
+    max_idle_connections_per_host: ${UP_IDLE:-128}
     load_assignment:
       endpoints:
       - lb_endpoints:
@@ -200,7 +202,7 @@ validate_phoenix() {
   fi
 }
 
-# ---- Runner helpers (run.sh, tls.sh) ----
+# ---- Runner helpers (run.sh, tls.sh, h2.sh) ----
 
 cleanup() {
   local pid

@@ -14,6 +14,10 @@ Everything here talks to real processes over 127.0.0.1. The modules, by concern:
 * ``harness.payload``: deterministic request/response bodies and their hashes.
 * ``harness.upstream``: ``UpstreamServer``, a threaded raw-socket HTTP/1.1 origin server whose
   answers (``harness.behaviours``) are chosen by path; and the real demo app.
+* ``harness.grpc``: gRPC with the real grpc-js (test/integration/grpc/, npm modules installed by
+  tools/setup.sh): ``GrpcServer`` runs server.js (``phoenix.test.Echo`` of echo.proto over h2c;
+  delays, failures on purpose, per-method call counts) and ``grpc_call``/``start_grpc_call``
+  run the one-shot client.js and return its status, replies and metadata as a dict.
 * ``harness.base``: ``PhoenixTestCase``, a ``unittest.TestCase`` base class whose test
   methods report the tail of phoenix's stderr/stdout (and the upstreams' protocol errors)
   when they fail.

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): h2c (HTTP/2 cleartext, prior knowledge) throughput of phoenix,
+# nginx and HAProxy side by side, each proxying over HTTP/1.1 keep-alive to the same
+# nginx upstream as run.sh. Per proxy: req/s, mean request latency (p99 with --p99), the
+# proxy's CPU time per request and CPU use; ratios phoenix/nginx and phoenix/haproxy,
+# then a markdown summary for the README.
+#
+# Usage: tools/bench/h2.sh [--duration SECS] [--rounds N] [--connections N]
+#                          [--streams N] [--p99]
+#   --duration 10, --rounds 3, --connections 32, --streams 10 by default
+#   --p99   also report p99 latency, from h2load --log-file (h2load itself prints only
+#           min/max/mean/sd); that costs h2load one write() per request on the load CPU
+# Env:   PHOENIX_BIN=build/phoenix  the phoenix binary (relative to the repo root or absolute)
+#        BENCH_SKIP_PHOENIX=1       bench only nginx/haproxy
+#        BENCH_PORT_BASE=18500      first of the 5 ports used (all must be free)
+#        BENCH_KEEP_TMP=1           keep the temp dir (configs, logs, h2load output)
+# Needs nginx, haproxy, h2load (nghttp2-client), curl and python3 (tools/setup.sh).
+#
+# Load: h2load -cC -mM -D SECS http://127.0.0.1:PORT/ (h2c with prior knowledge: no
+# Upgrade, the connection opens with the HTTP/2 preface), after a 2 s warm-up in round 1.
+# Proxies (1 worker/thread each, as run.sh):
+#   nginx:   `listen ... http2;` on a plain listener (h2c only there, nginx 1.22);
+#            keepalive_requests/keepalive_timeout also bound its h2 connections.
+#   HAProxy: `bind ... proto h2`; http-reuse always.
+#   phoenix: run.sh's config (but for the idle pool below): its listener detects the
+#            h2 preface (codec_type AUTO, the default).
+# C x M streams are in flight, each needing its own HTTP/1.1 upstream connection, so
+# every proxy may keep that many idle upstream connections (nginx keepalive, phoenix
+# max_idle_connections_per_host; HAProxy keeps all by default): with run.sh's 64/128 the
+# rest would reconnect per request. Before measuring, each proxy must answer
+# `curl --http2-prior-knowledge` with HTTP/2 and the upstream's body, else the run aborts.
+# "errors" is h2load's "failed" (non-2xx/3xx and stream/connection errors); any error
+# prints the h2load output and the proxy's log tail.
+#
+# Pinning (as run.sh): every proxy runs on the same single CPU; the upstream nginx and
+# h2load share the other CPU (with 3+ CPUs h2load gets its own). "proxy CPU %" is the
+# proxy's CPU time over the h2load run: well under 100% means the load side, not the
+# proxy, limits req/s, and CPU us/req is then the fairer comparison. Rounds interleave
+# the proxies (rotating the order) and report medians.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/bench/lib.sh
+source "$ROOT/tools/bench/lib.sh"
+PHOENIX_BIN=${PHOENIX_BIN:-build/phoenix}
+[[ $PHOENIX_BIN == /* ]] || PHOENIX_BIN="$ROOT/$PHOENIX_BIN"
+DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0
+SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
+BASE=${BENCH_PORT_BASE:-18500}
+BODY="hello from upstream"
+WORKER_CONNS=4096  # 3 proxies x C*M upstream connections, all open at once at the upstream
+PIDS=() FAILED=0
+UP_PORT=$BASE
+declare -A PORT=([nginx]=$((BASE + 1)) [haproxy]=$((BASE + 2)) [phoenix]=$((BASE + 3)))
+declare -A ADMIN=([phoenix]=$((BASE + 4)))
+# PID: server pid per name; DOWN[name]=1: failed to start or its h2c check.
+declare -A PID=() DOWN=()
+# RPS req/s, MEAN and P99 latency (ms), CPU (proxy us per request), USE (proxy CPU %).
+declare -A RPS MEAN P99 CPU USE ERRS RPS_ALL MEAN_ALL P99_ALL CPU_ALL USE_ALL
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --duration) DURATION=$2; shift 2 ;;
+      --rounds) ROUNDS=$2; shift 2 ;;
+      --connections) CONNS=$2; shift 2 ;;
+      --streams) STREAMS=$2; shift 2 ;;
+      --p99) WITH_P99=1; shift ;;
+      -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+      *) die "unknown argument: $1" ;;
+    esac
+  done
+}
+
+write_configs() {
+  UP_IDLE=$((CONNS * STREAMS))
+  nginx_globals on
+  upstream_conf
+  nginx_conf nginx "" "" " http2"
+  haproxy_conf haproxy "" " proto h2"
+  phoenix_conf phoenix ""
+}
+
+# check_h2c NAME: the proxy must answer an h2c prior-knowledge request with HTTP/2 and the
+# upstream's body; otherwise h2load would measure something else (or nothing).
+check_h2c() {
+  local name=$1 url="http://127.0.0.1:${PORT[$1]}/" ver got
+  ver=$(curl -sS --http2-prior-knowledge --max-time 5 -o "$T/h2c_$name.body" \
+    -w '%{http_version}' "$url" 2>"$T/h2c_$name.err" || true)
+  got=$(cat "$T/h2c_$name.body" 2>/dev/null || true)
+  if [ "$ver" != 2 ] || [ "$got" != "$BODY" ]; then
+    echo "bench: $name does not answer h2c (prior knowledge) with HTTP/2 and the upstream's" \
+      "body: http_version '$ver', body '${got:0:80}' $(head -c 200 "$T/h2c_$name.err")" >&2
+    FAILED=1 DOWN[$name]=1
+  fi
+}
+
+# h2load_field OUT WHAT: a figure of an h2load output: rps, requests (done), failed or
+# mean (the "time for request" mean, e.g. 1.23ms).
+h2load_field() {
+  awk -v w="$2" '
+    w == "rps" && /^finished in/ {print $4}
+    w == "requests" && /^requests:/ {print $6}
+    w == "failed" && /^requests:/ {print $10}
+    w == "mean" && /^time for request:/ {print $6}' "$1"
+}
+
+# p99_ms LOG: nearest-rank p99 of the durations (us, 3rd column) in an h2load --log-file.
+p99_ms() {
+  cut -f3 "$1" | sort -n | awk '{ v[NR] = $1 }
+    END { if (NR == 0) { print "nan"; exit } i = int(NR * 0.99); if (i < NR * 0.99) i++;
+          printf "%.3f", v[i] / 1000 }'
+}
+
+# bench_target NAME ROUND: one h2load run; figures are appended to NAME's per-round lists.
+bench_target() {
+  local name=$1 round=$2 url="http://127.0.0.1:${PORT[$1]}/" out="$T/h2load_$1_$2.txt"
+  local pid=${PID[$1]} hz t0 ticks n failed logargs=()
+  hz=$(getconf CLK_TCK)
+  if [ "$WITH_P99" = 1 ]; then logargs=(--log-file "$T/h2load_$1_$2.log"); fi
+  log "$name (round $round/$ROUNDS): h2c, ${DURATION}s with $CONNS connections x $STREAMS streams"
+  if [ "$round" = 1 ]; then
+    "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D 2 "$url" >/dev/null 2>&1 || true
+  fi
+  t0=$(cpu_ticks "$pid")
+  if ! "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D "$DURATION" "${logargs[@]}" "$url" \
+      >"$out" 2>&1 || [ -z "$(h2load_field "$out" requests)" ]; then
+    echo "bench: h2load failed against $name:" >&2; tail -n20 "$out" >&2
+    echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
+    FAILED=1; return
+  fi
+  ticks=$(($(cpu_ticks "$pid") - t0))
+  n=$(h2load_field "$out" requests) failed=$(h2load_field "$out" failed)
+  RPS_ALL[$name]+="$(awk -v r="$(h2load_field "$out" rps)" 'BEGIN {printf "%.0f", r}') "
+  MEAN_ALL[$name]+="$(to_ms "$(h2load_field "$out" mean)") "
+  if [ "$WITH_P99" = 1 ]; then P99_ALL[$name]+="$(p99_ms "$T/h2load_$1_$2.log") "; fi
+  # The proxy's CPU time per request (user + system, us): what throughput costs it, also
+  # when the load side, not the proxy, is what limits req/s.
+  CPU_ALL[$name]+="$(awk -v t="$ticks" -v hz="$hz" -v n="$n" \
+    'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}') "
+  USE_ALL[$name]+="$(awk -v t="$ticks" -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", t / hz / d * 100}') "
+  ERRS[$name]=$(( ${ERRS[$name]:-0} + failed ))
+  if [ "$failed" != 0 ]; then
+    echo "bench: $name: $failed failed requests; h2load output:" >&2; cat "$out" >&2
+    echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
+    FAILED=1
+  fi
+}
+
+report() {
+  local t vs_ngx vs_hap lat_hdr lat_cols p99r_ngx="" p99r_hap=""
+  echo
+  echo "Pinning: $PINNING"
+  echo "h2c, h2load -c$CONNS -m$STREAMS -D $DURATION (median of $ROUNDS rounds):"
+  printf '%-10s %10s %9s %9s %12s %12s %8s\n' proxy rps "mean ms" "p99 ms" "CPU us/req" "proxy CPU %" errors
+  for t in "${PROXIES[@]}"; do
+    printf '%-10s %10s %9s %9s %12s %12s %8s\n' "$t" "${RPS[$t]:--}" "${MEAN[$t]:--}" \
+      "${P99[$t]:-n/a}" "${CPU[$t]:--}" "${USE[$t]:--}" "${ERRS[$t]:--}"
+  done
+  if [ "$WITH_P99" != 1 ]; then
+    echo "(p99: h2load reports only min/max/mean/sd of request time; --p99 computes it from a per-request log)"
+  fi
+  echo
+  if [ "$WITH_P99" = 1 ]; then
+    p99r_ngx=", p99 $(ratio "${P99[phoenix]:-}" "${P99[nginx]:-}")"
+    p99r_hap=", p99 $(ratio "${P99[phoenix]:-}" "${P99[haproxy]:-}")"
+  fi
+  vs_ngx="rps $(ratio "${RPS[phoenix]:-}" "${RPS[nginx]:-}"), CPU/req $(ratio "${CPU[phoenix]:-}" "${CPU[nginx]:-}"), mean latency $(ratio "${MEAN[phoenix]:-}" "${MEAN[nginx]:-}")$p99r_ngx"
+  vs_hap="rps $(ratio "${RPS[phoenix]:-}" "${RPS[haproxy]:-}"), CPU/req $(ratio "${CPU[phoenix]:-}" "${CPU[haproxy]:-}"), mean latency $(ratio "${MEAN[phoenix]:-}" "${MEAN[haproxy]:-}")$p99r_hap"
+  echo "phoenix/nginx:   $vs_ngx"
+  echo "phoenix/haproxy: $vs_hap"
+  echo
+  echo "---- README summary (markdown) ----"
+  echo "$(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p' | head -n1), pinning: $PINNING."
+  echo "h2c (prior knowledge) from \`h2load -c$CONNS -m$STREAMS -D $DURATION\`, HTTP/1.1 keep-alive to the upstream, median of $ROUNDS interleaved rounds; 1 worker/thread per proxy."
+  echo
+  lat_hdr="mean ms" lat_cols="---:"
+  if [ "$WITH_P99" = 1 ]; then lat_hdr+=" | p99 ms" lat_cols+="|---:"; fi
+  echo "| proxy | h2c req/s | $lat_hdr | CPU µs/req | proxy CPU % | errors |"
+  echo "|---|---:|$lat_cols|---:|---:|---:|"
+  for t in "${PROXIES[@]}"; do
+    if [ "$WITH_P99" = 1 ]; then
+      echo "| $t | ${RPS[$t]:--} | ${MEAN[$t]:--} | ${P99[$t]:--} | ${CPU[$t]:--} | ${USE[$t]:--} | ${ERRS[$t]:--} |"
+    else
+      echo "| $t | ${RPS[$t]:--} | ${MEAN[$t]:--} | ${CPU[$t]:--} | ${USE[$t]:--} | ${ERRS[$t]:--} |"
+    fi
+  done
+  echo
+  for t in "${!DOWN[@]}"; do echo "($t failed to start or its h2c check)"; done
+  if [ ${#DOWN[@]} -gt 0 ]; then echo; fi
+  echo "phoenix/nginx: $vs_ngx. phoenix/haproxy: $vs_hap."
+}
+
+main() {
+  parse_args "$@"
+  PROXIES=(nginx haproxy)
+  if [ "$SKIP_PHOENIX" != 1 ]; then
+    [ -x "$PHOENIX_BIN" ] || die "$PHOENIX_BIN not found: run tools/build.sh first"
+    PROXIES+=(phoenix)
+  fi
+  for cmd in nginx haproxy h2load curl python3; do
+    command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
+  done
+  for p in "$UP_PORT" "${PORT[@]}" "${ADMIN[@]}"; do
+    if port_open "$p"; then die "port $p already in use (set BENCH_PORT_BASE)"; fi
+  done
+  if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then  # e.g. a build running
+    echo "bench: WARNING: load average $(cut -d' ' -f1 /proc/loadavg) > 0.5; figures will be noisy" >&2
+  fi
+  ulimit -n "$(ulimit -Hn)"  # inherited by every proxy and the upstream
+  [ "$(ulimit -n)" -ge $((WORKER_CONNS + 100)) ] || die "ulimit -n $(ulimit -n) too low"
+
+  T=$(mktemp -d /tmp/phoenix-bench-h2.XXXXXX)
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  setup_pinning
+  PINNING=${PINNING//wrk+idle helper/h2load}
+  log "pinning: $PINNING; temp dir $T"
+  write_configs
+
+  start upstream || die "upstream nginx failed: $(tail -n5 "$T/upstream.err" "$T/upstream.log")"
+  local t
+  for t in "${PROXIES[@]}"; do start_proxy "$t"; done
+  for t in "${PROXIES[@]}"; do
+    if [ -z "${DOWN[$t]:-}" ]; then check_h2c "$t"; fi
+  done
+  # A proxy that does not speak h2c would make the ratios meaningless: stop here.
+  if [ "$FAILED" != 0 ]; then die "aborting: a proxy failed to start or to answer h2c (see above)"; fi
+
+  local round i n=${#PROXIES[@]}
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for ((i = 0; i < n; i++)); do
+      t=${PROXIES[$(( (i + round - 1) % n ))]}
+      bench_target "$t" "$round"
+    done
+  done
+  for t in "${PROXIES[@]}"; do
+    [ -n "${RPS_ALL[$t]:-}" ] || continue
+    RPS[$t]=$(median <<<"${RPS_ALL[$t]}")
+    MEAN[$t]=$(median <<<"${MEAN_ALL[$t]}")
+    CPU[$t]=$(median <<<"${CPU_ALL[$t]}")
+    USE[$t]=$(median <<<"${USE_ALL[$t]}")
+    if [ -n "${P99_ALL[$t]:-}" ]; then P99[$t]=$(median <<<"${P99_ALL[$t]}"); fi
+  done
+  report
+  if [ "$FAILED" != 0 ]; then echo "bench: some targets failed (see above)" >&2; exit 1; fi
+}
+
+main "$@"
