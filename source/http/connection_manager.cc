@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "source/common/logging.h"
+#include "source/http/grpc.h"
 
 namespace phoenix::http {
 namespace {
@@ -245,7 +246,9 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     return route_;
   }
 
-  void SendLocalReply(int status, std::string_view body, std::string_view flag) override {
+  using FilterCallbacks::SendLocalReply;
+  void SendLocalReply(int status, std::string_view body, std::string_view flag,
+                      const HeaderMap* extra) override {
     if (response_started_) {
       ResetStream();
       return;
@@ -253,6 +256,17 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     if (!flag.empty()) info_.AddFlag(flag);
     if (flag == "NR") config_->stats->no_route.Inc();
     auto headers = std::make_unique<ResponseHeaders>();
+    if (extra != nullptr) headers->headers = *extra;
+    if (headers_ != nullptr && IsGrpcRequest(*headers_)) {
+      // A gRPC client reads its outcome from grpc-status, never from the HTTP status.
+      headers->status = 200;
+      headers->headers.Add("content-type", "application/grpc");
+      headers->headers.Add("grpc-status",
+                           absl::StrCat(static_cast<int>(GrpcStatusForHttpStatus(status))));
+      headers->headers.Add("grpc-message", GrpcMessage(body));
+      EncodeHeaders(std::move(headers), true);
+      return;
+    }
     headers->status = status;
     if (!body.empty()) headers->headers.Add("content-type", "text/plain");
     headers->headers.Add("content-length", absl::StrCat(body.size()));

@@ -56,8 +56,14 @@ class FilterCallbacks {
   // The route picked for this request (null: none matched). Computed once, lazily.
   virtual const Route* route() = 0;
   virtual const std::string& downstream_address() = 0;
-  // Answers the request from the proxy with a short body and ends it.
-  virtual void SendLocalReply(int status, std::string_view body, std::string_view flag) = 0;
+  // Answers the request from the proxy with a short body and ends it; `headers` (may be
+  // null) go with it. A gRPC request gets the same answer as a gRPC status: HTTP 200 with
+  // grpc-status and grpc-message in one HEADERS (Trailers-Only).
+  virtual void SendLocalReply(int status, std::string_view body, std::string_view flag,
+                              const HeaderMap* headers) = 0;
+  void SendLocalReply(int status, std::string_view body, std::string_view flag) {
+    SendLocalReply(status, body, flag, nullptr);
+  }
   // Response path (from the router): through the encoder side of the filters, then the codec.
   virtual void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) = 0;
   virtual void EncodeData(std::string_view data, bool end_stream) = 0;

@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "source/common/duration.h"
 #include "source/common/strings.h"
+#include "source/http/grpc.h"
 
 namespace phoenix::router {
 namespace {
@@ -79,6 +80,20 @@ bool RetryConfig::RetriableStatus(int status) const {
 
 namespace {
 
+// The gRPC status a retry_on condition names (Envoy's names), or -1.
+int GrpcRetryCondition(std::string_view condition) {
+  if (condition == "cancelled") return static_cast<int>(http::GrpcStatus::kCancelled);
+  if (condition == "deadline-exceeded") {
+    return static_cast<int>(http::GrpcStatus::kDeadlineExceeded);
+  }
+  if (condition == "internal") return static_cast<int>(http::GrpcStatus::kInternal);
+  if (condition == "resource-exhausted") {
+    return static_cast<int>(http::GrpcStatus::kResourceExhausted);
+  }
+  if (condition == "unavailable") return static_cast<int>(http::GrpcStatus::kUnavailable);
+  return -1;
+}
+
 RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::string& path,
                                config::ConfigErrors& errors) {
   RetryConfig retry;
@@ -95,10 +110,14 @@ RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::
       retry.on_reset = true;
     } else if (condition == "retriable-status-codes") {
       codes_condition = true;
+    } else if (int grpc = GrpcRetryCondition(condition); grpc >= 0) {
+      retry.grpc_statuses |= 1u << grpc;
     } else {
-      errors.Add(path + ".retry_on", absl::StrCat("unknown retry condition '", condition,
-                                                  "' (5xx, gateway-error, connect-failure, reset, "
-                                                  "retriable-status-codes)"));
+      errors.Add(path + ".retry_on",
+                 absl::StrCat("unknown retry condition '", condition,
+                              "' (5xx, gateway-error, connect-failure, reset, "
+                              "retriable-status-codes, cancelled, deadline-exceeded, internal, "
+                              "resource-exhausted, unavailable)"));
     }
   }
   if (codes_condition) {
@@ -109,7 +128,7 @@ RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::
     errors.Add(path + ".retriable_status_codes", "retriable-status-codes needs codes");
   }
   bool any = retry.on_5xx || retry.on_gateway_error || retry.on_connect_failure || retry.on_reset ||
-             !retry.retriable_status_codes.empty();
+             retry.grpc_statuses != 0 || !retry.retriable_status_codes.empty();
   retry.num_retries = any ? (proto.has_num_retries() ? proto.num_retries() : 1) : 0;
   retry.per_try_timeout = ToMilliseconds(proto.per_try_timeout());
   if (proto.retry_back_off().has_base_interval()) {
@@ -159,6 +178,9 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
       prefix_rewrite = route.prefix_rewrite();
       host_rewrite = route.host_rewrite_literal();
       timeout = ToMilliseconds(route.timeout());
+      max_stream_duration = ToMilliseconds(route.max_stream_duration().max_stream_duration());
+      grpc_timeout_header = route.max_stream_duration().has_grpc_timeout_header_max();
+      grpc_timeout_max = ToMilliseconds(route.max_stream_duration().grpc_timeout_header_max());
       if (route.has_retry_policy()) {
         retry = CompileRetryPolicy(route.retry_policy(), p + ".route.retry_policy", errors);
       }

@@ -44,6 +44,7 @@ struct RetryConfig {
   bool on_gateway_error = false;
   bool on_connect_failure = false;
   bool on_reset = false;
+  uint32_t grpc_statuses = 0;  // Bit n: retry a Trailers-Only response with grpc-status n.
   std::vector<uint32_t> retriable_status_codes;
   uint32_t num_retries = 0;
   std::chrono::milliseconds per_try_timeout{0};
@@ -53,6 +54,9 @@ struct RetryConfig {
 
   bool enabled() const { return num_retries > 0; }
   bool RetriableStatus(int status) const;
+  bool RetriableGrpcStatus(int status) const {
+    return status >= 0 && status < 32 && ((grpc_statuses >> status) & 1) != 0;
+  }
 };
 
 struct VirtualHostEntry;
@@ -75,6 +79,11 @@ struct RouteEntry : public http::Route {
   std::string prefix_rewrite;
   std::string host_rewrite;
   std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds max_stream_duration{0};  // 0: none.
+  // A gRPC request's grpc-timeout is its timeout (max_stream_duration.grpc_timeout_header_max
+  // set), capped by grpc_timeout_max (0: no cap).
+  bool grpc_timeout_header = false;
+  std::chrono::milliseconds grpc_timeout_max{0};
   RetryConfig retry;
   // Local answers.
   config::v1::RedirectAction redirect;

@@ -4,6 +4,7 @@
 #include "phoenix/config/v1/listener.pb.h"
 #include "source/common/logging.h"
 #include "source/http/filter_registry.h"
+#include "source/http/grpc.h"
 #include "source/router/route_table.h"
 
 namespace phoenix::router {
@@ -74,8 +75,22 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
   request_has_body_ = !end_stream;
   retries_left_ = route_->retry.num_retries;
   keep_body_for_retry_ = route_->retry.enabled();
-  if (route_->timeout.count() > 0) {
+  const std::string_view* grpc_timeout = nullptr;
+  std::optional<std::chrono::milliseconds> deadline;
+  if (route_->grpc_timeout_header && http::IsGrpcRequest(headers) &&
+      (grpc_timeout = headers.headers.Get("grpc-timeout")) != nullptr &&
+      (deadline = http::ParseGrpcTimeout(*grpc_timeout))) {
+    // The client's own deadline: a duration per request, so a timer rather than a queue.
+    std::chrono::milliseconds timeout = *deadline;
+    if (route_->grpc_timeout_max.count() > 0) timeout = std::min(timeout, route_->grpc_timeout_max);
+    request_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnRouteTimeout(); });
+    request_timer_->Enable(std::max(timeout, std::chrono::milliseconds(1)));
+  } else if (route_->timeout.count() > 0) {
     callbacks_->dispatcher().TimeoutQueueFor(route_->timeout).Arm(route_timeout_);
+  }
+  if (route_->max_stream_duration.count() > 0) {
+    stream_timer_ = callbacks_->dispatcher().CreateTimer([this] { OnMaxStreamDuration(); });
+    stream_timer_->Enable(route_->max_stream_duration);
   }
   StartAttempt();
   return http::FilterStatus::kStop;
@@ -113,17 +128,12 @@ void RouterFilter::Overflow() {
   // A breaker is open: answer at once, without touching the upstream.
   cluster_->OnOverflow();
   done_ = true;
-  route_timeout_.Disarm();
+  DisarmTimeouts();
   retry_timer_.reset();
   if (attempts_ > 1) callbacks_->stream_info().AddFlag("URX");
-  callbacks_->stream_info().AddFlag("UO");
-  auto response = std::make_unique<http::ResponseHeaders>();
-  response->status = 503;
-  response->headers.Add("content-type", "text/plain");
-  response->headers.Add("content-length", "11");
-  response->headers.Add("x-phoenix-overloaded", "true");
-  callbacks_->EncodeHeaders(std::move(response), false);
-  callbacks_->EncodeData("overloaded\n", true);
+  http::HeaderMap headers;
+  headers.Add("x-phoenix-overloaded", "true");
+  callbacks_->SendLocalReply(503, "overloaded\n", "UO", &headers);
 }
 
 void RouterFilter::AnswerLocally(const RouteEntry& route, const http::RequestHeaders& headers) {
@@ -222,6 +232,15 @@ void RouterFilter::OnUpstreamHeaders(http::ResponseHeadersPtr headers, bool end_
     OnAttemptFailed(AttemptFailure::kStatus, status);
     return;
   }
+  if (end_stream && route_->retry.grpc_statuses != 0) {
+    // A Trailers-Only gRPC response carries its status in the head: still retriable.
+    std::optional<int> grpc_status = http::GrpcStatusOf(headers->headers);
+    if (grpc_status && route_->retry.RetriableGrpcStatus(*grpc_status) &&
+        CanRetry(AttemptFailure::kGrpcStatus, status)) {
+      OnAttemptFailed(AttemptFailure::kGrpcStatus, status);
+      return;
+    }
+  }
   response_started_ = true;
   per_try_timer_.reset();
   route_->virtual_host->response_mutations.Apply(headers->headers);
@@ -243,17 +262,34 @@ void RouterFilter::OnUpstreamTrailers(http::HeaderMap trailers) {
 }
 
 void RouterFilter::OnUpstreamReset(http::StreamResetReason reason) {
-  encoder_ = nullptr;  // The stream is gone with its connection.
-  OnAttemptFailed(reason == http::StreamResetReason::kProtocolError ? AttemptFailure::kProtocol
-                                                                    : AttemptFailure::kReset);
+  encoder_ = nullptr;  // The stream is gone (with its connection, for HTTP/1).
+  switch (reason) {
+    case http::StreamResetReason::kProtocolError:
+      OnAttemptFailed(AttemptFailure::kProtocol);
+      return;
+    case http::StreamResetReason::kRemoteRefusedStreamReset:
+      OnAttemptFailed(AttemptFailure::kRefused);
+      return;
+    default:
+      OnAttemptFailed(AttemptFailure::kReset);
+      return;
+  }
 }
 
 bool RouterFilter::CanRetry(AttemptFailure failure, int status) const {
   const RetryConfig& retry = route_->retry;
-  if (retries_left_ == 0 || response_started_ || done_) return false;
+  if (response_started_ || done_) return false;
   // A body that could not be kept cannot be replayed.
   if (request_has_body_ && !keep_body_for_retry_) return false;
+  // The upstream never processed a refused stream: sending it again is always safe, and done
+  // once even without a retry policy (an HTTP/2 connection's GOAWAY races new streams).
+  if (failure == AttemptFailure::kRefused && !refused_retry_used_) return true;
+  if (retries_left_ == 0) return false;
   switch (failure) {
+    case AttemptFailure::kRefused:
+      return retry.on_reset || retry.on_gateway_error || retry.on_5xx;
+    case AttemptFailure::kGrpcStatus:
+      return true;  // The caller checked the status against the policy.
     case AttemptFailure::kConnect:
       return retry.on_connect_failure || retry.on_gateway_error || retry.on_5xx;
     case AttemptFailure::kReset:
@@ -269,13 +305,18 @@ bool RouterFilter::CanRetry(AttemptFailure failure, int status) const {
 
 void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   if (done_) return;
-  if (failure != AttemptFailure::kStatus) cluster_->ReportFailure(*host_);
+  bool answered = failure == AttemptFailure::kStatus || failure == AttemptFailure::kGrpcStatus;
+  if (!answered && failure != AttemptFailure::kRefused) cluster_->ReportFailure(*host_);
   bool retry = CanRetry(failure, status);
   EndAttempt(/*reusable=*/false);
   if (retry && !cluster_->BeginRetry()) retry = false;
   if (retry) {
     holds_retry_slot_ = true;
-    --retries_left_;
+    if (failure == AttemptFailure::kRefused && !refused_retry_used_) {
+      refused_retry_used_ = true;
+    } else {
+      --retries_left_;
+    }
     failed_hosts_.push_back(host_);
     // Full jitter: a random wait up to the exponential bound.
     const RetryConfig& config = route_->retry;
@@ -295,6 +336,7 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
       body = "upstream connect error\n";
       break;
     case AttemptFailure::kReset:
+    case AttemptFailure::kRefused:
       flag = "UC";
       break;
     case AttemptFailure::kProtocol:
@@ -308,10 +350,11 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
       body = "upstream request timeout\n";
       break;
     case AttemptFailure::kStatus:
+    case AttemptFailure::kGrpcStatus:
       break;  // Not reached: a non-retried status is forwarded, not failed.
   }
   done_ = true;
-  route_timeout_.Disarm();
+  DisarmTimeouts();
   if (attempts_ > 1) callbacks_->stream_info().AddFlag("URX");
   if (response_started_) {
     callbacks_->stream_info().AddFlag(flag);
@@ -321,17 +364,28 @@ void RouterFilter::OnAttemptFailed(AttemptFailure failure, int status) {
   }
 }
 
-void RouterFilter::OnRouteTimeout() {
+void RouterFilter::OnRouteTimeout() { EndOnTimeout("UT", "upstream request timeout\n"); }
+
+void RouterFilter::OnMaxStreamDuration() { EndOnTimeout("UMSDR", "max stream duration reached\n"); }
+
+void RouterFilter::EndOnTimeout(std::string_view flag, std::string_view body) {
   if (done_) return;
   EndAttempt(/*reusable=*/false);
   done_ = true;
   retry_timer_.reset();
+  DisarmTimeouts();
   if (response_started_) {
-    callbacks_->stream_info().AddFlag("UT");
+    callbacks_->stream_info().AddFlag(flag);
     callbacks_->ResetStream();
   } else {
-    callbacks_->SendLocalReply(504, "upstream request timeout\n", "UT");
+    callbacks_->SendLocalReply(504, body, flag);
   }
+}
+
+void RouterFilter::DisarmTimeouts() {
+  route_timeout_.Disarm();
+  request_timer_.reset();
+  stream_timer_.reset();
 }
 
 void RouterFilter::OnUpstreamWatermark(bool above) {
@@ -352,7 +406,7 @@ void RouterFilter::OnDownstreamBelowWriteBufferLowWatermark() {
 void RouterFilter::Finish() {
   EndAttempt(/*reusable=*/true);
   done_ = true;
-  route_timeout_.Disarm();
+  DisarmTimeouts();
   retry_timer_.reset();
 }
 
@@ -389,7 +443,7 @@ void RouterFilter::OnDestroy() {
     cluster_->EndRetry();
   }
   done_ = true;
-  route_timeout_.Disarm();
+  DisarmTimeouts();
   retry_timer_.reset();
 }
 

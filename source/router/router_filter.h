@@ -59,7 +59,15 @@ class RouterFilter : public http::StreamFilter {
   };
 
   // Why an upstream attempt failed.
-  enum class AttemptFailure { kConnect, kReset, kProtocol, kPerTryTimeout, kStatus };
+  enum class AttemptFailure {
+    kConnect,
+    kReset,
+    kRefused,  // The upstream refused the stream before processing it (HTTP/2).
+    kProtocol,
+    kPerTryTimeout,
+    kStatus,
+    kGrpcStatus,  // A Trailers-Only gRPC response whose status the policy retries.
+  };
 
   void OnPoolReady(http::RequestEncoder& encoder);
   void OnPoolFailure(upstream::PoolCallbacks::Failure failure);
@@ -79,6 +87,12 @@ class RouterFilter : public http::StreamFilter {
   void OnAttemptFailed(AttemptFailure failure, int status = 0);
   bool CanRetry(AttemptFailure failure, int status) const;
   void OnRouteTimeout();
+  // max_stream_duration passed.
+  void OnMaxStreamDuration();
+  // Ends the request on a timeout of the whole request: 504 with `flag`, or a reset once the
+  // response has started.
+  void EndOnTimeout(std::string_view flag, std::string_view body);
+  void DisarmTimeouts();
   // The response went (or is going) downstream in full: no more attempts.
   void Finish();
   void SendRequestBody();
@@ -106,13 +120,17 @@ class RouterFilter : public http::StreamFilter {
     RouterFilter& parent_;
   };
   RouteTimeout route_timeout_{*this};
+  // A timeout of this request's own (grpc-timeout): a timer, since its duration is per request.
+  std::unique_ptr<Timer> request_timer_;
+  std::unique_ptr<Timer> stream_timer_;  // max_stream_duration.
   std::unique_ptr<Timer> retry_timer_;
   uint32_t attempts_ = 0;
   uint32_t retries_left_ = 0;
   std::vector<const upstream::Host*> failed_hosts_;
   bool response_started_ = false;
   bool done_ = false;
-  bool holds_retry_slot_ = false;  // A max_retries slot, from scheduling to the retry's end.
+  bool holds_retry_slot_ = false;    // A max_retries slot, from scheduling to the retry's end.
+  bool refused_retry_used_ = false;  // A refused stream is sent again once, even unasked.
   bool downstream_read_disabled_ = false;
   UpstreamCallbacks upstream_{*this};
 

@@ -3,12 +3,10 @@ calls phoenix over h2c, phoenix calls the gRPC server over HTTP/2 (a cluster wit
 `protocol: HTTP2`). Every kind of call, trailers intact, deadlines, cancellation, and
 phoenix's own answers to gRPC requests as gRPC statuses."""
 
-import json
-import subprocess
-
 from harness.base import PhoenixTestCase
-from harness.config import make_cluster, route, simple_config
-from harness.grpc import (CANCELLED, DEADLINE_EXCEEDED, OK, UNAVAILABLE, GrpcServer, grpc_call,
+from harness.config import route, simple_config
+from harness.grpc import (CANCELLED, DEADLINE_EXCEEDED, OK, PERMISSION_DENIED,
+                          RESOURCE_EXHAUSTED, UNAVAILABLE, UNIMPLEMENTED, GrpcServer, grpc_call,
                           peer_headers, start_grpc_call)
 from harness.process import free_port
 
@@ -94,3 +92,92 @@ class GrpcProxyTest(PhoenixTestCase):
         self.server.wait_cancelled("ServerStream")
         line = px.wait_access_log(lambda l: l["path"] == SERVICE + "ServerStream")
         self.assertIn("DC", line["flag_list"])
+
+
+ROUTER = {"name": "phoenix.filters.http.router"}
+
+
+def grpc_route(**action):
+    """A route of everything to cluster "grpc" with more RouteAction fields."""
+    return {"match": {"prefix": "/"}, "route": {"cluster": "grpc", **action}}
+
+
+class GrpcLocalReplyTest(PhoenixTestCase):
+    """What phoenix answers itself reaches a gRPC client as a gRPC status (a Trailers-Only
+    HTTP 200), never as an HTTP error the client cannot read."""
+
+    def setUp(self):
+        self.server = GrpcServer()
+        self.addCleanup(self.server.close)
+
+    def test_denied_method_is_permission_denied(self):
+        deny = {"name": "phoenix.filters.http.access_policy", "typed_config": {
+            "@type": "type.googleapis.com/phoenix.config.v1.AccessPolicy",
+            "rules": [{"name": "no_bidi", "action": "DENY",
+                       "match": {"path": {"exact": SERVICE + "Bidi"}}}]}}
+        port, config = grpc_config(self.server.port, http_filters=[deny, ROUTER])
+        px = self.start_phoenix(config)
+        result = grpc_call(port, "Bidi", message="x", count=1)
+        self.assertEqual(result["code"], PERMISSION_DENIED, result)
+        self.assertEqual(result["details"], "forbidden")
+        self.assertEqual(grpc_call(port, "Unary", message="ok")["code"], OK)
+        self.assertEqual(self.server.calls("Bidi"), 0)
+        line = px.wait_access_log(lambda l: l["path"] == SERVICE + "Bidi")
+        self.assertEqual((line["status"], line["flags"]), (200, "DENY"))
+
+    def test_rate_limited_is_resource_exhausted(self):
+        limit = {"name": "phoenix.filters.http.local_ratelimit", "typed_config": {
+            "@type": "type.googleapis.com/phoenix.config.v1.LocalRateLimit",
+            "limits": [{"name": "one", "token_bucket": {"max_tokens": 1, "fill_interval": "60s"}}]}}
+        port, config = grpc_config(self.server.port, http_filters=[limit, ROUTER])
+        self.start_phoenix(config)
+        self.assertEqual(grpc_call(port, "Unary", message="1")["code"], OK)
+        result = grpc_call(port, "Unary", message="2")
+        self.assertEqual(result["code"], RESOURCE_EXHAUSTED, result)
+        self.assertEqual(result["details"], "too many requests")
+
+    def test_no_route_is_unimplemented(self):
+        port, config = grpc_config(self.server.port, routes=[
+            route({"prefix": SERVICE + "Unary"}, cluster="grpc")])
+        self.start_phoenix(config)
+        self.assertEqual(grpc_call(port, "Unary", message="x")["code"], OK)
+        self.assertEqual(grpc_call(port, "ServerStream", message="x")["code"], UNIMPLEMENTED)
+
+    def test_upstream_down_is_unavailable(self):
+        port, config = grpc_config(free_port())  # Nothing listens there.
+        self.start_phoenix(config)
+        result = grpc_call(port, "Unary", message="x")
+        self.assertEqual(result["code"], UNAVAILABLE, result)
+
+    def test_grpc_timeout_is_the_deadline_phoenix_enforces(self):
+        port, config = grpc_config(self.server.port, routes=[grpc_route(
+            max_stream_duration={"grpc_timeout_header_max": "0.3s"})])
+        px = self.start_phoenix(config)
+        # The client allows 10 s, the route caps it at 0.3 s: phoenix's deadline fires first.
+        result = grpc_call(port, "Unary", message="slow", delay_ms=3000, deadline_ms=10000)
+        self.assertEqual(result["code"], DEADLINE_EXCEEDED, result)
+        self.assertLess(result["elapsed_ms"], 3000)
+        line = px.wait_access_log(lambda l: l["path"] == SERVICE + "Unary")
+        self.assertIn("UT", line["flag_list"])
+
+    def test_max_stream_duration_ends_a_long_stream(self):
+        port, config = grpc_config(self.server.port, routes=[grpc_route(
+            max_stream_duration={"max_stream_duration": "0.5s"})])
+        px = self.start_phoenix(config)
+        result = grpc_call(port, "ServerStream", message="long", count=100000, delay_ms=0)
+        self.assertNotEqual(result["code"], OK, "a 100k-message stream ended within 0.5 s")
+        line = px.wait_access_log(lambda l: l["path"] == SERVICE + "ServerStream")
+        self.assertIn("UMSDR", line["flag_list"])
+
+    def test_unavailable_is_retried_when_the_route_says_so(self):
+        port, config = grpc_config(self.server.port, routes=[grpc_route(
+            retry_policy={"retry_on": "unavailable", "num_retries": 2})])
+        self.start_phoenix(config)
+        result = grpc_call(port, "Unary", message="flaky", fail_code=UNAVAILABLE, fail_times=1)
+        self.assertEqual(result["code"], OK, result)
+        self.assertEqual(self.server.calls("Unary"), 2)
+        # Without the condition, the UNAVAILABLE goes to the client as it came.
+        port2, config2 = grpc_config(self.server.port)
+        self.start_phoenix(config2)
+        result = grpc_call(port2, "Unary", message="flaky2", fail_code=UNAVAILABLE, fail_times=1)
+        self.assertEqual(result["code"], UNAVAILABLE, result)

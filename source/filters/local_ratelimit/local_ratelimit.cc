@@ -163,17 +163,12 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
       if (!result.allowed) {
         limit.limited().Inc();
         uint64_t reset_s = (result.reset_us + 999999) / 1000000;
-        auto response = std::make_unique<http::ResponseHeaders>();
-        response->status = 429;
-        response->headers.Add("content-type", "text/plain");
-        response->headers.Add("content-length", "18");
-        response->headers.Add("retry-after", absl::StrCat(reset_s));
-        response->headers.Add("x-ratelimit-limit", absl::StrCat(limit.max_tokens()));
-        response->headers.Add("x-ratelimit-remaining", "0");
-        response->headers.Add("x-ratelimit-reset", absl::StrCat(reset_s));
-        callbacks_->stream_info().AddFlag("RL");
-        callbacks_->EncodeHeaders(std::move(response), false);
-        callbacks_->EncodeData("too many requests\n", true);
+        http::HeaderMap headers;
+        headers.Add("retry-after", absl::StrCat(reset_s));
+        headers.Add("x-ratelimit-limit", absl::StrCat(limit.max_tokens()));
+        headers.Add("x-ratelimit-remaining", "0");
+        headers.Add("x-ratelimit-reset", absl::StrCat(reset_s));
+        callbacks_->SendLocalReply(429, "too many requests\n", "RL", &headers);
         return http::FilterStatus::kStop;
       }
     }

@@ -24,11 +24,14 @@ class FakeFilterCallbacks : public http::FilterCallbacks {
   http::StreamInfo& stream_info() override { return info; }
   const http::Route* route() override { return route_; }
   const std::string& downstream_address() override { return address; }
-  void SendLocalReply(int status, std::string_view body, std::string_view flag) override {
+  using http::FilterCallbacks::SendLocalReply;
+  void SendLocalReply(int status, std::string_view body, std::string_view flag,
+                      const http::HeaderMap* extra) override {
     // As the connection manager does: the flag is the request's, the reply a response.
     if (!flag.empty()) info.AddFlag(flag);
     local_reply_status = status;
     auto headers = std::make_unique<http::ResponseHeaders>();
+    if (extra != nullptr) headers->headers = *extra;
     headers->status = status;
     EncodeHeaders(std::move(headers), body.empty());
     if (!body.empty()) EncodeData(body, true);

@@ -434,5 +434,27 @@ TEST_F(RouterFilterTest, RetryScheduledWhenTheDownstreamGoesReleasesTheRetrySlot
   EXPECT_EQ(StreamRequests(), 1u);
 }
 
+TEST_F(RouterFilterTest, ARefusedStreamIsSentAgainOnceEvenWithoutARetryPolicy) {
+  Send("/plain");  // No retry policy.
+  CurrentPool().Ready().Reset(http::StreamResetReason::kRemoteRefusedStreamReset);
+  EXPECT_EQ(callbacks_.local_reply_status, 0) << "the upstream never saw it: not an error yet";
+  dispatcher_.RunPending();
+  ASSERT_EQ(StreamRequests(), 2u);
+  // Refused again: that is the answer.
+  CurrentPool().Ready().Reset(http::StreamResetReason::kRemoteRefusedStreamReset);
+  dispatcher_.RunPending();
+  EXPECT_EQ(StreamRequests(), 2u);
+  EXPECT_EQ(callbacks_.local_reply_status, 503);
+  EXPECT_EQ(callbacks_.info.response_flags, "URX,UC");
+}
+
+TEST_F(RouterFilterTest, AnotherResetIsNotRetriedWithoutAPolicy) {
+  Send("/plain");
+  CurrentPool().Ready().Reset(http::StreamResetReason::kRemoteReset);
+  dispatcher_.RunPending();
+  EXPECT_EQ(StreamRequests(), 1u);
+  EXPECT_EQ(callbacks_.local_reply_status, 503);
+}
+
 }  // namespace
 }  // namespace phoenix::router
