@@ -645,7 +645,14 @@ void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_str
   out.Add(kVersionAndHost);
   out.Add(headers.authority);
   out.Add("\r\n");
-  out.AddHeaders(headers.headers);
+  if (headers.headers.Get(WellKnownHeader::kTe) != nullptr) {
+    // An HTTP/2 client's "te: trailers" concerns its own hop (RFC 9110 7.6.1).
+    HeaderMap without_te = headers.headers;
+    without_te.Remove("te");
+    out.AddHeaders(without_te);
+  } else {
+    out.AddHeaders(headers.headers);
+  }
   if (!end_stream && headers.headers.Get(WellKnownHeader::kContentLength) == nullptr) {
     out.Add(kChunked);
     request_chunked_ = true;

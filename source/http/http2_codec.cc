@@ -412,7 +412,8 @@ int Http2ServerCodec::OnHeader(const nghttp2_frame& frame, std::string_view name
     if (head.authority.empty()) head.authority.assign(value);
     return 0;
   }
-  if (name == "te") return 0;  // Only "trailers" gets here, and it concerns this hop.
+  // Only "te: trailers" gets here (nghttp2 refuses others): kept, since an HTTP/2 upstream
+  // (gRPC) may insist on it; the HTTP/1 client codec drops it as hop-by-hop.
   if (name == "cookie") {
     // Cookie crumbs become one field, as HTTP/1 carries it (RFC 9113 8.2.3); an empty crumb
     // adds nothing.

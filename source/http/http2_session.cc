@@ -141,7 +141,12 @@ void AppendFields(const HeaderMap& headers, std::vector<nghttp2_nv>& out) {
     filter = filter || headers.Get(h) != nullptr;
   }
   for (const auto& [name, value] : headers) {
-    if (filter && IsHopByHop(ClassifyHeader(name))) continue;
+    if (filter) {
+      WellKnownHeader known = ClassifyHeader(name);
+      // TE may only say "trailers" in HTTP/2 (RFC 9113 8.2.2).
+      bool te_trailers = known == WellKnownHeader::kTe && value == "trailers";
+      if (IsHopByHop(known) && !te_trailers) continue;
+    }
     out.push_back(Field(name, value));
   }
 }

@@ -115,7 +115,7 @@ namespace http2 {
 // A field for nghttp2, which copies both name and value when the frame is submitted.
 nghttp2_nv Field(std::string_view name, std::string_view value);
 // The fields of `headers` that HTTP/2 may carry (RFC 9113 8.2.2 forbids the
-// connection-specific ones), appended to `out`.
+// connection-specific ones; TE only as "trailers"), appended to `out`.
 void AppendFields(const HeaderMap& headers, std::vector<nghttp2_nv>& out);
 // One per thread: a head's field list, reused so that a head allocates none.
 std::vector<nghttp2_nv>& ScratchFields();

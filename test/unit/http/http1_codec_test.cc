@@ -331,6 +331,15 @@ TEST_F(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
   EXPECT_TRUE(codec.requests_complete());
 }
 
+TEST_F(ClientCodecTest, TeFromAnHttp2ClientStaysOnItsHop) {
+  RequestHeaders request{"POST", "/svc/M", "up"};
+  request.headers.Add("te", "trailers");
+  request.headers.Add("content-type", "application/grpc");
+  codec.NewStream(callbacks).EncodeHeaders(request, true);
+  EXPECT_EQ(connection.written,
+            "POST /svc/M HTTP/1.1\r\nhost: up\r\ncontent-type: application/grpc\r\n\r\n");
+}
+
 TEST_F(ClientCodecTest, EncodesTrailersInTheLastChunk) {
   RequestHeaders request{"POST", "/x", "up"};
   RequestEncoder& encoder = codec.NewStream(callbacks);
