@@ -113,6 +113,12 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     hcm->request_headers_timeout = ToMilliseconds(proto.request_headers_timeout());
   }
   if (proto.has_idle_timeout()) hcm->idle_timeout = ToMilliseconds(proto.idle_timeout());
+  if (proto.has_stream_idle_timeout()) {
+    hcm->stream_idle_timeout = ToMilliseconds(proto.stream_idle_timeout());
+    if (hcm->stream_idle_timeout.count() < 0) {
+      errors.Add(hpath + ".stream_idle_timeout", "must not be negative");
+    }
+  }
   if (hcm->request_headers_timeout.count() <= 0) {
     errors.Add(hpath + ".request_headers_timeout", "must be positive");
   }

@@ -123,6 +123,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
                ResponseEncoder& encoder)
       : parent_(parent), config_(std::move(config)), encoder_(encoder) {
     encoder_.stream().SetCallbacks(this);
+    KeepAlive();
     info_.start_us = dispatcher().time_source().MonotonicUs();
     // The wall clock only stamps access-log lines.
     if (!config_->access_logs.empty()) {
@@ -161,6 +162,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   }
 
   void DecodeData(std::string_view data, bool end_stream) override {
+    KeepAlive();
     request_complete_ = end_stream;
     info_.bytes_received += data.size();
     if (response_complete_) return;
@@ -179,6 +181,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   }
 
   void DecodeTrailers(HeaderMap trailers) override {
+    KeepAlive();
     request_complete_ = true;
     if (response_complete_) return;
     if (paused_) {
@@ -206,6 +209,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   void OnResetStream(StreamResetReason reason) override {
     // The client gave up on this stream; nothing more goes to its encoder.
     if (response_complete_) return;
+    idle_.Disarm();
     info_.AddFlag("DC");
     response_started_ = true;
     response_complete_ = true;
@@ -277,6 +281,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
     if (response_started_) return;
     response_started_ = true;
+    KeepAlive();
     for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
       (*it)->EncodeHeaders(*headers, end_stream);
     }
@@ -288,6 +293,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   void EncodeData(std::string_view data, bool end_stream) override {
     if (response_complete_) return;
+    KeepAlive();
     info_.bytes_sent += data.size();
     encoder_.EncodeData(data, end_stream);
     if (end_stream) Complete();
@@ -306,6 +312,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   void ResetStream() override {
     if (response_complete_) return;
+    idle_.Disarm();
     info_.AddFlag("UR");
     Log();
     response_complete_ = true;
@@ -410,6 +417,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   void Complete() {
     if (response_complete_) return;
     response_complete_ = true;
+    idle_.Disarm();
     Log();
     parent_.RemoveStream(*this);
   }
@@ -440,9 +448,36 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     for (const auto& log : config_->access_logs) log->Log(line);
   }
 
+  // stream_idle_timeout: restarted by every event of the stream, either way.
+  void KeepAlive() {
+    if (config_->stream_idle_timeout.count() > 0) {
+      dispatcher().TimeoutQueueFor(config_->stream_idle_timeout).Arm(idle_);
+    }
+  }
+  void OnIdleTimeout() {
+    if (response_complete_ || parent_.closed_) return;
+    config_->stats->downstream_rq_idle_timeout.Inc();
+    if (!response_started_) {
+      SendLocalReply(408, "stream timeout\n", "SI");
+      return;
+    }
+    info_.AddFlag("SI");
+    ResetStream();
+  }
+  // The stream's idle timeout: an entry in the worker's queue for that duration.
+  class IdleTimeout : public TimeoutQueue::Entry {
+   public:
+    explicit IdleTimeout(ActiveStream& stream) : stream_(stream) {}
+    void OnTimeout() override { stream_.OnIdleTimeout(); }
+
+   private:
+    ActiveStream& stream_;
+  };
+
   ConnectionManager& parent_;
   std::shared_ptr<const ConnectionManagerConfig> config_;
   ResponseEncoder& encoder_;
+  IdleTimeout idle_{*this};
   RequestHeadersPtr headers_;
   // Inline: a typical chain (policy, rate limit, router) costs no allocation per request.
   absl::InlinedVector<std::unique_ptr<StreamFilter>, 4> filters_;

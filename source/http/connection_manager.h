@@ -33,7 +33,8 @@ class ConnectionManager;
   COUNTER(downstream_rq_http1_total)                                                 \
   COUNTER(downstream_rq_http2_total)                                                 \
   GAUGE(downstream_rq_active)                                                        \
-  COUNTER(downstream_rq_timeout) /* 408: headers too slow */                         \
+  COUNTER(downstream_rq_timeout)      /* 408: headers too slow */                    \
+  COUNTER(downstream_rq_idle_timeout) /* stream_idle_timeout */                      \
   COUNTER(no_route)                                                                  \
   COUNTER(downstream_rq_invalid_path) /* 400: path could not be normalized safely */ \
   HISTOGRAM(downstream_rq_time)
@@ -69,6 +70,7 @@ struct ConnectionManagerConfig {
   std::shared_ptr<const ServerCodecFactory> codec_factory;
   std::chrono::milliseconds request_headers_timeout{10000};
   std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds stream_idle_timeout{300000};  // 0: none.
   uint32_t xff_num_trusted_hops = 0;
   ForwardClientCert forward_client_cert = ForwardClientCert::kSanitizeSet;
   bool generate_request_id = true;

@@ -303,3 +303,34 @@ class Http2AbuseTest(PhoenixTestCase):
                 pass
         self.assertIn(b"\x07", data[:64])  # A GOAWAY frame (type 7) before the close.
         self.assertServedStill()
+
+
+class StreamIdleTimeoutTest(PhoenixTestCase):
+    """stream_idle_timeout ends a stream that nothing moves on, either way."""
+
+    def setUp(self):
+        self.app = self.start_upstream("app")
+
+    def test_a_stalled_h2_reader_loses_its_stream_not_its_connection(self):
+        port, config = h2_config(self.app.port, stream_idle_timeout="0.5s")
+        px = self.start_phoenix(config)
+        client = H2Client(port)
+        # Asks for 10 MB and never acknowledges a byte: its window closes at 64 KiB.
+        sid = client.request(f"/bytes/{10 * 1024 * 1024}")
+        self.assertTrue(client.read_until(
+            lambda ev: any(isinstance(e, h2.events.StreamReset) and e.stream_id == sid
+                           for e in ev), timeout=10))
+        line = px.wait_access_log(lambda l: l["path"].startswith("/bytes/"))
+        self.assertIn("SI", line["flag_list"])
+        self.assertEqual(px.stat("http.ingress.downstream_rq_idle_timeout"), 1)
+        # The connection itself goes on.
+        status, _, _, _ = client.response(client.request("/echo/after"))
+        self.assertEqual(status, 200)
+
+    def test_a_request_waiting_on_a_silent_upstream_gets_408(self):
+        port, config = h2_config(self.app.port, stream_idle_timeout="0.3s")
+        px = self.start_phoenix(config)
+        _, code, _, _ = curl("--http1.1", f"http://127.0.0.1:{port}/slow?ms=3000")
+        self.assertEqual(code, "408")
+        line = px.wait_access_log(lambda l: l["path"].startswith("/slow"))
+        self.assertEqual((line["status"], line["flags"]), (408, "SI"))

@@ -3,18 +3,20 @@
 # nginx and HAProxy side by side, each proxying over HTTP/1.1 keep-alive to the same
 # nginx upstream as run.sh. Per proxy: req/s, mean request latency (p99 with --p99), the
 # proxy's CPU time per request and CPU use; ratios phoenix/nginx and phoenix/haproxy,
-# then a markdown summary for the README.
+# then a markdown summary for the README. With --grpc: gRPC unary calls instead, proxied
+# over h2c to an h2c upstream (below).
 #
-# Usage: tools/bench/h2.sh [--duration SECS] [--rounds N] [--connections N]
+# Usage: tools/bench/h2.sh [--grpc] [--duration SECS] [--rounds N] [--connections N]
 #                          [--streams N] [--p99]
 #   --duration 10, --rounds 3, --connections 32, --streams 10 by default
 #   --p99   also report p99 latency, from h2load --log-file (h2load itself prints only
 #           min/max/mean/sd); that costs h2load one write() per request on the load CPU
+#   --grpc  gRPC unary throughput (see "gRPC mode")
 # Env:   PHOENIX_BIN=build/phoenix  the phoenix binary (relative to the repo root or absolute)
 #        BENCH_SKIP_PHOENIX=1       bench only nginx/haproxy
 #        BENCH_PORT_BASE=18500      first of the 5 ports used (all must be free)
 #        BENCH_KEEP_TMP=1           keep the temp dir (configs, logs, h2load output)
-# Needs nginx, haproxy, h2load (nghttp2-client), curl and python3 (tools/setup.sh).
+# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), curl and python3 (tools/setup.sh).
 #
 # Load: h2load -cC -mM -D SECS http://127.0.0.1:PORT/ (h2c with prior knowledge: no
 # Upgrade, the connection opens with the HTTP/2 preface), after a 2 s warm-up in round 1.
@@ -32,6 +34,21 @@
 # "errors" is h2load's "failed" (non-2xx/3xx and stream/connection errors); any error
 # prints the h2load output and the proxy's log tail.
 #
+# gRPC mode (--grpc): h2load POSTs one small gRPC message (12 bytes: a 5-byte prefix and a
+# 7-byte protobuf) to $GRPC_PATH with `content-type: application/grpc` and `te: trailers`.
+# The upstream is nginx with `listen ... http2` (h2c) answering every call, once it has
+# read the request, as a gRPC success: 200, one empty message (5 zero bytes) and the
+# trailer `grpc-status: 0` (lib.sh grpc_upstream_conf). Proxies, talking h2c to it:
+#   nginx:   `grpc_pass grpc://backend` with keepalive; nginx sends one stream per upstream
+#            connection (no multiplexing), so it keeps up to C x M of them.
+#   HAProxy: `bind ... proto h2`, backend `server ... proto h2` (multiplexed, http-reuse always).
+#   phoenix: the cluster has `protocol: HTTP2` (multiplexed).
+# Before measuring, nghttp must get from each proxy HTTP/2 200, a message and
+# `grpc-status: 0` in the trailers, else the run aborts. h2load does not read grpc-status
+# (a gRPC error can be an HTTP 200), so every run also checks h2load's DATA byte count:
+# at least the 5 bytes of the reply per succeeded request (a Trailers-Only error has none);
+# "errors" then also counts the succeeded requests that had no reply message.
+#
 # Pinning (as run.sh): every proxy runs on the same single CPU; the upstream nginx and
 # h2load share the other CPU (with 3+ CPUs h2load gets its own). "proxy CPU %" is the
 # proxy's CPU time over the h2load run: well under 100% means the load side, not the
@@ -44,7 +61,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/tools/bench/lib.sh"
 PHOENIX_BIN=${PHOENIX_BIN:-build/phoenix}
 [[ $PHOENIX_BIN == /* ]] || PHOENIX_BIN="$ROOT/$PHOENIX_BIN"
-DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0
+DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0 GRPC=0
+GRPC_PATH=/phoenix.test.Echo/Unary
+# Set by write_configs: the request path, h2load's extra arguments, the check per proxy,
+# and how the report names the load.
+URL_PATH=/ LOAD_ARGS=() CHECK=check_h2c LOAD_DESC="h2c" LOAD_NAME="h2c"
 SKIP_PHOENIX=${BENCH_SKIP_PHOENIX:-0}
 BASE=${BENCH_PORT_BASE:-18500}
 BODY="hello from upstream"
@@ -69,6 +90,7 @@ parse_args() {
       --connections) CONNS=$2; shift 2 ;;
       --streams) STREAMS=$2; shift 2 ;;
       --p99) WITH_P99=1; shift ;;
+      --grpc) GRPC=1; shift ;;
       -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
@@ -78,10 +100,23 @@ parse_args() {
 write_configs() {
   UP_IDLE=$((CONNS * STREAMS))
   nginx_globals on
-  upstream_conf
-  nginx_conf nginx "" "" " http2"
-  haproxy_conf haproxy "" " proto h2"
-  phoenix_conf phoenix ""
+  if [ "$GRPC" = 1 ]; then
+    grpc_upstream_conf
+    nginx_conf nginx "" "" " http2" "grpc_pass grpc://backend;"
+    haproxy_conf haproxy "" " proto h2" "" " proto h2"
+    phoenix_conf phoenix "" "    protocol: HTTP2"
+    # One gRPC message: not compressed, length 7, protobuf field 1 = "hello".
+    printf '\0\0\0\0\7\n\5hello' >"$T/grpc_req.bin"
+    URL_PATH=$GRPC_PATH CHECK=check_grpc LOAD_NAME="gRPC"
+    LOAD_ARGS=(-d "$T/grpc_req.bin" -H 'content-type: application/grpc' -H 'te: trailers')
+    LOAD_DESC="gRPC unary over h2c (POST $GRPC_PATH, 12-byte request, 5-byte reply + grpc-status trailer), h2c to the upstream"
+  else
+    upstream_conf
+    nginx_conf nginx "" "" " http2"
+    haproxy_conf haproxy "" " proto h2"
+    phoenix_conf phoenix ""
+    LOAD_DESC="h2c (prior knowledge), HTTP/1.1 keep-alive to the upstream"
+  fi
 }
 
 # check_h2c NAME: the proxy must answer an h2c prior-knowledge request with HTTP/2 and the
@@ -98,14 +133,42 @@ check_h2c() {
   fi
 }
 
-# h2load_field OUT WHAT: a figure of an h2load output: rps, requests (done), failed or
-# mean (the "time for request" mean, e.g. 1.23ms).
+# check_grpc NAME: one gRPC unary call with nghttp (curl 7.88 fails an HTTP/2 upload whose
+# response has trailers, "Stream error in the HTTP/2 framing layer"): HTTP/2 200, at least
+# one DATA byte, and grpc-status 0 in a HEADERS frame after the DATA (the trailers). nghttp -v
+# prints a frame's header fields as they arrive, so a grpc-status line after a DATA line
+# is a trailer.
+check_grpc() {
+  local name=$1 out="$T/grpc_check_$1.txt" got status data trailer head
+  timeout 5 nghttp -v -n -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$T/grpc_req.bin" "http://127.0.0.1:${PORT[$name]}$GRPC_PATH" >"$out" 2>&1 || true
+  got=$(awk '
+    /recv \(stream_id=[0-9]+\) :status: / {status = $NF}
+    /recv DATA frame <length=/ {l = $0; sub(/.*length=/, "", l); data += l + 0}
+    /recv \(stream_id=[0-9]+\) grpc-status: / {if (data > 0) trailer = $NF; else head = $NF}
+    END {printf "%s %d %s %s", status == "" ? "none" : status, data,
+                trailer == "" ? "none" : trailer, head == "" ? "none" : head}' "$out")
+  read -r status data trailer head <<<"$got"
+  if [ "$status" != 200 ] || [ "$data" -lt 5 ] || [ "$trailer" != 0 ]; then
+    echo "bench: $name does not answer a gRPC unary call with HTTP/2 200, the reply message" \
+      "and grpc-status 0 in the trailers: :status $status, $data DATA bytes, trailer" \
+      "grpc-status $trailer, header grpc-status $head; nghttp output tail:" >&2
+    tail -n 15 "$out" >&2
+    FAILED=1 DOWN[$name]=1
+  fi
+}
+
+# h2load_field OUT WHAT: a figure of an h2load output: rps, requests (done), succeeded,
+# failed, mean (the "time for request" mean, e.g. 1.23ms) or data (response body bytes).
 h2load_field() {
   awk -v w="$2" '
     w == "rps" && /^finished in/ {print $4}
     w == "requests" && /^requests:/ {print $6}
+    w == "succeeded" && /^requests:/ {print $8}
     w == "failed" && /^requests:/ {print $10}
-    w == "mean" && /^time for request:/ {print $6}' "$1"
+    w == "mean" && /^time for request:/ {print $6}
+    w == "data" && /^traffic:/ {for (i = 2; i <= NF; i++) if ($i == "data") {
+      v = $(i - 1); gsub(/[()]/, "", v); print v }}' "$1"
 }
 
 # p99_ms LOG: nearest-rank p99 of the durations (us, 3rd column) in an h2load --log-file.
@@ -117,17 +180,17 @@ p99_ms() {
 
 # bench_target NAME ROUND: one h2load run; figures are appended to NAME's per-round lists.
 bench_target() {
-  local name=$1 round=$2 url="http://127.0.0.1:${PORT[$1]}/" out="$T/h2load_$1_$2.txt"
-  local pid=${PID[$1]} hz t0 ticks n failed logargs=()
+  local name=$1 round=$2 url="http://127.0.0.1:${PORT[$1]}$URL_PATH" out="$T/h2load_$1_$2.txt"
+  local pid=${PID[$1]} hz t0 ticks n failed ok data logargs=()
   hz=$(getconf CLK_TCK)
   if [ "$WITH_P99" = 1 ]; then logargs=(--log-file "$T/h2load_$1_$2.log"); fi
-  log "$name (round $round/$ROUNDS): h2c, ${DURATION}s with $CONNS connections x $STREAMS streams"
+  log "$name (round $round/$ROUNDS): $LOAD_NAME, ${DURATION}s with $CONNS connections x $STREAMS streams"
   if [ "$round" = 1 ]; then
-    "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D 2 "$url" >/dev/null 2>&1 || true
+    "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D 2 "${LOAD_ARGS[@]}" "$url" >/dev/null 2>&1 || true
   fi
   t0=$(cpu_ticks "$pid")
-  if ! "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D "$DURATION" "${logargs[@]}" "$url" \
-      >"$out" 2>&1 || [ -z "$(h2load_field "$out" requests)" ]; then
+  if ! "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D "$DURATION" "${LOAD_ARGS[@]}" \
+      "${logargs[@]}" "$url" >"$out" 2>&1 || [ -z "$(h2load_field "$out" requests)" ]; then
     echo "bench: h2load failed against $name:" >&2; tail -n20 "$out" >&2
     echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
     FAILED=1; return
@@ -148,13 +211,24 @@ bench_target() {
     echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
     FAILED=1
   fi
+  # gRPC: h2load counts any 2xx as success, but a gRPC error may be a 200 without a message
+  # (Trailers-Only). h2load counts the DATA of completed requests only: 5 bytes per reply.
+  ok=$(h2load_field "$out" succeeded) data=$(h2load_field "$out" data)
+  if [ "$GRPC" = 1 ] && [ "${data:-0}" -lt $((5 * ok)) ]; then
+    echo "bench: $name: $ok succeeded requests but only ${data:-0} response DATA bytes" \
+      "(5 per reply): some answers carried no gRPC message (error statuses?); h2load output:" >&2
+    cat "$out" >&2
+    echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
+    ERRS[$name]=$(( ${ERRS[$name]} + (5 * ok - ${data:-0} + 4) / 5 ))
+    FAILED=1
+  fi
 }
 
 report() {
   local t vs_ngx vs_hap lat_hdr lat_cols p99r_ngx="" p99r_hap=""
   echo
   echo "Pinning: $PINNING"
-  echo "h2c, h2load -c$CONNS -m$STREAMS -D $DURATION (median of $ROUNDS rounds):"
+  echo "$LOAD_NAME, h2load -c$CONNS -m$STREAMS -D $DURATION (median of $ROUNDS rounds):"
   printf '%-10s %10s %9s %9s %12s %12s %8s\n' proxy rps "mean ms" "p99 ms" "CPU us/req" "proxy CPU %" errors
   for t in "${PROXIES[@]}"; do
     printf '%-10s %10s %9s %9s %12s %12s %8s\n' "$t" "${RPS[$t]:--}" "${MEAN[$t]:--}" \
@@ -175,11 +249,11 @@ report() {
   echo
   echo "---- README summary (markdown) ----"
   echo "$(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p' | head -n1), pinning: $PINNING."
-  echo "h2c (prior knowledge) from \`h2load -c$CONNS -m$STREAMS -D $DURATION\`, HTTP/1.1 keep-alive to the upstream, median of $ROUNDS interleaved rounds; 1 worker/thread per proxy."
+  echo "$LOAD_DESC; \`h2load -c$CONNS -m$STREAMS -D $DURATION\`, median of $ROUNDS interleaved rounds; 1 worker/thread per proxy."
   echo
   lat_hdr="mean ms" lat_cols="---:"
   if [ "$WITH_P99" = 1 ]; then lat_hdr+=" | p99 ms" lat_cols+="|---:"; fi
-  echo "| proxy | h2c req/s | $lat_hdr | CPU µs/req | proxy CPU % | errors |"
+  echo "| proxy | $LOAD_NAME req/s | $lat_hdr | CPU µs/req | proxy CPU % | errors |"
   echo "|---|---:|$lat_cols|---:|---:|---:|"
   for t in "${PROXIES[@]}"; do
     if [ "$WITH_P99" = 1 ]; then
@@ -189,7 +263,7 @@ report() {
     fi
   done
   echo
-  for t in "${!DOWN[@]}"; do echo "($t failed to start or its h2c check)"; done
+  for t in "${!DOWN[@]}"; do echo "($t failed to start or its $LOAD_NAME check)"; done
   if [ ${#DOWN[@]} -gt 0 ]; then echo; fi
   echo "phoenix/nginx: $vs_ngx. phoenix/haproxy: $vs_hap."
 }
@@ -201,9 +275,12 @@ main() {
     [ -x "$PHOENIX_BIN" ] || die "$PHOENIX_BIN not found: run tools/build.sh first"
     PROXIES+=(phoenix)
   fi
-  for cmd in nginx haproxy h2load curl python3; do
+  for cmd in nginx haproxy h2load nghttp curl python3; do
     command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
   done
+  if [ "$GRPC" = 1 ] && [ ! -f "$NGX_ECHO_MODULE" ]; then
+    die "$NGX_ECHO_MODULE (libnginx-mod-http-echo, for the gRPC upstream) missing: run tools/setup.sh"
+  fi
   for p in "$UP_PORT" "${PORT[@]}" "${ADMIN[@]}"; do
     if port_open "$p"; then die "port $p already in use (set BENCH_PORT_BASE)"; fi
   done
@@ -225,10 +302,12 @@ main() {
   local t
   for t in "${PROXIES[@]}"; do start_proxy "$t"; done
   for t in "${PROXIES[@]}"; do
-    if [ -z "${DOWN[$t]:-}" ]; then check_h2c "$t"; fi
+    if [ -z "${DOWN[$t]:-}" ]; then "$CHECK" "$t"; fi
   done
-  # A proxy that does not speak h2c would make the ratios meaningless: stop here.
-  if [ "$FAILED" != 0 ]; then die "aborting: a proxy failed to start or to answer h2c (see above)"; fi
+  # A proxy that does not speak h2c (or gRPC) would make the ratios meaningless: stop here.
+  if [ "$FAILED" != 0 ]; then
+    die "aborting: $(for t in "${!DOWN[@]}"; do printf '%s ' "$t"; done)failed to start or its $LOAD_NAME check (see above)"
+  fi
 
   local round i n=${#PROXIES[@]}
   for ((round = 1; round <= ROUNDS; round++)); do

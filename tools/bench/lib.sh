@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2004,SC2034,SC2153  # arrays and globals of the sourcing script
 # Shared by tools/bench/run.sh, tls.sh, h2.sh and instructions.sh (sourced, not run):
 # readiness helpers, the config writers for the upstream, nginx, HAProxy and phoenix
-# (plain HTTP and TLS variants), and the runner helpers of run.sh, tls.sh and h2.sh
+# (plain HTTP, TLS and gRPC variants), and the runner helpers of run.sh, tls.sh and h2.sh
 # (start, pinning, cleanup, RSS/CPU sampling, idle-connection RSS, medians and ratios).
 #
 # The config writers read these globals from the sourcing script:
@@ -54,10 +54,36 @@ http { $NGX_HTTP
 EOF
 }
 
-# nginx_conf NAME HTTP_EXTRA SERVER_EXTRA [LISTEN_EXTRA]: a proxying nginx listening
-# on PORT[NAME]; LISTEN_EXTRA goes in the listen directive (e.g. " ssl").
+# grpc_upstream_conf: the upstream nginx on UP_PORT speaking h2c only (`listen ... http2`),
+# answering every request as a gRPC unary success: 200, content-type application/grpc,
+# one empty gRPC message (5 zero bytes: not compressed, length 0) and the trailer
+# grpc-status: 0 (nginx sends add_trailer as a trailing HEADERS frame over HTTP/2).
+# Like a real gRPC server it reads the whole request before answering (the echo module's
+# echo_read_request_body; the module comes with nginx-light). `return 200` would answer on
+# the request's HEADERS and then reset the stream (RST_STREAM NO_ERROR) when its DATA came
+# later, and nginx's grpc_pass fails the next request on that kept-alive connection ("upstream
+# sent frame for unknown stream"). nginx's config syntax has no escape for a zero byte, so
+# printf writes the five bytes into the quoted string themselves (nginx keeps strings as
+# pointer + length).
+NGX_ECHO_MODULE=${NGX_ECHO_MODULE:-/usr/lib/nginx/modules/ngx_http_echo_module.so}
+grpc_upstream_conf() {
+  mkdir -p "$T/upstream"
+  {
+    printf '%s\n' "load_module $NGX_ECHO_MODULE;" "$NGX_COMMON" \
+      "pid $T/upstream.pid; error_log $T/upstream.err warn;" "http { $NGX_HTTP"
+    printf '  server { listen 127.0.0.1:%s http2 backlog=4096;\n' "$UP_PORT"
+    printf '    location / { default_type application/grpc; add_trailer grpc-status 0 always;\n'
+    printf '                 echo_read_request_body; echo -n "\0\0\0\0\0"; } }\n}\n'
+  } >"$T/upstream.conf"
+}
+
+# nginx_conf NAME HTTP_EXTRA SERVER_EXTRA [LISTEN_EXTRA] [LOCATION]: a proxying nginx
+# listening on PORT[NAME]; LISTEN_EXTRA goes in the listen directive (e.g. " ssl");
+# LOCATION replaces the location's HTTP/1.1 proxy_pass (e.g. "grpc_pass grpc://backend;").
 nginx_conf() {
   local name=$1
+  local loc=${5:-'proxy_pass http://backend; proxy_http_version 1.1;
+                 proxy_set_header Connection "";'}
   mkdir -p "$T/$name"
   cat >"$T/$name.conf" <<EOF
 $NGX_COMMON
@@ -65,14 +91,14 @@ pid $T/$name.pid; error_log $T/$name.err warn;
 http { $NGX_HTTP $2
   upstream backend { server 127.0.0.1:$UP_PORT; keepalive ${UP_IDLE:-64}; keepalive_requests 100000000; }
   server { listen 127.0.0.1:${PORT[$name]} backlog=4096${4:-}; $3
-    location / { proxy_pass http://backend; proxy_http_version 1.1;
-                 proxy_set_header Connection ""; } }
+    location / { $loc } }
 }
 EOF
 }
 
-# haproxy_conf NAME FRONTEND_EXTRA [BIND_EXTRA] [GLOBAL_EXTRA]: a proxying HAProxy
-# listening on PORT[NAME]; BIND_EXTRA goes on the bind line (e.g. " ssl crt FILE").
+# haproxy_conf NAME FRONTEND_EXTRA [BIND_EXTRA] [GLOBAL_EXTRA] [SERVER_EXTRA]: a proxying
+# HAProxy listening on PORT[NAME]; BIND_EXTRA goes on the bind line (e.g. " ssl crt FILE"),
+# SERVER_EXTRA on the upstream's server line (e.g. " proto h2").
 # "no strict-limits": haproxy sizes fds as 2*maxconn (client+server) and would
 # refuse to start above the hard ulimit; idle client conns need only one fd.
 haproxy_conf() {
@@ -96,12 +122,13 @@ frontend fe
   maxconn $WORKER_CONNS$2
   default_backend be
 backend be
-  server up 127.0.0.1:$UP_PORT
+  server up 127.0.0.1:$UP_PORT${5:-}
 EOF
 }
 
-# phoenix_conf NAME HCM_EXTRA: phoenix listening on PORT[NAME], admin on ADMIN[NAME];
-# HCM_EXTRA is YAML appended inside http_connection_manager (6-space indent).
+# phoenix_conf NAME HCM_EXTRA [CLUSTER_EXTRA]: phoenix listening on PORT[NAME], admin on
+# ADMIN[NAME]; HCM_EXTRA is YAML appended inside http_connection_manager (6-space indent),
+# CLUSTER_EXTRA inside the cluster (4-space indent, e.g. "    protocol: HTTP2").
 # No access_log: access logging is off.
 phoenix_conf() {
   local name=$1
@@ -109,7 +136,7 @@ phoenix_conf() {
     phoenix_head "$name"
     echo "    http_connection_manager:"
     phoenix_hcm "$2"
-    phoenix_clusters
+    phoenix_clusters "${3:-}"
   } >"$T/$name.yaml"
 }
 
@@ -137,12 +164,13 @@ phoenix_hcm() {  # phoenix_hcm HCM_EXTRA: the connection manager's body at 6-spa
 EOF
 }
 
-phoenix_clusters() {
+phoenix_clusters() {  # phoenix_clusters [CLUSTER_EXTRA]
   cat <<EOF
   clusters:
   - name: upstream
     connect_timeout: 1s
-    max_idle_connections_per_host: ${UP_IDLE:-128}
+    max_idle_connections_per_host: ${UP_IDLE:-128}${1:+
+$1}
     load_assignment:
       endpoints:
       - lb_endpoints:

@@ -518,6 +518,18 @@ TEST_F(ConnectionManagerTest, SlowRequestHeadAnswers408) {
   EXPECT_EQ(connection_->close_type, FakeConnection::CloseType::kAfterFlush);
 }
 
+TEST_F(ConnectionManagerTest, AStreamWithNothingMovingTimesOut) {
+  config_->stream_idle_timeout = std::chrono::milliseconds(1);
+  Connect();
+  TestStream& quiet = StartRequest("/quiet");
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return quiet.encoder.ended; }));
+  EXPECT_EQ(quiet.encoder.status(), 408);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_idle_timeout"), 1u);
+  dispatcher_.RunPending();
+  EXPECT_EQ(Trace("router#1").flags_at_destroy, "SI");
+  EXPECT_FALSE(connection_->is_closed) << "only the stream ends";
+}
+
 // A head that completes in the read that began it never starts the headers timeout: once
 // its response is done, the connection waits on the idle timeout. Only one of the two is
 // ever armed, so which one ends the connection does not depend on their durations.
