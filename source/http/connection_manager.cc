@@ -301,6 +301,9 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   void EncodeTrailers(HeaderMap trailers) override {
     if (response_complete_) return;
+    for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+      (*it)->EncodeTrailers(trailers);
+    }
     encoder_.EncodeTrailers(trailers);
     Complete();
   }

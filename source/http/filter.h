@@ -91,6 +91,8 @@ class StreamFilter {
   }
   virtual FilterStatus DecodeTrailers(HeaderMap& trailers) { return FilterStatus::kContinue; }
   virtual void EncodeHeaders(ResponseHeaders& headers, bool end_stream) {}
+  // The response's trailers (which end it) on their way out.
+  virtual void EncodeTrailers(HeaderMap& trailers) {}
   // The downstream connection's write buffer is full / drained again.
   virtual void OnDownstreamAboveWriteBufferHighWatermark() {}
   virtual void OnDownstreamBelowWriteBufferLowWatermark() {}

@@ -181,3 +181,39 @@ class GrpcLocalReplyTest(PhoenixTestCase):
         self.start_phoenix(config2)
         result = grpc_call(port2, "Unary", message="flaky2", fail_code=UNAVAILABLE, fail_times=1)
         self.assertEqual(result["code"], UNAVAILABLE, result)
+
+
+class GrpcStatsTest(PhoenixTestCase):
+    """phoenix.filters.http.grpc_stats counts calls per service and method by grpc-status."""
+
+    def setUp(self):
+        self.server = GrpcServer()
+        self.addCleanup(self.server.close)
+
+    def test_calls_are_counted_by_method_and_status(self):
+        stats = {"name": "phoenix.filters.http.grpc_stats", "typed_config": {
+            "@type": "type.googleapis.com/phoenix.config.v1.GrpcStats",
+            "individual_method_stats_allowlist": {
+                "services": [{"name": "phoenix.test.Echo", "method_names": ["Unary"]}]}}}
+        port, config = grpc_config(self.server.port, http_filters=[stats, ROUTER])
+        px = self.start_phoenix(config)
+        self.assertEqual(grpc_call(port, "Unary", message="a")["code"], OK)
+        self.assertEqual(grpc_call(port, "Unary", message="b", fail_code=UNAVAILABLE)["code"],
+                         UNAVAILABLE)
+        self.assertEqual(grpc_call(port, "ServerStream", message="c", count=2)["code"], OK)
+        unary = "http.ingress.grpc.phoenix.test.Echo.Unary."
+        self.assertEqual(px.wait_for_stat(unary + "total", lambda v: v >= 2), 2)
+        self.assertEqual(px.stat(unary + "success"), 1)
+        self.assertEqual(px.stat(unary + "failure"), 1)
+        self.assertEqual(px.stat(unary + "14"), 1)
+        # ServerStream is not on the allow-list: counted as other.
+        self.assertEqual(px.wait_for_stat("http.ingress.grpc.other.other.total",
+                                          lambda v: v >= 1), 1)
+        self.assertEqual(px.stat("http.ingress.grpc.phoenix.test.Echo.ServerStream.total"), 0)
+        # A local reply is counted with the status it carried.
+        deny_all = {"match": {"prefix": "/"}, "direct_response": {"status": 403}}
+        port2, config2 = grpc_config(self.server.port, routes=[deny_all],
+                                     http_filters=[stats, ROUTER])
+        px2 = self.start_phoenix(config2)
+        self.assertEqual(grpc_call(port2, "Unary", message="d")["code"], PERMISSION_DENIED)
+        self.assertEqual(px2.wait_for_stat(unary + "7", lambda v: v >= 1), 1)
