@@ -12,6 +12,7 @@ import h2.errors
 import h2.events
 
 from harness.base import PhoenixTestCase
+from harness.client import ClientConn
 from harness.h2client import H2Client
 from harness.config import direct_response, route, simple_config, virtual_host
 from harness.process import free_port, wait_until
@@ -334,3 +335,34 @@ class StreamIdleTimeoutTest(PhoenixTestCase):
         self.assertEqual(code, "408")
         line = px.wait_access_log(lambda l: l["path"].startswith("/slow"))
         self.assertEqual((line["status"], line["flags"]), (408, "SI"))
+
+
+class Http1ClientToHttp2UpstreamTest(PhoenixTestCase):
+    """An HTTP/1.1 client reaches an HTTP/2 upstream: phoenix "edge" speaks HTTP/2 to phoenix
+    "inner" (a cluster with protocol HTTP2; inner's listener takes h2c), which serves the
+    HTTP/1.1 echo app. What the app sees shows what crossed the HTTP/2 hop."""
+
+    def test_head_body_and_trailers_cross_the_http2_hop(self):
+        app = self.start_upstream("app")
+        inner_port, inner_config = h2_config(app.port)
+        inner = self.start_phoenix(inner_config)
+        edge_port, admin = free_port(), free_port()
+        edge_config = simple_config(edge_port, admin, [inner_port], cluster_name="inner",
+                                    cluster_options={"protocol": "HTTP2"},
+                                    routes=[route({"prefix": "/"}, cluster="inner")])
+        edge = self.start_phoenix(edge_config)
+        with ClientConn(edge_port) as c:
+            c.send(b"POST /echo/x HTTP/1.1\r\nHost: svc.example\r\nTransfer-Encoding: chunked\r\n"
+                   b"Cookie: a=1\r\nTE: trailers\r\n\r\n5\r\nhello\r\n0\r\nx-t: 1\r\n\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        echo = r.json()
+        headers = echoed_headers(echo)
+        self.assertEqual(headers["host"], "svc.example")
+        self.assertEqual(headers["cookie"], "a=1")
+        self.assertEqual(echo["body_len"], 5)
+        self.assertEqual(echo["trailers"], [["x-t", "1"]])
+        self.assertEqual(inner.stat("http.ingress.downstream_rq_http2_total"), 1)
+        self.assertEqual(edge.stat("cluster.inner.upstream_cx_total"), 1)
+        line = inner.wait_access_log(lambda l: l["path"] == "/echo/x")
+        self.assertEqual(line["protocol"], "HTTP/2")
