@@ -453,9 +453,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   // stream_idle_timeout: restarted by every event of the stream, either way.
   void KeepAlive() {
-    if (config_->stream_idle_timeout.count() > 0) {
-      dispatcher().TimeoutQueueFor(config_->stream_idle_timeout).Arm(idle_);
-    }
+    if (idle_queue_ != nullptr) idle_queue_->Arm(idle_);
   }
   void OnIdleTimeout() {
     if (response_complete_ || parent_.closed_) return;
@@ -481,6 +479,11 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   std::shared_ptr<const ConnectionManagerConfig> config_;
   ResponseEncoder& encoder_;
   IdleTimeout idle_{*this};
+  // The worker's queue for stream_idle_timeout (null: none), looked up once per stream.
+  TimeoutQueue* const idle_queue_ =
+      config_->stream_idle_timeout.count() > 0
+          ? &parent_.worker_.dispatcher().TimeoutQueueFor(config_->stream_idle_timeout)
+          : nullptr;
   RequestHeadersPtr headers_;
   // Inline: a typical chain (policy, rate limit, router) costs no allocation per request.
   absl::InlinedVector<std::unique_ptr<StreamFilter>, 4> filters_;
