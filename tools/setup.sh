@@ -16,6 +16,8 @@ PACKAGES=(
   curl python3 wrk nginx-light haproxy nghttp2-client valgrind procps
   # HTTP/2 abuse cases in the integration tests (a real client that can send any frame).
   python3-h2
+  # WebSocket client and server of the integration tests (test_websocket.py).
+  python3-websockets
   # TLS: the demo PKI (tools/certs.sh) and the scan of a TLS listener (tools/testssl.sh).
   openssl testssl.sh
 )

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "source/common/duration.h"
@@ -123,6 +124,15 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     errors.Add(hpath + ".request_headers_timeout", "must be positive");
   }
   if (hcm->idle_timeout.count() <= 0) errors.Add(hpath + ".idle_timeout", "must be positive");
+  for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
+    const auto& upgrade = proto.upgrade_configs(i);
+    std::string type = absl::AsciiStrToLower(upgrade.upgrade_type());
+    if (type != "websocket") {
+      errors.Add(absl::StrCat(hpath, ".upgrade_configs[", i, "].upgrade_type"),
+                 "only websocket upgrades are supported");
+    }
+    if (!upgrade.has_enabled() || upgrade.enabled()) hcm->upgrade_types.push_back(type);
+  }
   hcm->xff_num_trusted_hops = proto.xff_num_trusted_hops();
   if (proto.has_forward_client_cert_details()) {
     hcm->forward_client_cert =

@@ -1,7 +1,9 @@
 #include "source/http/connection_manager.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
@@ -142,6 +144,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     for (auto& filter : filters_) filter->OnDestroy();
     Log();  // A request cut short (the client went away) is logged too, flagged DC.
     config_->stats->downstream_rq_active.Dec();
+    if (upgrade_counted_) config_->stats->downstream_cx_upgrades_active.Dec();
   }
 
   // RequestDecoder
@@ -155,6 +158,13 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     if (!NormalizePath(headers_->path, config_->path_normalization)) {
       config_->stats->downstream_rq_invalid_path.Inc();
       SendLocalReply(400, "bad request\n", "DPE");
+      return;
+    }
+    if (!headers_->upgrade.empty() && !AllowUpgrade()) {
+      // As Envoy: an upgrade its route does not allow is refused, not served as a plain request
+      // (the client would read that answer as a failed handshake anyway).
+      config_->stats->downstream_rq_ws_on_non_ws_route.Inc();
+      SendLocalReply(403, "upgrade not allowed\n", "");
       return;
     }
     headers_end_stream_ = end_stream;
@@ -353,6 +363,22 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     }
   }
 
+  // upgrade_configs: the route's word on this upgrade type, else the connection manager's.
+  // An allowed one is counted as Envoy does, from here to the stream's end.
+  bool AllowUpgrade() {
+    const Route* r = route();
+    std::optional<bool> by_route =
+        r != nullptr ? r->UpgradeEnabled(headers_->upgrade) : std::nullopt;
+    bool allowed =
+        by_route.value_or(std::find(config_->upgrade_types.begin(), config_->upgrade_types.end(),
+                                    headers_->upgrade) != config_->upgrade_types.end());
+    if (!allowed) return false;
+    upgrade_counted_ = true;
+    config_->stats->downstream_cx_upgrades_total.Inc();
+    config_->stats->downstream_cx_upgrades_active.Inc();
+    return true;
+  }
+
   // x-forwarded-client-cert as the listener's forward_client_cert_details says.
   void ForwardClientCert(HeaderMap& h) {
     const network::TlsInfo* tls = parent_.connection_->tls_info();
@@ -501,6 +527,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   bool response_started_ = false;
   bool response_complete_ = false;
   bool logged_ = false;
+  bool upgrade_counted_ = false;  // In downstream_cx_upgrades_active.
   std::string original_method_;
   std::string original_path_;
   std::string original_authority_;

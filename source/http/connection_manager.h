@@ -22,21 +22,24 @@ namespace phoenix::http {
 class ConnectionManager;
 
 // http.<stat_prefix>.<stat>
-#define PHX_CONNECTION_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)                      \
-  COUNTER(downstream_cx_total)                                                       \
-  COUNTER(downstream_cx_http1_total)                                                 \
-  COUNTER(downstream_cx_http2_total)                                                 \
-  GAUGE(downstream_cx_active)                                                        \
-  COUNTER(downstream_cx_protocol_error)                                              \
-  COUNTER(downstream_cx_idle_timeout)                                                \
-  COUNTER(downstream_rq_total)                                                       \
-  COUNTER(downstream_rq_http1_total)                                                 \
-  COUNTER(downstream_rq_http2_total)                                                 \
-  GAUGE(downstream_rq_active)                                                        \
-  COUNTER(downstream_rq_timeout)      /* 408: headers too slow */                    \
-  COUNTER(downstream_rq_idle_timeout) /* stream_idle_timeout */                      \
-  COUNTER(no_route)                                                                  \
-  COUNTER(downstream_rq_invalid_path) /* 400: path could not be normalized safely */ \
+#define PHX_CONNECTION_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)                        \
+  COUNTER(downstream_cx_total)                                                         \
+  COUNTER(downstream_cx_http1_total)                                                   \
+  COUNTER(downstream_cx_http2_total)                                                   \
+  GAUGE(downstream_cx_active)                                                          \
+  COUNTER(downstream_cx_protocol_error)                                                \
+  COUNTER(downstream_cx_idle_timeout)                                                  \
+  COUNTER(downstream_rq_total)                                                         \
+  COUNTER(downstream_rq_http1_total)                                                   \
+  COUNTER(downstream_rq_http2_total)                                                   \
+  GAUGE(downstream_rq_active)                                                          \
+  COUNTER(downstream_rq_timeout)      /* 408: headers too slow */                      \
+  COUNTER(downstream_rq_idle_timeout) /* stream_idle_timeout */                        \
+  COUNTER(no_route)                                                                    \
+  COUNTER(downstream_rq_invalid_path)   /* 400: path could not be normalized safely */ \
+  COUNTER(downstream_cx_upgrades_total) /* upgrades let through (WebSocket) */         \
+  GAUGE(downstream_cx_upgrades_active)                                                 \
+  COUNTER(downstream_rq_ws_on_non_ws_route) /* 403: upgrade not allowed */             \
   HISTOGRAM(downstream_rq_time)
 
 // What is counted for one listener's HTTP traffic, shared by every worker.
@@ -76,6 +79,9 @@ struct ConnectionManagerConfig {
   bool generate_request_id = true;
   PathNormalizationOptions path_normalization;
   size_t buffer_limit = 1024 * 1024;
+  // The upgrades (lowercase, "websocket") upgrade_configs enables unless a route says
+  // otherwise.
+  std::vector<std::string> upgrade_types;
   RouteConfigConstSharedPtr route_config;
   std::vector<FilterFactoryPtr> filters;
   std::vector<std::shared_ptr<AccessLogFile>> access_logs;

@@ -230,6 +230,11 @@ struct RequestHeaders {
   std::string authority;
   Protocol protocol = Protocol::kHttp11;
   HeaderMap headers;
+  // The protocol the client asks to switch to ("websocket"), lowercase; empty for a plain
+  // request. Set by a server codec for an upgrade it can carry; a client codec that sees it
+  // asks its upstream for the same upgrade. The Upgrade and Connection fields themselves are
+  // hop-by-hop: never in `headers`.
+  std::string upgrade;
 
   // Value of a header by lowercase name, including the pseudo-headers ":method", ":path"
   // and ":authority". Empty view and false if absent.

@@ -286,6 +286,13 @@ llhttp_errno_t Http1Parser::ParseChunk(const char* data, size_t length) {
   return err;
 }
 
+std::string_view Http1Parser::UpgradeField() const {
+  for (const auto& f : head_.fields) {
+    if (EqualsLowercase(f.name, "upgrade")) return f.value;
+  }
+  return {};
+}
+
 void Http1Parser::TakeHeaders(HeaderMap& out, HostFields* hosts) {
   auto& fields = head_.fields;
   size_t bytes = 0;
@@ -366,6 +373,11 @@ void Http1ServerCodec::ResetStream() {
 
 void Http1ServerCodec::Dispatch(const char* data, size_t length) {
   if (failed_) return;
+  if (tunnel_) {
+    // After the 101 the client speaks the new protocol: its bytes are the stream's data.
+    if (decoder_ != nullptr) decoder_->DecodeData(std::string_view(data, length), false);
+    return;
+  }
   if (paused_) {
     pending_.append(data, length);
     // A client pipelining far ahead of us is throttled, not buffered without bound.
@@ -415,8 +427,24 @@ void Http1ServerCodec::Execute(const char* data, size_t length) {
     }
     err = ParseChunk(data, length);
     if (err == HPE_OK) return;
-    if (err != HPE_PAUSED) break;
     const char* stop = llhttp_get_error_pos(&parser_);
+    if (err == HPE_PAUSED_UPGRADE && upgrade_.empty() && !tunnel_) {
+      // An upgrade we do not carry was served as a plain request: llhttp stops after it
+      // anyway, and the connection goes on with HTTP.
+      llhttp_resume_after_upgrade(&parser_);
+      length -= stop - data;
+      data = stop;
+      if (length == 0) return;
+      continue;
+    }
+    if (err != HPE_PAUSED) break;
+    if (tunnel_) {
+      // Answered 101 while its head was being parsed: the rest is the new protocol's.
+      if (decoder_ != nullptr && stop < data + length) {
+        decoder_->DecodeData(std::string_view(stop, data + length - stop), false);
+      }
+      return;
+    }
     if (response_complete_ && keep_alive_ && !failed_) {
       // Answered already: go on with the next request at once.
       llhttp_resume(&parser_);
@@ -436,7 +464,9 @@ void Http1ServerCodec::Execute(const char* data, size_t length) {
 }
 
 void Http1ServerCodec::ResumeDispatch() {
-  if (!paused_ || failed_) return;
+  // A connection that ends after its response parses nothing more (a refused upgrade's
+  // client may already be speaking the new protocol).
+  if (!paused_ || failed_ || !keep_alive_) return;
   paused_ = false;
   llhttp_resume(&parser_);
   connection_.ReadDisable(false);
@@ -503,10 +533,11 @@ int Http1ServerCodec::OnHeadersComplete() {
   request->protocol = parser_.http_minor == 0 ? Protocol::kHttp10 : Protocol::kHttp11;
   http_minor_ = parser_.http_minor;
   head_request_ = parser_.method == HTTP_HEAD;
-  if (parser_.method == HTTP_CONNECT || parser_.upgrade) {
-    // Tunnels and protocol upgrades are not proxied (yet).
-    if (parser_.method == HTTP_CONNECT) return Fail(400, "CONNECT not supported");
-  }
+  // CONNECT tunnels are not proxied. Of the upgrades, WebSocket is carried (when its route
+  // allows it, which the connection manager decides); any other is served as a plain request,
+  // its Upgrade and Connection fields dropped as hop-by-hop.
+  if (parser_.method == HTTP_CONNECT) return Fail(400, "CONNECT not supported");
+  bool websocket = IsWebSocketUpgrade();
   HostFields hosts;
   TakeHeaders(request->headers, &hosts);
   if (hosts.count > 1) return Fail(400, "multiple host headers");
@@ -527,9 +558,25 @@ int Http1ServerCodec::OnHeadersComplete() {
   }
   in_trailers_ = true;  // Header callbacks from now on are trailers.
   request_complete_ = !request_has_body_;
+  if (websocket) {
+    // The request goes on as the tunnel's data once the response is a 101; until then the
+    // client's bytes are held (see OnMessageComplete), never sent to an upstream that may
+    // still be reading HTTP.
+    request->upgrade = "websocket";
+    upgrade_ = request->upgrade;
+    request_complete_ = false;
+  }
   decoder_ = &callbacks_.NewStream(*this);
-  decoder_->DecodeHeaders(std::move(request), !request_has_body_);
+  decoder_->DecodeHeaders(std::move(request), !request_has_body_ && !websocket);
   return 0;
+}
+
+bool Http1ServerCodec::IsWebSocketUpgrade() const {
+  // llhttp's upgrade flag: an Upgrade field and "upgrade" among the Connection tokens.
+  if (parser_.upgrade == 0 || parser_.method != HTTP_GET || parser_.http_minor != 1) return false;
+  bool has_body = (parser_.flags & F_CHUNKED) != 0 ||
+                  ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
+  return !has_body && EqualsLowercase(UpgradeField(), "websocket");
 }
 
 int Http1ServerCodec::OnBody(const char* at, size_t length) {
@@ -538,6 +585,12 @@ int Http1ServerCodec::OnBody(const char* at, size_t length) {
 }
 
 int Http1ServerCodec::OnMessageComplete() {
+  if (!upgrade_.empty() || tunnel_) {
+    // The end of an upgrade's head. The stream stays open: what follows waits in pending_
+    // for the response (a 101 passes it on as data, anything else drops it).
+    head_.Reset();
+    return HPE_PAUSED;
+  }
   in_message_ = false;
   head_scan_done_ = false;
   last_was_lf_ = false;
@@ -566,9 +619,28 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
   char status_buffer[64];
   std::string_view status_line = StatusLine(status, status_buffer);
   // The status line, the fields, and at most two framing fields of our own.
-  HeadWriter out(status_line.size() + HeadWriter::HeadersSize(headers.headers) + 64);
+  HeadWriter out(status_line.size() + HeadWriter::HeadersSize(headers.headers) + 64 +
+                 upgrade_.size());
   out.Add(status_line);
   out.AddHeaders(headers.headers);
+  if (!upgrade_.empty()) {
+    std::string upgrade = std::move(upgrade_);
+    upgrade_.clear();
+    if (status == 101 && !end_stream) {
+      // Switched: the upstream's Upgrade and Connection were hop-by-hop, these are ours.
+      out.Add("connection: upgrade\r\nupgrade: ");
+      out.Add(upgrade);
+      out.Add("\r\n");
+      out.Finish(connection_);
+      response_has_body_ = true;  // Raw, unframed: the tunnel ends with the connection.
+      keep_alive_ = false;
+      StartTunnel();
+      return;
+    }
+    // Refused: the client may already be speaking the new protocol, which must never be
+    // parsed as HTTP. The response is the connection's last.
+    keep_alive_ = false;
+  }
   bool has_length = headers.headers.Get(WellKnownHeader::kContentLength) != nullptr;
   if (response_has_body_) {
     if (end_stream) {
@@ -590,6 +662,16 @@ void Http1ServerCodec::EncodeHeaders(const ResponseHeaders& headers, bool end_st
   }
   out.Finish(connection_);
   if (end_stream) ResponseComplete();
+}
+
+void Http1ServerCodec::StartTunnel() {
+  tunnel_ = true;
+  paused_ = false;
+  std::string held = std::move(pending_);
+  pending_.clear();
+  // Reading may have stopped while the held bytes grew (see Dispatch).
+  connection_.ReadDisable(false);
+  if (!held.empty() && decoder_ != nullptr) decoder_->DecodeData(held, false);
 }
 
 void Http1ServerCodec::EncodeData(std::string_view data, bool end_stream) {
@@ -629,6 +711,9 @@ RequestEncoder& Http1ClientCodec::NewStream(ResponseDecoder& decoder) {
   informational_ = false;
   keep_alive_ = true;
   errored_ = false;
+  upgrade_request_ = false;
+  upgrade_type_.clear();
+  tunnel_ = false;
   return *this;
 }
 
@@ -636,9 +721,12 @@ void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_str
   head_request_ = headers.method == "HEAD";
   constexpr std::string_view kVersionAndHost = " HTTP/1.1\r\nhost: ";
   constexpr std::string_view kChunked = "transfer-encoding: chunked\r\n";
+  constexpr std::string_view kUpgrade = "connection: upgrade\r\nupgrade: ";
+  upgrade_request_ = !headers.upgrade.empty();
+  upgrade_type_ = headers.upgrade;
   HeadWriter out(headers.method.size() + 1 + headers.path.size() + kVersionAndHost.size() +
                  headers.authority.size() + 2 + HeadWriter::HeadersSize(headers.headers) +
-                 kChunked.size());
+                 kChunked.size() + kUpgrade.size() + headers.upgrade.size() + 2);
   out.Add(headers.method);
   out.Add(" ");
   out.Add(headers.path);
@@ -653,7 +741,12 @@ void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_str
   } else {
     out.AddHeaders(headers.headers);
   }
-  if (!end_stream && headers.headers.Get(WellKnownHeader::kContentLength) == nullptr) {
+  if (upgrade_request_) {
+    // What follows the head is the tunnel's, once the upstream answers 101: unframed.
+    out.Add(kUpgrade);
+    out.Add(headers.upgrade);
+    out.Add("\r\n");
+  } else if (!end_stream && headers.headers.Get(WellKnownHeader::kContentLength) == nullptr) {
     out.Add(kChunked);
     request_chunked_ = true;
   }
@@ -662,6 +755,14 @@ void Http1ClientCodec::EncodeHeaders(const RequestHeaders& headers, bool end_str
 }
 
 void Http1ClientCodec::EncodeData(std::string_view data, bool end_stream) {
+  if (upgrade_request_) {
+    // Raw, and only inside the tunnel: an upstream that refused the upgrade would read bytes
+    // sent before its answer as HTTP. (The server codec holds the client's bytes until the
+    // 101, so none come earlier.)
+    if (tunnel_ && !data.empty()) connection_.Write(data);
+    if (end_stream) request_complete_ = true;
+    return;
+  }
   WriteBody(connection_, request_chunked_, data, end_stream);
   if (end_stream) request_complete_ = true;
 }
@@ -673,20 +774,43 @@ void Http1ClientCodec::EncodeTrailers(const HeaderMap& trailers) {
 
 void Http1ClientCodec::Dispatch(const char* data, size_t length) {
   if (errored_) return;
+  if (tunnel_) {
+    if (!response_complete_) decoder_->DecodeData(std::string_view(data, length), false);
+    return;
+  }
   if (response_complete_) {
     // Bytes after a complete response: the connection is out of sync; never reuse it.
     keep_alive_ = false;
     return;
   }
   llhttp_errno_t err = ParseChunk(data, length);
+  if (tunnel_ && (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)) {
+    PassTunnelRest(data, length);
+    return;
+  }
   if (err == HPE_OK || err == HPE_PAUSED) return;
   errored_ = true;
   keep_alive_ = false;
   callbacks_.OnProtocolError(error_details_ == nullptr ? llhttp_errno_name(err) : error_details_);
 }
 
+void Http1ClientCodec::PassTunnelRest(const char* data, size_t length) {
+  const char* stop = llhttp_get_error_pos(&parser_);
+  if (stop != nullptr && stop >= data && stop < data + length && !response_complete_) {
+    decoder_->DecodeData(std::string_view(stop, data + length - stop), false);
+  }
+}
+
 bool Http1ClientCodec::OnConnectionClosed() {
   keep_alive_ = false;
+  if (tunnel_) {
+    // The upstream closed the tunnel: that is its end of the stream.
+    if (!response_complete_) {
+      response_complete_ = true;
+      decoder_->DecodeData(std::string_view(), true);
+    }
+    return true;
+  }
   if (errored_ || response_complete_) return true;
   // A response delimited by the close completes here; anything else was cut short.
   llhttp_finish(&parser_);
@@ -698,10 +822,24 @@ int Http1ClientCodec::OnHeadersComplete() {
   int status = parser_.status_code;
   // llhttp takes any number as a status; an HTTP status has three digits.
   if (status < 100 || status > 999) return Fail(502, "invalid status code");
+  if (status == 101 && upgrade_request_) {
+    // The upgrade the request asked for (llhttp's flag: Upgrade and Connection: upgrade).
+    if (parser_.upgrade == 0 || !EqualsLowercase(UpgradeField(), upgrade_type_)) {
+      return Fail(502, "101 without the requested upgrade");
+    }
+    tunnel_ = true;
+    keep_alive_ = false;  // Never reused: the connection now belongs to the tunnel.
+    auto response = std::make_unique<ResponseHeaders>();
+    response->status = status;
+    TakeHeaders(response->headers, nullptr);
+    in_trailers_ = true;
+    decoder_->DecodeHeaders(std::move(response), false);
+    return 0;
+  }
   if (status < 200) {
-    // 1xx interim responses are swallowed (101 upgrades are not supported). They have no
+    // 1xx interim responses are swallowed (a 101 nobody asked for is an error). They have no
     // body, whatever their fields say: 1 tells llhttp so.
-    if (status == 101) return Fail(502, "upgrade not supported");
+    if (status == 101) return Fail(502, "upgrade not requested");
     informational_ = true;
     ResetMessage();
     return 1;
@@ -741,6 +879,10 @@ int Http1ClientCodec::OnMessageComplete() {
   if (informational_) {
     informational_ = false;
     return 0;
+  }
+  if (tunnel_) {
+    head_.Reset();
+    return HPE_PAUSED;  // The 101's head ended; Dispatch passes the rest on as data.
   }
   bool already_ended = response_complete_;  // By a bodiless head or a last body piece.
   if (!already_ended) EndResponse();

@@ -49,6 +49,8 @@ class Http1Parser {
   // Runs llhttp on `data`; a head still incomplete afterwards copies what it holds of
   // `data`, whose bytes are gone once this returns.
   llhttp_errno_t ParseChunk(const char* data, size_t length);
+  // The value of the head's first Upgrade field ("" if none); call before TakeHeaders().
+  std::string_view UpgradeField() const;
 
   static const llhttp_settings_t* Settings();
 
@@ -140,6 +142,11 @@ class Http1ServerCodec : public Http1Parser,
   bool HasObsFold(const char* data, size_t length);
   void ResponseComplete();
   bool SplitTarget(RequestHeaders& request);
+  // Whether the head being completed asks for a WebSocket upgrade this codec can carry
+  // (RFC 6455 4.1): GET over HTTP/1.1, "Upgrade: websocket", "Connection: upgrade", no body.
+  bool IsWebSocketUpgrade() const;
+  // The current stream's held bytes (and all that follow) belong to the new protocol now.
+  void StartTunnel();
   // The request is malformed: answer `status` unless a response is under way, then report.
   void ProtocolError(int status, std::string_view details);
 
@@ -161,6 +168,12 @@ class Http1ServerCodec : public Http1Parser,
   bool failed_ = false;
   bool head_scan_done_ = false;
   bool last_was_lf_ = false;
+  // The current request asks to switch to this protocol ("websocket"); its response decides:
+  // 101 starts the tunnel, anything else closes the connection after it.
+  std::string upgrade_;
+  // After a 101: the client's bytes are passed on raw as request data, the response's are
+  // written raw, until either side ends the stream.
+  bool tunnel_ = false;
 };
 
 // Serves a listener's connections with HTTP/1.1.
@@ -190,7 +203,9 @@ class Http1ClientCodec : public Http1Parser,
   RequestEncoder& NewStream(ResponseDecoder& decoder) override;
   void Dispatch(const char* data, size_t length) override;
   bool OnConnectionClosed() override;
-  bool reusable() const override { return response_complete_ && request_complete_ && keep_alive_; }
+  bool reusable() const override {
+    return response_complete_ && request_complete_ && keep_alive_ && !tunnel_;
+  }
   bool requests_complete() const override { return request_complete_; }
 
   // RequestEncoder
@@ -217,6 +232,8 @@ class Http1ClientCodec : public Http1Parser,
   // The response is complete (before its decoder hears the end, so a pool that takes the
   // connection back sees it reusable).
   void EndResponse();
+  // Passes what follows the 101's head in `data` (llhttp stopped at it) on as data.
+  void PassTunnelRest(const char* data, size_t length);
 
   network::Connection& connection_;
   ClientConnectionCallbacks& callbacks_;
@@ -228,6 +245,11 @@ class Http1ClientCodec : public Http1Parser,
   bool informational_ = false;
   bool keep_alive_ = true;
   bool errored_ = false;
+  // The request asked for an upgrade (RequestHeaders::upgrade); a 101 to it starts the tunnel:
+  // from then on every byte either way is data, and the connection is never reused.
+  bool upgrade_request_ = false;
+  std::string upgrade_type_;
+  bool tunnel_ = false;
 };
 
 }  // namespace phoenix::http

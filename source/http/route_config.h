@@ -1,7 +1,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "source/http/header_map.h"
 
@@ -14,6 +16,9 @@ class Route {
   virtual ~Route() = default;
   // The route's configured name (may be empty), for the access log and explanations.
   virtual const std::string& name() const = 0;
+  // Whether this route allows an upgrade of `type` (lowercase), overriding the connection
+  // manager's upgrade_configs; nullopt: the route does not say.
+  virtual std::optional<bool> UpgradeEnabled(std::string_view type) const { return std::nullopt; }
 };
 
 // The routing table of one listener (Envoy's Router::Config): picks the route for a request.

@@ -184,6 +184,15 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
       if (route.has_retry_policy()) {
         retry = CompileRetryPolicy(route.retry_policy(), p + ".route.retry_policy", errors);
       }
+      for (int i = 0; i < route.upgrade_configs_size(); ++i) {
+        const auto& upgrade = route.upgrade_configs(i);
+        std::string type = absl::AsciiStrToLower(upgrade.upgrade_type());
+        if (type != "websocket") {
+          errors.Add(absl::StrCat(p, ".route.upgrade_configs[", i, "].upgrade_type"),
+                     "only websocket upgrades are supported");
+        }
+        upgrades.emplace_back(std::move(type), !upgrade.has_enabled() || upgrade.enabled());
+      }
       if (route.has_weighted_clusters()) {
         action = Action::kWeightedClusters;
         const auto& clusters = route.weighted_clusters().clusters();

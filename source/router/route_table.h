@@ -85,6 +85,8 @@ struct RouteEntry : public http::Route {
   bool grpc_timeout_header = false;
   std::chrono::milliseconds grpc_timeout_max{0};
   RetryConfig retry;
+  // RouteAction.upgrade_configs: (lowercase type, enabled), overriding the connection manager.
+  std::vector<std::pair<std::string, bool>> upgrades;
   // Local answers.
   config::v1::RedirectAction redirect;
   uint32_t direct_status = 0;
@@ -105,6 +107,12 @@ struct RouteEntry : public http::Route {
     return static_cast<const RouteEntry*>(route);
   }
   const std::string& name() const override { return route_name; }
+  std::optional<bool> UpgradeEnabled(std::string_view type) const override {
+    for (const auto& [t, enabled] : upgrades) {
+      if (t == type) return enabled;
+    }
+    return std::nullopt;
+  }
   bool Matches(const http::RequestHeaders& request) const;
   // The cluster for this request. Only weighted clusters draw from `random`: a single
   // cluster costs no draw.

@@ -67,6 +67,11 @@ http::FilterStatus RouterFilter::DecodeHeaders(http::RequestHeaders& headers, bo
     callbacks_->SendLocalReply(503, "no cluster\n", "NC");
     return http::FilterStatus::kStop;
   }
+  if (!headers.upgrade.empty() && cluster_->info().http2()) {
+    // An upgrade over HTTP/2 needs extended CONNECT (RFC 8441), which is not implemented.
+    callbacks_->SendLocalReply(403, "upgrade not supported by the upstream\n", "");
+    return http::FilterStatus::kStop;
+  }
   route_->virtual_host->request_mutations.Apply(headers.headers);
   route_->request_mutations.Apply(headers.headers);
   route_->RewriteRequest(headers);
@@ -243,6 +248,15 @@ void RouterFilter::OnUpstreamHeaders(http::ResponseHeadersPtr headers, bool end_
   }
   response_started_ = true;
   per_try_timer_.reset();
+  if (status == 101) {
+    // A tunnel lasts as long as its peers want: the route timeout, meant for a response,
+    // stops here; stream_idle_timeout and max_stream_duration still apply. Nothing can be
+    // retried any more, so no body is kept for it.
+    route_timeout_.Disarm();
+    request_timer_.reset();
+    keep_body_for_retry_ = false;
+    body_.clear();
+  }
   route_->virtual_host->response_mutations.Apply(headers->headers);
   route_->response_mutations.Apply(headers->headers);
   if (end_stream) Finish();

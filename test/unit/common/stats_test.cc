@@ -101,14 +101,16 @@ TEST(StatsMacrosTest, ConnectionManagerStatNames) {
       ElementsAre(
           "http.ingress.downstream_cx_http1_total", "http.ingress.downstream_cx_http2_total",
           "http.ingress.downstream_cx_idle_timeout", "http.ingress.downstream_cx_protocol_error",
-          "http.ingress.downstream_cx_total", "http.ingress.downstream_rq_1xx",
-          "http.ingress.downstream_rq_2xx", "http.ingress.downstream_rq_3xx",
-          "http.ingress.downstream_rq_4xx", "http.ingress.downstream_rq_5xx",
-          "http.ingress.downstream_rq_http1_total", "http.ingress.downstream_rq_http2_total",
-          "http.ingress.downstream_rq_idle_timeout", "http.ingress.downstream_rq_invalid_path",
-          "http.ingress.downstream_rq_timeout", "http.ingress.downstream_rq_total",
+          "http.ingress.downstream_cx_total", "http.ingress.downstream_cx_upgrades_total",
+          "http.ingress.downstream_rq_1xx", "http.ingress.downstream_rq_2xx",
+          "http.ingress.downstream_rq_3xx", "http.ingress.downstream_rq_4xx",
+          "http.ingress.downstream_rq_5xx", "http.ingress.downstream_rq_http1_total",
+          "http.ingress.downstream_rq_http2_total", "http.ingress.downstream_rq_idle_timeout",
+          "http.ingress.downstream_rq_invalid_path", "http.ingress.downstream_rq_timeout",
+          "http.ingress.downstream_rq_total", "http.ingress.downstream_rq_ws_on_non_ws_route",
           "http.ingress.no_route"));
   EXPECT_THAT(Names(store.Gauges()), ElementsAre("http.ingress.downstream_cx_active",
+                                                 "http.ingress.downstream_cx_upgrades_active",
                                                  "http.ingress.downstream_rq_active"));
   EXPECT_THAT(Names(store.Histograms()), ElementsAre("http.ingress.downstream_rq_time"));
   EXPECT_EQ(store.Counters()["http.ingress.downstream_rq_2xx"], 1u);

@@ -34,6 +34,10 @@ class FakeRoute : public Route {
  public:
   explicit FakeRoute(std::string name) : name_(std::move(name)) {}
   const std::string& name() const override { return name_; }
+  std::optional<bool> UpgradeEnabled(std::string_view type) const override {
+    return type == "websocket" ? websocket : std::nullopt;
+  }
+  std::optional<bool> websocket;  // The route's upgrade_configs entry, if any.
 
  private:
   std::string name_;
@@ -173,6 +177,15 @@ class ConnectionManagerTest : public ::testing::Test {
   TestStream& StartRequest(std::string path, bool end_stream = true) {
     TestStream& stream = codec_->NewStream();
     stream.decoder->DecodeHeaders(MakeRequest("GET", std::move(path)), end_stream);
+    return stream;
+  }
+
+  // A WebSocket upgrade request arrives on a new stream (the codec says so in `upgrade`).
+  TestStream& StartUpgrade(std::string path) {
+    TestStream& stream = codec_->NewStream();
+    auto request = MakeRequest("GET", std::move(path));
+    request->upgrade = "websocket";
+    stream.decoder->DecodeHeaders(std::move(request), /*end_stream=*/false);
     return stream;
   }
 
@@ -631,6 +644,63 @@ TEST(ConnectionManagerDetectionTest, TheCodecIsChosenByTheFirstBytes) {
     EXPECT_EQ(stats.counter("http.test.downstream_cx_http2_total").Value(), 1u);
   }
   dispatcher.RunPending();
+}
+
+TEST_F(ConnectionManagerTest, UpgradeNobodyAllowsIsRefused403BeforeAnyFilter) {
+  Connect();
+  TestStream& stream = StartUpgrade("/chat");
+  EXPECT_EQ(stream.encoder.status(), 403);
+  EXPECT_TRUE(stream.encoder.ended);
+  // No filter decodes a refused upgrade; the answer passes their encode side as any does.
+  EXPECT_THAT(log_, ElementsAre("router#1 encode-headers 403", "first#1 encode-headers 403"));
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_ws_on_non_ws_route"), 1u);
+  EXPECT_EQ(CounterValue("http.test.downstream_cx_upgrades_total"), 0u);
+}
+
+TEST_F(ConnectionManagerTest, AllowedUpgradeIsCountedWhileItsTunnelLasts) {
+  config_->upgrade_types = {"websocket"};
+  Connect();
+  TestStream& stream = StartUpgrade("/chat");
+  EXPECT_THAT(log_, ElementsAre("first#1 headers /chat", "router#1 headers /chat"));
+  EXPECT_EQ(CounterValue("http.test.downstream_cx_upgrades_total"), 1u);
+  EXPECT_EQ(GaugeValue("http.test.downstream_cx_upgrades_active"), 1);
+  FilterCallbacks& router = *Trace("router#1").callbacks;
+  router.EncodeHeaders(MakeResponse(101), false);
+  stream.decoder->DecodeData("ping", false);
+  router.EncodeData("pong", false);
+  EXPECT_EQ(stream.encoder.status(), 101);
+  EXPECT_EQ(stream.encoder.body, "pong");
+  EXPECT_EQ(Trace("router#1").callbacks->stream_info().bytes_received, 4u);
+  router.EncodeData("", true);  // The upstream closed the tunnel.
+  dispatcher_.RunPending();
+  EXPECT_EQ(GaugeValue("http.test.downstream_cx_upgrades_active"), 0);
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_1xx"), 1u);
+}
+
+TEST_F(ConnectionManagerTest, RouteUpgradeConfigOverridesTheConnectionManager) {
+  config_->upgrade_types = {"websocket"};
+  route_config_->route.websocket = false;
+  Connect();
+  EXPECT_EQ(StartUpgrade("/off").encoder.status(), 403);
+  route_config_->route.websocket = true;
+  config_->upgrade_types.clear();
+  dispatcher_.RunPending();
+  EXPECT_EQ(StartUpgrade("/on").encoder.status(), 0);
+  EXPECT_EQ(CounterValue("http.test.downstream_cx_upgrades_total"), 1u);
+}
+
+TEST_F(ConnectionManagerTest, AnIdleTunnelIsResetByTheStreamIdleTimeout) {
+  config_->upgrade_types = {"websocket"};
+  config_->stream_idle_timeout = std::chrono::milliseconds(5);
+  Connect();
+  TestStream& stream = StartUpgrade("/chat");
+  FilterCallbacks& router = *Trace("router#1").callbacks;
+  router.EncodeHeaders(MakeResponse(101), false);
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return stream.encoder.fake_stream.resets > 0; }));
+  EXPECT_EQ(CounterValue("http.test.downstream_rq_idle_timeout"), 1u);
+  dispatcher_.RunPending();
+  EXPECT_EQ(Trace("router#1").flags_at_destroy, "SI,UR");
+  EXPECT_EQ(GaugeValue("http.test.downstream_cx_upgrades_active"), 0);
 }
 
 }  // namespace

@@ -281,6 +281,87 @@ TEST_F(ServerCodecTest, HeadResponseHasNoBody) {
   EXPECT_EQ(connection_.written, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
 }
 
+constexpr std::string_view kWebSocketHead =
+    "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+    "Sec-WebSocket-Key: k\r\n\r\n";
+
+TEST_F(ServerCodecTest, WebSocketUpgradeHoldsBytesUntil101ThenTunnelsRaw) {
+  Feed(std::string(kWebSocketHead) + "EARLY");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  const RequestHeaders& r = *callbacks_.requests[0];
+  EXPECT_EQ(r.upgrade, "websocket");
+  EXPECT_FALSE(callbacks_.header_end_stream[0]);  // The tunnel is the rest of the request.
+  EXPECT_EQ(r.headers.Get("upgrade"), nullptr);
+  EXPECT_EQ(r.headers.Get("connection"), nullptr);
+  EXPECT_EQ(*r.headers.Get("sec-websocket-key"), "k");
+  // Nothing the client sends before the 101 may reach an upstream still reading HTTP.
+  EXPECT_EQ(callbacks_.body, "");
+
+  ResponseHeaders switched;
+  switched.status = 101;
+  switched.headers.Add("sec-websocket-accept", "a");
+  codec_.EncodeHeaders(switched, false);
+  EXPECT_EQ(connection_.written,
+            "HTTP/1.1 101 Switching Protocols\r\nsec-websocket-accept: a\r\n"
+            "connection: upgrade\r\nupgrade: websocket\r\n\r\n");
+  EXPECT_EQ(callbacks_.body, "EARLY");
+  // From now on HTTP-looking bytes are data too, both ways, unframed.
+  Feed("GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_EQ(callbacks_.body, "EARLYGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  connection_.written.clear();
+  codec_.EncodeData("0\r\n\r\n", false);
+  EXPECT_EQ(connection_.written, "0\r\n\r\n");
+  EXPECT_EQ(callbacks_.body_ends, 0);
+  codec_.EncodeData("", true);
+  EXPECT_FALSE(codec_.keep_alive());  // The tunnel's end is the connection's.
+  EXPECT_TRUE(codec_.response_complete());
+}
+
+TEST_F(ServerCodecTest, UpgradeAnsweredWithout101ClosesAndDropsWhatFollowed) {
+  Feed(std::string(kWebSocketHead) + "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ResponseHeaders refused;
+  refused.status = 403;
+  codec_.EncodeHeaders(refused, true);
+  EXPECT_NE(connection_.written.find("HTTP/1.1 403 Forbidden\r\n"), std::string::npos);
+  EXPECT_NE(connection_.written.find("connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(connection_.written.find("upgrade"), std::string::npos);
+  EXPECT_FALSE(codec_.keep_alive());
+  codec_.ResumeDispatch();
+  EXPECT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_EQ(callbacks_.body, "");
+}
+
+TEST_F(ServerCodecTest, OtherUpgradesAreServedAsPlainRequests) {
+  callbacks_.answer_at_once = true;
+  Feed(
+      "GET /1 HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 2u);
+  EXPECT_EQ(callbacks_.requests[0]->upgrade, "");
+  EXPECT_TRUE(callbacks_.header_end_stream[0]);
+  EXPECT_EQ(callbacks_.requests[0]->headers.Get("upgrade"), nullptr);
+  EXPECT_EQ(callbacks_.requests[0]->headers.Get("http2-settings"), nullptr);
+  EXPECT_EQ(callbacks_.requests[1]->path, "/2");
+  EXPECT_EQ(callbacks_.error_status, 0);
+}
+
+TEST_F(ServerCodecTest, WebSocketUpgradeNeedsGetOverHttp11WithoutBody) {
+  Feed(
+      "POST /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+      "Content-Length: 2\r\n\r\nhi");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_EQ(callbacks_.requests[0]->upgrade, "");
+  EXPECT_EQ(callbacks_.body, "hi");
+}
+
+TEST_F(ServerCodecTest, UpgradeWithoutConnectionUpgradeIsPlain) {
+  Feed("GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n");
+  ASSERT_EQ(callbacks_.requests.size(), 1u);
+  EXPECT_EQ(callbacks_.requests[0]->upgrade, "");
+  EXPECT_TRUE(callbacks_.header_end_stream[0]);
+}
+
 // The pool's side of the client codec: records the response.
 class RecordingClientCallbacks : public ClientConnectionCallbacks, public ResponseDecoder {
  public:
@@ -397,6 +478,77 @@ TEST_F(ClientCodecTest, ResponseHeadArrivingOneByteAtATimeIsKept) {
   EXPECT_EQ(callbacks.body, "hello");
   EXPECT_TRUE(callbacks.ended);
   EXPECT_TRUE(codec.reusable());
+}
+
+TEST_F(ClientCodecTest, WebSocketUpgradeTunnelsAfter101AndIsNeverReused) {
+  RequestHeaders request{"GET", "/chat", "up"};
+  request.upgrade = "websocket";
+  request.headers.Add("sec-websocket-key", "k");
+  RequestEncoder& encoder = codec.NewStream(callbacks);
+  encoder.EncodeHeaders(request, false);
+  EXPECT_EQ(connection.written,
+            "GET /chat HTTP/1.1\r\nhost: up\r\nsec-websocket-key: k\r\n"
+            "connection: upgrade\r\nupgrade: websocket\r\n\r\n");
+  connection.written.clear();
+  std::string response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: a\r\n\r\nFRAME";
+  codec.Dispatch(response.data(), response.size());
+  EXPECT_FALSE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 101);
+  EXPECT_FALSE(callbacks.headers_end);
+  EXPECT_EQ(*callbacks.fields.Get("sec-websocket-accept"), "a");
+  EXPECT_EQ(callbacks.fields.Get("upgrade"), nullptr);
+  EXPECT_EQ(callbacks.body, "FRAME");
+  std::string more = "HTTP/1.1 200 OK\r\n\r\n";
+  codec.Dispatch(more.data(), more.size());
+  EXPECT_EQ(callbacks.body, "FRAME" + more);
+  encoder.EncodeData("0\r\n\r\n", false);
+  EXPECT_EQ(connection.written, "0\r\n\r\n");  // Raw: no chunk framing.
+  EXPECT_FALSE(codec.reusable());
+  EXPECT_FALSE(callbacks.ended);
+  EXPECT_TRUE(codec.OnConnectionClosed());  // The upstream's close ends the stream.
+  EXPECT_TRUE(callbacks.ended);
+  EXPECT_FALSE(codec.reusable());
+}
+
+TEST_F(ClientCodecTest, BytesBeforeThe101AreNotSent) {
+  RequestHeaders request{"GET", "/chat", "up"};
+  request.upgrade = "websocket";
+  RequestEncoder& encoder = codec.NewStream(callbacks);
+  encoder.EncodeHeaders(request, false);
+  connection.written.clear();
+  encoder.EncodeData("GET /smuggled HTTP/1.1\r\n\r\n", false);
+  EXPECT_EQ(connection.written, "");
+}
+
+TEST_F(ClientCodecTest, UpgradeRefusedIsAPlainResponseOnAClosingConnection) {
+  RequestHeaders request{"GET", "/chat", "up"};
+  request.upgrade = "websocket";
+  codec.NewStream(callbacks).EncodeHeaders(request, false);
+  std::string response = "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno";
+  codec.Dispatch(response.data(), response.size());
+  EXPECT_EQ(callbacks.status, 400);
+  EXPECT_EQ(callbacks.body, "no");
+  EXPECT_TRUE(callbacks.ended);
+  EXPECT_FALSE(codec.reusable());
+}
+
+TEST_F(ClientCodecTest, A101NobodyAskedForIsAnError) {
+  Exchange("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+  EXPECT_TRUE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 0);
+}
+
+TEST_F(ClientCodecTest, A101ToAnotherProtocolIsAnError) {
+  RequestHeaders request{"GET", "/chat", "up"};
+  request.upgrade = "websocket";
+  codec.NewStream(callbacks).EncodeHeaders(request, false);
+  std::string response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n";
+  codec.Dispatch(response.data(), response.size());
+  EXPECT_TRUE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 0);
 }
 
 }  // namespace

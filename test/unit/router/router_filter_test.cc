@@ -349,6 +349,46 @@ TEST_F(RouterFilterTest, RouteTimeoutAnswers504) {
   EXPECT_EQ(upstream.encoder.fake_stream.resets, 1);
 }
 
+TEST_F(RouterFilterTest, AnUpgradeGoesUpstreamAndItsTunnelOutlivesTheRouteTimeout) {
+  request_ = *MakeRequest("GET", "/slow");  // Route timeout: 1 ms.
+  request_.upgrade = "websocket";
+  callbacks_.set_route(route_table_->RouteFor(request_));
+  router_->DecodeHeaders(request_, /*end_stream=*/false);
+  StreamRequest& upstream = CurrentPool().Ready();
+  ASSERT_TRUE(upstream.encoder.headers.has_value());
+  EXPECT_EQ(upstream.encoder.headers->upgrade, "websocket");
+  EXPECT_FALSE(upstream.encoder.ended) << "the tunnel follows the head";
+  upstream.Respond(101, /*end_stream=*/false);
+  EXPECT_EQ(callbacks_.status(), 101);
+  router_->DecodeData("ping", false);
+  EXPECT_EQ(upstream.encoder.body, "ping");
+  // Well past the route timeout, the tunnel is still up.
+  bool later = false;
+  std::unique_ptr<Timer> timer = dispatcher_.CreateTimer([&] { later = true; });
+  timer->Enable(std::chrono::milliseconds(20));
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return later; }));
+  EXPECT_EQ(callbacks_.resets, 0);
+  EXPECT_EQ(upstream.encoder.fake_stream.resets, 0);
+  EXPECT_EQ(callbacks_.info.response_flags, "");
+}
+
+TEST_F(RouterFilterTest, AnUpgradeToAnHttp2ClusterIsRefused) {
+  UseCluster(R"(
+name: backend
+protocol: HTTP2
+load_assignment:
+  endpoints:
+  - lb_endpoints:
+    - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+)");
+  request_ = *MakeRequest("GET", "/plain");
+  request_.upgrade = "websocket";
+  callbacks_.set_route(route_table_->RouteFor(request_));
+  router_->DecodeHeaders(request_, /*end_stream=*/false);
+  EXPECT_EQ(callbacks_.local_reply_status, 403);
+  EXPECT_EQ(StreamRequests(), 0u);
+}
+
 TEST_F(RouterFilterTest, UnknownClusterAnswers503) {
   Send("/nowhere");
   EXPECT_EQ(callbacks_.local_reply_status, 503);
