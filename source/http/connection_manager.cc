@@ -291,7 +291,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
     if (response_started_) return;
     response_started_ = true;
-    KeepAlive();
+    if (!end_stream) KeepAlive();
     for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
       (*it)->EncodeHeaders(*headers, end_stream);
     }
@@ -303,7 +303,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   void EncodeData(std::string_view data, bool end_stream) override {
     if (response_complete_) return;
-    KeepAlive();
+    if (!end_stream) KeepAlive();  // The last piece completes the stream instead.
     info_.bytes_sent += data.size();
     encoder_.EncodeData(data, end_stream);
     if (end_stream) Complete();
