@@ -728,6 +728,9 @@ struct Http2ClientCallbacks {
                            void* user_data) {
     return Codec(user_data).OnStreamClose(stream_id, error_code);
   }
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnFrameSent(*frame);
+  }
   static const nghttp2_session_callbacks* Get() {
     static const nghttp2_session_callbacks* callbacks = [] {
       nghttp2_session_callbacks* c = nullptr;
@@ -737,6 +740,7 @@ struct Http2ClientCallbacks {
       nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
       nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
+      nghttp2_session_callbacks_set_on_frame_send_callback(c, &OnFrameSend);
       return c;
     }();
     return callbacks;
@@ -882,6 +886,23 @@ int Http2ClientCodec::OnDataChunk(int32_t stream_id, std::string_view data) {
   stream->Consume(data.size());
   stream->OnData(data, false);
   return 0;
+}
+
+int Http2ClientCodec::OnFrameSent(const nghttp2_frame& frame) {
+  switch (frame.hd.type) {
+    case NGHTTP2_GOAWAY:
+      // We send GOAWAY only in Fail(); any other is nghttp2 ending the session for a
+      // connection error in the upstream's bytes, which nghttp2_session_mem_recv does not
+      // return.
+      if (!failed_) library_goaway_ = frame.goaway.error_code;
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+void Http2ClientCodec::AfterSend() {
+  if (library_goaway_.has_value() && !failed_) Fail(nghttp2_http2_strerror(*library_goaway_));
 }
 
 int Http2ClientCodec::OnStreamClose(int32_t stream_id, uint32_t error_code) {

@@ -541,6 +541,41 @@ TEST_F(Http2ClientCodecTest, ConnectionClosedResetsTheOpenStreams) {
   EXPECT_EQ(done.late + open.late + started.late, 0);
 }
 
+TEST_F(Http2ClientCodecTest, GarbageFromTheServerIsAProtocolErrorThatResetsEveryStream) {
+  RecordedResponse& a = Start(Get("/a"));
+  RecordedResponse& b = Start(Post("/b"), /*end_stream=*/false);
+  Exchange();
+  server_->Respond(Id(0), 200);
+  Exchange();
+  // A frame header announcing a 16 MiB SETTINGS frame on stream 1: a connection error.
+  std::string garbage("\xff\xff\xff\x04\x00\x00\x00\x00\x01garbage", 16);
+  codec_->Dispatch(garbage.data(), garbage.size());
+  EXPECT_EQ(callbacks_.protocol_errors, 1);
+  EXPECT_EQ(callbacks_.protocol_error, "FRAME_SIZE_ERROR");
+  EXPECT_EQ(a.reset, StreamResetReason::kConnectionTermination);
+  EXPECT_EQ(b.reset, StreamResetReason::kConnectionTermination);
+  EXPECT_FALSE(codec_->reusable());
+  // The server hears why.
+  std::string out = std::move(connection_.written);
+  connection_.written.clear();
+  server_->Receive(out);
+  EXPECT_TRUE(server_->goaway);
+  EXPECT_EQ(server_->goaway_code, static_cast<uint32_t>(NGHTTP2_FRAME_SIZE_ERROR));
+  // Nothing more is heard, whatever comes next.
+  b.encoder->EncodeData("x", true);
+  codec_->Dispatch(garbage.data(), garbage.size());
+  EXPECT_EQ(callbacks_.protocol_errors, 1);
+  EXPECT_EQ(a.late + b.late, 0);
+}
+
+TEST_F(Http2ClientCodecTest, NoServerPrefaceIsAProtocolError) {
+  RecordedResponse& response = Start(Get());
+  std::string http1 = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+  codec_->Dispatch(http1.data(), http1.size());
+  EXPECT_EQ(callbacks_.protocol_errors, 1);
+  EXPECT_EQ(response.reset, StreamResetReason::kConnectionTermination);
+}
+
 TEST_F(Http2ClientCodecTest, ConnectionAboveItsWatermarkGetsNoFrames) {
   Exchange();
   codec_->OnUnderlyingConnectionAboveWriteBufferHighWatermark();
