@@ -656,11 +656,13 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
     if (end_stream) EndResponse();
     decoder->DecodeData(data, end_stream);
   }
-  // nghttp2 closed the stream: a response not complete by now was cut off.
+  // nghttp2 closed the stream: a response not complete by now was cut off. One that nghttp2
+  // reset itself (a malformed response) is the upstream's protocol error, not its reset.
   void OnClose(uint32_t error_code, bool connection_failing) {
     closed_ = true;
     if (decoder_ == nullptr) return;
-    StreamResetReason reason = error_code == NGHTTP2_REFUSED_STREAM
+    StreamResetReason reason = malformed ? StreamResetReason::kProtocolError
+                               : error_code == NGHTTP2_REFUSED_STREAM
                                    ? StreamResetReason::kRemoteRefusedStreamReset
                                : connection_failing ? StreamResetReason::kConnectionTermination
                                                     : StreamResetReason::kRemoteReset;
@@ -852,6 +854,8 @@ int Http2ClientCodec::OnHeader(const nghttp2_frame& frame, std::string_view name
     int status = 0;
     for (char c : value) status = status * 10 + (c - '0');  // nghttp2 checked: 3 digits.
     head->status = status;
+    // But not the range: "000" to "099" are no status (nghttp2 would take them as final).
+    if (status < 100) stream->malformed = true;
     return 0;
   }
   if (!name.empty() && name[0] == ':') return 0;
@@ -895,6 +899,15 @@ int Http2ClientCodec::OnFrameSent(const nghttp2_frame& frame) {
       // connection error in the upstream's bytes, which nghttp2_session_mem_recv does not
       // return.
       if (!failed_) library_goaway_ = frame.goaway.error_code;
+      return 0;
+    case NGHTTP2_RST_STREAM:
+      // We reset with CANCEL or NO_ERROR (or PROTOCOL_ERROR once the stream's user is gone);
+      // any other reset is nghttp2's answer to a stream the upstream broke (a malformed
+      // response, RFC 9113 8.1.1, or a stream error): its close is a protocol error.
+      if (frame.rst_stream.error_code != NGHTTP2_NO_ERROR &&
+          frame.rst_stream.error_code != NGHTTP2_CANCEL) {
+        if (ClientStream* stream = StreamFor(frame.hd.stream_id)) stream->malformed = true;
+      }
       return 0;
     default:
       return 0;

@@ -576,6 +576,73 @@ TEST_F(Http2ClientCodecTest, NoServerPrefaceIsAProtocolError) {
   EXPECT_EQ(response.reset, StreamResetReason::kConnectionTermination);
 }
 
+TEST_F(Http2ClientCodecTest, ControlCharacterInAResponseHeaderResetsTheStream) {
+  RecordedResponse& bad = Start(Get("/bad"));
+  RecordedResponse& good = Start(Get("/good"));
+  Exchange();
+  server_->Respond(Id(0), 200,
+                   {{"x-bad", std::string("a\x01"
+                                          "b")}});
+  server_->RespondOk(Id(1));
+  Exchange();
+  EXPECT_EQ(bad.heads, 0) << "the malformed head is not passed on";
+  EXPECT_EQ(bad.reset, StreamResetReason::kProtocolError);
+  EXPECT_TRUE(ServerRequest(0).reset);
+  EXPECT_EQ(ServerRequest(0).reset_code, static_cast<uint32_t>(NGHTTP2_PROTOCOL_ERROR));
+  EXPECT_TRUE(good.ended) << "only that stream is reset";
+  EXPECT_EQ(callbacks_.protocol_errors, 0);
+  EXPECT_EQ(codec_->active_streams(), 0u);
+  EXPECT_EQ(bad.late, 0);
+}
+
+TEST_F(Http2ClientCodecTest, ControlCharacterInResponseTrailersResetsTheStream) {
+  RecordedResponse& response = Start(Get());
+  Exchange();
+  server_->Respond(Id(0), 200);
+  server_->SendData(Id(0), "body");
+  server_->SendTrailers(Id(0), {{"grpc-message", std::string("bad\x7f")}});
+  Exchange();
+  EXPECT_EQ(response.body, "body");
+  EXPECT_EQ(response.reset, StreamResetReason::kProtocolError);
+  EXPECT_FALSE(response.ended);
+  EXPECT_EQ(response.late, 0);
+}
+
+// nghttp2 checks that :status has three digits, not that it is a status.
+TEST_F(Http2ClientCodecTest, StatusBelow100IsMalformed) {
+  RecordedResponse& response = Start(Get());
+  Exchange();
+  server_->SendHeaderBlock(Id(0), {{":status", "099"}}, /*end=*/true);
+  Exchange();
+  EXPECT_EQ(response.heads, 0) << "status " << response.headers->status << " was passed on";
+  EXPECT_EQ(response.reset, StreamResetReason::kProtocolError);
+  EXPECT_EQ(ServerRequest(0).reset_code, static_cast<uint32_t>(NGHTTP2_PROTOCOL_ERROR));
+}
+
+// What nghttp2 itself finds malformed (here a body shorter than its content-length) is the
+// upstream's protocol error, not a reset by the upstream.
+TEST_F(Http2ClientCodecTest, BodyShorterThanItsContentLengthIsAProtocolError) {
+  RecordedResponse& response = Start(Get());
+  Exchange();
+  server_->Respond(Id(0), 200, {{"content-length", "10"}});
+  server_->SendData(Id(0), "abc", true);
+  Exchange();
+  EXPECT_EQ(response.headers->status, 200);
+  EXPECT_FALSE(response.ended);
+  EXPECT_EQ(response.reset, StreamResetReason::kProtocolError);
+  EXPECT_EQ(ServerRequest(0).reset_code, static_cast<uint32_t>(NGHTTP2_PROTOCOL_ERROR));
+  EXPECT_EQ(response.late, 0);
+}
+
+TEST_F(Http2ClientCodecTest, MissingStatusIsAProtocolError) {
+  RecordedResponse& response = Start(Get());
+  Exchange();
+  server_->SendHeaderBlock(Id(0), {{"x-no-status", "1"}}, /*end=*/true);
+  Exchange();
+  EXPECT_EQ(response.heads, 0);
+  EXPECT_EQ(response.reset, StreamResetReason::kProtocolError);
+}
+
 TEST_F(Http2ClientCodecTest, ConnectionAboveItsWatermarkGetsNoFrames) {
   Exchange();
   codec_->OnUnderlyingConnectionAboveWriteBufferHighWatermark();
