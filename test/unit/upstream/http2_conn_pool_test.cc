@@ -411,6 +411,28 @@ TEST_F(Http2ConnPoolTest, GoAwayRefusesTheStreamsItDidNotProcess) {
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return upstream_.peer(0).closed; }));
 }
 
+// With max_connections 1, requests waiting for room on a connection that the upstream then
+// drains can only go on a new one, once the old one has closed.
+TEST_F(Http2ConnPoolTest, RequestsWaitingOnADrainedConnectionGetANewOne) {
+  MakePool(
+      "http2_protocol_options: {max_concurrent_streams: 1}\n"
+      "circuit_breakers: {max_connections: 1}");
+  upstream_.hold = true;
+  RequestMany(1);
+  ASSERT_TRUE(RunUntilRequests(1));
+  RequestMany(1);
+  EXPECT_FALSE(User(1).ready());
+  upstream_.hold = false;
+  Http2TestServer& server = upstream_.peer(0).server;
+  server.GoAway(server.stream_ids[0]);
+  server.RespondOk(server.stream_ids[0]);
+  upstream_.peer(0).Flush();
+  ASSERT_TRUE(RunUntilFinished(User(0)));
+  ASSERT_TRUE(RunUntilFinished(User(1))) << "the waiting request was never served";
+  EXPECT_EQ(User(1).status, 200);
+  EXPECT_EQ(upstream_.accepted(), 2u);
+}
+
 TEST_F(Http2ConnPoolTest, IdleConnectionClosesAfterTheIdleTimeout) {
   MakePool("idle_timeout: 0.001s");
   RequestMany(1);
