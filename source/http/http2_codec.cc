@@ -611,7 +611,12 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
     reset_ = true;
     decoder_ = nullptr;
     DetachCallbacks();
-    if (id_ > 0) nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+    if (id_ <= 0) {
+      // Its head never went: nghttp2 knows nothing of it and will never close it.
+      codec_.Forget(*this);
+      return;
+    }
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
     Send();
   }
 
@@ -922,10 +927,14 @@ int Http2ClientCodec::OnStreamClose(int32_t stream_id, uint32_t error_code) {
   ClientStream* stream = StreamFor(stream_id);
   if (stream == nullptr) return 0;
   stream->OnClose(error_code, failed_);
-  closed_streams_.push_back(std::move(*stream->self));
-  streams_.erase(stream->self);
-  callbacks_.OnStreamEnded();
+  Forget(*stream);
   return 0;
+}
+
+void Http2ClientCodec::Forget(ClientStream& stream) {
+  closed_streams_.push_back(std::move(*stream.self));
+  streams_.erase(stream.self);
+  callbacks_.OnStreamEnded();
 }
 
 }  // namespace phoenix::http

@@ -197,6 +197,8 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
   int OnDataChunk(int32_t stream_id, std::string_view data);
   int OnFrameSent(const nghttp2_frame& frame);
   int OnStreamClose(int32_t stream_id, uint32_t error_code);
+  // The stream has ended for good: it no longer counts (kept until the next Dispatch).
+  void Forget(ClientStream& stream);
   ClientStream* StreamFor(int32_t stream_id);
   // Http2Session
   void OnSendError(const char* details) override;

@@ -493,7 +493,8 @@ TEST_F(Http2ClientCodecTest, ResponseCompleteBeforeTheRequestEndsTheStream) {
   EXPECT_TRUE(ServerRequest(0).reset);
   EXPECT_EQ(ServerRequest(0).reset_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
   EXPECT_TRUE(codec_->requests_complete()) << "nothing more is to be sent";
-  // The router goes on sending: nothing leaves, and it hears nothing more.
+  // Sending on (the encoder stays valid until the next Dispatch): nothing leaves, and the
+  // decoder hears nothing more.
   response.encoder->EncodeData("more", false);
   HeaderMap trailers;
   trailers.Add("x-t", "1");
@@ -522,6 +523,24 @@ TEST_F(Http2ClientCodecTest, ResetStreamSendsCancel) {
   server_->Respond(Id(0), 200);
   Exchange();
   EXPECT_EQ(response.heads, 0);
+  EXPECT_TRUE(codec_->reusable());
+}
+
+// A stream given up before its head was sent never reaches the server, and does not count
+// against the connection's streams.
+TEST_F(Http2ClientCodecTest, StreamResetBeforeItsHeadIsForgotten) {
+  Exchange();
+  RecordedResponse response;
+  RequestEncoder& encoder = codec_->NewStream(response);
+  encoder.stream().SetCallbacks(&response);
+  EXPECT_EQ(codec_->active_streams(), 1u);
+  encoder.stream().ResetStream();
+  EXPECT_FALSE(response.reset.has_value());
+  EXPECT_EQ(codec_->active_streams(), 0u);
+  EXPECT_TRUE(codec_->requests_complete());
+  EXPECT_EQ(callbacks_.streams_ended, 1);
+  Exchange();
+  EXPECT_TRUE(server_->stream_ids.empty());
   EXPECT_TRUE(codec_->reusable());
 }
 
