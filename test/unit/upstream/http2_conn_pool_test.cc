@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
@@ -453,8 +454,16 @@ TEST_F(Http2ConnPoolTest, ConnectionWithStreamsIsNotClosedByTheIdleTimeout) {
   upstream_.hold = true;
   RequestMany(1);
   ASSERT_TRUE(RunUntilRequests(1));
-  // Well past the idle timeout: the next request on the same connection still works.
+  // The loop runs until a timer well past the idle timeout has fired.
+  bool past = false;
+  std::unique_ptr<Timer> timer = dispatcher_.CreateTimer([&] { past = true; });
+  timer->Enable(std::chrono::milliseconds(20));
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return past; }));
+  EXPECT_FALSE(upstream_.peer(0).closed);
+  EXPECT_FALSE(User(0).finished());
+  // The same connection takes another stream, and both complete.
   RequestMany(1);
+  EXPECT_TRUE(User(1).ready());
   ASSERT_TRUE(RunUntilRequests(2));
   upstream_.AnswerHeld();
   ASSERT_TRUE(RunUntilAllFinished());
