@@ -612,7 +612,12 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
     reset_ = true;
     decoder_ = nullptr;
     DetachCallbacks();
-    if (id_ > 0) nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+    if (id_ <= 0) {
+      // Its head never went: nghttp2 knows nothing of it and will never close it.
+      codec_.Forget(*this);
+      return;
+    }
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
     Send();
   }
 
@@ -657,11 +662,13 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
     if (end_stream) EndResponse();
     decoder->DecodeData(data, end_stream);
   }
-  // nghttp2 closed the stream: a response not complete by now was cut off.
+  // nghttp2 closed the stream: a response not complete by now was cut off. One that nghttp2
+  // reset itself (a malformed response) is the upstream's protocol error, not its reset.
   void OnClose(uint32_t error_code, bool connection_failing) {
     closed_ = true;
     if (decoder_ == nullptr) return;
-    StreamResetReason reason = error_code == NGHTTP2_REFUSED_STREAM
+    StreamResetReason reason = malformed ? StreamResetReason::kProtocolError
+                               : error_code == NGHTTP2_REFUSED_STREAM
                                    ? StreamResetReason::kRemoteRefusedStreamReset
                                : connection_failing ? StreamResetReason::kConnectionTermination
                                                     : StreamResetReason::kRemoteReset;
@@ -729,6 +736,9 @@ struct Http2ClientCallbacks {
                            void* user_data) {
     return Codec(user_data).OnStreamClose(stream_id, error_code);
   }
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Codec(user_data).OnFrameSent(*frame);
+  }
   static const nghttp2_session_callbacks* Get() {
     static const nghttp2_session_callbacks* callbacks = [] {
       nghttp2_session_callbacks* c = nullptr;
@@ -738,6 +748,7 @@ struct Http2ClientCallbacks {
       nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
       nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
+      nghttp2_session_callbacks_set_on_frame_send_callback(c, &OnFrameSend);
       return c;
     }();
     return callbacks;
@@ -849,6 +860,8 @@ int Http2ClientCodec::OnHeader(const nghttp2_frame& frame, std::string_view name
     int status = 0;
     for (char c : value) status = status * 10 + (c - '0');  // nghttp2 checked: 3 digits.
     head->status = status;
+    // But not the range: "000" to "099" are no status (nghttp2 would take them as final).
+    if (status < 100) stream->malformed = true;
     return 0;
   }
   if (!name.empty() && name[0] == ':') return 0;
@@ -885,14 +898,44 @@ int Http2ClientCodec::OnDataChunk(int32_t stream_id, std::string_view data) {
   return 0;
 }
 
+int Http2ClientCodec::OnFrameSent(const nghttp2_frame& frame) {
+  switch (frame.hd.type) {
+    case NGHTTP2_GOAWAY:
+      // We send GOAWAY only in Fail(); any other is nghttp2 ending the session for a
+      // connection error in the upstream's bytes, which nghttp2_session_mem_recv does not
+      // return.
+      if (!failed_) library_goaway_ = frame.goaway.error_code;
+      return 0;
+    case NGHTTP2_RST_STREAM:
+      // We reset with CANCEL or NO_ERROR (or PROTOCOL_ERROR once the stream's user is gone);
+      // any other reset is nghttp2's answer to a stream the upstream broke (a malformed
+      // response, RFC 9113 8.1.1, or a stream error): its close is a protocol error.
+      if (frame.rst_stream.error_code != NGHTTP2_NO_ERROR &&
+          frame.rst_stream.error_code != NGHTTP2_CANCEL) {
+        if (ClientStream* stream = StreamFor(frame.hd.stream_id)) stream->malformed = true;
+      }
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+void Http2ClientCodec::AfterSend() {
+  if (library_goaway_.has_value() && !failed_) Fail(nghttp2_http2_strerror(*library_goaway_));
+}
+
 int Http2ClientCodec::OnStreamClose(int32_t stream_id, uint32_t error_code) {
   ClientStream* stream = StreamFor(stream_id);
   if (stream == nullptr) return 0;
   stream->OnClose(error_code, failed_);
-  closed_streams_.push_back(std::move(*stream->self));
-  streams_.erase(stream->self);
-  callbacks_.OnStreamEnded();
+  Forget(*stream);
   return 0;
+}
+
+void Http2ClientCodec::Forget(ClientStream& stream) {
+  closed_streams_.push_back(std::move(*stream.self));
+  streams_.erase(stream.self);
+  callbacks_.OnStreamEnded();
 }
 
 }  // namespace phoenix::http

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -194,10 +195,15 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
   int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value);
   int OnFrameReceived(const nghttp2_frame& frame);
   int OnDataChunk(int32_t stream_id, std::string_view data);
+  int OnFrameSent(const nghttp2_frame& frame);
   int OnStreamClose(int32_t stream_id, uint32_t error_code);
+  // The stream has ended for good: it no longer counts (kept until the next Dispatch).
+  void Forget(ClientStream& stream);
   ClientStream* StreamFor(int32_t stream_id);
   // Http2Session
   void OnSendError(const char* details) override;
+  // nghttp2 ended the session itself (it sent GOAWAY for a connection error): fails it.
+  void AfterSend() override;
   // The connection is unusable: every stream is reset, the owner closes.
   void Fail(const char* details);
 
@@ -208,6 +214,9 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
   // Streams ended, kept until the next Dispatch or NewStream: their user may be inside a
   // call of theirs.
   std::vector<std::unique_ptr<ClientStream>> closed_streams_;
+  // The error code of a GOAWAY nghttp2 sent on its own (a connection error it found in the
+  // peer's bytes, which mem_recv does not report), until AfterSend fails the connection.
+  std::optional<uint32_t> library_goaway_;
   bool goaway_ = false;
   bool failed_ = false;
 };

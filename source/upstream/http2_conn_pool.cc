@@ -87,6 +87,8 @@ void Http2ConnPool::ActiveClient::OnGoAway() {
     connection_->CloseAfterFlush();
     pool_.Destroy(*this);
   }
+  // Requests waiting for room here need another connection.
+  pool_.ServePendingLater();
 }
 
 Http2ConnPool::Http2ConnPool(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> cluster,
@@ -229,6 +231,8 @@ void Http2ConnPool::OnStreamEnded(ActiveClient& client) {
   if (client.draining_) {
     client.connection_->CloseAfterFlush();
     Destroy(client);
+    // Its connection slot is free: requests waiting at max_connections can have one now.
+    ServePendingLater();
     return;
   }
   if (pending_.empty()) {
