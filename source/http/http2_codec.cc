@@ -383,8 +383,8 @@ int Http2ServerCodec::OnHeader(const nghttp2_frame& frame, std::string_view name
     stream->local_status = 431;
     return 0;
   }
-  // nghttp2 refuses NUL, CR and LF; other control characters would reach an HTTP/1 upstream
-  // whose parser may read them differently: refused as HTTP/1 refuses them.
+  // nghttp2 (1.52) refuses control characters already; checked again as the HTTP/1 codec
+  // checks, so the rule does not depend on the library's version.
   if (!IsValidFieldValue(value)) {
     stats_.rx_messaging_error.Inc();
     stream->local_status = 400;
