@@ -371,5 +371,4 @@ std::string_view ReasonPhrase(int status) {
 
 bool IsHopByHopHeader(std::string_view name) { return IsHopByHop(ClassifyHeader(name)); }
 
-
 }  // namespace phoenix::http

@@ -294,5 +294,4 @@ inline bool IsValidFieldValue(std::string_view value) {
   return i == n || word_ok(p + n - 8);
 }
 
-
 }  // namespace phoenix::http

@@ -17,10 +17,13 @@
 #include "source/network/tcp_connection.h"
 #include "test/unit/fakes/http2_test_server.h"
 #include "test/unit/fakes/loopback_upstream.h"
+#include "test/unit/fakes/pool_user.h"
 #include "test/unit/fakes/test_dispatcher.h"
 
 namespace phoenix::upstream {
 namespace {
+
+using fakes::PoolUser;
 
 using fakes::Http2TestServer;
 using Failure = PoolCallbacks::Failure;
@@ -138,47 +141,6 @@ class LoopbackHttp2Upstream {
   uint16_t port_ = 0;
   std::vector<std::unique_ptr<Peer>> peers_;
   std::set<std::pair<Peer*, int32_t>> answered_;
-};
-
-// Stands for the router as a pool user: asks for a stream, sends a GET on it as soon as it is
-// ready, and records the response, a reset or the pool's failure.
-class PoolUser : public PoolCallbacks, public http::ResponseDecoder, public http::StreamCallbacks {
- public:
-  void Request(ConnectionPool& pool) { pool.NewStream(*this, *this); }
-
-  // PoolCallbacks
-  void OnPoolReady(http::RequestEncoder& ready) override {
-    encoder = &ready;
-    ready.stream().SetCallbacks(this);
-    http::RequestHeaders request{"GET", "/", "upstream"};
-    ready.EncodeHeaders(request, true);
-  }
-  void OnPoolFailure(Failure f) override { failure = f; }
-  // http::ResponseDecoder
-  void DecodeHeaders(http::ResponseHeadersPtr headers, bool end_stream) override {
-    status = headers->status;
-    complete = end_stream;
-  }
-  void DecodeData(std::string_view data, bool end_stream) override {
-    body.append(data);
-    complete = end_stream;
-  }
-  void DecodeTrailers(http::HeaderMap) override { complete = true; }
-  // http::StreamCallbacks
-  void OnResetStream(http::StreamResetReason r) override { reset = r; }
-  void OnAboveWriteBufferHighWatermark() override {}
-  void OnBelowWriteBufferLowWatermark() override {}
-
-  bool ready() const { return encoder != nullptr; }
-  // Done one way or another.
-  bool finished() const { return complete || reset.has_value() || failure.has_value(); }
-
-  http::RequestEncoder* encoder = nullptr;  // Valid until the exchange ends.
-  std::optional<Failure> failure;
-  int status = 0;
-  std::string body;
-  bool complete = false;
-  std::optional<http::StreamResetReason> reset;
 };
 
 class Http2ConnPoolTest : public ::testing::Test {
