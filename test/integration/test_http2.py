@@ -6,7 +6,6 @@ cookie crumbs joined, trailers carried, connection-specific headers refused."""
 import json
 import socket
 import subprocess
-import time
 
 import h2.errors
 import h2.events
@@ -14,7 +13,7 @@ import h2.events
 from harness.base import PhoenixTestCase
 from harness.client import ClientConn
 from harness.h2client import H2Client
-from harness.config import direct_response, route, simple_config, virtual_host
+from harness.config import direct_response, route, simple_config
 from harness.process import free_port, wait_until
 from harness.tls import cert_path, downstream_tls, tls_listener
 
