@@ -16,6 +16,57 @@ constexpr std::string_view kConnectionPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\
 
 }  // namespace
 
+// nghttp2's C callbacks, forwarding to the codec of either side (user_data). Both codecs
+// take the same seven calls.
+template <typename Codec>
+struct Http2Callbacks {
+  static Codec& From(void* user_data) { return *static_cast<Codec*>(user_data); }
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return From(user_data).OnBeginHeaders(*frame);
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
+                      void* user_data) {
+    return From(user_data).OnHeader(*frame, http2::View(name, name_length),
+                                    http2::View(value, value_length));
+  }
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return From(user_data).OnFrameReceived(*frame);
+  }
+  static int OnDataChunkRecv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                             size_t length, void* user_data) {
+    return From(user_data).OnDataChunk(stream_id, http2::View(data, length));
+  }
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return From(user_data).OnFrameSent(*frame);
+  }
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
+                           void* user_data) {
+    return From(user_data).OnStreamClose(stream_id, error_code);
+  }
+  static int OnInvalidFrameRecv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
+                                void* user_data) {
+    return From(user_data).OnInvalidFrame(*frame, lib_error);
+  }
+
+  // Built once per side: the same callbacks serve every session.
+  static const nghttp2_session_callbacks* Get() {
+    static const nghttp2_session_callbacks* callbacks = [] {
+      nghttp2_session_callbacks* c = nullptr;
+      nghttp2_session_callbacks_new(&c);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, &OnBeginHeaders);
+      nghttp2_session_callbacks_set_on_header_callback(c, &OnHeader);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(c, &OnFrameSend);
+      nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
+      nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(c, &OnInvalidFrameRecv);
+      return c;
+    }();
+    return callbacks;
+  }
+};
+
 Http2Stats::Http2Stats(StatsStore& store, const std::string& prefix)
     : Http2Stats(StatsScope(store, absl::StrCat("http.", prefix, ".http2."))) {}
 
@@ -175,56 +226,6 @@ class Http2ServerCodec::ServerStream : public ResponseEncoder, public Http2Strea
   bool reset_ = false;
 };
 
-// nghttp2's C callbacks, forwarding to the codec (user_data).
-struct Http2Callbacks {
-  static Http2ServerCodec& Codec(void* user_data) {
-    return *static_cast<Http2ServerCodec*>(user_data);
-  }
-  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    return Codec(user_data).OnBeginHeaders(*frame);
-  }
-  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
-                      void* user_data) {
-    return Codec(user_data).OnHeader(*frame, http2::View(name, name_length),
-                                     http2::View(value, value_length));
-  }
-  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    return Codec(user_data).OnFrameReceived(*frame);
-  }
-  static int OnDataChunkRecv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                             size_t length, void* user_data) {
-    return Codec(user_data).OnDataChunk(stream_id, http2::View(data, length));
-  }
-  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    return Codec(user_data).OnFrameSent(*frame);
-  }
-  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
-    return Codec(user_data).OnStreamClose(stream_id);
-  }
-  static int OnInvalidFrameRecv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
-                                void* user_data) {
-    return Codec(user_data).OnInvalidFrame(*frame, lib_error);
-  }
-
-  // Built once: the same callbacks serve every session.
-  static const nghttp2_session_callbacks* Get() {
-    static const nghttp2_session_callbacks* callbacks = [] {
-      nghttp2_session_callbacks* c = nullptr;
-      nghttp2_session_callbacks_new(&c);
-      nghttp2_session_callbacks_set_on_begin_headers_callback(c, &OnBeginHeaders);
-      nghttp2_session_callbacks_set_on_header_callback(c, &OnHeader);
-      nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
-      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
-      nghttp2_session_callbacks_set_on_frame_send_callback(c, &OnFrameSend);
-      nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
-      nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(c, &OnInvalidFrameRecv);
-      return c;
-    }();
-    return callbacks;
-  }
-};
-
 Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
                                    ServerConnectionCallbacks& callbacks, const CodecLimits& limits,
                                    const Http2Options& options, Http2Stats& stats)
@@ -241,7 +242,7 @@ Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
   nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
   nghttp2_session* session = nullptr;
-  nghttp2_session_server_new2(&session, Http2Callbacks::Get(), this, option);
+  nghttp2_session_server_new2(&session, Http2Callbacks<Http2ServerCodec>::Get(), this, option);
   set_session(session);
   nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
@@ -531,7 +532,7 @@ int Http2ServerCodec::OnFrameSent(const nghttp2_frame& frame) {
   return 0;
 }
 
-int Http2ServerCodec::OnStreamClose(int32_t stream_id) {
+int Http2ServerCodec::OnStreamClose(int32_t stream_id, uint32_t /*error_code*/) {
   ServerStream* stream = StreamFor(stream_id);
   if (stream == nullptr) return 0;
   if (!stream->head_complete) --heads_in_progress_;
@@ -711,50 +712,6 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
   bool reset_ = false;
 };
 
-// nghttp2's C callbacks for the client codec (user_data).
-struct Http2ClientCallbacks {
-  static Http2ClientCodec& Codec(void* user_data) {
-    return *static_cast<Http2ClientCodec*>(user_data);
-  }
-  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    return Codec(user_data).OnBeginHeaders(*frame);
-  }
-  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
-                      void* user_data) {
-    return Codec(user_data).OnHeader(*frame, http2::View(name, name_length),
-                                     http2::View(value, value_length));
-  }
-  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    return Codec(user_data).OnFrameReceived(*frame);
-  }
-  static int OnDataChunkRecv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                             size_t length, void* user_data) {
-    return Codec(user_data).OnDataChunk(stream_id, http2::View(data, length));
-  }
-  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
-                           void* user_data) {
-    return Codec(user_data).OnStreamClose(stream_id, error_code);
-  }
-  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    return Codec(user_data).OnFrameSent(*frame);
-  }
-  static const nghttp2_session_callbacks* Get() {
-    static const nghttp2_session_callbacks* callbacks = [] {
-      nghttp2_session_callbacks* c = nullptr;
-      nghttp2_session_callbacks_new(&c);
-      nghttp2_session_callbacks_set_on_begin_headers_callback(c, &OnBeginHeaders);
-      nghttp2_session_callbacks_set_on_header_callback(c, &OnHeader);
-      nghttp2_session_callbacks_set_on_frame_recv_callback(c, &OnFrameRecv);
-      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &OnDataChunkRecv);
-      nghttp2_session_callbacks_set_on_stream_close_callback(c, &OnStreamClose);
-      nghttp2_session_callbacks_set_on_frame_send_callback(c, &OnFrameSend);
-      return c;
-    }();
-    return callbacks;
-  }
-};
-
 Http2ClientCodec::Http2ClientCodec(network::Connection& connection,
                                    Http2ClientConnectionCallbacks& callbacks,
                                    const Http2Options& options, std::string_view scheme)
@@ -764,7 +721,7 @@ Http2ClientCodec::Http2ClientCodec(network::Connection& connection,
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
   nghttp2_session* session = nullptr;
-  nghttp2_session_client_new2(&session, Http2ClientCallbacks::Get(), this, option);
+  nghttp2_session_client_new2(&session, Http2Callbacks<Http2ClientCodec>::Get(), this, option);
   set_session(session);
   nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
@@ -936,6 +893,12 @@ void Http2ClientCodec::Forget(ClientStream& stream) {
   closed_streams_.push_back(std::move(*stream.self));
   streams_.erase(stream.self);
   callbacks_.OnStreamEnded();
+}
+
+int Http2ClientCodec::OnInvalidFrame(const nghttp2_frame& frame, int lib_error) {
+  PHX_LOG(kDebug, "http2 upstream: invalid frame type ", static_cast<int>(frame.hd.type),
+          " on stream ", frame.hd.stream_id, ": ", nghttp2_strerror(lib_error));
+  return 0;
 }
 
 }  // namespace phoenix::http

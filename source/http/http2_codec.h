@@ -97,6 +97,7 @@ class Http2ServerCodec : public ServerConnection, private Http2Session {
 
  private:
   class ServerStream;
+  template <typename>
   friend struct Http2Callbacks;  // The nghttp2 C callbacks.
 
   // nghttp2 callbacks; nonzero fails the connection.
@@ -105,7 +106,7 @@ class Http2ServerCodec : public ServerConnection, private Http2Session {
   int OnFrameReceived(const nghttp2_frame& frame);
   int OnDataChunk(int32_t stream_id, std::string_view data);
   int OnFrameSent(const nghttp2_frame& frame);
-  int OnStreamClose(int32_t stream_id);
+  int OnStreamClose(int32_t stream_id, uint32_t error_code);
   int OnInvalidFrame(const nghttp2_frame& frame, int lib_error);
 
   ServerStream* StreamFor(int32_t stream_id);
@@ -189,7 +190,8 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
 
  private:
   class ClientStream;
-  friend struct Http2ClientCallbacks;  // The nghttp2 C callbacks.
+  template <typename>
+  friend struct Http2Callbacks;  // The nghttp2 C callbacks.
 
   int OnBeginHeaders(const nghttp2_frame& frame);
   int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value);
@@ -197,6 +199,7 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
   int OnDataChunk(int32_t stream_id, std::string_view data);
   int OnFrameSent(const nghttp2_frame& frame);
   int OnStreamClose(int32_t stream_id, uint32_t error_code);
+  int OnInvalidFrame(const nghttp2_frame& frame, int lib_error);
   // The stream has ended for good: it no longer counts (kept until the next Dispatch).
   void Forget(ClientStream& stream);
   ClientStream* StreamFor(int32_t stream_id);
