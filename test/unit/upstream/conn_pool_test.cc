@@ -11,6 +11,7 @@
 #include "source/upstream/health_checker.h"
 #include "test/unit/fakes/loopback_upstream.h"
 #include "test/unit/fakes/pool_user.h"
+#include "test/unit/fakes/test_cluster.h"
 #include "test/unit/fakes/test_dispatcher.h"
 
 namespace phoenix::upstream {
@@ -34,17 +35,8 @@ class ConnPoolTest : public ::testing::Test {
   // A cluster "c" with one host, 127.0.0.1:`port` (default: the loopback upstream), plus
   // `extra` YAML fields.
   void MakeCluster(const std::string& extra = "", uint16_t port = 0) {
-    std::string yaml =
-        absl::StrCat("name: c\n", extra,
-                     "\nload_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
-                     "{socket_address: {address: 127.0.0.1, port_value: ",
-                     port != 0 ? port : upstream_.port(), "}}}}]}]}\n");
-    config::v1::Cluster proto;
-    absl::Status status = config::LoadYamlString(yaml, &proto, nullptr);
-    ASSERT_TRUE(status.ok()) << status;
-    config::ConfigErrors errors;
-    cluster_ = ClusterInfo::Create(proto, stats_, "cluster", errors);
-    ASSERT_NE(cluster_, nullptr) << errors.ToStatus();
+    cluster_ = fakes::LoopbackCluster(stats_, extra, port != 0 ? port : upstream_.port());
+    ASSERT_NE(cluster_, nullptr);
   }
 
   void MakePool(const std::string& extra = "", uint16_t port = 0) {

@@ -18,6 +18,7 @@
 #include "test/unit/fakes/http2_test_server.h"
 #include "test/unit/fakes/loopback_upstream.h"
 #include "test/unit/fakes/pool_user.h"
+#include "test/unit/fakes/test_cluster.h"
 #include "test/unit/fakes/test_dispatcher.h"
 
 namespace phoenix::upstream {
@@ -153,17 +154,9 @@ class Http2ConnPoolTest : public ::testing::Test {
   // A cluster "c" speaking HTTP/2 to one host, 127.0.0.1:`port` (default: the loopback
   // upstream), plus `extra` YAML fields; and its pool.
   void MakePool(const std::string& extra = "", uint16_t port = 0) {
-    std::string yaml =
-        absl::StrCat("name: c\nprotocol: HTTP2\n", extra,
-                     "\nload_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
-                     "{socket_address: {address: 127.0.0.1, port_value: ",
-                     port != 0 ? port : upstream_.port(), "}}}}]}]}\n");
-    config::v1::Cluster proto;
-    absl::Status status = config::LoadYamlString(yaml, &proto, nullptr);
-    ASSERT_TRUE(status.ok()) << status;
-    config::ConfigErrors errors;
-    cluster_ = ClusterInfo::Create(proto, stats_, "cluster", errors);
-    ASSERT_NE(cluster_, nullptr) << errors.ToStatus();
+    cluster_ = fakes::LoopbackCluster(stats_, absl::StrCat("protocol: HTTP2\n", extra),
+                                      port != 0 ? port : upstream_.port());
+    ASSERT_NE(cluster_, nullptr);
     ASSERT_TRUE(cluster_->http2());
     pool_ = std::make_unique<Http2ConnPool>(dispatcher_, cluster_, cluster_->hosts()[0]);
   }
