@@ -70,6 +70,9 @@ class Connection {
   virtual uint64_t bytes_written() const = 0;
   // What TLS established (null on raw TCP, or before the handshake is done).
   virtual const TlsInfo* tls_info() const { return nullptr; }
+  // The protocol agreed by ALPN during the TLS handshake ("h2", "http/1.1"); empty on raw
+  // TCP, before the handshake is done, or when the peers agreed on none.
+  virtual std::string_view application_protocol() const { return {}; }
 };
 
 }  // namespace phoenix::network

@@ -47,6 +47,9 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   const std::string& peer_address() const override { return peer_address_; }
   uint64_t bytes_written() const override { return bytes_written_; }
   const TlsInfo* tls_info() const override { return transport_socket_->tls_info(); }
+  std::string_view application_protocol() const override {
+    return transport_socket_->ApplicationProtocol();
+  }
 
  private:
   struct HandleContext;

@@ -30,6 +30,9 @@ struct TransportSocketContext {
   StatsStore* stats = nullptr;
   // Names its stats: the listener's or the cluster's name.
   std::string stat_name;
+  // Upstream: the application protocols the connection's user speaks, most preferred first
+  // ("h2", "http/1.1"); a TLS config that lists no alpn_protocols offers these.
+  std::vector<std::string> default_alpn;
 };
 
 // Transport sockets register by name; a listener filter chain's or a cluster's

@@ -407,9 +407,13 @@ std::shared_ptr<const TlsContext> TlsContext::CreateClient(
     // Without SAN matchers the certificate must at least be for the name we asked for.
     tls->verify_host_ = tls->san_matchers_.empty() && !tls->sni_.empty();
   }
-  if (!common.alpn_protocols().empty()) {
+  const std::vector<std::string> alpn =
+      common.alpn_protocols().empty() ? context.default_alpn
+                                      : std::vector<std::string>(common.alpn_protocols().begin(),
+                                                                 common.alpn_protocols().end());
+  if (!alpn.empty()) {
     std::vector<unsigned char> wire;
-    for (const std::string& protocol : common.alpn_protocols()) {
+    for (const std::string& protocol : alpn) {
       wire.push_back(static_cast<unsigned char>(protocol.size()));
       wire.insert(wire.end(), protocol.begin(), protocol.end());
     }

@@ -122,13 +122,26 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   if (info->hosts_.empty() && errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
+  // What TLS offers by ALPN when its config lists nothing: what the cluster speaks.
+  std::vector<std::string> alpn;
+  if (proto.protocol() == config::v1::Cluster::HTTP2) {
+    alpn = {"h2"};
+  } else if (proto.protocol() == config::v1::Cluster::AUTO) {
+    alpn = {"h2", "http/1.1"};
+  }
   network::TransportSocketContext transport_context{network::TransportSocketSide::kUpstream,
-                                                    secrets, &stats, proto.name()};
+                                                    secrets, &stats, proto.name(), alpn};
   info->transport_socket_factory_ = network::TransportSocketRegistry::Build(
       proto.transport_socket(), transport_context, path + ".transport_socket", errors);
+  if (proto.protocol() == config::v1::Cluster::AUTO && info->transport_socket_factory_ &&
+      !info->transport_socket_factory_->ImplementsSecureTransport()) {
+    errors.Add(path + ".protocol",
+               "AUTO picks HTTP/2 or HTTP/1.1 by ALPN in the TLS handshake: give the cluster a "
+               "TLS transport_socket, or say HTTP1 or HTTP2");
+  }
   info->http2_options_ = http::Http2OptionsFromProto(proto.http2_protocol_options(), 1024 * 1024,
                                                      path + ".http2_protocol_options", errors);
-  if (proto.has_http2_protocol_options() && !info->http2()) {
+  if (proto.has_http2_protocol_options() && proto.protocol() == config::v1::Cluster::HTTP1) {
     errors.Add(path + ".http2_protocol_options", "the cluster speaks HTTP/1.1 (protocol: HTTP1)");
   }
   if (errors.errors().size() != errors_before) return nullptr;

@@ -175,7 +175,10 @@ class ClusterInfo {
     return *transport_socket_factory_;
   }
   ClusterStats& stats() const { return *stats_; }
-  // Whether connections speak HTTP/2 (protocol: HTTP2), and with which settings.
+  // Which HTTP version its connections speak: HTTP1, HTTP2, or AUTO (by ALPN, per host).
+  config::v1::Cluster::UpstreamProtocol protocol() const { return proto_.protocol(); }
+  // Whether every connection speaks HTTP/2 (protocol: HTTP2), and with which settings (also
+  // those of AUTO's HTTP/2 connections).
   bool http2() const { return proto_.protocol() == config::v1::Cluster::HTTP2; }
   const http::Http2Options& http2_options() const { return http2_options_; }
   // Shared by every worker; mutable because counting is what a breaker does.

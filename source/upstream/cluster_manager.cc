@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "source/upstream/auto_conn_pool.h"
 #include "source/upstream/http2_conn_pool.h"
 
 namespace phoenix::upstream {
@@ -90,10 +91,16 @@ ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   } else if (pool == nullptr) {
     for (const auto& h : info_->hosts()) {
       if (h.get() != &host) continue;
-      if (info_->http2()) {
-        pool = std::make_unique<Http2ConnPool>(dispatcher_, info_, h);
-      } else {
-        pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
+      switch (info_->protocol()) {
+        case config::v1::Cluster::HTTP2:
+          pool = std::make_unique<Http2ConnPool>(dispatcher_, info_, h);
+          break;
+        case config::v1::Cluster::AUTO:
+          pool = std::make_unique<AutoConnPool>(dispatcher_, info_, h);
+          break;
+        default:
+          pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
+          break;
       }
     }
   }

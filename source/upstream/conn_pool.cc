@@ -14,10 +14,26 @@ Http1ActiveClient::Http1ActiveClient(Http1ConnPool& pool, Dispatcher& dispatcher
           dispatcher, pool.host().address(), pool.cluster().connect_timeout(), 1024 * 1024, this,
           pool.cluster().transport_socket_factory().Create())),
       codec_(*connection_, *this) {
-  pool.host().cx_total.fetch_add(1, std::memory_order_relaxed);
-  pool.host().cx_active.fetch_add(1, std::memory_order_relaxed);
-  pool.cluster().stats().upstream_cx_total.Inc();
-  pool.cluster().stats().upstream_cx_active.Inc();
+  CountOpened();
+}
+
+Http1ActiveClient::Http1ActiveClient(Http1ConnPool& pool,
+                                     std::unique_ptr<network::TcpConnection> connected)
+    : pool_(pool),
+      cluster_(pool.cluster_ptr()),
+      host_(pool.host_),
+      connection_(std::move(connected)),
+      codec_(*connection_, *this),
+      connected_(true) {
+  connection_->SetCallbacks(this);
+  CountOpened();
+}
+
+void Http1ActiveClient::CountOpened() {
+  host_->cx_total.fetch_add(1, std::memory_order_relaxed);
+  host_->cx_active.fetch_add(1, std::memory_order_relaxed);
+  cluster_->stats().upstream_cx_total.Inc();
+  cluster_->stats().upstream_cx_active.Inc();
 }
 
 Http1ActiveClient::~Http1ActiveClient() {
@@ -206,6 +222,13 @@ void Http1ConnPool::Connect(Waiter waiter) {
   Http1ActiveClient* client = clients_.front().get();
   client->self_ = clients_.begin();
   connecting_.emplace_back(client, waiter);
+}
+
+void Http1ConnPool::Adopt(std::unique_ptr<network::TcpConnection> connected) {
+  clients_.push_front(std::make_unique<Http1ActiveClient>(*this, std::move(connected)));
+  Http1ActiveClient* client = clients_.front().get();
+  client->self_ = clients_.begin();
+  Release(*client);
 }
 
 void Http1ConnPool::Cancel(PoolCallbacks& callbacks) {

@@ -56,7 +56,10 @@ class Http1ActiveClient : public network::ConnectionCallbacks,
                           public http::RequestEncoder,
                           public http::Stream {
  public:
+  // Opens a connection to the pool's host.
   Http1ActiveClient(Http1ConnPool& pool, Dispatcher& dispatcher);
+  // Takes over a connection already up (see Http1ConnPool::Adopt).
+  Http1ActiveClient(Http1ConnPool& pool, std::unique_ptr<network::TcpConnection> connected);
   ~Http1ActiveClient() override;
 
   // Starts an exchange whose response goes to `decoder`.
@@ -89,6 +92,7 @@ class Http1ActiveClient : public network::ConnectionCallbacks,
  private:
   friend class Http1ConnPool;
 
+  void CountOpened();
   // The response ended: hand the connection back once the request is sent too.
   void OnResponseComplete();
   // Ends the exchange with a reset: tells the stream's user, then drops the connection.
@@ -122,6 +126,10 @@ class Http1ConnPool : public ConnectionPool {
   void NewStream(http::ResponseDecoder& decoder, PoolCallbacks& callbacks) override;
   void Cancel(PoolCallbacks& callbacks) override;
   Host& host() override { return *host_; }
+
+  // Takes a connection to the host that is already up (its TLS handshake done) and idle,
+  // with the connections breaker slot it holds: the first connection of an AutoConnPool.
+  void Adopt(std::unique_ptr<network::TcpConnection> connected);
 
   const ClusterInfo& cluster() const { return *cluster_; }
   const std::shared_ptr<const ClusterInfo>& cluster_ptr() const { return cluster_; }

@@ -1,14 +1,20 @@
 #include "source/upstream/health_checker.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
 #include "source/common/logging.h"
+#include "source/http/http1_codec.h"
+#include "source/http/http2_codec.h"
 
 namespace phoenix::upstream {
 
-// The checks of one host: one probe at a time, on a timer.
-class HealthChecker::HostCheck : public network::ConnectionCallbacks {
+// The checks of one host: one probe at a time, on a timer. An HTTP probe speaks what the
+// cluster's requests speak, through the same codecs: HTTP/2 for protocol HTTP2, or for AUTO
+// when the handshake agreed on h2; HTTP/1.1 otherwise.
+class HealthChecker::HostCheck : public network::ConnectionCallbacks,
+                                 public http::Http2ClientConnectionCallbacks,
+                                 public http::ResponseDecoder,
+                                 public http::StreamCallbacks {
  public:
   HostCheck(HealthChecker& parent, HostSharedPtr host, const config::v1::HealthCheck& config)
       : parent_(parent),
@@ -21,26 +27,13 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
   }
 
   ~HostCheck() override {
+    codec_.reset();
     if (connection_ != nullptr) connection_->Close();
   }
 
+  // network::ConnectionCallbacks
   void OnData(const char* data, size_t length) override {
-    response_.append(data, std::min(length, size_t{512}));
-    size_t line_end = response_.find("\r\n");
-    if (line_end == std::string::npos) {
-      if (response_.size() >= 512) Done(false, "bad response");
-      return;
-    }
-    // "HTTP/1.1 200 OK"
-    int status = 0;
-    std::string line = response_.substr(0, line_end);
-    size_t space = line.find(' ');
-    if (space == std::string::npos || !line.starts_with("HTTP/1.") ||
-        !absl::SimpleAtoi(line.substr(space + 1, 3), &status)) {
-      Done(false, "bad response");
-      return;
-    }
-    Done(ExpectedStatus(status), absl::StrCat("status ", status));
+    if (codec_ != nullptr) codec_->Dispatch(data, length);
   }
 
   void OnEvent(network::ConnectionEvent event) override {
@@ -50,14 +43,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
           Done(true, "connected");
           return;
         }
-        request_ = absl::StrCat(
-            "GET ",
-            config_.http_health_check().path().empty() ? "/" : config_.http_health_check().path(),
-            " HTTP/1.1\r\nhost: ",
-            config_.http_health_check().host().empty() ? parent_.cluster_->name()
-                                                       : config_.http_health_check().host(),
-            "\r\nuser-agent: phoenix-health-check\r\nconnection: close\r\n\r\n");
-        static_cast<network::Connection&>(*connection_).Write(request_);
+        SendRequest();
         return;
       case network::ConnectionEvent::kConnectFailed:
         Done(false, "connect failed");
@@ -71,7 +57,50 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
     }
   }
 
+  // http::Http2ClientConnectionCallbacks (an HTTP/1 codec calls OnProtocolError only)
+  void OnProtocolError(std::string_view) override { Done(false, "bad response"); }
+  void OnStreamEnded() override {}
+  void OnGoAway() override {}
+
+  // http::ResponseDecoder: the status decides; the rest is not read.
+  void DecodeHeaders(http::ResponseHeadersPtr headers, bool) override {
+    Done(ExpectedStatus(headers->status), absl::StrCat("status ", headers->status));
+  }
+  void DecodeData(std::string_view, bool) override {}
+  void DecodeTrailers(http::HeaderMap) override {}
+
+  // http::StreamCallbacks
+  void OnResetStream(http::StreamResetReason) override { Done(false, "stream reset"); }
+  void OnAboveWriteBufferHighWatermark() override {}
+  void OnBelowWriteBufferLowWatermark() override {}
+
  private:
+  void SendRequest() {
+    const config::v1::Cluster& cluster = parent_.cluster_->proto();
+    bool http2 = cluster.protocol() == config::v1::Cluster::HTTP2 ||
+                 (cluster.protocol() == config::v1::Cluster::AUTO &&
+                  connection_->application_protocol() == "h2");
+    if (http2) {
+      std::string_view scheme =
+          parent_.cluster_->transport_socket_factory().ImplementsSecureTransport() ? "https"
+                                                                                   : "http";
+      codec_ = std::make_unique<http::Http2ClientCodec>(*connection_, *this,
+                                                        parent_.cluster_->http2_options(), scheme);
+    } else {
+      codec_ = std::make_unique<http::Http1ClientCodec>(*connection_, *this);
+    }
+    http::RequestHeaders request;
+    request.method = "GET";
+    const auto& http_check = config_.http_health_check();
+    request.path = http_check.path().empty() ? "/" : http_check.path();
+    request.authority = http_check.host().empty() ? parent_.cluster_->name() : http_check.host();
+    request.protocol = codec_->protocol();
+    request.headers.Add("user-agent", "phoenix-health-check");
+    http::RequestEncoder& encoder = codec_->NewStream(*this);
+    encoder.stream().SetCallbacks(this);
+    encoder.EncodeHeaders(request, /*end_stream=*/true);
+  }
+
   bool ExpectedStatus(int status) const {
     const auto& ranges = config_.http_health_check().expected_statuses();
     if (ranges.empty()) return status >= 200 && status < 300;
@@ -92,7 +121,6 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
   }
 
   void Probe() {
-    response_.clear();
     in_flight_ = true;
     std::chrono::milliseconds timeout =
         ToMillisecondsOr(config_.timeout(), std::chrono::seconds(1));
@@ -108,7 +136,9 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
     timeout_timer_->Disable();
     if (connection_ != nullptr) {
       connection_->Close();
-      // We may be inside one of its callbacks.
+      // We may be inside one of their callbacks. The codec goes first: it refers to the
+      // connection.
+      if (codec_ != nullptr) parent_.dispatcher_.DeferredDelete(std::move(codec_));
       parent_.dispatcher_.DeferredDelete(std::move(connection_));
     }
     const ClusterStats& stats = parent_.cluster_->stats();
@@ -141,8 +171,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks {
   std::unique_ptr<Timer> interval_timer_;
   std::unique_ptr<Timer> timeout_timer_;
   std::unique_ptr<network::TcpConnection> connection_;
-  std::string request_;
-  std::string response_;
+  std::unique_ptr<http::ClientConnection> codec_;  // HTTP probes, once connected.
   bool in_flight_ = false;
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;

@@ -6,13 +6,17 @@
 
 namespace phoenix::upstream {
 
-Http2ConnPool::ActiveClient::ActiveClient(Http2ConnPool& pool)
+Http2ConnPool::ActiveClient::ActiveClient(Http2ConnPool& pool,
+                                          std::unique_ptr<network::TcpConnection> connected)
     : pool_(pool),
       cluster_(pool.cluster_),
       host_(pool.host_),
-      connection_(network::TcpConnection::Connect(
-          pool.dispatcher_, pool.host_->address(), pool.cluster_->connect_timeout(), 1024 * 1024,
-          this, pool.cluster_->transport_socket_factory().Create())) {
+      connection_(connected != nullptr ? std::move(connected)
+                                       : network::TcpConnection::Connect(
+                                             pool.dispatcher_, pool.host_->address(),
+                                             pool.cluster_->connect_timeout(), 1024 * 1024, this,
+                                             pool.cluster_->transport_socket_factory().Create())) {
+  connection_->SetCallbacks(this);
   host_->cx_total.fetch_add(1, std::memory_order_relaxed);
   host_->cx_active.fetch_add(1, std::memory_order_relaxed);
   cluster_->stats().upstream_cx_total.Inc();
@@ -151,9 +155,16 @@ void Http2ConnPool::NewStream(http::ResponseDecoder& decoder, PoolCallbacks& cal
 
 bool Http2ConnPool::Connect() {
   if (!cluster_->breakers().connections.TryAcquire()) return false;
-  clients_.push_back(std::make_unique<ActiveClient>(*this));
+  clients_.push_back(std::make_unique<ActiveClient>(*this, nullptr));
   clients_.back()->self_ = std::prev(clients_.end());
   return true;
+}
+
+void Http2ConnPool::Adopt(std::unique_ptr<network::TcpConnection> connected) {
+  clients_.push_back(std::make_unique<ActiveClient>(*this, std::move(connected)));
+  ActiveClient& client = *clients_.back();
+  client.self_ = std::prev(clients_.end());
+  client.OnEvent(network::ConnectionEvent::kConnected);
 }
 
 void Http2ConnPool::Cancel(PoolCallbacks& callbacks) {

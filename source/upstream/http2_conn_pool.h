@@ -30,13 +30,18 @@ class Http2ConnPool : public ConnectionPool {
   void Cancel(PoolCallbacks& callbacks) override;
   Host& host() override { return *host_; }
 
+  // Takes a connection to the host that is already up (its TLS handshake agreed on h2), with
+  // the connections breaker slot it holds: the first connection of an AutoConnPool.
+  void Adopt(std::unique_ptr<network::TcpConnection> connected);
+
  private:
   // One connection with its codec (made once connected).
   class ActiveClient : public network::ConnectionCallbacks,
                        public TimeoutQueue::Entry,
                        public http::Http2ClientConnectionCallbacks {
    public:
-    ActiveClient(Http2ConnPool& pool);
+    // Opens a connection to the pool's host, or takes over `connected`, which is up.
+    ActiveClient(Http2ConnPool& pool, std::unique_ptr<network::TcpConnection> connected);
     ~ActiveClient() override;
 
     // Room for one more stream.

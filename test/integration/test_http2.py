@@ -4,8 +4,11 @@ The upstream is HTTP/1.1, so every test also checks the translation: :authority 
 cookie crumbs joined, trailers carried, connection-specific headers refused."""
 
 import json
+import os
+import shutil
 import socket
 import subprocess
+import tempfile
 
 import h2.errors
 import h2.events
@@ -14,8 +17,8 @@ from harness.base import PhoenixTestCase
 from harness.client import ClientConn
 from harness.h2client import H2Client
 from harness.config import direct_response, route, simple_config
-from harness.process import free_port, wait_until
-from harness.tls import cert_path, downstream_tls, tls_listener
+from harness.process import free_port, phoenix_bin, wait_until
+from harness.tls import cert_path, downstream_tls, server_context, tls_listener, upstream_tls
 
 
 def curl(*args, timeout=20):
@@ -365,3 +368,130 @@ class Http1ClientToHttp2UpstreamTest(PhoenixTestCase):
         self.assertEqual(edge.stat("cluster.inner.upstream_cx_total"), 1)
         line = inner.wait_access_log(lambda l: l["path"] == "/echo/x")
         self.assertEqual(line["protocol"], "HTTP/2")
+
+
+def _health_check(path="/healthz"):
+    return {"interval": "0.05s", "timeout": "1s", "unhealthy_threshold": 1,
+            "healthy_threshold": 1, "http_health_check": {"path": path}}
+
+
+class AutoUpstreamProtocolTest(PhoenixTestCase):
+    """`protocol: AUTO` on a TLS cluster: each host's handshake picks HTTP/2 ("h2" by ALPN) or
+    HTTP/1.1. phoenix "edge" reaches phoenix "inner" over TLS, inner offering the ALPN
+    protocols the test says and serving the HTTP/1.1 echo app; inner's stats and access log
+    show what edge spoke."""
+
+    def start_pair(self, inner_alpn, cluster_options=None):
+        app = self.start_upstream("app")
+        inner_port, inner_config = h2_config(app.port)
+        common = {"alpn_protocols": inner_alpn} if inner_alpn else {}
+        tls_listener(inner_config["static_resources"]["listeners"][0],
+                     downstream_tls(common=common))
+        inner = self.start_phoenix(inner_config)
+        edge_port, admin = free_port(), free_port()
+        options = {"protocol": "AUTO", "transport_socket": upstream_tls()}
+        options.update(cluster_options or {})
+        # One worker: one pool, so one connection when the handshake says h2.
+        edge = self.start_phoenix(simple_config(edge_port, admin, [inner_port],
+                                                cluster_name="inner", cluster_options=options),
+                                  concurrency=1)
+        return edge_port, edge, inner
+
+    def get_at_once(self, port, count):
+        """``count`` HTTP/1.1 requests sent at the same moment, on connections of their own."""
+        conns = [ClientConn(port) for _ in range(count)]
+        try:
+            for i, c in enumerate(conns):
+                c.send(f"GET /echo/{i} HTTP/1.1\r\nHost: svc\r\n\r\n".encode())
+            return [c.read_response().status for c in conns]
+        finally:
+            for c in conns:
+                c.close()
+
+    def test_h2_by_alpn_multiplexes_requests_that_waited_for_the_handshake(self):
+        edge_port, edge, inner = self.start_pair(["h2", "http/1.1"])
+        self.assertEqual(self.get_at_once(edge_port, 8), [200] * 8)
+        self.assertEqual(self.get_at_once(edge_port, 4), [200] * 4)
+        self.assertEqual(inner.stat("http.ingress.downstream_rq_http2_total"), 12)
+        self.assertEqual(inner.stat("http.ingress.downstream_rq_http1_total"), 0)
+        self.assertEqual(edge.stat("cluster.inner.upstream_cx_total"), 1)
+        line = inner.wait_access_log(lambda l: l["path"] == "/echo/0")
+        self.assertEqual(line["protocol"], "HTTP/2")
+
+    def test_a_host_that_agrees_on_http_1_1_gets_http_1_1(self):
+        edge_port, edge, inner = self.start_pair(None)  # inner's default ALPN: http/1.1
+        self.assertEqual(self.get_at_once(edge_port, 3), [200] * 3)
+        self.assertEqual(inner.stat("http.ingress.downstream_rq_http1_total"), 3)
+        self.assertEqual(inner.stat("http.ingress.downstream_rq_http2_total"), 0)
+
+    def test_a_host_without_alpn_gets_http_1_1(self):
+        app = self.start_upstream("app", tls=server_context())  # Python's ssl: no ALPN
+        port, admin = free_port(), free_port()
+        self.start_phoenix(simple_config(port, admin, [app.port], cluster_options={
+            "protocol": "AUTO", "transport_socket": upstream_tls()}))
+        with ClientConn(port) as c:
+            for i in range(2):
+                c.send(f"GET /echo/{i} HTTP/1.1\r\nHost: svc\r\n\r\n".encode())
+                r = c.read_response()
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json()["version"], "HTTP/1.1")
+        self.assertEqual(app.request_count(), 2)
+
+    def test_a_failed_first_connection_fails_its_requests_and_the_next_one_tries_again(self):
+        port, admin, closed_port = free_port(), free_port(), free_port()
+        px = self.start_phoenix(simple_config(port, admin, [closed_port], cluster_options={
+            "protocol": "AUTO", "transport_socket": upstream_tls()}), concurrency=1)
+        with ClientConn(port) as c:
+            for i in range(2):
+                c.send(f"GET /x{i} HTTP/1.1\r\nHost: svc\r\n\r\n".encode())
+                self.assertEqual(c.read_response().status, 503)
+        self.assertEqual(px.stat("cluster.app.upstream_cx_connect_fail"), 2)
+        line = px.wait_access_log(lambda l: l["path"] == "/x1")
+        self.assertEqual(line["flags"], "UF")
+
+    def test_health_checks_speak_what_alpn_agreed(self):
+        _, edge, inner = self.start_pair(["h2", "http/1.1"],
+                                         {"health_checks": [_health_check()]})
+        line = inner.wait_access_log(lambda l: l["path"] == "/healthz")
+        self.assertIsNotNone(line, inner.stdout_text())
+        self.assertEqual((line["protocol"], line["status"]), ("HTTP/2", 200))
+        edge.wait_for_stat("cluster.inner.health_check.success", lambda v: v >= 1)
+        self.assertEqual(edge.stat("cluster.inner.health_check.failure"), 0)
+
+    def test_auto_without_tls_is_a_config_error_naming_the_field(self):
+        directory = tempfile.mkdtemp(prefix="phoenix-auto-")
+        self.addCleanup(shutil.rmtree, directory)
+        path = os.path.join(directory, "bad.yaml")
+        with open(path, "w") as f:
+            f.write("static_resources:\n"
+                    "  clusters:\n"
+                    "  - name: app\n"
+                    "    protocol: AUTO\n"
+                    "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
+                    "{socket_address: {address: 127.0.0.1, port_value: 9}}}}]}]}\n")
+        result = subprocess.run([phoenix_bin(), "--mode", "validate", "-c", path],
+                                capture_output=True, text=True, timeout=20,
+                                stdin=subprocess.DEVNULL)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn(f"{path}:4:5: static_resources.clusters[0].protocol: AUTO picks HTTP/2 "
+                      "or HTTP/1.1 by ALPN in the TLS handshake", result.stdout + result.stderr)
+
+
+class Http2HealthCheckTest(PhoenixTestCase):
+    """A cluster with protocol HTTP2 health-checks its hosts over HTTP/2, as its requests go."""
+
+    def test_h2c_health_checks_pass_and_fail_by_status(self):
+        app = self.start_upstream("app")
+        inner_port, inner_config = h2_config(app.port)
+        inner = self.start_phoenix(inner_config)
+        edge_port, admin = free_port(), free_port()
+        edge = self.start_phoenix(simple_config(edge_port, admin, [inner_port],
+                                                cluster_name="inner", cluster_options={
+                                                    "protocol": "HTTP2",
+                                                    "health_checks": [_health_check()]}))
+        line = inner.wait_access_log(lambda l: l["path"] == "/healthz")
+        self.assertIsNotNone(line, inner.stdout_text())
+        self.assertEqual(line["protocol"], "HTTP/2")
+        edge.wait_for_stat("cluster.inner.health_check.success", lambda v: v >= 1)
+        app.fail_next(100000, status=503)
+        edge.wait_for_stat("cluster.inner.health_check.failure", lambda v: v >= 1)

@@ -10,7 +10,10 @@
 #include "gtest/gtest.h"
 #include "source/common/time_source.h"
 #include "source/config/yaml_loader.h"
+#include "source/server/transport_socket_registrations.h"
+#include "source/upstream/auto_conn_pool.h"
 #include "source/upstream/cluster_manager.h"
+#include "source/upstream/http2_conn_pool.h"
 #include "test/unit/fakes/fake_conn_pool.h"
 #include "test/unit/fakes/test_dispatcher.h"
 
@@ -318,6 +321,34 @@ TEST_F(ClusterTest, PoolsAreHttp1ByDefaultOnePerHost) {
   EXPECT_EQ(&pool.host(), &host);
   EXPECT_EQ(&local.PoolFor(host), &pool);
   EXPECT_NE(&local.PoolFor(*cluster->hosts()[1]), &pool);
+}
+
+TEST_F(ClusterTest, TheProtocolPicksThePoolAndAutoNeedsTls) {
+  server::RegisterBuiltinTransportSockets();
+  fakes::TestDispatcher dispatcher;
+  auto http2 = Create(ClusterYaml(1, 0, "protocol: HTTP2"));
+  ASSERT_NE(http2, nullptr);
+  ThreadLocalCluster http2_local(dispatcher, http2);
+  EXPECT_NE(dynamic_cast<Http2ConnPool*>(&http2_local.PoolFor(*http2->hosts()[0])), nullptr);
+
+  auto automatic = Create(ClusterYaml(1, 0, R"(protocol: AUTO
+transport_socket:
+  name: phoenix.transport_sockets.tls
+  typed_config:
+    "@type": type.googleapis.com/phoenix.config.v1.UpstreamTlsContext
+    insecure_skip_verify: true
+http2_protocol_options: {max_concurrent_streams: 10})"));
+  ASSERT_NE(automatic, nullptr) << errors_.ToStatus();
+  ThreadLocalCluster auto_local(dispatcher, automatic);
+  EXPECT_NE(dynamic_cast<AutoConnPool*>(&auto_local.PoolFor(*automatic->hosts()[0])), nullptr);
+
+  EXPECT_EQ(Create(ClusterYaml(1, 0, "protocol: AUTO")), nullptr);
+  EXPECT_THAT(ErrorMessages(), ElementsAre(HasSubstr("cluster.protocol: AUTO picks HTTP/2 or "
+                                                     "HTTP/1.1 by ALPN in the TLS handshake")));
+  EXPECT_EQ(Create(ClusterYaml(1, 0, "http2_protocol_options: {max_concurrent_streams: 10}")),
+            nullptr);
+  EXPECT_THAT(ErrorMessages(), ElementsAre(HasSubstr("cluster.http2_protocol_options: the "
+                                                     "cluster speaks HTTP/1.1")));
 }
 
 TEST_F(ClusterTest, ClusterManagerPoolFactoryMakesEveryClustersPools) {
