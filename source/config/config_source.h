@@ -59,6 +59,7 @@ class ConfigSource {
     std::string accepted_version;  // Of the last update acknowledged; "" before the first.
     std::string rejected_version;  // Of the last update rejected since then, with its error.
     std::string last_error;
+    std::string last_updated;  // When the accepted version arrived (RFC 3339), if known.
   };
 
   virtual ~ConfigSource() = default;

@@ -39,8 +39,19 @@ absl::Status FileConfigSource::Refresh() {
   SourceMap source_map(path_);
   v1::Bootstrap bootstrap;
   absl::Status loaded = LoadYamlFile(path_, &bootstrap, &source_map);
+  if (loaded.ok() && bootstrap.has_dynamic_resources() && bootstrap.has_static_resources()) {
+    ConfigErrors errors(&source_map);
+    errors.Add("static_resources",
+               "with dynamic_resources, resources come from the control plane: leave "
+               "static_resources out");
+    loaded = errors.ToStatus();
+  }
   ConfigUpdate update;
-  if (loaded.ok()) {
+  if (loaded.ok() && bootstrap.has_dynamic_resources()) {
+    // The control plane's source delivers the resources; this file only the rest.
+    update.bootstrap = &bootstrap;
+    update.source_map = &source_map;
+  } else if (loaded.ok()) {
     update.types[ResourceType::kListener] = Pack(bootstrap.static_resources().listeners());
     update.types[ResourceType::kRouteConfiguration] =
         Pack(bootstrap.static_resources().route_configurations());
@@ -50,12 +61,16 @@ absl::Status FileConfigSource::Refresh() {
     update.source_map = &source_map;
   }
   absl::Status answer = loaded.ok() ? callbacks_->OnConfigUpdate(update) : loaded;
+  if (loaded.ok() && bootstrap.has_dynamic_resources()) {
+    status_.clear();
+    return answer;
+  }
   for (ResourceType type : {ResourceType::kListener, ResourceType::kRouteConfiguration,
                             ResourceType::kCluster, ResourceType::kSecret}) {
     TypeStatus& status = status_[type];
     std::string version = loaded.ok() ? update.types[type].version : "";
     if (answer.ok()) {
-      status = {version, "", ""};
+      status = {version, "", "", ""};
     } else {
       status.rejected_version = version;
       status.last_error = std::string(answer.message());

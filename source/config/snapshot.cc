@@ -287,6 +287,35 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
   return std::make_shared<FilterChainManager>(std::move(chains), std::move(default_chain));
 }
 
+void ValidateDynamicResources(const v1::DynamicResources& dynamic, ConfigErrors& errors) {
+  const std::string path = "dynamic_resources";
+  const auto& ads = dynamic.ads_config();
+  if (!dynamic.has_ads_config()) {
+    errors.Add(path, "needs ads_config: the control plane's addresses");
+  } else if (ads.grpc_services().empty()) {
+    errors.Add(path + ".ads_config.grpc_services",
+               "list the control plane's addresses: [{google_grpc: {target_uri: HOST:PORT}}]");
+  }
+  if (ads.api_type() != v1::ApiConfigSource::GRPC &&
+      ads.api_type() != v1::ApiConfigSource::API_TYPE_UNSPECIFIED) {
+    errors.Add(path + ".ads_config.api_type", "only GRPC is supported");
+  }
+  for (int i = 0; i < ads.grpc_services_size(); ++i) {
+    if (ads.grpc_services(i).google_grpc().target_uri().empty()) {
+      errors.Add(absl::StrCat(path, ".ads_config.grpc_services[", i, "].google_grpc.target_uri"),
+                 "needs HOST:PORT");
+    }
+  }
+  for (const auto& [name, source] : {std::pair{"lds_config", &dynamic.lds_config()},
+                                     std::pair{"cds_config", &dynamic.cds_config()}}) {
+    bool set = name == std::string_view("lds_config") ? dynamic.has_lds_config()
+                                                      : dynamic.has_cds_config();
+    if (set && !source->has_ads()) {
+      errors.Add(absl::StrCat(path, ".", name), "only {ads: {}} is supported");
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Bootstrap> LoadBootstrapFile(const std::string& path, SourceMap* source_map) {
@@ -314,6 +343,10 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
   uint32_t admin_port = bootstrap.admin().has_address() ? admin.port_value() : 9901;
   if (!upstream::ParseSocketAddress(admin_ip, admin_port, &snapshot->admin_address)) {
     errors.Add("admin.address.socket_address", "invalid admin address");
+  }
+
+  if (bootstrap.has_dynamic_resources()) {
+    ValidateDynamicResources(bootstrap.dynamic_resources(), errors);
   }
 
   const auto& resources = bootstrap.static_resources();

@@ -20,10 +20,13 @@ bool Unpack(const std::vector<google::protobuf::Any>& resources,
 // The resources of `update` laid over those of `previous` (may be null), type by type.
 absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnapshot* previous) {
   v1::Bootstrap bootstrap;
+  if (previous != nullptr) bootstrap = previous->bootstrap;
   if (update.bootstrap != nullptr) {
+    // The file's fields, with the resources in force (a type the update carries replaces
+    // them below).
+    v1::StaticResources in_force = std::move(*bootstrap.mutable_static_resources());
     bootstrap = *update.bootstrap;
-  } else if (previous != nullptr) {
-    bootstrap = previous->bootstrap;
+    *bootstrap.mutable_static_resources() = std::move(in_force);
   }
   auto* resources = bootstrap.mutable_static_resources();
   for (const auto& [type, delivered] : update.types) {
@@ -58,8 +61,10 @@ absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnap
 absl::Status SnapshotBuilder::OnConfigUpdate(const ConfigUpdate& update) {
   auto bootstrap = Merge(update, current_.get());
   if (!bootstrap.ok()) return bootstrap.status();
+  // Resources from a control plane arrive one type at a time: references are not typos.
+  SourceKind kind = bootstrap->has_dynamic_resources() ? SourceKind::kDynamic : kind_;
   auto snapshot =
-      BuildSnapshot(*bootstrap, update.source_map, stats_, current_.get(), next_version_, kind_);
+      BuildSnapshot(*bootstrap, update.source_map, stats_, current_.get(), next_version_, kind);
   if (!snapshot.ok()) return snapshot.status();
   std::shared_ptr<const ConfigSnapshot> built = *std::move(snapshot);
   if (absl::Status published = publisher_(built); !published.ok()) return published;

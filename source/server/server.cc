@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/common/strings.h"
+#include "source/config/ads_config_source.h"
 #include "source/config/file_config_source.h"
 #include "source/config/redact.h"
 #include "source/network/tcp_connection.h"
@@ -158,6 +159,13 @@ int Server::Run() {
     workers_.clear();
     return 1;
   }
+  if (current_->bootstrap.has_dynamic_resources()) {
+    // The resources come from the control plane, as it pushes them.
+    ads_source_ = std::make_unique<config::AdsConfigSource>(
+        dispatcher_, current_->bootstrap.node(),
+        current_->bootstrap.dynamic_resources().ads_config());
+    (void)ads_source_->Start(snapshot_builder_);
+  }
   InstallAdminHandlers();
   std::string error = admin_.Listen(reinterpret_cast<const sockaddr*>(&current_->admin_address));
   if (!error.empty()) {
@@ -239,6 +247,7 @@ void Server::StartDrain() {
 void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  ads_source_.reset();
   for (auto& worker : workers_) worker->PostStop();
   for (auto& worker : workers_) worker->Join();
   workers_.clear();
@@ -398,10 +407,14 @@ std::string Server::ConfigDumpJson() {
   (void)google::protobuf::util::MessageToJsonString(redacted, &bootstrap, options);
   // Per resource type: the version in force, and the last rejected one with its error.
   std::string sources;
-  for (const auto& [type, status] : source_->status()) {
+  const config::ConfigSource& source = ads_source_ != nullptr ? *ads_source_ : *source_;
+  for (const auto& [type, status] : source.status()) {
     absl::StrAppend(&sources, sources.empty() ? "" : ",", "{\"type_url\":\"",
                     AbslView(config::TypeUrl(type)), "\",\"version_info\":\"",
                     JsonEscape(status.accepted_version), "\"");
+    if (!status.last_updated.empty()) {
+      absl::StrAppend(&sources, ",\"last_updated\":\"", status.last_updated, "\"");
+    }
     if (!status.last_error.empty()) {
       absl::StrAppend(&sources, ",\"rejected_version\":\"", JsonEscape(status.rejected_version),
                       "\",\"error_detail\":\"", JsonEscape(status.last_error), "\"");
@@ -409,7 +422,7 @@ std::string Server::ConfigDumpJson() {
     absl::StrAppend(&sources, "}");
   }
   return absl::StrCat("{\"version\":", current_->version, ",\"source\":\"",
-                      JsonEscape(source_->description()), "\",\"resources\":[", sources,
+                      JsonEscape(source.description()), "\",\"resources\":[", sources,
                       "],\"bootstrap\":", bootstrap, "}\n");
 }
 

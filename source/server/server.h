@@ -58,8 +58,10 @@ class Server {
   std::string ClustersText();
 
   Options options_;
-  RealTimeSource time_source_;  // For the main thread and every worker.
-  std::unique_ptr<config::ConfigSource> source_;
+  RealTimeSource time_source_;                    // For the main thread and every worker.
+  std::unique_ptr<config::ConfigSource> source_;  // The bootstrap file.
+  // With dynamic_resources in the bootstrap: the control plane's stream.
+  std::unique_ptr<config::ConfigSource> ads_source_;
   Dispatcher dispatcher_;
   StatsStore stats_;
   config::SnapshotBuilder snapshot_builder_;
