@@ -38,6 +38,32 @@ std::string FormatTimestamp(int64_t wall_us) {
 
 std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 
+// What one access log line says (Envoy-like format).
+struct AccessLogFields {
+  int64_t start_wall_us = 0;
+  std::string_view method, path;
+  Protocol protocol = Protocol::kHttp11;
+  int code = 0;
+  std::string_view flags;
+  uint64_t bytes_received = 0, bytes_sent = 0;
+  int64_t duration_ms = 0;
+  std::string_view xff, user_agent, request_id, authority, upstream_host;
+  const network::TlsInfo* tls = nullptr;
+  std::string_view principal;
+};
+
+std::string FormatAccessLogLine(const AccessLogFields& f) {
+  return absl::StrFormat(
+      "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s \"%s\"\n",
+      FormatTimestamp(f.start_wall_us), AbslView(OrDash(f.method)), AbslView(OrDash(f.path)),
+      AbslView(ProtocolName(f.protocol)), f.code, AbslView(OrDash(f.flags)), f.bytes_received,
+      f.bytes_sent, f.duration_ms, AbslView(OrDash(f.xff)), AbslView(OrDash(f.user_agent)),
+      AbslView(OrDash(f.request_id)), AbslView(OrDash(f.authority)),
+      AbslView(OrDash(f.upstream_host)),
+      f.tls != nullptr ? AbslView(f.tls->version) : absl::string_view("-"),
+      AbslView(OrDash(f.principal)));
+}
+
 // A random (version 4) UUID, formatted without printf machinery into the 36 bytes at `id`:
 // this runs per request.
 // The eight lowercase hex digits of `x`, most significant first, computed for all eight at
@@ -213,6 +239,15 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   void OnReset() {
     if (!response_complete_) info_.AddFlag("DC");
+  }
+
+  // The codec refused the rest of this request (a malformed body) and answered `status`
+  // itself when no response was under way (`answered`). Logged as such when it goes.
+  void OnCodecRefused(int status, bool answered) {
+    if (response_complete_) return;
+    if (answered) info_.response_code = status;
+    info_.AddFlag("DPE");
+    response_complete_ = true;
   }
 
   // StreamCallbacks: what the codec says of this stream alone (HTTP/2).
@@ -464,16 +499,24 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     headers_->Lookup("user-agent", &ua);
     headers_->Lookup("x-forwarded-for", &xff);
     headers_->Lookup("x-request-id", &request_id);
-    std::string line = absl::StrFormat(
-        "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s \"%s\"\n",
-        FormatTimestamp(info_.start_wall_us), original_method_, original_path_,
-        AbslView(ProtocolName(headers_->protocol)), code,
-        info_.response_flags.empty() ? "-" : info_.response_flags, info_.bytes_received,
-        info_.bytes_sent, static_cast<int64_t>(ms), AbslView(OrDash(xff)), AbslView(OrDash(ua)),
-        AbslView(OrDash(request_id)), AbslView(OrDash(original_authority_)),
-        AbslView(OrDash(info_.upstream_host)),
-        info_.tls != nullptr ? AbslView(info_.tls->version) : absl::string_view("-"),
-        AbslView(OrDash(info_.peer_principal())));
+    AccessLogFields fields;
+    fields.start_wall_us = info_.start_wall_us;
+    fields.method = original_method_;
+    fields.path = original_path_;
+    fields.protocol = headers_->protocol;
+    fields.code = code;
+    fields.flags = info_.response_flags;
+    fields.bytes_received = info_.bytes_received;
+    fields.bytes_sent = info_.bytes_sent;
+    fields.duration_ms = static_cast<int64_t>(ms);
+    fields.xff = xff;
+    fields.user_agent = ua;
+    fields.request_id = request_id;
+    fields.authority = original_authority_;
+    fields.upstream_host = info_.upstream_host;
+    fields.tls = info_.tls;
+    fields.principal = info_.peer_principal();
+    std::string line = FormatAccessLogLine(fields);
     for (const auto& log : config_->access_logs) log->Log(line);
   }
 
@@ -677,8 +720,31 @@ void ConnectionManager::OnProtocolError(int status, std::string_view details, bo
   PHX_LOG(kDebug, "downstream ", AbslView(connection_->peer_address()),
           " protocol error: ", AbslView(details));
   WaitFor(Waiting::kNothing);
-  if (answered) config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
+  if (answered && streams_.empty()) {
+    // Refused before it became a request: no stream counts and logs it, so the connection
+    // does (flag DPE, as Envoy's downstream protocol error). Operators hunt attacks in these
+    // lines.
+    config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
+    LogRefusal(status);
+  }
+  for (auto& stream : streams_) stream->OnCodecRefused(status, answered);
   Close(/*flush=*/true);
+}
+
+void ConnectionManager::LogRefusal(int status) {
+  const auto& access_logs = config_->access_logs;
+  if (access_logs.empty()) return;
+  AccessLogFields fields;
+  fields.start_wall_us = worker_.dispatcher().time_source().SystemUs();
+  fields.protocol = codec_ != nullptr ? codec_->protocol() : Protocol::kHttp11;
+  fields.code = status;
+  fields.flags = "DPE";
+  fields.tls = connection_->tls_info();
+  fields.principal = fields.tls != nullptr && fields.tls->peer != nullptr
+                         ? std::string_view(fields.tls->peer->principal)
+                         : std::string_view();
+  std::string line = FormatAccessLogLine(fields);
+  for (const auto& log : access_logs) log->Log(line);
 }
 
 void ConnectionManager::RemoveStream(ActiveStream& stream) {

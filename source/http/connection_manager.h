@@ -145,6 +145,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // Every stream is done: close, or wait for the next request.
   void OnStreamsDone();
   void Close(bool flush);
+  // The access log line of a request the codec refused before it became a stream.
+  void LogRefusal(int status);
   // One timeout at a time: waiting for a request head, or idle between requests.
   enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
   void WaitFor(Waiting what);

@@ -9,7 +9,7 @@ from harness.base import PhoenixTestCase
 from harness.client import ClientConn, raw_request
 from harness.config import simple_config
 from harness.http1 import parse_response
-from harness.process import free_port
+from harness.process import free_port, wait_until
 
 INTERNAL_WORDS = (b"llhttp", b"HPE_", b"Traceback", b"parser error", b"source/")
 
@@ -35,6 +35,7 @@ class RejectionTest(PhoenixTestCase):
         connection closed, nothing reached the upstream, protocol-error stat increased."""
         before = self.px.stat("http.ingress.downstream_cx_protocol_error") \
             if protocol_error else None
+        logged_before = self.refusals_logged(status)
         res = raw_request(self.port, data, timeout=5)
         self.assertTrue(res, f"no response at all (closed={res.closed}, reset={res.reset})")
         r = parse_response(res, eof=True)[0]
@@ -53,8 +54,16 @@ class RejectionTest(PhoenixTestCase):
                                           lambda v: v > before)
             self.assertIsNotNone(value, "stat http.ingress.downstream_cx_protocol_error missing")
             self.assertGreater(value, before, "downstream_cx_protocol_error did not increase")
+        self.assertTrue(wait_until(lambda: self.refusals_logged(status) > logged_before),
+                        f"no access log line with {status} DPE:\n{self.px.stdout_text()[-2000:]}")
         self.assertAlive(self.px)
         return r
+
+    def refusals_logged(self, status):
+        """Access log lines of refused requests with ``status`` and flag DPE (with no method
+        or path when the head itself was refused)."""
+        return sum(1 for e in self.px.access_log() if e["status"] == status and "DPE" in
+                   e["flag_list"])
 
     def test_valid_request_passes(self):
         # Positive control: the same listener forwards a well-formed request.
@@ -100,6 +109,8 @@ class RejectionTest(PhoenixTestCase):
     def test_uri_too_long(self):
         target = b"/echo/" + b"a" * 2000
         self.reject(b"GET " + target + b" HTTP/1.1\r\nHost: x.test\r\n\r\n", 414)
+        line = [e for e in self.px.access_log() if e["status"] == 414][-1]
+        self.assertEqual((line["method"], line["path"], line["flags"]), ("-", "-", "DPE"))
 
     def test_headers_too_large(self):
         big = b"".join(b"X-Big-%d: %s\r\n" % (i, b"v" * 2000) for i in range(4))  # ~8 KB
@@ -159,6 +170,8 @@ class RejectionTest(PhoenixTestCase):
         self.assertIsNotNone(r, "closed without a 408 response")
         self.assertEqual(r.status, 408, data[:200])
         self.assertEqual(self.app.requests_snapshot(), [])
+        self.assertTrue(wait_until(lambda: self.refusals_logged(408) >= 1),
+                        self.px.stdout_text()[-2000:])
 
     def test_request_headers_timeout_is_not_reset_by_trickling(self):
         # Slowloris: one header byte every 100 ms keeps the connection busy, but the headers
