@@ -43,6 +43,25 @@ absl::StatusOr<int> OpenListenSocket(const sockaddr_storage& address) {
   return fd;
 }
 
+// Fails when another socket (another process) already listens on `address`. Our own
+// listening sockets share the port through SO_REUSEPORT, which would just as silently share
+// it with a second phoenix; a probe bound without SO_REUSEPORT is refused while anyone
+// listens there (SO_REUSEADDR still lets it past connections in TIME_WAIT).
+absl::Status CheckAddressFree(const sockaddr_storage& address) {
+  int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  socklen_t length = address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  absl::Status status = absl::OkStatus();
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+    status =
+        absl::UnavailableError(errno == EADDRINUSE ? "address already in use" : strerror(errno));
+  }
+  close(fd);
+  return status;
+}
+
 }  // namespace
 
 Server::Server(Options options)
@@ -74,8 +93,9 @@ absl::StatusOr<ListenerSocketsList> Server::BindListeners(const config::ConfigSn
     } else {
       sockets = std::make_shared<ListenerSockets>();
       sockets->address = listener.address;
+      absl::Status free = CheckAddressFree(listener.sockaddr);
       for (int i = 0; i < options_.concurrency; ++i) {
-        auto fd = OpenListenSocket(listener.sockaddr);
+        absl::StatusOr<int> fd = free.ok() ? OpenListenSocket(listener.sockaddr) : free;
         if (!fd.ok()) {
           for (int open_fd : sockets->fds) close(open_fd);
           for (auto& [address, s] : next) {
@@ -186,7 +206,7 @@ int Server::Run() {
     PHX_LOG(kInfo, "listener '", listener.name, "' on ", listener.address);
   }
   PHX_LOG(kInfo, "phoenix ", PHOENIX_VERSION, " started: ", options_.concurrency,
-          " workers, config version ", current_->version, ", admin on ",
+          options_.concurrency == 1 ? " worker" : " workers", ", config version ", current_->version, ", admin on ",
           network::FormatAddress(reinterpret_cast<const sockaddr*>(&current_->admin_address)));
   dispatcher_.Run();
   PHX_LOG(kInfo, "phoenix stopped");

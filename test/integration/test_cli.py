@@ -1,14 +1,17 @@
 """Command line: --version, --help, --mode validate (with file:line:column errors), and serving
 from a config written as real YAML text."""
 
+import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import unittest
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get
+from harness.config import simple_config
 from harness.process import REPO_ROOT, free_port, require_phoenix_bin
 from harness.tls import certs
 
@@ -239,3 +242,50 @@ class CheckPolicyTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PortOwnershipTest(PhoenixTestCase):
+    """A port another process listens on is refused, as nginx does, rather than shared
+    silently through SO_REUSEPORT."""
+
+    def second_start(self, port):
+        config = simple_config(port, free_port(), [free_port()])
+        path = os.path.join(tempfile.mkdtemp(prefix="phoenix-port-"), "second.yaml")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        p = subprocess.run([require_phoenix_bin(), "-c", path, "--concurrency", "2"],
+                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout + p.stderr
+
+    def test_a_second_phoenix_on_the_same_port_fails_to_start(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        first = self.start_phoenix(simple_config(port, free_port(), [app.port]))
+        rc, out = self.second_start(port)
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port}: address already in use", out)
+        for _ in range(6):
+            self.assertEqual(http_get(port, "/").status, 200)
+        self.assertEqual(app.request_count(), 6)  # the first phoenix took every request
+        self.assertAlive(first)
+
+    def test_a_port_held_by_another_program_is_refused(self):
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        self.addCleanup(held.close)
+        rc, out = self.second_start(held.getsockname()[1])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("address already in use", out)
+
+
+class StartupLineTest(PhoenixTestCase):
+
+    def test_the_startup_line_counts_workers_in_words(self):
+        app = self.start_upstream("app")
+        one = self.start_phoenix(simple_config(free_port(), free_port(), [app.port]),
+                                 concurrency=1)
+        self.assertIn("started: 1 worker, config version", one.stderr_text())
+        two = self.start_phoenix(simple_config(free_port(), free_port(), [app.port]),
+                                 concurrency=2)
+        self.assertIn("started: 2 workers, config version", two.stderr_text())
