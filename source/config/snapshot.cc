@@ -1,5 +1,7 @@
 #include "source/config/snapshot.h"
 
+#include <netinet/in.h>
+
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -24,19 +26,40 @@ constexpr char kDefaultChainName[] = "default_filter_chain";
 struct ListenerContext {
   StatsStore& stats;
   const upstream::ClusterMap& clusters;
+  const std::set<std::string>& declared_clusters;  // Every cluster name, valid or not.
   const RouteConfigMap& route_configs;
   const network::SecretMap& secrets;
   SourceKind kind;
   ConfigErrors& errors;
 };
 
-// Reports each cluster `routes` sends to that `clusters` does not have; from a dynamic source
-// it may still arrive (until then its requests get 503, flag NC).
-void CheckClusterReferences(const router::RouteTable& routes, const upstream::ClusterMap& clusters,
+// Whether binding both would clash: the same port of the same family, on the same IP or with
+// either on the wildcard address.
+bool SameSocket(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  if (a.ss_family == AF_INET) {
+    const auto& x = reinterpret_cast<const sockaddr_in&>(a);
+    const auto& y = reinterpret_cast<const sockaddr_in&>(b);
+    return x.sin_port == y.sin_port &&
+           (x.sin_addr.s_addr == y.sin_addr.s_addr || x.sin_addr.s_addr == INADDR_ANY ||
+            y.sin_addr.s_addr == INADDR_ANY);
+  }
+  const auto& x = reinterpret_cast<const sockaddr_in6&>(a);
+  const auto& y = reinterpret_cast<const sockaddr_in6&>(b);
+  return x.sin6_port == y.sin6_port &&
+         (IN6_ARE_ADDR_EQUAL(&x.sin6_addr, &y.sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&x.sin6_addr) ||
+          IN6_IS_ADDR_UNSPECIFIED(&y.sin6_addr));
+}
+
+// Reports each cluster `routes` sends to that is not declared (`declared`: every cluster
+// name in the config, valid or not, so that one bad cluster is one error, not one per route
+// to it); from a dynamic source it may still arrive (until then its requests get 503, flag
+// NC).
+void CheckClusterReferences(const router::RouteTable& routes, const std::set<std::string>& declared,
                             SourceKind kind, ConfigErrors& errors) {
   if (kind == SourceKind::kDynamic) return;
   for (const auto& [field_path, cluster] : routes.ReferencedClusters()) {
-    if (clusters.find(cluster) == clusters.end()) {
+    if (declared.find(cluster) == declared.end()) {
       errors.Add(field_path, absl::StrCat("unknown cluster '", cluster, "'"));
     }
   }
@@ -50,7 +73,7 @@ http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& p
   if (!proto.has_rds()) {
     auto routes = std::make_shared<router::RouteTable>(proto.route_config(),
                                                        hpath + ".route_config", context.errors);
-    CheckClusterReferences(*routes, context.clusters, context.kind, context.errors);
+    CheckClusterReferences(*routes, context.declared_clusters, context.kind, context.errors);
     return routes;
   }
   const std::string& name = proto.rds().route_config_name();
@@ -397,12 +420,12 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
       continue;
     }
     auto routes = std::make_shared<router::RouteTable>(proto, path, errors);
-    CheckClusterReferences(*routes, snapshot->clusters, kind, errors);
+    CheckClusterReferences(*routes, cluster_names, kind, errors);
     snapshot->route_configs[proto.name()] = std::move(routes);
   }
 
-  const ListenerContext context{stats, snapshot->clusters, snapshot->route_configs, secrets, kind,
-                                errors};
+  const ListenerContext context{
+      stats, snapshot->clusters, cluster_names, snapshot->route_configs, secrets, kind, errors};
   std::set<std::string> listener_names, listener_addresses;
   // Listeners from a dynamic source may arrive later.
   if (resources.listeners().empty() && kind == SourceKind::kStatic) {
@@ -419,15 +442,22 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
       errors.Add(path + ".name", absl::StrCat("duplicate listener name '", proto.name(), "'"));
     }
     const auto& socket = proto.address().socket_address();
-    if (!upstream::ParseSocketAddress(socket.address(), socket.port_value(), &listener.sockaddr)) {
+    bool port_ok = socket.port_value() != 0 && socket.port_value() <= 65535;
+    if (!port_ok) {
+      errors.Add(path + ".address.socket_address.port_value",
+                 absl::StrCat("port ", socket.port_value(), " is out of range: use 1-65535"));
+    }
+    if (!upstream::ParseSocketAddress(socket.address(), port_ok ? socket.port_value() : 1,
+                                      &listener.sockaddr)) {
       errors.Add(path + ".address.socket_address.address",
                  absl::StrCat("'", socket.address(), "' is not an IP address"));
-    } else if (socket.port_value() == 0 || socket.port_value() > 65535) {
-      errors.Add(path + ".address.socket_address.port_value", "port must be 1-65535");
-    } else {
+    } else if (port_ok) {
       listener.address = network::FormatAddress(reinterpret_cast<sockaddr*>(&listener.sockaddr));
       if (!listener_addresses.insert(listener.address).second) {
         errors.Add(path + ".address", absl::StrCat("address ", listener.address, " is used twice"));
+      } else if (SameSocket(listener.sockaddr, snapshot->admin_address)) {
+        errors.Add(path + ".address",
+                   absl::StrCat("address ", listener.address, " is the admin server's"));
       }
     }
     listener.filter_chains = BuildFilterChains(proto, path, context);

@@ -105,15 +105,17 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
                                        "].endpoint.address.socket_address");
       const auto& socket = locality.lb_endpoints(j).endpoint().address().socket_address();
       sockaddr_storage address;
-      if (!ParseSocketAddress(socket.address(), socket.port_value(), &address)) {
+      bool port_ok = socket.port_value() != 0 && socket.port_value() <= 65535;
+      if (!port_ok) {
+        errors.Add(epath + ".port_value",
+                   absl::StrCat("port ", socket.port_value(), " is out of range: use 1-65535"));
+      }
+      if (!ParseSocketAddress(socket.address(), port_ok ? socket.port_value() : 1, &address)) {
         errors.Add(epath + ".address",
                    absl::StrCat("'", socket.address(), "' is not an IP address"));
         continue;
       }
-      if (socket.port_value() == 0 || socket.port_value() > 65535) {
-        errors.Add(epath + ".port_value", "port must be 1-65535");
-        continue;
-      }
+      if (!port_ok) continue;
       info->hosts_.push_back(std::make_shared<Host>(
           address, network::FormatAddress(reinterpret_cast<const sockaddr*>(&address)),
           locality.priority()));

@@ -1,3 +1,4 @@
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "phoenix/config/v1/bootstrap.pb.h"
 #include "source/config/snapshot.h"
@@ -114,6 +115,58 @@ TEST(SnapshotTest, ValidationErrorsPointAtTheField) {
             std::string::npos)
       << message;
   EXPECT_NE(message.find("'not-an-ip' is not an IP address"), std::string::npos) << message;
+}
+
+// Builds `yaml` (file "snap.yaml"); the error message, or "" if it is valid.
+std::string BuildError(const std::string& yaml) {
+  v1::Bootstrap bootstrap;
+  SourceMap map("snap.yaml");
+  EXPECT_TRUE(LoadYamlString(yaml, &bootstrap, &map).ok());
+  StatsStore stats;
+  server::RegisterBuiltinFilters();
+  auto snapshot = BuildSnapshot(bootstrap, &map, stats, nullptr, 1, SourceKind::kStatic);
+  return snapshot.ok() ? "" : std::string(snapshot.status().message());
+}
+
+TEST(SnapshotTest, PortsOutOfRangeSayHowAndABadClusterIsOneError) {
+  std::string message = BuildError(
+      "static_resources:\n"
+      "  listeners:\n"
+      "  - name: l\n"
+      "    address: {socket_address: {address: 127.0.0.1, port_value: 80800}}\n"
+      "    http_connection_manager:\n"
+      "      route_config: {virtual_hosts: [{name: v, domains: [\"*\"], routes: "
+      "[{match: {prefix: /}, route: {cluster: a}}]}]}\n"
+      "  clusters:\n"
+      "  - name: a\n"
+      "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
+      "{socket_address: {address: 127.0.0.1, port_value: 70000}}}}]}]}\n");
+  EXPECT_THAT(message, ::testing::HasSubstr("static_resources.listeners[0].address.socket_address"
+                                            ".port_value: port 80800 is out of range: use "
+                                            "1-65535"));
+  EXPECT_THAT(message, ::testing::HasSubstr("port_value: port 70000 is out of range"));
+  EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("not an IP address")));
+  EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("unknown cluster")));
+}
+
+TEST(SnapshotTest, AListenerOnTheAdminAddressIsAnError) {
+  const std::string listener =
+      "static_resources:\n"
+      "  listeners:\n"
+      "  - name: l\n"
+      "    address: {socket_address: {address: 127.0.0.1, port_value: 9901}}\n"
+      "    http_connection_manager: {route_config: {}}\n";
+  EXPECT_THAT(BuildError(listener),
+              ::testing::HasSubstr("snap.yaml:4:5: static_resources.listeners[0].address: "
+                                   "address 127.0.0.1:9901 is the admin server's"));
+  EXPECT_THAT(BuildError("admin: {address: {socket_address: {address: 0.0.0.0, port_value: "
+                         "9901}}}\n" +
+                         listener),
+              ::testing::HasSubstr("is the admin server's"));
+  EXPECT_EQ(BuildError("admin: {address: {socket_address: {address: 127.0.0.1, port_value: "
+                       "9902}}}\n" +
+                       listener),
+            "");
 }
 
 TEST(SnapshotTest, UnchangedClusterKeepsItsInfo) {
