@@ -1,10 +1,15 @@
 #include "source/config/yaml_loader.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -28,6 +33,17 @@ constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
 SourceLocation LocationOf(const YAML::Node& node) {
   YAML::Mark mark = node.Mark();
   return SourceLocation{mark.line + 1, mark.column + 1};
+}
+
+// A plausible proto field name (letters, digits, '_', or "@type"), short: what an error may
+// quote back.
+bool LooksLikeFieldName(std::string_view name) {
+  if (name == "@type") return true;
+  if (name.empty() || name.size() > 64 || !absl::ascii_isalpha(name[0])) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_') return false;
+  }
+  return true;
 }
 
 std::string FieldPath(const std::string& parent, std::string_view field) {
@@ -68,6 +84,12 @@ class YamlConverter {
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;
       std::string name = key.IsScalar() ? key.Scalar() : "";
+      if (!LooksLikeFieldName(name)) {
+        // Never echo it: a file that is not a config at all (a password file, a key) must not
+        // have its lines printed back.
+        Error(key, path, "not a config field here (expected a field name)");
+        continue;
+      }
       std::string field_path = FieldPath(path, name);
       if (!seen_keys.insert(name).second) {
         Error(key, field_path, "duplicate key");
@@ -365,8 +387,15 @@ absl::Status LoadYamlString(std::string_view yaml, Message* message, SourceMap* 
 }
 
 absl::Status LoadYamlFile(const std::string& path, Message* message, SourceMap* source_map) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", strerror(errno)));
+  }
+  if (S_ISDIR(info.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory; give a YAML file"));
+  }
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open config file"));
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", strerror(errno)));
   std::stringstream contents;
   contents << in.rdbuf();
   return LoadYamlString(contents.str(), message, source_map);

@@ -153,6 +153,28 @@ class CliTest(PhoenixTestCase):
         self.assertIn("lb_polcy", out)
         self.assertIn("lb_policy", out, "error should suggest the right field name")
 
+    def test_a_file_that_is_not_a_config_is_never_echoed(self):
+        secret = "$6$rounds=5000$c2VjcmV0$hash"
+        path = self.write("shadow", f"root:{secret}:19000:0:99999:7:::\n"
+                                    "daemon:*:19000:0:99999:7:::\n")
+        rc, out = self.run_phoenix("--mode", "validate", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"{path}:1:1: not a config field here", out)
+        for word in (secret, "root", "daemon", "19000"):
+            self.assertNotIn(word, out.replace(path, ""))
+
+    def test_a_directory_or_a_missing_file_says_so(self):
+        directory = tempfile.mkdtemp(prefix="phoenix-dir-")
+        self.addCleanup(os.rmdir, directory)
+        rc, out = self.run_phoenix("--mode", "validate", "-c", directory)
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"{directory}: is a directory; give a YAML file", out)
+        rc, out = self.run_phoenix("--mode", "check-policy", "-c", self.write("good.yaml", render()),
+                                   "--cases", os.path.join(directory, "missing.yaml"))
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("missing.yaml: cannot open: No such file or directory", out)
+        self.assertNotIn("config file", out)
+
     def test_validate_unknown_cluster(self):
         text = render().replace("route: { cluster: app, timeout: 5s }",
                                 "route: { cluster: nonexistent, timeout: 5s }")
