@@ -127,7 +127,10 @@ AdminResponse AdminServer::Handle(const http::RequestHeaders& request) {
   if (it == handlers_.end()) {
     std::string body = "admin endpoints:\n";
     for (const auto& [p, h] : handlers_) absl::StrAppend(&body, "  ", h.first, " ", p, "\n");
-    return {404, "text/plain", body};
+    // "/" and "/help" ask for exactly this list.
+    bool asked =
+        (path == "/" || path == "/help") && (request.method == "GET" || request.method == "HEAD");
+    return {asked ? 200 : 404, "text/plain", body};
   }
   if (request.method != it->second.first &&
       !(request.method == "HEAD" && it->second.first == "GET")) {

@@ -117,6 +117,27 @@ absl::StatusOr<ListenerSocketsList> Server::BindListeners(const config::ConfigSn
   return bound;
 }
 
+void Server::LogListenerChanges(const config::ConfigSnapshot& before,
+                                const config::ConfigSnapshot& after) {
+  std::map<std::string, std::string> was;  // name -> address
+  for (const auto& listener : before.listeners) was[listener.name] = listener.address;
+  for (const auto& listener : after.listeners) {
+    auto it = was.find(listener.name);
+    if (it == was.end()) {
+      PHX_LOG(kInfo, "listener '", listener.name, "' added on ", listener.address);
+      continue;
+    }
+    if (it->second != listener.address) {
+      PHX_LOG(kInfo, "listener '", listener.name, "' moved from ", it->second, " to ",
+              listener.address);
+    }
+    was.erase(it);
+  }
+  for (const auto& [name, address] : was) {
+    PHX_LOG(kInfo, "listener '", name, "' on ", address, " removed");
+  }
+}
+
 absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
   if (current_ != nullptr && std::memcmp(&snapshot->admin_address, &current_->admin_address,
                                          sizeof(sockaddr_storage)) != 0) {
@@ -124,6 +145,7 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   }
   auto sockets = BindListeners(*snapshot);
   if (!sockets.ok()) return sockets.status();
+  if (current_ != nullptr) LogListenerChanges(*current_, *snapshot);
   current_ = std::move(snapshot);
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
   for (const auto& [name, cluster] : current_->clusters) {
@@ -206,7 +228,8 @@ int Server::Run() {
     PHX_LOG(kInfo, "listener '", listener.name, "' on ", listener.address);
   }
   PHX_LOG(kInfo, "phoenix ", PHOENIX_VERSION, " started: ", options_.concurrency,
-          options_.concurrency == 1 ? " worker" : " workers", ", config version ", current_->version, ", admin on ",
+          options_.concurrency == 1 ? " worker" : " workers", ", config version ",
+          current_->version, ", admin on ",
           network::FormatAddress(reinterpret_cast<const sockaddr*>(&current_->admin_address)));
   dispatcher_.Run();
   PHX_LOG(kInfo, "phoenix stopped");
@@ -340,10 +363,12 @@ void Server::InstallAdminHandlers() {
                     });
   admin_.AddHandler("/healthcheck/fail", "POST", [this](const http::RequestHeaders&) {
     health_failed_ = true;
+    PHX_LOG(kInfo, "admin: /healthcheck/fail: /ready now answers 503 FAILED");
     return AdminResponse{200, "text/plain", "OK\n"};
   });
   admin_.AddHandler("/healthcheck/ok", "POST", [this](const http::RequestHeaders&) {
     health_failed_ = false;
+    PHX_LOG(kInfo, "admin: /healthcheck/ok: /ready answers 200 again");
     return AdminResponse{200, "text/plain", "OK\n"};
   });
 }

@@ -43,6 +43,9 @@ class Server {
  private:
   // Makes `snapshot` the one in force (the SnapshotBuilder's publisher).
   absl::Status Publish(std::shared_ptr<const config::ConfigSnapshot> snapshot);
+  // Says in the log which listeners a new snapshot adds, moves or removes (operator-visible).
+  static void LogListenerChanges(const config::ConfigSnapshot& before,
+                                 const config::ConfigSnapshot& after);
   // The sockets of each of `snapshot`'s listeners, in order: kept by address across snapshots.
   absl::StatusOr<ListenerSocketsList> BindListeners(const config::ConfigSnapshot& snapshot);
   // Rebuilds the config in force so that changed certificate files take effect (`trigger`

@@ -151,6 +151,13 @@ class AdminTest(PhoenixTestCase):
         status, _ = self.px.admin_get("/no-such-admin-endpoint")
         self.assertEqual(status, 404)
 
+    def test_root_and_help_list_the_endpoints(self):
+        for path in ("/", "/help"):
+            status, body = self.px.admin_get(path)
+            self.assertEqual(status, 200, body)
+            self.assertIn("GET /config_dump", body)
+            self.assertIn("POST /reload", body)
+
 
 class ReloadTest(PhoenixTestCase):
 
@@ -203,6 +210,17 @@ class ReloadTest(PhoenixTestCase):
         self.assertEqual(status, 200, body)
         self.wait_body(b"via-post\n")
         self.assertGreater(self.wait_version_above(v0), v0)
+
+    def test_a_listener_that_moves_in_a_reload_is_logged(self):
+        new_port = free_port()
+        config = reload_config(new_port, self.admin, [self.app.port], "moved\n")
+        self.px.write_config(config)
+        status, body = self.px.admin_post("/reload")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(http_get(new_port, "/dr").body, b"moved\n")
+        self.assertTrue(wait_until(lambda: f"listener 'ingress' moved from 127.0.0.1:{self.port} "
+                                           f"to 127.0.0.1:{new_port}" in self.px.stderr_text()),
+                        self.px.stderr_text())
 
     def bad_config_text(self):
         cfg = self.config("never\n")

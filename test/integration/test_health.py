@@ -130,6 +130,9 @@ class ReadinessTest(PhoenixTestCase):
         self.assertEqual(http_get(port, "/").status, 200, "traffic still flows while failing")
         self.assertEqual(px.admin_post("/healthcheck/ok")[0], 200)
         self.assertEqual(px.admin_get("/ready")[0], 200)
+        # Operator actions are in the log.
+        self.assertTrue(wait_until(lambda: "[info] admin: /healthcheck/ok" in px.stderr_text()))
+        self.assertIn("[info] admin: /healthcheck/fail", px.stderr_text())
 
 
 if __name__ == "__main__":
