@@ -44,10 +44,21 @@ void LogLine(LogLevel level, std::string_view message) {
   gmtime_r(&ts.tv_sec, &utc);
   char stamp[40];
   size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string line(stamp, n);
-  line += absl::StrFormat(".%03dZ [%s] ", ts.tv_nsec / 1000000, kNames[static_cast<int>(level)]);
-  line.append(message);
-  line.push_back('\n');
+  std::string prefix(stamp, n);
+  prefix += absl::StrFormat(".%03dZ [%s] ", ts.tv_nsec / 1000000, kNames[static_cast<int>(level)]);
+  // Every line of a multi-line message carries the stamp and level, so that log tools that
+  // read line by line (grep, journald) never see an orphan line.
+  std::string line;
+  line.reserve(prefix.size() + message.size() + 1);
+  while (true) {
+    size_t end = message.find('\n');
+    line += prefix;
+    line.append(message.substr(0, end));
+    line.push_back('\n');
+    if (end == std::string_view::npos) break;
+    message.remove_prefix(end + 1);
+    if (message.empty()) break;
+  }
   ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
 }

@@ -253,6 +253,10 @@ class ReloadTest(PhoenixTestCase):
         self.assertAlive(self.px)
         self.assertEqual(self.dr_body(), b"v0\n")
         self.assertEqual(self.px.config_version(), v0)
+        # The multi-line log message: every line with its stamp and level.
+        self.assertTrue(wait_until(lambda: "lb_polcy" in self.px.stderr_text()))
+        for line in self.px.stderr_text().splitlines():
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[\w+\] ")
 
     def resource_status(self):
         status, body = self.px.admin_get("/config_dump")
