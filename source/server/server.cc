@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/common/strings.h"
 #include "source/config/ads_config_source.h"
@@ -337,9 +338,10 @@ void Server::InstallAdminHandlers() {
   admin_.AddHandler("/clusters", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
     return {200, "text/plain", ClustersText()};
   });
-  admin_.AddHandler("/config_dump", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
-    return {200, "application/json", ConfigDumpJson()};
-  });
+  admin_.AddHandler("/config_dump", "GET",
+                    [this](const http::RequestHeaders& request) -> AdminResponse {
+                      return {200, "application/json", ConfigDumpJson(request.Query())};
+                    });
   admin_.AddHandler("/server_info", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
     return {200, "application/json", ServerInfoJson()};
   });
@@ -443,10 +445,20 @@ std::string Server::ServerInfoJson() {
       JsonEscape(node.id()), "\",\"cluster\":\"", JsonEscape(node.cluster()), "\"}}\n");
 }
 
-std::string Server::ConfigDumpJson() {
+std::string Server::ConfigDumpJson(std::string_view query) {
+  bool include_defaults = false;
+  bool pretty = false;
+  for (absl::string_view part : absl::StrSplit(AbslView(query), '&', absl::SkipEmpty())) {
+    std::string_view key(part.data(),
+                         part.find('=') == absl::string_view::npos ? part.size() : part.find('='));
+    include_defaults |= key == "include_defaults";
+    pretty |= key == "pretty";
+  }
   std::string bootstrap;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  // With include_defaults, every field shows, set or not (action: DENY, lb_policy, ...).
+  options.always_print_primitive_fields = include_defaults;
   config::v1::Bootstrap redacted = current_->bootstrap;
   config::RedactPrivateKeys(&redacted);
   (void)google::protobuf::util::MessageToJsonString(redacted, &bootstrap, options);
@@ -466,9 +478,21 @@ std::string Server::ConfigDumpJson() {
     }
     absl::StrAppend(&sources, "}");
   }
-  return absl::StrCat("{\"version\":", current_->version, ",\"source\":\"",
-                      JsonEscape(source.description()), "\",\"resources\":[", sources,
-                      "],\"bootstrap\":", bootstrap, "}\n");
+  std::string dump = absl::StrCat("{\"version\":", current_->version, ",\"source\":\"",
+                                  JsonEscape(source.description()), "\",\"resources\":[", sources,
+                                  "],\"bootstrap\":", bootstrap, "}");
+  if (pretty) {
+    // Read back as a google.protobuf.Value and written indented.
+    google::protobuf::Value value;
+    google::protobuf::util::JsonPrintOptions indented;
+    indented.add_whitespace = true;
+    std::string out;
+    if (google::protobuf::util::JsonStringToMessage(dump, &value).ok() &&
+        google::protobuf::util::MessageToJsonString(value, &out, indented).ok()) {
+      dump = std::move(out);
+    }
+  }
+  return dump + "\n";
 }
 
 std::string Server::ClustersText() {

@@ -57,7 +57,8 @@ class Server {
   void Shutdown();
   std::string ServerInfoJson();
   AdminResponse ExplainPolicy(std::string_view query);
-  std::string ConfigDumpJson();
+  // `query`: include_defaults (every field, set or not), pretty (indented).
+  std::string ConfigDumpJson(std::string_view query);
   std::string ClustersText();
 
   Options options_;

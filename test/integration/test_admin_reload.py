@@ -138,6 +138,18 @@ class AdminTest(PhoenixTestCase):
         self.assertIn("version", doc)
         self.assertTrue(find_named(doc, "app"), "cluster 'app' not in /config_dump")
         self.assertTrue(find_named(doc, "ingress"), "listener 'ingress' not in /config_dump")
+        self.assertNotIn('"lb_policy"', body)  # unset: not shown by default
+
+    def test_config_dump_with_defaults_and_pretty(self):
+        status, body = self.px.admin_get("/config_dump?include_defaults&pretty")
+        self.assertEqual(status, 200)
+        doc = json.loads(body)
+        cluster = [c for c in doc["bootstrap"]["static_resources"]["clusters"]
+                   if c["name"] == "app"][0]
+        self.assertEqual(cluster["lb_policy"], "ROUND_ROBIN")
+        self.assertIn('\n "version": ', body)  # indented
+        self.assertEqual(json.loads(self.px.admin_get("/config_dump")[1])["version"],
+                         doc["version"])
 
     def test_server_info(self):
         status, body = self.px.admin_get("/server_info")
