@@ -387,33 +387,39 @@ void Http1ServerCodec::Dispatch(const char* data, size_t length) {
   Execute(data, length);
 }
 
-bool Http1ServerCodec::HasObsFold(const char* data, size_t length) {
-  // llhttp joins obs-fold continuation lines silently; RFC 9112 lets a server reject them,
-  // and we do: a folded line is a classic request-smuggling ingredient.
-  if (head_scan_done_ || length == 0) return false;
+const char* Http1ServerCodec::ScanHead(const char* data, size_t length) {
+  // llhttp joins obs-fold continuation lines silently, and accepts a bare LF as the line that
+  // ends the head; RFC 9112 lets a server reject both, and we do: each is a classic
+  // request-smuggling ingredient (another parser may split the head elsewhere).
+  if (head_scan_done_ || length == 0) return nullptr;
   const char* end = data + length;
   const char* p = data;
   if (last_was_lf_) {
     last_was_lf_ = false;
-    if (*p == ' ' || *p == '\t') return true;
-    if (*p == '\r' || *p == '\n') {
+    if (*p == ' ' || *p == '\t') return "obs-fold in request head";
+    if (*p == '\n') return "bare LF in request head";
+    if (*p == '\r') {
       head_scan_done_ = true;  // End of the head.
-      return false;
+      return nullptr;
     }
   }
-  // Only the byte after each line feed matters.
+  // Each line feed must end a CRLF, and the byte after it must not fold the line.
   while ((p = static_cast<const char*>(memchr(p, '\n', end - p))) != nullptr) {
+    bool crlf = p > data ? p[-1] == '\r' : last_was_cr_;
+    if (!crlf) return "bare LF in request head";
     if (++p == end) {
       last_was_lf_ = true;
-      return false;
+      return nullptr;
     }
-    if (*p == ' ' || *p == '\t') return true;
-    if (*p == '\r' || *p == '\n') {
+    if (*p == ' ' || *p == '\t') return "obs-fold in request head";
+    if (*p == '\n') return "bare LF in request head";
+    if (*p == '\r') {
       head_scan_done_ = true;
-      return false;
+      return nullptr;
     }
   }
-  return false;
+  last_was_cr_ = end[-1] == '\r';
+  return nullptr;
 }
 
 void Http1ServerCodec::Execute(const char* data, size_t length) {
@@ -421,8 +427,8 @@ void Http1ServerCodec::Execute(const char* data, size_t length) {
   // scan, also when a pipelined one was answered while its bytes were being parsed.
   llhttp_errno_t err;
   while (true) {
-    if (HasObsFold(data, length)) {
-      ProtocolError(400, "obs-fold in request head");
+    if (const char* malformed = ScanHead(data, length)) {
+      ProtocolError(400, malformed);
       return;
     }
     err = ParseChunk(data, length);
@@ -594,6 +600,7 @@ int Http1ServerCodec::OnMessageComplete() {
   in_message_ = false;
   head_scan_done_ = false;
   last_was_lf_ = false;
+  last_was_cr_ = false;
   request_complete_ = true;
   HeaderMap trailers;
   TakeHeaders(trailers, nullptr);

@@ -139,7 +139,9 @@ class Http1ServerCodec : public Http1Parser,
   int OnBody(const char* at, size_t length) override;
   int OnMessageComplete() override;
   void Execute(const char* data, size_t length);
-  bool HasObsFold(const char* data, size_t length);
+  // Checks the head's bytes as they come, before llhttp: an error description for an
+  // obs-fold or a bare LF, else null.
+  const char* ScanHead(const char* data, size_t length);
   void ResponseComplete();
   bool SplitTarget(RequestHeaders& request);
   // Whether the head being completed asks for a WebSocket upgrade this codec can carry
@@ -168,6 +170,7 @@ class Http1ServerCodec : public Http1Parser,
   bool failed_ = false;
   bool head_scan_done_ = false;
   bool last_was_lf_ = false;
+  bool last_was_cr_ = false;  // The previous chunk of the head ended with CR.
   // The current request asks to switch to this protocol ("websocket"); its response decides:
   // 101 starts the tunnel, anything else closes the connection after it.
   std::string upgrade_;

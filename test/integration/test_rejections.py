@@ -223,6 +223,16 @@ class RfcExtraRejectionTest(PhoenixTestCase):
         # RFC 9112 3.2: MUST respond 400 to an HTTP/1.1 request without Host.
         self.check(b"GET /echo HTTP/1.1\r\nX-Foo: bar\r\n\r\n")
 
+    def test_empty_header_name(self):
+        self.check(b"POST /echo HTTP/1.1\r\nHost: x.test\r\n: chunked\r\n"
+                   b"Content-Length: 0\r\n\r\n")
+
+    def test_header_name_starting_with_a_colon(self):
+        self.check(b"GET /echo HTTP/1.1\r\nHost: x.test\r\n:path: /admin\r\n\r\n")
+
+    def test_bare_lf_ending_the_head(self):
+        self.check(b"GET /echo HTTP/1.1\r\nHost: x.test\r\n\n")
+
 
 class IdleTimeoutTest(PhoenixTestCase):
 
