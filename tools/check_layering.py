@@ -34,6 +34,12 @@ FORBIDDEN = [
     ("router", "tls"), ("filters", "tls"), ("tls", "router"),
     ("tls", "upstream"), ("tls", "filters"), ("tls", "config"), ("tls", "server"),
     ("common", "tls"),
+    # The control plane is a binary of its own on top of everything; the proxy's layers never
+    # reach into it.
+    ("common", "control_plane"), ("network", "control_plane"), ("http", "control_plane"),
+    ("matchers", "control_plane"), ("upstream", "control_plane"), ("router", "control_plane"),
+    ("filters", "control_plane"), ("tls", "control_plane"), ("config", "control_plane"),
+    ("server", "control_plane"),
 ]
 
 LIBRARY_RE = re.compile(r"phoenix_library\(\s*([\w/]+)((?:\s|[^)])*)\)", re.S)

@@ -13,6 +13,14 @@ void SourceMap::Record(std::string path, SourceLocation location) {
   locations_.insert_or_assign(std::move(path), location);
 }
 
+SourceMap SourceMap::WithPrefix(std::string_view prefix) const {
+  SourceMap copy(filename_);
+  for (const auto& [path, location] : locations_) {
+    copy.locations_.emplace(absl::StrCat(AbslView(prefix), path), location);
+  }
+  return copy;
+}
+
 std::optional<SourceLocation> SourceMap::Find(std::string_view path) const {
   std::string_view p = path;
   while (true) {

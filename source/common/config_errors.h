@@ -25,6 +25,9 @@ class SourceMap {
   // The location of `path`, or of its nearest recorded ancestor.
   std::optional<SourceLocation> Find(std::string_view path) const;
   const std::string& filename() const { return filename_; }
+  // A copy whose every path starts with `prefix` ("static_resources."): for a message loaded
+  // on its own and then validated inside a larger one.
+  SourceMap WithPrefix(std::string_view prefix) const;
 
  private:
   std::string filename_;

@@ -20,6 +20,11 @@ def phoenix_bin():
     return os.environ.get("PHOENIX_BIN") or os.path.join(REPO_ROOT, "build", "phoenix")
 
 
+def phoenix_cp_bin():
+    """$PHOENIX_CP_BIN (set by ctest), else build/phoenix-cp."""
+    return os.environ.get("PHOENIX_CP_BIN") or os.path.join(REPO_ROOT, "build", "phoenix-cp")
+
+
 def demo_app_bin():
     """$PHOENIX_DEMO_APP (set by ctest), else build/phoenix-demo-app."""
     return (os.environ.get("PHOENIX_DEMO_APP")

@@ -1,0 +1,254 @@
+#include "source/control_plane/ads_server.h"
+
+#include <chrono>
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "grpcpp/grpcpp.h"
+#include "phoenix/service/discovery/v1/ads.grpc.pb.h"
+#include "source/common/logging.h"
+#include "source/control_plane/stream_subscriptions.h"
+
+namespace phoenix::control_plane {
+
+using service::discovery::v1::AggregatedDiscoveryService;
+using service::discovery::v1::DiscoveryRequest;
+using service::discovery::v1::DiscoveryResponse;
+
+// The gRPC service: makes one AdsStream per call and knows every live one, so a new
+// snapshot reaches them all. Lock order: streams_mu_, then a stream's own mutex, then
+// snapshot_mu_.
+class AdsService : public AggregatedDiscoveryService::CallbackService {
+ public:
+  explicit AdsService(std::shared_ptr<const ResourceSnapshot> initial)
+      : snapshot_(std::move(initial)) {}
+
+  grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* StreamAggregatedResources(
+      grpc::CallbackServerContext* context) override;
+
+  std::shared_ptr<const ResourceSnapshot> snapshot() const {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    return snapshot_;
+  }
+  void Publish(std::shared_ptr<const ResourceSnapshot> snapshot);
+  void Add(AdsStream* stream) {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    streams_.insert(stream);
+  }
+  void Remove(AdsStream* stream) {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    streams_.erase(stream);
+  }
+
+ private:
+  mutable std::mutex snapshot_mu_;
+  std::shared_ptr<const ResourceSnapshot> snapshot_;
+  std::mutex streams_mu_;
+  std::set<AdsStream*> streams_;
+};
+
+// One ADS stream: a proxy's subscriptions and the responses on their way to it. gRPC allows
+// one outstanding write per stream, so responses queue here; Start* is never called with
+// mu_ held (a reaction may run on another thread at once and take mu_).
+class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse> {
+ public:
+  AdsStream(AdsService& service, std::string peer) : service_(service), peer_(std::move(peer)) {
+    service_.Add(this);
+    StartRead(&request_);
+  }
+
+  // A new snapshot: send each subscribed type whose set for this node changed.
+  void Push(const ResourceSnapshot& snapshot) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!node_known_) return;
+      for (const auto& [type_url, state] : subscriptions_.types()) {
+        QueueIfChangedLocked(snapshot, type_url, /*force=*/false);
+      }
+    }
+    MaybeStartWrite();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        read_closed_ = true;
+      }
+      MaybeFinish();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      HandleLocked(request_);
+    }
+    MaybeStartWrite();
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) read_closed_ = true;  // The stream is gone: finish.
+    }
+    MaybeStartWrite();
+    MaybeFinish();
+  }
+
+  void OnDone() override {
+    service_.Remove(this);  // Waits out a Publish that is pushing to this stream.
+    PHX_LOG(kInfo, "phoenix-cp: node ", node_known_ ? node_id_ : "(unknown)", " disconnected (",
+            peer_, ")");
+    delete this;
+  }
+
+ private:
+  void HandleLocked(const DiscoveryRequest& request) {
+    if (!node_known_) {
+      node_known_ = true;
+      node_id_ = request.node().id();
+      PHX_LOG(kInfo, "phoenix-cp: node ", node_id_, " connected (", peer_, ")");
+    }
+    auto answer = subscriptions_.OnRequest(request);
+    const std::string type = TypeNameOf(request.type_url());
+    switch (answer.kind) {
+      case StreamSubscriptions::RequestKind::kSubscribe:
+        PHX_LOG(kInfo, "phoenix-cp: node ", node_id_, " subscribed to ", type,
+                request.resource_names_size() == 0
+                    ? std::string(" (all)")
+                    : absl::StrCat(" (", absl::StrJoin(request.resource_names(), ", "), ")"));
+        QueueIfChangedLocked(*service_.snapshot(), request.type_url(), /*force=*/true);
+        return;
+      case StreamSubscriptions::RequestKind::kAck:
+        PHX_LOG(kInfo, "phoenix-cp: node ", node_id_, " ACKed ", type, " version ",
+                subscriptions_.Find(request.type_url())->acked_version);
+        break;
+      case StreamSubscriptions::RequestKind::kNack:
+        PHX_LOG(kWarn, "phoenix-cp: node ", node_id_, " NACKed ", type, " version ",
+                subscriptions_.Find(request.type_url())->nacked_version, ": ",
+                request.error_detail().message());
+        break;
+      case StreamSubscriptions::RequestKind::kStale:
+        PHX_LOG(kDebug, "phoenix-cp: node ", node_id_, ": ignoring a stale ", type,
+                " request (nonce ", request.response_nonce(), ")");
+        return;
+    }
+    if (answer.names_changed) {
+      QueueIfChangedLocked(*service_.snapshot(), request.type_url(), /*force=*/true);
+    }
+  }
+
+  // Queues the set of `type_url` for this node when it differs from the last one sent (or
+  // always, with `force`: a subscription is answered even when nothing changed).
+  void QueueIfChangedLocked(const ResourceSnapshot& snapshot, const std::string& type_url,
+                            bool force) {
+    const StreamSubscriptions::TypeState* state = subscriptions_.Find(type_url);
+    std::vector<std::string> names = state ? state->resource_names : std::vector<std::string>{};
+    std::set<std::string> wanted(names.begin(), names.end());
+    DiscoveryResponse response;
+    response.set_type_url(type_url);
+    std::string content;
+    for (ResourceType type : ServedTypes()) {
+      if (config::TypeUrl(type) != type_url) continue;
+      for (const auto& [name, resource] : snapshot.For(node_id_, type)) {
+        if (!wanted.empty() && !wanted.contains(name)) continue;
+        *response.add_resources() = resource->packed;
+        absl::StrAppend(&content, name.size(), ":", name, resource->packed.value().size(), ":",
+                        resource->packed.value());
+      }
+    }
+    if (!force && !subscriptions_.Differs(type_url, content)) return;
+    std::string version = absl::StrCat(snapshot.version());
+    response.set_version_info(version);
+    response.set_nonce(subscriptions_.RecordSent(type_url, version, std::move(content)));
+    PHX_LOG(kDebug, "phoenix-cp: node ", node_id_, ": sending ", TypeNameOf(type_url), " version ",
+            version, " (", response.resources_size(), " resources, nonce ", response.nonce(), ")");
+    pending_.push_back(std::move(response));
+  }
+
+  static std::string TypeNameOf(const std::string& type_url) {
+    size_t dot = type_url.rfind('.');
+    return dot == std::string::npos ? type_url : type_url.substr(dot + 1);
+  }
+
+  void MaybeStartWrite() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writing_ || finished_ || pending_.empty()) return;
+      writing_ = true;
+      in_flight_ = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    StartWrite(&in_flight_);
+  }
+
+  // Finishes once the proxy has closed its side (or a write failed) and no write is out.
+  void MaybeFinish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_ || !read_closed_ || writing_) return;
+      finished_ = true;
+    }
+    Finish(grpc::Status::OK);  // OnDone may run at once: `this` is not touched after.
+  }
+
+  AdsService& service_;
+  const std::string peer_;
+  DiscoveryRequest request_;  // Only the read path touches it, one read at a time.
+  std::mutex mu_;
+  bool node_known_ = false;
+  std::string node_id_;
+  StreamSubscriptions subscriptions_;
+  std::deque<DiscoveryResponse> pending_;
+  DiscoveryResponse in_flight_;
+  bool writing_ = false;
+  bool read_closed_ = false;
+  bool finished_ = false;
+};
+
+grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
+    grpc::CallbackServerContext* context) {
+  return new AdsStream(*this, context->peer());
+}
+
+void AdsService::Publish(std::shared_ptr<const ResourceSnapshot> snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    snapshot_ = snapshot;
+  }
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  for (AdsStream* stream : streams_) stream->Push(*snapshot);
+}
+
+AdsServer::AdsServer(std::shared_ptr<const ResourceSnapshot> initial)
+    : service_(std::make_unique<AdsService>(std::move(initial))) {}
+
+AdsServer::~AdsServer() { Shutdown(); }
+
+absl::StatusOr<int> AdsServer::Start(const std::string& address) {
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  return port;
+}
+
+void AdsServer::Publish(std::shared_ptr<const ResourceSnapshot> snapshot) {
+  service_->Publish(std::move(snapshot));
+}
+
+void AdsServer::Shutdown() {
+  if (server_ == nullptr) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_->Wait();
+  server_.reset();
+}
+
+}  // namespace phoenix::control_plane

@@ -1,0 +1,69 @@
+#include "source/control_plane/audit_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "source/common/strings.h"
+
+namespace phoenix::control_plane {
+namespace {
+
+std::string Rfc3339(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
+}
+
+std::string Quoted(std::string_view text) { return absl::StrCat("\"", JsonEscape(text), "\""); }
+
+}  // namespace
+
+std::string AuditLog::AcceptedLine(absl::Time time, const std::string& who, uint64_t version,
+                                   const std::vector<ResourceChange>& changes) {
+  std::string line =
+      absl::StrCat("{\"time\": ", Quoted(Rfc3339(time)), ", \"who\": ", Quoted(who),
+                   ", \"version\": ", Quoted(absl::StrCat(version)), ", \"changes\": [");
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const ResourceChange& change = changes[i];
+    absl::StrAppend(&line, i ? ", " : "", "{\"type\": ", Quoted(config::TypeName(change.type)),
+                    ", \"name\": ", Quoted(change.name), ", \"action\": ", Quoted(change.action),
+                    ", \"node\": ", Quoted(change.node), "}");
+  }
+  line += "]}";
+  return line;
+}
+
+std::string AuditLog::RefusedLine(absl::Time time, const std::string& who,
+                                  const std::string& error) {
+  return absl::StrCat("{\"time\": ", Quoted(Rfc3339(time)), ", \"who\": ", Quoted(who),
+                      ", \"refused\": ", Quoted(error), "}");
+}
+
+absl::Status AuditLog::RecordAccepted(absl::Time time, const std::string& who, uint64_t version,
+                                      const std::vector<ResourceChange>& changes) {
+  return Append(AcceptedLine(time, who, version, changes));
+}
+
+absl::Status AuditLog::RecordRefused(absl::Time time, const std::string& who,
+                                     const std::string& error) {
+  return Append(RefusedLine(time, who, error));
+}
+
+absl::Status AuditLog::Append(const std::string& line) {
+  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat(path_, ": ", std::strerror(errno)));
+  }
+  std::string text = line + "\n";
+  ssize_t written = ::write(fd, text.data(), text.size());  // One write: lines never mix.
+  int write_errno = errno;
+  ::close(fd);
+  if (written != static_cast<ssize_t>(text.size())) {
+    return absl::UnavailableError(absl::StrCat(path_, ": ", std::strerror(write_errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace phoenix::control_plane

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "source/control_plane/resource_snapshot.h"
+
+namespace phoenix::control_plane {
+
+// The append-only record of what the control plane accepted and refused: one JSON line per
+// directory change, so who changed what, and when, can be answered later.
+class AuditLog {
+ public:
+  explicit AuditLog(std::string path) : path_(std::move(path)) {}
+
+  // {"time", "who", "version", "changes": [{"type", "name", "action", "node"}]}
+  absl::Status RecordAccepted(absl::Time time, const std::string& who, uint64_t version,
+                              const std::vector<ResourceChange>& changes);
+  // {"time", "who", "refused": error}
+  absl::Status RecordRefused(absl::Time time, const std::string& who, const std::string& error);
+
+  // The lines themselves, without the newline (for tests).
+  static std::string AcceptedLine(absl::Time time, const std::string& who, uint64_t version,
+                                  const std::vector<ResourceChange>& changes);
+  static std::string RefusedLine(absl::Time time, const std::string& who, const std::string& error);
+
+ private:
+  absl::Status Append(const std::string& line);
+
+  std::string path_;
+};
+
+}  // namespace phoenix::control_plane

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "source/control_plane/ads_server.h"
+#include "source/control_plane/audit_log.h"
+#include "source/control_plane/directory_watcher.h"
+#include "source/control_plane/snapshot_store.h"
+
+namespace phoenix::control_plane {
+
+struct ControlPlaneOptions {
+  std::string resources_dir;
+  std::string listen_address = "127.0.0.1:18000";
+  std::string audit_log_path;
+  std::chrono::milliseconds poll_interval{100};
+};
+
+// phoenix-cp as a whole: the resource directory is the source of truth; each valid change
+// becomes a new snapshot, is audited and pushed over ADS; an invalid one is audited, logged
+// and refused while the last good one stays in force.
+class ControlPlane {
+ public:
+  explicit ControlPlane(ControlPlaneOptions options);
+  ~ControlPlane();
+
+  // Loads the directory (an invalid one is the error), listens and starts watching.
+  absl::Status Start();
+  void Stop();
+  int port() const { return port_; }
+  uint64_t version() const;
+
+  // Reads the directory again and publishes it if it is valid and changed.
+  void Reload();
+
+ private:
+  const ControlPlaneOptions options_;
+  AuditLog audit_;
+  mutable std::mutex mu_;  // Reload runs on the watcher thread.
+  SnapshotStore store_;
+  std::unique_ptr<AdsServer> server_;
+  std::unique_ptr<DirectoryWatcher> watcher_;
+  int port_ = 0;
+};
+
+}  // namespace phoenix::control_plane

@@ -1,0 +1,87 @@
+#include "source/control_plane/resource_files.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "source/config/yaml_loader.h"
+
+namespace phoenix::control_plane {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The *.yaml regular files directly in `dir`, sorted; none when it does not exist.
+std::vector<std::string> YamlFilesIn(const fs::path& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    std::string name = it->path().filename().string();
+    if (absl::EndsWith(name, ".yaml") && name[0] != '.') files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The node ids that have a folder under `dir`/nodes, sorted.
+std::vector<std::string> NodeDirsIn(const fs::path& dir) {
+  std::vector<std::string> nodes;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir / "nodes", ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec)) nodes.push_back(it->path().filename().string());
+  }
+  std::sort(nodes.begin(), nodes.end());
+  return nodes;
+}
+
+// Every file to read, with the node it is for ("" for all).
+std::vector<std::pair<std::string, std::string>> ListFiles(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (auto& path : YamlFilesIn(dir)) files.emplace_back(std::move(path), "");
+  for (const auto& node : NodeDirsIn(dir)) {
+    for (auto& path : YamlFilesIn(fs::path(dir) / "nodes" / node)) {
+      files.emplace_back(std::move(path), node);
+    }
+  }
+  return files;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ResourceFile>> LoadResourceFiles(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": not a directory"));
+  }
+  std::vector<ResourceFile> loaded;
+  for (auto& [path, node] : ListFiles(dir)) {
+    ResourceFile file;
+    file.path = path;
+    file.node = node;
+    file.source_map = config::SourceMap(path);
+    absl::Status status = config::LoadYamlFile(path, &file.resources, &file.source_map);
+    if (!status.ok()) return status;
+    loaded.push_back(std::move(file));
+  }
+  return loaded;
+}
+
+DirectoryFingerprint FingerprintResourceFiles(const std::string& dir) {
+  DirectoryFingerprint fingerprint;
+  for (const auto& [path, node] : ListFiles(dir)) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) continue;
+    int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+    fingerprint[path] = {mtime_ns, int64_t{st.st_size}};
+  }
+  return fingerprint;
+}
+
+}  // namespace phoenix::control_plane

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/any.pb.h"
+#include "source/config/config_source.h"
+#include "source/control_plane/resource_files.h"
+
+namespace phoenix::control_plane {
+
+using config::ResourceType;
+
+// The resource types the control plane serves, in the order it reports them.
+const std::vector<ResourceType>& ServedTypes();
+
+// One resource as the directory holds it: packed as it goes on the wire, with the file it
+// came from (for errors and the audit log).
+struct Resource {
+  google::protobuf::Any packed;  // Deterministically serialized, so equal content is equal bytes.
+  std::string file;
+};
+
+// A resource name -> the resource, for each type.
+using ResourcesByType = std::map<ResourceType, std::map<std::string, Resource>>;
+
+// What one accepted directory state serves: the resources every node gets, and those of each
+// node that has a nodes/<id>/ folder. Immutable once built; shared by every stream.
+class ResourceSnapshot {
+ public:
+  ResourceSnapshot(uint64_t version, ResourcesByType common,
+                   std::map<std::string, ResourcesByType> per_node)
+      : version_(version), common_(std::move(common)), per_node_(std::move(per_node)) {}
+
+  uint64_t version() const { return version_; }
+  // The complete set of `type` for node `node_id`, by name (common ones and its own).
+  std::map<std::string, const Resource*> For(const std::string& node_id, ResourceType type) const;
+  const ResourcesByType& common() const { return common_; }
+  const std::map<std::string, ResourcesByType>& per_node() const { return per_node_; }
+
+ private:
+  uint64_t version_;
+  ResourcesByType common_;
+  std::map<std::string, ResourcesByType> per_node_;
+};
+
+// Validates the files as a whole and groups their resources. Errors: each file as
+// `phoenix --mode validate` checks it (file:line:column: field: message), the same name
+// twice in one type among the files a node gets (naming both files), and each node's whole
+// set checked together. Routes may name clusters of other files (SourceKind::kDynamic).
+absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
+    const std::vector<ResourceFile>& files, uint64_t version);
+
+// One line of an audit record: what happened to one resource between two snapshots.
+struct ResourceChange {
+  ResourceType type;
+  std::string name;
+  std::string action;  // "added", "changed", "removed"
+  std::string node;    // "" for a resource every node gets, else the node id.
+  bool operator==(const ResourceChange&) const = default;
+};
+
+// What changed from `before` (null: nothing before) to `after`, ordered by node, type, name.
+// Empty when the content is the same.
+std::vector<ResourceChange> DiffSnapshots(const ResourceSnapshot* before,
+                                          const ResourceSnapshot& after);
+
+}  // namespace phoenix::control_plane
