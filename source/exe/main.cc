@@ -41,10 +41,10 @@ int Validate(const std::string& path) {
   phoenix::server::RegisterBuiltinFilters();
   phoenix::server::RegisterBuiltinTransportSockets();
   // With a control plane, listeners and clusters arrive later and one type at a time.
-  auto snapshot = phoenix::config::BuildSnapshot(
-      *bootstrap, &source_map, stats, nullptr, 1,
-      bootstrap->has_dynamic_resources() ? phoenix::config::SourceKind::kDynamic
-                                         : phoenix::config::SourceKind::kStatic);
+  auto snapshot = phoenix::config::BuildSnapshot(*bootstrap, &source_map, stats, nullptr, 1,
+                                                 bootstrap->has_dynamic_resources()
+                                                     ? phoenix::config::SourceKind::kDynamic
+                                                     : phoenix::config::SourceKind::kStatic);
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;
