@@ -127,6 +127,8 @@ class ControlPlaneTest(unittest.TestCase):
         cp = self.start_cp()
         client = self.client(cp, "sidecar-1", "--types", "Cluster")
         self.expect(cp.wait_for_log("ACKed Cluster version 1"), "no initial ACK")
+        # The client's own line for version 1 is read before counting (it may trail the ACK).
+        self.expect(client.wait_for_response("Cluster", "1"), "no version 1 at the client")
         mark = client.stdout.count()
         bad = self.write("clusters.yaml", None, raw="clusters:\n- name: app\n  conect_timeout: 1s\n")
         line = self.expect(cp.wait_for_log("refused the change"), "the change was not refused")
