@@ -5,9 +5,7 @@ line), never a sleep."""
 
 import json
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -15,51 +13,8 @@ import tempfile
 from harness.base import PhoenixTestCase
 from harness.client import http_get
 from harness.config import direct_response, make_cluster, make_listener, route, virtual_host
-from harness.process import REPO_ROOT, die_with_parent, free_port, tail_text, wait_until
-
-
-def cp_bin():
-    return os.environ.get("PHOENIX_CP_BIN") or os.path.join(
-        os.path.dirname(os.environ.get("PHOENIX_BIN") or os.path.join(REPO_ROOT, "build",
-                                                                      "phoenix")), "phoenix-cp")
-
-
-class ControlPlane:
-    """A phoenix-cp process serving ``resources`` (a directory) on 127.0.0.1:``port``."""
-
-    READY = re.compile(r"phoenix-cp: serving ADS on 127\.0\.0\.1:(\d+), version (\S+)")
-
-    def __init__(self, resources, port=None):
-        self.resources = resources
-        self.port = port or free_port()
-        self.tmpdir = tempfile.mkdtemp(prefix="phoenix-cp-")
-        self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
-        self.proc = None
-
-    def start(self, timeout=15.0):
-        self._err = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(
-            [cp_bin(), "--resources", self.resources, "--listen", f"127.0.0.1:{self.port}",
-             "--audit-log", os.path.join(self.tmpdir, "audit.jsonl")],
-            stdout=subprocess.DEVNULL, stderr=self._err, stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent)
-        if not wait_until(lambda: self.READY.search(self.stderr_text()) or
-                          self.proc.poll() is not None, timeout=timeout) or \
-                self.proc.poll() is not None:
-            raise AssertionError(f"phoenix-cp did not start:\n{self.stderr_text()}")
-        return self
-
-    def stderr_text(self):
-        return tail_text(self.stderr_path, max_lines=400)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def close(self):
-        self.kill()
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
+from harness.control_plane import ControlPlane
+from harness.process import REPO_ROOT, free_port, wait_until
 
 
 def ads_bootstrap(admin_port, cp_ports, node_id="sidecar-1"):
@@ -87,6 +42,8 @@ class AdsTest(PhoenixTestCase):
         self.app = self.start_upstream("app")
         self.dir = tempfile.mkdtemp(prefix="phoenix-resources-")
         self.addCleanup(shutil.rmtree, self.dir, True)
+        self.audit_dir = tempfile.mkdtemp(prefix="phoenix-audit-")
+        self.addCleanup(shutil.rmtree, self.audit_dir, True)
         self.port = free_port()
         self.routes = [route({"prefix": "/"}, cluster="app", name="default")]
         self.write_resources()
@@ -102,10 +59,14 @@ class AdsTest(PhoenixTestCase):
             json.dump(resources, f, indent=1)
         os.replace(path + ".tmp", path)
 
-    def start_cp(self, port=None):
-        cp = ControlPlane(self.dir, port)
+    def start_cp(self, port=0):
+        cp = ControlPlane(self.dir, audit_log=os.path.join(self.audit_dir, f"audit{port}.jsonl"),
+                          listen=f"127.0.0.1:{port}")
         self.addCleanup(cp.close)
-        return cp.start()
+        return cp
+
+    def cp_log(self, cp):
+        return cp.stderr.text()
 
     def start_proxy(self, *cps):
         admin = free_port()
@@ -132,8 +93,7 @@ class AdsTest(PhoenixTestCase):
             self.assertNotEqual(versions[kind]["version_info"], "")
             self.assertNotIn("error_detail", versions[kind])
         self.assertIn("ADS 127.0.0.1:", px.config_dump()["source"])
-        self.assertTrue(wait_until(lambda: "ACKed Listener" in cp.stderr_text()),
-                        cp.stderr_text())
+        self.assertIsNotNone(cp.wait_for_log("ACKed Listener"), self.cp_log(cp))
 
     def test_a_change_reaches_the_proxy(self):
         cp = self.start_cp()
@@ -143,7 +103,7 @@ class AdsTest(PhoenixTestCase):
         self.routes.insert(0, route({"prefix": "/teapot"}, direct_response=direct_response(418)))
         self.write_resources()
         self.assertTrue(wait_until(lambda: self.serving("/teapot", 418), timeout=5),
-                        cp.stderr_text() + px.stderr_text())
+                        self.cp_log(cp) + px.stderr_text())
         self.assertNotEqual(self.versions(px)["Listener"]["version_info"], before)
         self.assertTrue(self.serving("/", 200))
 
@@ -161,8 +121,7 @@ class AdsTest(PhoenixTestCase):
                                    timeout=5), px.stderr_text())
         self.assertIn("taken", self.versions(px)["Listener"]["error_detail"])
         self.assertTrue(self.serving("/", 200))
-        self.assertTrue(wait_until(lambda: "NACKed Listener" in cp.stderr_text()),
-                        cp.stderr_text())
+        self.assertIsNotNone(cp.wait_for_log("NACKed Listener"), self.cp_log(cp))
 
     def test_the_proxy_keeps_serving_without_the_control_plane_and_resyncs(self):
         cp_port = free_port()
@@ -191,7 +150,7 @@ class AdsTest(PhoenixTestCase):
         self.routes.insert(0, route({"prefix": "/teapot"}, direct_response=direct_response(418)))
         self.write_resources()
         self.assertTrue(wait_until(lambda: self.serving("/teapot", 418), timeout=5),
-                        second.stderr_text() + px.stderr_text())
+                        self.cp_log(second) + px.stderr_text())
 
 
 class AdsBootstrapErrorTest(PhoenixTestCase):

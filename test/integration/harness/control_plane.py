@@ -62,9 +62,10 @@ class LineCollector:
 class ControlPlane:
     """phoenix-cp --resources DIR --listen 127.0.0.1:0; ready once it prints its port."""
 
-    def __init__(self, resources_dir, audit_log=None, extra_args=(), wait_ready=True):
+    def __init__(self, resources_dir, audit_log=None, extra_args=(), wait_ready=True,
+                 listen="127.0.0.1:0"):
         self.audit_log = audit_log or os.path.join(resources_dir, "audit.jsonl")
-        args = [phoenix_cp_bin(), "--resources", resources_dir, "--listen", "127.0.0.1:0",
+        args = [phoenix_cp_bin(), "--resources", resources_dir, "--listen", listen,
                 "--audit-log", self.audit_log, *extra_args]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, preexec_fn=die_with_parent)
@@ -86,6 +87,12 @@ class ControlPlane:
     def audit_lines(self):
         with open(self.audit_log) as f:
             return [json.loads(line) for line in f if line.strip()]
+
+    def kill(self):
+        """Dies at once (SIGKILL), as a crashed control plane would."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def close(self):
         if self.proc.poll() is None:
@@ -133,6 +140,12 @@ class AdsClient:
             if "type" in response:
                 out.append(response)
         return out
+
+    def kill(self):
+        """Dies at once (SIGKILL), as a crashed control plane would."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def close(self):
         if self.proc.poll() is None:
