@@ -147,7 +147,9 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   auto sockets = BindListeners(*snapshot);
   if (!sockets.ok()) return sockets.status();
   if (current_ != nullptr) LogListenerChanges(*current_, *snapshot);
+  std::shared_ptr<const config::ConfigSnapshot> previous = std::move(current_);
   current_ = std::move(snapshot);
+  UpdateDnsClusters(previous.get());
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
   for (const auto& [name, cluster] : current_->clusters) {
     if (cluster->proto().health_checks().empty()) continue;
@@ -171,6 +173,37 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   for (auto& worker : workers_) worker->PostSnapshot(current_, *sockets);
   certificate_watcher_.Watch(CertificateFilesOf(*current_));
   return absl::OkStatus();
+}
+
+void Server::UpdateDnsClusters(const config::ConfigSnapshot* previous) {
+  if (dns_resolver_ == nullptr)
+    dns_resolver_ = std::make_unique<network::UvDnsResolver>(dispatcher_);
+  std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::DnsCluster>> next;
+  for (const auto& [name, cluster] : current_->clusters) {
+    if (cluster->type() == config::v1::Cluster::STATIC) continue;
+    if (auto it = dns_clusters_.find(cluster.get()); it != dns_clusters_.end()) {
+      next[cluster.get()] = std::move(it->second);
+      continue;
+    }
+    // The first resolution starts now, as the config is applied: a changed cluster starts
+    // with the addresses of the one it replaces, a new one with none (503 until resolved).
+    const upstream::ClusterInfo* replaced = nullptr;
+    if (previous != nullptr) {
+      if (auto old = previous->clusters.find(name); old != previous->clusters.end()) {
+        replaced = old->second.get();
+      }
+    }
+    const upstream::ClusterInfo* key = cluster.get();
+    next[key] = std::make_unique<upstream::DnsCluster>(
+        dispatcher_, *dns_resolver_, cluster,
+        [this, key] {
+          if (auto checker = health_checkers_.find(key); checker != health_checkers_.end()) {
+            checker->second->OnHostsChanged();
+          }
+        },
+        replaced);
+  }
+  dns_clusters_.swap(next);
 }
 
 absl::Status Server::RotateCertificates(std::string_view trigger) {
@@ -299,6 +332,7 @@ void Server::Shutdown() {
   certificate_watcher_.Stop();
   health_checkers_.clear();
   success_rate_ejectors_.clear();
+  dns_clusters_.clear();
   admin_.Close();
   for (auto* handle : signals_) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle),
@@ -498,7 +532,8 @@ std::string Server::ConfigDumpJson(std::string_view query) {
 std::string Server::ClustersText() {
   std::string out;
   for (const auto& [name, cluster] : current_->clusters) {
-    for (const auto& host : cluster->hosts()) {
+    upstream::HostVectorConstSharedPtr hosts = cluster->hosts();
+    for (const auto& host : *hosts) {
       std::string prefix = absl::StrCat(name, "::", host->address_string(), "::");
       absl::StrAppend(&out, prefix, "priority::", host->priority(), "\n");
       uint64_t now = time_source_.MonotonicMs();

@@ -12,9 +12,11 @@
 #include "source/config/config_source.h"
 #include "source/config/snapshot.h"
 #include "source/config/snapshot_builder.h"
+#include "source/network/dns_resolver.h"
 #include "source/server/admin.h"
 #include "source/server/certificate_watcher.h"
 #include "source/server/worker.h"
+#include "source/upstream/dns_cluster.h"
 #include "source/upstream/health_checker.h"
 #include "source/upstream/success_rate_ejector.h"
 
@@ -60,6 +62,9 @@ class Server {
   // `query`: include_defaults (every field, set or not), pretty (indented).
   std::string ConfigDumpJson(std::string_view query);
   std::string ClustersText();
+  // Keeps a DnsCluster for each STRICT_DNS / LOGICAL_DNS cluster of current_; `previous` is
+  // the snapshot it replaces (null at first).
+  void UpdateDnsClusters(const config::ConfigSnapshot* previous);
 
   Options options_;
   RealTimeSource time_source_;                    // For the main thread and every worker.
@@ -74,6 +79,11 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const config::ConfigSnapshot> current_;
   std::map<std::string, std::shared_ptr<ListenerSockets>> sockets_;  // by address
+  // Resolves the names of STRICT_DNS and LOGICAL_DNS clusters on the main loop (libuv's
+  // thread pool does the blocking getaddrinfo).
+  std::unique_ptr<network::DnsResolver> dns_resolver_;
+  // One per DNS cluster; kept while its ClusterInfo is.
+  std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::DnsCluster>> dns_clusters_;
   // Active health checks, one per cluster that has them; kept while its ClusterInfo is.
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> health_checkers_;
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>>

@@ -36,7 +36,7 @@ void AutoConnPool::NewStream(http::ResponseDecoder& decoder, PoolCallbacks& call
       callbacks.OnPoolFailure(PoolCallbacks::Failure::kOverflow);
       return;
     }
-    first_ = network::TcpConnection::Connect(dispatcher_, host_->address(),
+    first_ = network::TcpConnection::Connect(dispatcher_, host_->address().get(),
                                              cluster_->connect_timeout(), 1024 * 1024, this,
                                              cluster_->transport_socket_factory().Create());
   }

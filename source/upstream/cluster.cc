@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
 #include "source/network/tcp_connection.h"
@@ -37,7 +38,33 @@ namespace {
 
 uint32_t OrDefault(uint32_t value) { return value == 0 ? 1024 : value; }
 
+// A DNS name (RFC 1123 letters, digits, '-', '.', and '_' as service names use) or an IP
+// address: what getaddrinfo is worth asking about.
+bool IsHostName(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+           c == ':';
+  });
+}
+
 }  // namespace
+
+void ClusterInfo::UpdateHosts(HostVector hosts) const {
+  stats_->membership_total.Set(static_cast<int64_t>(hosts.size()));
+  host_set_->Replace(std::move(hosts));
+}
+
+network::DnsLookupFamily ClusterInfo::dns_lookup_family() const {
+  switch (proto_.dns_lookup_family()) {
+    case config::v1::V6_ONLY:
+      return network::DnsLookupFamily::kV6Only;
+    case config::v1::AUTO:
+      return network::DnsLookupFamily::kAuto;
+    default:
+      return network::DnsLookupFamily::kV4Only;
+  }
+}
 
 CircuitBreakers::CircuitBreakers(const config::v1::CircuitBreakers& proto, StatsStore& store,
                                  const std::string& cluster)
@@ -97,10 +124,20 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   if (proto.max_idle_connections_per_host() != 0) {
     info->max_idle_per_host_ = proto.max_idle_connections_per_host();
   }
+  bool dns = proto.type() != config::v1::Cluster::STATIC;
+  if (proto.has_dns_refresh_rate()) {
+    info->dns_refresh_rate_ = ToMilliseconds(proto.dns_refresh_rate());
+    if (info->dns_refresh_rate_.count() <= 0) {
+      errors.Add(path + ".dns_refresh_rate", "must be positive");
+    }
+  }
+  HostVector hosts;
+  size_t endpoint_count = 0;
   const auto& endpoints = proto.load_assignment().endpoints();
   for (int i = 0; i < endpoints.size(); ++i) {
     const auto& locality = endpoints[i];
     for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
+      ++endpoint_count;
       std::string epath = absl::StrCat(path, ".load_assignment.endpoints[", i, "].lb_endpoints[", j,
                                        "].endpoint.address.socket_address");
       const auto& socket = locality.lb_endpoints(j).endpoint().address().socket_address();
@@ -110,19 +147,40 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
         errors.Add(epath + ".port_value",
                    absl::StrCat("port ", socket.port_value(), " is out of range: use 1-65535"));
       }
+      if (dns) {
+        if (!IsHostName(socket.address())) {
+          errors.Add(
+              epath + ".address",
+              absl::StrCat("'", socket.address(), "' is neither a host name nor an IP address"));
+        } else if (port_ok) {
+          info->dns_targets_.push_back(
+              {socket.address(), socket.port_value(), locality.priority()});
+        }
+        continue;
+      }
       if (!ParseSocketAddress(socket.address(), port_ok ? socket.port_value() : 1, &address)) {
         errors.Add(epath + ".address",
-                   absl::StrCat("'", socket.address(), "' is not an IP address"));
+                   IsHostName(socket.address())
+                       ? absl::StrCat("'", socket.address(),
+                                      "' is not an IP address: a cluster of type STATIC (the "
+                                      "default) takes IP addresses; to resolve a host name, say "
+                                      "type: STRICT_DNS or LOGICAL_DNS")
+                       : absl::StrCat("'", socket.address(), "' is not an IP address"));
         continue;
       }
       if (!port_ok) continue;
-      info->hosts_.push_back(std::make_shared<Host>(
+      hosts.push_back(std::make_shared<Host>(
           address, network::FormatAddress(reinterpret_cast<const sockaddr*>(&address)),
           locality.priority()));
     }
   }
-  if (info->hosts_.empty() && errors.errors().size() == errors_before) {
+  if (endpoint_count == 0 && errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
+  }
+  if (proto.type() == config::v1::Cluster::LOGICAL_DNS && endpoint_count > 1) {
+    errors.Add(path + ".load_assignment",
+               absl::StrCat("a LOGICAL_DNS cluster has exactly one endpoint (it has ",
+                            endpoint_count, "); for several, say type: STRICT_DNS"));
   }
   // What TLS offers by ALPN when its config lists nothing: what the cluster speaks.
   std::vector<std::string> alpn;
@@ -148,6 +206,7 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   }
   if (errors.errors().size() != errors_before) return nullptr;
   info->stats_ = std::make_unique<ClusterStats>(stats, proto.name());
+  info->UpdateHosts(std::move(hosts));
   info->breakers_ =
       std::make_unique<CircuitBreakers>(proto.circuit_breakers(), stats, proto.name());
   return info;
@@ -185,8 +244,9 @@ bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
   // Never eject more than max_ejection_percent of the hosts (at least one may go).
   uint32_t max_percent = proto.has_max_ejection_percent() ? proto.max_ejection_percent() : 10;
   size_t ejected = 0;
-  for (const auto& h : cluster.hosts()) ejected += h->Ejected(now);
-  size_t allowed = std::max<size_t>(1, cluster.hosts().size() * max_percent / 100);
+  HostVectorConstSharedPtr hosts = cluster.hosts();
+  for (const auto& h : *hosts) ejected += h->Ejected(now);
+  size_t allowed = std::max<size_t>(1, hosts->size() * max_percent / 100);
   if (max_percent == 0 || ejected >= allowed) return false;
   uint64_t base_ms =
       proto.has_base_ejection_time() ? ToMilliseconds(proto.base_ejection_time()).count() : 30000;
@@ -200,15 +260,23 @@ bool Eject(const ClusterInfo& cluster, Host& host, uint64_t now) {
 
 LoadBalancer::LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source)
     : cluster_(cluster), time_source_(time_source), random_(std::random_device{}()) {
-  for (const auto& host : cluster.hosts()) {
+  Refresh();
+  // Workers start at different offsets so round robin spreads across them too.
+  next_ = random_();
+}
+
+void LoadBalancer::Refresh() {
+  // The generation first: hosts replaced after this reading are noticed on the next pick.
+  generation_ = cluster_.host_set().generation();
+  hosts_ = cluster_.hosts();
+  priorities_.clear();
+  for (const auto& host : *hosts_) {
     if (priorities_.size() <= host->priority()) priorities_.resize(host->priority() + 1);
     priorities_[host->priority()].push_back(host.get());
   }
   // Levels with no hosts take no traffic.
   std::erase_if(priorities_, [](const std::vector<Host*>& level) { return level.empty(); });
   load_.resize(priorities_.size());
-  // Workers start at different offsets so round robin spreads across them too.
-  next_ = random_();
 }
 
 Host* LoadBalancer::PickFrom(const std::vector<Host*>& hosts) {
@@ -232,6 +300,7 @@ Host* LoadBalancer::PickFrom(const std::vector<Host*>& hosts) {
 }
 
 Host* LoadBalancer::Choose() {
+  if (cluster_.host_set().generation() != generation_) Refresh();
   if (priorities_.empty()) return nullptr;
   uint64_t now = time_source_.MonotonicMs();
   // Envoy's priority load with an overprovisioning factor of 1.4.

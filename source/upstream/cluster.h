@@ -10,11 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "phoenix/config/v1/cluster.pb.h"
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
 #include "source/common/time_source.h"
 #include "source/http/http2_codec.h"
+#include "source/network/dns_resolver.h"
 #include "source/network/transport_socket.h"
 #include "source/network/transport_socket_registry.h"
 
@@ -22,12 +24,35 @@ namespace phoenix::upstream {
 
 // One upstream endpoint, shared by all workers. Its counters are atomics so every worker
 // can account to it and /clusters can read it.
-class Host {
+class Host : public std::enable_shared_from_this<Host> {
  public:
   Host(const sockaddr_storage& address, std::string address_string, uint32_t priority)
       : address_(address), address_string_(std::move(address_string)), priority_(priority) {}
+  // A LOGICAL_DNS cluster's one host: named `name_and_port` (its address_string), its
+  // address follows the name's resolution (set_address).
+  static std::shared_ptr<Host> Logical(const sockaddr_storage& address, std::string name_and_port,
+                                       uint32_t priority) {
+    auto host = std::make_shared<Host>(address, std::move(name_and_port), priority);
+    host->logical_ = true;
+    return host;
+  }
 
-  const sockaddr* address() const { return reinterpret_cast<const sockaddr*>(&address_); }
+  // A copy of the address, which a LOGICAL_DNS host's may change meanwhile.
+  struct Address {
+    sockaddr_storage storage;
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  };
+  // Where new connections to the host go.
+  Address address() const {
+    if (!logical_) return {address_};
+    absl::MutexLock lock(&address_mu_);
+    return {address_};
+  }
+  // A logical host's new address (connections open to the old one stay).
+  void set_address(const sockaddr_storage& address) {
+    absl::MutexLock lock(&address_mu_);
+    address_ = address;
+  }
   const std::string& address_string() const { return address_string_; }
   uint32_t priority() const { return priority_; }
 
@@ -57,12 +82,42 @@ class Host {
   }
 
  private:
+  // Written only for a logical host; read under the lock only then.
+  mutable absl::Mutex address_mu_;
   sockaddr_storage address_;
   std::string address_string_;
   uint32_t priority_;
+  bool logical_ = false;
 };
 
 using HostSharedPtr = std::shared_ptr<Host>;
+using HostVector = std::vector<HostSharedPtr>;
+using HostVectorConstSharedPtr = std::shared_ptr<const HostVector>;
+
+// The current hosts of a cluster. A STATIC cluster sets them once; a DNS cluster's are
+// replaced as a whole, on the main thread, when its names resolve to other addresses. Any
+// thread may read them: a worker's load balancer notices a new generation on its next pick
+// (one atomic load), as it notices the health flags the main thread sets on each host.
+class HostSet {
+ public:
+  HostVectorConstSharedPtr hosts() const {
+    absl::MutexLock lock(&mu_);
+    return hosts_;
+  }
+  // Moves on with every Replace().
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  void Replace(HostVector hosts) {
+    auto next = std::make_shared<const HostVector>(std::move(hosts));
+    absl::MutexLock lock(&mu_);
+    hosts_ = std::move(next);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  HostVectorConstSharedPtr hosts_ = std::make_shared<const HostVector>();
+  std::atomic<uint64_t> generation_{0};
+};
 
 // One circuit breaker: a cluster-wide count with a ceiling. Acquire is exact across workers
 // (compare-and-swap); the gauge shows how much room is left.
@@ -121,6 +176,10 @@ struct CircuitBreakers {
   COUNTER(upstream_cx_destroy)                       \
   COUNTER(upstream_rq_reset)                         \
   COUNTER(upstream_rq_retry)                         \
+  COUNTER(update_attempt)                            \
+  COUNTER(update_success)                            \
+  COUNTER(update_failure)                            \
+  GAUGE(membership_total)                            \
   HISTOGRAM(upstream_rq_time)
 // cluster.<name>.health_check.<stat>: active health check results.
 #define PHX_CLUSTER_HEALTH_CHECK_STATS(COUNTER, GAUGE, HISTOGRAM) \
@@ -169,7 +228,23 @@ class ClusterInfo {
   std::chrono::milliseconds idle_timeout() const { return idle_timeout_; }
   uint32_t max_idle_per_host() const { return max_idle_per_host_; }
   uint32_t healthy_panic_threshold() const { return healthy_panic_threshold_; }
-  const std::vector<HostSharedPtr>& hosts() const { return hosts_; }
+  // The hosts now (a DNS cluster's change as its names resolve). Keep the pointer while
+  // iterating: `for (auto& h : *cluster.hosts())` would iterate a vector that may be gone.
+  HostVectorConstSharedPtr hosts() const { return host_set_->hosts(); }
+  const HostSet& host_set() const { return *host_set_; }
+  // Replaces the hosts (main thread; DnsCluster) and counts them in membership_total.
+  void UpdateHosts(HostVector hosts) const;
+
+  // One endpoint of a STRICT_DNS or LOGICAL_DNS cluster: a name to resolve.
+  struct DnsTarget {
+    std::string name;
+    uint32_t port;
+    uint32_t priority;
+  };
+  config::v1::Cluster::DiscoveryType type() const { return proto_.type(); }
+  const std::vector<DnsTarget>& dns_targets() const { return dns_targets_; }
+  std::chrono::milliseconds dns_refresh_rate() const { return dns_refresh_rate_; }
+  network::DnsLookupFamily dns_lookup_family() const;
   // Makes the transport socket of each connection to a host (requests and health checks).
   const network::TransportSocketFactory& transport_socket_factory() const {
     return *transport_socket_factory_;
@@ -192,15 +267,18 @@ class ClusterInfo {
   std::chrono::milliseconds idle_timeout_{60000};
   uint32_t max_idle_per_host_ = 32;
   uint32_t healthy_panic_threshold_ = 50;
-  std::vector<HostSharedPtr> hosts_;
+  // Shared by every worker; mutable because a DNS cluster's hosts change.
+  std::unique_ptr<HostSet> host_set_ = std::make_unique<HostSet>();
+  std::vector<DnsTarget> dns_targets_;
+  std::chrono::milliseconds dns_refresh_rate_{5000};
   network::TransportSocketFactoryPtr transport_socket_factory_;
   http::Http2Options http2_options_;
   std::unique_ptr<ClusterStats> stats_;
   std::unique_ptr<CircuitBreakers> breakers_;
 };
 
-// Picks a host for each request. One per worker per cluster: no locks.
-// Picks a host for each request, one per worker per cluster (no locks). Hosts that failed
+// Picks a host for each request, one per worker per cluster (no locks but the host set's, when
+// the hosts changed since the last pick). Hosts that failed
 // active health checks or are ejected are skipped. Priorities work as Envoy's: priority 0
 // takes a share of traffic of min(100%, 1.4 x its healthy fraction), the rest spills to
 // priority 1, and so on; when the overall healthy share is under the panic threshold, traffic
@@ -209,12 +287,18 @@ class LoadBalancer {
  public:
   LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source);
   Host* Choose();
+  // The hosts it picks from: the cluster's as of its last pick.
+  const HostVector& hosts() const { return *hosts_; }
 
  private:
   Host* PickFrom(const std::vector<Host*>& hosts);
+  // Takes the cluster's hosts if they changed since the last pick.
+  void Refresh();
 
   const ClusterInfo& cluster_;
   TimeSource& time_source_;
+  uint64_t generation_ = 0;
+  HostVectorConstSharedPtr hosts_;              // Keeps the hosts priorities_ points to alive.
   std::vector<std::vector<Host*>> priorities_;  // Index: priority level, lowest first.
   std::vector<Host*> scratch_;
   std::vector<uint32_t> load_;  // Per-priority share of traffic, recomputed per pick.

@@ -35,7 +35,7 @@ Host* ThreadLocalCluster::ChooseHost(const std::vector<const Host*>& excluded) {
   }
   if (!failed(host)) return host;
   uint64_t now = dispatcher_.time_source().MonotonicMs();
-  for (const auto& candidate : info_->hosts()) {
+  for (const auto& candidate : load_balancer_.hosts()) {
     if (!failed(candidate.get()) && candidate->Available(now)) return candidate.get();
   }
   return host;
@@ -89,19 +89,19 @@ ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   if (pool == nullptr && pool_factory_ != nullptr) {
     pool = pool_factory_(host);
   } else if (pool == nullptr) {
-    for (const auto& h : info_->hosts()) {
-      if (h.get() != &host) continue;
-      switch (info_->protocol()) {
-        case config::v1::Cluster::HTTP2:
-          pool = std::make_unique<Http2ConnPool>(dispatcher_, info_, h);
-          break;
-        case config::v1::Cluster::AUTO:
-          pool = std::make_unique<AutoConnPool>(dispatcher_, info_, h);
-          break;
-        default:
-          pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
-          break;
-      }
+    // The pool keeps its host alive, also after a DNS cluster drops it: the connections it
+    // has finish their requests, and no new request is sent to a host the balancer lost.
+    HostSharedPtr h = host.shared_from_this();
+    switch (info_->protocol()) {
+      case config::v1::Cluster::HTTP2:
+        pool = std::make_unique<Http2ConnPool>(dispatcher_, info_, h);
+        break;
+      case config::v1::Cluster::AUTO:
+        pool = std::make_unique<AutoConnPool>(dispatcher_, info_, h);
+        break;
+      default:
+        pool = std::make_unique<Http1ConnPool>(dispatcher_, info_, h);
+        break;
     }
   }
   return *pool;

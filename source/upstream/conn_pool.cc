@@ -11,8 +11,8 @@ Http1ActiveClient::Http1ActiveClient(Http1ConnPool& pool, Dispatcher& dispatcher
       cluster_(pool.cluster_ptr()),
       host_(pool.host_),
       connection_(network::TcpConnection::Connect(
-          dispatcher, pool.host().address(), pool.cluster().connect_timeout(), 1024 * 1024, this,
-          pool.cluster().transport_socket_factory().Create())),
+          dispatcher, pool.host().address().get(), pool.cluster().connect_timeout(), 1024 * 1024,
+          this, pool.cluster().transport_socket_factory().Create())),
       codec_(*connection_, *this) {
   CountOpened();
 }

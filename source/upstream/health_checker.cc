@@ -1,5 +1,7 @@
 #include "source/upstream/health_checker.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
 #include "source/common/logging.h"
@@ -30,6 +32,8 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks,
     codec_.reset();
     if (connection_ != nullptr) connection_->Close();
   }
+
+  const Host* host() const { return host_.get(); }
 
   // network::ConnectionCallbacks
   void OnData(const char* data, size_t length) override {
@@ -125,7 +129,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks,
     std::chrono::milliseconds timeout =
         ToMillisecondsOr(config_.timeout(), std::chrono::seconds(1));
     connection_ = network::TcpConnection::Connect(
-        parent_.dispatcher_, host_->address(), timeout, 64 * 1024, this,
+        parent_.dispatcher_, host_->address().get(), timeout, 64 * 1024, this,
         parent_.cluster_->transport_socket_factory().Create());
     timeout_timer_->Enable(timeout);
   }
@@ -179,10 +183,21 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks,
 
 HealthChecker::HealthChecker(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> cluster)
     : dispatcher_(dispatcher), cluster_(std::move(cluster)) {
+  OnHostsChanged();
+}
+
+void HealthChecker::OnHostsChanged() {
   const auto& config = cluster_->proto().health_checks(0);
-  for (const auto& host : cluster_->hosts()) {
-    checks_.push_back(std::make_unique<HostCheck>(*this, host, config));
+  HostVectorConstSharedPtr hosts = cluster_->hosts();
+  std::vector<std::unique_ptr<HostCheck>> next;
+  for (const auto& host : *hosts) {
+    auto kept = std::find_if(checks_.begin(), checks_.end(), [&](const auto& check) {
+      return check != nullptr && check->host() == host.get();
+    });
+    next.push_back(kept != checks_.end() ? std::move(*kept)
+                                         : std::make_unique<HostCheck>(*this, host, config));
   }
+  checks_.swap(next);  // The checks of hosts that left end here.
 }
 
 HealthChecker::~HealthChecker() = default;

@@ -20,6 +20,10 @@ class HealthChecker {
   HealthChecker(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> cluster);
   ~HealthChecker();
 
+  // The cluster's hosts changed (DNS): checks start for new hosts and end for those gone;
+  // the others go on as they were.
+  void OnHostsChanged();
+
  private:
   class HostCheck;
 

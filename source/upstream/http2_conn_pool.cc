@@ -13,7 +13,7 @@ Http2ConnPool::ActiveClient::ActiveClient(Http2ConnPool& pool,
       host_(pool.host_),
       connection_(connected != nullptr ? std::move(connected)
                                        : network::TcpConnection::Connect(
-                                             pool.dispatcher_, pool.host_->address(),
+                                             pool.dispatcher_, pool.host_->address().get(),
                                              pool.cluster_->connect_timeout(), 1024 * 1024, this,
                                              pool.cluster_->transport_socket_factory().Create())) {
   connection_->SetCallbacks(this);

@@ -29,7 +29,8 @@ void SuccessRateEjector::Evaluate() {
   double factor =
       (proto.has_success_rate_stdev_factor() ? proto.success_rate_stdev_factor() : 1900) / 1000.0;
   std::vector<std::pair<Host*, double>> rates;
-  for (const auto& host : cluster_->hosts()) {
+  HostVectorConstSharedPtr hosts = cluster_->hosts();
+  for (const auto& host : *hosts) {
     uint32_t requests = host->interval_requests.exchange(0);
     uint32_t successes = host->interval_successes.exchange(0);
     if (requests >= volume && volume > 0) {

@@ -149,6 +149,38 @@ TEST(SnapshotTest, PortsOutOfRangeSayHowAndABadClusterIsOneError) {
   EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("unknown cluster")));
 }
 
+TEST(SnapshotTest, AHostNameNeedsADnsClusterType) {
+  auto config = [](const std::string& type) {
+    return "static_resources:\n"
+           "  listeners:\n"
+           "  - name: l\n"
+           "    address: {socket_address: {address: 127.0.0.1, port_value: 8080}}\n"
+           "    http_connection_manager:\n"
+           "      route_config: {virtual_hosts: [{name: v, domains: [\"*\"], routes: "
+           "[{match: {prefix: /}, route: {cluster: a}}]}]}\n"
+           "  clusters:\n"
+           "  - name: a\n" +
+           type +
+           "    load_assignment:\n"
+           "      endpoints:\n"
+           "      - lb_endpoints:\n"
+           "        - endpoint: {address: {socket_address: {address: localhost, port_value: "
+           "80}}}\n";
+  };
+  std::string message = BuildError(config(""));
+  EXPECT_THAT(message, ::testing::HasSubstr(
+                           "snap.yaml:12:49: static_resources.clusters[0].load_assignment."
+                           "endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "
+                           "'localhost' is not an IP address"));
+  EXPECT_THAT(message, ::testing::HasSubstr("type: STRICT_DNS or LOGICAL_DNS"));
+  EXPECT_EQ(BuildError(config("    type: STRICT_DNS\n")), "");
+  EXPECT_EQ(BuildError(config("    type: LOGICAL_DNS\n    dns_refresh_rate: 1s\n"
+                              "    dns_lookup_family: AUTO\n")),
+            "");
+  EXPECT_THAT(Load(config("    type: DNS\n")),
+              ::testing::HasSubstr("test.yaml:9:11: static_resources.clusters[0].type"));
+}
+
 TEST(SnapshotTest, AListenerOnTheAdminAddressIsAnError) {
   const std::string listener =
       "static_resources:\n"

@@ -405,7 +405,7 @@ load_assignment:
   - lb_endpoints:
     - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
 )");
-  cluster_->hosts()[0]->failed_active_hc = true;
+  (*cluster_->hosts())[0]->failed_active_hc = true;
   Send("/plain");
   EXPECT_EQ(callbacks_.local_reply_status, 503);
   EXPECT_EQ(callbacks_.info.response_flags, "UH");

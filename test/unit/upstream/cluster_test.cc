@@ -112,14 +112,14 @@ TEST_F(ClusterTest, UnavailableHostsAreSkipped) {
   // Half the hosts are down: above the (default 50%) panic threshold.
   auto cluster = Create(ClusterYaml(4));
   LoadBalancer lb(*cluster, Clock());
-  cluster->hosts()[0]->failed_active_hc = true;
-  Eject(*cluster->hosts()[1]);
+  (*cluster->hosts())[0]->failed_active_hc = true;
+  Eject(*(*cluster->hosts())[1]);
   EXPECT_THAT(Spread(lb, 50), ElementsAre(Pair("10.0.0.3:80", 25), Pair("10.0.0.4:80", 25)));
 }
 
 TEST_F(ClusterTest, EjectionEndsOnItsOwn) {
   auto cluster = Create(ClusterYaml(1));
-  Host& host = *cluster->hosts()[0];
+  Host& host = *(*cluster->hosts())[0];
   host.ejected_until_ms = Clock().MonotonicMs() + 3600 * 1000;
   EXPECT_FALSE(host.Available(Clock().MonotonicMs()));
   EXPECT_TRUE(host.Available(Clock().MonotonicMs() + 3601 * 1000));
@@ -128,7 +128,7 @@ TEST_F(ClusterTest, EjectionEndsOnItsOwn) {
 TEST_F(ClusterTest, LeastRequestPrefersTheLessBusyHost) {
   auto cluster = Create(ClusterYaml(2, 0, "lb_policy: LEAST_REQUEST"));
   LoadBalancer lb(*cluster, Clock());
-  cluster->hosts()[0]->rq_active = 5;
+  (*cluster->hosts())[0]->rq_active = 5;
   EXPECT_THAT(Spread(lb, 50), ElementsAre(Pair("10.0.0.2:80", 50)));
 }
 
@@ -143,7 +143,7 @@ TEST_F(ClusterTest, UnhealthyPrimaryPrioritySpillsToTheNext) {
   auto cluster = Create(ClusterYaml(2, 2));
   LoadBalancer lb(*cluster, Clock());
   // Half of priority 0 is healthy: it keeps 1.4 x 50% = 70% of the traffic, 30% spills over.
-  cluster->hosts()[0]->failed_active_hc = true;
+  (*cluster->hosts())[0]->failed_active_hc = true;
   auto spread = Spread(lb, 2000);
   EXPECT_EQ(spread.count("10.0.0.1:80"), 0u);
   int backup = spread["10.0.0.101:80"] + spread["10.0.0.102:80"];
@@ -152,7 +152,7 @@ TEST_F(ClusterTest, UnhealthyPrimaryPrioritySpillsToTheNext) {
   EXPECT_LT(backup, 800);
 
   // A priority with no healthy host passes everything on.
-  cluster->hosts()[1]->failed_active_hc = true;
+  (*cluster->hosts())[1]->failed_active_hc = true;
   spread = Spread(lb, 100);
   EXPECT_EQ(spread["10.0.0.101:80"] + spread["10.0.0.102:80"], 100);
 }
@@ -160,7 +160,7 @@ TEST_F(ClusterTest, UnhealthyPrimaryPrioritySpillsToTheNext) {
 TEST_F(ClusterTest, UnderThePanicThresholdEveryPrimaryHostIsUsed) {
   auto cluster = Create(ClusterYaml(2, 1));
   LoadBalancer lb(*cluster, Clock());
-  for (const auto& host : cluster->hosts()) host->failed_active_hc = true;
+  for (const auto& host : *cluster->hosts()) host->failed_active_hc = true;
   EXPECT_THAT(Spread(lb, 100),
               UnorderedElementsAre(Pair("10.0.0.1:80", 50), Pair("10.0.0.2:80", 50)));
 }
@@ -168,7 +168,7 @@ TEST_F(ClusterTest, UnderThePanicThresholdEveryPrimaryHostIsUsed) {
 TEST_F(ClusterTest, WithoutPanicNoHealthyHostMeansNoHost) {
   auto cluster = Create(ClusterYaml(2, 0, "healthy_panic_threshold: 0"));
   LoadBalancer lb(*cluster, Clock());
-  for (const auto& host : cluster->hosts()) host->failed_active_hc = true;
+  for (const auto& host : *cluster->hosts()) host->failed_active_hc = true;
   EXPECT_EQ(lb.Choose(), nullptr);
 }
 
@@ -176,27 +176,27 @@ TEST_F(ClusterTest, ChooseHostAvoidsHostsThatFailedThisRequest) {
   fakes::TestDispatcher dispatcher;
   auto cluster = Create(ClusterYaml(3));
   ThreadLocalCluster local(dispatcher, cluster);
-  std::vector<const Host*> excluded = {cluster->hosts()[0].get(), cluster->hosts()[1].get()};
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(local.ChooseHost(excluded), cluster->hosts()[2].get());
+  std::vector<const Host*> excluded = {(*cluster->hosts())[0].get(), (*cluster->hosts())[1].get()};
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(local.ChooseHost(excluded), (*cluster->hosts())[2].get());
 }
 
 TEST_F(ClusterTest, ChooseHostPrefersAnAvailableHostOverAnExcludedOne) {
   fakes::TestDispatcher dispatcher;
   auto cluster = Create(ClusterYaml(3, 0, "lb_policy: RANDOM"));
   ThreadLocalCluster local(dispatcher, cluster);
-  Eject(*cluster->hosts()[2]);
+  Eject(*(*cluster->hosts())[2]);
   // The balancer only offers hosts 1 and 2 and both failed; host 3 is ejected. Whatever the
   // balancer says, an available host that has not failed wins: none here, so a failed one
   // is tried again rather than nothing.
-  std::vector<const Host*> excluded = {cluster->hosts()[0].get(), cluster->hosts()[1].get()};
+  std::vector<const Host*> excluded = {(*cluster->hosts())[0].get(), (*cluster->hosts())[1].get()};
   for (int i = 0; i < 20; ++i) {
     Host* host = local.ChooseHost(excluded);
     ASSERT_NE(host, nullptr);
-    EXPECT_NE(host, cluster->hosts()[2].get());
+    EXPECT_NE(host, (*cluster->hosts())[2].get());
   }
   // With host 3 back, it is the one.
-  cluster->hosts()[2]->ejected_until_ms = 0;
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(local.ChooseHost(excluded), cluster->hosts()[2].get());
+  (*cluster->hosts())[2]->ejected_until_ms = 0;
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(local.ChooseHost(excluded), (*cluster->hosts())[2].get());
 }
 
 TEST_F(ClusterTest, BreakerCountsUpToItsLimitAndShowsTheRoomLeft) {
@@ -238,7 +238,7 @@ TEST_F(ClusterTest, ThreadLocalClusterAccountsRequestsAndRetries) {
   fakes::TestDispatcher dispatcher;
   auto cluster = Create(ClusterYaml(1, 0, "circuit_breakers: {max_requests: 1, max_retries: 1}"));
   ThreadLocalCluster local(dispatcher, cluster);
-  Host& host = *cluster->hosts()[0];
+  Host& host = *(*cluster->hosts())[0];
   ASSERT_TRUE(local.BeginRequest(host));
   EXPECT_FALSE(local.BeginRequest(host)) << "max_requests";
   EXPECT_EQ(host.rq_active, 1);
@@ -258,7 +258,7 @@ TEST_F(ClusterTest, ThreadLocalClusterAccountsRequestsAndRetries) {
 TEST_F(ClusterTest, ConsecutiveErrorsEjectAHost) {
   auto cluster = Create(
       ClusterYaml(2, 0, "outlier_detection: {consecutive_5xx: 3, max_ejection_percent: 50}"));
-  Host& host = *cluster->hosts()[0];
+  Host& host = *(*cluster->hosts())[0];
   fakes::TestDispatcher dispatcher;
   ThreadLocalCluster local(dispatcher, cluster);
   local.ReportResponse(host, 500);
@@ -273,7 +273,7 @@ TEST_F(ClusterTest, ConsecutiveErrorsEjectAHost) {
   EXPECT_EQ(stats_.counter("cluster.c.outlier_detection.ejections_total").Value(), 1u);
 
   // max_ejection_percent: 50 of two hosts is one; the other stays in whatever it does.
-  Host& other = *cluster->hosts()[1];
+  Host& other = *(*cluster->hosts())[1];
   for (int i = 0; i < 5; ++i) local.ReportFailure(other);
   EXPECT_FALSE(other.Ejected(Clock().MonotonicMs()));
 }
@@ -283,7 +283,7 @@ TEST_F(ClusterTest, GatewayFailuresEjectAndLaterEjectionsLastLonger) {
       Create(ClusterYaml(1, 0,
                          "outlier_detection: {consecutive_5xx: 0, consecutive_gateway_failure: 2, "
                          "base_ejection_time: 10s}"));
-  Host& host = *cluster->hosts()[0];
+  Host& host = *(*cluster->hosts())[0];
   uint64_t now = Clock().MonotonicMs();
   ReportOutcome(*cluster, host, 503, false, Clock());
   ReportOutcome(*cluster, host, 0, /*gateway_failure=*/true, Clock());
@@ -305,7 +305,7 @@ TEST_F(ClusterTest, GatewayFailuresEjectAndLaterEjectionsLastLonger) {
 
 TEST_F(ClusterTest, WithoutOutlierDetectionNothingIsEjected) {
   auto cluster = Create(ClusterYaml(1));
-  Host& host = *cluster->hosts()[0];
+  Host& host = *(*cluster->hosts())[0];
   for (int i = 0; i < 20; ++i) ReportOutcome(*cluster, host, 503, false, Clock());
   EXPECT_FALSE(host.Ejected(Clock().MonotonicMs()));
 }
@@ -315,12 +315,12 @@ TEST_F(ClusterTest, PoolsAreHttp1ByDefaultOnePerHost) {
   auto cluster = Create(ClusterYaml(2));
   ASSERT_NE(cluster, nullptr);
   ThreadLocalCluster local(dispatcher, cluster);
-  Host& host = *cluster->hosts()[0];
+  Host& host = *(*cluster->hosts())[0];
   ConnectionPool& pool = local.PoolFor(host);
   EXPECT_NE(dynamic_cast<Http1ConnPool*>(&pool), nullptr);
   EXPECT_EQ(&pool.host(), &host);
   EXPECT_EQ(&local.PoolFor(host), &pool);
-  EXPECT_NE(&local.PoolFor(*cluster->hosts()[1]), &pool);
+  EXPECT_NE(&local.PoolFor(*(*cluster->hosts())[1]), &pool);
 }
 
 TEST_F(ClusterTest, TheProtocolPicksThePoolAndAutoNeedsTls) {
@@ -329,7 +329,7 @@ TEST_F(ClusterTest, TheProtocolPicksThePoolAndAutoNeedsTls) {
   auto http2 = Create(ClusterYaml(1, 0, "protocol: HTTP2"));
   ASSERT_NE(http2, nullptr);
   ThreadLocalCluster http2_local(dispatcher, http2);
-  EXPECT_NE(dynamic_cast<Http2ConnPool*>(&http2_local.PoolFor(*http2->hosts()[0])), nullptr);
+  EXPECT_NE(dynamic_cast<Http2ConnPool*>(&http2_local.PoolFor(*(*http2->hosts())[0])), nullptr);
 
   auto automatic = Create(ClusterYaml(1, 0, R"(protocol: AUTO
 transport_socket:
@@ -340,7 +340,7 @@ transport_socket:
 http2_protocol_options: {max_concurrent_streams: 10})"));
   ASSERT_NE(automatic, nullptr) << errors_.ToStatus();
   ThreadLocalCluster auto_local(dispatcher, automatic);
-  EXPECT_NE(dynamic_cast<AutoConnPool*>(&auto_local.PoolFor(*automatic->hosts()[0])), nullptr);
+  EXPECT_NE(dynamic_cast<AutoConnPool*>(&auto_local.PoolFor(*(*automatic->hosts())[0])), nullptr);
 
   EXPECT_EQ(Create(ClusterYaml(1, 0, "protocol: AUTO")), nullptr);
   EXPECT_THAT(ErrorMessages(), ElementsAre(HasSubstr("cluster.protocol: AUTO picks HTTP/2 or "
@@ -362,10 +362,10 @@ TEST_F(ClusterTest, ClusterManagerPoolFactoryMakesEveryClustersPools) {
   ASSERT_NE(cluster, nullptr);
   manager.Update({{"c", cluster}});
   ASSERT_NE(manager.Get("c"), nullptr);
-  ConnectionPool& pool = manager.Get("c")->PoolFor(*cluster->hosts()[0]);
+  ConnectionPool& pool = manager.Get("c")->PoolFor(*(*cluster->hosts())[0]);
   EXPECT_NE(dynamic_cast<fakes::FakeConnectionPool*>(&pool), nullptr);
-  manager.Get("c")->PoolFor(*cluster->hosts()[0]);
-  EXPECT_THAT(made_for, ElementsAre(cluster->hosts()[0].get()));
+  manager.Get("c")->PoolFor(*(*cluster->hosts())[0]);
+  EXPECT_THAT(made_for, ElementsAre((*cluster->hosts())[0].get()));
 }
 
 }  // namespace

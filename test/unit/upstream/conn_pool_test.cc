@@ -41,7 +41,7 @@ class ConnPoolTest : public ::testing::Test {
 
   void MakePool(const std::string& extra = "", uint16_t port = 0) {
     MakeCluster(extra, port);
-    pool_ = std::make_unique<Http1ConnPool>(dispatcher_, cluster_, cluster_->hosts()[0]);
+    pool_ = std::make_unique<Http1ConnPool>(dispatcher_, cluster_, (*cluster_->hosts())[0]);
   }
 
   bool RunUntilFinished(const PoolUser& user) {
@@ -80,7 +80,7 @@ TEST_F(ConnPoolTest, StreamIsReadyOnceConnectedAndTheConnectionIsReused) {
   EXPECT_EQ(upstream_.accepted, 1);
   EXPECT_EQ(CounterValue("upstream_cx_total"), 1u);
   EXPECT_EQ(CounterValue("upstream_cx_reuse"), 1u);
-  EXPECT_EQ(cluster_->hosts()[0]->cx_active, 1);
+  EXPECT_EQ((*cluster_->hosts())[0]->cx_active, 1);
 }
 
 TEST_F(ConnPoolTest, AtMaxConnectionsRequestsWaitForAReleasedConnection) {
@@ -122,7 +122,7 @@ TEST_F(ConnPoolTest, ConnectFailureIsReportedAndFreesTheConnectionSlot) {
   ASSERT_TRUE(RunUntilFinished(first_));
   EXPECT_THAT(first_.failure, Optional(Failure::kConnectFailed));
   EXPECT_EQ(CounterValue("upstream_cx_connect_fail"), 1u);
-  EXPECT_EQ(cluster_->hosts()[0]->cx_connect_fail, 1u);
+  EXPECT_EQ((*cluster_->hosts())[0]->cx_connect_fail, 1u);
   EXPECT_EQ(cluster_->breakers().connections.count(), 0u);
 }
 
@@ -239,7 +239,7 @@ TEST_F(ConnPoolTest, IdleConnectionClosedByTheUpstreamIsNotHandedOut) {
   first_.Request(*pool_);
   ASSERT_TRUE(RunUntilFinished(first_));
   upstream_.CloseAll();
-  Host& host = *cluster_->hosts()[0];
+  Host& host = *(*cluster_->hosts())[0];
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return host.cx_active == 0; }));
   EXPECT_EQ(cluster_->breakers().connections.count(), 0u);
 
@@ -255,7 +255,7 @@ TEST_F(ConnPoolTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
   MakePool("idle_timeout: 0.001s");
   first_.Request(*pool_);
   ASSERT_TRUE(RunUntilFinished(first_));
-  Host& host = *cluster_->hosts()[0];
+  Host& host = *(*cluster_->hosts())[0];
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return host.cx_active == 0; }));
   EXPECT_EQ(CounterValue("upstream_cx_destroy"), 1u);
   EXPECT_EQ(cluster_->breakers().connections.count(), 0u);
@@ -274,7 +274,7 @@ TEST_F(ConnPoolTest, HealthCheckThresholdsMarkTheHostDownAndUpAgain) {
   unhealthy_threshold: 2
   healthy_threshold: 3
   http_health_check: {path: /healthz})");
-  Host& host = *cluster_->hosts()[0];
+  Host& host = *(*cluster_->hosts())[0];
   upstream_.response = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n";
   checker_ = std::make_unique<HealthChecker>(dispatcher_, cluster_);
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return host.failed_active_hc.load(); }));
@@ -294,7 +294,8 @@ TEST_F(ConnPoolTest, TcpHealthCheckFailsWhenNothingListens) {
   tcp_health_check: {})",
               fakes::UnusedLoopbackPort());
   checker_ = std::make_unique<HealthChecker>(dispatcher_, cluster_);
-  ASSERT_TRUE(dispatcher_.RunUntil([&] { return cluster_->hosts()[0]->failed_active_hc.load(); }));
+  ASSERT_TRUE(
+      dispatcher_.RunUntil([&] { return (*cluster_->hosts())[0]->failed_active_hc.load(); }));
   EXPECT_EQ(CounterValue("health_check.success"), 0u);
 }
 
@@ -303,7 +304,7 @@ TEST_F(ConnPoolTest, TcpHealthCheckPassesWhenTheUpstreamAccepts) {
 - interval: 0.001s
   healthy_threshold: 1
   tcp_health_check: {})");
-  Host& host = *cluster_->hosts()[0];
+  Host& host = *(*cluster_->hosts())[0];
   host.failed_active_hc = true;
   checker_ = std::make_unique<HealthChecker>(dispatcher_, cluster_);
   ASSERT_TRUE(dispatcher_.RunUntil([&] { return !host.failed_active_hc.load(); }));

@@ -158,7 +158,7 @@ class Http2ConnPoolTest : public ::testing::Test {
                                       port != 0 ? port : upstream_.port());
     ASSERT_NE(cluster_, nullptr);
     ASSERT_TRUE(cluster_->http2());
-    pool_ = std::make_unique<Http2ConnPool>(dispatcher_, cluster_, cluster_->hosts()[0]);
+    pool_ = std::make_unique<Http2ConnPool>(dispatcher_, cluster_, (*cluster_->hosts())[0]);
   }
 
   // `n` more pool users, each asking for a stream.
@@ -189,7 +189,7 @@ class Http2ConnPoolTest : public ::testing::Test {
     return stats_.counter("cluster.c." + name).Value();
   }
   int64_t GaugeValue(const std::string& name) { return stats_.gauge("cluster.c." + name).Value(); }
-  Host& host() { return *cluster_->hosts()[0]; }
+  Host& host() { return *(*cluster_->hosts())[0]; }
 
   fakes::TestDispatcher dispatcher_;
   StatsStore stats_;
