@@ -27,6 +27,12 @@ class AutoConnPool : public ConnectionPool, private network::ConnectionCallbacks
   void NewStream(http::ResponseDecoder& decoder, PoolCallbacks& callbacks) override;
   void Cancel(PoolCallbacks& callbacks) override;
   Host& host() override { return *host_; }
+  void Drain() override {
+    if (pool_ != nullptr) pool_->Drain();
+  }
+  bool Idle() const override {
+    return pool_ != nullptr ? pool_->Idle() : first_ == nullptr && waiting_.empty();
+  }
 
  private:
   struct Waiter {

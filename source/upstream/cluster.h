@@ -287,8 +287,9 @@ class LoadBalancer {
  public:
   LoadBalancer(const ClusterInfo& cluster, TimeSource& time_source);
   Host* Choose();
-  // The hosts it picks from: the cluster's as of its last pick.
+  // The hosts it picks from: the cluster's as of its last pick, and their generation.
   const HostVector& hosts() const { return *hosts_; }
+  uint64_t generation() const { return generation_; }
 
  private:
   Host* PickFrom(const std::vector<Host*>& hosts);

@@ -22,13 +22,46 @@ ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
     : dispatcher_(dispatcher),
       info_(std::move(info)),
       load_balancer_(*info_, dispatcher.time_source()),
-      pool_factory_(std::move(pool_factory)) {}
+      pool_factory_(std::move(pool_factory)),
+      pools_generation_(info_->host_set().generation()) {}
+
+void ThreadLocalCluster::RetirePools() {
+  const HostVector& hosts = load_balancer_.hosts();
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    bool stays = std::any_of(hosts.begin(), hosts.end(),
+                             [&](const HostSharedPtr& h) { return h.get() == it->first; });
+    if (stays) {
+      ++it;
+      continue;
+    }
+    it->second->Drain();
+    retired_.push_back(std::move(it->second));
+    pools_.erase(it++);
+  }
+}
+
+void ThreadLocalCluster::SweepRetiredPools() {
+  // A pool goes once it holds nothing and no request still accounts to its host (the pool
+  // keeps the host alive for them); never inside its own callbacks.
+  for (auto& pool : retired_) {
+    if (pool->Idle() && pool->host().rq_active.load(std::memory_order_relaxed) == 0) {
+      dispatcher_.DeferredDelete(std::move(pool));
+    }
+  }
+  std::erase(retired_, nullptr);
+}
 
 Host* ThreadLocalCluster::ChooseHost(const std::vector<const Host*>& excluded) {
   auto failed = [&](const Host* h) {
     return std::find(excluded.begin(), excluded.end(), h) != excluded.end();
   };
   Host* host = load_balancer_.Choose();
+  // Choose() took the cluster's new hosts, if any; and pools that drain go once idle.
+  if (pools_generation_ != load_balancer_.generation()) {
+    pools_generation_ = load_balancer_.generation();
+    RetirePools();
+  }
+  if (!retired_.empty()) SweepRetiredPools();
   if (host == nullptr || !failed(host)) return host;
   for (int tries = 0; tries < 3 && failed(host); ++tries) {
     if (Host* candidate = load_balancer_.Choose()) host = candidate;

@@ -49,11 +49,19 @@ class ThreadLocalCluster {
   void OnOverflow();
 
  private:
+  // The cluster's hosts changed (DNS): the pools of hosts that left drain (retired_).
+  void RetirePools();
+  // Destroys the retired pools that are done.
+  void SweepRetiredPools();
+
   Dispatcher& dispatcher_;
   std::shared_ptr<const ClusterInfo> info_;
   LoadBalancer load_balancer_;
   ConnectionPoolFactory pool_factory_;  // Null: the cluster's protocol's pool.
   absl::flat_hash_map<const Host*, std::unique_ptr<ConnectionPool>> pools_;
+  uint64_t pools_generation_;  // The host set generation pools_ follows.
+  // Pools of hosts that left, draining; each keeps its host alive until it goes.
+  std::vector<std::unique_ptr<ConnectionPool>> retired_;
 };
 
 using ClusterMap = std::map<std::string, std::shared_ptr<const ClusterInfo>>;

@@ -281,7 +281,7 @@ void Http1ConnPool::OnConnectFailed(Http1ActiveClient& client, bool timeout) {
 void Http1ConnPool::Release(Http1ActiveClient& client) {
   bool clean = !client.started_ || client.codec_.reusable();
   bool reusable = client.connected_ && !client.connection_->closed() && clean &&
-                  idle_.size() < cluster_->max_idle_per_host();
+                  idle_.size() < cluster_->max_idle_per_host() && !(draining_ && pending_.empty());
   if (!reusable) {
     client.connection_->Close();
     Destroy(client);
@@ -308,6 +308,17 @@ void Http1ConnPool::ServePending() {
     cluster_->breakers().pending.Release();
     cluster_->stats().upstream_cx_reuse.Inc();
     Attach(*client, waiter);
+  }
+}
+
+void Http1ConnPool::Drain() {
+  draining_ = true;
+  while (!idle_.empty()) {
+    Http1ActiveClient* client = idle_.back();
+    idle_.pop_back();
+    client->Disarm();
+    client->connection_->Close();
+    Destroy(*client);
   }
 }
 

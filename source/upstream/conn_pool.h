@@ -42,6 +42,11 @@ class ConnectionPool {
   // Withdraws a request still waiting for its stream.
   virtual void Cancel(PoolCallbacks& callbacks) = 0;
   virtual Host& host() = 0;
+  // Its host left the cluster (DNS): idle connections close now, the others once the
+  // streams they carry end; requests already waiting are still served.
+  virtual void Drain() = 0;
+  // No connection open or being opened, no request waiting: it may be destroyed.
+  virtual bool Idle() const = 0;
 };
 
 class Http1ConnPool;
@@ -126,6 +131,8 @@ class Http1ConnPool : public ConnectionPool {
   void NewStream(http::ResponseDecoder& decoder, PoolCallbacks& callbacks) override;
   void Cancel(PoolCallbacks& callbacks) override;
   Host& host() override { return *host_; }
+  void Drain() override;
+  bool Idle() const override { return clients_.empty() && pending_.empty(); }
 
   // Takes a connection to the host that is already up (its TLS handshake done) and idle,
   // with the connections breaker slot it holds: the first connection of an AutoConnPool.
@@ -164,6 +171,7 @@ class Http1ConnPool : public ConnectionPool {
   std::vector<std::pair<Http1ActiveClient*, Waiter>> connecting_;
   // Requests waiting for a connection to be released (each holds a pending breaker slot).
   std::deque<Waiter> pending_;
+  bool draining_ = false;  // Drain(): no connection is kept idle.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // For deferred work.
 };
 

@@ -225,6 +225,18 @@ void Http2ConnPool::OnConnectFailed(ActiveClient& client, bool timeout) {
   }
 }
 
+void Http2ConnPool::Drain() {
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    ActiveClient& client = **it++;           // Destroy() erases it.
+    if (client.codec_ == nullptr) continue;  // Connecting: serves what waits, then idles out.
+    client.draining_ = true;
+    if (client.codec_->active_streams() == 0) {
+      client.connection_->CloseAfterFlush();
+      Destroy(client);
+    }
+  }
+}
+
 void Http2ConnPool::OnClientClosed(ActiveClient& client) {
   client.draining_ = true;
   client.connection_->Close();

@@ -29,6 +29,8 @@ class Http2ConnPool : public ConnectionPool {
   void NewStream(http::ResponseDecoder& decoder, PoolCallbacks& callbacks) override;
   void Cancel(PoolCallbacks& callbacks) override;
   Host& host() override { return *host_; }
+  void Drain() override;
+  bool Idle() const override { return clients_.empty() && pending_.empty(); }
 
   // Takes a connection to the host that is already up (its TLS handshake agreed on h2), with
   // the connections breaker slot it holds: the first connection of an AutoConnPool.

@@ -124,7 +124,8 @@ TEST(StatsMacrosTest, ClusterStatNames) {
   EXPECT_THAT(
       Names(store.Counters()),
       ElementsAre("cluster.app.health_check.failure", "cluster.app.health_check.success",
-                  "cluster.app.outlier_detection.ejections_total",
+                  "cluster.app.outlier_detection.ejections_total", "cluster.app.update_attempt",
+                  "cluster.app.update_failure", "cluster.app.update_success",
                   "cluster.app.upstream_cx_connect_fail", "cluster.app.upstream_cx_connect_timeout",
                   "cluster.app.upstream_cx_destroy", "cluster.app.upstream_cx_reuse",
                   "cluster.app.upstream_cx_total", "cluster.app.upstream_rq_1xx",
@@ -133,7 +134,8 @@ TEST(StatsMacrosTest, ClusterStatNames) {
                   "cluster.app.upstream_rq_reset", "cluster.app.upstream_rq_retry",
                   "cluster.app.upstream_rq_total"));
   EXPECT_THAT(Names(store.Gauges()),
-              ElementsAre("cluster.app.upstream_cx_active", "cluster.app.upstream_rq_active"));
+              ElementsAre("cluster.app.membership_total", "cluster.app.upstream_cx_active",
+                          "cluster.app.upstream_rq_active"));
   EXPECT_THAT(Names(store.Histograms()), ElementsAre("cluster.app.upstream_rq_time"));
   EXPECT_EQ(store.Counters()["cluster.app.health_check.failure"], 1u);
   EXPECT_EQ(store.Counters()["cluster.app.outlier_detection.ejections_total"], 2u);

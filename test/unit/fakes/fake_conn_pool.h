@@ -48,6 +48,8 @@ class FakeConnectionPool : public upstream::ConnectionPool {
     }
   }
   upstream::Host& host() override { return host_; }
+  void Drain() override { draining = true; }
+  bool Idle() const override { return idle; }
 
   // The newest request for a stream.
   StreamRequest& last() { return *requests.back(); }
@@ -62,6 +64,8 @@ class FakeConnectionPool : public upstream::ConnectionPool {
   void Fail(upstream::PoolCallbacks::Failure failure) { last().callbacks->OnPoolFailure(failure); }
 
   std::vector<std::unique_ptr<StreamRequest>> requests;
+  bool draining = false;  // Drain() was called.
+  bool idle = false;      // What Idle() answers.
 
  private:
   upstream::Host& host_;

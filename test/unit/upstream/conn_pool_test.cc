@@ -83,6 +83,23 @@ TEST_F(ConnPoolTest, StreamIsReadyOnceConnectedAndTheConnectionIsReused) {
   EXPECT_EQ((*cluster_->hosts())[0]->cx_active, 1);
 }
 
+TEST_F(ConnPoolTest, ADrainingPoolClosesIdleConnectionsAndKeepsNoneAfterAStream) {
+  MakePool();
+  first_.Request(*pool_);
+  ASSERT_TRUE(RunUntilFinished(first_));
+  EXPECT_EQ((*cluster_->hosts())[0]->cx_active, 1);
+  EXPECT_FALSE(pool_->Idle());  // One idle keep-alive connection.
+  pool_->Drain();
+  EXPECT_TRUE(pool_->Idle());
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return (*cluster_->hosts())[0]->cx_active == 0; }));
+
+  // A request still sent its way is served, and its connection is not kept.
+  second_.Request(*pool_);
+  ASSERT_TRUE(RunUntilFinished(second_));
+  EXPECT_EQ(second_.status, 200);
+  ASSERT_TRUE(dispatcher_.RunUntil([&] { return pool_->Idle(); }));
+}
+
 TEST_F(ConnPoolTest, AtMaxConnectionsRequestsWaitForAReleasedConnection) {
   MakePool("circuit_breakers: {max_connections: 1}");
   first_.Request(*pool_);

@@ -231,26 +231,53 @@ TEST_F(DnsClusterTest, LogicalDnsIsOneHostWhoseAddressFollowsTheFirstAnswer) {
   EXPECT_EQ(changes_, 1);
 }
 
-TEST_F(DnsClusterTest, AHostThatLeavesKeepsItsPoolButGetsNoNewRequests) {
+// A pool that keeps its host alive, as the real ones do, and says when it is destroyed.
+class TrackedPool : public fakes::FakeConnectionPool {
+ public:
+  TrackedPool(HostSharedPtr host, bool* destroyed)
+      : FakeConnectionPool(*host), host_(std::move(host)), destroyed_(destroyed) {}
+  ~TrackedPool() override { *destroyed_ = true; }
+
+ private:
+  HostSharedPtr host_;
+  bool* destroyed_;
+};
+
+TEST_F(DnsClusterTest, AHostThatLeavesDrainsItsPoolWhichGoesOnceDone) {
   Start(Create("STRICT_DNS", {"backend.local"}));
   ASSERT_TRUE(resolver_.Answer("backend.local", {"10.0.0.1"}));
-  std::vector<Host*> pools_made;
+  bool destroyed = false;
+  TrackedPool* pool = nullptr;
   ThreadLocalCluster local(dispatcher_, cluster_, [&](Host& host) {
-    pools_made.push_back(&host);
-    return std::make_unique<fakes::FakeConnectionPool>(host);
+    auto made = std::make_unique<TrackedPool>(host.shared_from_this(), &destroyed);
+    pool = made.get();
+    return made;
   });
   Host* leaving = local.ChooseHost({});
   ASSERT_NE(leaving, nullptr);
-  ConnectionPool& pool = local.PoolFor(*leaving);
+  local.PoolFor(*leaving);
+  ASSERT_NE(pool, nullptr);
+  ASSERT_TRUE(local.BeginRequest(*leaving));  // A request in flight on it.
 
   Refresh();
   ASSERT_TRUE(resolver_.Answer("backend.local", {"10.0.0.2"}));
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(local.ChooseHost({})->address_string(), "10.0.0.2:8080");
   }
-  // A request still on the host that left finishes on the same pool and host.
-  EXPECT_EQ(&local.PoolFor(*leaving), &pool);
-  EXPECT_EQ(pool.host().address_string(), "10.0.0.1:8080");
+  EXPECT_TRUE(pool->draining);
+  EXPECT_FALSE(destroyed);
+
+  // Its connections are done, but the request has not ended yet: the pool stays.
+  pool->idle = true;
+  local.ChooseHost({});
+  uv_run(dispatcher_.loop(), UV_RUN_NOWAIT);
+  EXPECT_FALSE(destroyed);
+  EXPECT_EQ(leaving->address_string(), "10.0.0.1:8080");
+
+  local.EndRequest(*leaving, 1);
+  local.ChooseHost({});
+  uv_run(dispatcher_.loop(), UV_RUN_NOWAIT);
+  EXPECT_TRUE(destroyed);
 }
 
 TEST_F(DnsClusterTest, AChangedClusterStartsWithTheAddressesOfTheOneItReplaces) {
