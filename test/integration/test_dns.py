@@ -3,16 +3,12 @@ through /etc/hosts, so no network is needed), re-resolution every dns_refresh_ra
 does not resolve (503 and update_failure), a reload that keeps the resolved hosts, and STATIC
 refusing a host name at validation."""
 
-import os
-import shutil
-import subprocess
-import tempfile
 import unittest
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get
 from harness.config import simple_config
-from harness.process import free_port, phoenix_bin, wait_until
+from harness.process import free_port, wait_until
 
 
 def dns_config(port, admin, upstream_port, cluster_type, address="localhost",
@@ -108,28 +104,22 @@ class DnsClusterTest(PhoenixTestCase):
 class StaticHostNameTest(PhoenixTestCase):
 
     def test_a_host_name_in_a_static_cluster_is_an_error_at_the_field(self):
-        directory = tempfile.mkdtemp(prefix="phoenix-dns-")
-        self.addCleanup(shutil.rmtree, directory)
-        path = os.path.join(directory, "static.yaml")
-        with open(path, "w") as f:
-            f.write("static_resources:\n"
-                    "  listeners:\n"
-                    "  - name: l\n"
-                    "    address: {socket_address: {address: 127.0.0.1, port_value: 18080}}\n"
-                    "    http_connection_manager:\n"
-                    "      route_config: {virtual_hosts: [{name: v, domains: ['*'], routes: "
-                    "[{match: {prefix: /}, route: {cluster: a}}]}]}\n"
-                    "  clusters:\n"
-                    "  - name: a\n"
-                    "    load_assignment:\n"
-                    "      endpoints:\n"
-                    "      - lb_endpoints:\n"
-                    "        - endpoint: {address: {socket_address: {address: localhost, "
-                    "port_value: 80}}}\n")
-        p = subprocess.run([phoenix_bin(), "--mode", "validate", "-c", path],
-                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
-        out = p.stdout + p.stderr
-        self.assertEqual(p.returncode, 1, out)
+        rc, path, out = self.validate_config(
+            "static_resources:\n"
+            "  listeners:\n"
+            "  - name: l\n"
+            "    address: {socket_address: {address: 127.0.0.1, port_value: 18080}}\n"
+            "    http_connection_manager:\n"
+            "      route_config: {virtual_hosts: [{name: v, domains: ['*'], routes: "
+            "[{match: {prefix: /}, route: {cluster: a}}]}]}\n"
+            "  clusters:\n"
+            "  - name: a\n"
+            "    load_assignment:\n"
+            "      endpoints:\n"
+            "      - lb_endpoints:\n"
+            "        - endpoint: {address: {socket_address: {address: localhost, "
+            "port_value: 80}}}\n")
+        self.assertEqual(rc, 1, out)
         self.assertIn(f"{path}:12:49: static_resources.clusters[0].load_assignment.endpoints[0]"
                       ".lb_endpoints[0].endpoint.address.socket_address.address: 'localhost' is "
                       "not an IP address", out)

@@ -4,11 +4,8 @@ The upstream is HTTP/1.1, so every test also checks the translation: :authority 
 cookie crumbs joined, trailers carried, connection-specific headers refused."""
 
 import json
-import os
-import shutil
 import socket
 import subprocess
-import tempfile
 
 import h2.errors
 import h2.events
@@ -17,7 +14,7 @@ from harness.base import PhoenixTestCase
 from harness.client import ClientConn
 from harness.h2client import H2Client
 from harness.config import direct_response, route, simple_config
-from harness.process import free_port, phoenix_bin, wait_until
+from harness.process import free_port, wait_until
 from harness.tls import cert_path, downstream_tls, server_context, tls_listener, upstream_tls
 
 
@@ -459,22 +456,16 @@ class AutoUpstreamProtocolTest(PhoenixTestCase):
         self.assertEqual(edge.stat("cluster.inner.health_check.failure"), 0)
 
     def test_auto_without_tls_is_a_config_error_naming_the_field(self):
-        directory = tempfile.mkdtemp(prefix="phoenix-auto-")
-        self.addCleanup(shutil.rmtree, directory)
-        path = os.path.join(directory, "bad.yaml")
-        with open(path, "w") as f:
-            f.write("static_resources:\n"
-                    "  clusters:\n"
-                    "  - name: app\n"
-                    "    protocol: AUTO\n"
-                    "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
-                    "{socket_address: {address: 127.0.0.1, port_value: 9}}}}]}]}\n")
-        result = subprocess.run([phoenix_bin(), "--mode", "validate", "-c", path],
-                                capture_output=True, text=True, timeout=20,
-                                stdin=subprocess.DEVNULL)
-        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        rc, path, out = self.validate_config(
+            "static_resources:\n"
+            "  clusters:\n"
+            "  - name: app\n"
+            "    protocol: AUTO\n"
+            "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
+            "{socket_address: {address: 127.0.0.1, port_value: 9}}}}]}]}\n")
+        self.assertEqual(rc, 1, out)
         self.assertIn(f"{path}:4:5: static_resources.clusters[0].protocol: AUTO picks HTTP/2 "
-                      "or HTTP/1.1 by ALPN in the TLS handshake", result.stdout + result.stderr)
+                      "or HTTP/1.1 by ALPN in the TLS handshake", out)
 
 
 class Http2HealthCheckTest(PhoenixTestCase):

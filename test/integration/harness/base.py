@@ -3,9 +3,14 @@ starts phoenix and upstreams for a test or a class, stops them in the cleanups, 
 their diagnostics to the message of a failing test."""
 
 import functools
+import os
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 from .phoenix import Phoenix
+from .process import phoenix_bin
 from .upstream import UpstreamServer
 
 
@@ -82,6 +87,19 @@ class PhoenixTestCase(unittest.TestCase):
             if up.errors:
                 parts.append(f"--- upstream {up.name} protocol errors: {up.errors[:10]!r}")
         return "\n".join(parts)
+
+    def validate_config(self, text):
+        """Runs ``phoenix --mode validate`` on ``text`` written to a temporary file; returns
+        (exit code, the file's path, stdout + stderr)."""
+        directory = tempfile.mkdtemp(prefix="phoenix-validate-")
+        self.addCleanup(shutil.rmtree, directory)
+        path = os.path.join(directory, "config.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        result = subprocess.run([phoenix_bin(), "--mode", "validate", "-c", path],
+                                capture_output=True, text=True, timeout=20,
+                                stdin=subprocess.DEVNULL)
+        return result.returncode, path, result.stdout + result.stderr
 
     def assertNoUpstreamErrors(self, *upstreams):
         for up in upstreams:
