@@ -18,6 +18,8 @@ PACKAGES=(
   python3-h2
   # WebSocket client and server of the integration tests (test_websocket.py).
   python3-websockets
+  # promtool (test_admin_reload.py checks the /stats/prometheus exposition with it).
+  prometheus
   # TLS: the demo PKI (tools/certs.sh) and the scan of a TLS listener (tools/testssl.sh).
   openssl testssl.sh
 )
@@ -42,7 +44,7 @@ if [ ${#missing[@]} -ne 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Package post-install scripts may start services we only use as bench fixtures.
-  for svc in nginx haproxy; do
+  for svc in nginx haproxy prometheus; do
     if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "source/common/strings.h"
 
 namespace phoenix {
@@ -50,59 +48,117 @@ double Histogram::Quantile(double q) const {
   return kBounds.back();
 }
 
-Counter& StatsScope::counter(std::string_view name) const {
-  return store_.counter(absl::StrCat(prefix_, AbslView(name)));
+bool StatSample::Used() const {
+  switch (type) {
+    case StatType::kCounter:
+      return counter != 0;
+    case StatType::kGauge:
+      return gauge != 0;
+    case StatType::kHistogram:
+      return histogram->Count() != 0;
+  }
+  return false;
 }
 
-Gauge& StatsScope::gauge(std::string_view name) const {
-  return store_.gauge(absl::StrCat(prefix_, AbslView(name)));
+StatsScope::StatsScope(StatsStore& store, std::string prefix)
+    : store_(&store), prefix_(std::move(prefix)), family_prefix_(prefix_) {}
+
+StatName StatsScope::Name(std::string_view name, std::string_view help) const {
+  return StatName{absl::StrCat(prefix_, AbslView(name)),
+                  absl::StrCat(family_prefix_, AbslView(name)), tags_, std::string(help)};
 }
 
-Histogram& StatsScope::histogram(std::string_view name) const {
-  return store_.histogram(absl::StrCat(prefix_, AbslView(name)));
+Counter& StatsScope::counter(std::string_view name, std::string_view help) const {
+  return store_->counter(Name(name, help));
 }
 
-std::array<Counter*, 5> StatsScope::StatusClassCounters(std::string_view stem) const {
+Gauge& StatsScope::gauge(std::string_view name, std::string_view help) const {
+  return store_->gauge(Name(name, help));
+}
+
+Histogram& StatsScope::histogram(std::string_view name, std::string_view help) const {
+  return store_->histogram(Name(name, help));
+}
+
+Counter& StatsScope::LabelledCounter(std::string_view name, std::string_view family, StatTag tag,
+                                     std::string_view help) const {
+  StatName stat = Name(name, help);
+  stat.family = absl::StrCat(family_prefix_, AbslView(family));
+  stat.tags.push_back(std::move(tag));
+  return store_->counter(stat);
+}
+
+std::array<Counter*, 5> StatsScope::StatusClassCounters(std::string_view stem,
+                                                        std::string_view help) const {
   std::array<Counter*, 5> counters;
   for (int i = 0; i < 5; ++i) {
-    counters[i] = &store_.counter(absl::StrCat(prefix_, AbslView(stem), i + 1, "xx"));
+    std::string status_class = absl::StrCat(i + 1, "xx");
+    counters[i] = &LabelledCounter(absl::StrCat(AbslView(stem), status_class),
+                                   absl::StrCat(AbslView(stem), "xx"),
+                                   StatTag{"response_code_class", status_class}, help);
   }
   return counters;
 }
 
 StatsScope StatsScope::Nested(std::string_view name) const {
-  return StatsScope(store_, absl::StrCat(prefix_, AbslView(name), "."));
+  StatsScope nested = *this;
+  absl::StrAppend(&nested.prefix_, AbslView(name), ".");
+  absl::StrAppend(&nested.family_prefix_, AbslView(name), ".");
+  return nested;
+}
+
+StatsScope StatsScope::Labelled(std::string_view label, std::string_view value,
+                                std::string_view family_segment) const {
+  StatsScope labelled = *this;
+  absl::StrAppend(&labelled.prefix_, AbslView(value), ".");
+  if (!family_segment.empty())
+    absl::StrAppend(&labelled.family_prefix_, AbslView(family_segment), ".");
+  labelled.tags_.push_back(StatTag{std::string(label), std::string(value)});
+  return labelled;
+}
+
+template <typename T>
+T& StatsStore::GetOrCreate(Registry<T>& registry, const StatName& name) {
+  auto it = registry.find(name.name);
+  if (it == registry.end()) {
+    auto registered = std::make_unique<Registered<T>>();
+    registered->name = name;
+    it = registry.emplace(name.name, std::move(registered)).first;
+  }
+  return it->second->stat;
 }
 
 namespace {
 
-template <typename T>
-T& GetOrCreate(std::map<std::string, std::unique_ptr<T>, std::less<>>& map, std::string_view name) {
-  auto it = map.find(name);
-  if (it == map.end()) it = map.emplace(std::string(name), std::make_unique<T>()).first;
-  return *it->second;
-}
-
-// "http.ingress.downstream_rq_2xx" -> "phoenix_http_ingress_downstream_rq_2xx".
-std::string PrometheusName(std::string_view name) {
-  std::string out = "phoenix_";
-  for (char c : name) out.push_back(absl::ascii_isalnum(c) || c == '_' ? c : '_');
-  return out;
+StatName Unlabelled(std::string_view name, std::string_view help) {
+  return StatName{std::string(name), std::string(name), {}, std::string(help)};
 }
 
 }  // namespace
 
-Counter& StatsStore::counter(std::string_view name) {
+Counter& StatsStore::counter(std::string_view name, std::string_view help) {
+  return counter(Unlabelled(name, help));
+}
+
+Gauge& StatsStore::gauge(std::string_view name, std::string_view help) {
+  return gauge(Unlabelled(name, help));
+}
+
+Histogram& StatsStore::histogram(std::string_view name, std::string_view help) {
+  return histogram(Unlabelled(name, help));
+}
+
+Counter& StatsStore::counter(const StatName& name) {
   absl::MutexLock lock(&mu_);
   return GetOrCreate(counters_, name);
 }
 
-Gauge& StatsStore::gauge(std::string_view name) {
+Gauge& StatsStore::gauge(const StatName& name) {
   absl::MutexLock lock(&mu_);
   return GetOrCreate(gauges_, name);
 }
 
-Histogram& StatsStore::histogram(std::string_view name) {
+Histogram& StatsStore::histogram(const StatName& name) {
   absl::MutexLock lock(&mu_);
   return GetOrCreate(histograms_, name);
 }
@@ -110,59 +166,42 @@ Histogram& StatsStore::histogram(std::string_view name) {
 std::map<std::string, uint64_t> StatsStore::Counters() const {
   absl::MutexLock lock(&mu_);
   std::map<std::string, uint64_t> out;
-  for (const auto& [name, c] : counters_) out.emplace(name, c->Value());
+  for (const auto& [name, c] : counters_) out.emplace(name, c->stat.Value());
   return out;
 }
 
 std::map<std::string, int64_t> StatsStore::Gauges() const {
   absl::MutexLock lock(&mu_);
   std::map<std::string, int64_t> out;
-  for (const auto& [name, g] : gauges_) out.emplace(name, g->Value());
+  for (const auto& [name, g] : gauges_) out.emplace(name, g->stat.Value());
   return out;
 }
 
 std::map<std::string, const Histogram*> StatsStore::Histograms() const {
   absl::MutexLock lock(&mu_);
   std::map<std::string, const Histogram*> out;
-  for (const auto& [name, h] : histograms_) out.emplace(name, h.get());
+  for (const auto& [name, h] : histograms_) out.emplace(name, &h->stat);
   return out;
 }
 
-std::string StatsStore::RenderText() const {
-  std::map<std::string, std::string> lines;
-  for (const auto& [name, v] : Counters()) lines[name] = absl::StrCat(v);
-  for (const auto& [name, v] : Gauges()) lines[name] = absl::StrCat(v);
-  for (const auto& [name, h] : Histograms()) {
-    lines[name] = absl::StrFormat("P50=%.3f P90=%.3f P99=%.3f count=%d sum=%.3f", h->Quantile(0.5),
-                                  h->Quantile(0.9), h->Quantile(0.99), h->Count(), h->Sum());
-  }
-  std::string out;
-  for (const auto& [name, value] : lines) absl::StrAppend(&out, name, ": ", value, "\n");
-  return out;
-}
-
-std::string StatsStore::RenderPrometheus() const {
-  std::string out;
-  for (const auto& [name, v] : Counters()) {
-    std::string p = PrometheusName(name);
-    absl::StrAppend(&out, "# TYPE ", p, " counter\n", p, " ", v, "\n");
-  }
-  for (const auto& [name, v] : Gauges()) {
-    std::string p = PrometheusName(name);
-    absl::StrAppend(&out, "# TYPE ", p, " gauge\n", p, " ", v, "\n");
-  }
-  for (const auto& [name, h] : Histograms()) {
-    std::string p = PrometheusName(name);
-    absl::StrAppend(&out, "# TYPE ", p, " histogram\n");
-    auto cumulative = h->Cumulative();
-    for (size_t i = 0; i < Histogram::kBounds.size(); ++i) {
-      absl::StrAppend(&out, p, "_bucket{le=\"", Histogram::kBounds[i], "\"} ", cumulative[i], "\n");
+std::vector<StatSample> StatsStore::Samples() const {
+  std::vector<StatSample> samples;
+  {
+    absl::MutexLock lock(&mu_);
+    samples.reserve(counters_.size() + gauges_.size() + histograms_.size());
+    for (const auto& [name, c] : counters_) {
+      samples.push_back({&c->name, StatType::kCounter, c->stat.Value(), 0, nullptr});
     }
-    absl::StrAppend(&out, p, "_bucket{le=\"+Inf\"} ", cumulative.back(), "\n");
-    absl::StrAppend(&out, p, "_sum ", absl::StrFormat("%.3f", h->Sum()), "\n");
-    absl::StrAppend(&out, p, "_count ", cumulative.back(), "\n");
+    for (const auto& [name, g] : gauges_) {
+      samples.push_back({&g->name, StatType::kGauge, 0, g->stat.Value(), nullptr});
+    }
+    for (const auto& [name, h] : histograms_) {
+      samples.push_back({&h->name, StatType::kHistogram, 0, 0, &h->stat});
+    }
   }
-  return out;
+  std::sort(samples.begin(), samples.end(),
+            [](const StatSample& a, const StatSample& b) { return a.name->name < b.name->name; });
+  return samples;
 }
 
 }  // namespace phoenix

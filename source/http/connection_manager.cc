@@ -136,7 +136,7 @@ std::string ClientAddress(const std::string_view* xff, std::string_view peer,
 }
 
 ConnectionManagerStats::ConnectionManagerStats(StatsStore& store, const std::string& prefix)
-    : ConnectionManagerStats(StatsScope(store, absl::StrCat("http.", prefix, "."))) {}
+    : ConnectionManagerStats(HttpStatsScope(store, prefix)) {}
 
 // One request/response exchange: the codec's decoder for the request, owner of the request
 // head and the filter instances, and the FilterCallbacks those filters talk to. Its response
@@ -239,6 +239,15 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
 
   void OnReset() {
     if (!response_complete_) info_.AddFlag("DC");
+  }
+
+  void OnDrainTimeout() {
+    if (response_complete_) return;
+    if (!response_started_) {
+      SendLocalReply(503, "draining\n", "DRAIN");
+      return;
+    }
+    info_.AddFlag("DRAIN");  // Logged with the status it already sent, as it goes.
   }
 
   // The codec refused the rest of this request (a malformed body) and answered `status`
@@ -635,6 +644,14 @@ void ConnectionManager::StartDrain() {
   }
   codec_->Shutdown();
   if (streams_.empty() && codec_->idle()) Close(/*flush=*/true);
+}
+
+void ConnectionManager::CutByDrainTimeout() {
+  // A local reply completes its stream, which leaves streams_.
+  absl::InlinedVector<ActiveStream*, 1> active;
+  for (auto& stream : streams_) active.push_back(stream.get());
+  for (ActiveStream* stream : active) stream->OnDrainTimeout();
+  Close(/*flush=*/true);
 }
 
 void ConnectionManager::CreateCodec() { codec_ = codec_factory_->Create(*connection_, *this); }

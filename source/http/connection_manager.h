@@ -22,30 +22,31 @@ namespace phoenix::http {
 class ConnectionManager;
 
 // http.<stat_prefix>.<stat>
-#define PHX_CONNECTION_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)                        \
-  COUNTER(downstream_cx_total)                                                         \
-  COUNTER(downstream_cx_http1_total)                                                   \
-  COUNTER(downstream_cx_http2_total)                                                   \
-  GAUGE(downstream_cx_active)                                                          \
-  COUNTER(downstream_cx_protocol_error)                                                \
-  COUNTER(downstream_cx_idle_timeout)                                                  \
-  COUNTER(downstream_rq_total)                                                         \
-  COUNTER(downstream_rq_http1_total)                                                   \
-  COUNTER(downstream_rq_http2_total)                                                   \
-  GAUGE(downstream_rq_active)                                                          \
-  COUNTER(downstream_rq_timeout)      /* 408: headers too slow */                      \
-  COUNTER(downstream_rq_idle_timeout) /* stream_idle_timeout */                        \
-  COUNTER(no_route)                                                                    \
-  COUNTER(downstream_rq_invalid_path)   /* 400: path could not be normalized safely */ \
-  COUNTER(downstream_cx_upgrades_total) /* upgrades let through (WebSocket) */         \
-  GAUGE(downstream_cx_upgrades_active)                                                 \
-  COUNTER(downstream_rq_ws_on_non_ws_route) /* 403: upgrade not allowed */             \
-  HISTOGRAM(downstream_rq_time)
+#define PHX_CONNECTION_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)                                  \
+  COUNTER(downstream_cx_total, "Client connections accepted")                                    \
+  COUNTER(downstream_cx_http1_total, "Client connections that spoke HTTP/1.1")                   \
+  COUNTER(downstream_cx_http2_total, "Client connections that spoke HTTP/2")                     \
+  GAUGE(downstream_cx_active, "Client connections now open")                                     \
+  COUNTER(downstream_cx_protocol_error, "Client connections closed for a protocol error")        \
+  COUNTER(downstream_cx_idle_timeout, "Client connections closed for idling")                    \
+  COUNTER(downstream_rq_total, "Requests received")                                              \
+  COUNTER(downstream_rq_http1_total, "Requests received over HTTP/1.1")                          \
+  COUNTER(downstream_rq_http2_total, "Requests received over HTTP/2")                            \
+  GAUGE(downstream_rq_active, "Requests in progress")                                            \
+  COUNTER(downstream_rq_timeout, "Requests answered 408: their headers came too slowly")         \
+  COUNTER(downstream_rq_idle_timeout, "Streams closed by stream_idle_timeout")                   \
+  COUNTER(no_route, "Requests that matched no route")                                            \
+  COUNTER(downstream_rq_invalid_path, "Requests answered 400: the path was unsafe to normalize") \
+  COUNTER(downstream_cx_upgrades_total, "Upgrades let through (WebSocket)")                      \
+  GAUGE(downstream_cx_upgrades_active, "Upgraded connections now open")                          \
+  COUNTER(downstream_rq_ws_on_non_ws_route, "Upgrades answered 403: the route allows none")      \
+  HISTOGRAM(downstream_rq_time, "Time from a request's first byte to its response's last")
 
 // What is counted for one listener's HTTP traffic, shared by every worker.
 struct ConnectionManagerStats {
   PHX_STATS(ConnectionManagerStats, PHX_CONNECTION_MANAGER_STATS,
-            downstream_rq_class(scope.StatusClassCounters("downstream_rq_")));
+            downstream_rq_class(scope.StatusClassCounters("downstream_rq_",
+                                                          "Responses by status class")));
   // Registered as http.<prefix>.<stat>.
   ConnectionManagerStats(StatsStore& store, const std::string& prefix);
   std::array<Counter*, 5> downstream_rq_class;  // downstream_rq_1xx..5xx
@@ -125,6 +126,9 @@ class ConnectionManager : public network::ConnectionCallbacks,
 
   // Finish the current streams, then close; close now if idle.
   void StartDrain();
+  // The drain timeout passed: each stream still in progress is cut, answered 503 if its
+  // response has not started, and logged with flag DRAIN. The connection closes after.
+  void CutByDrainTimeout();
 
   // network::ConnectionCallbacks
   void OnData(const char* data, size_t length) override;

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "source/common/stats.h"
 #include "source/http/header_map.h"
 #include "source/http/route_config.h"
 #include "source/network/connection.h"
@@ -102,5 +103,11 @@ class StreamFilter {
  protected:
   FilterCallbacks* callbacks_ = nullptr;
 };
+
+// Where a listener's HTTP stats live: "http.<stat_prefix>.<stat>", labelled
+// http_conn_manager_prefix in Prometheus. The connection manager's and its filters' stats.
+inline StatsScope HttpStatsScope(StatsStore& store, std::string_view stat_prefix) {
+  return StatsScope(store, "http.").Labelled("http_conn_manager_prefix", stat_prefix);
+}
 
 }  // namespace phoenix::http

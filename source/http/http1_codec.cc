@@ -16,7 +16,7 @@ namespace {
 
 Http1Parser* From(llhttp_t* parser) { return static_cast<Http1Parser*>(parser->data); }
 
-// Whether `text` is `lowercase` in any case (ASCII), for short literals.
+// Whether `text` is `lowercase` in any case (ASCII), for literals of at most 16 characters.
 bool EqualsLowercase(std::string_view text, std::string_view lowercase) {
   char lower[16];
   if (text.size() != lowercase.size() || text.size() > sizeof(lower)) return false;
@@ -251,6 +251,11 @@ int Http1Parser::OnHeaderValueComplete() {
   if (name.empty()) return Fail(400, "empty header name");  // llhttp lets ": v" through.
   if (h.fields.size() + 1 > limits_.max_headers_count) return Fail(431, "too many headers");
   if (!IsValidFieldValue(value)) return Fail(400, "invalid header value");
+  // llhttp takes an empty Transfer-Encoding as no framing at all, and lets a Content-Length
+  // frame the body instead: a parser differential. It names no coding, so it is malformed.
+  if (value.empty() && absl::EqualsIgnoreCase(AbslView(name), "transfer-encoding")) {
+    return Fail(400, "empty transfer-encoding");
+  }
   h.fields.push_back({name, value});
   return 0;
 }

@@ -8,6 +8,7 @@
 #include "phoenix/config/v1/protocol.pb.h"
 #include "source/common/config_errors.h"
 #include "source/common/logging.h"
+#include "source/http/filter.h"
 
 namespace phoenix::http {
 namespace {
@@ -68,7 +69,7 @@ struct Http2Callbacks {
 };
 
 Http2Stats::Http2Stats(StatsStore& store, const std::string& prefix)
-    : Http2Stats(StatsScope(store, absl::StrCat("http.", prefix, ".http2."))) {}
+    : Http2Stats(HttpStatsScope(store, prefix).Nested("http2")) {}
 
 // The HTTP/2 settings of `proto` (at `path`), Envoy's bounds checked.
 Http2Options Http2OptionsFromProto(const config::v1::Http2ProtocolOptions& proto,

@@ -51,18 +51,18 @@ Http2Options Http2OptionsFromProto(const config::v1::Http2ProtocolOptions& proto
                                    config::ConfigErrors& errors);
 
 // http.<stat_prefix>.http2.<stat>
-#define PHX_HTTP2_STATS(COUNTER, GAUGE, HISTOGRAM)                                     \
-  COUNTER(rx_reset)           /* streams the client reset */                           \
-  COUNTER(tx_reset)           /* streams the proxy reset */                            \
-  COUNTER(header_overflow)    /* header blocks over the size or count limit */         \
-  COUNTER(rx_messaging_error) /* malformed requests, reset by the codec */             \
-  COUNTER(protocol_error)     /* connection errors: GOAWAY PROTOCOL_ERROR */           \
-  COUNTER(goaway_sent)                                                                 \
-  COUNTER(premature_reset_flood)         /* connections closed for rapid reset */      \
-  COUNTER(inbound_empty_frames_flood)    /* ... for empty frames in a row */           \
-  COUNTER(inbound_priority_frames_flood) /* ... for too many PRIORITY frames */        \
-  COUNTER(outbound_flood)                /* ... for not reading what they asked for */ \
-  GAUGE(streams_active)
+#define PHX_HTTP2_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
+  COUNTER(rx_reset, "Streams the client reset")                                             \
+  COUNTER(tx_reset, "Streams the proxy reset")                                              \
+  COUNTER(header_overflow, "Header blocks over the size or count limit")                    \
+  COUNTER(rx_messaging_error, "Malformed requests, reset by the codec")                     \
+  COUNTER(protocol_error, "Connections closed with GOAWAY PROTOCOL_ERROR")                  \
+  COUNTER(goaway_sent, "GOAWAY frames sent")                                                \
+  COUNTER(premature_reset_flood, "Connections closed for rapid reset")                      \
+  COUNTER(inbound_empty_frames_flood, "Connections closed for empty frames in a row")       \
+  COUNTER(inbound_priority_frames_flood, "Connections closed for too many PRIORITY frames") \
+  COUNTER(outbound_flood, "Connections closed for not reading what they asked for")         \
+  GAUGE(streams_active, "HTTP/2 streams now open")
 
 // What HTTP/2 counts for one listener, shared by every worker.
 struct Http2Stats {

@@ -1,11 +1,46 @@
 #include "source/server/admin.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "source/common/strings.h"
 #include "source/http/codec.h"
 #include "source/http/http1_codec.h"
 #include "source/network/tcp_connection.h"
 
 namespace phoenix::server {
+
+namespace {
+
+// Decodes one application/x-www-form-urlencoded component.
+std::string FormDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%' && i + 2 < in.size() && absl::ascii_isxdigit(in[i + 1]) &&
+               absl::ascii_isxdigit(in[i + 2])) {
+      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ParseAdminQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> params;
+  for (absl::string_view part : absl::StrSplit(AbslView(query), '&', absl::SkipEmpty())) {
+    std::string_view p = StdView(part);
+    size_t eq = p.find('=');
+    params.emplace_back(FormDecode(p.substr(0, eq)),
+                        eq == std::string_view::npos ? "" : FormDecode(p.substr(eq + 1)));
+  }
+  return params;
+}
 
 // One admin client connection: parse one request, answer it, close.
 class AdminServer::AdminConnection : public network::ConnectionCallbacks,

@@ -4,6 +4,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "source/common/dispatcher.h"
@@ -17,6 +20,10 @@ struct AdminResponse {
   std::string content_type = "text/plain";
   std::string body;
 };
+
+// The parameters of an admin request's query ("a=1&b" -> {a, 1}, {b, ""}), form-decoded, in
+// order.
+std::vector<std::pair<std::string, std::string>> ParseAdminQuery(std::string_view query);
 
 // The admin HTTP endpoint (main thread). Handlers are registered by path; each request is
 // answered and the connection closed. Kept apart from the data-plane listeners on purpose:

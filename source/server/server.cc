@@ -9,10 +9,8 @@
 #include <cstring>
 #include <thread>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/common/strings.h"
@@ -23,6 +21,7 @@
 #include "source/server/certificates.h"
 #include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
+#include "source/server/stats_page.h"
 #include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
@@ -169,7 +168,7 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
             : std::make_unique<upstream::SuccessRateEjector>(dispatcher_, cluster);
   }
   success_rate_ejectors_.swap(ejectors);
-  stats_.gauge("server.config_version").Set(static_cast<int64_t>(current_->version));
+  server_stats_.config_version.Set(static_cast<int64_t>(current_->version));
   for (auto& worker : workers_) worker->PostSnapshot(current_, *sockets);
   certificate_watcher_.Watch(CertificateFilesOf(*current_));
   return absl::OkStatus();
@@ -210,13 +209,13 @@ absl::Status Server::RotateCertificates(std::string_view trigger) {
   uint64_t before = current_->version;
   absl::Status status = snapshot_builder_.Rebuild();
   if (!status.ok()) {
-    stats_.counter("server.certificate_rotation_failure").Inc();
+    server_stats_.certificate_rotation_failure.Inc();
     PHX_LOG(kError, "certificates: ", AbslView(trigger),
             ", but the new ones are rejected; version ", before, " stays in force:\n",
             status.message());
     return status;
   }
-  stats_.counter("server.certificate_rotation_success").Inc();
+  server_stats_.certificate_rotation_success.Inc();
   PHX_LOG(kInfo, "certificates: ", AbslView(trigger), "; reloaded as config version ",
           current_->version);
   return absl::OkStatus();
@@ -256,8 +255,8 @@ int Server::Run() {
   }
   for (auto& worker : workers_) worker->Start();
   InstallSignals();
-  stats_.gauge("server.concurrency").Set(options_.concurrency);
-  stats_.gauge("server.live").Set(1);
+  server_stats_.concurrency.Set(options_.concurrency);
+  server_stats_.live.Set(1);
   for (const auto& listener : current_->listeners) {
     PHX_LOG(kInfo, "listener '", listener.name, "' on ", listener.address);
   }
@@ -282,10 +281,10 @@ void Server::InstallSignals() {
     auto* self = static_cast<Server*>(h->data);
     absl::Status status = self->source_->Refresh();
     if (status.ok()) {
-      self->stats_.counter("server.config_reload_success").Inc();
+      self->server_stats_.config_reload_success.Inc();
       PHX_LOG(kInfo, "SIGHUP: config version ", self->current_->version, " applied");
     } else {
-      self->stats_.counter("server.config_reload_failure").Inc();
+      self->server_stats_.config_reload_failure.Inc();
       PHX_LOG(kError, "SIGHUP: config rejected, keeping version ", self->current_->version, ":\n",
               status.message());
     }
@@ -304,7 +303,7 @@ void Server::StartDrain() {
     return;
   }
   draining_ = true;
-  stats_.gauge("server.live").Set(0);
+  server_stats_.live.Set(0);
   PHX_LOG(kInfo, "draining: up to ", current_->drain_timeout.count(), " ms for in-flight requests");
   for (auto& worker : workers_) worker->PostDrain();
   drain_deadline_ms_ = time_source_.MonotonicMs() + current_->drain_timeout.count();
@@ -348,15 +347,14 @@ void Server::InstallAdminHandlers() {
     if (health_failed_) return {503, "text/plain", "FAILED\n"};
     return {200, "text/plain", "LIVE\n"};
   });
-  admin_.AddHandler("/stats", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+  admin_.AddHandler("/stats", "GET", [this](const http::RequestHeaders& request) {
     RefreshCertificateGauges(*current_);
-    return {200, "text/plain", stats_.RenderText()};
+    return StatsPage(stats_, request.Query(), /*prometheus=*/false);
   });
-  admin_.AddHandler("/stats/prometheus", "GET",
-                    [this](const http::RequestHeaders&) -> AdminResponse {
-                      RefreshCertificateGauges(*current_);
-                      return {200, "text/plain; version=0.0.4", stats_.RenderPrometheus()};
-                    });
+  admin_.AddHandler("/stats/prometheus", "GET", [this](const http::RequestHeaders& request) {
+    RefreshCertificateGauges(*current_);
+    return StatsPage(stats_, request.Query(), /*prometheus=*/true);
+  });
   admin_.AddHandler("/certs", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
     return {200, "application/json", CertificatesJson(*current_)};
   });
@@ -382,14 +380,14 @@ void Server::InstallAdminHandlers() {
   admin_.AddHandler("/reload", "POST", [this](const http::RequestHeaders&) -> AdminResponse {
     absl::Status status = source_->Refresh();
     if (!status.ok()) {
-      stats_.counter("server.config_reload_failure").Inc();
+      server_stats_.config_reload_failure.Inc();
       PHX_LOG(kError, "reload: config rejected, keeping version ", current_->version, ":\n",
               status.message());
       return {400, "text/plain",
               absl::StrCat("rejected; version ", current_->version, " stays in force\n",
                            status.message(), "\n")};
     }
-    stats_.counter("server.config_reload_success").Inc();
+    server_stats_.config_reload_success.Inc();
     PHX_LOG(kInfo, "reload: config version ", current_->version, " applied");
     return {200, "text/plain", absl::StrCat("applied version ", current_->version, "\n")};
   });
@@ -409,35 +407,10 @@ void Server::InstallAdminHandlers() {
   });
 }
 
-namespace {
-
-// Decodes one application/x-www-form-urlencoded component.
-std::string FormDecode(std::string_view in) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] == '%' && i + 2 < in.size() && absl::ascii_isxdigit(in[i + 1]) &&
-               absl::ascii_isxdigit(in[i + 2])) {
-      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 AdminResponse Server::ExplainPolicy(std::string_view query) {
   config::v1::PolicyCheckRequest request;
   std::string listener_name;
-  for (absl::string_view part : absl::StrSplit(AbslView(query), '&', absl::SkipEmpty())) {
-    std::string_view p = StdView(part);
-    size_t eq = p.find('=');
-    std::string key = FormDecode(p.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? "" : FormDecode(p.substr(eq + 1));
+  for (const auto& [key, value] : ParseAdminQuery(query)) {
     if (key == "method") {
       request.set_method(value);
     } else if (key == "path") {
@@ -482,9 +455,7 @@ std::string Server::ServerInfoJson() {
 std::string Server::ConfigDumpJson(std::string_view query) {
   bool include_defaults = false;
   bool pretty = false;
-  for (absl::string_view part : absl::StrSplit(AbslView(query), '&', absl::SkipEmpty())) {
-    std::string_view key(part.data(),
-                         part.find('=') == absl::string_view::npos ? part.size() : part.find('='));
+  for (const auto& [key, value] : ParseAdminQuery(query)) {
     include_defaults |= key == "include_defaults";
     pretty |= key == "pretty";
   }

@@ -29,6 +29,19 @@ struct Options {
   LogLevel log_level = LogLevel::kInfo;
 };
 
+// server.<stat>: registered at startup, so that each reads 0 before its first event.
+#define PHX_SERVER_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
+  COUNTER(config_reload_success, "Config changes applied")                                   \
+  COUNTER(config_reload_failure, "Config changes refused; the config in force stayed")       \
+  COUNTER(certificate_rotation_success, "Certificate rotations applied")                     \
+  COUNTER(certificate_rotation_failure, "Certificate rotations refused; the old one stayed") \
+  GAUGE(config_version, "Version of the config in force")                                    \
+  GAUGE(concurrency, "Worker threads")                                                       \
+  GAUGE(live, "1 while the server serves, 0 once it drains")
+struct ServerStats {
+  PHX_STATS(ServerStats, PHX_SERVER_STATS);
+};
+
 // The process: owns the main loop (config, admin, signals), the stats store and the
 // workers. It subscribes to a config::ConfigSource (the YAML file today; SIGHUP and
 // POST /reload ask it again) through a config::SnapshotBuilder, and publishes each snapshot
@@ -73,6 +86,7 @@ class Server {
   std::unique_ptr<config::ConfigSource> ads_source_;
   Dispatcher dispatcher_;
   StatsStore stats_;
+  ServerStats server_stats_{StatsScope(stats_, "server.")};
   config::SnapshotBuilder snapshot_builder_;
   AdminServer admin_;
   CertificateWatcher certificate_watcher_;

@@ -75,11 +75,18 @@ void Worker::PostStop() {
     dispatcher_.Defer([this] {
       listeners_.clear();
       pending_.clear();
-      connections_.clear();
-      active_connections_.store(0);
-      cluster_manager_.Clear();
-      // The destructors above deferred some deletions; run them, then close what is left.
-      dispatcher_.Defer([this] { dispatcher_.Exit(); });
+      // Requests still in progress (the drain timeout passed) are answered and logged. Each
+      // connection closes and defers its streams' deletion, then its own: they go first.
+      std::vector<http::ConnectionManager*> all;
+      for (auto& [ptr, owned] : connections_) all.push_back(ptr);
+      for (auto* connection : all) connection->CutByDrainTimeout();
+      dispatcher_.Defer([this] {
+        connections_.clear();
+        active_connections_.store(0);
+        cluster_manager_.Clear();
+        // The destructors above deferred some deletions; run them, then close what is left.
+        dispatcher_.Defer([this] { dispatcher_.Exit(); });
+      });
     });
   });
 }

@@ -372,8 +372,9 @@ std::shared_ptr<const TlsContext> TlsContext::CreateServer(
     }
   }
   if (context.stats != nullptr) {
-    tls->stats_ = std::make_unique<TlsStats>(
-        StatsScope(*context.stats, absl::StrCat("listener.", context.stat_name, ".tls.")));
+    tls->stats_ = std::make_unique<TlsStats>(StatsScope(*context.stats, "listener.")
+                                                 .Labelled("listener_name", context.stat_name)
+                                                 .Nested("tls"));
   }
   tls->fingerprint_ = Sha256Hex(tls->fingerprint_);
   tls->RefreshExpiryGauges();
@@ -422,8 +423,9 @@ std::shared_ptr<const TlsContext> TlsContext::CreateClient(
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, NewSessionCallback);
   if (context.stats != nullptr) {
-    tls->stats_ = std::make_unique<TlsStats>(
-        StatsScope(*context.stats, absl::StrCat("cluster.", context.stat_name, ".tls.")));
+    tls->stats_ = std::make_unique<TlsStats>(StatsScope(*context.stats, "cluster.")
+                                                 .Labelled("cluster_name", context.stat_name)
+                                                 .Nested("tls"));
   }
   tls->fingerprint_ = Sha256Hex(tls->fingerprint_);
   tls->RefreshExpiryGauges();

@@ -20,21 +20,21 @@ namespace phoenix::tls {
 
 // Handshakes of one listener or cluster ("listener.<name>.tls." / "cluster.<name>.tls."), and
 // why those that failed did.
-#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM) \
-  COUNTER(handshake)                             \
-  COUNTER(session_reused)                        \
-  COUNTER(fail_no_certificate)                   \
-  COUNTER(fail_unknown_ca)                       \
-  COUNTER(fail_bad_certificate)                  \
-  COUNTER(fail_san_mismatch)                     \
-  COUNTER(fail_version)                          \
-  COUNTER(fail_cipher)                           \
-  COUNTER(fail_timeout)                          \
-  COUNTER(fail_plaintext)                        \
-  COUNTER(fail_protocol)                         \
-  COUNTER(fail_other)                            \
-  GAUGE(ecdsa_cert_expires_in_seconds)           \
-  GAUGE(rsa_cert_expires_in_seconds)
+#define PHX_TLS_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
+  COUNTER(handshake, "TLS handshakes completed")                                          \
+  COUNTER(session_reused, "TLS handshakes that resumed a session")                        \
+  COUNTER(fail_no_certificate, "Handshakes failed: the peer sent no certificate")         \
+  COUNTER(fail_unknown_ca, "Handshakes failed: the peer's certificate has an unknown CA") \
+  COUNTER(fail_bad_certificate, "Handshakes failed: the peer's certificate is invalid")   \
+  COUNTER(fail_san_mismatch, "Handshakes failed: no SAN of the peer is allowed")          \
+  COUNTER(fail_version, "Handshakes failed: no common TLS version")                       \
+  COUNTER(fail_cipher, "Handshakes failed: no common cipher")                             \
+  COUNTER(fail_timeout, "Handshakes failed: too slow")                                    \
+  COUNTER(fail_plaintext, "Handshakes failed: the peer spoke plaintext")                  \
+  COUNTER(fail_protocol, "Handshakes failed: a TLS protocol error")                       \
+  COUNTER(fail_other, "Handshakes failed for another reason")                             \
+  GAUGE(ecdsa_cert_expires_in_seconds, "Seconds until the ECDSA certificate expires")     \
+  GAUGE(rsa_cert_expires_in_seconds, "Seconds until the RSA certificate expires")
 struct TlsStats {
   PHX_STATS(TlsStats, PHX_TLS_STATS);
 };

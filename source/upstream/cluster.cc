@@ -32,7 +32,7 @@ bool ParseSocketAddress(const std::string& ip, uint32_t port, sockaddr_storage* 
 }
 
 ClusterStats::ClusterStats(StatsStore& store, const std::string& name)
-    : ClusterStats(StatsScope(store, absl::StrCat("cluster.", name, "."))) {}
+    : ClusterStats(StatsScope(store, "cluster.").Labelled("cluster_name", name)) {}
 
 namespace {
 
@@ -68,19 +68,22 @@ network::DnsLookupFamily ClusterInfo::dns_lookup_family() const {
 
 CircuitBreakers::CircuitBreakers(const config::v1::CircuitBreakers& proto, StatsStore& store,
                                  const std::string& cluster)
-    : connections(OrDefault(proto.max_connections()),
-                  store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_cx"))),
-      pending(
-          OrDefault(proto.max_pending_requests()),
-          store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_pending"))),
+    : CircuitBreakers(proto, StatsScope(store, "cluster.").Labelled("cluster_name", cluster)) {}
+
+CircuitBreakers::CircuitBreakers(const config::v1::CircuitBreakers& proto, const StatsScope& scope)
+    : connections(
+          OrDefault(proto.max_connections()),
+          scope.gauge("circuit_breakers.remaining_cx", "Connections the breaker still allows")),
+      pending(OrDefault(proto.max_pending_requests()),
+              scope.gauge("circuit_breakers.remaining_pending",
+                          "Pending requests the breaker still allows")),
       requests(OrDefault(proto.max_requests()),
-               store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_rq"))),
-      retries(
-          OrDefault(proto.max_retries()),
-          store.gauge(absl::StrCat("cluster.", cluster, ".circuit_breakers.remaining_retries"))),
-      overflow(store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_overflow"))),
-      retry_overflow(
-          store.counter(absl::StrCat("cluster.", cluster, ".upstream_rq_retry_overflow"))) {
+               scope.gauge("circuit_breakers.remaining_rq", "Requests the breaker still allows")),
+      retries(OrDefault(proto.max_retries()), scope.gauge("circuit_breakers.remaining_retries",
+                                                          "Retries the breaker still allows")),
+      overflow(scope.counter("upstream_rq_overflow", "Requests answered 503 UO by a breaker")),
+      retry_overflow(scope.counter("upstream_rq_retry_overflow",
+                                   "Retries not made because of max_retries or the budget")) {
   if (proto.has_retry_budget()) {
     has_budget = true;
     const auto& budget = proto.retry_budget();

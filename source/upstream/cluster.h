@@ -151,6 +151,7 @@ class Breaker {
 struct CircuitBreakers {
   CircuitBreakers(const config::v1::CircuitBreakers& proto, StatsStore& store,
                   const std::string& cluster);
+  CircuitBreakers(const config::v1::CircuitBreakers& proto, const StatsScope& scope);
   Breaker connections;
   Breaker pending;
   Breaker requests;
@@ -165,28 +166,29 @@ struct CircuitBreakers {
 };
 
 // cluster.<name>.<stat>
-#define PHX_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM) \
-  COUNTER(upstream_rq_total)                         \
-  GAUGE(upstream_rq_active)                          \
-  COUNTER(upstream_cx_total)                         \
-  GAUGE(upstream_cx_active)                          \
-  COUNTER(upstream_cx_connect_fail)                  \
-  COUNTER(upstream_cx_connect_timeout)               \
-  COUNTER(upstream_cx_reuse)                         \
-  COUNTER(upstream_cx_destroy)                       \
-  COUNTER(upstream_rq_reset)                         \
-  COUNTER(upstream_rq_retry)                         \
-  COUNTER(update_attempt)                            \
-  COUNTER(update_success)                            \
-  COUNTER(update_failure)                            \
-  GAUGE(membership_total)                            \
-  HISTOGRAM(upstream_rq_time)
+#define PHX_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)                                    \
+  COUNTER(upstream_rq_total, "Requests sent to the cluster's hosts")                    \
+  GAUGE(upstream_rq_active, "Requests to the cluster in progress")                      \
+  COUNTER(upstream_cx_total, "Connections opened to the cluster's hosts")               \
+  GAUGE(upstream_cx_active, "Connections to the cluster's hosts now open")              \
+  COUNTER(upstream_cx_connect_fail, "Connection attempts that failed")                  \
+  COUNTER(upstream_cx_connect_timeout, "Connection attempts that timed out")            \
+  COUNTER(upstream_cx_reuse, "Requests sent on a kept-alive connection")                \
+  COUNTER(upstream_cx_destroy, "Connections to the cluster's hosts closed")             \
+  COUNTER(upstream_rq_reset, "Requests whose upstream connection or stream was reset")  \
+  COUNTER(upstream_rq_retry, "Requests retried")                                        \
+  COUNTER(update_attempt, "Resolutions of the cluster's endpoint names started (DNS)")  \
+  COUNTER(update_success, "Resolutions of the cluster's endpoint names that succeeded") \
+  COUNTER(update_failure, "Resolutions that failed (the last good addresses stay)")     \
+  GAUGE(membership_total, "Hosts the cluster has now")                                  \
+  HISTOGRAM(upstream_rq_time, "Time from sending a request upstream to its response's end")
 // cluster.<name>.health_check.<stat>: active health check results.
 #define PHX_CLUSTER_HEALTH_CHECK_STATS(COUNTER, GAUGE, HISTOGRAM) \
-  COUNTER(success)                                                \
-  COUNTER(failure)
+  COUNTER(success, "Active health checks passed")                 \
+  COUNTER(failure, "Active health checks failed")
 // cluster.<name>.outlier_detection.<stat>: ejections by either kind of outlier detection.
-#define PHX_CLUSTER_OUTLIER_DETECTION_STATS(COUNTER, GAUGE, HISTOGRAM) COUNTER(ejections_total)
+#define PHX_CLUSTER_OUTLIER_DETECTION_STATS(COUNTER, GAUGE, HISTOGRAM) \
+  COUNTER(ejections_total, "Hosts ejected by outlier detection")
 
 // Groups of cluster stats under a prefix of their own, so that each stat's member name can be
 // its name.
@@ -200,7 +202,8 @@ struct ClusterOutlierDetectionStats {
 // What is counted for one cluster, shared by every worker.
 struct ClusterStats {
   PHX_STATS(ClusterStats, PHX_CLUSTER_STATS,
-            upstream_rq_class(scope.StatusClassCounters("upstream_rq_")),
+            upstream_rq_class(scope.StatusClassCounters("upstream_rq_",
+                                                        "Upstream responses by status class")),
             health_check(scope.Nested("health_check")),
             outlier_detection(scope.Nested("outlier_detection")));
   // Registered as cluster.<name>.<stat>.

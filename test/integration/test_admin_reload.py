@@ -3,7 +3,9 @@
 import http.client
 import json
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -120,6 +122,57 @@ class AdminTest(PhoenixTestCase):
         self.assertGreater(samples, 0)
         self.assertTrue(any("downstream_rq_total" in l for l in lines if not l.startswith("#")),
                         "downstream_rq_total missing from /stats/prometheus")
+        helped = {PROM_HELP_RE.match(l).group(0).split()[2] for l in lines
+                  if PROM_HELP_RE.match(l)}
+        self.assertEqual(set(typed), helped, "every family needs one # HELP and one # TYPE")
+        # Dynamic names are labels of one family, whatever characters they hold.
+        for cluster in ("app", "my-app.v2"):
+            self.assertTrue(
+                any(l.startswith(f'phoenix_cluster_upstream_rq_total{{cluster_name="{cluster}"}} ')
+                    for l in lines), f"cluster {cluster} is not a label of upstream_rq_total")
+        self.assertIn("phoenix_http_downstream_rq_xx_total", typed)
+        self.assertIn("phoenix_cluster_upstream_rq_time_seconds", typed)
+        self.assertFalse([n for n in typed if "my_app" in n or "ingress" in n],
+                         "a dynamic name leaked into a metric name")
+
+    def test_stats_prometheus_passes_promtool(self):
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool missing: tools/setup.sh installs it (prometheus)")
+        http_get(self.port, "/echo")
+        status, body = self.px.admin_get("/stats/prometheus")
+        self.assertEqual(status, 200)
+        check = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                               capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0,
+                         (check.stdout + check.stderr).decode(errors="replace")[:2000])
+
+    def test_stats_filter_usedonly_and_json(self):
+        self.assertEqual(http_get(self.port, "/echo").status, 200)
+        self.px.wait_for_stat("cluster.app.upstream_rq_total", lambda v: v >= 1)
+        status, body = self.px.admin_get("/stats?filter=%5Ecluster%5C.app%5C.upstream_rq_")
+        self.assertEqual(status, 200)
+        names = [l.split(":")[0] for l in body.splitlines()]
+        self.assertIn("cluster.app.upstream_rq_total", names)
+        self.assertTrue(all(n.startswith("cluster.app.upstream_rq_") for n in names), names)
+        status, body = self.px.admin_get("/stats?usedonly")
+        self.assertEqual(status, 200)
+        values = dict(l.split(": ", 1) for l in body.splitlines())
+        self.assertIn("cluster.app.upstream_rq_total", values)
+        self.assertNotIn("cluster.app.upstream_cx_connect_timeout", values)
+        status, body = self.px.admin_get("/stats?format=json&filter=server%5C.live")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), {"stats": [{"name": "server.live", "value": 1}]})
+        status, body = self.px.admin_get("/stats/prometheus?filter=upstream_rq_total&usedonly")
+        self.assertEqual(status, 200)
+        samples = [l for l in body.splitlines() if not l.startswith("#")]
+        self.assertTrue(samples)
+        self.assertTrue(all(l.startswith("phoenix_cluster_upstream_rq_total{") for l in samples),
+                        samples)
+        status, body = self.px.admin_get("/stats?filter=%28")
+        self.assertEqual((status, body.split(":")[0]), (400, "filter"))
+        status, body = self.px.admin_get("/stats?verbose=1")
+        self.assertEqual(status, 400)
+        self.assertIn("filter=<regex>", body)
 
     def test_clusters(self):
         status, body = self.px.admin_get("/clusters")
@@ -195,6 +248,15 @@ class ReloadTest(PhoenixTestCase):
         self.assertTrue(got, f"config version still {self.px.config_version()} "
                              f"(was {version})")
         return self.px.config_version()
+
+    def test_reload_counters_read_zero_before_the_first_reload(self):
+        stats = self.px.stats()
+        self.assertEqual(stats.get("server.config_reload_success"), 0)
+        self.assertEqual(stats.get("server.config_reload_failure"), 0)
+        status, body = self.px.admin_get("/stats/prometheus?filter=config_reload")
+        self.assertEqual(status, 200)
+        self.assertIn("phoenix_server_config_reload_success_total 0\n", body)
+        self.assertIn("phoenix_server_config_reload_failure_total 0\n", body)
 
     def test_sighup_reload(self):
         self.assertEqual(self.dr_body(), b"v0\n")
@@ -445,8 +507,12 @@ class DrainTest(PhoenixTestCase):
         self.assertLess(elapsed, 2.5)
         self.assertGreaterEqual(elapsed, 0.4, "exited without waiting for the drain")
         t.join(timeout=10)
-        if "response" in result:  # closing or a 5xx are both fine; a 200 is impossible
-            self.assertNotEqual(result["response"].status, 200, result["response"])
+        if "response" in result:  # a 503, or a close if it was lost; a 200 is impossible
+            self.assertEqual(result["response"].status, 503, result["response"])
+        # The cut request is logged with what it got, and why.
+        entry = px.wait_access_log(lambda e: e["path"] == "/slow?ms=5000")
+        self.assertIsNotNone(entry, "the request cut by the drain timeout was not logged")
+        self.assertEqual((entry["status"], entry["flag_list"]), (503, ["DRAIN"]), entry)
 
 
 if __name__ == "__main__":

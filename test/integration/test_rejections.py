@@ -223,6 +223,18 @@ class RfcExtraRejectionTest(PhoenixTestCase):
         # RFC 9112 3.2: MUST respond 400 to an HTTP/1.1 request without Host.
         self.check(b"GET /echo HTTP/1.1\r\nX-Foo: bar\r\n\r\n")
 
+    def test_http11_without_host_from_a_half_closed_client(self):
+        # The client has sent all it will (shutdown SHUT_WR); its 400 must still reach it.
+        res = raw_request(self.port, b"GET /echo HTTP/1.1\r\nX-Foo: bar\r\n\r\n", timeout=5,
+                          half_close=True)
+        self.assertTrue(res, "no response to a half-closed client")
+        self.assertEqual(parse_response(res, eof=True)[0].status, 400, res[:300])
+        self.assertEqual(self.app.requests_snapshot(), [], "reached the upstream")
+
+    def test_empty_transfer_encoding_with_content_length(self):
+        self.check(b"POST /echo HTTP/1.1\r\nHost: x.test\r\nTransfer-Encoding:\r\n"
+                   b"Content-Length: 3\r\n\r\nabc")
+
     def test_empty_header_name(self):
         self.check(b"POST /echo HTTP/1.1\r\nHost: x.test\r\n: chunked\r\n"
                    b"Content-Length: 0\r\n\r\n")

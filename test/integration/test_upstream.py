@@ -71,6 +71,20 @@ class UpstreamFailureTest(PhoenixTestCase):
         self.assertNotEqual(entry["flags"], "-", "an upstream protocol error should be flagged")
         self.assertEqual(http_get(port, "/echo").status, 200)
 
+    def test_malformed_upstream_status_lines_are_502_upe(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(simple_config(port, free_port(), [app.port]))
+        for path in ("/one-digit-status", "/two-spaces-status"):
+            r = http_get(port, path)
+            self.assertEqual(r.status, 502, (path, r))
+            self.assertNotIn(b"bad", r.body, f"{path}: the upstream's body was relayed")
+            entry = px.wait_access_log(lambda e, path=path: e["path"] == path)
+            self.assertIsNotNone(entry, f"no access log line for {path}")
+            self.assertEqual(entry["status"], 502, entry)
+            self.assertIn("UPE", entry["flag_list"], entry)
+        self.assertEqual(http_get(port, "/echo").status, 200)
+
     def test_upstream_5xx_passed_through(self):
         app = self.start_upstream("app")
         port = free_port()

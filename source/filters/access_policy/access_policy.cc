@@ -31,7 +31,7 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
                            config::ConfigErrors& errors)
     : default_deny_(proto.has_default_action() &&
                     proto.default_action() == config::v1::AccessPolicy::DENY) {
-  std::string prefix = absl::StrCat("http.", stat_prefix, ".access_policy.");
+  StatsScope scope = http::HttpStatsScope(stats, stat_prefix).Nested("access_policy");
   for (int i = 0; i < proto.rules_size(); ++i) {
     const auto& rule = proto.rules(i);
     std::string rpath = absl::StrCat(path, ".rules[", i, "]");
@@ -42,15 +42,17 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
       }
     }
     bool deny = rule.action() == config::v1::AccessPolicy::DENY;
-    rules_.push_back(std::make_unique<Rule>(
-        Rule{rule.name(), deny, rule.shadow(),
-             matchers::RequestMatcher(rule.match(), rpath + ".match", errors),
-             &stats.counter(absl::StrCat(prefix, rule.name(), rule.shadow() ? ".shadow_" : ".",
-                                         deny ? "denied" : "allowed"))}));
+    rules_.push_back(std::make_unique<Rule>(Rule{
+        rule.name(), deny, rule.shadow(),
+        matchers::RequestMatcher(rule.match(), rpath + ".match", errors),
+        &scope.Labelled("rule_name", rule.name(), "rule")
+             .counter(absl::StrCat(rule.shadow() ? "shadow_" : "", deny ? "denied" : "allowed"),
+                      rule.shadow() ? "Requests a shadow rule would have decided"
+                                    : "Requests a rule decided")}));
   }
-  default_decided_ =
-      &stats.counter(absl::StrCat(prefix, "default_", default_deny_ ? "denied" : "allowed"));
-  denied_ = &stats.counter(absl::StrCat(prefix, "denied"));
+  default_decided_ = &scope.counter(absl::StrCat("default_", default_deny_ ? "denied" : "allowed"),
+                                    "Requests no rule matched, decided by the default action");
+  denied_ = &scope.counter("denied", "Requests the policy denied");
 }
 
 AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& request,

@@ -42,8 +42,7 @@ bool SplitGrpcPath(std::string_view path, std::string_view* service, std::string
 GrpcStatsConfig::GrpcStatsConfig(const config::v1::GrpcStats& proto, StatsStore& stats,
                                  std::string stat_prefix, const std::string& path,
                                  config::ConfigErrors& errors)
-    : stats_(stats),
-      prefix_(absl::StrCat("http.", stat_prefix, ".grpc.")),
+    : scope_(http::HttpStatsScope(stats, stat_prefix).Nested("grpc")),
       all_methods_(proto.stats_for_all_methods()),
       max_methods_(proto.has_max_methods() ? proto.max_methods() : kDefaultMaxMethods) {
   absl::MutexLock lock(&mutex_);
@@ -61,12 +60,14 @@ GrpcStatsConfig::GrpcStatsConfig(const config::v1::GrpcStats& proto, StatsStore&
 
 GrpcMethodStats& GrpcStatsConfig::Create(std::string_view service, std::string_view method) const {
   auto stats = std::make_unique<GrpcMethodStats>();
-  StatsScope scope(stats_, absl::StrCat(prefix_, AbslView(service), ".", AbslView(method), "."));
-  stats->total = &scope.counter("total");
-  stats->success = &scope.counter("success");
-  stats->failure = &scope.counter("failure");
+  StatsScope scope = scope_.Labelled("grpc_service", service).Labelled("grpc_method", method);
+  stats->total = &scope.counter("total", "gRPC calls");
+  stats->success = &scope.counter("success", "gRPC calls that ended with grpc-status 0");
+  stats->failure = &scope.counter("failure", "gRPC calls that failed or were reset");
   for (size_t code = 0; code < stats->by_status.size(); ++code) {
-    stats->by_status[code] = &scope.counter(absl::StrCat(code));
+    std::string status = absl::StrCat(code);
+    stats->by_status[code] = &scope.LabelledCounter(
+        status, "status", StatTag{"grpc_status", status}, "gRPC calls by grpc-status");
   }
   GrpcMethodStats& created = *stats;
   methods_[absl::StrCat(AbslView(service), "/", AbslView(method))] = std::move(stats);

@@ -37,8 +37,7 @@ class GrpcStatsConfig {
   GrpcMethodStats& Create(std::string_view service, std::string_view method) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  StatsStore& stats_;
-  const std::string prefix_;  // http.<stat_prefix>.grpc.
+  const StatsScope scope_;  // http.<stat_prefix>.grpc.
   const bool all_methods_;
   const uint32_t max_methods_;
   mutable absl::Mutex mutex_;

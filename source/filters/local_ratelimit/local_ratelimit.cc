@@ -49,6 +49,9 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
     errors.Add(path + ".max_queued_requests", "needs max_concurrent_requests");
   }
   if (name_.empty()) errors.Add(path + ".name", "a limit needs a name (stats use it)");
+  StatsScope scope = http::HttpStatsScope(stats, stat_prefix)
+                         .Nested("local_ratelimit")
+                         .Labelled("limit_name", name_);
   if (proto.has_token_bucket()) {
     const auto& bucket = proto.token_bucket();
     std::chrono::microseconds interval = ToMicroseconds(bucket.fill_interval());
@@ -60,18 +63,17 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
     max_tokens_ = bucket.max_tokens();
     size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
     if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
-    buckets_ = std::make_unique<KeyedTokenBuckets>(
-        max_tokens_, per_fill, interval.count(), max_keys,
-        &stats.gauge(absl::StrCat("http.", stat_prefix, ".local_ratelimit.", name_, ".keys")));
+    buckets_ =
+        std::make_unique<KeyedTokenBuckets>(max_tokens_, per_fill, interval.count(), max_keys,
+                                            &scope.gauge("keys", "Client keys the limit tracks"));
   } else if (max_concurrent_ == 0) {
     errors.Add(path, "set token_bucket, max_concurrent_requests, or both");
   }
   if (key_.source_case() == config::v1::RateLimitKey::kHeader && key_.header().empty()) {
     errors.Add(path + ".key.header", "name the header");
   }
-  std::string prefix = absl::StrCat("http.", stat_prefix, ".local_ratelimit.", name_, ".");
-  allowed_ = &stats.counter(prefix + "allowed");
-  limited_ = &stats.counter(prefix + "limited");
+  allowed_ = &scope.counter("allowed", "Requests the limit let through");
+  limited_ = &scope.counter("limited", "Requests the limit refused");
 }
 
 KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& request,
@@ -181,7 +183,7 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
           break;
         case RateLimit::EnterResult::kRejected:
           limit.limited().Inc();
-          callbacks_->SendLocalReply(503, "overloaded\n", "UO");
+          ReplyOverloaded(/*queue_timed_out=*/false);
           return http::FilterStatus::kStop;
         case RateLimit::EnterResult::kQueued:
           waiter_ = std::move(waiter);
@@ -235,7 +237,18 @@ void LocalRateLimitFilter::OnQueueTimeout() {
   }
   config_->limits()[waiting_on_]->limited().Inc();
   waiter_.reset();
-  callbacks_->SendLocalReply(503, "overloaded\n", "UO");
+  ReplyOverloaded(/*queue_timed_out=*/true);
+}
+
+void LocalRateLimitFilter::ReplyOverloaded(bool queue_timed_out) {
+  // The client may come back soon: a slot frees as soon as any request ends.
+  http::HeaderMap headers;
+  headers.Add("retry-after", "1");
+  if (queue_timed_out) {
+    callbacks_->SendLocalReply(503, "overloaded: no slot freed in time\n", "QT", &headers);
+  } else {
+    callbacks_->SendLocalReply(503, "overloaded: too many requests in flight\n", "UO", &headers);
+  }
 }
 
 void LocalRateLimitFilter::OnDestroy() {

@@ -88,8 +88,9 @@ class LocalRateLimitConfig {
 };
 
 // The HTTP filter: 429 (flag RL) when a token bucket is empty, 503 (flag UO) when an
-// in-flight cap is reached; otherwise the request goes on, holding its in-flight slots
-// until it ends.
+// in-flight cap is reached and its queue is full or absent, 503 (flag QT) when a queued
+// request's queue_timeout passes; both 503s carry retry-after. Otherwise the request goes on,
+// holding its in-flight slots until it ends.
 class LocalRateLimitFilter : public http::StreamFilter {
  public:
   static constexpr const char* kName = "phoenix.filters.http.local_ratelimit";
@@ -107,6 +108,8 @@ class LocalRateLimitFilter : public http::StreamFilter {
   http::FilterStatus CheckLimits(size_t from);
   std::shared_ptr<SlotWaiter> MakeWaiter(size_t index);
   void OnSlotGranted();
+  // The 503 of an in-flight cap: over it at once (UO), or after waiting in vain (QT).
+  void ReplyOverloaded(bool queue_timed_out);
   void OnQueueTimeout();
 
   std::shared_ptr<const LocalRateLimitConfig> config_;

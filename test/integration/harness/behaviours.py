@@ -15,6 +15,8 @@
   /hop-response     response with hop-by-hop headers (Connection: x-up-hop, Keep-Alive,
                     Proxy-Connection, X-Up-Hop) and X-Up-Normal
   /garbage          answers "THIS IS NOT HTTP" and closes
+  /one-digit-status answers "HTTP/1.1 2 OK" (a malformed status line), with a body
+  /two-spaces-status answers "HTTP/1.1  200 OK" (two spaces before the code), with a body
   /trailers         chunked response body "trailers body\\n" + trailer
                     x-upstream-trailer: yes
   anything else     200 "ok from <name>\\n"
@@ -175,6 +177,14 @@ def _garbage(up, conn, req, keep_alive, head):
     return False
 
 
+def _raw_status_line(line):
+    def answer(up, conn, req, keep_alive, head):
+        conn.sendall(line + b"\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad")
+        conn.shutdown(socket.SHUT_RDWR)
+        return False
+    return answer
+
+
 def _trailers(up, conn, req, keep_alive, head):
     up.send_response(conn, 200, [("Transfer-Encoding", "chunked"),
                                  ("Trailer", "x-upstream-trailer")], b"", keep_alive)
@@ -193,6 +203,8 @@ _BY_PATH = {
     "/setcookies": _setcookies,
     "/hop-response": _hop_response,
     "/garbage": _garbage,
+    "/one-digit-status": _raw_status_line(b"HTTP/1.1 2 OK"),
+    "/two-spaces-status": _raw_status_line(b"HTTP/1.1  200 OK"),
     "/trailers": _trailers,
 }
 

@@ -30,14 +30,17 @@ def raw_statuses(port, data, heads=(), timeout=5.0):
     return [r.status for r in parse_responses(res, heads=heads, eof=True)]
 
 
-def raw_request(port, data, timeout=5.0, host="127.0.0.1"):
-    """Connects, sends ``data`` and reads until the peer closes or ``timeout`` passes."""
+def raw_request(port, data, timeout=5.0, host="127.0.0.1", half_close=False):
+    """Connects, sends ``data`` (then, with ``half_close``, shuts down its sending side) and
+    reads until the peer closes or ``timeout`` passes."""
     t0 = time.monotonic()
     chunks = []
     closed = reset = False
     with socket.create_connection((host, port), timeout=timeout) as s:
         try:
             s.sendall(data)
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the peer may reject before reading everything; read what it answered
         deadline = t0 + timeout

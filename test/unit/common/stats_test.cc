@@ -17,19 +17,19 @@ using testing::ElementsAre;
 using testing::Pair;
 
 #define PHX_TEST_STATS(COUNTER, GAUGE, HISTOGRAM) \
-  COUNTER(requests)                               \
-  GAUGE(active)                                   \
-  HISTOGRAM(latency)                              \
-  COUNTER(errors)
+  COUNTER(requests, "Requests")                   \
+  GAUGE(active, "Active")                         \
+  HISTOGRAM(latency, "Latency")                   \
+  COUNTER(errors, "Errors")
 
 struct TestStats {
   PHX_STATS(TestStats, PHX_TEST_STATS, extra(scope.counter("extra")),
-            classes(scope.StatusClassCounters("rq_")));
+            classes(scope.StatusClassCounters("rq_", "By class")));
   Counter& extra;
   std::array<Counter*, 5> classes;
 };
 
-#define PHX_TEST_ONE_STAT(COUNTER, GAUGE, HISTOGRAM) GAUGE(only)
+#define PHX_TEST_ONE_STAT(COUNTER, GAUGE, HISTOGRAM) GAUGE(only, "The only one")
 
 struct OneStat {
   PHX_STATS(OneStat, PHX_TEST_ONE_STAT);

@@ -215,6 +215,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
                   "Transfer-Encoding: chunked\r\n\r\n",
                   400},
+        Rejection{
+            "EmptyTransferEncodingWithContentLength",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\nabc",
+            400},
+        Rejection{
+            "BlankTransferEncodingWithContentLength",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding:  \r\n\r\nabc",
+            400},
+        Rejection{"EmptyTransferEncoding",
+                  "POST / HTTP/1.1\r\nHost: h\r\ntransfer-encoding:\r\n\r\n", 400},
         Rejection{"DuplicateContentLength",
                   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
                   400},
@@ -397,6 +407,34 @@ class ClientCodecTest : public ::testing::Test {
   RecordingClientCallbacks callbacks;
   Http1ClientCodec codec{connection, callbacks};
 };
+
+TEST_F(ClientCodecTest, AOneDigitStatusCodeIsAnError) {
+  Exchange("HTTP/1.1 2 OK\r\ncontent-length: 0\r\n\r\n");
+  EXPECT_TRUE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 0);
+}
+
+TEST_F(ClientCodecTest, TwoSpacesBeforeTheStatusCodeAreAnError) {
+  Exchange("HTTP/1.1  200 OK\r\ncontent-length: 0\r\n\r\n");
+  EXPECT_TRUE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 0);
+}
+
+TEST_F(ClientCodecTest, AStatusLineSplitAcrossReadsIsChecked) {
+  RequestHeaders request{"GET", "/", "up"};
+  codec.NewStream(callbacks).EncodeHeaders(request, true);
+  for (std::string_view piece : {"HTTP/1.1 ", " 200 OK\r\ncontent-length: 0\r\n\r\n"}) {
+    codec.Dispatch(piece.data(), piece.size());
+  }
+  EXPECT_TRUE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 0);
+}
+
+TEST_F(ClientCodecTest, AReasonPhraseMayBeEmpty) {
+  Exchange("HTTP/1.1 204 \r\n\r\n");
+  EXPECT_FALSE(callbacks.error);
+  EXPECT_EQ(callbacks.status, 204);
+}
 
 TEST_F(ClientCodecTest, EncodesChunkedRequestWithoutLength) {
   RequestHeaders request;
