@@ -80,6 +80,22 @@ class DnsClusterTest(PhoenixTestCase):
         self.assertEqual(cluster_hosts(px), [])
         self.assertAlive(px)
 
+    def test_resolved_hosts_are_health_checked(self):
+        app = self.start_upstream("app")
+        port = free_port()
+        px = self.start_phoenix(dns_config(port, free_port(), app.port, "STRICT_DNS",
+                                           health_checks=[{
+                                               "interval": "0.05s", "timeout": "0.5s",
+                                               "unhealthy_threshold": 1, "healthy_threshold": 1,
+                                               "http_health_check": {"path": "/healthz"}}]))
+        # The cluster had no hosts when its checker was made: checks start as names resolve.
+        px.wait_for_stat("cluster.app.health_check.success", lambda v: v >= 2, timeout=10)
+        self.assertIsNotNone(app.find_request(lambda r: r["path"] == "/healthz"))
+        self.assertEqual(px.stat("cluster.app.health_check.failure"), 0)
+        _, body = px.admin_get("/stats/prometheus")
+        text = body.decode() if isinstance(body, bytes) else body
+        self.assertRegex(text, r'update_success_total\{cluster_name="app"\} [1-9]')
+
     def test_a_changed_dns_cluster_serves_through_a_reload(self):
         app = self.start_upstream("app")
         port, admin = free_port(), free_port()
