@@ -51,7 +51,7 @@ bool IsHostName(const std::string& name) {
 }  // namespace
 
 void ClusterInfo::UpdateHosts(HostVector hosts) const {
-  stats_->membership_total.Set(static_cast<int64_t>(hosts.size()));
+  stats_->membership_hosts.Set(static_cast<int64_t>(hosts.size()));
   host_set_->Replace(std::move(hosts));
 }
 

@@ -180,7 +180,7 @@ struct CircuitBreakers {
   COUNTER(update_attempt, "Resolutions of the cluster's endpoint names started (DNS)")  \
   COUNTER(update_success, "Resolutions of the cluster's endpoint names that succeeded") \
   COUNTER(update_failure, "Resolutions that failed (the last good addresses stay)")     \
-  GAUGE(membership_total, "Hosts the cluster has now")                                  \
+  GAUGE(membership_hosts, "Hosts the cluster has now")                                  \
   HISTOGRAM(upstream_rq_time, "Time from sending a request upstream to its response's end")
 // cluster.<name>.health_check.<stat>: active health check results.
 #define PHX_CLUSTER_HEALTH_CHECK_STATS(COUNTER, GAUGE, HISTOGRAM) \
@@ -235,7 +235,7 @@ class ClusterInfo {
   // iterating: `for (auto& h : *cluster.hosts())` would iterate a vector that may be gone.
   HostVectorConstSharedPtr hosts() const { return host_set_->hosts(); }
   const HostSet& host_set() const { return *host_set_; }
-  // Replaces the hosts (main thread; DnsCluster) and counts them in membership_total.
+  // Replaces the hosts (main thread; DnsCluster) and counts them in membership_hosts.
   void UpdateHosts(HostVector hosts) const;
 
   // One endpoint of a STRICT_DNS or LOGICAL_DNS cluster: a name to resolve.

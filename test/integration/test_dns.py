@@ -43,7 +43,7 @@ class DnsClusterTest(PhoenixTestCase):
         self.assertEqual(cluster_hosts(px), [expected_host.format(port=app.port)])
         self.assertGreaterEqual(px.stat("cluster.app.update_success"), 1)
         self.assertEqual(px.stat("cluster.app.update_failure"), 0)
-        self.assertEqual(px.stat("cluster.app.membership_total"), 1)
+        self.assertEqual(px.stat("cluster.app.membership_hosts"), 1)
 
         # Names are resolved again every dns_refresh_rate; a host that stays keeps its
         # connections: requests across several refreshes reuse the first one.

@@ -134,7 +134,7 @@ TEST(StatsMacrosTest, ClusterStatNames) {
                   "cluster.app.upstream_rq_reset", "cluster.app.upstream_rq_retry",
                   "cluster.app.upstream_rq_total"));
   EXPECT_THAT(Names(store.Gauges()),
-              ElementsAre("cluster.app.membership_total", "cluster.app.upstream_cx_active",
+              ElementsAre("cluster.app.membership_hosts", "cluster.app.upstream_cx_active",
                           "cluster.app.upstream_rq_active"));
   EXPECT_THAT(Names(store.Histograms()), ElementsAre("cluster.app.upstream_rq_time"));
   EXPECT_EQ(store.Counters()["cluster.app.health_check.failure"], 1u);

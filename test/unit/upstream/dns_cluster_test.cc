@@ -126,7 +126,7 @@ TEST_F(DnsClusterTest, StrictDnsHasNoHostsUntilItsNameResolves) {
   ASSERT_TRUE(resolver_.Answer("backend.local", {"10.0.0.1", "10.0.0.2"}));
   EXPECT_THAT(Names(*cluster_->hosts()), ElementsAre("10.0.0.1:8080", "10.0.0.2:8080"));
   EXPECT_EQ(Counter("update_success"), 1u);
-  EXPECT_EQ(stats_.gauge("cluster.c.membership_total").Value(), 2);
+  EXPECT_EQ(stats_.gauge("cluster.c.membership_hosts").Value(), 2);
   EXPECT_EQ(changes_, 1);
 }
 
