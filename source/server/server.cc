@@ -73,7 +73,8 @@ Server::Server(Options options)
                           return Publish(std::move(snapshot));
                         }),
       admin_(dispatcher_),
-      certificate_watcher_(dispatcher_, [this] { (void)RotateCertificates("a file changed"); }) {
+      certificate_watcher_(dispatcher_, [this] { (void)RotateCertificates("a file changed"); }),
+      dns_resolver_(std::make_unique<network::UvDnsResolver>(dispatcher_)) {
   if (options_.concurrency <= 0) {
     options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
   }
@@ -175,8 +176,6 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
 }
 
 void Server::UpdateDnsClusters(const config::ConfigSnapshot* previous) {
-  if (dns_resolver_ == nullptr)
-    dns_resolver_ = std::make_unique<network::UvDnsResolver>(dispatcher_);
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::DnsCluster>> next;
   for (const auto& [name, cluster] : current_->clusters) {
     if (cluster->type() == config::v1::Cluster::STATIC) continue;

@@ -77,6 +77,12 @@ TEST(MergeHostsTest, DuplicatesCollapseAndPriorityOrPortMakesAnotherHost) {
 // A DNS cluster "c" resolved by a fake resolver on a loop whose clock the test moves.
 class DnsClusterTest : public ::testing::Test {
  protected:
+  // Its timers go before the loop closes its handles.
+  ~DnsClusterTest() override {
+    dns_.reset();
+    dispatcher_.Exit();
+  }
+
   std::shared_ptr<const ClusterInfo> Create(const std::string& type,
                                             const std::vector<std::string>& names,
                                             const std::string& extra = "") {
