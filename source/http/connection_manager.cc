@@ -748,10 +748,20 @@ void ConnectionManager::OnProtocolError(int status, std::string_view details, bo
   Close(/*flush=*/true);
 }
 
-void ConnectionManager::LogRefusal(int status) {
+void ConnectionManager::OnStreamRefused(int status, const RequestHeaders& head) {
+  config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
+  LogRefusal(status, &head);
+}
+
+void ConnectionManager::LogRefusal(int status, const RequestHeaders* head) {
   const auto& access_logs = config_->access_logs;
   if (access_logs.empty()) return;
   AccessLogFields fields;
+  if (head != nullptr) {
+    fields.method = head->method;
+    fields.path = head->path;
+    fields.authority = head->authority;
+  }
   fields.start_wall_us = worker_.dispatcher().time_source().SystemUs();
   fields.protocol = codec_ != nullptr ? codec_->protocol() : Protocol::kHttp11;
   fields.code = status;

@@ -486,6 +486,7 @@ int Http2ServerCodec::OnFrameReceived(const nghttp2_frame& frame) {
     }
     if (stream->local_status != 0) {
       stream->SendLocalReply(stream->local_status);
+      callbacks_.OnStreamRefused(stream->local_status, head);
       return 0;
     }
     RequestDecoder& decoder = callbacks_.NewStream(*stream);
