@@ -23,6 +23,47 @@ DENY_CRASH = {"name": "deny_crash", "action": "DENY",
                                  "ignore_case": True}}}
 
 
+class ObviousDenyRuleTest(PhoenixTestCase):
+    """The issue's case: `exact: /crash`, written the obvious way, holds for every form a
+    case-insensitive app would route to its /crash handler."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.start_class_upstream("app")
+        cls.port = free_port()
+        cls.px = cls.start_class_phoenix(simple_config(
+            cls.port, free_port(), [cls.app.port],
+            http_filters=[policy_filter([
+                {"name": "no_crash", "action": "DENY", "match": {"path": {"exact": "/crash"}}},
+                {"name": "strict_gen", "action": "DENY", "strict": True,
+                 "match": {"path": {"exact": "/generatecert"}}}]), ROUTER]))
+
+    def setUp(self):
+        self.app.reset()
+
+    def test_every_form_of_the_path_is_denied(self):
+        requests = [b"GET /CRASH HTTP/1.1", b"GET /crash/ HTTP/1.1", b"GET /crash/. HTTP/1.1",
+                    b"HEAD /CRASH HTTP/1.1", b"GET http://host/CRASH HTTP/1.1",
+                    b"GET /Crash;jsessionid=1 HTTP/1.1", b"GET /crash HTTP/1.1"]
+        for request in requests:
+            with self.subTest(request=request):
+                head = request.startswith(b"HEAD")
+                self.assertEqual(raw_statuses(
+                    self.port, request + b"\r\nHost: app\r\nConnection: close\r\n\r\n",
+                    heads=(0,) if head else ()), [403])
+        self.assertEqual(self.app.requests_snapshot(), [], "a form of /crash reached the app")
+        self.assertEqual(http_get(self.port, "/crashes").status, 200)
+
+    def test_a_strict_rule_matches_only_as_written(self):
+        self.assertEqual(http_get(self.port, "/generatecert").status, 403)
+        self.assertEqual(http_get(self.port, "/GenerateCert").status, 200)
+
+    def test_explain_names_the_folded_form(self):
+        status, body = self.px.admin_get("/policy/explain?path=/CRASH/")
+        self.assertEqual(status, 200, body)
+        self.assertIn("matched the path in its folded form /crash (case, trailing slash)", body)
+
+
 class DenyRuleTest(PhoenixTestCase):
 
     @classmethod

@@ -42,9 +42,13 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
       }
     }
     bool deny = rule.action() == config::v1::AccessPolicy::DENY;
+    // Fail closed: a deny covers every form the app serves alike; an allow never widens.
+    matchers::PathForms forms = rule.strict() ? matchers::PathForms::kAsWritten
+                                : deny        ? matchers::PathForms::kWiden
+                                              : matchers::PathForms::kWidenUnderNot;
     rules_.push_back(std::make_unique<Rule>(Rule{
         rule.name(), deny, rule.shadow(),
-        matchers::RequestMatcher(rule.match(), rpath + ".match", errors),
+        matchers::RequestMatcher(rule.match(), rpath + ".match", errors, forms),
         &scope.Labelled("rule_name", rule.name(), "rule")
              .counter(absl::StrCat(rule.shadow() ? "shadow_" : "", deny ? "denied" : "allowed"),
                       rule.shadow() ? "Requests a shadow rule would have decided"
@@ -100,6 +104,15 @@ void AccessPolicy::Explain(const http::RequestHeaders& request, const std::strin
                                             : std::string("the default action");
   explanation.lines.push_back(
       absl::StrCat("access_policy: ", decision.deny ? "DENY" : "allow", " by ", by));
+  bool folded = false;
+  if (decision.rule != nullptr && decision.rule->match.Match(request, {client_ptr, {}}, &folded) &&
+      folded) {
+    std::string_view path = request.PathWithoutQuery();
+    explanation.lines.push_back(absl::StrCat(
+        "access_policy: rule '", decision.rule->name, "' matched the path in its folded form ",
+        matchers::FoldPath(path), " (", matchers::DescribeFolding(path),
+        "), as the app would serve it; strict: true matches only as written"));
+  }
   if (decision.deny) {
     explanation.denied_by = decision.rule != nullptr ? decision.rule->name : "default";
   }
