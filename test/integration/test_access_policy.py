@@ -36,7 +36,12 @@ class ObviousDenyRuleTest(PhoenixTestCase):
             http_filters=[policy_filter([
                 {"name": "no_crash", "action": "DENY", "match": {"path": {"exact": "/crash"}}},
                 {"name": "strict_gen", "action": "DENY", "strict": True,
-                 "match": {"path": {"exact": "/generatecert"}}}]), ROUTER]))
+                 "match": {"path": {"exact": "/generatecert"}}},
+                {"name": "ops_admin_only", "action": "DENY",
+                 "match": {"path": {"prefix": "/admin/"},
+                           "not_rule": {"principal": {
+                               "exact": "spiffe://phoenix.test/ns/ops/sa/admin"}}}}]),
+                ROUTER]))
 
     def setUp(self):
         self.app.reset()
@@ -57,6 +62,16 @@ class ObviousDenyRuleTest(PhoenixTestCase):
     def test_a_strict_rule_matches_only_as_written(self):
         self.assertEqual(http_get(self.port, "/generatecert").status, 403)
         self.assertEqual(http_get(self.port, "/GenerateCert").status, 200)
+
+    def test_explain_takes_a_principal(self):
+        status, body = self.px.admin_get("/policy/explain?path=/ADMIN/users")
+        self.assertEqual(status, 200, body)
+        self.assertIn("DENY by rule 'ops_admin_only'", body)
+        status, body = self.px.admin_get(
+            "/policy/explain?path=/admin/users&principal=spiffe://phoenix.test/ns/ops/sa/admin")
+        self.assertEqual(status, 200, body)
+        self.assertIn("principal spiffe://phoenix.test/ns/ops/sa/admin", body)
+        self.assertIn("allow by the default action", body)
 
     def test_explain_names_the_folded_form(self):
         status, body = self.px.admin_get("/policy/explain?path=/CRASH/")

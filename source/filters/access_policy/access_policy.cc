@@ -16,8 +16,8 @@ class AccessPolicyFilterFactory : public http::FilterFactory {
     return std::make_unique<AccessPolicyFilter>(policy_);
   }
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               http::PolicyExplanation& explanation) const override {
-    policy_->Explain(request, client_ip, explanation);
+               std::string_view principal, http::PolicyExplanation& explanation) const override {
+    policy_->Explain(request, client_ip, principal, explanation);
   }
 
  private:
@@ -86,20 +86,19 @@ AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& reques
 }
 
 void AccessPolicy::Explain(const http::RequestHeaders& request, const std::string& client_ip,
-                           http::PolicyExplanation& explanation) const {
+                           std::string_view principal, http::PolicyExplanation& explanation) const {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
-    if (!rule->match.Match(request, {client_ptr, {}})) continue;
+    if (!rule->match.Match(request, {client_ptr, principal})) continue;
     if (rule->shadow) {
       explanation.lines.push_back(absl::StrCat("access_policy: shadow rule '", rule->name,
                                                "' matches (would ", rule->deny ? "deny" : "allow",
                                                "; not enforced)"));
     }
   }
-  // Explanations have no connection: principal terms do not match there.
-  Decision decision = Evaluate(request, client_ip, {}, /*count=*/false);
+  Decision decision = Evaluate(request, client_ip, principal, /*count=*/false);
   std::string by = decision.rule != nullptr ? absl::StrCat("rule '", decision.rule->name, "'")
                                             : std::string("the default action");
   explanation.lines.push_back(

@@ -186,14 +186,14 @@ rules:
 - {name: no_crash, action: DENY, match: {path: {exact: /crash}}}
 )");
   http::PolicyExplanation explanation;
-  policy->Explain(Request("GET", "/CRASH/"), "127.0.0.1", explanation);
+  policy->Explain(Request("GET", "/CRASH/"), "127.0.0.1", "", explanation);
   ASSERT_FALSE(explanation.lines.empty());
   EXPECT_EQ(explanation.denied_by, "no_crash");
   EXPECT_EQ(explanation.lines.back(),
             "access_policy: rule 'no_crash' matched the path in its folded form /crash (case, "
             "trailing slash), as the app would serve it; strict: true matches only as written");
   http::PolicyExplanation as_written;
-  policy->Explain(Request("GET", "/crash"), "127.0.0.1", as_written);
+  policy->Explain(Request("GET", "/crash"), "127.0.0.1", "", as_written);
   EXPECT_EQ(as_written.lines.back(), "access_policy: DENY by rule 'no_crash'");
 }
 
