@@ -6,7 +6,7 @@ import unittest
 from harness.base import PhoenixTestCase
 from harness.client import http_get, raw_statuses
 from harness.config import simple_config
-from harness.process import free_port
+from harness.process import free_port, wait_until
 
 ROUTER = {"name": "phoenix.filters.http.router"}
 
@@ -120,6 +120,9 @@ class DenyRuleTest(PhoenixTestCase):
         self.assertIsNotNone(entry)
         self.assertEqual(entry["status"], 403)
         self.assertIn("DENY", entry["flag_list"], entry)
+        self.assertEqual(entry["policy_rule"], "deny_crash", "the log names the deciding rule")
+        ok = self.px.wait_access_log(lambda e: e["path"] == "/ok")
+        self.assertEqual(ok["policy_rule"], "-", ok)
 
     def test_policy_explain_endpoint(self):
         status, body = self.px.admin_get("/policy/explain?method=HEAD&path=%2F%2563RASH")
@@ -147,6 +150,10 @@ class DenyRuleTest(PhoenixTestCase):
         self.assertEqual(self.app.request_count(), 3)
         self.assertEqual(
             self.px.stat("http.ingress.access_policy.trial_new.shadow_denied") - before, 3)
+        # Operators see shadow matches at the default (info) level, with the rule's name.
+        self.assertTrue(wait_until(
+            lambda: "shadow rule 'trial_new' would deny GET /new/feature" in
+            self.px.stderr_text()), "the shadow match is not in the log at info")
 
 
 class ClientAddressTest(PhoenixTestCase):

@@ -70,7 +70,7 @@ AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& reques
     if (count) rule->matched->Inc();
     if (rule->shadow) {
       if (count) {
-        PHX_LOG(kDebug, "access policy: shadow rule '", rule->name, "' would ",
+        PHX_LOG(kInfo, "access policy: shadow rule '", rule->name, "' would ",
                 rule->deny ? "deny " : "allow ", request.method, " ", request.path);
       }
       continue;
@@ -118,8 +118,10 @@ void AccessPolicy::Explain(const http::RequestHeaders& request, const std::strin
 }
 
 http::FilterStatus AccessPolicyFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
-  AccessPolicy::Decision decision = policy_->Evaluate(headers, callbacks_->stream_info().client_ip,
-                                                      callbacks_->stream_info().peer_principal());
+  http::StreamInfo& info = callbacks_->stream_info();
+  AccessPolicy::Decision decision =
+      policy_->Evaluate(headers, info.client_ip, info.peer_principal());
+  if (decision.rule != nullptr) info.policy_rule = decision.rule->name;
   if (!decision.deny) return http::FilterStatus::kContinue;
   // The body says nothing about which rule: that goes to stats and the access log only.
   callbacks_->SendLocalReply(403, "forbidden\n", "DENY");
