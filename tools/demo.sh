@@ -114,8 +114,9 @@ What to try, from another terminal:
   curl -i --path-as-is http://127.0.0.1:8080/x/../crash
       (the deny is the access_policy rule "deny_crash" in $CONFIG; Phoenix normalizes
        the path before any rule sees it, and the app receives the normalized path)
-  curl -i http://127.0.0.1:8081/crash                     # crash the app directly: it is restarted
-  curl -i http://127.0.0.1:8080/                          #   and Phoenix keeps serving
+  curl -i http://127.0.0.1:8081/crash                     # crash the app directly: it is restarted,
+  curl -i http://127.0.0.1:8080/                          #   and meanwhile Phoenix retries (the
+      route's retry_policy), so this request waits for the new app-1 rather than failing
   curl -i 'http://127.0.0.1:8080/generatecert?ms=300'     # a CPU-heavy request (default 200 ms)
 
   HTTPS (127.0.0.1:8443, same routes and policies; certificates of the demo CA in $CERTS_DIR):
@@ -151,4 +152,9 @@ echo "Press Ctrl-C to stop."
 status=0
 wait "$phoenix_pid" || status=$?
 phoenix_pid=""
+# SIGTERM to phoenix drains it and it exits 0: the demo is over, not failed.
+if [ "$status" -eq 0 ]; then
+  echo "demo: phoenix drained and exited" >&2
+  exit 0
+fi
 fail "phoenix exited with status $status"

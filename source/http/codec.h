@@ -109,6 +109,10 @@ class ServerConnectionCallbacks {
   // The peer's bytes are malformed. The codec has already answered with `status` when no
   // response was under way (`answered`); the connection can only be closed now.
   virtual void OnProtocolError(int status, std::string_view details, bool answered) = 0;
+  // One stream's request was refused and answered `status` by the codec itself (a malformed
+  // or oversized HTTP/2 head) while the connection goes on; `head` is what was parsed of it.
+  // For the access log: every request gets its line.
+  virtual void OnStreamRefused(int status, const RequestHeaders& head) {}
 };
 
 // The server side of a downstream connection, for one protocol.

@@ -50,18 +50,19 @@ struct AccessLogFields {
   std::string_view xff, user_agent, request_id, authority, upstream_host;
   const network::TlsInfo* tls = nullptr;
   std::string_view principal;
+  std::string_view policy_rule;
 };
 
 std::string FormatAccessLogLine(const AccessLogFields& f) {
   return absl::StrFormat(
-      "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s \"%s\"\n",
+      "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s \"%s\" \"%s\"\n",
       FormatTimestamp(f.start_wall_us), AbslView(OrDash(f.method)), AbslView(OrDash(f.path)),
       AbslView(ProtocolName(f.protocol)), f.code, AbslView(OrDash(f.flags)), f.bytes_received,
       f.bytes_sent, f.duration_ms, AbslView(OrDash(f.xff)), AbslView(OrDash(f.user_agent)),
       AbslView(OrDash(f.request_id)), AbslView(OrDash(f.authority)),
       AbslView(OrDash(f.upstream_host)),
       f.tls != nullptr ? AbslView(f.tls->version) : absl::string_view("-"),
-      AbslView(OrDash(f.principal)));
+      AbslView(OrDash(f.principal)), AbslView(OrDash(f.policy_rule)));
 }
 
 // A random (version 4) UUID, formatted without printf machinery into the 36 bytes at `id`:
@@ -525,6 +526,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     fields.upstream_host = info_.upstream_host;
     fields.tls = info_.tls;
     fields.principal = info_.peer_principal();
+    fields.policy_rule = info_.policy_rule;
     std::string line = FormatAccessLogLine(fields);
     for (const auto& log : config_->access_logs) log->Log(line);
   }
@@ -748,10 +750,20 @@ void ConnectionManager::OnProtocolError(int status, std::string_view details, bo
   Close(/*flush=*/true);
 }
 
-void ConnectionManager::LogRefusal(int status) {
+void ConnectionManager::OnStreamRefused(int status, const RequestHeaders& head) {
+  config_->stats->downstream_rq_class[status / 100 - 1]->Inc();
+  LogRefusal(status, &head);
+}
+
+void ConnectionManager::LogRefusal(int status, const RequestHeaders* head) {
   const auto& access_logs = config_->access_logs;
   if (access_logs.empty()) return;
   AccessLogFields fields;
+  if (head != nullptr) {
+    fields.method = head->method;
+    fields.path = head->path;
+    fields.authority = head->authority;
+  }
   fields.start_wall_us = worker_.dispatcher().time_source().SystemUs();
   fields.protocol = codec_ != nullptr ? codec_->protocol() : Protocol::kHttp11;
   fields.code = status;

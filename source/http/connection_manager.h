@@ -140,6 +140,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void OnRequestBegin() override;
   RequestDecoder& NewStream(ResponseEncoder& encoder) override;
   void OnProtocolError(int status, std::string_view details, bool answered) override;
+  void OnStreamRefused(int status, const RequestHeaders& head) override;
 
  private:
   class ActiveStream;
@@ -150,7 +151,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void OnStreamsDone();
   void Close(bool flush);
   // The access log line of a request the codec refused before it became a stream.
-  void LogRefusal(int status);
+  // `head` is what was parsed of the request, if anything.
+  void LogRefusal(int status, const RequestHeaders* head = nullptr);
   // One timeout at a time: waiting for a request head, or idle between requests.
   enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
   void WaitFor(Waiting what);

@@ -28,6 +28,9 @@ struct StreamInfo {
   // the right of x-forwarded-for as it arrived.
   std::string client_ip;
   std::string route_name;
+  // The policy rule that decided the request (an access_policy rule's name, allow or deny);
+  // empty when none did. Owned by the policy, which outlives the stream's log line.
+  std::string_view policy_rule;
   // What TLS established on the downstream connection (peer principal, version); null on
   // plaintext.
   const network::TlsInfo* tls = nullptr;

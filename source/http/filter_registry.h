@@ -25,9 +25,10 @@ class FilterFactory {
  public:
   virtual ~FilterFactory() = default;
   virtual std::unique_ptr<StreamFilter> Create() const = 0;
-  // Adds what this filter would decide for `request` (from `client_ip`) to `explanation`.
+  // Adds what this filter would decide for `request` (from `client_ip`, with the mTLS peer
+  // identity `principal`, "" for none) to `explanation`.
   virtual void Explain(const RequestHeaders& request, const std::string& client_ip,
-                       PolicyExplanation& explanation) const {}
+                       std::string_view principal, PolicyExplanation& explanation) const {}
 };
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;

@@ -486,6 +486,7 @@ int Http2ServerCodec::OnFrameReceived(const nghttp2_frame& frame) {
     }
     if (stream->local_status != 0) {
       stream->SendLocalReply(stream->local_status);
+      callbacks_.OnStreamRefused(stream->local_status, head);
       return 0;
     }
     RequestDecoder& decoder = callbacks_.NewStream(*stream);
@@ -585,8 +586,10 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
     http2::AppendFields(headers.headers, fields);
     nghttp2_data_provider provider = DataProvider();
     request_ended_ = end_stream;
-    int32_t id = nghttp2_submit_request(session(), nullptr, fields.data(), fields.size(),
-                                        end_stream ? nullptr : &provider, this);
+    int32_t id = nghttp2_session_get_next_stream_id(session()) > codec_.options_.last_stream_id
+                     ? NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE
+                     : nghttp2_submit_request(session(), nullptr, fields.data(), fields.size(),
+                                              end_stream ? nullptr : &provider, this);
     if (id < 0) {
       // No stream ids left, or the session is closing: this request never left.
       PHX_LOG(kDebug, "http2: submit_request: ", nghttp2_strerror(id));
@@ -755,6 +758,11 @@ uint32_t Http2ClientCodec::max_concurrent_streams() const {
   return std::min(
       nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
       options_.max_concurrent_streams);
+}
+
+bool Http2ClientCodec::reusable() const {
+  return !goaway_ && !failed_ &&
+         nghttp2_session_get_next_stream_id(session_) <= options_.last_stream_id;
 }
 
 bool Http2ClientCodec::requests_complete() const {

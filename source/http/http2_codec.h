@@ -43,6 +43,9 @@ struct Http2Options {
   // A stream's response bytes waiting for the client's window before the stream pushes
   // back on its upstream (the listener's per-connection buffer limit).
   size_t stream_buffer_limit = 1024 * 1024;
+  // The highest stream id a client codec opens: RFC 9113's 2^31 - 1 (tests set it lower). A
+  // connection that has used its ids takes no more requests; the pool opens another.
+  uint32_t last_stream_id = 0x7fffffff;
 };
 
 // The options of `proto` (at `path` for errors, with Envoy's bounds checked).
@@ -179,7 +182,8 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
   // Resets the streams still open (kConnectionTermination). Always false: HTTP/2 never
   // delimits a response by the close.
   bool OnConnectionClosed() override;
-  bool reusable() const override { return !goaway_ && !failed_; }
+  // False once the server said GOAWAY, the connection failed, or its stream ids are used up.
+  bool reusable() const override;
   bool requests_complete() const override;
 
   // Streams open now, and how many the peer (and our options) allow at once.

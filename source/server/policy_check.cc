@@ -37,8 +37,9 @@ PolicyOutcome ExplainRequest(const http::ConnectionManagerConfig& config, uint32
   std::string peer = spec.source_address().empty() ? "127.0.0.1" : spec.source_address();
   std::string client =
       http::ClientAddress(request.headers.Get("x-forwarded-for"), peer, trusted_hops);
-  outcome.lines.push_back(absl::StrCat("request: ", request.method, " ", request.path, " host ",
-                                       request.authority, ", client ", client));
+  outcome.lines.push_back(absl::StrCat(
+      "request: ", request.method, " ", request.path, " host ", request.authority, ", client ",
+      client, spec.principal().empty() ? "" : ", principal ", spec.principal()));
   if (!http::NormalizePath(request.path, config.path_normalization)) {
     outcome.rejected = true;
     outcome.lines.push_back("path: cannot be normalized safely: 400");
@@ -47,7 +48,7 @@ PolicyOutcome ExplainRequest(const http::ConnectionManagerConfig& config, uint32
   outcome.lines.push_back(absl::StrCat("path: normalized to ", request.path));
   http::PolicyExplanation explanation;
   for (const auto& filter : config.filters) {
-    filter->Explain(request, client, explanation);
+    filter->Explain(request, client, spec.principal(), explanation);
     if (!explanation.denied_by.empty()) break;
   }
   outcome.lines.insert(outcome.lines.end(), explanation.lines.begin(), explanation.lines.end());

@@ -418,13 +418,15 @@ AdminResponse Server::ExplainPolicy(std::string_view query) {
       request.set_host(value);
     } else if (key == "source") {
       request.set_source_address(value);
+    } else if (key == "principal") {
+      request.set_principal(value);
     } else if (key == "listener") {
       listener_name = value;
     } else if (key.starts_with("header.")) {
       (*request.mutable_headers())[key.substr(7)] = value;
     } else {
       return {400, "text/plain",
-              "parameters: method, path, host, source, listener, header.<name>\n"};
+              "parameters: method, path, host, source, principal, listener, header.<name>\n"};
     }
   }
   for (const config::ListenerConfig& listener : current_->listeners) {

@@ -251,7 +251,8 @@ void Http2ConnPool::OnStreamEnded(ActiveClient& client) {
     ServePendingLater();
     return;
   }
-  if (client.draining_) {
+  // A connection the server sent GOAWAY on, or whose stream ids are used up, goes once idle.
+  if (client.draining_ || !client.codec_->reusable()) {
     client.connection_->CloseAfterFlush();
     Destroy(client);
     // Its connection slot is free: requests waiting at max_connections can have one now.

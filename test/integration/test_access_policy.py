@@ -6,7 +6,7 @@ import unittest
 from harness.base import PhoenixTestCase
 from harness.client import http_get, raw_statuses
 from harness.config import simple_config
-from harness.process import free_port
+from harness.process import free_port, wait_until
 
 ROUTER = {"name": "phoenix.filters.http.router"}
 
@@ -21,6 +21,62 @@ def policy_filter(rules, default_action=None):
 DENY_CRASH = {"name": "deny_crash", "action": "DENY",
               "match": {"path": {"safe_regex": {"regex": "/crash([/;].*)?"},
                                  "ignore_case": True}}}
+
+
+class ObviousDenyRuleTest(PhoenixTestCase):
+    """The issue's case: `exact: /crash`, written the obvious way, holds for every form a
+    case-insensitive app would route to its /crash handler."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.start_class_upstream("app")
+        cls.port = free_port()
+        cls.px = cls.start_class_phoenix(simple_config(
+            cls.port, free_port(), [cls.app.port],
+            http_filters=[policy_filter([
+                {"name": "no_crash", "action": "DENY", "match": {"path": {"exact": "/crash"}}},
+                {"name": "strict_gen", "action": "DENY", "strict": True,
+                 "match": {"path": {"exact": "/generatecert"}}},
+                {"name": "ops_admin_only", "action": "DENY",
+                 "match": {"path": {"prefix": "/admin/"},
+                           "not_rule": {"principal": {
+                               "exact": "spiffe://phoenix.test/ns/ops/sa/admin"}}}}]),
+                ROUTER]))
+
+    def setUp(self):
+        self.app.reset()
+
+    def test_every_form_of_the_path_is_denied(self):
+        requests = [b"GET /CRASH HTTP/1.1", b"GET /crash/ HTTP/1.1", b"GET /crash/. HTTP/1.1",
+                    b"HEAD /CRASH HTTP/1.1", b"GET http://host/CRASH HTTP/1.1",
+                    b"GET /Crash;jsessionid=1 HTTP/1.1", b"GET /crash HTTP/1.1"]
+        for request in requests:
+            with self.subTest(request=request):
+                head = request.startswith(b"HEAD")
+                self.assertEqual(raw_statuses(
+                    self.port, request + b"\r\nHost: app\r\nConnection: close\r\n\r\n",
+                    heads=(0,) if head else ()), [403])
+        self.assertEqual(self.app.requests_snapshot(), [], "a form of /crash reached the app")
+        self.assertEqual(http_get(self.port, "/crashes").status, 200)
+
+    def test_a_strict_rule_matches_only_as_written(self):
+        self.assertEqual(http_get(self.port, "/generatecert").status, 403)
+        self.assertEqual(http_get(self.port, "/GenerateCert").status, 200)
+
+    def test_explain_takes_a_principal(self):
+        status, body = self.px.admin_get("/policy/explain?path=/ADMIN/users")
+        self.assertEqual(status, 200, body)
+        self.assertIn("DENY by rule 'ops_admin_only'", body)
+        status, body = self.px.admin_get(
+            "/policy/explain?path=/admin/users&principal=spiffe://phoenix.test/ns/ops/sa/admin")
+        self.assertEqual(status, 200, body)
+        self.assertIn("principal spiffe://phoenix.test/ns/ops/sa/admin", body)
+        self.assertIn("allow by the default action", body)
+
+    def test_explain_names_the_folded_form(self):
+        status, body = self.px.admin_get("/policy/explain?path=/CRASH/")
+        self.assertEqual(status, 200, body)
+        self.assertIn("matched the path in its folded form /crash (case, trailing slash)", body)
 
 
 class DenyRuleTest(PhoenixTestCase):
@@ -64,6 +120,9 @@ class DenyRuleTest(PhoenixTestCase):
         self.assertIsNotNone(entry)
         self.assertEqual(entry["status"], 403)
         self.assertIn("DENY", entry["flag_list"], entry)
+        self.assertEqual(entry["policy_rule"], "deny_crash", "the log names the deciding rule")
+        ok = self.px.wait_access_log(lambda e: e["path"] == "/ok")
+        self.assertEqual(ok["policy_rule"], "-", ok)
 
     def test_policy_explain_endpoint(self):
         status, body = self.px.admin_get("/policy/explain?method=HEAD&path=%2F%2563RASH")
@@ -91,6 +150,10 @@ class DenyRuleTest(PhoenixTestCase):
         self.assertEqual(self.app.request_count(), 3)
         self.assertEqual(
             self.px.stat("http.ingress.access_policy.trial_new.shadow_denied") - before, 3)
+        # Operators see shadow matches at the default (info) level, with the rule's name.
+        self.assertTrue(wait_until(
+            lambda: "shadow rule 'trial_new' would deny GET /new/feature" in
+            self.px.stderr_text()), "the shadow match is not in the log at info")
 
 
 class ClientAddressTest(PhoenixTestCase):

@@ -3,6 +3,8 @@ hold — the page is served, /crash is denied in every spelling and the app surv
 /generatecert works, over HTTP and over HTTPS."""
 
 import os
+import threading
+import time
 import unittest
 
 from harness.base import PhoenixTestCase
@@ -47,6 +49,28 @@ class DemoConfigTest(PhoenixTestCase):
         r = http_get(self.port, "/generatecert?ms=20")
         self.assertEqual(r.status, 200)
         self.assertIn(b"certificate generated", r.body)
+
+    def test_a_request_while_the_app_restarts_is_served(self):
+        # As in tools/demo.sh: the app is crashed directly, and its supervisor restarts it.
+        raw_request(self.app_port, b"GET /crash HTTP/1.1\r\nHost: app\r\n\r\n", timeout=5)
+        self.app.wait(timeout=5)
+        result = {}
+
+        def request():
+            result["response"] = http_get(self.port, "/", timeout=15)
+
+        t = threading.Thread(target=request)
+        t.start()
+        # The supervisor, on this thread (the app dies with the thread that started it): the
+        # demo's restart back-off, then the new app.
+        time.sleep(0.3)
+        type(self).app = start_demo_app(self.app_port, "t2")
+        self.addClassCleanup(type(self).app.kill)
+        t.join(timeout=20)
+        r = result.get("response")
+        self.assertIsNotNone(r, "no answer")
+        self.assertEqual(r.status, 200, "Phoenix did not keep serving while the app restarted")
+        self.assertIn(b"Phoenix app", r.body)
 
     def test_https_serves_the_same_policies(self):
         status, body = https_get(self.tls_port, "/")

@@ -159,6 +159,10 @@ class Http2DownstreamTest(PhoenixTestCase):
         status, _, _, _ = client.response(client.request("/echo/small"))
         self.assertEqual(status, 200)
         self.assertEqual(px.stat("http.ingress.http2.header_overflow"), 1)
+        # Refused by the codec, yet in the access log like every request.
+        entry = px.wait_access_log(lambda e: e["path"] == "/echo/big")
+        self.assertIsNotNone(entry, "the refused h2 request is not in the access log")
+        self.assertEqual((entry["status"], entry["flag_list"]), (431, ["DPE"]), entry)
 
     def test_streams_over_the_concurrency_cap_are_refused(self):
         port, config = h2_config(self.app.port,

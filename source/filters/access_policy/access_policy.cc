@@ -16,8 +16,8 @@ class AccessPolicyFilterFactory : public http::FilterFactory {
     return std::make_unique<AccessPolicyFilter>(policy_);
   }
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               http::PolicyExplanation& explanation) const override {
-    policy_->Explain(request, client_ip, explanation);
+               std::string_view principal, http::PolicyExplanation& explanation) const override {
+    policy_->Explain(request, client_ip, principal, explanation);
   }
 
  private:
@@ -42,9 +42,13 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
       }
     }
     bool deny = rule.action() == config::v1::AccessPolicy::DENY;
+    // Fail closed: a deny covers every form the app serves alike; an allow never widens.
+    matchers::PathForms forms = rule.strict() ? matchers::PathForms::kAsWritten
+                                : deny        ? matchers::PathForms::kWiden
+                                              : matchers::PathForms::kWidenUnderNot;
     rules_.push_back(std::make_unique<Rule>(Rule{
         rule.name(), deny, rule.shadow(),
-        matchers::RequestMatcher(rule.match(), rpath + ".match", errors),
+        matchers::RequestMatcher(rule.match(), rpath + ".match", errors, forms),
         &scope.Labelled("rule_name", rule.name(), "rule")
              .counter(absl::StrCat(rule.shadow() ? "shadow_" : "", deny ? "denied" : "allowed"),
                       rule.shadow() ? "Requests a shadow rule would have decided"
@@ -66,7 +70,7 @@ AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& reques
     if (count) rule->matched->Inc();
     if (rule->shadow) {
       if (count) {
-        PHX_LOG(kDebug, "access policy: shadow rule '", rule->name, "' would ",
+        PHX_LOG(kInfo, "access policy: shadow rule '", rule->name, "' would ",
                 rule->deny ? "deny " : "allow ", request.method, " ", request.path);
       }
       continue;
@@ -82,32 +86,42 @@ AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& reques
 }
 
 void AccessPolicy::Explain(const http::RequestHeaders& request, const std::string& client_ip,
-                           http::PolicyExplanation& explanation) const {
+                           std::string_view principal, http::PolicyExplanation& explanation) const {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
-    if (!rule->match.Match(request, {client_ptr, {}})) continue;
+    if (!rule->match.Match(request, {client_ptr, principal})) continue;
     if (rule->shadow) {
       explanation.lines.push_back(absl::StrCat("access_policy: shadow rule '", rule->name,
                                                "' matches (would ", rule->deny ? "deny" : "allow",
                                                "; not enforced)"));
     }
   }
-  // Explanations have no connection: principal terms do not match there.
-  Decision decision = Evaluate(request, client_ip, {}, /*count=*/false);
+  Decision decision = Evaluate(request, client_ip, principal, /*count=*/false);
   std::string by = decision.rule != nullptr ? absl::StrCat("rule '", decision.rule->name, "'")
                                             : std::string("the default action");
   explanation.lines.push_back(
       absl::StrCat("access_policy: ", decision.deny ? "DENY" : "allow", " by ", by));
+  bool folded = false;
+  if (decision.rule != nullptr && decision.rule->match.Match(request, {client_ptr, {}}, &folded) &&
+      folded) {
+    std::string_view path = request.PathWithoutQuery();
+    explanation.lines.push_back(absl::StrCat(
+        "access_policy: rule '", decision.rule->name, "' matched the path in its folded form ",
+        matchers::FoldPath(path), " (", matchers::DescribeFolding(path),
+        "), as the app would serve it; strict: true matches only as written"));
+  }
   if (decision.deny) {
     explanation.denied_by = decision.rule != nullptr ? decision.rule->name : "default";
   }
 }
 
 http::FilterStatus AccessPolicyFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
-  AccessPolicy::Decision decision = policy_->Evaluate(headers, callbacks_->stream_info().client_ip,
-                                                      callbacks_->stream_info().peer_principal());
+  http::StreamInfo& info = callbacks_->stream_info();
+  AccessPolicy::Decision decision =
+      policy_->Evaluate(headers, info.client_ip, info.peer_principal());
+  if (decision.rule != nullptr) info.policy_rule = decision.rule->name;
   if (!decision.deny) return http::FilterStatus::kContinue;
   // The body says nothing about which rule: that goes to stats and the access log only.
   callbacks_->SendLocalReply(403, "forbidden\n", "DENY");

@@ -37,8 +37,9 @@ class AccessPolicy {
   Decision Evaluate(const http::RequestHeaders& request, const std::string& client_ip,
                     std::string_view principal, bool count = true) const;
   // Describes the evaluation step by step.
+  // `principal`: the mTLS peer identity the explanation assumes, "" for none.
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               http::PolicyExplanation& explanation) const;
+               std::string_view principal, http::PolicyExplanation& explanation) const;
 
  private:
   std::vector<std::unique_ptr<Rule>> rules_;

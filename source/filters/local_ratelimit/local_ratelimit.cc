@@ -15,13 +15,12 @@ class LocalRateLimitFilterFactory : public http::FilterFactory {
     return std::make_unique<LocalRateLimitFilter>(config_);
   }
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               http::PolicyExplanation& explanation) const override {
+               std::string_view principal, http::PolicyExplanation& explanation) const override {
     in6_addr client;
     const in6_addr* client_ptr =
         matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
     for (const auto& limit : config_->limits()) {
-      // Explanations have no connection: principal terms do not match there.
-      if (!limit->Applies(request, {client_ptr, {}})) continue;
+      if (!limit->Applies(request, {client_ptr, principal})) continue;
       explanation.rate_limits.push_back(limit->name());
       explanation.lines.push_back(
           absl::StrCat("local_ratelimit: limit '", limit->name(), "' applies"));

@@ -19,7 +19,7 @@ ACCESS_LOG_RE = re.compile(
     r'(?P<status>\d+) (?P<flags>\S+) (?P<bytes_rx>\d+) (?P<bytes_tx>\d+) (?P<duration>\S+) '
     r'"(?P<xff>[^"]*)" "(?P<user_agent>[^"]*)" "(?P<request_id>[^"]*)" '
     r'"(?P<authority>[^"]*)" "(?P<upstream_host>[^"]*)" (?P<tls_version>\S+) '
-    r'"(?P<peer_principal>[^"]*)"\s*$')
+    r'"(?P<peer_principal>[^"]*)" "(?P<policy_rule>[^"]*)"\s*$')
 
 
 def parse_access_log_line(line):

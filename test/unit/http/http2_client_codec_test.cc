@@ -367,6 +367,23 @@ TEST_F(Http2ClientCodecTest, RefusedStreamIsSafeToRetry) {
   EXPECT_TRUE(codec_->reusable());
 }
 
+TEST_F(Http2ClientCodecTest, AConnectionWhoseStreamIdsAreUsedUpTakesNoMoreRequests) {
+  options_.last_stream_id = 3;
+  MakeCodec();
+  RecordedResponse& first = Start(Get("/1"));
+  EXPECT_TRUE(codec_->reusable());
+  RecordedResponse& second = Start(Get("/2"));
+  EXPECT_FALSE(codec_->reusable()) << "ids 1 and 3 used: none left";
+  Exchange();
+  EXPECT_FALSE(first.reset.has_value());
+  EXPECT_FALSE(second.reset.has_value());
+  // Were it asked anyway, the request never leaves, and is safe to retry elsewhere.
+  RecordedResponse& third = Start(Get("/3"));
+  EXPECT_EQ(third.reset, StreamResetReason::kRemoteRefusedStreamReset);
+  Exchange();
+  EXPECT_EQ(server_->stream_ids.size(), 2u);
+}
+
 TEST_F(Http2ClientCodecTest, GoAwayRefusesTheStreamsAboveItsLastStreamId) {
   RecordedResponse& processed = Start(Get("/1"));
   RecordedResponse& refused = Start(Get("/2"));

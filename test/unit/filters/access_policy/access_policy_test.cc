@@ -107,6 +107,104 @@ rules:
   EXPECT_EQ(stats_.counter("http.ingress.access_policy.denied").Value(), 0u);
 }
 
+// The issue's case: the obvious rule, written as a new security engineer would, in front of
+// an app that routes case-insensitively (Express and many others).
+TEST_F(AccessPolicyTest, AnObviousDenyCoversEveryFormTheAppServesAlike) {
+  auto policy = Build(R"(
+rules:
+- {name: no_crash, action: DENY, match: {path: {exact: /crash}}}
+- {name: no_admin, action: DENY, match: {path: {prefix: /admin/}}}
+)");
+  // What the normalizer leaves of /crash/. and of http://host/CRASH: /crash/ and /CRASH.
+  for (const char* path : {"/crash", "/CRASH", "/crash/", "/Crash//", "/crash;jsessionid=1",
+                           "/CRASH/;x", "/crash?x=1"}) {
+    EXPECT_EQ(Decide(*policy, Request("GET", path)), "DENY:no_crash") << path;
+  }
+  EXPECT_EQ(Decide(*policy, Request("HEAD", "/CRASH")), "DENY:no_crash");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/crashes")), "ALLOW:default");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/crash/x")), "ALLOW:default");
+  for (const char* path : {"/admin/", "/admin", "/ADMIN", "/Admin/users", "/admin;x/users"}) {
+    EXPECT_EQ(Decide(*policy, Request("GET", path)), "DENY:no_admin") << path;
+  }
+  EXPECT_EQ(Decide(*policy, Request("GET", "/administrator")), "ALLOW:default");
+}
+
+TEST_F(AccessPolicyTest, AStrictDenyMatchesOnlyAsWritten) {
+  auto policy = Build(R"(
+rules:
+- {name: no_crash, action: DENY, strict: true, match: {path: {exact: /crash}}}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/crash")), "DENY:no_crash");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/CRASH")), "ALLOW:default");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/crash/")), "ALLOW:default");
+}
+
+TEST_F(AccessPolicyTest, AnAllowIsNeverWidened) {
+  auto policy = Build(R"(
+default_action: DENY
+rules:
+- {name: public, action: ALLOW, match: {path: {exact: /public}}}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/public")), "ALLOW:public");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/PUBLIC")), "DENY:default");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/public/")), "DENY:default");
+}
+
+// Widening must only ever make a rule fail closed: under a not_rule the polarity flips.
+TEST_F(AccessPolicyTest, NotRulesWidenOnlyWhereThatFailsClosed) {
+  auto deny = Build(R"(
+rules:
+- {name: only_public, action: DENY, match: {not_rule: {path: {prefix: /public/}}}}
+)");
+  EXPECT_EQ(Decide(*deny, Request("GET", "/public/x")), "ALLOW:default");
+  // Widening the exception would let /PUBLIC/x through; it stays as written: denied.
+  EXPECT_EQ(Decide(*deny, Request("GET", "/PUBLIC/x")), "DENY:only_public");
+  auto allow = Build(R"(
+default_action: DENY
+rules:
+- {name: all_but_admin, action: ALLOW, match: {not_rule: {path: {exact: /admin}}}}
+)");
+  EXPECT_EQ(Decide(*allow, Request("GET", "/page")), "ALLOW:all_but_admin");
+  EXPECT_EQ(Decide(*allow, Request("GET", "/admin")), "DENY:default");
+  // The exception to the allow is widened: /ADMIN is not allowed either.
+  EXPECT_EQ(Decide(*allow, Request("GET", "/ADMIN/")), "DENY:default");
+}
+
+TEST_F(AccessPolicyTest, RegexDenyIsWidenedToo) {
+  auto policy = Build(R"(
+rules:
+- {name: no_gen, action: DENY, match: {path: {safe_regex: {regex: "/generate[a-z]*"}}}}
+)");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/GenerateCert")), "DENY:no_gen");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/generatecert/")), "DENY:no_gen");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/generate1")), "ALLOW:default");
+}
+
+TEST_F(AccessPolicyTest, ExplainSaysWhichFormMatched) {
+  auto policy = Build(R"(
+rules:
+- {name: no_crash, action: DENY, match: {path: {exact: /crash}}}
+)");
+  http::PolicyExplanation explanation;
+  policy->Explain(Request("GET", "/CRASH/"), "127.0.0.1", "", explanation);
+  ASSERT_FALSE(explanation.lines.empty());
+  EXPECT_EQ(explanation.denied_by, "no_crash");
+  EXPECT_EQ(explanation.lines.back(),
+            "access_policy: rule 'no_crash' matched the path in its folded form /crash (case, "
+            "trailing slash), as the app would serve it; strict: true matches only as written");
+  http::PolicyExplanation as_written;
+  policy->Explain(Request("GET", "/crash"), "127.0.0.1", "", as_written);
+  EXPECT_EQ(as_written.lines.back(), "access_policy: DENY by rule 'no_crash'");
+}
+
+TEST(FoldPathTest, LowercaseWithoutParamsOrTrailingSlash) {
+  EXPECT_EQ(matchers::FoldPath("/Crash;a=b/X;y/"), "/crash/x");
+  EXPECT_EQ(matchers::FoldPath("/"), "/");
+  EXPECT_EQ(matchers::FoldPath("//"), "/");
+  EXPECT_EQ(matchers::DescribeFolding("/Crash;a/"), "case, ;params, trailing slash");
+  EXPECT_EQ(matchers::DescribeFolding("/crash"), "");
+}
+
 TEST(CidrRangeTest, ParsesAndMatches) {
   matchers::CidrRange range;
   ASSERT_TRUE(matchers::CidrRange::Parse("10.1.0.0/16", &range));
