@@ -29,6 +29,13 @@ class FilterFactory {
   // identity `principal`, "" for none) to `explanation`.
   virtual void Explain(const RequestHeaders& request, const std::string& client_ip,
                        std::string_view principal, PolicyExplanation& explanation) const {}
+  // A path this filter refuses only as written, and the rule that does: the policy check tries
+  // its other spellings and warns when one gets through.
+  struct ProbePath {
+    std::string rule;
+    std::string path;
+  };
+  virtual std::vector<ProbePath> ProbePaths() const { return {}; }
 };
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;

@@ -120,6 +120,42 @@ bool OutcomeMatches(const PolicyOutcome& outcome,
   return false;
 }
 
+namespace {
+
+// The safety net for `strict: true` deny rules: each one's path is tried in the spellings a
+// case-insensitive app serves alike; one that gets routed to an upstream is a warning.
+void PrintStrictDenyWarnings(const config::ConfigSnapshot& snapshot) {
+  for (const auto& listener : snapshot.listeners) {
+    const auto& hcm = *listener.filter_chains->Select().connection_manager;
+    for (const auto& filter : hcm.filters) {
+      for (const auto& probe : filter->ProbePaths()) {
+        config::v1::PolicyCheckRequest spec;
+        spec.set_path(probe.path);
+        if (ExplainRequest(hcm, hcm.xff_num_trusted_hops, spec).denied_by != probe.rule) continue;
+        std::string upper = absl::AsciiStrToUpper(probe.path);
+        std::string slash = probe.path.ends_with('/') ? probe.path : probe.path + "/";
+        for (const std::string& variant : {upper, slash}) {
+          if (variant == probe.path) continue;
+          spec.set_path(variant);
+          PolicyOutcome outcome = ExplainRequest(hcm, hcm.xff_num_trusted_hops, spec);
+          if (outcome.rejected || outcome.no_route || !outcome.denied_by.empty() ||
+              outcome.cluster.empty()) {
+            continue;
+          }
+          std::printf(
+              "warning: listener '%s': strict rule '%s' denies %s, but %s reaches cluster %s; an "
+              "app that routes case-insensitively or ignores a trailing slash serves it alike "
+              "(drop strict: true to cover it)\n",
+              listener.name.c_str(), probe.rule.c_str(), probe.path.c_str(), variant.c_str(),
+              outcome.cluster.c_str());
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 int RunPolicyCheck(const std::string& config_path, const std::string& cases_path) {
   config::SourceMap config_map(config_path);
   auto bootstrap = config::LoadBootstrapFile(config_path, &config_map);
@@ -146,6 +182,7 @@ int RunPolicyCheck(const std::string& config_path, const std::string& cases_path
     std::fprintf(stderr, "%s: no cases\n", cases_path.c_str());
     return 1;
   }
+  PrintStrictDenyWarnings(**snapshot);
   int failures = 0;
   std::printf("%-4s  %-28s  %-34s  %-30s  %s\n", "", "case", "request", "expected", "actual");
   for (int i = 0; i < cases.cases_size(); ++i) {

@@ -175,6 +175,26 @@ class CliTest(PhoenixTestCase):
         self.assertIn("missing.yaml: cannot open: No such file or directory", out)
         self.assertNotIn("config file", out)
 
+    def test_check_policy_warns_of_a_strict_deny_that_other_spellings_get_past(self):
+        policy = """\
+      - name: phoenix.filters.http.access_policy
+        typed_config:
+          "@type": type.googleapis.com/phoenix.config.v1.AccessPolicy
+          rules:
+          - {name: strict_crash, action: DENY, strict: true, match: {path: {exact: /crash}}}
+          - {name: folded_admin, action: DENY, match: {path: {exact: /admin}}}
+      - name: phoenix.filters.http.router"""
+        text = render().replace("      - name: phoenix.filters.http.router", policy)
+        config = self.write("strict.yaml", text)
+        cases = self.write("cases.yaml", "cases:\n- request: {path: /crash}\n"
+                                         "  expect: {denied_by: strict_crash}\n")
+        rc, out = self.run_phoenix("--mode", "check-policy", "-c", config, "--cases", cases)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("warning: listener 'ingress': strict rule 'strict_crash' denies /crash, "
+                      "but /CRASH reaches cluster app", out)
+        self.assertIn("but /crash/ reaches cluster app", out)
+        self.assertNotIn("folded_admin", out, "a folding rule needs no warning")
+
     def test_validate_unknown_cluster(self):
         text = render().replace("route: { cluster: app, timeout: 5s }",
                                 "route: { cluster: nonexistent, timeout: 5s }")

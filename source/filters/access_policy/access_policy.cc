@@ -19,6 +19,7 @@ class AccessPolicyFilterFactory : public http::FilterFactory {
                std::string_view principal, http::PolicyExplanation& explanation) const override {
     policy_->Explain(request, client_ip, principal, explanation);
   }
+  std::vector<ProbePath> ProbePaths() const override { return policy_->strict_deny_paths(); }
 
  private:
   std::shared_ptr<const AccessPolicy> policy_;
@@ -42,6 +43,11 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
       }
     }
     bool deny = rule.action() == config::v1::AccessPolicy::DENY;
+    const auto& term = rule.match().path();
+    if (deny && rule.strict() && !rule.shadow() && rule.match().has_path() && !term.ignore_case() &&
+        (term.has_exact() || term.has_prefix())) {
+      strict_deny_paths_.push_back({rule.name(), term.has_exact() ? term.exact() : term.prefix()});
+    }
     // Fail closed: a deny covers every form the app serves alike; an allow never widens.
     matchers::PathForms forms = rule.strict() ? matchers::PathForms::kAsWritten
                                 : deny        ? matchers::PathForms::kWiden

@@ -40,9 +40,14 @@ class AccessPolicy {
   // `principal`: the mTLS peer identity the explanation assumes, "" for none.
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
                std::string_view principal, http::PolicyExplanation& explanation) const;
+  // The literal paths (exact or prefix, case-sensitive) of enforced strict DENY rules.
+  const std::vector<http::FilterFactory::ProbePath>& strict_deny_paths() const {
+    return strict_deny_paths_;
+  }
 
  private:
   std::vector<std::unique_ptr<Rule>> rules_;
+  std::vector<http::FilterFactory::ProbePath> strict_deny_paths_;
   bool default_deny_;
   Counter* default_decided_;
   Counter* denied_;
