@@ -29,7 +29,14 @@ TimeoutQueue& Dispatcher::TimeoutQueueFor(std::chrono::milliseconds duration) {
 
 Dispatcher::~Dispatcher() {
   timeout_queues_.clear();
-  // Run() has closed every handle; make sure the loop has processed the closes.
+  // Exit() has closed every handle, unless the loop never ran (a server that failed to start
+  // before its workers did): close what is left. Then let the loop process the closes.
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* handle, void*) {
+        if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+      },
+      nullptr);
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
 }

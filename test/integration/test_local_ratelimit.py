@@ -9,7 +9,7 @@ import unittest
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get, http_request
-from harness.config import simple_config
+from harness.config import direct_response, route, simple_config
 from harness.process import free_port, wait_until
 
 ROUTER = {"name": "phoenix.filters.http.router"}
@@ -26,8 +26,9 @@ class RateLimitTest(PhoenixTestCase):
     def start(self, limits, concurrency=2):
         self.app = self.start_upstream("app")
         self.port = free_port()
+        self.admin_port = free_port()
         self.px = self.start_phoenix(simple_config(
-            self.port, free_port(), [self.app.port],
+            self.port, self.admin_port, [self.app.port],
             http_filters=[ratelimit_filter(limits), ROUTER]), concurrency=concurrency)
 
     def hammer(self, path, seconds, threads=6, headers_for=None):
@@ -51,6 +52,32 @@ class RateLimitTest(PhoenixTestCase):
         for w in workers:
             w.join()
         return statuses, time.monotonic() - start
+
+    def test_a_reload_keeps_an_unchanged_limits_bucket(self):
+        limits = [{"name": "gen", "match": {"path": {"prefix": "/gen"}},
+                   "token_bucket": {"max_tokens": 2, "tokens_per_fill": 2,
+                                    "fill_interval": "60s"}}]
+        self.start(limits)
+        self.assertEqual([http_get(self.port, "/gen").status for _ in range(3)], [200, 200, 429])
+        version = self.px.config_version()
+        # Another route: the listener's filters are built again, the limit is the same.
+        self.px.reload_with(simple_config(
+            self.port, self.admin_port, [self.app.port],
+            routes=[route({"path": "/dr"}, direct_response=direct_response(200, "v2\n")),
+                    route({"prefix": "/"}, cluster="app")],
+            http_filters=[ratelimit_filter(limits), ROUTER]))
+        self.assertTrue(wait_until(lambda: http_get(self.port, "/dr").body == b"v2\n"),
+                        "the reload was not applied")
+        self.assertGreater(self.px.config_version(), version)
+        self.assertEqual(http_get(self.port, "/gen").status, 429, "the reload refilled the bucket")
+        # A changed limit starts afresh.
+        limits[0]["token_bucket"]["max_tokens"] = 3
+        self.px.reload_with(simple_config(
+            self.port, self.admin_port, [self.app.port],
+            http_filters=[ratelimit_filter(limits), ROUTER]))
+        self.assertTrue(wait_until(lambda: http_get(self.port, "/dr").status == 200 and
+                                   http_get(self.port, "/dr").body != b"v2\n"))
+        self.assertEqual(http_get(self.port, "/gen").status, 200)
 
     def test_limit_is_exact_across_workers(self):
         # 10 tokens to start, 10 more every 100 ms: 100 requests/s after the first burst.

@@ -1,6 +1,10 @@
 #include "source/filters/local_ratelimit/local_ratelimit.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "source/common/duration.h"
 #include "source/http/filter_registry.h"
 
@@ -60,14 +64,19 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
       errors.Add(path + ".token_bucket.fill_interval", "must be at least 1ms");
     }
     max_tokens_ = bucket.max_tokens();
-    size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
-    if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
-    buckets_ =
-        std::make_unique<KeyedTokenBuckets>(max_tokens_, per_fill, interval.count(), max_keys,
-                                            &scope.gauge("keys", "Client keys the limit tracks"));
   } else if (max_concurrent_ == 0) {
     errors.Add(path, "set token_bucket, max_concurrent_requests, or both");
   }
+  state_ = RateLimitState::Find(proto, stat_prefix, [&]() -> std::unique_ptr<KeyedTokenBuckets> {
+    if (!proto.has_token_bucket()) return nullptr;
+    const auto& bucket = proto.token_bucket();
+    uint32_t per_fill = bucket.tokens_per_fill() == 0 ? 1 : bucket.tokens_per_fill();
+    size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
+    if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
+    return std::make_unique<KeyedTokenBuckets>(
+        max_tokens_, per_fill, ToMicroseconds(bucket.fill_interval()).count(), max_keys,
+        &scope.gauge("keys", "Client keys the limit tracks"));
+  });
   if (key_.source_case() == config::v1::RateLimitKey::kHeader && key_.header().empty()) {
     errors.Add(path + ".key.header", "name the header");
   }
@@ -92,12 +101,39 @@ KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& reque
     case config::v1::RateLimitKey::SOURCE_NOT_SET:
       break;
   }
-  return buckets_->Take(key, now_us);
+  return state_->buckets()->Take(key, now_us);
 }
 
-RateLimit::EnterResult RateLimit::Enter(const std::shared_ptr<SlotWaiter>& waiter) const {
+std::shared_ptr<RateLimitState> RateLimitState::Find(
+    const config::v1::RateLimit& proto, const std::string& stat_prefix,
+    const std::function<std::unique_ptr<KeyedTokenBuckets>()>& make_buckets) {
+  // Every live limit's state, by listener and definition. Entries whose state is gone are
+  // dropped as the map is searched.
+  static absl::Mutex registry_mu;
+  static auto* registry = new std::map<std::string, std::weak_ptr<RateLimitState>>();
+  std::string definition;
+  google::protobuf::io::StringOutputStream stream(&definition);
+  {
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    proto.SerializeToCodedStream(&coded);
+  }
+  std::string key = absl::StrCat(stat_prefix.size(), ":", stat_prefix, definition);
+  absl::MutexLock lock(&registry_mu);
+  std::erase_if(*registry, [](const auto& entry) { return entry.second.expired(); });
+  if (auto it = registry->find(key); it != registry->end()) {
+    if (std::shared_ptr<RateLimitState> live = it->second.lock()) return live;
+  }
+  auto state = std::make_shared<RateLimitState>();
+  state->buckets_ = make_buckets();
+  (*registry)[key] = state;
+  return state;
+}
+
+RateLimitState::EnterResult RateLimitState::Enter(uint32_t max_concurrent, uint32_t max_queued,
+                                                  const std::shared_ptr<SlotWaiter>& waiter) {
   absl::MutexLock lock(&mu_);
-  if (in_flight_ < max_concurrent_ && waiters_.empty()) {
+  if (in_flight_ < max_concurrent && waiters_.empty()) {
     ++in_flight_;
     return EnterResult::kEntered;
   }
@@ -106,12 +142,12 @@ RateLimit::EnterResult RateLimit::Enter(const std::shared_ptr<SlotWaiter>& waite
   std::erase_if(waiters_, [](const std::shared_ptr<SlotWaiter>& w) {
     return w->state.load() != SlotWaiter::kWaiting;
   });
-  if (waiters_.size() >= max_queued_) return EnterResult::kRejected;
+  if (waiters_.size() >= max_queued) return EnterResult::kRejected;
   waiters_.push_back(waiter);
   return EnterResult::kQueued;
 }
 
-void RateLimit::Leave() const {
+void RateLimitState::Leave() {
   absl::MutexLock lock(&mu_);
   while (!waiters_.empty()) {
     std::shared_ptr<SlotWaiter> waiter = std::move(waiters_.front());
@@ -203,12 +239,12 @@ std::shared_ptr<SlotWaiter> LocalRateLimitFilter::MakeWaiter(size_t index) {
   if (alive_ == nullptr) alive_ = std::make_shared<bool>(true);
   // Runs on this worker's thread. Weak references only: the waiter sits in the limit's own
   // queue. If this filter is gone by then, the slot goes back.
-  waiter->on_granted = [self = this, index, alive = std::weak_ptr<bool>(alive_),
-                        weak_config = std::weak_ptr<const LocalRateLimitConfig>(config_)] {
-    std::shared_ptr<const LocalRateLimitConfig> config = weak_config.lock();
-    if (config == nullptr) return;  // The limits themselves are gone.
+  // (A live filter holds its config, and so the limit.)
+  waiter->on_granted = [self = this, alive = std::weak_ptr<bool>(alive_),
+                        weak_state =
+                            std::weak_ptr<RateLimitState>(config_->limits()[index]->state())] {
     if (alive.expired()) {
-      config->limits()[index]->Leave();
+      if (std::shared_ptr<RateLimitState> state = weak_state.lock()) state->Leave();
       return;
     }
     self->OnSlotGranted();

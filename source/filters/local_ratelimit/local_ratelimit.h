@@ -32,6 +32,32 @@ struct SlotWaiter {
   std::function<void()> on_granted;  // Runs on `dispatcher`'s thread.
 };
 
+// What a limit has counted: its token buckets and its in-flight slots and queue. Outlives a
+// config snapshot: a reload that leaves a limit as it was (same listener, same definition)
+// finds the same state again, so reloading never refills a bucket or forgets a request in
+// flight (RateLimitState::Find).
+class RateLimitState {
+ public:
+  enum class EnterResult { kEntered, kQueued, kRejected };
+
+  // The state of the limit `proto` on the listener `stat_prefix`: the live one if a config
+  // still holds it, else a new one made by `make_buckets` (null: no token bucket).
+  static std::shared_ptr<RateLimitState> Find(
+      const config::v1::RateLimit& proto, const std::string& stat_prefix,
+      const std::function<std::unique_ptr<KeyedTokenBuckets>()>& make_buckets);
+
+  KeyedTokenBuckets* buckets() const { return buckets_.get(); }
+  EnterResult Enter(uint32_t max_concurrent, uint32_t max_queued,
+                    const std::shared_ptr<SlotWaiter>& waiter);
+  void Leave();
+
+ private:
+  std::unique_ptr<KeyedTokenBuckets> buckets_;
+  absl::Mutex mu_;
+  uint32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::shared_ptr<SlotWaiter>> waiters_ ABSL_GUARDED_BY(mu_);
+};
+
 // One configured limit: which requests it covers, its buckets, its in-flight cap.
 class RateLimit {
  public:
@@ -44,14 +70,18 @@ class RateLimit {
   // Takes a token for this request's key.
   KeyedTokenBuckets::Result TakeToken(const http::RequestHeaders& request,
                                       const std::string& client_ip, uint64_t now_us) const;
-  bool has_bucket() const { return buckets_ != nullptr; }
+  bool has_bucket() const { return state_->buckets() != nullptr; }
   uint32_t max_tokens() const { return max_tokens_; }
   // In-flight accounting. kQueued: `waiter` (null: this request may not wait) hears
   // on_granted later, unless it is cancelled first.
-  enum class EnterResult { kEntered, kQueued, kRejected };
-  EnterResult Enter(const std::shared_ptr<SlotWaiter>& waiter) const;
+  using EnterResult = RateLimitState::EnterResult;
+  EnterResult Enter(const std::shared_ptr<SlotWaiter>& waiter) const {
+    return state_->Enter(max_concurrent_, max_queued_, waiter);
+  }
   // Frees a slot, or hands it straight to the oldest waiting request.
-  void Leave() const;
+  void Leave() const { state_->Leave(); }
+  // What the limit has counted, shared with the same limit in later configs.
+  const std::shared_ptr<RateLimitState>& state() const { return state_; }
   std::chrono::milliseconds queue_timeout() const { return queue_timeout_; }
   bool queues() const { return max_queued_ != 0; }
   bool has_concurrency_cap() const { return max_concurrent_ != 0; }
@@ -64,13 +94,10 @@ class RateLimit {
   matchers::RequestMatcher match_;
   config::v1::RateLimitKey key_;
   uint32_t max_tokens_ = 0;
-  std::unique_ptr<KeyedTokenBuckets> buckets_;
   uint32_t max_concurrent_;
   uint32_t max_queued_;
   std::chrono::milliseconds queue_timeout_{1000};
-  mutable absl::Mutex mu_;
-  mutable uint32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  mutable std::deque<std::shared_ptr<SlotWaiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<RateLimitState> state_;
   Counter* allowed_;
   Counter* limited_;
 };

@@ -166,7 +166,9 @@ TEST_F(AdsConfigSourceTest, NackCarriesTheErrorAndTheVersionInForce) {
   EXPECT_EQ(nack.response_nonce(), "n2");
   EXPECT_EQ(nack.error_detail().code(), 3);
   EXPECT_THAT(nack.error_detail().message(), HasSubstr("connect_timeout: too long"));
-  const auto& status = source->status().at(ResourceType::kCluster);
+  // status() is a copy: keep it while its entries are read.
+  const auto statuses = source->status();
+  const auto& status = statuses.at(ResourceType::kCluster);
   EXPECT_EQ(status.accepted_version, "1");
   EXPECT_EQ(status.rejected_version, "2");
   EXPECT_THAT(status.last_error, HasSubstr("too long"));
