@@ -14,6 +14,13 @@ ControlPlane::ControlPlane(ControlPlaneOptions options)
 ControlPlane::~ControlPlane() { Stop(); }
 
 absl::Status ControlPlane::Start() {
+  std::optional<TokenTable> tokens;
+  if (!options_.tokens_path.empty()) {
+    auto table = TokenTable::Load(options_.tokens_path);
+    if (!table.ok()) return table.status();
+    tokens = *std::move(table);
+  }
+  auth_ = std::make_unique<Authenticator>(std::move(tokens));
   // Fingerprint first: a change made while loading is then seen by the first poll.
   DirectoryFingerprint fingerprint = FingerprintResourceFiles(options_.resources_dir);
   {
@@ -26,8 +33,9 @@ absl::Status ControlPlane::Start() {
       return s;
     }
   }
-  server_ = std::make_unique<AdsServer>(store_.current());
-  auto port = server_->Start(options_.listen_address);
+  admin_ = std::make_unique<AdminService>(*this, *auth_);
+  server_ = std::make_unique<AdsServer>(store_.current(), auth_.get());
+  auto port = server_->Start(options_.listen_address, {admin_.get()});
   if (!port.ok()) return port.status();
   port_ = *port;
   watcher_ = std::make_unique<DirectoryWatcher>(options_.resources_dir, std::move(fingerprint),
@@ -72,6 +80,72 @@ void ControlPlane::Reload() {
   PHX_LOG(kInfo, "phoenix-cp: version ", snapshot->version(), ": ", outcome.changes.size(),
           " resource change(s)");
   server_->Publish(std::move(snapshot));
+}
+
+}  // namespace phoenix::control_plane
+
+namespace phoenix::control_plane {
+
+absl::StatusOr<std::vector<ResourceDiffText>> ControlPlane::Plan(
+    const std::vector<IncomingFile>& files) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto current = store_.current();
+  auto plan = PlanChange(options_.resources_dir, files, current.get());
+  if (!plan.ok()) return plan.status();
+  return DescribeChanges(current.get(), *plan->candidate, plan->changes);
+}
+
+absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<IncomingFile>& files,
+                                                          const std::string& who) {
+  // Held throughout: the watcher's Reload waits, then finds the files it would read already
+  // in force (unchanged), so the apply is audited once, as `who`.
+  std::lock_guard<std::mutex> lock(mu_);
+  auto before = store_.current();
+  auto plan = PlanChange(options_.resources_dir, files, before.get());
+  if (!plan.ok()) {
+    if (auto s = audit_.RecordRefused(absl::Now(), who, std::string(plan.status().message()));
+        !s.ok()) {
+      PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
+    }
+    PHX_LOG(kWarn, "phoenix-cp: refused an apply by ", who, ":\n", plan.status().message());
+    return plan.status();
+  }
+  Applied applied;
+  applied.version = before ? before->version() : 0;
+  if (plan->changes.empty()) return applied;  // Nothing to write.
+  if (auto s = WriteIncomingFiles(options_.resources_dir, files); !s.ok()) return s;
+  auto outcome = store_.Offer(LoadResourceFiles(options_.resources_dir));
+  if (outcome.kind == SnapshotStore::Outcome::Kind::kRefused) {
+    // The directory changed under us in a way that does not load: say so, serve the old.
+    return absl::AbortedError(absl::StrCat(
+        "the files were written but the directory no longer loads: ", outcome.error.message()));
+  }
+  auto after = store_.current();
+  applied.version = after->version();
+  if (outcome.kind == SnapshotStore::Outcome::Kind::kUnchanged) return applied;
+  applied.diffs = DescribeChanges(before.get(), *after, outcome.changes);
+  if (auto s = audit_.RecordAccepted(absl::Now(), who, after->version(), outcome.changes,
+                                     JoinDiffs(applied.diffs));
+      !s.ok()) {
+    PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
+  }
+  PHX_LOG(kInfo, "phoenix-cp: version ", after->version(), ": ", outcome.changes.size(),
+          " resource change(s) applied by ", who);
+  server_->Publish(after);
+  return applied;
+}
+
+std::shared_ptr<const ResourceSnapshot> ControlPlane::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.current();
+}
+
+std::vector<ProxyStatus> ControlPlane::Proxies() const {
+  return server_ ? server_->Proxies() : std::vector<ProxyStatus>{};
+}
+
+absl::StatusOr<std::vector<std::string>> ControlPlane::AuditLines() const {
+  return audit_.ReadLines();
 }
 
 }  // namespace phoenix::control_plane
