@@ -134,15 +134,14 @@ int Diff(const CliOptions& options, AdminClient& client, std::ostream& out, std:
   return ReportInvalid(options, response.errors(), err);
 }
 
-int Apply(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
-  admin::ApplyRequest request;
-  if (!AddFiles(options, request, err)) return kExitRefused;
-  admin::ApplyResponse response;
-  auto context = client.NewContext();
-  grpc::Status status = client.stub().Apply(context.get(), request, &response);
+// What Apply and Rollback print: the diffs and the version.
+int ReportApplied(const CliOptions& options, const grpc::Status& status,
+                  const admin::ApplyResponse& response, AdminClient& client, std::ostream& out,
+                  std::ostream& err) {
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-      err << "phoenixctl: apply refused, nothing was written:\n" << status.error_message() << "\n";
+      err << "phoenixctl: " << options.command << " refused, nothing was written:\n"
+          << status.error_message() << "\n";
       return kExitRefused;
     }
     return Failed(client, status, err);
@@ -156,6 +155,24 @@ int Apply(const CliOptions& options, AdminClient& client, std::ostream& out, std
     out << "applied: version " << response.version() << "\n";
   }
   return kExitOk;
+}
+
+int Apply(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
+  admin::ApplyRequest request;
+  if (!AddFiles(options, request, err)) return kExitRefused;
+  admin::ApplyResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().Apply(context.get(), request, &response);
+  return ReportApplied(options, status, response, client, out, err);
+}
+
+int Rollback(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
+  admin::RollbackRequest request;
+  request.set_version(std::stoull(options.args[0]));
+  admin::ApplyResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().Rollback(context.get(), request, &response);
+  return ReportApplied(options, status, response, client, out, err);
 }
 
 int Get(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
@@ -272,6 +289,7 @@ int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out
   if (c == "validate") return Validate(options, client, out, err);
   if (c == "diff") return Diff(options, client, out, err);
   if (c == "apply") return Apply(options, client, out, err);
+  if (c == "rollback") return Rollback(options, client, out, err);
   if (c == "get") return Get(options, client, out, err);
   if (c == "status") return Status(options, client, out, err);
   if (c == "audit") return Audit(options, client, out, err);

@@ -16,6 +16,8 @@ const char kUsage[] =
     "  status [-o json]                each connected proxy: node, since, versions ACKed,\n"
     "                                  last NACK\n"
     "  audit [--since DURATION|RFC3339] [-o json]   the change history\n"
+    "  rollback VERSION [-o json]      make the resources what they were at VERSION again\n"
+    "                                  (a new version; phoenix-cp keeps the last 50)\n"
     "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
     "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node). Default server\n"
     "127.0.0.1:18000. Exit codes: 0 done, 1 refused or invalid, 2 usage, 3 phoenix-cp not\n"
@@ -23,7 +25,7 @@ const char kUsage[] =
 
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   static const std::set<std::string> kCommands = {"apply",  "diff",  "validate", "get",
-                                                  "status", "audit", "help"};
+                                                  "status", "audit", "rollback", "help"};
   CliOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -79,7 +81,12 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   if (c == "get" && (options.args.empty() || options.args.size() > 2)) {
     return absl::InvalidArgumentError("get wants listeners|routes|clusters|secrets [NAME]");
   }
-  if (c != "get" && !options.args.empty()) {
+  if (c == "rollback" && (options.args.size() != 1 ||
+                          options.args[0].find_first_not_of("0123456789") != std::string::npos ||
+                          options.args[0].size() > 18)) {
+    return absl::InvalidArgumentError("rollback wants a VERSION (a number; see phoenixctl audit)");
+  }
+  if (c != "get" && c != "rollback" && !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
   }
   if (!options.since.empty() && c != "audit") {

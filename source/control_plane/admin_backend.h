@@ -30,6 +30,9 @@ class AdminBackend {
   // change writes nothing (and is audited as refused).
   virtual absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
                                         const std::string& who) = 0;
+  // Makes the directory what it was at `version` again (a new version, audited as `who`).
+  // NOT_FOUND when that version is not kept.
+  virtual absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) = 0;
   // The snapshot in force.
   virtual std::shared_ptr<const ResourceSnapshot> Snapshot() const = 0;
   virtual std::vector<ProxyStatus> Proxies() const = 0;

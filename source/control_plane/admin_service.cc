@@ -48,6 +48,12 @@ void Fill(const ResourceDiffText& diff, admin::ResourceDiff* out) {
   out->set_diff(diff.diff);
 }
 
+void Fill(const AdminBackend::Applied& applied, admin::ApplyResponse* out) {
+  out->set_version(applied.version);
+  out->set_changed(!applied.diffs.empty());
+  for (const ResourceDiffText& diff : applied.diffs) Fill(diff, out->add_diffs());
+}
+
 // The type name of a type URL ("type.googleapis.com/phoenix.config.v1.Cluster" -> "Cluster").
 std::string TypeNameOf(const std::string& type_url) {
   size_t dot = type_url.rfind('.');
@@ -122,9 +128,18 @@ grpc::ServerUnaryReactor* AdminService::Apply(grpc::CallbackServerContext* conte
   return Answer(context, [&](const Principal& principal) {
     auto applied = backend_.Apply(Files(request->files()), principal.name);
     if (!applied.ok()) return ToGrpc(applied.status());
-    response->set_version(applied->version);
-    response->set_changed(!applied->diffs.empty());
-    for (const ResourceDiffText& diff : applied->diffs) Fill(diff, response->add_diffs());
+    Fill(*applied, response);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::Rollback(grpc::CallbackServerContext* context,
+                                                 const admin::RollbackRequest* request,
+                                                 admin::ApplyResponse* response) {
+  return Answer(context, [&](const Principal& principal) {
+    auto applied = backend_.Rollback(request->version(), principal.name);
+    if (!applied.ok()) return ToGrpc(applied.status());
+    Fill(*applied, response);
     return grpc::Status::OK;
   });
 }

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -104,7 +106,7 @@ absl::Status CheckIncomingPath(const std::string& path) {
 
 absl::StatusOr<ChangePlan> PlanChange(const std::string& dir,
                                       const std::vector<IncomingFile>& files,
-                                      const ResourceSnapshot* current) {
+                                      const ResourceSnapshot* current, bool replace_all) {
   std::vector<std::string> errors;
   std::vector<ResourceFile> incoming;
   for (const IncomingFile& sent : files) {
@@ -132,6 +134,7 @@ absl::StatusOr<ChangePlan> PlanChange(const std::string& dir,
         "the resource directory does not load (fix it first): ", on_disk.status().message()));
   }
   std::vector<ResourceFile> merged;
+  if (replace_all) on_disk->clear();
   for (ResourceFile& file : *on_disk) {
     bool replaced = std::any_of(incoming.begin(), incoming.end(),
                                 [&](const ResourceFile& f) { return f.path == file.path; });
@@ -185,6 +188,35 @@ absl::Status WriteIncomingFiles(const std::string& dir, const std::vector<Incomi
     if (auto status = CheckIncomingPath(file.path); !status.ok()) return status;
     if (auto status = WriteOne(fs::path(dir) / file.path, file.content); !status.ok()) {
       return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace phoenix::control_plane
+
+namespace phoenix::control_plane {
+
+absl::StatusOr<std::vector<IncomingFile>> ReadIncomingFiles(const std::string& dir) {
+  std::vector<IncomingFile> files;
+  for (const auto& [path, stat] : FingerprintResourceFiles(dir)) {
+    std::ifstream in(path);
+    if (!in) return absl::UnavailableError(absl::StrCat(path, ": cannot read it"));
+    std::stringstream text;
+    text << in.rdbuf();
+    files.push_back({fs::relative(path, dir).string(), text.str()});
+  }
+  return files;
+}
+
+absl::Status RemoveOtherFiles(const std::string& dir, const std::vector<IncomingFile>& keep) {
+  for (const auto& [path, stat] : FingerprintResourceFiles(dir)) {
+    std::string relative = fs::relative(path, dir).string();
+    bool kept = std::any_of(keep.begin(), keep.end(),
+                            [&](const IncomingFile& f) { return f.path == relative; });
+    std::error_code ec;
+    if (!kept && !fs::remove(path, ec) && ec) {
+      return absl::UnavailableError(absl::StrCat(path, ": ", ec.message()));
     }
   }
   return absl::OkStatus();

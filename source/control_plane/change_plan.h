@@ -39,9 +39,11 @@ absl::Status CheckIncomingPath(const std::string& path);
 // name the path as sent, with line:column), laid over the directory's own files (same path:
 // replaced), and the whole validated as the directory watcher would. INVALID_ARGUMENT lists
 // every error, one per line.
+// With `replace_all` the files are the whole new directory (a rollback): the directory's own
+// files are not laid under them.
 absl::StatusOr<ChangePlan> PlanChange(const std::string& dir,
                                       const std::vector<IncomingFile>& files,
-                                      const ResourceSnapshot* current);
+                                      const ResourceSnapshot* current, bool replace_all = false);
 
 // Each of `changes` (between `before` and `after`) with its diff.
 std::vector<ResourceDiffText> DescribeChanges(const ResourceSnapshot* before,
@@ -54,5 +56,13 @@ std::string JoinDiffs(const std::vector<ResourceDiffText>& diffs);
 // Writes `files` into `dir`, each to a hidden temporary file first and then renamed over its
 // path, so the directory watcher never reads half a file.
 absl::Status WriteIncomingFiles(const std::string& dir, const std::vector<IncomingFile>& files);
+
+// Every resource file of `dir` (as LoadResourceFiles would read them) with its content and its
+// path relative to `dir`: what a version was made of, to return to it later.
+absl::StatusOr<std::vector<IncomingFile>> ReadIncomingFiles(const std::string& dir);
+
+// Removes the resource files of `dir` that `keep` does not name (a rollback's files that did
+// not exist then).
+absl::Status RemoveOtherFiles(const std::string& dir, const std::vector<IncomingFile>& keep);
 
 }  // namespace phoenix::control_plane

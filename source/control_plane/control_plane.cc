@@ -27,6 +27,7 @@ absl::Status ControlPlane::Start() {
     std::lock_guard<std::mutex> lock(mu_);
     auto outcome = store_.Offer(LoadResourceFiles(options_.resources_dir));
     if (outcome.kind == SnapshotStore::Outcome::Kind::kRefused) return outcome.error;
+    RememberLocked();
     if (auto s =
             audit_.RecordAccepted(absl::Now(), kWho, store_.current()->version(), outcome.changes);
         !s.ok()) {
@@ -72,6 +73,7 @@ void ControlPlane::Reload() {
     case SnapshotStore::Outcome::Kind::kAccepted:
       break;
   }
+  RememberLocked();
   auto snapshot = store_.current();
   if (auto s = audit_.RecordAccepted(absl::Now(), kWho, snapshot->version(), outcome.changes);
       !s.ok()) {
@@ -97,23 +99,47 @@ absl::StatusOr<std::vector<ResourceDiffText>> ControlPlane::Plan(
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<IncomingFile>& files,
                                                           const std::string& who) {
-  // Held throughout: the watcher's Reload waits, then finds the files it would read already
-  // in force (unchanged), so the apply is audited once, as `who`.
   std::lock_guard<std::mutex> lock(mu_);
+  return CommitLocked(files, who, /*replace_all=*/false, "");
+}
+
+absl::StatusOr<AdminBackend::Applied> ControlPlane::Rollback(uint64_t version,
+                                                             const std::string& who) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = history_.find(version);
+  if (it == history_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "version ", version, " is not kept: phoenix-cp keeps the last ", kHistoryVersions,
+        " versions since it started (", history_.empty() ? 0 : history_.begin()->first, " to ",
+        history_.empty() ? 0 : history_.rbegin()->first, ")"));
+  }
+  std::vector<IncomingFile> files = it->second;  // Copied: committing adds to history_.
+  return CommitLocked(files, who, /*replace_all=*/true,
+                      absl::StrCat("# rollback to version ", version, "\n"));
+}
+
+absl::StatusOr<AdminBackend::Applied> ControlPlane::CommitLocked(
+    const std::vector<IncomingFile>& files, const std::string& who, bool replace_all,
+    const std::string& note) {
+  // mu_ is held throughout: the watcher's Reload waits, then finds the files it would read
+  // already in force (unchanged), so the change is audited once, as `who`.
   auto before = store_.current();
-  auto plan = PlanChange(options_.resources_dir, files, before.get());
+  auto plan = PlanChange(options_.resources_dir, files, before.get(), replace_all);
   if (!plan.ok()) {
     if (auto s = audit_.RecordRefused(absl::Now(), who, std::string(plan.status().message()));
         !s.ok()) {
       PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
     }
-    PHX_LOG(kWarn, "phoenix-cp: refused an apply by ", who, ":\n", plan.status().message());
+    PHX_LOG(kWarn, "phoenix-cp: refused a change by ", who, ":\n", plan.status().message());
     return plan.status();
   }
   Applied applied;
   applied.version = before ? before->version() : 0;
   if (plan->changes.empty()) return applied;  // Nothing to write.
   if (auto s = WriteIncomingFiles(options_.resources_dir, files); !s.ok()) return s;
+  if (replace_all) {
+    if (auto s = RemoveOtherFiles(options_.resources_dir, files); !s.ok()) return s;
+  }
   auto outcome = store_.Offer(LoadResourceFiles(options_.resources_dir));
   if (outcome.kind == SnapshotStore::Outcome::Kind::kRefused) {
     // The directory changed under us in a way that does not load: say so, serve the old.
@@ -123,16 +149,28 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<Inco
   auto after = store_.current();
   applied.version = after->version();
   if (outcome.kind == SnapshotStore::Outcome::Kind::kUnchanged) return applied;
+  RememberLocked();
   applied.diffs = DescribeChanges(before.get(), *after, outcome.changes);
   if (auto s = audit_.RecordAccepted(absl::Now(), who, after->version(), outcome.changes,
-                                     JoinDiffs(applied.diffs));
+                                     note + JoinDiffs(applied.diffs));
       !s.ok()) {
     PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
   }
   PHX_LOG(kInfo, "phoenix-cp: version ", after->version(), ": ", outcome.changes.size(),
-          " resource change(s) applied by ", who);
+          " resource change(s) by ", who);
   server_->Publish(after);
   return applied;
+}
+
+void ControlPlane::RememberLocked() {
+  auto files = ReadIncomingFiles(options_.resources_dir);
+  if (!files.ok()) {
+    PHX_LOG(kWarn, "phoenix-cp: version ", store_.current()->version(),
+            " cannot be rolled back to: ", files.status().message());
+    return;
+  }
+  history_[store_.current()->version()] = *std::move(files);
+  while (history_.size() > kHistoryVersions) history_.erase(history_.begin());
 }
 
 std::shared_ptr<const ResourceSnapshot> ControlPlane::Snapshot() const {

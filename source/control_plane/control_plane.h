@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,16 +51,29 @@ class ControlPlane : public AdminBackend {
       const std::vector<IncomingFile>& files) override;
   absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
                                 const std::string& who) override;
+  absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) override;
   std::shared_ptr<const ResourceSnapshot> Snapshot() const override;
   std::vector<ProxyStatus> Proxies() const override;
   absl::StatusOr<std::vector<std::string>> AuditLines() const override;
   const std::string& resources_dir() const override { return options_.resources_dir; }
 
  private:
+  // How many versions rollback can return to (their files, in memory).
+  static constexpr size_t kHistoryVersions = 50;
+
+  // Validates, writes, publishes and audits `files` (Apply, Rollback); `note` heads the
+  // audited diff.
+  absl::StatusOr<Applied> CommitLocked(const std::vector<IncomingFile>& files,
+                                       const std::string& who, bool replace_all,
+                                       const std::string& note);
+  // Keeps the files of the version just accepted, for rollback.
+  void RememberLocked();
+
   const ControlPlaneOptions options_;
   AuditLog audit_;
   mutable std::mutex mu_;  // Reload runs on the watcher thread.
   SnapshotStore store_;
+  std::map<uint64_t, std::vector<IncomingFile>> history_;  // Version -> its files.
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AdsServer> server_;

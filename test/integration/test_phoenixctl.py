@@ -217,6 +217,35 @@ class PhoenixctlTest(PhoenixTestCase):
         self.assertIsNotNone(self.cp.wait_for_log("version 3"), self.cp.logs())
         self.assertEqual(self.ctl_json("audit")["entries"][-1]["who"], "files")
 
+    def test_rollback_returns_to_an_earlier_version(self):
+        self.start_proxy()
+        self.assertTrue(wait_until(lambda: self.body() == "v1", timeout=10), self.cp.logs())
+        new = self.write(os.path.join(self.work, "routes.yaml"), routes("v2"))
+        extra = self.write(os.path.join(self.work, "extra.yaml"), {"clusters": [
+            {"name": "extra", "connect_timeout": "1s", "load_assignment": {
+                "cluster_name": "extra", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1",
+                                                   "port_value": 9}}}}]}]}}]})
+        code, _, err = self.ctl("apply", "-f", new, "-f", extra)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(wait_until(lambda: self.body() == "v2", timeout=2), self.cp.logs())
+
+        code, out, err = self.ctl("rollback", "1")
+        self.assertEqual(code, 0, err)
+        self.assertIn("applied: version 3", out)
+        self.assertIn("# removed Cluster extra", out)
+        self.assertTrue(wait_until(lambda: self.body() == "v1", timeout=2),
+                        f"the proxy does not serve version 1's route again\n{self.cp.logs()}")
+        self.assertFalse(os.path.exists(os.path.join(self.resources, "extra.yaml")))
+        last = self.ctl_json("audit")["entries"][-1]
+        self.assertEqual((last["who"], last["version"]), ("alice", "3"))
+        self.assertTrue(last["diff"].startswith("# rollback to version 1\n"), last)
+        code, _, err = self.ctl("rollback", "99")
+        self.assertEqual(code, 1)
+        self.assertIn("version 99 is not kept", err)
+        code, _, err = self.ctl("rollback", "latest")
+        self.assertEqual(code, 2)
+
     def test_get_reads_resources_and_redacts_private_keys(self):
         secrets = self.write(os.path.join(self.work, "secrets.yaml"),
                              {"secrets": [tls_secret("server")]})
