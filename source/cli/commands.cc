@@ -1,6 +1,8 @@
 #include "source/cli/commands.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -175,6 +177,28 @@ int Rollback(const CliOptions& options, AdminClient& client, std::ostream& out, 
   return ReportApplied(options, status, response, client, out, err);
 }
 
+int RotateCertificate(const CliOptions& options, AdminClient& client, std::ostream& out,
+                      std::ostream& err) {
+  admin::RotateCertificateRequest request;
+  request.set_name(options.args[1]);
+  request.set_node(options.node);
+  for (auto [path, field] : {std::pair{&options.cert, request.mutable_certificate_chain()},
+                             std::pair{&options.key, request.mutable_private_key()}}) {
+    std::ifstream in(*path);
+    if (!in) {
+      err << "phoenixctl: " << *path << ": cannot read it\n";
+      return kExitRefused;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    *field = text.str();
+  }
+  admin::ApplyResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().RotateCertificate(context.get(), request, &response);
+  return ReportApplied(options, status, response, client, out, err);
+}
+
 int Get(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
   admin::GetRequest request;
   request.set_type(options.args[0]);
@@ -290,6 +314,7 @@ int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out
   if (c == "diff") return Diff(options, client, out, err);
   if (c == "apply") return Apply(options, client, out, err);
   if (c == "rollback") return Rollback(options, client, out, err);
+  if (c == "certs") return RotateCertificate(options, client, out, err);
   if (c == "get") return Get(options, client, out, err);
   if (c == "status") return Status(options, client, out, err);
   if (c == "audit") return Audit(options, client, out, err);

@@ -18,14 +18,16 @@ const char kUsage[] =
     "  audit [--since DURATION|RFC3339] [-o json]   the change history\n"
     "  rollback VERSION [-o json]      make the resources what they were at VERSION again\n"
     "                                  (a new version; phoenix-cp keeps the last 50)\n"
+    "  certs rotate NAME --cert FILE --key FILE [--node ID]   put a new certificate and key\n"
+    "                                  (PEM) into Secret NAME; pushed to the proxies\n"
     "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
     "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node). Default server\n"
     "127.0.0.1:18000. Exit codes: 0 done, 1 refused or invalid, 2 usage, 3 phoenix-cp not\n"
     "reachable or the call not allowed.\n";
 
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
-  static const std::set<std::string> kCommands = {"apply",  "diff",  "validate", "get",
-                                                  "status", "audit", "rollback", "help"};
+  static const std::set<std::string> kCommands = {"apply", "diff",     "validate", "get", "status",
+                                                  "audit", "rollback", "certs",    "help"};
   CliOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -45,6 +47,10 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
       target = &options.output;
     } else if (arg == "--since") {
       target = &options.since;
+    } else if (arg == "--cert") {
+      target = &options.cert;
+    } else if (arg == "--key") {
+      target = &options.key;
     } else if (arg == "-f" || arg == "--filename") {
       auto v = value();
       if (!v.ok()) return v.status();
@@ -86,7 +92,14 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
                           options.args[0].size() > 18)) {
     return absl::InvalidArgumentError("rollback wants a VERSION (a number; see phoenixctl audit)");
   }
-  if (c != "get" && c != "rollback" && !options.args.empty()) {
+  if (c == "certs" && (options.args.size() != 2 || options.args[0] != "rotate" ||
+                       options.cert.empty() || options.key.empty())) {
+    return absl::InvalidArgumentError("certs wants: rotate NAME --cert FILE --key FILE");
+  }
+  if (c != "certs" && (!options.cert.empty() || !options.key.empty())) {
+    return absl::InvalidArgumentError("--cert and --key are for certs rotate");
+  }
+  if (c != "get" && c != "rollback" && c != "certs" && !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
   }
   if (!options.since.empty() && c != "audit") {

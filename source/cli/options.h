@@ -13,12 +13,14 @@ namespace phoenix::cli {
 struct CliOptions {
   std::string server = "127.0.0.1:18000";
   std::string token_file;
-  std::string command;             // apply, diff, validate, get, status, audit, help
+  std::string command;             // apply, diff, validate, get, status, audit, rollback, certs
   std::vector<std::string> files;  // -f, repeatable: files or directories.
   std::string node;                // --node: -f FILE goes to nodes/<node>/ (apply/diff/validate).
   std::string output;              // -o: "" (text), "yaml", "json".
   std::vector<std::string> args;   // Positional words after the command (get's type, name).
   std::string since;               // audit --since
+  std::string cert;                // certs rotate --cert FILE (PEM)
+  std::string key;                 // certs rotate --key FILE (PEM)
 };
 
 // Usage errors are INVALID_ARGUMENT with a message for the user.

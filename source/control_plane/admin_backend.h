@@ -33,6 +33,13 @@ class AdminBackend {
   // Makes the directory what it was at `version` again (a new version, audited as `who`).
   // NOT_FOUND when that version is not kept.
   virtual absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) = 0;
+  // Puts `certificate_chain` and `private_key` (PEM) inline into Secret `name` (of `node`, or
+  // the one definition there is) in its file, then commits that file as an Apply does.
+  virtual absl::StatusOr<Applied> RotateCertificate(const std::string& name,
+                                                    const std::string& node,
+                                                    const std::string& certificate_chain,
+                                                    const std::string& private_key,
+                                                    const std::string& who) = 0;
   // The snapshot in force.
   virtual std::shared_ptr<const ResourceSnapshot> Snapshot() const = 0;
   virtual std::vector<ProxyStatus> Proxies() const = 0;

@@ -144,6 +144,19 @@ grpc::ServerUnaryReactor* AdminService::Rollback(grpc::CallbackServerContext* co
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::RotateCertificate(
+    grpc::CallbackServerContext* context, const admin::RotateCertificateRequest* request,
+    admin::ApplyResponse* response) {
+  return Answer(context, [&](const Principal& principal) {
+    auto applied =
+        backend_.RotateCertificate(request->name(), request->node(), request->certificate_chain(),
+                                   request->private_key(), principal.name);
+    if (!applied.ok()) return ToGrpc(applied.status());
+    Fill(*applied, response);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* AdminService::Get(grpc::CallbackServerContext* context,
                                             const admin::GetRequest* request,
                                             admin::GetResponse* response) {

@@ -26,6 +26,10 @@ class AdminService : public service::admin::v1::ControlPlaneAdminService::Callba
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
                                      const service::admin::v1::RollbackRequest* request,
                                      service::admin::v1::ApplyResponse* response) override;
+  grpc::ServerUnaryReactor* RotateCertificate(
+      grpc::CallbackServerContext* context,
+      const service::admin::v1::RotateCertificateRequest* request,
+      service::admin::v1::ApplyResponse* response) override;
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
                                 const service::admin::v1::GetRequest* request,
                                 service::admin::v1::GetResponse* response) override;

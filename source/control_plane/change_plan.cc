@@ -1,6 +1,7 @@
 #include "source/control_plane/change_plan.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,7 +63,10 @@ absl::Status WriteOne(const fs::path& target, const std::string& content) {
     return absl::UnavailableError(absl::StrCat(target.parent_path().string(), ": ", ec.message()));
   fs::path temp =
       target.parent_path() / absl::StrCat(".", target.filename().string(), ".tmp", ::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A file that exists keeps its mode (one holding keys may be 0600).
+  struct stat existing;
+  mode_t mode = ::stat(target.c_str(), &existing) == 0 ? (existing.st_mode & 0777) : 0644;
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return absl::UnavailableError(absl::StrCat(temp.string(), ": ", std::strerror(errno)));
   size_t done = 0;
@@ -77,6 +81,7 @@ absl::Status WriteOne(const fs::path& target, const std::string& content) {
     }
     done += static_cast<size_t>(n);
   }
+  ::fchmod(fd, mode);  // Past the umask.
   ::fsync(fd);
   ::close(fd);
   if (::rename(temp.c_str(), target.c_str()) != 0) {

@@ -1,11 +1,16 @@
 #include "source/control_plane/control_plane.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "source/common/logging.h"
+#include "source/config/yaml_loader.h"
+#include "source/control_plane/resource_text.h"
+#include "source/tls/certificate.h"
 
 namespace phoenix::control_plane {
 namespace {
-constexpr const char* kWho = "files";  // No authentication yet: the directory changed.
+constexpr const char* kWho = "files";  // A change made in the directory itself.
 }  // namespace
 
 ControlPlane::ControlPlane(ControlPlaneOptions options)
@@ -116,6 +121,57 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::Rollback(uint64_t version,
   std::vector<IncomingFile> files = it->second;  // Copied: committing adds to history_.
   return CommitLocked(files, who, /*replace_all=*/true,
                       absl::StrCat("# rollback to version ", version, "\n"));
+}
+
+absl::StatusOr<AdminBackend::Applied> ControlPlane::RotateCertificate(
+    const std::string& name, const std::string& node, const std::string& certificate_chain,
+    const std::string& private_key, const std::string& who) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto current = store_.current();
+  // Where the Secret is defined: the common files, or nodes/<id>/ folders.
+  std::vector<std::pair<std::string, const Resource*>> found;  // (node, resource)
+  auto look = [&](const ResourcesByType& set, const std::string& at) {
+    if (!node.empty() && at != node) return;
+    auto secrets = set.find(ResourceType::kSecret);
+    if (secrets == set.end()) return;
+    if (auto it = secrets->second.find(name); it != secrets->second.end()) {
+      found.emplace_back(at, &it->second);
+    }
+  };
+  look(current->common(), "");
+  for (const auto& [at, set] : current->per_node()) look(set, at);
+  if (found.empty()) return absl::NotFoundError(absl::StrCat("no Secret named '", name, "'"));
+  if (found.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Secret '", name, "' is defined for several nodes: say which with --node"));
+  }
+  const std::string path = found[0].second->file;
+  config::v1::StaticResources resources;
+  config::SourceMap map(path);
+  if (auto s = config::LoadYamlFile(path, &resources, &map); !s.ok()) return s;
+  config::v1::Secret* secret = nullptr;
+  for (auto& candidate : *resources.mutable_secrets()) {
+    if (candidate.name() == name) secret = &candidate;
+  }
+  if (secret == nullptr || !secret->has_tls_certificate()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("Secret '", name, "' in ", path, " holds no tls_certificate to rotate"));
+  }
+  secret->mutable_tls_certificate()->mutable_certificate_chain()->set_inline_string(
+      certificate_chain);
+  secret->mutable_tls_certificate()->mutable_private_key()->set_inline_string(private_key);
+  // The proxy's own loader: the key must be the certificate's and the certificate valid now
+  // (the snapshot's validation checks only the secrets a TLS context refers to).
+  if (auto loaded = tls::LoadCertificate(secret->tls_certificate()); !loaded.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Secret '", name, "': ", loaded.status().message()));
+  }
+  std::string relative = std::filesystem::relative(path, options_.resources_dir).string();
+  std::string text =
+      absl::StrCat("# Rewritten by phoenix-cp: certificate of Secret ", name, " rotated by ", who,
+                   "\n", RenderMessage(resources, TextFormat::kYaml));
+  return CommitLocked({{relative, text}}, who, /*replace_all=*/false,
+                      absl::StrCat("# certificate rotation of Secret ", name, "\n"));
 }
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::CommitLocked(

@@ -52,6 +52,10 @@ class ControlPlane : public AdminBackend {
   absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
                                 const std::string& who) override;
   absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) override;
+  absl::StatusOr<Applied> RotateCertificate(const std::string& name, const std::string& node,
+                                            const std::string& certificate_chain,
+                                            const std::string& private_key,
+                                            const std::string& who) override;
   std::shared_ptr<const ResourceSnapshot> Snapshot() const override;
   std::vector<ProxyStatus> Proxies() const override;
   absl::StatusOr<std::vector<std::string>> AuditLines() const override;

@@ -53,12 +53,15 @@ void MakeBlock(YAML::Node node) {
 std::string RenderResource(const Resource& resource, ResourceType type, TextFormat format) {
   config::v1::Bootstrap holder;
   const google::protobuf::Message* message = Unpack(resource, type, holder);
-  if (message == nullptr) return "";
+  return message == nullptr ? "" : RenderMessage(*message, format);
+}
+
+std::string RenderMessage(const google::protobuf::Message& message, TextFormat format) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   options.add_whitespace = true;
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(*message, &json, options).ok()) return "";
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "";
   if (format == TextFormat::kJson) return json;
   YAML::Node node = YAML::Load(json);
   MakeBlock(node);

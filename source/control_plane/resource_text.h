@@ -14,4 +14,7 @@ enum class TextFormat { kYaml, kJson };
 // diffs, the audit log).
 std::string RenderResource(const Resource& resource, ResourceType type, TextFormat format);
 
+// Any message as the same text, nothing redacted (a resource file phoenix-cp rewrites).
+std::string RenderMessage(const google::protobuf::Message& message, TextFormat format);
+
 }  // namespace phoenix::control_plane

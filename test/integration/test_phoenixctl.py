@@ -246,6 +246,35 @@ class PhoenixctlTest(PhoenixTestCase):
         code, _, err = self.ctl("rollback", "latest")
         self.assertEqual(code, 2)
 
+    def test_certs_rotate_pushes_the_new_certificate(self):
+        self.write(os.path.join(self.resources, "secrets.yaml"),
+                   {"secrets": [tls_secret("server")]})
+        self.assertIsNotNone(self.cp.wait_for_log("version 2"), self.cp.logs())
+        proxy = AdsClient(self.cp.target, "sidecar-1", "--types", "Secret", "--token", NODE_TOKEN)
+        self.addCleanup(proxy.close)
+        self.assertIsNotNone(proxy.wait_for_response("Secret", "2"), proxy.logs())
+        # A key that is not the certificate's: refused, nothing written.
+        code, _, err = self.ctl("certs", "rotate", "server", "--cert", cert_path("server-rsa.crt"),
+                                "--key", cert_path("server-ecdsa.key"))
+        self.assertEqual(code, 1, err)
+        self.assertIn("refused, nothing was written", err)
+        code, out, err = self.ctl("certs", "rotate", "server", "--cert",
+                                  cert_path("server-rsa.crt"), "--key", cert_path("server-rsa.key"))
+        self.assertEqual(code, 0, err)
+        self.assertIn("applied: version 3", out)
+        self.assertNotIn("PRIVATE KEY", out)
+        self.assertIsNotNone(proxy.wait_for_response("Secret", "3"),
+                             f"the rotation was not pushed\n{proxy.logs()}")
+        [secret] = self.ctl_json("get", "secrets", "server")
+        with open(cert_path("server-rsa.crt")) as f:
+            self.assertEqual(secret["resource"]["tls_certificate"]["certificate_chain"]
+                             ["inline_string"], f.read())
+        self.assertEqual(self.ctl_json("audit")["entries"][-1]["who"], "alice")
+        code, _, err = self.ctl("certs", "rotate", "nope", "--cert", cert_path("server-rsa.crt"),
+                                "--key", cert_path("server-rsa.key"))
+        self.assertEqual(code, 1)
+        self.assertIn("no Secret named 'nope'", err)
+
     def test_get_reads_resources_and_redacts_private_keys(self):
         secrets = self.write(os.path.join(self.work, "secrets.yaml"),
                              {"secrets": [tls_secret("server")]})

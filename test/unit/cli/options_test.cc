@@ -39,6 +39,21 @@ TEST(ParseArgsTest, UsageErrors) {
   EXPECT_FALSE(ParseArgs({"status", "--since", "1h"}).ok());
 }
 
+TEST(ParseArgsTest, RollbackAndCertsRotate) {
+  auto rollback = ParseArgs({"rollback", "7"});
+  ASSERT_TRUE(rollback.ok());
+  EXPECT_EQ(rollback->args, (std::vector<std::string>{"7"}));
+  EXPECT_FALSE(ParseArgs({"rollback", "latest"}).ok());
+  EXPECT_FALSE(ParseArgs({"rollback"}).ok());
+  auto rotate = ParseArgs({"certs", "rotate", "server", "--cert", "c.pem", "--key", "k.pem"});
+  ASSERT_TRUE(rotate.ok()) << rotate.status();
+  EXPECT_EQ(rotate->cert, "c.pem");
+  EXPECT_EQ(rotate->key, "k.pem");
+  EXPECT_FALSE(ParseArgs({"certs", "rotate", "server", "--cert", "c.pem"}).ok());  // no key
+  EXPECT_FALSE(ParseArgs({"certs", "renew", "server", "--cert", "c", "--key", "k"}).ok());
+  EXPECT_FALSE(ParseArgs({"status", "--cert", "c.pem"}).ok());
+}
+
 TEST(ParseSinceTest, DurationsAndTimes) {
   absl::Time now = absl::FromUnixSeconds(1000000);
   EXPECT_EQ(*ParseSince("90s", now), now - absl::Seconds(90));
