@@ -49,6 +49,10 @@ AdsConfigSource::AdsConfigSource(Dispatcher& dispatcher, const v1::Node& node,
       max_interval_(ToMillisecondsOr(config.reconnect_max_interval(), std::chrono::seconds(10))) {
   for (const auto& service : config.grpc_services()) {
     targets_.push_back(service.google_grpc().target_uri());
+    auto& metadata = metadata_.emplace_back();
+    for (const auto& header : service.initial_metadata()) {
+      metadata.emplace_back(header.key(), header.value());
+    }
   }
 }
 
@@ -87,7 +91,7 @@ void AdsConfigSource::Run() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
     }
-    bool worked = RunStream(targets_[next]);
+    bool worked = RunStream(targets_[next], metadata_[next]);
     next = (next + 1) % targets_.size();  // Fail over to the next address.
     if (worked) {
       backoff = base_interval_;
@@ -104,10 +108,12 @@ void AdsConfigSource::Run() {
   }
 }
 
-bool AdsConfigSource::RunStream(const std::string& target) {
+bool AdsConfigSource::RunStream(const std::string& target,
+                                const std::vector<std::pair<std::string, std::string>>& metadata) {
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto stub = AggregatedDiscoveryService::NewStub(channel);
   grpc::ClientContext context;
+  for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return false;

@@ -49,7 +49,8 @@ class AdsConfigSource : public ConfigSource {
   // The stream thread: connect, subscribe, serve responses, back off, again.
   void Run();
   // One stream to `target`; returns whether any response arrived on it.
-  bool RunStream(const std::string& target);
+  bool RunStream(const std::string& target,
+                 const std::vector<std::pair<std::string, std::string>>& metadata);
   // On the main thread: applies `response`; the answer is the ACK (OK) or NACK (error).
   absl::Status Apply(const service::discovery::v1::DiscoveryResponse& response);
   // Waits up to `delay` unless stopping; false if stopping.
@@ -58,6 +59,8 @@ class AdsConfigSource : public ConfigSource {
   Dispatcher& dispatcher_;
   const v1::Node node_;
   std::vector<std::string> targets_;
+  // Per target: the initial_metadata sent with its stream (a bearer token).
+  std::vector<std::vector<std::pair<std::string, std::string>>> metadata_;
   std::chrono::milliseconds base_interval_;
   std::chrono::milliseconds max_interval_;
   ConfigUpdateCallbacks* callbacks_ = nullptr;

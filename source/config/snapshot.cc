@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -327,6 +328,20 @@ void ValidateDynamicResources(const v1::DynamicResources& dynamic, ConfigErrors&
     if (ads.grpc_services(i).google_grpc().target_uri().empty()) {
       errors.Add(absl::StrCat(path, ".ads_config.grpc_services[", i, "].google_grpc.target_uri"),
                  "needs HOST:PORT");
+    }
+    const auto& metadata = ads.grpc_services(i).initial_metadata();
+    for (int j = 0; j < metadata.size(); ++j) {
+      const std::string& key = metadata[j].key();
+      bool lowercase =
+          !key.empty() && key[0] != ':' && std::all_of(key.begin(), key.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                   c == '.';
+          });
+      if (!lowercase) {
+        errors.Add(
+            absl::StrCat(path, ".ads_config.grpc_services[", i, "].initial_metadata[", j, "].key"),
+            "a gRPC metadata key: lowercase letters, digits, '-', '_', '.'");
+      }
     }
   }
   for (const auto& [name, source] : {std::pair{"lds_config", &dynamic.lds_config()},

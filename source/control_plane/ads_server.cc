@@ -1,7 +1,9 @@
 #include "source/control_plane/ads_server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,8 +23,8 @@ using service::discovery::v1::DiscoveryResponse;
 // snapshot_mu_.
 class AdsService : public AggregatedDiscoveryService::CallbackService {
  public:
-  explicit AdsService(std::shared_ptr<const ResourceSnapshot> initial)
-      : snapshot_(std::move(initial)) {}
+  AdsService(std::shared_ptr<const ResourceSnapshot> initial, const Authenticator* auth)
+      : snapshot_(std::move(initial)), auth_(auth) {}
 
   grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* StreamAggregatedResources(
       grpc::CallbackServerContext* context) override;
@@ -40,8 +42,10 @@ class AdsService : public AggregatedDiscoveryService::CallbackService {
     std::lock_guard<std::mutex> lock(streams_mu_);
     streams_.erase(stream);
   }
+  std::vector<ProxyStatus> Proxies();
 
  private:
+  const Authenticator* auth_;
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const ResourceSnapshot> snapshot_;
   std::mutex streams_mu_;
@@ -53,9 +57,25 @@ class AdsService : public AggregatedDiscoveryService::CallbackService {
 // mu_ held (a reaction may run on another thread at once and take mu_).
 class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse> {
  public:
-  AdsStream(AdsService& service, std::string peer) : service_(service), peer_(std::move(peer)) {
+  AdsStream(AdsService& service, std::string peer, Principal principal)
+      : service_(service),
+        peer_(std::move(peer)),
+        principal_(std::move(principal)),
+        connected_since_(absl::Now()) {
     service_.Add(this);
     StartRead(&request_);
+  }
+
+  // What the stream knows of its proxy; false until the proxy has said which node it is.
+  bool Status(ProxyStatus& out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!node_known_) return false;
+    out.node_id = node_id_;
+    out.peer = peer_;
+    out.principal = principal_.unauthenticated ? "" : principal_.name;
+    out.connected_since = connected_since_;
+    out.types = subscriptions_.types();
+    return true;
   }
 
   // A new snapshot: send each subscribed type whose set for this node changed.
@@ -79,9 +99,18 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
       MaybeFinish();
       return;
     }
+    grpc::Status refusal;
     {
       std::lock_guard<std::mutex> lock(mu_);
       HandleLocked(request_);
+      if (!refusal_.ok()) {
+        refusal = refusal_;
+        finished_ = true;
+      }
+    }
+    if (!refusal.ok()) {
+      Finish(refusal);  // OnDone may run at once: `this` is not touched after.
+      return;
     }
     MaybeStartWrite();
     StartRead(&request_);
@@ -107,9 +136,17 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
  private:
   void HandleLocked(const DiscoveryRequest& request) {
     if (!node_known_) {
+      // Node isolation: a stream asks only for the node its token is for.
+      if (auto allowed = Authenticator::MayServe(principal_, request.node().id()); !allowed.ok()) {
+        PHX_LOG(kWarn, "phoenix-cp: refused a stream from ", peer_, ": ", allowed.message());
+        refusal_ =
+            grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(allowed.message()));
+        return;
+      }
       node_known_ = true;
       node_id_ = request.node().id();
-      PHX_LOG(kInfo, "phoenix-cp: node ", node_id_, " connected (", peer_, ")");
+      PHX_LOG(kInfo, "phoenix-cp: node ", node_id_, " connected (", peer_, ")",
+              principal_.unauthenticated ? "" : absl::StrCat(" as ", principal_.name));
     }
     auto answer = subscriptions_.OnRequest(request);
     const std::string type = TypeNameOf(request.type_url());
@@ -196,6 +233,9 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
 
   AdsService& service_;
   const std::string peer_;
+  const Principal principal_;
+  const absl::Time connected_since_;
+  grpc::Status refusal_;      // Set when the first request asks for a node not its own.
   DiscoveryRequest request_;  // Only the read path touches it, one read at a time.
   std::mutex mu_;
   bool node_known_ = false;
@@ -208,9 +248,44 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
   bool finished_ = false;
 };
 
+// A stream refused before its first read (no valid node token): ends at once with why.
+class RefusedStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
     grpc::CallbackServerContext* context) {
-  return new AdsStream(*this, context->peer());
+  std::string authorization;
+  auto it = context->client_metadata().find("authorization");
+  if (it != context->client_metadata().end()) {
+    authorization.assign(it->second.data(), it->second.size());
+  }
+  Authenticator open(std::nullopt);
+  auto principal = (auth_ ? auth_ : &open)->ForNode(authorization);
+  if (!principal.ok()) {
+    PHX_LOG(kWarn, "phoenix-cp: refused a stream from ", context->peer(), ": ",
+            principal.status().message());
+    return new RefusedStream(grpc::Status(static_cast<grpc::StatusCode>(principal.status().code()),
+                                          std::string(principal.status().message())));
+  }
+  return new AdsStream(*this, context->peer(), *std::move(principal));
+}
+
+std::vector<ProxyStatus> AdsService::Proxies() {
+  std::vector<ProxyStatus> proxies;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (AdsStream* stream : streams_) {
+      ProxyStatus status;
+      if (stream->Status(status)) proxies.push_back(std::move(status));
+    }
+  }
+  std::sort(proxies.begin(), proxies.end(), [](const ProxyStatus& a, const ProxyStatus& b) {
+    return std::tie(a.node_id, a.peer) < std::tie(b.node_id, b.peer);
+  });
+  return proxies;
 }
 
 void AdsService::Publish(std::shared_ptr<const ResourceSnapshot> snapshot) {
@@ -222,16 +297,18 @@ void AdsService::Publish(std::shared_ptr<const ResourceSnapshot> snapshot) {
   for (AdsStream* stream : streams_) stream->Push(*snapshot);
 }
 
-AdsServer::AdsServer(std::shared_ptr<const ResourceSnapshot> initial)
-    : service_(std::make_unique<AdsService>(std::move(initial))) {}
+AdsServer::AdsServer(std::shared_ptr<const ResourceSnapshot> initial, const Authenticator* auth)
+    : service_(std::make_unique<AdsService>(std::move(initial), auth)) {}
 
 AdsServer::~AdsServer() { Shutdown(); }
 
-absl::StatusOr<int> AdsServer::Start(const std::string& address) {
+absl::StatusOr<int> AdsServer::Start(const std::string& address,
+                                     const std::vector<grpc::Service*>& also_serve) {
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service_.get());
+  for (grpc::Service* service : also_serve) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
     server_.reset();
@@ -243,6 +320,8 @@ absl::StatusOr<int> AdsServer::Start(const std::string& address) {
 void AdsServer::Publish(std::shared_ptr<const ResourceSnapshot> snapshot) {
   service_->Publish(std::move(snapshot));
 }
+
+std::vector<ProxyStatus> AdsServer::Proxies() const { return service_->Proxies(); }
 
 void AdsServer::Shutdown() {
   if (server_ == nullptr) return;

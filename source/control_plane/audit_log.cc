@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "source/common/strings.h"
@@ -21,7 +22,8 @@ std::string Quoted(std::string_view text) { return absl::StrCat("\"", JsonEscape
 }  // namespace
 
 std::string AuditLog::AcceptedLine(absl::Time time, const std::string& who, uint64_t version,
-                                   const std::vector<ResourceChange>& changes) {
+                                   const std::vector<ResourceChange>& changes,
+                                   const std::string& diff) {
   std::string line =
       absl::StrCat("{\"time\": ", Quoted(Rfc3339(time)), ", \"who\": ", Quoted(who),
                    ", \"version\": ", Quoted(absl::StrCat(version)), ", \"changes\": [");
@@ -31,7 +33,9 @@ std::string AuditLog::AcceptedLine(absl::Time time, const std::string& who, uint
                     ", \"name\": ", Quoted(change.name), ", \"action\": ", Quoted(change.action),
                     ", \"node\": ", Quoted(change.node), "}");
   }
-  line += "]}";
+  line += "]";
+  if (!diff.empty()) absl::StrAppend(&line, ", \"diff\": ", Quoted(diff));
+  line += "}";
   return line;
 }
 
@@ -42,13 +46,27 @@ std::string AuditLog::RefusedLine(absl::Time time, const std::string& who,
 }
 
 absl::Status AuditLog::RecordAccepted(absl::Time time, const std::string& who, uint64_t version,
-                                      const std::vector<ResourceChange>& changes) {
-  return Append(AcceptedLine(time, who, version, changes));
+                                      const std::vector<ResourceChange>& changes,
+                                      const std::string& diff) {
+  return Append(AcceptedLine(time, who, version, changes, diff));
 }
 
 absl::Status AuditLog::RecordRefused(absl::Time time, const std::string& who,
                                      const std::string& error) {
   return Append(RefusedLine(time, who, error));
+}
+
+absl::StatusOr<std::vector<std::string>> AuditLog::ReadLines() const {
+  std::vector<std::string> lines;
+  std::ifstream file(path_);
+  if (!file) {
+    if (errno == ENOENT) return lines;
+    return absl::UnavailableError(absl::StrCat(path_, ": ", std::strerror(errno)));
+  }
+  for (std::string line; std::getline(file, line);) {
+    if (!line.empty()) lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 absl::Status AuditLog::Append(const std::string& line) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "source/control_plane/resource_snapshot.h"
 
@@ -15,16 +16,22 @@ class AuditLog {
  public:
   explicit AuditLog(std::string path) : path_(std::move(path)) {}
 
-  // {"time", "who", "version", "changes": [{"type", "name", "action", "node"}]}
+  // {"time", "who", "version", "changes": [{"type", "name", "action", "node"}], "diff"}; "diff"
+  // (the unified diff of the change) only when given: the admin service's Apply has it.
   absl::Status RecordAccepted(absl::Time time, const std::string& who, uint64_t version,
-                              const std::vector<ResourceChange>& changes);
+                              const std::vector<ResourceChange>& changes,
+                              const std::string& diff = "");
   // {"time", "who", "refused": error}
   absl::Status RecordRefused(absl::Time time, const std::string& who, const std::string& error);
 
   // The lines themselves, without the newline (for tests).
   static std::string AcceptedLine(absl::Time time, const std::string& who, uint64_t version,
-                                  const std::vector<ResourceChange>& changes);
+                                  const std::vector<ResourceChange>& changes,
+                                  const std::string& diff = "");
   static std::string RefusedLine(absl::Time time, const std::string& who, const std::string& error);
+
+  // Every line recorded so far, oldest first (none when the file does not exist yet).
+  absl::StatusOr<std::vector<std::string>> ReadLines() const;
 
  private:
   absl::Status Append(const std::string& line);

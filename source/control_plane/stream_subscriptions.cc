@@ -24,6 +24,8 @@ StreamSubscriptions::Answer StreamSubscriptions::OnRequest(
     answer.kind = RequestKind::kNack;
     state.nacked_version = state.sent_version;
     state.last_error = request.error_detail().message();
+    state.last_nack_version = state.nacked_version;
+    state.last_nack_error = state.last_error;
   } else {
     state.acked_version = state.sent_version;
     state.nacked_version.clear();

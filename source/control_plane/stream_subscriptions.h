@@ -34,6 +34,9 @@ class StreamSubscriptions {
     std::string acked_version;
     std::string nacked_version;
     std::string last_error;
+    // The last NACK on this stream, kept after later ACKs (for the admin service's Status).
+    std::string last_nack_version;
+    std::string last_nack_error;
   };
 
   // Records what `request` says and tells what it is.

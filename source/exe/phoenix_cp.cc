@@ -20,6 +20,9 @@ constexpr const char* kUsage =
     "                           picks a free one, printed when ready)\n"
     "  --audit-log FILE         JSON lines, one per accepted or refused change\n"
     "                           (default DIR/audit.jsonl)\n"
+    "  --tokens FILE            bearer tokens, '<token> <principal> <role>' per line, role\n"
+    "                           admin (phoenixctl) or node:<node-id> (that proxy's ADS\n"
+    "                           stream); without it nothing is authenticated\n"
     "  -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
     "  --version                print the version\n"
     "  -h, --help               this text\n";
@@ -47,6 +50,8 @@ int main(int argc, char** argv) {
                      options.listen_address.c_str());
         return 2;
       }
+    } else if (arg == "--tokens") {
+      options.tokens_path = value("--tokens");
     } else if (arg == "--audit-log") {
       options.audit_log_path = value("--audit-log");
     } else if (arg == "-l" || arg == "--log-level") {
@@ -85,6 +90,14 @@ int main(int argc, char** argv) {
   if (auto status = control_plane.Start(); !status.ok()) {
     std::fprintf(stderr, "phoenix-cp: %s\n", std::string(status.message()).c_str());
     return 1;
+  }
+  if (control_plane.authenticating()) {
+    PHX_LOG(kInfo, "phoenix-cp: tokens from ", options.tokens_path,
+            ": admin calls need an admin token, ADS streams their node's token");
+  } else {
+    PHX_LOG(kWarn,
+            "phoenix-cp: no --tokens: admin calls and ADS streams are not authenticated "
+            "(node ids are self-declared); fine on a local machine only");
   }
   std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
   std::fprintf(stderr, "phoenix-cp: serving ADS on %s:%d, version %llu\n", host.c_str(),

@@ -3,6 +3,7 @@
 //
 //   node ads_client.js --target HOST:PORT --node ID [--types Listener,Cluster,...]
 //                      [--resource-names a,b] [--nack-type T [--nack-version V]]
+//                      [--token TOKEN]
 //
 // Opens one StreamAggregatedResources stream and sends a first DiscoveryRequest for each type
 // of --types (default: Listener, RouteConfiguration, Cluster, Secret), the first one carrying
@@ -13,7 +14,8 @@
 // ads_client.js"). Response lines:
 //   {"type_url", "type", "version_info", "nonce", "resources": [names]}
 // When the stream ends: {"status": code, "details": "..."}, then exit 0. Closing stdin
-// half-closes the stream (the client is done). Exits 2 (usage on stderr) for bad arguments.
+// half-closes the stream (the client is done). --token sends `authorization: Bearer TOKEN`
+// (phoenix-cp --tokens). Exits 2 (usage on stderr) for bad arguments.
 
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -24,7 +26,7 @@ const REPO = path.resolve(__dirname, '..', '..', '..');
 const TYPE_PREFIX = 'type.googleapis.com/phoenix.config.v1.';
 const ALL_TYPES = ['Listener', 'RouteConfiguration', 'Cluster', 'Secret'];
 const USAGE = 'usage: node ads_client.js --target HOST:PORT --node ID [--types T,...]' +
-  ' [--resource-names a,b] [--nack-type T [--nack-version V]]\n';
+  ' [--resource-names a,b] [--nack-type T [--nack-version V]] [--token TOKEN]\n';
 
 function usage(message) {
   process.stderr.write(`ads_client.js: ${message}\n${USAGE}`);
@@ -42,6 +44,7 @@ function parse() {
         'resource-names': { type: 'string' },
         'nack-type': { type: 'string' },
         'nack-version': { type: 'string' },
+        token: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -67,6 +70,7 @@ function parse() {
     names: values['resource-names'] ? values['resource-names'].split(',') : [],
     nackType: values['nack-type'],
     nackVersion: values['nack-version'],
+    token: values.token,
   };
 }
 
@@ -109,7 +113,9 @@ function main() {
   const Ads = grpc.loadPackageDefinition(definition)
     .phoenix.service.discovery.v1.AggregatedDiscoveryService;
   const client = new Ads(opts.target, grpc.credentials.createInsecure());
-  const call = client.StreamAggregatedResources();
+  const metadata = new grpc.Metadata();
+  if (opts.token) metadata.add('authorization', `Bearer ${opts.token}`);
+  const call = client.StreamAggregatedResources(metadata);
   const acked = {}; // type_url -> the last version ACKed
 
   call.on('data', (response) => {

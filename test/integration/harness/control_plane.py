@@ -155,6 +155,10 @@ class AdsClient:
             except (subprocess.TimeoutExpired, OSError):
                 self.proc.kill()
                 self.proc.wait()
+        try:
+            self.proc.stdin.close()  # Also when the stream ended on its own (a refusal).
+        except OSError:
+            pass
         self.proc.stdout.close()
 
     def logs(self):

@@ -25,6 +25,11 @@ def phoenix_cp_bin():
     return os.environ.get("PHOENIX_CP_BIN") or os.path.join(REPO_ROOT, "build", "phoenix-cp")
 
 
+def phoenixctl_bin():
+    """$PHOENIXCTL_BIN (set by ctest), else build/phoenixctl."""
+    return os.environ.get("PHOENIXCTL_BIN") or os.path.join(REPO_ROOT, "build", "phoenixctl")
+
+
 def demo_app_bin():
     """$PHOENIX_DEMO_APP (set by ctest), else build/phoenix-demo-app."""
     return (os.environ.get("PHOENIX_DEMO_APP")

@@ -1,0 +1,125 @@
+#include "source/cli/options.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace phoenix::cli {
+
+const char kUsage[] =
+    "usage: phoenixctl [--server HOST:PORT] [--token-file FILE] COMMAND ...\n"
+    "  apply -f FILE|DIR [--node ID]   validate, show the diff, write into phoenix-cp's\n"
+    "                                  resource directory (pushed to the proxies)\n"
+    "  diff -f FILE|DIR [--node ID]    what apply would change\n"
+    "  validate -f FILE|DIR [--node ID]  check files without applying them\n"
+    "  get listeners|routes|clusters|secrets [NAME] [--node ID] [-o yaml|json]\n"
+    "  status [-o json]                each connected proxy: node, since, versions ACKed,\n"
+    "                                  last NACK\n"
+    "  audit [--since DURATION|RFC3339] [-o json]   the change history\n"
+    "  rollback VERSION [-o json]      make the resources what they were at VERSION again\n"
+    "                                  (a new version; phoenix-cp keeps the last 50)\n"
+    "  certs rotate NAME --cert FILE --key FILE [--node ID]   put a new certificate and key\n"
+    "                                  (PEM) into Secret NAME; pushed to the proxies\n"
+    "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
+    "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node). Default server\n"
+    "127.0.0.1:18000. Exit codes: 0 done, 1 refused or invalid, 2 usage, 3 phoenix-cp not\n"
+    "reachable or the call not allowed.\n";
+
+absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
+  static const std::set<std::string> kCommands = {"apply", "diff",     "validate", "get", "status",
+                                                  "audit", "rollback", "certs",    "help"};
+  CliOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&]() -> absl::StatusOr<std::string> {
+      if (i + 1 >= args.size())
+        return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
+      return args[++i];
+    };
+    std::string* target = nullptr;
+    if (arg == "--server" || arg == "-s") {
+      target = &options.server;
+    } else if (arg == "--token-file") {
+      target = &options.token_file;
+    } else if (arg == "--node") {
+      target = &options.node;
+    } else if (arg == "-o" || arg == "--output") {
+      target = &options.output;
+    } else if (arg == "--since") {
+      target = &options.since;
+    } else if (arg == "--cert") {
+      target = &options.cert;
+    } else if (arg == "--key") {
+      target = &options.key;
+    } else if (arg == "-f" || arg == "--filename") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      options.files.push_back(*v);
+      continue;
+    } else if (arg == "-h" || arg == "--help") {
+      options.command = "help";
+      continue;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'"));
+    } else if (options.command.empty()) {
+      if (!kCommands.contains(arg)) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown command '", arg, "'"));
+      }
+      options.command = arg;
+      continue;
+    } else {
+      options.args.push_back(arg);
+      continue;
+    }
+    auto v = value();
+    if (!v.ok()) return v.status();
+    *target = *v;
+  }
+  if (options.command.empty()) return absl::InvalidArgumentError("no command given");
+  const std::string& c = options.command;
+  if (!options.output.empty() && options.output != "yaml" && options.output != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-o wants yaml or json, not '", options.output, "'"));
+  }
+  if ((c == "apply" || c == "diff" || c == "validate") && options.files.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(c, " needs -f FILE|DIR"));
+  }
+  if (c == "get" && (options.args.empty() || options.args.size() > 2)) {
+    return absl::InvalidArgumentError("get wants listeners|routes|clusters|secrets [NAME]");
+  }
+  if (c == "rollback" && (options.args.size() != 1 ||
+                          options.args[0].find_first_not_of("0123456789") != std::string::npos ||
+                          options.args[0].size() > 18)) {
+    return absl::InvalidArgumentError("rollback wants a VERSION (a number; see phoenixctl audit)");
+  }
+  if (c == "certs" && (options.args.size() != 2 || options.args[0] != "rotate" ||
+                       options.cert.empty() || options.key.empty())) {
+    return absl::InvalidArgumentError("certs wants: rotate NAME --cert FILE --key FILE");
+  }
+  if (c != "certs" && (!options.cert.empty() || !options.key.empty())) {
+    return absl::InvalidArgumentError("--cert and --key are for certs rotate");
+  }
+  if (c != "get" && c != "rollback" && c != "certs" && !options.args.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
+  }
+  if (!options.since.empty() && c != "audit") {
+    return absl::InvalidArgumentError("--since is for audit");
+  }
+  return options;
+}
+
+absl::StatusOr<absl::Time> ParseSince(const std::string& text, absl::Time now) {
+  absl::Duration duration;
+  if (absl::ParseDuration(text, &duration) && duration >= absl::ZeroDuration()) {
+    return now - duration;
+  }
+  absl::Time time;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, text, &time, &error)) return time;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--since wants a duration (90s, 15m, 2h) or an RFC 3339 time "
+                   "(2026-01-02T15:04:05Z), not '",
+                   text, "'"));
+}
+
+}  // namespace phoenix::cli

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "source/control_plane/ads_server.h"
+#include "source/control_plane/change_plan.h"
+#include "source/control_plane/resource_snapshot.h"
+
+namespace phoenix::control_plane {
+
+// What the admin service asks of the control plane, so the gRPC layer (AdminService) and the
+// state it serves (ControlPlane) stay apart and each can be tested alone.
+class AdminBackend {
+ public:
+  struct Applied {
+    uint64_t version = 0;                 // In force after the apply.
+    std::vector<ResourceDiffText> diffs;  // Empty: nothing changed, nothing written.
+  };
+
+  virtual ~AdminBackend() = default;
+
+  // What writing `files` would change (INVALID_ARGUMENT: the errors, one per line).
+  virtual absl::StatusOr<std::vector<ResourceDiffText>> Plan(
+      const std::vector<IncomingFile>& files) = 0;
+  // Validates and writes `files`, publishes and audits the result as done by `who`. An invalid
+  // change writes nothing (and is audited as refused).
+  virtual absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
+                                        const std::string& who) = 0;
+  // Makes the directory what it was at `version` again (a new version, audited as `who`).
+  // NOT_FOUND when that version is not kept.
+  virtual absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) = 0;
+  // Puts `certificate_chain` and `private_key` (PEM) inline into Secret `name` (of `node`, or
+  // the one definition there is) in its file, then commits that file as an Apply does.
+  virtual absl::StatusOr<Applied> RotateCertificate(const std::string& name,
+                                                    const std::string& node,
+                                                    const std::string& certificate_chain,
+                                                    const std::string& private_key,
+                                                    const std::string& who) = 0;
+  // The snapshot in force.
+  virtual std::shared_ptr<const ResourceSnapshot> Snapshot() const = 0;
+  virtual std::vector<ProxyStatus> Proxies() const = 0;
+  // The audit log's lines, oldest first.
+  virtual absl::StatusOr<std::vector<std::string>> AuditLines() const = 0;
+  // The resource directory (to show files relative to it).
+  virtual const std::string& resources_dir() const = 0;
+};
+
+}  // namespace phoenix::control_plane

@@ -1,0 +1,230 @@
+#include "source/control_plane/change_plan.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "source/common/strings.h"
+#include "source/config/yaml_loader.h"
+#include "source/control_plane/resource_text.h"
+#include "source/control_plane/text_diff.h"
+
+namespace phoenix::control_plane {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The parts of `path` split at '/'.
+std::vector<std::string> Parts(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    parts.push_back(
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) return parts;
+    start = slash + 1;
+  }
+}
+
+const Resource* FindResource(const ResourceSnapshot* snapshot, const ResourceChange& change) {
+  if (snapshot == nullptr) return nullptr;
+  const ResourcesByType* set = &snapshot->common();
+  if (!change.node.empty()) {
+    auto node = snapshot->per_node().find(change.node);
+    if (node == snapshot->per_node().end()) return nullptr;
+    set = &node->second;
+  }
+  auto type = set->find(change.type);
+  if (type == set->end()) return nullptr;
+  auto it = type->second.find(change.name);
+  return it == type->second.end() ? nullptr : &it->second;
+}
+
+absl::Status WriteOne(const fs::path& target, const std::string& content) {
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec)
+    return absl::UnavailableError(absl::StrCat(target.parent_path().string(), ": ", ec.message()));
+  fs::path temp =
+      target.parent_path() / absl::StrCat(".", target.filename().string(), ".tmp", ::getpid());
+  // A file that exists keeps its mode (one holding keys may be 0600).
+  struct stat existing;
+  mode_t mode = ::stat(target.c_str(), &existing) == 0 ? (existing.st_mode & 0777) : 0644;
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0)
+    return absl::UnavailableError(absl::StrCat(temp.string(), ": ", std::strerror(errno)));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return absl::UnavailableError(absl::StrCat(temp.string(), ": ", std::strerror(saved)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fchmod(fd, mode);  // Past the umask.
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    int saved = errno;
+    ::unlink(temp.c_str());
+    return absl::UnavailableError(absl::StrCat(target.string(), ": ", std::strerror(saved)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckIncomingPath(const std::string& path) {
+  auto refuse = [&](std::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", AbslView(why)));
+  };
+  if (!EndsWith(path, ".yaml")) return refuse("a resource file's name ends in .yaml");
+  std::vector<std::string> parts = Parts(path);
+  for (const std::string& part : parts) {
+    if (part.empty() || part[0] == '.') {
+      return refuse("want <name>.yaml or nodes/<node id>/<name>.yaml (no '..', nothing hidden)");
+    }
+  }
+  if (parts.size() == 1 || (parts.size() == 3 && parts[0] == "nodes")) return absl::OkStatus();
+  return refuse("want <name>.yaml or nodes/<node id>/<name>.yaml");
+}
+
+absl::StatusOr<ChangePlan> PlanChange(const std::string& dir,
+                                      const std::vector<IncomingFile>& files,
+                                      const ResourceSnapshot* current, bool replace_all) {
+  std::vector<std::string> errors;
+  std::vector<ResourceFile> incoming;
+  for (const IncomingFile& sent : files) {
+    if (auto status = CheckIncomingPath(sent.path); !status.ok()) {
+      errors.emplace_back(status.message());
+      continue;
+    }
+    ResourceFile file;
+    file.path = (fs::path(dir) / sent.path).string();
+    std::vector<std::string> parts = Parts(sent.path);
+    if (parts.size() == 3) file.node = parts[1];
+    file.source_map = config::SourceMap(sent.path);  // Errors name the file as sent.
+    if (auto status = config::LoadYamlString(sent.content, &file.resources, &file.source_map);
+        !status.ok()) {
+      errors.emplace_back(status.message());
+      continue;
+    }
+    incoming.push_back(std::move(file));
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+
+  auto on_disk = LoadResourceFiles(dir);
+  if (!on_disk.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the resource directory does not load (fix it first): ", on_disk.status().message()));
+  }
+  std::vector<ResourceFile> merged;
+  if (replace_all) on_disk->clear();
+  for (ResourceFile& file : *on_disk) {
+    bool replaced = std::any_of(incoming.begin(), incoming.end(),
+                                [&](const ResourceFile& f) { return f.path == file.path; });
+    if (!replaced) merged.push_back(std::move(file));
+  }
+  for (ResourceFile& file : incoming) merged.push_back(std::move(file));
+  std::sort(merged.begin(), merged.end(),
+            [](const ResourceFile& a, const ResourceFile& b) { return a.path < b.path; });
+
+  uint64_t next_version = current ? current->version() + 1 : 1;
+  auto candidate = BuildResourceSnapshot(merged, next_version);
+  if (!candidate.ok()) return candidate.status();
+  ChangePlan plan;
+  plan.changes = DiffSnapshots(current, **candidate);
+  plan.candidate = *std::move(candidate);
+  return plan;
+}
+
+std::vector<ResourceDiffText> DescribeChanges(const ResourceSnapshot* before,
+                                              const ResourceSnapshot& after,
+                                              const std::vector<ResourceChange>& changes) {
+  std::vector<ResourceDiffText> out;
+  for (const ResourceChange& change : changes) {
+    const Resource* old_resource = FindResource(before, change);
+    const Resource* new_resource = FindResource(&after, change);
+    std::string old_text =
+        old_resource ? RenderResource(*old_resource, change.type, TextFormat::kYaml) : "";
+    std::string new_text =
+        new_resource ? RenderResource(*new_resource, change.type, TextFormat::kYaml) : "";
+    std::string label =
+        absl::StrCat(change.node.empty() ? "" : absl::StrCat("nodes/", change.node, "/"),
+                     AbslView(config::TypeName(change.type)), "/", change.name);
+    ResourceDiffText text{change, absl::StrCat("--- ", old_resource ? label : "/dev/null", "\n",
+                                               "+++ ", new_resource ? label : "/dev/null", "\n")};
+    std::string hunks = UnifiedDiff(old_text, new_text);
+    if (hunks.empty()) hunks = "# only redacted content (a private key) changed\n";
+    text.diff += hunks;
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+std::string JoinDiffs(const std::vector<ResourceDiffText>& diffs) {
+  std::string out;
+  for (const ResourceDiffText& diff : diffs) out += diff.diff;
+  return out;
+}
+
+absl::Status WriteIncomingFiles(const std::string& dir, const std::vector<IncomingFile>& files) {
+  for (const IncomingFile& file : files) {
+    if (auto status = CheckIncomingPath(file.path); !status.ok()) return status;
+    if (auto status = WriteOne(fs::path(dir) / file.path, file.content); !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace phoenix::control_plane
+
+namespace phoenix::control_plane {
+
+absl::StatusOr<std::vector<IncomingFile>> ReadIncomingFiles(const std::string& dir) {
+  std::vector<IncomingFile> files;
+  for (const auto& [path, stat] : FingerprintResourceFiles(dir)) {
+    std::ifstream in(path);
+    if (!in) return absl::UnavailableError(absl::StrCat(path, ": cannot read it"));
+    std::stringstream text;
+    text << in.rdbuf();
+    files.push_back({fs::relative(path, dir).string(), text.str()});
+  }
+  return files;
+}
+
+absl::Status RemoveOtherFiles(const std::string& dir, const std::vector<IncomingFile>& keep) {
+  for (const auto& [path, stat] : FingerprintResourceFiles(dir)) {
+    std::string relative = fs::relative(path, dir).string();
+    bool kept = std::any_of(keep.begin(), keep.end(),
+                            [&](const IncomingFile& f) { return f.path == relative; });
+    std::error_code ec;
+    if (!kept && !fs::remove(path, ec) && ec) {
+      return absl::UnavailableError(absl::StrCat(path, ": ", ec.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace phoenix::control_plane
