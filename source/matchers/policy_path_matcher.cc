@@ -4,9 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "source/common/strings.h"
 
 namespace phoenix::matchers {
 
@@ -95,7 +93,11 @@ bool PolicyPathMatcher::MatchFolded(std::string_view folded) const {
       if (RE2::FullMatch(re2::StringPiece(folded.data(), folded.size()), *folded_regex_)) {
         return true;
       }
-      std::string with_slash = folded.size() > 1 ? absl::StrCat(AbslView(folded), "/") : "/";
+      if (folded.size() <= 1) return false;  // "/" plus "/" is no path.
+      // One buffer per thread: the deny rules meet every request.
+      thread_local std::string with_slash;
+      with_slash.assign(folded.data(), folded.size());
+      with_slash.push_back('/');
       return RE2::FullMatch(with_slash, *folded_regex_);
     }
     case config::v1::StringMatcher::MATCH_PATTERN_NOT_SET:
@@ -104,10 +106,25 @@ bool PolicyPathMatcher::MatchFolded(std::string_view folded) const {
   return false;
 }
 
+namespace {
+
+// Whether FoldPath would change `path` (most request paths: no).
+bool NeedsFolding(std::string_view path) {
+  if (path.size() > 1 && path.back() == '/') return true;
+  for (char c : path) {
+    if (c == ';' || absl::ascii_isupper(static_cast<unsigned char>(c))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 PolicyPathMatcher::Result PolicyPathMatcher::Match(std::string_view path) const {
   if (as_written_.Match(path)) return Result::kAsWritten;
   if (!widen_) return Result::kNoMatch;
-  return MatchFolded(FoldPath(path)) ? Result::kFolded : Result::kNoMatch;
+  // Every request meets every deny rule: fold (and allocate) only a path that folding changes.
+  bool folded = NeedsFolding(path) ? MatchFolded(FoldPath(path)) : MatchFolded(path);
+  return folded ? Result::kFolded : Result::kNoMatch;
 }
 
 }  // namespace phoenix::matchers
