@@ -10,6 +10,7 @@
 #include "source/common/dispatcher.h"
 #include "source/common/stats.h"
 #include "source/common/timeout_queue.h"
+#include "source/http/access_log_format.h"
 #include "source/http/codec.h"
 #include "source/http/filter.h"
 #include "source/http/filter_registry.h"
@@ -85,7 +86,14 @@ struct ConnectionManagerConfig {
   std::vector<std::string> upgrade_types;
   RouteConfigConstSharedPtr route_config;
   std::vector<FilterFactoryPtr> filters;
-  std::vector<std::shared_ptr<AccessLogFile>> access_logs;
+  // One listener access_log entry: where its lines go and how they read.
+  struct AccessLog {
+    std::shared_ptr<AccessLogFile> file;
+    std::shared_ptr<const AccessLogFormatter> formatter;
+  };
+  std::vector<AccessLog> access_logs;
+  // The response headers any access log format reads (%RESP(x)%): kept per stream.
+  std::vector<std::string> access_log_response_headers;
   std::unique_ptr<ConnectionManagerStats> stats;
 };
 
@@ -153,6 +161,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // The access log line of a request the codec refused before it became a stream.
   // `head` is what was parsed of the request, if anything.
   void LogRefusal(int status, const RequestHeaders* head = nullptr);
+  static void WriteAccessLogs(const ConnectionManagerConfig& config,
+                              const AccessLogContext& context);
   // One timeout at a time: waiting for a request head, or idle between requests.
   enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
   void WaitFor(Waiting what);

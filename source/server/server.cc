@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "source/common/rotating_file.h"
 #include "source/common/strings.h"
 #include "source/config/ads_config_source.h"
 #include "source/config/file_config_source.h"
@@ -287,6 +288,11 @@ void Server::InstallSignals() {
       PHX_LOG(kError, "SIGHUP: config rejected, keeping version ", self->current_->version, ":\n",
               status.message());
     }
+  });
+  // After an external logrotate renamed them: new lines go to new files at the old paths.
+  add(SIGUSR1, [](uv_signal_t*, int) {
+    RotatingFile::ReopenAll();
+    PHX_LOG(kInfo, "SIGUSR1: log files reopened");
   });
   uv_signal_cb stop = [](uv_signal_t* h, int signum) {
     static_cast<Server*>(h->data)->StartDrain();
