@@ -423,6 +423,11 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
     errors.Add("admin.address.socket_address", "invalid admin address");
   }
 
+  if (bootstrap.has_overload_manager()) {
+    BuildOverloadConfig(bootstrap.overload_manager(), "overload_manager", errors,
+                        &snapshot->overload);
+  }
+
   if (bootstrap.has_dynamic_resources()) {
     ValidateDynamicResources(bootstrap.dynamic_resources(), errors);
   }

@@ -18,6 +18,16 @@
 namespace phoenix::http {
 namespace {
 
+// What an overloaded proxy's 503 carries: try again in a second.
+const HeaderMap& RetryAfterOneSecond() {
+  static const HeaderMap* headers = [] {
+    auto* map = new HeaderMap();
+    map->Add("retry-after", "1");
+    return map;
+  }();
+  return *headers;
+}
+
 // A random (version 4) UUID, formatted without printf machinery into the 36 bytes at `id`:
 // this runs per request.
 // The eight lowercase hex digits of `x`, most significant first, computed for all eight at
@@ -135,6 +145,11 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
                                             : config_->stats->downstream_rq_http1_total)
         .Inc();
     PrepareRequestHeaders();
+    if (parent_.worker_.shedding_load()) {
+      config_->stats->downstream_rq_overload.Inc();
+      SendLocalReply(503, "overloaded\n", "OL", &RetryAfterOneSecond());
+      return;
+    }
     if (!NormalizePath(headers_->path, config_->path_normalization)) {
       config_->stats->downstream_rq_invalid_path.Inc();
       SendLocalReply(400, "bad request\n", "DPE");
@@ -299,7 +314,9 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
         logged_response_headers_.emplace_back(name, *value);
       }
     }
-    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_->Shutdown();
+    if (parent_.draining_ || parent_.worker_.draining() || parent_.worker_.shedding_load()) {
+      parent_.codec_->Shutdown();  // No keep-alive: HTTP/1 says close, HTTP/2 goes away.
+    }
     encoder_.EncodeHeaders(*headers, end_stream);
     if (end_stream) Complete();
   }

@@ -38,6 +38,8 @@ class ConnectionManager;
   COUNTER(downstream_rq_idle_timeout, "Streams closed by stream_idle_timeout")                   \
   COUNTER(no_route, "Requests that matched no route")                                            \
   COUNTER(downstream_rq_invalid_path, "Requests answered 400: the path was unsafe to normalize") \
+  COUNTER(downstream_rq_overload,                                                                \
+          "Requests answered 503 (OL) while the overload manager sheds load")                    \
   COUNTER(downstream_cx_upgrades_total, "Upgrades let through (WebSocket)")                      \
   GAUGE(downstream_cx_upgrades_active, "Upgraded connections now open")                          \
   COUNTER(downstream_rq_ws_on_non_ws_route, "Upgrades answered 403: the route allows none")      \
@@ -108,6 +110,9 @@ class WorkerContext {
   virtual ~WorkerContext() = default;
   virtual Dispatcher& dispatcher() = 0;
   virtual bool draining() const = 0;
+  // The overload manager sheds load: new requests are answered 503 (OL) and their
+  // connections closed.
+  virtual bool shedding_load() const = 0;
   virtual uint64_t Random() = 0;
   // The connection is finished; the worker may delete it (called deferred, never inside
   // the connection's own callbacks).

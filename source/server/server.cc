@@ -74,6 +74,7 @@ Server::Server(Options options)
                           return Publish(std::move(snapshot));
                         }),
       admin_(dispatcher_),
+      overload_notifier_(dispatcher_, stats_),
       certificate_watcher_(dispatcher_, [this] { (void)RotateCertificates("a file changed"); }),
       dns_resolver_(std::make_unique<network::UvDnsResolver>(dispatcher_)) {
   if (options_.concurrency <= 0) {
@@ -151,6 +152,7 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   std::shared_ptr<const config::ConfigSnapshot> previous = std::move(current_);
   current_ = std::move(snapshot);
   UpdateDnsClusters(previous.get());
+  ApplyOverloadConfig(current_->overload);
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
   for (const auto& [name, cluster] : current_->clusters) {
     if (cluster->proto().health_checks().empty()) continue;
@@ -175,6 +177,45 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   certificate_watcher_.Watch(CertificateFilesOf(*current_));
   return absl::OkStatus();
 }
+
+void Server::ApplyOverloadConfig(const config::OverloadConfig& config) {
+  int cores = std::max(1u, std::thread::hardware_concurrency());
+  auto watch = [&](const std::string& name, const config::OverloadThresholds& thresholds,
+                   const OverloadManager::MonitorFactory& make) {
+    if (thresholds.enabled()) {
+      overload_manager_.Watch(name, make, thresholds);
+    } else {
+      overload_manager_.Unwatch(name);
+    }
+  };
+  watch("cpu", config.cpu,
+        [&] { return std::make_unique<ProcessCpuMonitor>(time_source_, cores); });
+  uint64_t max_rss = config.max_rss_bytes;
+  watch("memory", config.memory,
+        [max_rss] { return std::make_unique<ResidentMemoryMonitor>(max_rss); });
+  watch("app_cpu", config.app_cpu, [&] {
+    return std::make_unique<ProcessesCpuMonitor>(time_source_, cores,
+                                                 [this] { return AppInstancePids(); });
+  });
+  overload_notifier_.SetTarget(
+      config.has_webhook ? std::optional<config::WebhookTarget>(config.webhook) : std::nullopt,
+      config.webhook_timeout, current_->bootstrap.node().id());
+  if (!config.enabled()) {
+    overload_timer_.reset();
+    return;
+  }
+  overload_interval_ = config.refresh_interval;
+  if (overload_timer_ == nullptr) {
+    overload_timer_ = dispatcher_.CreateTimer([this] {
+      overload_manager_.Evaluate();
+      overload_timer_->Enable(overload_interval_);
+    });
+    overload_manager_.Evaluate();  // A CPU baseline now, a first reading after one interval.
+    overload_timer_->Enable(overload_interval_);
+  }
+}
+
+std::vector<pid_t> Server::AppInstancePids() { return {}; }
 
 void Server::UpdateDnsClusters(const config::ConfigSnapshot* previous) {
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::DnsCluster>> next;
@@ -225,7 +266,7 @@ int Server::Run() {
   start_ms_ = time_source_.MonotonicMs();
   signal(SIGPIPE, SIG_IGN);
   for (int i = 0; i < options_.concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, time_source_));
+    workers_.push_back(std::make_unique<Worker>(i, time_source_, overload_manager_.shedding()));
   }
   RegisterBuiltinFilters();
   RegisterBuiltinTransportSockets();
