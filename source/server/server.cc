@@ -23,6 +23,7 @@
 #include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
 #include "source/server/stats_page.h"
+#include "source/server/systemd_notify.h"
 #include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
@@ -305,6 +306,10 @@ int Server::Run() {
           options_.concurrency == 1 ? " worker" : " workers", ", config version ",
           current_->version, ", admin on ",
           network::FormatAddress(reinterpret_cast<const sockaddr*>(&current_->admin_address)));
+  // Listeners are bound and the workers take connections: systemd may start what depends on
+  // us.
+  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving config version ", current_->version,
+                                    "\nMAINPID=", getpid()));
   dispatcher_.Run();
   PHX_LOG(kInfo, "phoenix stopped");
   return 0;
@@ -320,7 +325,10 @@ void Server::InstallSignals() {
   };
   add(SIGHUP, [](uv_signal_t* h, int) {
     auto* self = static_cast<Server*>(h->data);
+    NotifyServiceManager("RELOADING=1");
     absl::Status status = self->source_->Refresh();
+    NotifyServiceManager(
+        absl::StrCat("READY=1\nSTATUS=serving config version ", self->current_->version));
     if (status.ok()) {
       self->server_stats_.config_reload_success.Inc();
       PHX_LOG(kInfo, "SIGHUP: config version ", self->current_->version, " applied");
@@ -350,6 +358,7 @@ void Server::StartDrain() {
   }
   draining_ = true;
   server_stats_.live.Set(0);
+  NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   PHX_LOG(kInfo, "draining: up to ", current_->drain_timeout.count(), " ms for in-flight requests");
   for (auto& worker : workers_) worker->PostDrain();
   drain_deadline_ms_ = time_source_.MonotonicMs() + current_->drain_timeout.count();
