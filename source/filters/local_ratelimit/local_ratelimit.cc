@@ -42,7 +42,7 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
                      config::ConfigErrors& errors)
     : name_(proto.name()),
       match_(proto.match(), path + ".match", errors),
-      key_(proto.key()),
+      key_(proto.key(), path + ".key", errors),
       max_concurrent_(proto.max_concurrent_requests()),
       max_queued_(proto.max_queued_requests()) {
   if (proto.has_queue_timeout()) {
@@ -72,14 +72,11 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
     const auto& bucket = proto.token_bucket();
     uint32_t per_fill = bucket.tokens_per_fill() == 0 ? 1 : bucket.tokens_per_fill();
     size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
-    if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
+    if (!key_.keyed()) max_keys = 1;
     return std::make_unique<KeyedTokenBuckets>(
         max_tokens_, per_fill, ToMicroseconds(bucket.fill_interval()).count(), max_keys,
         &scope.gauge("keys", "Client keys the limit tracks"));
   });
-  if (key_.source_case() == config::v1::RateLimitKey::kHeader && key_.header().empty()) {
-    errors.Add(path + ".key.header", "name the header");
-  }
   allowed_ = &scope.counter("allowed", "Requests the limit let through");
   limited_ = &scope.counter("limited", "Requests the limit refused");
 }
@@ -87,20 +84,7 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
 KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& request,
                                                const std::string& client_ip,
                                                uint64_t now_us) const {
-  std::string_view key;
-  switch (key_.source_case()) {
-    case config::v1::RateLimitKey::kClientAddress:
-      key = client_ip;
-      break;
-    case config::v1::RateLimitKey::kHeader:
-      if (const std::string_view* value = request.headers.Get(key_.header())) key = *value;
-      break;
-    case config::v1::RateLimitKey::kPath:
-      key = request.PathWithoutQuery();
-      break;
-    case config::v1::RateLimitKey::SOURCE_NOT_SET:
-      break;
-  }
+  std::string_view key = key_.Extract(request, client_ip);
   return state_->buckets()->Take(key, now_us);
 }
 
