@@ -191,6 +191,20 @@ class GlobalRateLimitTest(PhoenixTestCase):
         self.assertEqual(self.get(px, "dave").status, 200, "other keys still count")
         self.assertEqual(self.redis.command_calls("incr"), calls + 1)
 
+    def test_a_flushed_script_cache_is_loaded_again(self):
+        px = self.start_proxy(per_user(100), failure_mode="FAIL_CLOSED")
+        # The first increment goes out with the script (EVAL) before SCRIPT LOAD has answered.
+        self.assertEqual([self.get(px, "ivy").status for _ in range(2)], [200, 200])
+        self.assertEqual(self.redis.command_calls("eval"), 1)
+        self.assertEqual(self.redis.command_calls("evalsha"), 1)
+        self.redis.command("SCRIPT", "FLUSH")
+        # The first increment after the flush meets NOSCRIPT (FAIL_CLOSED: 500); phoenix then
+        # sends the script whole until it is loaded again.
+        self.assertEqual([self.get(px, "ivy").status for _ in range(3)], [500, 200, 200])
+        self.assertEqual(px.stat("http.ingress.global_ratelimit.grl.redis_error"), 1)
+        self.assertEqual(self.redis.command("GET", f"phx_rl:it:certs:{int(time.time()) // 3600}"
+                                                   ":ivy"), "4")
+
     def wait_reconnected(self, px, stat):
         """Until a request is counted by Redis again (not decided by failure_mode)."""
         def counted():

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "source/common/logging.h"
 #include "source/common/random.h"
+#include "source/common/strings.h"
 #include "source/common/timeout_queue.h"
 
 namespace phoenix::filters {
@@ -20,6 +21,21 @@ namespace {
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 constexpr std::chrono::milliseconds kConnectTimeout{1000};
+
+// The count of one request, atomic in Redis: INCR the window's key (its TTL set when it is
+// made) and, for a sliding window, read the previous window's. Returns {current, previous}.
+constexpr std::string_view kIncrementScript =
+    "local c = redis.call('INCR', KEYS[1])\n"
+    "if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+    "local p = 0\n"
+    "if #KEYS > 1 then p = tonumber(redis.call('GET', KEYS[2]) or '0') end\n"
+    "return {c, p}\n";
+
+// RESP, written by hand: one allocation-free append per argument instead of hiredis's
+// printf-style formatting.
+void AppendBulk(std::string& out, std::string_view value) {
+  absl::StrAppend(&out, "$", value.size(), "\r\n", AbslView(value), "\r\n");
+}
 
 // FNV-1a: the same on every build, so every sidecar sends a key to the same address.
 uint64_t StableHash(std::string_view text) {
@@ -131,8 +147,7 @@ absl::StatusOr<RedisAddress> RedisAddress::Parse(std::string_view text) {
 // out only silences it.
 class RedisConnection::PendingIncrement : public CounterCall, public TimeoutQueue::Entry {
  public:
-  PendingIncrement(CounterCallbacks& callbacks, bool sliding)
-      : callbacks_(&callbacks), sliding_(sliding) {}
+  explicit PendingIncrement(CounterCallbacks& callbacks) : callbacks_(&callbacks) {}
   virtual ~PendingIncrement() = default;
 
   void Cancel() override {
@@ -147,11 +162,9 @@ class RedisConnection::PendingIncrement : public CounterCall, public TimeoutQueu
     callbacks_ = nullptr;
     if (callbacks != nullptr) callbacks->OnCounted(reply);
   }
-  bool sliding() const { return sliding_; }
 
  private:
   CounterCallbacks* callbacks_;
-  bool sliding_;
 };
 
 RedisConnection::RedisConnection(Dispatcher& dispatcher, RedisAddress address,
@@ -189,6 +202,8 @@ void RedisConnection::Connect() {
   redisAsyncSetConnectCallback(context, &RedisConnection::OnConnect);
   redisAsyncSetDisconnectCallback(context, &RedisConnection::OnDisconnect);
   context_ = context;
+  script_sha_.clear();
+  LoadScript();  // Sent once connected, ahead of every increment.
   connect_timer_->Enable(kConnectTimeout);
 }
 
@@ -256,18 +271,23 @@ CounterCall* RedisConnection::Increment(const CounterRequest& request,
   // Calls made while the connection is being made wait in hiredis's buffer, under the timeout.
   if (context_ == nullptr) return nullptr;
   bool sliding = !request.previous_key.empty();
-  std::string ttl = absl::StrCat(request.ttl_s);
-  redisAsyncContext* c = context_;
-  if (redisAsyncCommand(c, nullptr, nullptr, "MULTI") != REDIS_OK) return nullptr;
-  redisAsyncCommand(c, nullptr, nullptr, "INCR %b", request.key.data(), request.key.size());
-  redisAsyncCommand(c, nullptr, nullptr, "EXPIRE %b %b", request.key.data(), request.key.size(),
-                    ttl.data(), ttl.size());
-  if (sliding) {
-    redisAsyncCommand(c, nullptr, nullptr, "GET %b", request.previous_key.data(),
-                      request.previous_key.size());
+  // EVALSHA once SCRIPT LOAD has answered; until then (and after a NOSCRIPT) the script itself.
+  command_.clear();
+  absl::StrAppend(&command_, "*", sliding ? 6 : 5, "\r\n");
+  if (script_sha_.empty()) {
+    AppendBulk(command_, "EVAL");
+    AppendBulk(command_, kIncrementScript);
+  } else {
+    AppendBulk(command_, "EVALSHA");
+    AppendBulk(command_, script_sha_);
   }
-  auto* pending = new PendingIncrement(callbacks, sliding);
-  if (redisAsyncCommand(c, &RedisConnection::OnReply, pending, "EXEC") != REDIS_OK) {
+  AppendBulk(command_, sliding ? "2" : "1");
+  AppendBulk(command_, request.key);
+  if (sliding) AppendBulk(command_, request.previous_key);
+  AppendBulk(command_, absl::StrCat(request.ttl_s));
+  auto* pending = new PendingIncrement(callbacks);
+  if (redisAsyncFormattedCommand(context_, &RedisConnection::OnReply, pending, command_.data(),
+                                 command_.size()) != REDIS_OK) {
     delete pending;
     return nullptr;
   }
@@ -275,19 +295,44 @@ CounterCall* RedisConnection::Increment(const CounterRequest& request,
   return pending;
 }
 
+void RedisConnection::LoadScript() {
+  command_.clear();
+  command_ = "*3\r\n";
+  AppendBulk(command_, "SCRIPT");
+  AppendBulk(command_, "LOAD");
+  AppendBulk(command_, kIncrementScript);
+  redisAsyncFormattedCommand(context_, &RedisConnection::OnScriptLoaded, nullptr, command_.data(),
+                             command_.size());
+}
+
+void RedisConnection::OnScriptLoaded(redisAsyncContext* context, void* reply_ptr, void*) {
+  const auto* reply = static_cast<const redisReply*>(reply_ptr);
+  auto* self = static_cast<RedisConnection*>(context->data);
+  if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+    self->script_sha_.assign(reply->str, reply->len);
+  }
+}
+
 void RedisConnection::OnReply(redisAsyncContext* context, void* reply_ptr, void* privdata) {
   std::unique_ptr<PendingIncrement> pending(static_cast<PendingIncrement*>(privdata));
   const auto* reply = static_cast<const redisReply*>(reply_ptr);
   CounterReply answer;
-  size_t expected = pending->sliding() ? 3 : 2;
-  if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == expected &&
+  if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
       ParseCount(reply->element[0], &answer.current) &&
-      (!pending->sliding() || ParseCount(reply->element[2], &answer.previous))) {
+      ParseCount(reply->element[1], &answer.previous)) {
     answer.status = CounterReply::Status::kOk;
   } else if (reply != nullptr) {
-    PHX_LOG(kWarn, "redis: unexpected reply to EXEC (type ", reply->type, ")",
-            reply->type == REDIS_REPLY_ERROR ? ": " : "",
-            reply->type == REDIS_REPLY_ERROR ? absl::string_view(reply->str, reply->len) : "");
+    std::string_view error = reply->type == REDIS_REPLY_ERROR
+                                 ? std::string_view(reply->str, reply->len)
+                                 : std::string_view();
+    PHX_LOG(kWarn, "redis: unexpected reply to the increment script (type ", reply->type, ")",
+            error.empty() ? "" : ": ", AbslView(error));
+    auto* self = static_cast<RedisConnection*>(context->data);
+    if (error.starts_with("NOSCRIPT") && !self->script_sha_.empty()) {
+      // The script cache was flushed: send the script itself until it is loaded again.
+      self->script_sha_.clear();
+      self->LoadScript();
+    }
   }
   pending->Answer(answer);
 }

@@ -30,7 +30,8 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
-  // MULTI; INCR key; EXPIRE key ttl; [GET previous_key;] EXEC — atomic, one round trip.
+  // One script (EVALSHA): INCR key, EXPIRE it when new, GET previous_key for a sliding
+  // window — atomic, one round trip.
   CounterCall* Increment(const CounterRequest& request, CounterCallbacks& callbacks);
   // Closes the connection (calls in flight hear an error) and stops reconnecting.
   void Shutdown();
@@ -45,6 +46,8 @@ class RedisConnection {
   static void OnConnect(const redisAsyncContext* context, int status);
   static void OnDisconnect(const redisAsyncContext* context, int status);
   static void OnReply(redisAsyncContext* context, void* reply, void* privdata);
+  void LoadScript();
+  static void OnScriptLoaded(redisAsyncContext* context, void* reply, void* privdata);
 
   Dispatcher& dispatcher_;
   RedisAddress address_;
@@ -55,6 +58,8 @@ class RedisConnection {
   std::chrono::milliseconds backoff_;
   std::unique_ptr<Timer> reconnect_timer_;
   std::unique_ptr<Timer> connect_timer_;  // Gives up on a connect that hangs.
+  std::string script_sha_;                // The increment script's, once SCRIPT LOAD has answered.
+  std::string command_;                   // Reused for each command's RESP.
 };
 
 // A worker's store: one connection per Redis address, each key on the address its hash picks
