@@ -5,6 +5,11 @@
 
 namespace phoenix::matchers {
 
+ParsedRequestSource::ParsedRequestSource(std::string_view client_ip, std::string_view principal) {
+  source_.client = CidrRange::ParseAddress(client_ip, &client_) ? &client_ : nullptr;
+  source_.principal = principal;
+}
+
 namespace {
 
 // The forms of a not_rule's terms: the polarity flips.

@@ -8,35 +8,15 @@
 #include "source/common/strings.h"
 #include "source/filters/global_ratelimit/redis_counter_store.h"
 #include "source/http/filter_registry.h"
+#include "source/matchers/rate_limit_filter_factory.h"
 
 namespace phoenix::filters {
 namespace {
 
 constexpr int64_t kMicrosPerSecond = 1000000;
 
-class GlobalRateLimitFilterFactory : public http::FilterFactory {
- public:
-  explicit GlobalRateLimitFilterFactory(std::shared_ptr<const GlobalRateLimitConfig> config)
-      : config_(std::move(config)) {}
-  std::unique_ptr<http::StreamFilter> Create() const override {
-    return std::make_unique<GlobalRateLimitFilter>(config_);
-  }
-  void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               std::string_view principal, http::PolicyExplanation& explanation) const override {
-    in6_addr client;
-    const in6_addr* client_ptr =
-        matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
-    for (const auto& limit : config_->limits()) {
-      if (!limit->Applies(request, {client_ptr, principal})) continue;
-      explanation.rate_limits.push_back(limit->name());
-      explanation.lines.push_back(
-          absl::StrCat("global_ratelimit: limit '", limit->name(), "' applies"));
-    }
-  }
-
- private:
-  std::shared_ptr<const GlobalRateLimitConfig> config_;
-};
+using GlobalRateLimitFilterFactory =
+    matchers::RateLimitFilterFactory<GlobalRateLimitFilter, GlobalRateLimitConfig>;
 
 int64_t UnitSeconds(config::v1::GlobalRateLimitDescriptor::Unit unit) {
   switch (unit) {
@@ -207,15 +187,13 @@ void GlobalRateLimitFilter::Check::OnCounted(const CounterReply& answer) {
 
 http::FilterStatus GlobalRateLimitFilter::DecodeHeaders(http::RequestHeaders& request, bool) {
   const http::StreamInfo& info = callbacks_->stream_info();
-  in6_addr client;
-  const in6_addr* client_ptr =
-      matchers::CidrRange::ParseAddress(info.client_ip, &client) ? &client : nullptr;
+  matchers::ParsedRequestSource source(info.client_ip, info.peer_principal());
   worker_ = &config_->ForWorker(callbacks_->dispatcher());
   now_us_ = callbacks_->dispatcher().time_source().SystemUs();
   const auto& limits = config_->limits();
   checks_.reserve(limits.size());
   for (const auto& limit : limits) {
-    if (!limit->Applies(request, {client_ptr, info.peer_principal()})) continue;
+    if (!limit->Applies(request, source.get())) continue;
     Check& check = checks_.emplace_back();
     check.filter = this;
     check.limit = limit.get();
@@ -304,19 +282,9 @@ void GlobalRateLimitFilter::OnDestroy() {
 }
 
 void RegisterGlobalRateLimitFilter() {
-  http::FilterRegistry::Register(
-      GlobalRateLimitFilter::kName,
-      [](const google::protobuf::Any& typed_config, const http::FilterFactoryContext& context,
-         const std::string& path, config::ConfigErrors& errors) -> http::FilterFactoryPtr {
-        config::v1::GlobalRateLimit proto;
-        if (!typed_config.UnpackTo(&proto)) {
-          errors.Add(path, "needs typed_config of type phoenix.config.v1.GlobalRateLimit");
-          return nullptr;
-        }
-        auto config = std::make_shared<GlobalRateLimitConfig>(proto, context.stats,
-                                                              context.stat_prefix, path, errors);
-        return std::make_shared<GlobalRateLimitFilterFactory>(std::move(config));
-      });
+  http::FilterRegistry::RegisterSharedConfig<config::v1::GlobalRateLimit, GlobalRateLimitConfig,
+                                             GlobalRateLimitFilterFactory>(
+      GlobalRateLimitFilter::kName);
 }
 
 }  // namespace phoenix::filters

@@ -7,33 +7,13 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "source/common/duration.h"
 #include "source/http/filter_registry.h"
+#include "source/matchers/rate_limit_filter_factory.h"
 
 namespace phoenix::filters {
 namespace {
 
-class LocalRateLimitFilterFactory : public http::FilterFactory {
- public:
-  explicit LocalRateLimitFilterFactory(std::shared_ptr<const LocalRateLimitConfig> config)
-      : config_(std::move(config)) {}
-  std::unique_ptr<http::StreamFilter> Create() const override {
-    return std::make_unique<LocalRateLimitFilter>(config_);
-  }
-  void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               std::string_view principal, http::PolicyExplanation& explanation) const override {
-    in6_addr client;
-    const in6_addr* client_ptr =
-        matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
-    for (const auto& limit : config_->limits()) {
-      if (!limit->Applies(request, {client_ptr, principal})) continue;
-      explanation.rate_limits.push_back(limit->name());
-      explanation.lines.push_back(
-          absl::StrCat("local_ratelimit: limit '", limit->name(), "' applies"));
-    }
-  }
-
- private:
-  std::shared_ptr<const LocalRateLimitConfig> config_;
-};
+using LocalRateLimitFilterFactory =
+    matchers::RateLimitFilterFactory<LocalRateLimitFilter, LocalRateLimitConfig>;
 
 }  // namespace
 
@@ -169,16 +149,12 @@ http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& hea
 
 http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   const std::string& client_ip = callbacks_->stream_info().client_ip;
-  in6_addr client;
-  const in6_addr* client_ptr =
-      matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+  matchers::ParsedRequestSource source(client_ip, callbacks_->stream_info().peer_principal());
   uint64_t now_us = callbacks_->dispatcher().time_source().MonotonicUs();
   const auto& limits = config_->limits();
   for (size_t i = from; i < limits.size(); ++i) {
     const RateLimit& limit = *limits[i];
-    if (!limit.Applies(*request_, {client_ptr, callbacks_->stream_info().peer_principal()})) {
-      continue;
-    }
+    if (!limit.Applies(*request_, source.get())) continue;
     if (limit.has_bucket()) {
       KeyedTokenBuckets::Result result = limit.TakeToken(*request_, client_ip, now_us);
       if (!result.allowed) {
@@ -285,19 +261,9 @@ void LocalRateLimitFilter::OnDestroy() {
 }
 
 void RegisterLocalRateLimitFilter() {
-  http::FilterRegistry::Register(
-      LocalRateLimitFilter::kName,
-      [](const google::protobuf::Any& typed_config, const http::FilterFactoryContext& context,
-         const std::string& path, config::ConfigErrors& errors) -> http::FilterFactoryPtr {
-        config::v1::LocalRateLimit proto;
-        if (!typed_config.UnpackTo(&proto)) {
-          errors.Add(path, "needs typed_config of type phoenix.config.v1.LocalRateLimit");
-          return nullptr;
-        }
-        auto config = std::make_shared<LocalRateLimitConfig>(proto, context.stats,
-                                                             context.stat_prefix, path, errors);
-        return std::make_shared<LocalRateLimitFilterFactory>(std::move(config));
-      });
+  http::FilterRegistry::RegisterSharedConfig<config::v1::LocalRateLimit, LocalRateLimitConfig,
+                                             LocalRateLimitFilterFactory>(
+      LocalRateLimitFilter::kName);
 }
 
 }  // namespace phoenix::filters
