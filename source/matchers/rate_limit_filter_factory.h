@@ -1,8 +1,12 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "source/common/config_errors.h"
 #include "source/http/filter_registry.h"
 #include "source/matchers/request_matcher.h"
 
@@ -26,5 +30,24 @@ class RateLimitFilterFactory : public http::SharedConfigFilterFactory<Filter, Co
     }
   }
 };
+
+// A rate limit config's limits, in order, from its `limits` field: `make(proto, path)` builds
+// each (its errors under <path>.limits[i]); a name two limits share is an error.
+template <typename Limit, typename Protos, typename Make>
+std::vector<std::unique_ptr<Limit>> BuildLimits(const Protos& protos, const std::string& path,
+                                                config::ConfigErrors& errors, const Make& make) {
+  std::vector<std::unique_ptr<Limit>> limits;
+  for (int i = 0; i < protos.size(); ++i) {
+    std::string limit_path = absl::StrCat(path, ".limits[", i, "]");
+    for (const auto& other : limits) {
+      if (!protos[i].name().empty() && other->name() == protos[i].name()) {
+        errors.Add(limit_path + ".name",
+                   absl::StrCat("limit name '", protos[i].name(), "' is used twice"));
+      }
+    }
+    limits.push_back(make(protos[i], limit_path));
+  }
+  return limits;
+}
 
 }  // namespace phoenix::matchers

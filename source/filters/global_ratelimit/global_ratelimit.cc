@@ -133,16 +133,11 @@ GlobalRateLimitConfig::GlobalRateLimitConfig(const config::v1::GlobalRateLimit& 
                          .Labelled("global_ratelimit_prefix", proto.stat_prefix());
   stats_ = std::make_unique<GlobalRateLimitStats>(scope);
   if (proto.limits_size() == 0) errors.Add(path + ".limits", "set at least one limit");
-  for (int i = 0; i < proto.limits_size(); ++i) {
-    std::string lpath = absl::StrCat(path, ".limits[", i, "]");
-    for (const auto& other : limits_) {
-      if (!proto.limits(i).name().empty() && other->name() == proto.limits(i).name()) {
-        errors.Add(lpath + ".name",
-                   absl::StrCat("limit name '", proto.limits(i).name(), "' is used twice"));
-      }
-    }
-    limits_.push_back(std::make_unique<GlobalLimit>(proto.limits(i), domain, scope, lpath, errors));
-  }
+  limits_ = matchers::BuildLimits<GlobalLimit>(
+      proto.limits(), path, errors,
+      [&](const config::v1::GlobalRateLimitDescriptor& limit, const std::string& limit_path) {
+        return std::make_unique<GlobalLimit>(limit, domain, scope, limit_path, errors);
+      });
   std::vector<RedisAddress> addresses;
   if (!proto.has_redis() || proto.redis().addresses_size() == 0) {
     errors.Add(path + (proto.has_redis() ? ".redis.addresses" : ".redis"),

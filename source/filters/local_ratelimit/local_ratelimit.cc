@@ -128,19 +128,12 @@ void RateLimitState::Leave() {
 
 LocalRateLimitConfig::LocalRateLimitConfig(const config::v1::LocalRateLimit& proto,
                                            StatsStore& stats, const std::string& stat_prefix,
-                                           const std::string& path, config::ConfigErrors& errors) {
-  for (int i = 0; i < proto.limits_size(); ++i) {
-    std::string lpath = absl::StrCat(path, ".limits[", i, "]");
-    for (const auto& other : limits_) {
-      if (!proto.limits(i).name().empty() && other->name() == proto.limits(i).name()) {
-        errors.Add(lpath + ".name",
-                   absl::StrCat("limit name '", proto.limits(i).name(), "' is used twice"));
-      }
-    }
-    limits_.push_back(
-        std::make_unique<RateLimit>(proto.limits(i), stats, stat_prefix, lpath, errors));
-  }
-}
+                                           const std::string& path, config::ConfigErrors& errors)
+    : limits_(matchers::BuildLimits<RateLimit>(
+          proto.limits(), path, errors,
+          [&](const config::v1::RateLimit& limit, const std::string& limit_path) {
+            return std::make_unique<RateLimit>(limit, stats, stat_prefix, limit_path, errors);
+          })) {}
 
 http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
   request_ = &headers;
