@@ -7,7 +7,8 @@ RUN tools/setup.sh && tools/build.sh phoenix && tools/certs.sh /src/.demo/certs
 
 FROM debian:12-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-      libuv1 libprotobuf32 libyaml-cpp0.7 libre2-9 libabsl20220623 libssl3 ca-certificates \
+      libuv1 libprotobuf32 libyaml-cpp0.7 libre2-9 libabsl20220623 libssl3 libhiredis0.14 \
+      ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/phoenix /usr/local/bin/phoenix
 COPY config/phoenix-app.yaml /etc/phoenix/phoenix.yaml

@@ -24,6 +24,8 @@ PACKAGES=(
   prometheus
   # TLS: the demo PKI (tools/certs.sh) and the scan of a TLS listener (tools/testssl.sh).
   openssl testssl.sh
+  # Global rate limits: the hiredis client (its libuv adapter) and the Redis of the tests.
+  libhiredis-dev redis-server
 )
 # Node and npm run the gRPC test tools. Debian's, unless there is a node already: a newer one
 # (NodeSource's, which bundles npm) stays, Debian's packages would only fight it.
@@ -46,7 +48,7 @@ if [ ${#missing[@]} -ne 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Package post-install scripts may start services we only use as bench fixtures.
-  for svc in nginx haproxy prometheus; do
+  for svc in nginx haproxy prometheus redis-server; do
     if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done

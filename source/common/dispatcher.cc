@@ -58,6 +58,10 @@ void Dispatcher::AddPrepareCallback(std::function<void()> callback) {
   prepare_callbacks_.push_back(std::move(callback));
 }
 
+void Dispatcher::AddExitCallback(std::function<void()> callback) {
+  exit_callbacks_.push_back(std::move(callback));
+}
+
 void Dispatcher::OnAsync(uv_async_t* handle) {
   auto* self = static_cast<Dispatcher*>(handle->data);
   std::vector<std::function<void()>> posted;
@@ -97,6 +101,9 @@ void Dispatcher::RunDeferred() {
 void Dispatcher::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 void Dispatcher::Exit() {
+  std::vector<std::function<void()>> exit_callbacks;
+  exit_callbacks.swap(exit_callbacks_);
+  for (auto& callback : exit_callbacks) callback();
   RunDeferred();
   timeout_queues_.clear();
   uv_walk(

@@ -47,6 +47,9 @@ class Dispatcher {
   }
   // Runs before the loop blocks for I/O, once per iteration (flushes buffered logs).
   void AddPrepareCallback(std::function<void()> callback);
+  // Runs at Exit(), before the handles close, in the order added: for objects that outlive
+  // the loop's run (per-thread clients) to close their handles themselves while they may.
+  void AddExitCallback(std::function<void()> callback);
 
   // Runs the loop until Exit() is called and every handle is closed.
   void Run();
@@ -76,6 +79,7 @@ class Dispatcher {
   // The batch RunDeferred() is running; kept between iterations for its capacity.
   std::vector<std::function<void()>> running_;
   std::vector<std::function<void()>> prepare_callbacks_;
+  std::vector<std::function<void()>> exit_callbacks_;
   std::map<int64_t, std::unique_ptr<TimeoutQueue>> timeout_queues_;
 };
 

@@ -2,7 +2,15 @@
 
 #include <map>
 
+#include "absl/strings/str_cat.h"
+#include "source/common/strings.h"
+
 namespace phoenix::http {
+
+void PolicyExplanation::AddRateLimit(std::string_view filter, const std::string& name) {
+  rate_limits.push_back(name);
+  lines.push_back(absl::StrCat(AbslView(filter), ": limit '", name, "' applies"));
+}
 namespace {
 
 std::map<std::string, FilterRegistry::Entry>& Registry() {

@@ -18,6 +18,9 @@ struct PolicyExplanation {
   std::string denied_by;                 // Access rule that denies ("default": the default).
   std::vector<std::string> rate_limits;  // Limits that cover the request.
   std::vector<std::string> lines;        // Human-readable steps, in order.
+
+  // The rate limit `name` of the filter `filter` ("local_ratelimit") covers the request.
+  void AddRateLimit(std::string_view filter, const std::string& name);
 };
 
 // Makes one filter instance per request. Built once per config snapshot.
@@ -42,6 +45,24 @@ class FilterFactory {
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
 
+// The factory of a filter built from one config that every request shares: Create() gives
+// each request a `Filter(config)`.
+template <typename Filter, typename Config>
+class SharedConfigFilterFactory : public FilterFactory {
+ public:
+  explicit SharedConfigFilterFactory(std::shared_ptr<const Config> config)
+      : config_(std::move(config)) {}
+  std::unique_ptr<StreamFilter> Create() const override {
+    return std::make_unique<Filter>(config_);
+  }
+
+ protected:
+  const Config& config() const { return *config_; }
+
+ private:
+  std::shared_ptr<const Config> config_;
+};
+
 // What a filter factory may use while it is built from config.
 struct FilterFactoryContext {
   StatsStore& stats;
@@ -63,6 +84,38 @@ class FilterRegistry {
   };
 
   static void Register(const std::string& name, Builder builder, bool terminal = false);
+  // Registers a filter whose typed_config must be a `Proto`: `build` gets it unpacked (a
+  // typed_config of another type is a config error).
+  template <typename Proto>
+  static void RegisterTyped(
+      const std::string& name,
+      std::function<FilterFactoryPtr(const Proto& proto, const FilterFactoryContext& context,
+                                     const std::string& path, config::ConfigErrors& errors)>
+          build) {
+    Register(name,
+             [build = std::move(build)](
+                 const google::protobuf::Any& typed_config, const FilterFactoryContext& context,
+                 const std::string& path, config::ConfigErrors& errors) -> FilterFactoryPtr {
+               Proto proto;
+               if (!typed_config.UnpackTo(&proto)) {
+                 errors.Add(path, "needs typed_config of type " + Proto::descriptor()->full_name());
+                 return nullptr;
+               }
+               return build(proto, context, path, errors);
+             });
+  }
+  // Registers a filter made by `Factory` from one `Config` that every request shares, built as
+  // `Config(proto, stats, stat_prefix, path, errors)` from a typed_config of type `Proto`.
+  template <typename Proto, typename Config, typename Factory>
+  static void RegisterSharedConfig(const std::string& name) {
+    RegisterTyped<Proto>(
+        name,
+        [](const Proto& proto, const FilterFactoryContext& context, const std::string& path,
+           config::ConfigErrors& errors) -> FilterFactoryPtr {
+          return std::make_shared<Factory>(
+              std::make_shared<Config>(proto, context.stats, context.stat_prefix, path, errors));
+        });
+  }
   static const Entry* Find(const std::string& name);
   static std::vector<std::string> Names();
 };

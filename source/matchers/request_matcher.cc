@@ -5,6 +5,13 @@
 
 namespace phoenix::matchers {
 
+ParsedRequestSource::ParsedRequestSource(std::string_view client_ip, std::string_view principal,
+                                         const http::PathSemantics* app_paths) {
+  source_.client = CidrRange::ParseAddress(client_ip, &client_) ? &client_ : nullptr;
+  source_.principal = principal;
+  source_.app_paths = app_paths;
+}
+
 namespace {
 
 // The forms of a not_rule's terms: the polarity flips.

@@ -29,6 +29,21 @@ struct RequestSource {
   const http::PathSemantics* app_paths = nullptr;
 };
 
+// A RequestSource with its client address parsed from text (StreamInfo::client_ip): how
+// filters hand a request's sender to their matchers. Not copyable: the source points into it.
+class ParsedRequestSource {
+ public:
+  ParsedRequestSource(std::string_view client_ip, std::string_view principal,
+                      const http::PathSemantics* app_paths = nullptr);
+  ParsedRequestSource(const ParsedRequestSource&) = delete;
+  ParsedRequestSource& operator=(const ParsedRequestSource&) = delete;
+  const RequestSource& get() const { return source_; }
+
+ private:
+  in6_addr client_;
+  RequestSource source_;
+};
+
 // Which spellings of a path a matcher's path terms cover.
 enum class PathForms {
   // The path as written only: routes, rate limits, `strict: true` rules.

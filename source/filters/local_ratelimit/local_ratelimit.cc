@@ -7,34 +7,13 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "source/common/duration.h"
 #include "source/http/filter_registry.h"
+#include "source/matchers/rate_limit_filter_factory.h"
 
 namespace phoenix::filters {
 namespace {
 
-class LocalRateLimitFilterFactory : public http::FilterFactory {
- public:
-  explicit LocalRateLimitFilterFactory(std::shared_ptr<const LocalRateLimitConfig> config)
-      : config_(std::move(config)) {}
-  std::unique_ptr<http::StreamFilter> Create() const override {
-    return std::make_unique<LocalRateLimitFilter>(config_);
-  }
-  void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               std::string_view principal, const http::PathSemantics* app_paths,
-               http::PolicyExplanation& explanation) const override {
-    in6_addr client;
-    const in6_addr* client_ptr =
-        matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
-    for (const auto& limit : config_->limits()) {
-      if (!limit->Applies(request, {client_ptr, principal, app_paths})) continue;
-      explanation.rate_limits.push_back(limit->name());
-      explanation.lines.push_back(
-          absl::StrCat("local_ratelimit: limit '", limit->name(), "' applies"));
-    }
-  }
-
- private:
-  std::shared_ptr<const LocalRateLimitConfig> config_;
-};
+using LocalRateLimitFilterFactory =
+    matchers::RateLimitFilterFactory<LocalRateLimitFilter, LocalRateLimitConfig>;
 
 }  // namespace
 
@@ -43,7 +22,7 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
                      config::ConfigErrors& errors)
     : name_(proto.name()),
       match_(proto.match(), path + ".match", errors),
-      key_(proto.key()),
+      key_(proto.key(), path + ".key", errors),
       max_concurrent_(proto.max_concurrent_requests()),
       max_queued_(proto.max_queued_requests()) {
   if (proto.has_queue_timeout()) {
@@ -73,14 +52,11 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
     const auto& bucket = proto.token_bucket();
     uint32_t per_fill = bucket.tokens_per_fill() == 0 ? 1 : bucket.tokens_per_fill();
     size_t max_keys = proto.max_keys() == 0 ? 10000 : proto.max_keys();
-    if (key_.source_case() == config::v1::RateLimitKey::SOURCE_NOT_SET) max_keys = 1;
+    if (!key_.keyed()) max_keys = 1;
     return std::make_unique<KeyedTokenBuckets>(
         max_tokens_, per_fill, ToMicroseconds(bucket.fill_interval()).count(), max_keys,
         &scope.gauge("keys", "Client keys the limit tracks"));
   });
-  if (key_.source_case() == config::v1::RateLimitKey::kHeader && key_.header().empty()) {
-    errors.Add(path + ".key.header", "name the header");
-  }
   allowed_ = &scope.counter("allowed", "Requests the limit let through");
   limited_ = &scope.counter("limited", "Requests the limit refused");
 }
@@ -88,20 +64,7 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
 KeyedTokenBuckets::Result RateLimit::TakeToken(const http::RequestHeaders& request,
                                                const std::string& client_ip,
                                                uint64_t now_us) const {
-  std::string_view key;
-  switch (key_.source_case()) {
-    case config::v1::RateLimitKey::kClientAddress:
-      key = client_ip;
-      break;
-    case config::v1::RateLimitKey::kHeader:
-      if (const std::string_view* value = request.headers.Get(key_.header())) key = *value;
-      break;
-    case config::v1::RateLimitKey::kPath:
-      key = request.PathWithoutQuery();
-      break;
-    case config::v1::RateLimitKey::SOURCE_NOT_SET:
-      break;
-  }
+  std::string_view key = key_.Extract(request, client_ip);
   return state_->buckets()->Take(key, now_us);
 }
 
@@ -165,19 +128,12 @@ void RateLimitState::Leave() {
 
 LocalRateLimitConfig::LocalRateLimitConfig(const config::v1::LocalRateLimit& proto,
                                            StatsStore& stats, const std::string& stat_prefix,
-                                           const std::string& path, config::ConfigErrors& errors) {
-  for (int i = 0; i < proto.limits_size(); ++i) {
-    std::string lpath = absl::StrCat(path, ".limits[", i, "]");
-    for (const auto& other : limits_) {
-      if (!proto.limits(i).name().empty() && other->name() == proto.limits(i).name()) {
-        errors.Add(lpath + ".name",
-                   absl::StrCat("limit name '", proto.limits(i).name(), "' is used twice"));
-      }
-    }
-    limits_.push_back(
-        std::make_unique<RateLimit>(proto.limits(i), stats, stat_prefix, lpath, errors));
-  }
-}
+                                           const std::string& path, config::ConfigErrors& errors)
+    : limits_(matchers::BuildLimits<RateLimit>(
+          proto.limits(), path, errors,
+          [&](const config::v1::RateLimit& limit, const std::string& limit_path) {
+            return std::make_unique<RateLimit>(limit, stats, stat_prefix, limit_path, errors);
+          })) {}
 
 http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
   request_ = &headers;
@@ -186,19 +142,14 @@ http::FilterStatus LocalRateLimitFilter::DecodeHeaders(http::RequestHeaders& hea
 
 http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
   const std::string& client_ip = callbacks_->stream_info().client_ip;
-  in6_addr client;
-  const in6_addr* client_ptr =
-      matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
+  const http::Route* route = callbacks_->route();
+  matchers::ParsedRequestSource source(client_ip, callbacks_->stream_info().peer_principal(),
+                                       route != nullptr ? &route->app_path_semantics() : nullptr);
   uint64_t now_us = callbacks_->dispatcher().time_source().MonotonicUs();
   const auto& limits = config_->limits();
-  const http::Route* route = callbacks_->route();
-  matchers::RequestSource source{client_ptr, callbacks_->stream_info().peer_principal(),
-                                 route != nullptr ? &route->app_path_semantics() : nullptr};
   for (size_t i = from; i < limits.size(); ++i) {
     const RateLimit& limit = *limits[i];
-    if (!limit.Applies(*request_, source)) {
-      continue;
-    }
+    if (!limit.Applies(*request_, source.get())) continue;
     if (limit.has_bucket()) {
       KeyedTokenBuckets::Result result = limit.TakeToken(*request_, client_ip, now_us);
       if (!result.allowed) {
@@ -305,19 +256,9 @@ void LocalRateLimitFilter::OnDestroy() {
 }
 
 void RegisterLocalRateLimitFilter() {
-  http::FilterRegistry::Register(
-      LocalRateLimitFilter::kName,
-      [](const google::protobuf::Any& typed_config, const http::FilterFactoryContext& context,
-         const std::string& path, config::ConfigErrors& errors) -> http::FilterFactoryPtr {
-        config::v1::LocalRateLimit proto;
-        if (!typed_config.UnpackTo(&proto)) {
-          errors.Add(path, "needs typed_config of type phoenix.config.v1.LocalRateLimit");
-          return nullptr;
-        }
-        auto config = std::make_shared<LocalRateLimitConfig>(proto, context.stats,
-                                                             context.stat_prefix, path, errors);
-        return std::make_shared<LocalRateLimitFilterFactory>(std::move(config));
-      });
+  http::FilterRegistry::RegisterSharedConfig<config::v1::LocalRateLimit, LocalRateLimitConfig,
+                                             LocalRateLimitFilterFactory>(
+      LocalRateLimitFilter::kName);
 }
 
 }  // namespace phoenix::filters

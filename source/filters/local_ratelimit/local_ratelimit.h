@@ -16,6 +16,7 @@
 #include "source/common/stats.h"
 #include "source/filters/local_ratelimit/token_bucket.h"
 #include "source/http/filter.h"
+#include "source/matchers/rate_limit_key.h"
 #include "source/matchers/request_matcher.h"
 
 namespace phoenix::filters {
@@ -92,7 +93,7 @@ class RateLimit {
  private:
   std::string name_;
   matchers::RequestMatcher match_;
-  config::v1::RateLimitKey key_;
+  matchers::RateLimitKeyExtractor key_;
   uint32_t max_tokens_ = 0;
   uint32_t max_concurrent_;
   uint32_t max_queued_;

@@ -1,0 +1,318 @@
+#include "source/filters/global_ratelimit/global_ratelimit.h"
+
+#include "gtest/gtest.h"
+#include "source/config/yaml_loader.h"
+#include "source/filters/global_ratelimit/redis_counter_store.h"
+#include "test/common/simulated_time_source.h"
+#include "test/unit/fakes/fake_filter_callbacks.h"
+
+namespace phoenix::filters {
+namespace {
+
+// Counts nothing itself: records each increment, and the test answers it.
+class FakeCounterStore : public CounterStore {
+ public:
+  struct Call : public CounterCall {
+    CounterRequest request;
+    CounterCallbacks* callbacks = nullptr;
+    bool cancelled = false;
+    bool answered = false;
+    void Cancel() override { cancelled = true; }
+  };
+
+  CounterCall* Increment(const CounterRequest& request, CounterCallbacks& callbacks) override {
+    if (!available) return nullptr;
+    auto call = std::make_unique<Call>();
+    call->request = request;
+    call->callbacks = &callbacks;
+    calls.push_back(std::move(call));
+    return calls.back().get();
+  }
+  // Answers call `i` as the store would: never once it is cancelled.
+  void Answer(size_t i, CounterReply reply) {
+    ASSERT_LT(i, calls.size());
+    Call& call = *calls[i];
+    ASSERT_FALSE(call.answered);
+    call.answered = true;
+    if (!call.cancelled) call.callbacks->OnCounted(reply);
+  }
+  void Count(size_t i, uint64_t current, uint64_t previous = 0) {
+    Answer(i, {CounterReply::Status::kOk, current, previous});
+  }
+
+  bool available = true;
+  std::vector<std::unique_ptr<Call>> calls;
+};
+
+class FakeProvider : public CounterStoreProvider {
+ public:
+  std::shared_ptr<CounterStore> StoreFor(Dispatcher&) override { return store; }
+  std::shared_ptr<FakeCounterStore> store = std::make_shared<FakeCounterStore>();
+};
+
+class GlobalRateLimitTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<GlobalRateLimitConfig> Build(const std::string& yaml) {
+    config::v1::GlobalRateLimit proto;
+    absl::Status status = config::LoadYamlString(yaml, &proto, nullptr);
+    EXPECT_TRUE(status.ok()) << status;
+    auto config = std::make_shared<GlobalRateLimitConfig>(proto, stats_, "ingress", "grl", errors_,
+                                                          provider_);
+    EXPECT_TRUE(errors_.empty()) << errors_.ToStatus();
+    return config;
+  }
+
+  // The errors of a config that must not build.
+  std::string Errors(const std::string& yaml) {
+    config::v1::GlobalRateLimit proto;
+    absl::Status status = config::LoadYamlString(yaml, &proto, nullptr);
+    EXPECT_TRUE(status.ok()) << status;
+    config::ConfigErrors errors;
+    GlobalRateLimitConfig config(proto, stats_, "ingress", "grl", errors);
+    return std::string(errors.ToStatus().message());
+  }
+
+  // One request through its own filter.
+  struct Request {
+    Request(Dispatcher& dispatcher, std::shared_ptr<GlobalRateLimitConfig> config, std::string path,
+            std::string user = "")
+        : callbacks(dispatcher), filter(std::move(config)) {
+      headers.method = "GET";
+      headers.path = std::move(path);
+      headers.authority = "app";
+      if (!user.empty()) headers.headers.Add("x-user", user);
+      callbacks.info.client_ip = "10.0.0.1";
+      filter.SetCallbacks(callbacks);
+    }
+    http::FilterStatus Decode() { return filter.DecodeHeaders(headers, true); }
+    fakes::FakeFilterCallbacks callbacks;
+    http::RequestHeaders headers;
+    GlobalRateLimitFilter filter;
+  };
+
+  uint64_t Stat(const std::string& name) {
+    return stats_.counter("http.ingress.global_ratelimit.grl." + name).Value();
+  }
+  FakeCounterStore& store() { return *provider_->store; }
+
+  static constexpr const char* kPerUser = R"(
+stat_prefix: grl
+domain: fleet
+redis: {addresses: ["127.0.0.1:6379"]}
+limits:
+- name: certs
+  match: {path: {prefix: /generatecert}}
+  key: {header: x-user}
+  requests_per_unit: 2
+  unit: MINUTE
+)";
+
+  SimulatedTimeSource time_;  // Wall clock at 2024-01-01T00:00:00Z: a window's start.
+  Dispatcher dispatcher_{time_};
+  StatsStore stats_;
+  config::ConfigErrors errors_;
+  std::shared_ptr<FakeProvider> provider_ = std::make_shared<FakeProvider>();
+};
+
+TEST_F(GlobalRateLimitTest, UnderTheLimitTheRequestWaitsForRedisThenGoesOn) {
+  auto config = Build(kPerUser);
+  Request r(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(r.Decode(), http::FilterStatus::kStop);
+  ASSERT_EQ(store().calls.size(), 1u);
+  const CounterRequest& sent = store().calls[0]->request;
+  int64_t minute = 1704067200 / 60;
+  EXPECT_EQ(sent.key, absl::StrCat("phx_rl:fleet:certs:", minute, ":alice"));
+  EXPECT_EQ(sent.previous_key, "");
+  EXPECT_EQ(sent.ttl_s, 61u);
+  EXPECT_EQ(r.callbacks.continue_calls, 0);
+  store().Count(0, 2);
+  EXPECT_EQ(r.callbacks.continue_calls, 1);
+  EXPECT_EQ(r.callbacks.status(), 0);
+  EXPECT_EQ(Stat("certs.allowed"), 1u);
+}
+
+TEST_F(GlobalRateLimitTest, RequestsTheLimitDoesNotCoverCostNoRoundTrip) {
+  auto config = Build(kPerUser);
+  Request r(dispatcher_, config, "/other", "alice");
+  EXPECT_EQ(r.Decode(), http::FilterStatus::kContinue);
+  EXPECT_TRUE(store().calls.empty());
+}
+
+TEST_F(GlobalRateLimitTest, OverTheLimitAnswers429AndCachesTheKeyUntilTheWindowEnds) {
+  auto config = Build(kPerUser);
+  time_.Advance(std::chrono::seconds(15));
+  Request over(dispatcher_, config, "/generatecert", "alice");
+  over.Decode();
+  store().Count(0, 3);
+  EXPECT_EQ(over.callbacks.continue_calls, 0);
+  EXPECT_EQ(over.callbacks.status(), 429);
+  EXPECT_EQ(over.callbacks.info.response_flags, "RL");
+  EXPECT_EQ(over.callbacks.header("retry-after"), "45");
+  EXPECT_EQ(over.callbacks.header("x-ratelimit-reset"), "45");
+  EXPECT_EQ(over.callbacks.header("x-ratelimit-limit"), "2");
+  EXPECT_EQ(over.callbacks.header("x-ratelimit-remaining"), "0");
+  EXPECT_EQ(Stat("certs.limited"), 1u);
+
+  // Known over: refused at once, no round trip. Another key still asks.
+  time_.Advance(std::chrono::seconds(40));
+  Request cached(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(cached.Decode(), http::FilterStatus::kStop);
+  EXPECT_EQ(cached.callbacks.status(), 429);
+  EXPECT_EQ(cached.callbacks.header("retry-after"), "5");
+  EXPECT_EQ(store().calls.size(), 1u);
+  EXPECT_EQ(Stat("over_limit_cache_hit"), 1u);
+  EXPECT_EQ(Stat("certs.limited"), 2u);
+  Request bob(dispatcher_, config, "/generatecert", "bob");
+  EXPECT_EQ(bob.Decode(), http::FilterStatus::kStop);
+  EXPECT_EQ(store().calls.size(), 2u);
+
+  // The next window asks Redis again.
+  time_.Advance(std::chrono::seconds(5));
+  Request next(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(next.Decode(), http::FilterStatus::kStop);
+  ASSERT_EQ(store().calls.size(), 3u);
+  store().Count(2, 1);
+  EXPECT_EQ(next.callbacks.continue_calls, 1);
+}
+
+TEST_F(GlobalRateLimitTest, FailOpenLetsRequestsOnWhenRedisFails) {
+  auto config = Build(kPerUser);
+  Request timed_out(dispatcher_, config, "/generatecert", "alice");
+  timed_out.Decode();
+  store().Answer(0, {CounterReply::Status::kTimeout});
+  EXPECT_EQ(timed_out.callbacks.continue_calls, 1);
+  // No connection: decided at once, inside DecodeHeaders.
+  store().available = false;
+  Request unreachable(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(unreachable.Decode(), http::FilterStatus::kContinue);
+  EXPECT_EQ(unreachable.callbacks.continue_calls, 0);
+  EXPECT_EQ(Stat("redis_error"), 2u);
+  EXPECT_EQ(Stat("failure_mode_allowed"), 2u);
+  EXPECT_EQ(Stat("failure_mode_denied"), 0u);
+}
+
+TEST_F(GlobalRateLimitTest, FailClosedAnswers500WhenRedisFails) {
+  auto config = Build(std::string(kPerUser) + "failure_mode: FAIL_CLOSED\n");
+  Request failed(dispatcher_, config, "/generatecert", "alice");
+  failed.Decode();
+  store().Answer(0, {CounterReply::Status::kError});
+  EXPECT_EQ(failed.callbacks.continue_calls, 0);
+  EXPECT_EQ(failed.callbacks.status(), 500);
+  EXPECT_EQ(failed.callbacks.info.response_flags, "RLSE");
+  store().available = false;
+  Request unreachable(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(unreachable.Decode(), http::FilterStatus::kStop);
+  EXPECT_EQ(unreachable.callbacks.status(), 500);
+  EXPECT_EQ(Stat("failure_mode_denied"), 2u);
+  EXPECT_EQ(Stat("redis_error"), 2u);
+}
+
+TEST_F(GlobalRateLimitTest, AResetWhileRedisAnswersCancelsTheCall) {
+  auto config = Build(kPerUser);
+  {
+    Request gone(dispatcher_, config, "/generatecert", "alice");
+    gone.Decode();
+    gone.filter.OnDestroy();  // The downstream reset: the connection manager destroys it.
+  }
+  ASSERT_EQ(store().calls.size(), 1u);
+  EXPECT_TRUE(store().calls[0]->cancelled);
+  store().Count(0, 1);  // Would touch the freed filter if the cancel were lost.
+  EXPECT_EQ(Stat("certs.allowed"), 0u);
+}
+
+TEST_F(GlobalRateLimitTest, EveryLimitThatAppliesIsCountedAndOneOverRefuses) {
+  auto config = Build(R"(
+stat_prefix: grl
+redis: {addresses: ["127.0.0.1:6379"]}
+limits:
+- {name: all, requests_per_unit: 100, unit: SECOND}
+- {name: per_path, key: {path: true}, requests_per_unit: 1, unit: HOUR, window: SLIDING}
+)");
+  Request r(dispatcher_, config, "/a?x=1");
+  EXPECT_EQ(r.Decode(), http::FilterStatus::kStop);
+  ASSERT_EQ(store().calls.size(), 2u);
+  EXPECT_EQ(store().calls[0]->request.key, absl::StrCat("phx_rl:phoenix:all:", 1704067200, ":"));
+  int64_t hour = 1704067200 / 3600;
+  EXPECT_EQ(store().calls[1]->request.key, absl::StrCat("phx_rl:phoenix:per_path:", hour, ":/a"));
+  EXPECT_EQ(store().calls[1]->request.previous_key,
+            absl::StrCat("phx_rl:phoenix:per_path:", hour - 1, ":/a"));
+  EXPECT_EQ(store().calls[1]->request.ttl_s, 7201u);
+  store().Count(1, 2);
+  EXPECT_EQ(r.callbacks.status(), 0) << "decided before every count was in";
+  store().Count(0, 1);
+  EXPECT_EQ(r.callbacks.status(), 429);
+  EXPECT_EQ(r.callbacks.header("x-ratelimit-limit"), "1");
+  EXPECT_EQ(Stat("all.allowed"), 0u);
+  EXPECT_EQ(Stat("per_path.limited"), 1u);
+}
+
+TEST(GlobalLimitTest, SlidingWindowWeighsThePreviousWindow) {
+  config::v1::GlobalRateLimitDescriptor proto;
+  proto.set_name("l");
+  proto.set_requests_per_unit(10);
+  proto.set_unit(config::v1::GlobalRateLimitDescriptor::SECOND);
+  proto.set_window(config::v1::GlobalRateLimitDescriptor::SLIDING);
+  StatsStore stats;
+  config::ConfigErrors errors;
+  GlobalLimit limit(proto, "d", StatsScope(stats, "x."), "l", errors);
+  ASSERT_TRUE(errors.empty()) << errors.ToStatus();
+  int64_t start = 1000 * 1000000ll;
+  WindowPosition at = limit.Position(start + 250000);  // A quarter into the window.
+  EXPECT_EQ(at.start_us, start);
+  int64_t until = 0;
+  auto counts = [](uint64_t current, uint64_t previous) {
+    return CounterReply{CounterReply::Status::kOk, current, previous};
+  };
+  // 8 * 0.75 + 4 = 10: at the limit, allowed.
+  EXPECT_FALSE(limit.Over(at, counts(4, 8), start + 250000, &until));
+  // 8 * 0.75 + 5 = 11: over until 8 * (1 - f) <= 5, f >= 3/8.
+  EXPECT_TRUE(limit.Over(at, counts(5, 8), start + 250000, &until));
+  EXPECT_EQ(until, start + 375000);
+  // Over on the current window alone: until it ends.
+  EXPECT_TRUE(limit.Over(at, counts(11, 0), start + 250000, &until));
+  EXPECT_EQ(until, start + 1000000);
+  EXPECT_TRUE(limit.Over(at, counts(10, 1), start + 250000, &until));
+  EXPECT_EQ(until, start + 1000000);
+}
+
+TEST(RedisAddressTest, ParsesHostPortAndBracketedV6) {
+  auto v4 = RedisAddress::Parse("127.0.0.1:6379");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 6379);
+  auto v6 = RedisAddress::Parse("[::1]:7000");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 7000);
+  EXPECT_FALSE(RedisAddress::Parse("redis").ok());
+  EXPECT_FALSE(RedisAddress::Parse("redis:0").ok());
+  EXPECT_FALSE(RedisAddress::Parse("redis:70000").ok());
+  EXPECT_FALSE(RedisAddress::Parse("::1:6379").ok());
+  EXPECT_FALSE(RedisAddress::Parse(":6379").ok());
+}
+
+TEST_F(GlobalRateLimitTest, ConfigErrorsNameTheField) {
+  std::string errors = Errors(R"(
+limits:
+- {name: "a:b", requests_per_unit: 0, key: {header: ""}}
+)");
+  EXPECT_NE(errors.find("grl.stat_prefix:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("grl.redis: set redis.addresses"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("grl.limits[0].name: no ':'"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("grl.limits[0].requests_per_unit: must be > 0"), std::string::npos)
+      << errors;
+  EXPECT_NE(errors.find("grl.limits[0].unit:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("grl.limits[0].key.header: name the header"), std::string::npos) << errors;
+  errors = Errors(R"(
+stat_prefix: s
+redis: {addresses: ["127.0.0.1:6379", "redis"], timeout: 0s}
+limits: [{name: a, requests_per_unit: 1, unit: SECOND}]
+)");
+  EXPECT_NE(errors.find("grl.redis.addresses[1]: 'redis' is not host:port"), std::string::npos)
+      << errors;
+  EXPECT_EQ(errors.find("addresses[0]"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("grl.redis.timeout: must be at least 1ms"), std::string::npos) << errors;
+}
+
+}  // namespace
+}  // namespace phoenix::filters
