@@ -13,6 +13,7 @@
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
 #include "source/config/filter_chain_manager.h"
+#include "source/config/supervisor_config.h"
 #include "source/router/route_table.h"
 #include "source/upstream/cluster_manager.h"
 
@@ -41,6 +42,8 @@ struct ConfigSnapshot {
   upstream::ClusterMap clusters;
   sockaddr_storage admin_address;
   std::chrono::milliseconds drain_timeout{10000};
+  // The bootstrap's supervisor section: local apps feeding SUPERVISED clusters.
+  std::vector<AppConfig> apps;
 };
 
 // How references between resources are checked. A static source (a file) delivers every
