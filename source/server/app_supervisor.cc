@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "source/common/logging.h"
@@ -207,7 +208,16 @@ void AppSupervisor::OnExit(Instance& instance, int64_t exit_status, int term_sig
   stats_.crashes.Inc();
   MonotonicTime now = dispatcher_.time_source().MonotonicNow();
   auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(now - instance.started);
+  // The app's crashes decide a crash loop; the instance's own, its back-off (so instances that
+  // crash now and then, each once, do not lengthen each other's).
   RestartPolicy::Decision decision = restart_policy_.OnCrash(now);
+  if (instance.back_off == nullptr) {
+    config::RestartConfig own = config_.restart;
+    own.crash_loop_crashes = std::numeric_limits<uint32_t>::max();
+    instance.back_off = std::make_unique<RestartPolicy>(own);
+  }
+  RestartPolicy::Decision own = instance.back_off->OnCrash(now);
+  if (!decision.crash_loop) decision.delay = own.delay;
   stats_.in_crash_loop.Set(decision.crash_loop ? 1 : 0);
   if (decision.crash_loop_began) {
     stats_.crash_loops.Inc();
@@ -228,7 +238,6 @@ void AppSupervisor::OnExit(Instance& instance, int64_t exit_status, int term_sig
     SpawnInstance(*raw);
   });
   instance.timer->Enable(decision.delay);
-  autoscaler_.Reset();
 }
 
 void AppSupervisor::Drain(Instance& instance) {

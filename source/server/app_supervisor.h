@@ -73,6 +73,8 @@ class AppSupervisor {
     MonotonicTime started{};
     MonotonicTime state_since{};
     uint32_t restarts = 0;
+    // The back-off over this instance's own crashes (made at its first).
+    std::unique_ptr<RestartPolicy> back_off;
     bool startup_timed_out = false;
   };
   static const char* StateName(State state);

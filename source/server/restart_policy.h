@@ -10,7 +10,8 @@ namespace phoenix::server {
 
 // When a supervised app's crashed instance starts again: exponential back-off over the crashes
 // of the last crash-loop interval, and crash-loop detection (that many crashes within it: wait
-// the maximum). One per app; pure, so tests drive it with any clock.
+// the maximum). AppSupervisor keeps one per app, for crash loops, and one per instance, for
+// its back-off. Pure, so tests drive it with any clock.
 class RestartPolicy {
  public:
   explicit RestartPolicy(const config::RestartConfig& config) : config_(config) {}
