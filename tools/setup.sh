@@ -22,6 +22,8 @@ PACKAGES=(
   prometheus
   # TLS: the demo PKI (tools/certs.sh) and the scan of a TLS listener (tools/testssl.sh).
   openssl testssl.sh
+  # The acceptance run of the supervisor's autoscaling (tools/bench/autoscale.sh) draws its PNG.
+  gnuplot-nox
 )
 # Node and npm run the gRPC test tools. Debian's, unless there is a node already: a newer one
 # (NodeSource's, which bundles npm) stays, Debian's packages would only fight it.
