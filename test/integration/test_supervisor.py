@@ -230,7 +230,7 @@ class SupervisorTest(PhoenixTestCase):
         self.assertIn("stopped: was killed by signal 9", log)
 
     def test_scales_up_above_the_target_and_down_when_idle(self):
-        app = self.app(min_instances=1, max_instances=3, ports=3,
+        app = self.app(min_instances=1, max_instances=3, ports=3, stop_grace_period="8s",
                        autoscaling={"target_rps_per_instance": 10, "scale_up_window": "1s",
                                     "scale_down_window": "2s", "sample_interval": "0.25s"})
         px = self.start(app)
@@ -257,6 +257,28 @@ class SupervisorTest(PhoenixTestCase):
             t.join()
         self.assertGreaterEqual(px.stat("supervisor.web.scale_up"), 1)
         self.assertEqual(failures, [])
+        # Idle but for slow requests on both instances (each worker's round robin alternates,
+        # and one of them gets at least two of these): the instance scaled down drains them
+        # before it is stopped.
+        self.wait_instances(px, lambda i: self.ready(i, 2) or self.ready(i, 3), timeout=5)
+        slow = []
+
+        def slow_request():
+            try:
+                slow.append(http_get(self.port, "/slow?ms=4000", timeout=15).status)
+            except OSError as e:
+                slow.append(repr(e))
+
+        threads = [threading.Thread(target=slow_request) for _ in range(4)]
+        for t in threads:
+            t.start()
+        draining = self.wait_instances(
+            px, lambda i: any(x["state"] == "DRAINING" for x in i), timeout=10,
+            what="an instance draining its requests in flight")
+        self.assertTrue(any(x["state"] == "DRAINING" for x in draining))
+        for t in threads:
+            t.join()
+        self.assertEqual(slow, [200] * 4, "a request in flight on a drained instance failed")
         self.wait_instances(px, lambda i: len(i) == 1 and self.ready(i), timeout=15,
                             what="back to one instance when idle")
         self.assertGreaterEqual(px.stat("supervisor.web.scale_down"), 1)

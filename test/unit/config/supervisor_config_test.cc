@@ -10,7 +10,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kListenerAndCluster[] =
+// A listener routing to cluster `app`, and the head of the clusters list.
+constexpr char kListener[] =
     "static_resources:\n"
     "  listeners:\n"
     "  - name: l\n"
@@ -18,9 +19,10 @@ constexpr char kListenerAndCluster[] =
     "    http_connection_manager:\n"
     "      route_config: {virtual_hosts: [{name: v, domains: [\"*\"], routes: "
     "[{match: {prefix: /}, route: {cluster: app}}]}]}\n"
-    "  clusters:\n"
-    "  - name: app\n"
-    "    type: SUPERVISED\n";
+    "  clusters:\n";
+std::string ListenerAndCluster() {
+  return std::string(kListener) + "  - name: app\n    type: SUPERVISED\n";
+}
 
 absl::StatusOr<std::shared_ptr<ConfigSnapshot>> Build(const std::string& yaml, StatsStore& stats) {
   server::RegisterBuiltinFilters();
@@ -38,7 +40,7 @@ std::string Error(const std::string& yaml) {
 
 TEST(SupervisorConfigTest, DefaultsApply) {
   StatsStore stats;
-  auto snapshot = Build(std::string(kListenerAndCluster) +
+  auto snapshot = Build(ListenerAndCluster() +
                             "supervisor:\n"
                             "  apps:\n"
                             "  - name: web\n"
@@ -70,7 +72,7 @@ TEST(SupervisorConfigTest, DefaultsApply) {
 }
 
 TEST(SupervisorConfigTest, ErrorsNameFileLineColumnAndField) {
-  std::string message = Error(std::string(kListenerAndCluster) +
+  std::string message = Error(ListenerAndCluster() +
                               "supervisor:\n"
                               "  apps:\n"
                               "  - name: web\n"
@@ -97,14 +99,7 @@ TEST(SupervisorConfigTest, ErrorsNameFileLineColumnAndField) {
 
 TEST(SupervisorConfigTest, TheClusterMustBeSupervisedAndHaveNoEndpoints) {
   std::string statik =
-      "static_resources:\n"
-      "  listeners:\n"
-      "  - name: l\n"
-      "    address: {socket_address: {address: 127.0.0.1, port_value: 8080}}\n"
-      "    http_connection_manager:\n"
-      "      route_config: {virtual_hosts: [{name: v, domains: [\"*\"], routes: "
-      "[{match: {prefix: /}, route: {cluster: app}}]}]}\n"
-      "  clusters:\n"
+      std::string(kListener) +
       "  - name: app\n"
       "    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: "
       "{socket_address: {address: 127.0.0.1, port_value: 80}}}}]}]}\n"
@@ -120,7 +115,7 @@ TEST(SupervisorConfigTest, TheClusterMustBeSupervisedAndHaveNoEndpoints) {
 }
 
 TEST(SupervisorConfigTest, MoreThanMinNeedsAutoscalingAndNamesAreUnique) {
-  std::string message = Error(std::string(kListenerAndCluster) +
+  std::string message = Error(ListenerAndCluster() +
                               "supervisor:\n"
                               "  apps:\n"
                               "  - {name: web, command: x, port_range: {start: 9000, end: 9009}, "
