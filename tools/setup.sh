@@ -11,6 +11,8 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Rotated logs are gzipped in-process (source/common/rotating_file.cc).
+  zlib1g-dev
   # Fuzzing (tools/fuzz.sh): clang, its libFuzzer + sanitizer runtimes, llvm-symbolizer.
   clang libclang-rt-14-dev llvm
   curl python3 wrk nginx-light haproxy nghttp2-client valgrind procps

@@ -19,4 +19,13 @@ std::string JsonEscape(std::string_view s) {
   return out;
 }
 
+std::string_view AddressHost(std::string_view address) {
+  if (!address.empty() && address[0] == '[') {
+    size_t end = address.find(']');
+    return end == std::string_view::npos ? address : address.substr(1, end - 1);
+  }
+  size_t colon = address.rfind(':');
+  return colon == std::string_view::npos ? address : address.substr(0, colon);
+}
+
 }  // namespace phoenix

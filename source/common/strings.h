@@ -19,4 +19,7 @@ inline std::string_view StdView(absl::string_view s) {
 // `s` escaped for the inside of a JSON string: quotes, backslashes and control characters.
 std::string JsonEscape(std::string_view s);
 
+// The host part of "host:port": "1.2.3.4:56" -> "1.2.3.4", "[::1]:56" -> "::1".
+std::string_view AddressHost(std::string_view address);
+
 }  // namespace phoenix

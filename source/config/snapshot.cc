@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -11,6 +13,7 @@
 #include "source/common/duration.h"
 #include "source/common/logging.h"
 #include "source/common/strings.h"
+#include "source/config/log_rotation.h"
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
 #include "source/http/http2_codec.h"
@@ -115,6 +118,45 @@ std::shared_ptr<const http::ServerCodecFactory> BuildCodecFactory(
   return std::make_shared<http::DetectingServerCodecFactory>(std::move(http1), std::move(http2));
 }
 
+// One access_log entry of a connection manager at `path`: its file (shared per path) and
+// its line format; nullopt after adding errors.
+std::optional<http::ConnectionManagerConfig::AccessLog> BuildAccessLog(const v1::AccessLog& proto,
+                                                                       const std::string& path,
+                                                                       ConfigErrors& errors) {
+  http::ConnectionManagerConfig::AccessLog log;
+  if (!proto.format().empty() && !proto.json_format().empty()) {
+    errors.Add(path + ".json_format", "set either format or json_format, not both");
+    return std::nullopt;
+  }
+  if (!proto.format().empty()) {
+    auto formatter = http::ParseTextAccessLogFormat(proto.format());
+    if (!formatter.ok()) {
+      errors.Add(path + ".format", StdView(formatter.status().message()));
+      return std::nullopt;
+    }
+    log.formatter = *std::move(formatter);
+  } else if (!proto.json_format().empty()) {
+    std::map<std::string, std::string> fields(proto.json_format().begin(),
+                                              proto.json_format().end());
+    auto formatter = http::ParseJsonAccessLogFormat(fields);
+    if (!formatter.ok()) {
+      errors.Add(path + ".json_format", StdView(formatter.status().message()));
+      return std::nullopt;
+    }
+    log.formatter = *std::move(formatter);
+  } else {
+    log.formatter = http::DefaultAccessLogFormatter();
+  }
+  auto file = AccessLogFile::Open(proto.path().empty() ? "/dev/stdout" : proto.path(),
+                                  ToRotationPolicy(proto.rotation()));
+  if (!file.ok()) {
+    errors.Add(path + ".path", StdView(file.status().message()));
+    return std::nullopt;
+  }
+  log.file = *std::move(file);
+  return log;
+}
+
 // The connection manager `proto` (at `hpath`) of one of `listener`'s filter chains.
 std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     const v1::HttpConnectionManager& proto, const v1::Listener& listener, const std::string& hpath,
@@ -200,16 +242,14 @@ std::shared_ptr<const http::ConnectionManagerConfig> BuildConnectionManager(
     }
   }
   for (int i = 0; i < proto.access_log_size(); ++i) {
-    const auto& log = proto.access_log(i);
-    std::string lpath = absl::StrCat(hpath, ".access_log[", i, "]");
-    if (!log.format().empty())
-      errors.Add(lpath + ".format", "custom formats are not supported yet");
-    auto file = AccessLogFile::Open(log.path().empty() ? "/dev/stdout" : log.path());
-    if (!file.ok()) {
-      errors.Add(lpath + ".path", StdView(file.status().message()));
-      continue;
+    if (auto log = BuildAccessLog(proto.access_log(i), absl::StrCat(hpath, ".access_log[", i, "]"),
+                                  errors)) {
+      for (const std::string& name : log->formatter->response_headers()) {
+        auto& names = hcm->access_log_response_headers;
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+      }
+      hcm->access_logs.push_back(*std::move(log));
     }
-    hcm->access_logs.push_back(*std::move(file));
   }
   hcm->stats = std::make_unique<http::ConnectionManagerStats>(stats, hcm->stat_prefix);
   return hcm;
@@ -381,6 +421,11 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
   uint32_t admin_port = bootstrap.admin().has_address() ? admin.port_value() : 9901;
   if (!upstream::ParseSocketAddress(admin_ip, admin_port, &snapshot->admin_address)) {
     errors.Add("admin.address.socket_address", "invalid admin address");
+  }
+
+  if (bootstrap.has_overload_manager()) {
+    BuildOverloadConfig(bootstrap.overload_manager(), "overload_manager", errors,
+                        &snapshot->overload);
   }
 
   if (bootstrap.has_dynamic_resources()) {

@@ -13,6 +13,7 @@
 #include "source/common/config_errors.h"
 #include "source/common/stats.h"
 #include "source/config/filter_chain_manager.h"
+#include "source/config/overload_config.h"
 #include "source/config/supervisor_config.h"
 #include "source/router/route_table.h"
 #include "source/upstream/cluster_manager.h"
@@ -42,6 +43,7 @@ struct ConfigSnapshot {
   upstream::ClusterMap clusters;
   sockaddr_storage admin_address;
   std::chrono::milliseconds drain_timeout{10000};
+  OverloadConfig overload;
   // The bootstrap's supervisor section: local apps feeding SUPERVISED clusters.
   std::vector<AppConfig> apps;
 };

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
+#include "source/config/log_rotation.h"
 
 namespace phoenix::config {
 namespace {
@@ -104,6 +105,10 @@ AppConfig BuildApp(const v1::App& proto, const std::string& path, ConfigErrors& 
   app.stop_grace_period = Positive(proto.has_stop_grace_period(), proto.stop_grace_period(),
                                    app.stop_grace_period, path + ".stop_grace_period", errors);
   app.log_path = proto.log_path();
+  app.log_rotation = ToRotationPolicy(proto.log_rotation());
+  if (proto.has_log_rotation() && app.log_path.empty()) {
+    errors.Add(path + ".log_rotation", "rotates log_path: give one");
+  }
   if (app.autoscaling) {
     const auto& scaling = proto.autoscaling();
     std::string spath = path + ".autoscaling";

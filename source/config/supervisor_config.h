@@ -8,6 +8,7 @@
 
 #include "phoenix/config/v1/supervisor.pb.h"
 #include "source/common/config_errors.h"
+#include "source/common/rotating_file.h"
 #include "source/upstream/cluster_manager.h"
 
 namespace phoenix::config {
@@ -48,6 +49,7 @@ struct AppConfig {
   RestartConfig restart;
   std::chrono::milliseconds stop_grace_period{10000};
   std::string log_path;  // Empty: phoenix's stderr.
+  RotationPolicy log_rotation;
   bool autoscaling = false;
   AutoscalingConfig scaling;
 };

@@ -15,21 +15,61 @@
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: phoenix -c FILE [options]\n"
-    "  -c, --config-path FILE   YAML bootstrap config (proto3 JSON mapping of\n"
-    "                           phoenix.config.v1.Bootstrap)\n"
-    "  --mode serve|validate|check-policy\n"
-    "                           validate: load and check the config, print OK or the\n"
-    "                           errors, exit 0/1; start nothing (default: serve)\n"
-    "                           check-policy: run the request cases of --cases FILE\n"
-    "                           against the config's policies and routes; exit 1 on any\n"
-    "                           mismatch\n"
-    "  --cases FILE             cases for check-policy (phoenix.config.v1.PolicyCheckCases)\n"
-    "  --concurrency N          worker threads (default: number of cores)\n"
-    "  -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
-    "  --version                print the version\n"
-    "  -h, --help               this text\n";
+// What a mistake on the command line prints.
+constexpr const char* kUsage = "usage: phoenix -c FILE [options]   (phoenix --help for more)\n";
+
+// --help: the manual page, short.
+constexpr const char* kManual =
+    "NAME\n"
+    "    phoenix - L7 sidecar proxy (HTTP/1.1, HTTP/2, gRPC, TLS)\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    phoenix -c FILE [--mode serve|validate|check-policy] [--cases FILE]\n"
+    "            [--concurrency N] [-l LEVEL]\n"
+    "    phoenix --version | --help\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Serves the listeners, routes and clusters of one YAML bootstrap file (the proto3\n"
+    "    JSON mapping of phoenix.config.v1.Bootstrap), or those a control plane pushes when\n"
+    "    the file has dynamic_resources. Config errors name file:line:column and the field.\n"
+    "\n"
+    "OPTIONS\n"
+    "    -c, --config-path FILE   the bootstrap config\n"
+    "    --mode MODE              serve (the default); validate: load and check the config,\n"
+    "                             print OK or the errors, exit 0/1, start nothing;\n"
+    "                             check-policy: run the request cases of --cases FILE against\n"
+    "                             the config's policies and routes, exit 1 on any mismatch\n"
+    "    --cases FILE             cases for check-policy (phoenix.config.v1.PolicyCheckCases)\n"
+    "    --concurrency N          worker threads (default: the number of cores)\n"
+    "    -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
+    "    --version                print the version\n"
+    "    -h, --help               this text\n"
+    "\n"
+    "SIGNALS\n"
+    "    SIGHUP    re-read the config file; a bad file is refused, the config in force stays\n"
+    "    SIGTERM   drain: stop accepting, finish in-flight requests (drain_timeout), exit 0;\n"
+    "              a second SIGTERM or SIGINT exits at once\n"
+    "    SIGUSR1   reopen every log file at its path (after an external logrotate)\n"
+    "\n"
+    "ADMIN (admin.address, 127.0.0.1:9901 by default)\n"
+    "    /ready /stats /stats/prometheus /clusters /config_dump /server_info /apps\n"
+    "    POST /reload /healthcheck/fail /healthcheck/ok /certs/reload\n"
+    "\n"
+    "FILES\n"
+    "    /etc/phoenix/phoenix.yaml          the packaged service's config\n"
+    "    /usr/share/phoenix/examples/       example configs\n"
+    "    /var/log/phoenix/                  the packaged service's access logs\n"
+    "\n"
+    "ENVIRONMENT\n"
+    "    NOTIFY_SOCKET   set by systemd (Type=notify): phoenix reports READY=1 once it\n"
+    "                    serves, RELOADING=1 around SIGHUP and STOPPING=1 when it drains\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 served and drained, or the config is valid; 1 the config or a check failed;\n"
+    "    2 a command-line mistake\n"
+    "\n"
+    "SEE ALSO\n"
+    "    phoenix-cp(1), phoenixctl(1), systemctl(1)\n";
 
 int Validate(const std::string& path) {
   phoenix::config::SourceMap source_map(path);
@@ -99,7 +139,7 @@ int main(int argc, char** argv) {
       std::printf("phoenix %s\n", PHOENIX_VERSION);
       return 0;
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("%s", kUsage);
+      std::printf("%s", kManual);
       return 0;
     } else {
       std::fprintf(stderr, "phoenix: unknown argument '%s'\n%s", arg.c_str(), kUsage);

@@ -12,57 +12,20 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "source/common/logging.h"
+#include "source/common/strings.h"
 #include "source/http/grpc.h"
 
 namespace phoenix::http {
 namespace {
 
-std::string_view HostOnly(std::string_view address) {
-  // "1.2.3.4:56" -> "1.2.3.4", "[::1]:56" -> "::1"
-  if (!address.empty() && address[0] == '[') {
-    size_t end = address.find(']');
-    return end == std::string_view::npos ? address : address.substr(1, end - 1);
-  }
-  size_t colon = address.rfind(':');
-  return colon == std::string_view::npos ? address : address.substr(0, colon);
-}
-
-std::string FormatTimestamp(int64_t wall_us) {
-  time_t seconds = wall_us / 1000000;
-  tm utc;
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
-  return absl::StrFormat("%s.%03dZ", buffer, static_cast<int>((wall_us / 1000) % 1000));
-}
-
-std::string_view OrDash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
-
-// What one access log line says (Envoy-like format).
-struct AccessLogFields {
-  int64_t start_wall_us = 0;
-  std::string_view method, path;
-  Protocol protocol = Protocol::kHttp11;
-  int code = 0;
-  std::string_view flags;
-  uint64_t bytes_received = 0, bytes_sent = 0;
-  int64_t duration_ms = 0;
-  std::string_view xff, user_agent, request_id, authority, upstream_host;
-  const network::TlsInfo* tls = nullptr;
-  std::string_view principal;
-  std::string_view policy_rule;
-};
-
-std::string FormatAccessLogLine(const AccessLogFields& f) {
-  return absl::StrFormat(
-      "[%s] \"%s %s %s\" %d %s %d %d %d \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s \"%s\" \"%s\"\n",
-      FormatTimestamp(f.start_wall_us), AbslView(OrDash(f.method)), AbslView(OrDash(f.path)),
-      AbslView(ProtocolName(f.protocol)), f.code, AbslView(OrDash(f.flags)), f.bytes_received,
-      f.bytes_sent, f.duration_ms, AbslView(OrDash(f.xff)), AbslView(OrDash(f.user_agent)),
-      AbslView(OrDash(f.request_id)), AbslView(OrDash(f.authority)),
-      AbslView(OrDash(f.upstream_host)),
-      f.tls != nullptr ? AbslView(f.tls->version) : absl::string_view("-"),
-      AbslView(OrDash(f.principal)), AbslView(OrDash(f.policy_rule)));
+// What an overloaded proxy's 503 carries: try again in a second.
+const HeaderMap& RetryAfterOneSecond() {
+  static const HeaderMap* headers = [] {
+    auto* map = new HeaderMap();
+    map->Add("retry-after", "1");
+    return map;
+  }();
+  return *headers;
 }
 
 // A random (version 4) UUID, formatted without printf machinery into the 36 bytes at `id`:
@@ -182,6 +145,11 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
                                             : config_->stats->downstream_rq_http1_total)
         .Inc();
     PrepareRequestHeaders();
+    if (parent_.worker_.shedding_load()) {
+      config_->stats->downstream_rq_overload.Inc();
+      SendLocalReply(503, "overloaded\n", "OL", &RetryAfterOneSecond());
+      return;
+    }
     if (!NormalizePath(headers_->path, config_->path_normalization)) {
       config_->stats->downstream_rq_invalid_path.Inc();
       SendLocalReply(400, "bad request\n", "DPE");
@@ -341,7 +309,14 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
       (*it)->EncodeHeaders(*headers, end_stream);
     }
     info_.response_code = headers->status;
-    if (parent_.draining_ || parent_.worker_.draining()) parent_.codec_->Shutdown();
+    for (const std::string& name : config_->access_log_response_headers) {
+      if (const std::string_view* value = headers->headers.Get(name)) {
+        logged_response_headers_.emplace_back(name, *value);
+      }
+    }
+    if (parent_.draining_ || parent_.worker_.draining() || parent_.worker_.shedding_load()) {
+      parent_.codec_->Shutdown();  // No keep-alive: HTTP/1 says close, HTTP/2 goes away.
+    }
     encoder_.EncodeHeaders(*headers, end_stream);
     if (end_stream) Complete();
   }
@@ -468,7 +443,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
       original_authority_ = headers_->authority;
     }
     ForwardClientCert(h);
-    std::string_view peer = HostOnly(parent_.connection_->peer_address());
+    std::string_view peer = AddressHost(parent_.connection_->peer_address());
     const std::string_view* xff = h.Get(WellKnownHeader::kXForwardedFor);
     info_.client_ip = ClientAddress(xff, peer, config_->xff_num_trusted_hops);
     if (xff != nullptr) {
@@ -509,7 +484,7 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     headers_->Lookup("user-agent", &ua);
     headers_->Lookup("x-forwarded-for", &xff);
     headers_->Lookup("x-request-id", &request_id);
-    AccessLogFields fields;
+    AccessLogContext fields;
     fields.start_wall_us = info_.start_wall_us;
     fields.method = original_method_;
     fields.path = original_path_;
@@ -524,11 +499,14 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
     fields.request_id = request_id;
     fields.authority = original_authority_;
     fields.upstream_host = info_.upstream_host;
+    fields.downstream_address = parent_.connection_->peer_address();
+    fields.route_name = info_.route_name;
     fields.tls = info_.tls;
     fields.principal = info_.peer_principal();
     fields.policy_rule = info_.policy_rule;
-    std::string line = FormatAccessLogLine(fields);
-    for (const auto& log : config_->access_logs) log->Log(line);
+    fields.request = headers_.get();
+    fields.response_headers = &logged_response_headers_;
+    parent_.WriteAccessLogs(*config_, fields);
   }
 
   // stream_idle_timeout: restarted by every event of the stream, either way.
@@ -581,6 +559,8 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
   bool response_started_ = false;
   bool response_complete_ = false;
   bool logged_ = false;
+  // The response header values the access log formats read (%RESP(x)%).
+  std::vector<std::pair<std::string, std::string>> logged_response_headers_;
   bool upgrade_counted_ = false;  // In downstream_cx_upgrades_active.
   std::string original_method_;
   std::string original_path_;
@@ -758,22 +738,28 @@ void ConnectionManager::OnStreamRefused(int status, const RequestHeaders& head) 
 void ConnectionManager::LogRefusal(int status, const RequestHeaders* head) {
   const auto& access_logs = config_->access_logs;
   if (access_logs.empty()) return;
-  AccessLogFields fields;
+  AccessLogContext fields;
   if (head != nullptr) {
     fields.method = head->method;
     fields.path = head->path;
     fields.authority = head->authority;
+    fields.request = head;
   }
   fields.start_wall_us = worker_.dispatcher().time_source().SystemUs();
   fields.protocol = codec_ != nullptr ? codec_->protocol() : Protocol::kHttp11;
   fields.code = status;
   fields.flags = "DPE";
+  fields.downstream_address = connection_->peer_address();
   fields.tls = connection_->tls_info();
   fields.principal = fields.tls != nullptr && fields.tls->peer != nullptr
                          ? std::string_view(fields.tls->peer->principal)
                          : std::string_view();
-  std::string line = FormatAccessLogLine(fields);
-  for (const auto& log : access_logs) log->Log(line);
+  WriteAccessLogs(*config_, fields);
+}
+
+void ConnectionManager::WriteAccessLogs(const ConnectionManagerConfig& config,
+                                        const AccessLogContext& context) {
+  for (const auto& log : config.access_logs) log.file->Log(log.formatter->Format(context));
 }
 
 void ConnectionManager::RemoveStream(ActiveStream& stream) {

@@ -10,6 +10,7 @@
 #include "source/common/dispatcher.h"
 #include "source/common/stats.h"
 #include "source/common/timeout_queue.h"
+#include "source/http/access_log_format.h"
 #include "source/http/codec.h"
 #include "source/http/filter.h"
 #include "source/http/filter_registry.h"
@@ -37,6 +38,8 @@ class ConnectionManager;
   COUNTER(downstream_rq_idle_timeout, "Streams closed by stream_idle_timeout")                   \
   COUNTER(no_route, "Requests that matched no route")                                            \
   COUNTER(downstream_rq_invalid_path, "Requests answered 400: the path was unsafe to normalize") \
+  COUNTER(downstream_rq_overload,                                                                \
+          "Requests answered 503 (OL) while the overload manager sheds load")                    \
   COUNTER(downstream_cx_upgrades_total, "Upgrades let through (WebSocket)")                      \
   GAUGE(downstream_cx_upgrades_active, "Upgraded connections now open")                          \
   COUNTER(downstream_rq_ws_on_non_ws_route, "Upgrades answered 403: the route allows none")      \
@@ -85,7 +88,14 @@ struct ConnectionManagerConfig {
   std::vector<std::string> upgrade_types;
   RouteConfigConstSharedPtr route_config;
   std::vector<FilterFactoryPtr> filters;
-  std::vector<std::shared_ptr<AccessLogFile>> access_logs;
+  // One listener access_log entry: where its lines go and how they read.
+  struct AccessLog {
+    std::shared_ptr<AccessLogFile> file;
+    std::shared_ptr<const AccessLogFormatter> formatter;
+  };
+  std::vector<AccessLog> access_logs;
+  // The response headers any access log format reads (%RESP(x)%): kept per stream.
+  std::vector<std::string> access_log_response_headers;
   std::unique_ptr<ConnectionManagerStats> stats;
 };
 
@@ -100,6 +110,9 @@ class WorkerContext {
   virtual ~WorkerContext() = default;
   virtual Dispatcher& dispatcher() = 0;
   virtual bool draining() const = 0;
+  // The overload manager sheds load: new requests are answered 503 (OL) and their
+  // connections closed.
+  virtual bool shedding_load() const = 0;
   virtual uint64_t Random() = 0;
   // The connection is finished; the worker may delete it (called deferred, never inside
   // the connection's own callbacks).
@@ -153,6 +166,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // The access log line of a request the codec refused before it became a stream.
   // `head` is what was parsed of the request, if anything.
   void LogRefusal(int status, const RequestHeaders* head = nullptr);
+  static void WriteAccessLogs(const ConnectionManagerConfig& config,
+                              const AccessLogContext& context);
   // One timeout at a time: waiting for a request head, or idle between requests.
   enum class Waiting { kNothing, kRequestHeaders, kNextRequest };
   void WaitFor(Waiting what);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 
@@ -28,7 +29,7 @@ std::string ExitText(int64_t exit_status, int term_signal) {
 }  // namespace
 
 AppSupervisor::AppSupervisor(Dispatcher& dispatcher, StatsStore& stats, config::AppConfig config,
-                             std::unique_ptr<AppLogFile> log)
+                             std::unique_ptr<RotatingFile> log)
     : dispatcher_(dispatcher),
       config_(std::move(config)),
       log_(std::move(log)),
@@ -130,7 +131,7 @@ void AppSupervisor::SpawnInstance(Instance& instance) {
   auto child = ChildProcess::Spawn(
       dispatcher_, spec,
       [this, raw](int64_t exit_status, int term_signal) { OnExit(*raw, exit_status, term_signal); },
-      [this](std::string_view data) { log_->Write(data); });
+      [this](std::string_view data) { WriteLog(data); });
   if (!child.ok()) {
     PHX_LOG(kError, "app ", config_.name, ": instance ", instance.id, ": ",
             child.status().message());
@@ -149,6 +150,19 @@ void AppSupervisor::SpawnInstance(Instance& instance) {
           instance.process->pid(), ", port ", instance.port, ")");
   instance.timer = dispatcher_.CreateTimer([this, raw] { Probe(*raw); });
   Probe(instance);
+}
+
+void AppSupervisor::WriteLog(std::string_view data) {
+  if (log_ != nullptr) {
+    log_->Write(data);
+    return;
+  }
+  while (!data.empty()) {
+    ssize_t n = write(STDERR_FILENO, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
 }
 
 void AppSupervisor::Probe(Instance& instance) {
@@ -362,6 +376,14 @@ void AppSupervisor::KillAll() {
   for (const auto& instance : instances_) {
     if (instance->process != nullptr && !instance->process->exited()) {
       instance->process->Signal(SIGKILL);
+    }
+  }
+}
+
+void AppSupervisor::AddPids(std::vector<pid_t>& pids) const {
+  for (const auto& instance : instances_) {
+    if (instance->process != nullptr && !instance->process->exited()) {
+      pids.push_back(instance->process->pid());
     }
   }
 }

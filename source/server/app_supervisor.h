@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "source/common/dispatcher.h"
+#include "source/common/rotating_file.h"
 #include "source/common/stats.h"
 #include "source/config/supervisor_config.h"
-#include "source/server/app_log_file.h"
 #include "source/server/autoscaler.h"
 #include "source/server/child_process.h"
 #include "source/server/readiness_probe.h"
@@ -42,8 +42,9 @@ struct AppStats {
 // them (SIGTERM, SIGKILL after the grace period) when phoenix drains.
 class AppSupervisor {
  public:
+  // `log` takes the instances' output; null: phoenix's stderr.
   AppSupervisor(Dispatcher& dispatcher, StatsStore& stats, config::AppConfig config,
-                std::unique_ptr<AppLogFile> log);
+                std::unique_ptr<RotatingFile> log);
   ~AppSupervisor();
 
   const config::AppConfig& config() const { return config_; }
@@ -57,6 +58,8 @@ class AppSupervisor {
   void StopAll(std::function<void()> done);
   // SIGKILLs every instance now (phoenix is exiting without waiting).
   void KillAll();
+  // Appends the pids of the instances running now.
+  void AddPids(std::vector<pid_t>& pids) const;
   // This app and its instances, as a JSON object (for /apps).
   std::string Json() const;
 
@@ -80,6 +83,8 @@ class AppSupervisor {
   static const char* StateName(State state);
 
   void SpawnInstance(Instance& instance);
+  // The instances' output, to the app's log.
+  void WriteLog(std::string_view data);
   void Probe(Instance& instance);
   void OnExit(Instance& instance, int64_t exit_status, int term_signal);
   // Leaves the cluster and waits for its requests in flight (scale down).
@@ -99,7 +104,7 @@ class AppSupervisor {
 
   Dispatcher& dispatcher_;
   const config::AppConfig config_;
-  std::unique_ptr<AppLogFile> log_;
+  std::unique_ptr<RotatingFile> log_;
   AppStats stats_;
   RestartPolicy restart_policy_;
   Autoscaler autoscaler_;

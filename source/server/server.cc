@@ -14,6 +14,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "source/common/rotating_file.h"
 #include "source/common/strings.h"
 #include "source/config/ads_config_source.h"
 #include "source/config/file_config_source.h"
@@ -23,6 +24,7 @@
 #include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
 #include "source/server/stats_page.h"
+#include "source/server/systemd_notify.h"
 #include "source/server/transport_socket_registrations.h"
 
 namespace phoenix::server {
@@ -74,6 +76,7 @@ Server::Server(Options options)
                           return Publish(std::move(snapshot));
                         }),
       admin_(dispatcher_),
+      overload_notifier_(dispatcher_, stats_),
       certificate_watcher_(dispatcher_, [this] { (void)RotateCertificates("a file changed"); }),
       dns_resolver_(std::make_unique<network::UvDnsResolver>(dispatcher_)) {
   if (options_.concurrency <= 0) {
@@ -157,6 +160,7 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
     PHX_LOG(kWarn, "supervisor changes take effect on restart; the apps run as they were");
   }
   if (supervisor_ != nullptr) supervisor_->SetClusters(current_->clusters);
+  ApplyOverloadConfig(current_->overload);
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
   for (const auto& [name, cluster] : current_->clusters) {
     if (cluster->proto().health_checks().empty()) continue;
@@ -180,6 +184,47 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   for (auto& worker : workers_) worker->PostSnapshot(current_, *sockets);
   certificate_watcher_.Watch(CertificateFilesOf(*current_));
   return absl::OkStatus();
+}
+
+void Server::ApplyOverloadConfig(const config::OverloadConfig& config) {
+  int cores = std::max(1u, std::thread::hardware_concurrency());
+  auto watch = [&](const std::string& name, const config::OverloadThresholds& thresholds,
+                   const OverloadManager::MonitorFactory& make) {
+    if (thresholds.enabled()) {
+      overload_manager_.Watch(name, make, thresholds);
+    } else {
+      overload_manager_.Unwatch(name);
+    }
+  };
+  watch("cpu", config.cpu,
+        [&] { return std::make_unique<ProcessCpuMonitor>(time_source_, cores); });
+  uint64_t max_rss = config.max_rss_bytes;
+  watch("memory", config.memory,
+        [max_rss] { return std::make_unique<ResidentMemoryMonitor>(max_rss); });
+  watch("app_cpu", config.app_cpu, [&] {
+    return std::make_unique<ProcessesCpuMonitor>(time_source_, cores,
+                                                 [this] { return AppInstancePids(); });
+  });
+  overload_notifier_.SetTarget(
+      config.has_webhook ? std::optional<config::WebhookTarget>(config.webhook) : std::nullopt,
+      config.webhook_timeout, current_->bootstrap.node().id());
+  if (!config.enabled()) {
+    overload_timer_.reset();
+    return;
+  }
+  overload_interval_ = config.refresh_interval;
+  if (overload_timer_ == nullptr) {
+    overload_timer_ = dispatcher_.CreateTimer([this] {
+      overload_manager_.Evaluate();
+      overload_timer_->Enable(overload_interval_);
+    });
+    overload_manager_.Evaluate();  // A CPU baseline now, a first reading after one interval.
+    overload_timer_->Enable(overload_interval_);
+  }
+}
+
+std::vector<pid_t> Server::AppInstancePids() {
+  return supervisor_ != nullptr ? supervisor_->Pids() : std::vector<pid_t>();
 }
 
 void Server::UpdateDnsClusters(const config::ConfigSnapshot* previous) {
@@ -234,7 +279,7 @@ int Server::Run() {
   start_ms_ = time_source_.MonotonicMs();
   signal(SIGPIPE, SIG_IGN);
   for (int i = 0; i < options_.concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, time_source_));
+    workers_.push_back(std::make_unique<Worker>(i, time_source_, overload_manager_.shedding()));
   }
   RegisterBuiltinFilters();
   RegisterBuiltinTransportSockets();
@@ -284,6 +329,10 @@ int Server::Run() {
           options_.concurrency == 1 ? " worker" : " workers", ", config version ",
           current_->version, ", admin on ",
           network::FormatAddress(reinterpret_cast<const sockaddr*>(&current_->admin_address)));
+  // Listeners are bound and the workers take connections: systemd may start what depends on
+  // us.
+  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving config version ", current_->version,
+                                    "\nMAINPID=", getpid()));
   dispatcher_.Run();
   PHX_LOG(kInfo, "phoenix stopped");
   return 0;
@@ -299,7 +348,10 @@ void Server::InstallSignals() {
   };
   add(SIGHUP, [](uv_signal_t* h, int) {
     auto* self = static_cast<Server*>(h->data);
+    NotifyServiceManager("RELOADING=1");
     absl::Status status = self->source_->Refresh();
+    NotifyServiceManager(
+        absl::StrCat("READY=1\nSTATUS=serving config version ", self->current_->version));
     if (status.ok()) {
       self->server_stats_.config_reload_success.Inc();
       PHX_LOG(kInfo, "SIGHUP: config version ", self->current_->version, " applied");
@@ -308,6 +360,11 @@ void Server::InstallSignals() {
       PHX_LOG(kError, "SIGHUP: config rejected, keeping version ", self->current_->version, ":\n",
               status.message());
     }
+  });
+  // After an external logrotate renamed them: new lines go to new files at the old paths.
+  add(SIGUSR1, [](uv_signal_t*, int) {
+    RotatingFile::ReopenAll();
+    PHX_LOG(kInfo, "SIGUSR1: log files reopened");
   });
   uv_signal_cb stop = [](uv_signal_t* h, int signum) {
     static_cast<Server*>(h->data)->StartDrain();
@@ -325,6 +382,7 @@ void Server::StartDrain() {
   }
   draining_ = true;
   server_stats_.live.Set(0);
+  NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   PHX_LOG(kInfo, "draining: up to ", current_->drain_timeout.count(), " ms for in-flight requests");
   for (auto& worker : workers_) worker->PostDrain();
   drain_deadline_ms_ = time_source_.MonotonicMs() + current_->drain_timeout.count();

@@ -15,7 +15,9 @@
 #include "source/network/dns_resolver.h"
 #include "source/server/admin.h"
 #include "source/server/certificate_watcher.h"
+#include "source/server/overload_manager.h"
 #include "source/server/supervisor.h"
+#include "source/server/webhook_notifier.h"
 #include "source/server/worker.h"
 #include "source/upstream/dns_cluster.h"
 #include "source/upstream/health_checker.h"
@@ -82,6 +84,11 @@ class Server {
   // Keeps a DnsCluster for each STRICT_DNS / LOGICAL_DNS cluster of current_; `previous` is
   // the snapshot it replaces (null at first).
   void UpdateDnsClusters(const config::ConfigSnapshot* previous);
+  // Watches the resources `config` names (keeping the CPU baselines of those watched already),
+  // and reads them every refresh interval while any is watched.
+  void ApplyOverloadConfig(const config::OverloadConfig& config);
+  // The processes of the supervised apps' instances (the overload manager's app_cpu).
+  std::vector<pid_t> AppInstancePids();
 
   Options options_;
   RealTimeSource time_source_;                    // For the main thread and every worker.
@@ -93,6 +100,11 @@ class Server {
   ServerStats server_stats_{StatsScope(stats_, "server.")};
   config::SnapshotBuilder snapshot_builder_;
   AdminServer admin_;
+  WebhookNotifier overload_notifier_;
+  // Declared before the workers, which read its shedding flag until they are joined.
+  OverloadManager overload_manager_{stats_, &overload_notifier_};
+  std::unique_ptr<Timer> overload_timer_;
+  std::chrono::milliseconds overload_interval_{1000};
   CertificateWatcher certificate_watcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const config::ConfigSnapshot> current_;

@@ -9,13 +9,18 @@ absl::StatusOr<std::unique_ptr<Supervisor>> Supervisor::Create(
     Dispatcher& dispatcher, StatsStore& stats, const std::vector<config::AppConfig>& apps) {
   auto supervisor = std::make_unique<Supervisor>();
   for (const config::AppConfig& app : apps) {
-    auto log = AppLogFile::Open(app.log_path);
-    if (!log.ok()) {
-      return absl::Status(log.status().code(),
-                          absl::StrCat("app ", app.name, ": log_path: ", log.status().message()));
+    std::unique_ptr<RotatingFile> log;
+    if (!app.log_path.empty()) {
+      auto file = RotatingFile::Open(app.log_path, app.log_rotation);
+      if (!file.ok()) {
+        return absl::Status(
+            file.status().code(),
+            absl::StrCat("app ", app.name, ": log_path: ", file.status().message()));
+      }
+      log = std::move(*file);
     }
     supervisor->apps_.push_back(
-        std::make_unique<AppSupervisor>(dispatcher, stats, app, std::move(*log)));
+        std::make_unique<AppSupervisor>(dispatcher, stats, app, std::move(log)));
   }
   return supervisor;
 }
@@ -51,6 +56,12 @@ void Supervisor::StopAll(std::function<void()> done) {
 
 void Supervisor::KillAll() {
   for (auto& app : apps_) app->KillAll();
+}
+
+std::vector<pid_t> Supervisor::Pids() const {
+  std::vector<pid_t> pids;
+  for (const auto& app : apps_) app->AddPids(pids);
+  return pids;
 }
 
 std::string Supervisor::Json() const {

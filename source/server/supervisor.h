@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,6 +31,8 @@ class Supervisor {
   // Stops every app's instances gracefully; `done` runs once all have exited.
   void StopAll(std::function<void()> done);
   void KillAll();
+  // The running instances' processes, of every app (the overload manager's app_cpu).
+  std::vector<pid_t> Pids() const;
   // {"apps":[...]} for GET /apps.
   std::string Json() const;
 

@@ -33,8 +33,12 @@ struct Worker::ActiveListener {
   }
 };
 
-Worker::Worker(int index, TimeSource& time_source)
-    : index_(index), dispatcher_(time_source), cluster_manager_(dispatcher_), random_() {
+Worker::Worker(int index, TimeSource& time_source, const std::atomic<bool>& shedding)
+    : index_(index),
+      dispatcher_(time_source),
+      cluster_manager_(dispatcher_),
+      shedding_(shedding),
+      random_() {
   dispatcher_.AddPrepareCallback([] { AccessLogFile::FlushThreadBuffers(); });
 }
 

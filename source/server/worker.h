@@ -29,7 +29,8 @@ using ListenerSocketsList = std::vector<std::shared_ptr<ListenerSockets>>;
 // thread talks to it only by posting closures to its dispatcher.
 class Worker : public http::WorkerContext {
  public:
-  Worker(int index, TimeSource& time_source);
+  // `shedding` (the overload manager's, outliving the worker) says when to shed load.
+  Worker(int index, TimeSource& time_source, const std::atomic<bool>& shedding);
   ~Worker() override;
 
   void Start();
@@ -48,6 +49,7 @@ class Worker : public http::WorkerContext {
   // http::WorkerContext
   Dispatcher& dispatcher() override { return dispatcher_; }
   bool draining() const override { return draining_; }
+  bool shedding_load() const override { return shedding_.load(std::memory_order_relaxed); }
   uint64_t Random() override { return random_(); }
   void OnConnectionClosed(http::ConnectionManager* connection) override;
 
@@ -74,6 +76,7 @@ class Worker : public http::WorkerContext {
   absl::flat_hash_map<PendingConnection*, std::unique_ptr<PendingConnection>> pending_;
   std::atomic<int64_t> active_connections_{0};
   bool draining_ = false;
+  const std::atomic<bool>& shedding_;
   FastRandom random_;
 };
 

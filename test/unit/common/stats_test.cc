@@ -106,9 +106,9 @@ TEST(StatsMacrosTest, ConnectionManagerStatNames) {
           "http.ingress.downstream_rq_3xx", "http.ingress.downstream_rq_4xx",
           "http.ingress.downstream_rq_5xx", "http.ingress.downstream_rq_http1_total",
           "http.ingress.downstream_rq_http2_total", "http.ingress.downstream_rq_idle_timeout",
-          "http.ingress.downstream_rq_invalid_path", "http.ingress.downstream_rq_timeout",
-          "http.ingress.downstream_rq_total", "http.ingress.downstream_rq_ws_on_non_ws_route",
-          "http.ingress.no_route"));
+          "http.ingress.downstream_rq_invalid_path", "http.ingress.downstream_rq_overload",
+          "http.ingress.downstream_rq_timeout", "http.ingress.downstream_rq_total",
+          "http.ingress.downstream_rq_ws_on_non_ws_route", "http.ingress.no_route"));
   EXPECT_THAT(Names(store.Gauges()), ElementsAre("http.ingress.downstream_cx_active",
                                                  "http.ingress.downstream_cx_upgrades_active",
                                                  "http.ingress.downstream_rq_active"));

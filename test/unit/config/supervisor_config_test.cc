@@ -65,6 +65,8 @@ TEST(SupervisorConfigTest, DefaultsApply) {
   EXPECT_EQ(app.restart.max.count(), 30000);
   EXPECT_EQ(app.restart.crash_loop_crashes, 5u);
   EXPECT_EQ(app.stop_grace_period.count(), 10000);
+  EXPECT_TRUE(app.log_rotation.daily);
+  EXPECT_EQ(app.log_rotation.keep_days, 7u);
   EXPECT_TRUE(app.autoscaling);
   EXPECT_EQ(app.scaling.target_rps_per_instance, 10);
   EXPECT_EQ(app.scaling.scale_up_window.count(), 2000);

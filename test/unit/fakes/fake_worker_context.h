@@ -16,12 +16,14 @@ class FakeWorkerContext : public http::WorkerContext {
 
   Dispatcher& dispatcher() override { return dispatcher_; }
   bool draining() const override { return is_draining; }
+  bool shedding_load() const override { return is_shedding_load; }
   uint64_t Random() override { return next_random++; }
   void OnConnectionClosed(http::ConnectionManager* connection) override {
     closed_connections.push_back(connection);
   }
 
   bool is_draining = false;
+  bool is_shedding_load = false;
   uint64_t next_random = 1;
   std::vector<http::ConnectionManager*> closed_connections;
 
