@@ -135,14 +135,10 @@ void AppSupervisor::SpawnInstance(Instance& instance) {
   if (!child.ok()) {
     PHX_LOG(kError, "app ", config_.name, ": instance ", instance.id, ": ",
             child.status().message());
-    // As if it had crashed at once: the back-off applies.
-    dispatcher_.Defer([this, raw] {
-      for (const auto& i : instances_) {
-        if (i.get() == raw && i->state == State::kStarting && i->process == nullptr) {
-          OnExit(*raw, 127, 0);
-        }
-      }
-    });
+    // As if it had crashed at once: the back-off applies. From the instance's own timer, so
+    // never after the instance (or this supervisor) is gone.
+    instance.timer = dispatcher_.CreateTimer([this, raw] { OnExit(*raw, 127, 0); });
+    instance.timer->Enable(std::chrono::milliseconds(0));
     return;
   }
   instance.process = std::move(*child);
