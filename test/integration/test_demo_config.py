@@ -13,7 +13,7 @@ import unittest
 from harness.base import PhoenixTestCase
 from harness.client import http_get, raw_request
 from harness.http1 import parse_responses
-from harness.process import REPO_ROOT, demo_app_bin, free_port, wait_until
+from harness.process import REPO_ROOT, demo_app_bin, free_port, free_port_range, wait_until
 from harness.tls import certs, https_get
 
 
@@ -24,7 +24,7 @@ class DemoConfigTest(PhoenixTestCase):
         cls.port, cls.admin_port = free_port(), free_port()
         cls.tls_port = free_port()
         # The app's instances take ports from a range of four.
-        app_ports = cls.free_range(4)
+        app_ports = free_port_range(4)
         cls.tmp = tempfile.mkdtemp(prefix="phoenix-demo-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         with open(os.path.join(REPO_ROOT, "config", "phoenix-app.yaml")) as f:
@@ -46,21 +46,6 @@ class DemoConfigTest(PhoenixTestCase):
         cls.px = cls.start_class_phoenix(text, admin_port=cls.admin_port)
         wait_until(lambda: sum(i["state"] == "READY" for i in cls.instances()) == 2, 15)
         cls.instance = cls.wait_ready_instance()
-
-    @staticmethod
-    def free_range(n):
-        import random
-        import socket
-        for _ in range(200):
-            base = random.randrange(32100, 32700)
-            try:
-                for port in range(base, base + n):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.1", port))
-                return base
-            except OSError:
-                continue
-        raise RuntimeError("no free port range")
 
     @classmethod
     def instances(cls):

@@ -6,9 +6,7 @@ a deadline."""
 
 import json
 import os
-import random
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -18,26 +16,9 @@ import unittest
 from harness.base import PhoenixTestCase
 from harness.client import http_get
 from harness.config import make_config, make_listener, route, virtual_host
-from harness.process import free_port, wait_until
+from harness.process import free_port, free_port_range, wait_until
 
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "supervised_app.py")
-
-
-def free_port_range(n):
-    """`n` consecutive ports on 127.0.0.1 that were free a moment ago."""
-    for _ in range(200):
-        base = random.randrange(32100, 32700)
-        ok = True
-        for port in range(base, base + n):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
 
 
 def pid_gone(pid):
