@@ -26,9 +26,11 @@ class FilterFactory {
   virtual ~FilterFactory() = default;
   virtual std::unique_ptr<StreamFilter> Create() const = 0;
   // Adds what this filter would decide for `request` (from `client_ip`, with the mTLS peer
-  // identity `principal`, "" for none) to `explanation`.
+  // identity `principal`, "" for none, routed to an app whose declared path semantics are
+  // `app_paths`, null for none) to `explanation`.
   virtual void Explain(const RequestHeaders& request, const std::string& client_ip,
-                       std::string_view principal, PolicyExplanation& explanation) const {}
+                       std::string_view principal, const PathSemantics* app_paths,
+                       PolicyExplanation& explanation) const {}
   // A path this filter refuses only as written, and the rule that does: the policy check tries
   // its other spellings and warns when one gets through.
   struct ProbePath {

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "source/http/header_map.h"
+#include "source/http/path_normalizer.h"
 
 namespace phoenix::http {
 
@@ -19,6 +20,12 @@ class Route {
   // Whether this route allows an upgrade of `type` (lowercase), overriding the connection
   // manager's upgrade_configs; nullopt: the route does not say.
   virtual std::optional<bool> UpgradeEnabled(std::string_view type) const { return std::nullopt; }
+  // How the app this route leads to matches paths (its virtual host's app_path_semantics):
+  // policies compare paths the same way.
+  virtual const PathSemantics& app_path_semantics() const {
+    static constexpr PathSemantics kNone;
+    return kNone;
+  }
 };
 
 // The routing table of one listener (Envoy's Router::Config): picks the route for a request.

@@ -1,14 +1,21 @@
 #include "source/matchers/path_matcher.h"
 
 #include "absl/strings/ascii.h"
+#include "source/matchers/policy_path_matcher.h"
 #include "source/matchers/string_matcher.h"
 
 namespace phoenix::matchers {
 
 PathMatcher::PathMatcher(const config::v1::RouteMatch& match, const std::string& path,
-                         config::ConfigErrors& errors)
+                         config::ConfigErrors& errors, const http::PathSemantics& app)
     : kind_(match.path_specifier_case()),
-      case_sensitive_(!match.has_case_sensitive() || match.case_sensitive()) {
+      case_sensitive_(!app.case_insensitive &&
+                      (!match.has_case_sensitive() || match.case_sensitive())),
+      fold_{false, app.ignore_trailing_slash, app.ignore_path_params} {
+  if (app.case_insensitive && match.has_case_sensitive() && match.case_sensitive()) {
+    errors.Add(path + ".match.case_sensitive",
+               "contradicts the virtual host's app_path_semantics.case_insensitive");
+  }
   switch (kind_) {
     case config::v1::RouteMatch::kPrefix:
       literal_ = match.prefix();
@@ -25,15 +32,28 @@ PathMatcher::PathMatcher(const config::v1::RouteMatch& match, const std::string&
       break;
   }
   if (!case_sensitive_) literal_ = absl::AsciiStrToLower(literal_);
+  if (fold_.any()) {
+    http::PathSemantics literal_fold = fold_;
+    // "prefix: /api/" still wants what is under /api/.
+    if (kind_ == config::v1::RouteMatch::kPrefix) literal_fold.ignore_trailing_slash = false;
+    folded_literal_ = FoldPath(literal_, literal_fold);
+  }
 }
 
 bool PathMatcher::Match(std::string_view request_path) const {
+  if (MatchAsIs(request_path, literal_)) return true;
+  if (!fold_.any()) return false;
+  std::string folded = FoldPath(request_path, fold_);
+  return folded != request_path && MatchAsIs(folded, folded_literal_);
+}
+
+bool PathMatcher::MatchAsIs(std::string_view request_path, std::string_view literal) const {
   switch (kind_) {
     case config::v1::RouteMatch::kPrefix:
-      return case_sensitive_ ? request_path.starts_with(literal_)
-                             : StartsWithIgnoreCase(request_path, literal_);
+      return case_sensitive_ ? request_path.starts_with(literal)
+                             : StartsWithIgnoreCase(request_path, literal);
     case config::v1::RouteMatch::kPath:
-      return case_sensitive_ ? request_path == literal_ : EqualsIgnoreCase(request_path, literal_);
+      return case_sensitive_ ? request_path == literal : EqualsIgnoreCase(request_path, literal);
     case config::v1::RouteMatch::kSafeRegex:
       return regex_ != nullptr &&
              RE2::FullMatch(re2::StringPiece(request_path.data(), request_path.size()), *regex_);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -7,6 +8,7 @@
 #include "phoenix/config/v1/route.pb.h"
 #include "re2/re2.h"
 #include "source/common/config_errors.h"
+#include "source/http/path_normalizer.h"
 #include "source/matchers/string_matcher.h"
 
 namespace phoenix::matchers {
@@ -15,6 +17,8 @@ namespace phoenix::matchers {
 // path itself (Express, Rails, Spring, ASP.NET and the like): ASCII lowercase, each segment's
 // ";params" dropped, no trailing slash ("/Crash;x/" -> "/crash"). The root stays "/".
 std::string FoldPath(std::string_view path);
+// FoldPath's changes that `fold` asks for only.
+std::string FoldPath(std::string_view path, const http::PathSemantics& fold);
 
 // What folding changed in `path`, for explanations: "case, ;params, trailing slash" (empty if
 // nothing).
@@ -24,21 +28,28 @@ std::string DescribeFolding(std::string_view path);
 // folded path matches the folded term: a DENY rule written `exact: /crash` then covers
 // /CRASH, /crash/, /crash;a=b and /Crash/;x — every form the app would serve as /crash.
 // Widening only ever adds matches; the rule decides where that fails closed.
+// Where the app's virtual host declares its path semantics, every term (allow or deny, strict
+// or not) also matches the path folded as declared: those spellings are one path to the app.
 class PolicyPathMatcher {
  public:
-  enum class Result { kNoMatch, kAsWritten, kFolded };
+  enum class Result { kNoMatch, kAsWritten, kFolded, kDeclared };
 
   PolicyPathMatcher(const config::v1::StringMatcher& proto, bool widen, std::string_view path,
                     config::ConfigErrors& errors);
-  Result Match(std::string_view path) const;
+  // `app`: the declared semantics of the app the request goes to; null or none: as written
+  // (or widened).
+  Result Match(std::string_view path, const http::PathSemantics* app = nullptr) const;
 
  private:
-  bool MatchFolded(std::string_view folded) const;
+  bool MatchFolded(std::string_view folded, const http::PathSemantics& fold) const;
 
   StringMatcher as_written_;
   bool widen_;
   config::v1::StringMatcher::MatchPatternCase kind_;
-  std::string folded_pattern_;  // exact/suffix: folded; prefix/contains: lowercase, no params.
+  // The pattern under each folding (PathSemantics::index()); exact/suffix: folded as the path
+  // is; prefix/contains: without dropping a trailing slash.
+  std::array<std::string, 8> folded_patterns_;
+  std::unique_ptr<RE2> regex_;         // The regex as written (case as written).
   std::unique_ptr<RE2> folded_regex_;  // The regex, case-insensitive.
 };
 

@@ -77,9 +77,9 @@ bool RequestMatcher::Match(const http::RequestHeaders& request, const RequestSou
     if (!found) return false;
   }
   if (path_ != nullptr) {
-    PolicyPathMatcher::Result result = path_->Match(request.PathWithoutQuery());
+    PolicyPathMatcher::Result result = path_->Match(request.PathWithoutQuery(), source.app_paths);
     if (result == PolicyPathMatcher::Result::kNoMatch) return false;
-    path_folded = result == PolicyPathMatcher::Result::kFolded;
+    path_folded = result != PolicyPathMatcher::Result::kAsWritten;
   }
   for (const auto& header : headers_) {
     if (!header.Match(request)) return false;

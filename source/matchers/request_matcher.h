@@ -24,6 +24,9 @@ struct RequestSource {
   // The verified identity of the mTLS peer (URI SAN, else DNS SAN, else subject); "" when the
   // connection showed no certificate (then principal terms never match).
   std::string_view principal;
+  // How the app the request is routed to matches paths (its virtual host's declaration); null:
+  // no route, or no declaration.
+  const http::PathSemantics* app_paths = nullptr;
 };
 
 // Which spellings of a path a matcher's path terms cover.
@@ -45,7 +48,8 @@ class RequestMatcher {
  public:
   RequestMatcher(const config::v1::AccessMatch& proto, const std::string& path,
                  config::ConfigErrors& errors, PathForms forms = PathForms::kAsWritten);
-  // With `folded`, says whether a path term matched only in its folded form.
+  // With `folded`, says whether a path term matched only in a folded form (widened, or as the
+  // app declares).
   bool Match(const http::RequestHeaders& request, const RequestSource& source,
              bool* folded = nullptr) const;
 

@@ -151,6 +151,17 @@ RetryConfig CompileRetryPolicy(const config::v1::RetryPolicy& proto, const std::
 
 }  // namespace
 
+namespace {
+
+// A virtual host's declared app_path_semantics.
+http::PathSemantics AppPaths(const config::v1::VirtualHost& vhost) {
+  const auto& declared = vhost.app_path_semantics();
+  return {declared.case_insensitive(), declared.ignore_trailing_slash(),
+          declared.ignore_path_params()};
+}
+
+}  // namespace
+
 RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::VirtualHost& vhost,
                        std::string_view path, config::ConfigErrors& errors)
     : route_name(proto.name()),
@@ -160,7 +171,7 @@ RouteEntry::RouteEntry(const config::v1::Route& proto, const config::v1::Virtual
       response_mutations(proto.response_headers_to_add(), proto.response_headers_to_remove(),
                          std::string(path), "response_headers_to_add", "response_headers_to_remove",
                          errors),
-      path_matcher(proto.match(), std::string(path), errors),
+      path_matcher(proto.match(), std::string(path), errors, AppPaths(vhost)),
       config_path(path) {
   std::string p(path);
   const auto& match = proto.match();
@@ -300,9 +311,14 @@ void RouteEntry::RewriteRequest(http::RequestHeaders& request) const {
   if (!host_rewrite.empty()) request.authority = host_rewrite;
 }
 
+const http::PathSemantics& RouteEntry::app_path_semantics() const {
+  return virtual_host->app_paths;
+}
+
 VirtualHostEntry::VirtualHostEntry(const config::v1::VirtualHost& proto, std::string_view path,
                                    config::ConfigErrors& errors)
     : name(proto.name()),
+      app_paths(AppPaths(proto)),
       request_mutations(proto.request_headers_to_add(), proto.request_headers_to_remove(),
                         std::string(path), "request_headers_to_add", "request_headers_to_remove",
                         errors),

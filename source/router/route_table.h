@@ -107,6 +107,7 @@ struct RouteEntry : public http::Route {
     return static_cast<const RouteEntry*>(route);
   }
   const std::string& name() const override { return route_name; }
+  const http::PathSemantics& app_path_semantics() const override;
   std::optional<bool> UpgradeEnabled(std::string_view type) const override {
     for (const auto& [t, enabled] : upgrades) {
       if (t == type) return enabled;
@@ -125,6 +126,7 @@ struct RouteEntry : public http::Route {
 
 struct VirtualHostEntry {
   std::string name;
+  http::PathSemantics app_paths;  // app_path_semantics, as declared.
   std::vector<std::unique_ptr<RouteEntry>> routes;
   HeaderMutations request_mutations;
   HeaderMutations response_mutations;

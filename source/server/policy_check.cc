@@ -46,9 +46,14 @@ PolicyOutcome ExplainRequest(const http::ConnectionManagerConfig& config, uint32
     return outcome;
   }
   outcome.lines.push_back(absl::StrCat("path: normalized to ", request.path));
+  // Policies compare paths as the app the request is routed to declares it matches them.
+  const http::Route* routed = config.route_config->RouteFor(request);
+  const http::PathSemantics* app_paths = routed != nullptr && routed->app_path_semantics().any()
+                                             ? &routed->app_path_semantics()
+                                             : nullptr;
   http::PolicyExplanation explanation;
   for (const auto& filter : config.filters) {
-    filter->Explain(request, client, spec.principal(), explanation);
+    filter->Explain(request, client, spec.principal(), app_paths, explanation);
     if (!explanation.denied_by.empty()) break;
   }
   outcome.lines.insert(outcome.lines.end(), explanation.lines.begin(), explanation.lines.end());

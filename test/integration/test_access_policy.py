@@ -79,6 +79,61 @@ class ObviousDenyRuleTest(PhoenixTestCase):
         self.assertIn("matched the path in its folded form /crash (case, trailing slash)", body)
 
 
+class DeclaredAppPathSemanticsTest(PhoenixTestCase):
+    """A virtual host declares that its app matches paths case-insensitively and ignores a
+    trailing slash: routes, allow rules, strict deny rules and rate limits all follow."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.start_class_upstream("app")
+        cls.port = free_port()
+        limit = {"name": "gen", "match": {"path": {"exact": "/generatecert"}},
+                 "token_bucket": {"max_tokens": 1, "fill_interval": "3600s"}}
+        cls.px = cls.start_class_phoenix(simple_config(
+            cls.port, free_port(), [cls.app.port],
+            virtual_hosts=[{
+                "name": "app", "domains": ["*"],
+                "app_path_semantics": {"case_insensitive": True, "ignore_trailing_slash": True},
+                "routes": [{"name": "report", "match": {"path": "/report"},
+                            "route": {"cluster": "app"}},
+                           {"name": "all", "match": {"prefix": "/"},
+                            "route": {"cluster": "app"}}]}],
+            http_filters=[
+                policy_filter([
+                    {"name": "strict_crash", "action": "DENY", "strict": True,
+                     "match": {"path": {"exact": "/crash"}}},
+                    {"name": "docs", "action": "ALLOW", "match": {"path": {"exact": "/docs"}}},
+                    {"name": "report", "action": "ALLOW",
+                     "match": {"path": {"exact": "/report"}}},
+                    {"name": "gen", "action": "ALLOW",
+                     "match": {"path": {"exact": "/generatecert"}}}],
+                    default_action="DENY"),
+                {"name": "phoenix.filters.http.local_ratelimit",
+                 "typed_config": {"@type": "type.googleapis.com/phoenix.config.v1.LocalRateLimit",
+                                  "limits": [limit]}},
+                ROUTER]))
+
+    def test_routes_and_rules_follow_the_declaration(self):
+        self.assertEqual(http_get(self.port, "/CRASH/").status, 403)  # strict, yet declared
+        self.assertEqual(http_get(self.port, "/DOCS").status, 200)    # allow covers /DOCS
+        self.assertEqual(http_get(self.port, "/docs/").status, 200)
+        self.assertEqual(http_get(self.port, "/other").status, 403)   # default deny
+        self.assertEqual(http_get(self.port, "/REPORT/").status, 200)
+        entry = self.px.wait_access_log(lambda e: e["path"] == "/REPORT/")
+        self.assertEqual(entry["policy_rule"], "report")
+
+    def test_a_rate_limit_cannot_be_dodged_by_case(self):
+        statuses = [http_get(self.port, p).status
+                    for p in ("/generatecert", "/GenerateCert", "/GENERATECERT/")]
+        self.assertEqual(statuses, [200, 429, 429])
+
+    def test_explain_says_the_declaration_decided(self):
+        status, body = self.px.admin_get("/policy/explain?path=/Crash")
+        self.assertEqual(status, 200, body)
+        self.assertIn("DENY by rule 'strict_crash'", body)
+        self.assertIn("as the virtual host's app_path_semantics declare the app serves it", body)
+
+
 class DenyRuleTest(PhoenixTestCase):
 
     @classmethod

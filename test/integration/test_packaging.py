@@ -3,6 +3,7 @@ the examples, the systemd unit and the logrotate entry in their places; the inst
 validates the packaged config and prints its manual; systemd's Type=notify protocol (READY=1,
 RELOADING=1, STOPPING=1) reaches $NOTIFY_SOCKET."""
 
+import gzip
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ INSTALLED = [
     "etc/phoenix/phoenix.yaml", "etc/logrotate.d/phoenix",
     "usr/lib/systemd/system/phoenix.service",
     "usr/share/phoenix/examples/phoenix-app.yaml",
+    "usr/share/man/man1/phoenix.1.gz", "usr/share/man/man1/phoenix-cp.1.gz",
+    "usr/share/man/man1/phoenixctl.1.gz",
 ]
 
 
@@ -76,6 +79,13 @@ class InstallTest(unittest.TestCase):
                                 timeout=30)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("OK", result.stdout)
+
+    def test_manual_pages_are_roff_made_from_help(self):
+        with gzip.open(os.path.join(self.root, "usr/share/man/man1/phoenix.1.gz"), "rt") as f:
+            page = f.read()
+        self.assertTrue(page.startswith(".TH PHOENIX 1 "), page[:100])
+        for section in ("NAME", "SYNOPSIS", "SIGNALS", "EXIT STATUS"):
+            self.assertIn(f"\n.SH {section}\n", page)
 
     def test_help_is_a_manual(self):
         result = subprocess.run([os.path.join(self.root, "usr/bin/phoenix"), "--help"],

@@ -16,8 +16,9 @@ class AccessPolicyFilterFactory : public http::FilterFactory {
     return std::make_unique<AccessPolicyFilter>(policy_);
   }
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               std::string_view principal, http::PolicyExplanation& explanation) const override {
-    policy_->Explain(request, client_ip, principal, explanation);
+               std::string_view principal, const http::PathSemantics* app_paths,
+               http::PolicyExplanation& explanation) const override {
+    policy_->Explain(request, client_ip, principal, app_paths, explanation);
   }
   std::vector<ProbePath> ProbePaths() const override { return policy_->strict_deny_paths(); }
 
@@ -53,7 +54,7 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
                                 : deny        ? matchers::PathForms::kWiden
                                               : matchers::PathForms::kWidenUnderNot;
     rules_.push_back(std::make_unique<Rule>(Rule{
-        rule.name(), deny, rule.shadow(),
+        rule.name(), deny, rule.shadow(), rule.strict(),
         matchers::RequestMatcher(rule.match(), rpath + ".match", errors, forms),
         &scope.Labelled("rule_name", rule.name(), "rule")
              .counter(absl::StrCat(rule.shadow() ? "shadow_" : "", deny ? "denied" : "allowed"),
@@ -67,12 +68,14 @@ AccessPolicy::AccessPolicy(const config::v1::AccessPolicy& proto, StatsStore& st
 
 AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& request,
                                               const std::string& client_ip,
-                                              std::string_view principal, bool count) const {
+                                              std::string_view principal,
+                                              const http::PathSemantics* app_paths,
+                                              bool count) const {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
-    if (!rule->match.Match(request, {client_ptr, principal})) continue;
+    if (!rule->match.Match(request, {client_ptr, principal, app_paths})) continue;
     if (count) rule->matched->Inc();
     if (rule->shadow) {
       if (count) {
@@ -92,31 +95,36 @@ AccessPolicy::Decision AccessPolicy::Evaluate(const http::RequestHeaders& reques
 }
 
 void AccessPolicy::Explain(const http::RequestHeaders& request, const std::string& client_ip,
-                           std::string_view principal, http::PolicyExplanation& explanation) const {
+                           std::string_view principal, const http::PathSemantics* app_paths,
+                           http::PolicyExplanation& explanation) const {
   in6_addr client;
   const in6_addr* client_ptr =
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   for (const auto& rule : rules_) {
-    if (!rule->match.Match(request, {client_ptr, principal})) continue;
+    if (!rule->match.Match(request, {client_ptr, principal, app_paths})) continue;
     if (rule->shadow) {
       explanation.lines.push_back(absl::StrCat("access_policy: shadow rule '", rule->name,
                                                "' matches (would ", rule->deny ? "deny" : "allow",
                                                "; not enforced)"));
     }
   }
-  Decision decision = Evaluate(request, client_ip, principal, /*count=*/false);
+  Decision decision = Evaluate(request, client_ip, principal, app_paths, /*count=*/false);
   std::string by = decision.rule != nullptr ? absl::StrCat("rule '", decision.rule->name, "'")
                                             : std::string("the default action");
   explanation.lines.push_back(
       absl::StrCat("access_policy: ", decision.deny ? "DENY" : "allow", " by ", by));
   bool folded = false;
-  if (decision.rule != nullptr && decision.rule->match.Match(request, {client_ptr, {}}, &folded) &&
-      folded) {
+  if (decision.rule != nullptr &&
+      decision.rule->match.Match(request, {client_ptr, principal, app_paths}, &folded) && folded) {
     std::string_view path = request.PathWithoutQuery();
+    bool declared =
+        app_paths != nullptr && app_paths->any() && (decision.rule->strict || !decision.rule->deny);
     explanation.lines.push_back(absl::StrCat(
         "access_policy: rule '", decision.rule->name, "' matched the path in its folded form ",
-        matchers::FoldPath(path), " (", matchers::DescribeFolding(path),
-        "), as the app would serve it; strict: true matches only as written"));
+        declared ? matchers::FoldPath(path, *app_paths) : matchers::FoldPath(path), " (",
+        matchers::DescribeFolding(path), "), ",
+        declared ? "as the virtual host's app_path_semantics declare the app serves it"
+                 : "as the app would serve it; strict: true matches only as written"));
   }
   if (decision.deny) {
     explanation.denied_by = decision.rule != nullptr ? decision.rule->name : "default";
@@ -125,8 +133,10 @@ void AccessPolicy::Explain(const http::RequestHeaders& request, const std::strin
 
 http::FilterStatus AccessPolicyFilter::DecodeHeaders(http::RequestHeaders& headers, bool) {
   http::StreamInfo& info = callbacks_->stream_info();
+  const http::Route* route = callbacks_->route();
   AccessPolicy::Decision decision =
-      policy_->Evaluate(headers, info.client_ip, info.peer_principal());
+      policy_->Evaluate(headers, info.client_ip, info.peer_principal(),
+                        route != nullptr ? &route->app_path_semantics() : nullptr);
   if (decision.rule != nullptr) info.policy_rule = decision.rule->name;
   if (!decision.deny) return http::FilterStatus::kContinue;
   // The body says nothing about which rule: that goes to stats and the access log only.

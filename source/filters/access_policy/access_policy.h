@@ -20,6 +20,7 @@ class AccessPolicy {
     std::string name;
     bool deny;
     bool shadow;
+    bool strict;
     matchers::RequestMatcher match;
     Counter* matched;  // Enforced rule decided the request / shadow rule would have.
   };
@@ -34,12 +35,15 @@ class AccessPolicy {
   // Evaluates every rule in order: shadow rules only count; the first enforced match decides.
   // With `count` false nothing is counted or logged (explanations).
   // `principal`: the mTLS peer's identity, "" when none.
+  // `app_paths`: the declared path semantics of the app the request is routed to, or null.
   Decision Evaluate(const http::RequestHeaders& request, const std::string& client_ip,
-                    std::string_view principal, bool count = true) const;
+                    std::string_view principal, const http::PathSemantics* app_paths,
+                    bool count = true) const;
   // Describes the evaluation step by step.
   // `principal`: the mTLS peer identity the explanation assumes, "" for none.
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               std::string_view principal, http::PolicyExplanation& explanation) const;
+               std::string_view principal, const http::PathSemantics* app_paths,
+               http::PolicyExplanation& explanation) const;
   // The literal paths (exact or prefix, case-sensitive) of enforced strict DENY rules.
   const std::vector<http::FilterFactory::ProbePath>& strict_deny_paths() const {
     return strict_deny_paths_;

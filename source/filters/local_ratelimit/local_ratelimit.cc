@@ -19,12 +19,13 @@ class LocalRateLimitFilterFactory : public http::FilterFactory {
     return std::make_unique<LocalRateLimitFilter>(config_);
   }
   void Explain(const http::RequestHeaders& request, const std::string& client_ip,
-               std::string_view principal, http::PolicyExplanation& explanation) const override {
+               std::string_view principal, const http::PathSemantics* app_paths,
+               http::PolicyExplanation& explanation) const override {
     in6_addr client;
     const in6_addr* client_ptr =
         matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
     for (const auto& limit : config_->limits()) {
-      if (!limit->Applies(request, {client_ptr, principal})) continue;
+      if (!limit->Applies(request, {client_ptr, principal, app_paths})) continue;
       explanation.rate_limits.push_back(limit->name());
       explanation.lines.push_back(
           absl::StrCat("local_ratelimit: limit '", limit->name(), "' applies"));
@@ -190,9 +191,12 @@ http::FilterStatus LocalRateLimitFilter::CheckLimits(size_t from) {
       matchers::CidrRange::ParseAddress(client_ip, &client) ? &client : nullptr;
   uint64_t now_us = callbacks_->dispatcher().time_source().MonotonicUs();
   const auto& limits = config_->limits();
+  const http::Route* route = callbacks_->route();
+  matchers::RequestSource source{client_ptr, callbacks_->stream_info().peer_principal(),
+                                 route != nullptr ? &route->app_path_semantics() : nullptr};
   for (size_t i = from; i < limits.size(); ++i) {
     const RateLimit& limit = *limits[i];
-    if (!limit.Applies(*request_, {client_ptr, callbacks_->stream_info().peer_principal()})) {
+    if (!limit.Applies(*request_, source)) {
       continue;
     }
     if (limit.has_bucket()) {

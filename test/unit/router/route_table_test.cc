@@ -161,5 +161,50 @@ TEST(RouteTableTest, StringMatcherKinds) {
   EXPECT_TRUE(errors.empty());
 }
 
+TEST(RouteTableTest, DeclaredAppPathSemanticsApplyToEveryRoute) {
+  config::ConfigErrors errors;
+  auto table = Build(R"(
+virtual_hosts:
+- name: app
+  domains: ["*"]
+  app_path_semantics: {case_insensitive: true, ignore_trailing_slash: true,
+                       ignore_path_params: true}
+  routes:
+  - {name: report, match: {path: /Report}, route: {cluster: a}}
+  - {name: api, match: {prefix: /api/}, route: {cluster: a}}
+  - {name: users, match: {safe_regex: {regex: "/users/[0-9]+"}}, route: {cluster: a}}
+)",
+                     errors);
+  ASSERT_TRUE(errors.empty()) << errors.ToStatus();
+  for (const char* path : {"/report", "/REPORT", "/report/", "/report;jsessionid=1"}) {
+    const http::Route* route = table->Match(Request("GET", path));
+    ASSERT_NE(route, nullptr) << path;
+    EXPECT_EQ(route->name(), "report") << path;
+    EXPECT_TRUE(route->app_path_semantics().case_insensitive);
+  }
+  EXPECT_EQ(table->Match(Request("GET", "/API/x"))->name(), "api");
+  EXPECT_EQ(table->Match(Request("GET", "/api;v=2/x"))->name(), "api");
+  EXPECT_EQ(table->Match(Request("GET", "/USERS/12/"))->name(), "users");
+  EXPECT_EQ(table->Match(Request("GET", "/reports")), nullptr);
+}
+
+TEST(RouteTableTest, ARouteMayNotContradictItsAppsCaseInsensitivity) {
+  config::ConfigErrors errors;
+  Build(R"(
+virtual_hosts:
+- name: app
+  domains: ["*"]
+  app_path_semantics: {case_insensitive: true}
+  routes: [{match: {path: /a, case_sensitive: true}, route: {cluster: a}}]
+)",
+        errors);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(errors.ToStatus().ToString().find(
+                "route_config.virtual_hosts[0].routes[0].match.case_sensitive: contradicts the "
+                "virtual host's app_path_semantics.case_insensitive"),
+            std::string::npos)
+      << errors.ToStatus();
+}
+
 }  // namespace
 }  // namespace phoenix::router

@@ -27,8 +27,9 @@ class AccessPolicyTest : public ::testing::Test {
 
   // "DENY:rule", "ALLOW:rule", or "DENY:default" / "ALLOW:default".
   std::string Decide(const AccessPolicy& policy, const http::RequestHeaders& request,
-                     const std::string& client = "127.0.0.1", std::string_view principal = {}) {
-    auto d = policy.Evaluate(request, client, principal);
+                     const std::string& client = "127.0.0.1", std::string_view principal = {},
+                     const http::PathSemantics* app_paths = nullptr) {
+    auto d = policy.Evaluate(request, client, principal, app_paths);
     return std::string(d.deny ? "DENY:" : "ALLOW:") + (d.rule ? d.rule->name : "default");
   }
 
@@ -186,15 +187,54 @@ rules:
 - {name: no_crash, action: DENY, match: {path: {exact: /crash}}}
 )");
   http::PolicyExplanation explanation;
-  policy->Explain(Request("GET", "/CRASH/"), "127.0.0.1", "", explanation);
+  policy->Explain(Request("GET", "/CRASH/"), "127.0.0.1", "", nullptr, explanation);
   ASSERT_FALSE(explanation.lines.empty());
   EXPECT_EQ(explanation.denied_by, "no_crash");
   EXPECT_EQ(explanation.lines.back(),
             "access_policy: rule 'no_crash' matched the path in its folded form /crash (case, "
             "trailing slash), as the app would serve it; strict: true matches only as written");
   http::PolicyExplanation as_written;
-  policy->Explain(Request("GET", "/crash"), "127.0.0.1", "", as_written);
+  policy->Explain(Request("GET", "/crash"), "127.0.0.1", "", nullptr, as_written);
   EXPECT_EQ(as_written.lines.back(), "access_policy: DENY by rule 'no_crash'");
+}
+
+TEST_F(AccessPolicyTest, DeclaredAppSemanticsApplyToAllowAndStrictRules) {
+  auto policy = Build(R"(
+default_action: DENY
+rules:
+- {name: strict_no_admin, action: DENY, strict: true, match: {path: {prefix: /admin}}}
+- {name: open_docs, action: ALLOW, match: {path: {exact: /docs}}}
+- {name: not_internal, action: ALLOW, match: {not_rule: {path: {prefix: /internal}}}}
+)");
+  // Undeclared: strict and allow rules match as written (the default-deny catches the rest).
+  EXPECT_EQ(Decide(*policy, Request("GET", "/Admin")), "ALLOW:not_internal");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/DOCS")), "ALLOW:not_internal");
+  // Declared case-insensitive: /Admin is /admin to the app, and so to every rule.
+  http::PathSemantics ci{.case_insensitive = true};
+  EXPECT_EQ(Decide(*policy, Request("GET", "/Admin"), "127.0.0.1", {}, &ci),
+            "DENY:strict_no_admin");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/DOCS"), "127.0.0.1", {}, &ci), "ALLOW:open_docs");
+  // Under a not_rule the declared form also holds: /INTERNAL is /internal, not an exception.
+  EXPECT_EQ(Decide(*policy, Request("GET", "/INTERNAL/x"), "127.0.0.1", {}, &ci), "DENY:default");
+  // Only what is declared: a trailing slash is still another path here.
+  EXPECT_EQ(Decide(*policy, Request("GET", "/docs/"), "127.0.0.1", {}, &ci), "ALLOW:not_internal");
+  http::PathSemantics slash{.ignore_trailing_slash = true, .ignore_path_params = true};
+  EXPECT_EQ(Decide(*policy, Request("GET", "/docs/"), "127.0.0.1", {}, &slash), "ALLOW:open_docs");
+  EXPECT_EQ(Decide(*policy, Request("GET", "/docs;v=1"), "127.0.0.1", {}, &slash),
+            "ALLOW:open_docs");
+
+  http::PolicyExplanation explanation;
+  policy->Explain(Request("GET", "/ADMIN"), "127.0.0.1", "", &ci, explanation);
+  EXPECT_EQ(explanation.lines.back(),
+            "access_policy: rule 'strict_no_admin' matched the path in its folded form /admin "
+            "(case), as the virtual host's app_path_semantics declare the app serves it");
+}
+
+TEST(FoldPathTest, OnlyWhatIsAsked) {
+  EXPECT_EQ(matchers::FoldPath("/A;x/B/", {.case_insensitive = true}), "/a;x/b/");
+  EXPECT_EQ(matchers::FoldPath("/A;x/B/", {.ignore_trailing_slash = true}), "/A;x/B");
+  EXPECT_EQ(matchers::FoldPath("/A;x/B/", {.ignore_path_params = true}), "/A/B/");
+  EXPECT_EQ(matchers::FoldPath("/A;x/B/"), "/a/b");
 }
 
 TEST(FoldPathTest, LowercaseWithoutParamsOrTrailingSlash) {
