@@ -1,30 +1,31 @@
 #!/usr/bin/env bash
-# Runs the Phoenix demo on a fresh Debian 12 machine: installs packages, builds, then starts the
-# demo "Phoenix app" (127.0.0.1:8081, restarted whenever it exits) and Phoenix in front of it
-# (HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443, admin 127.0.0.1:9901) with config/phoenix-app.yaml,
-# and waits until Ctrl-C. Logs go to .demo/; the HTTPS listener's certificates (the demo PKI of
-# tools/certs.sh) to .demo/certs/, made once and kept. With DEMO_NO_WAIT=1 it stops everything
-# once the demo is up (smoke test).
+# Runs the Phoenix demo on a fresh Debian 12 machine: installs packages, builds, then starts
+# Phoenix (HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443, admin 127.0.0.1:9901) with
+# config/phoenix-app.yaml, which runs the demo "Phoenix app" itself (its supervisor section:
+# instances on 127.0.0.1:8081-8084, restarted when they crash, added under load), and waits until
+# Ctrl-C; phoenix then drains, stops the app's instances and exits 0. Logs go to .demo/; the HTTPS
+# listener's certificates (the demo PKI of tools/certs.sh) to .demo/certs/, made once and kept.
+# With DEMO_NO_WAIT=1 it stops everything once the demo is up (smoke test).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CONFIG=config/phoenix-app.yaml
 LOG_DIR=.demo
 PHOENIX_LOG=$LOG_DIR/phoenix.log
-APP_LOG=$LOG_DIR/app-1.log
+APP_LOG=$LOG_DIR/app.log  # The supervisor section's log_path: every instance's output.
 CERTS_DIR=$LOG_DIR/certs  # config/phoenix-app.yaml names the files here (relative to the repo root).
 READY_TIMEOUT_S=20
 
 phoenix_pid=""
-supervisor_pid=""
 
 # shellcheck disable=SC2317  # Invoked by the traps.
 cleanup() {
   trap - EXIT INT TERM
+  # SIGTERM: phoenix drains, stops the app's instances (SIGTERM, then SIGKILL after the grace
+  # period) and exits.
   if [ -n "$phoenix_pid" ]; then kill "$phoenix_pid" 2>/dev/null || true; fi
-  if [ -n "$supervisor_pid" ]; then kill "$supervisor_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
-  if [ -n "$phoenix_pid$supervisor_pid" ]; then echo "demo: stopped phoenix and app-1" >&2; fi
+  if [ -n "$phoenix_pid" ]; then echo "demo: stopped phoenix and the app's instances" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -54,7 +55,7 @@ tools/build.sh
 for bin in build/phoenix build/phoenix-demo-app; do
   [ -x "$bin" ] || die "$bin was not built (see tools/build.sh)"
 done
-for port in 8080 8081 8443 9901; do
+for port in 8080 8081 8082 8083 8084 8443 9901; do
   if port_in_use "$port"; then
     die "127.0.0.1:$port is already in use (is another demo still running?)"
   fi
@@ -67,28 +68,16 @@ fi
 : >"$PHOENIX_LOG"
 : >"$APP_LOG"
 
-# The app, kept alive like an orchestrator would: restarted whenever it exits (e.g. after /crash).
-(
-  trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM
-  while true; do
-    build/phoenix-demo-app --port 8081 --name app-1 >>"$APP_LOG" 2>&1 &
-    app_pid=$!
-    status=0
-    wait "$app_pid" || status=$?
-    echo "demo: app-1 (pid $app_pid) exited with status $status; restarting it" | tee -a "$APP_LOG" >&2
-    sleep 0.2  # Back-off, so that an app that cannot start does not spin.
-  done
-) &
-supervisor_pid=$!
-
+# Phoenix starts the app itself (config/phoenix-app.yaml, supervisor): no loop of our own.
 build/phoenix -c "$CONFIG" >"$PHOENIX_LOG" 2>&1 &
 phoenix_pid=$!
 
-# Ready once Phoenix says so, the app answers, and a request makes it through Phoenix to the app,
-# over HTTP and over HTTPS (the certificate checked against the demo CA).
+# Ready once Phoenix says so, both of the app's instances are (GET /apps), and a request makes it
+# through Phoenix to the app, over HTTP and over HTTPS (the certificate checked against the
+# demo CA).
 ready() {
   curl -sf -o /dev/null --max-time 1 http://127.0.0.1:9901/ready &&
-    curl -sf -o /dev/null --max-time 1 http://127.0.0.1:8081/healthz &&
+    [ "$(curl -sf --max-time 1 http://127.0.0.1:9901/apps | grep -o '"state":"READY"' | wc -l)" -ge 2 ] &&
     curl -sf -o /dev/null --max-time 1 http://127.0.0.1:8080/healthz &&
     curl -sf -o /dev/null --max-time 1 --cacert "$CERTS_DIR/ca.crt" https://localhost:8443/healthz
 }
@@ -96,14 +85,14 @@ deadline=$((SECONDS + READY_TIMEOUT_S))
 until ready; do
   kill -0 "$phoenix_pid" 2>/dev/null || fail "phoenix exited during startup"
   ((SECONDS < deadline)) ||
-    fail "not ready after ${READY_TIMEOUT_S} s (admin /ready, app :8081, proxy :8080 and :8443)"
+    fail "not ready after ${READY_TIMEOUT_S} s (admin /ready, 2 app instances in /apps, proxy :8080 and :8443)"
   sleep 0.1
 done
 
 cat <<EOF
 
 Phoenix (pid $phoenix_pid) is serving http://127.0.0.1:8080 and https://localhost:8443 in front of
-the Phoenix app app-1 (127.0.0.1:8081).
+the Phoenix app, whose instances it runs itself (two now, up to four under load, on 8081-8084).
 What to try, from another terminal:
 
   curl -i http://127.0.0.1:8080/                          # the app's page, via Phoenix
@@ -114,9 +103,14 @@ What to try, from another terminal:
   curl -i --path-as-is http://127.0.0.1:8080/x/../crash
       (the deny is the access_policy rule "deny_crash" in $CONFIG; Phoenix normalizes
        the path before any rule sees it, and the app receives the normalized path)
-  curl -i http://127.0.0.1:8081/crash                     # crash the app directly: it is restarted,
-  curl -i http://127.0.0.1:8080/                          #   and meanwhile Phoenix retries (the
-      route's retry_policy), so this request waits for the new app-1 rather than failing
+  curl http://127.0.0.1:9901/apps                         # the app's instances: pid, port, state
+  curl -i http://127.0.0.1:8081/crash                     # crash an instance directly: phoenix
+  curl -i http://127.0.0.1:8080/                          #   restarts it after its back-off, and
+      meanwhile the other instance serves (a request caught by the crash is retried there)
+  curl http://127.0.0.1:9901/stats | grep supervisor      # crashes, restarts, scale_up/down
+  for i in \$(seq 300); do curl -s -o /dev/null http://127.0.0.1:8080/; sleep 0.02; done
+      (about 40 requests per second: after 5 s above 10 per instance, phoenix adds instances;
+       30 s after the load stops, it drains and stops them again, down to two)
   curl -i 'http://127.0.0.1:8080/generatecert?ms=300'     # a CPU-heavy request (default 200 ms)
 
   HTTPS (127.0.0.1:8443, same routes and policies; certificates of the demo CA in $CERTS_DIR):
@@ -139,7 +133,8 @@ What to try, from another terminal:
   Reload the config after editing $CONFIG:
   kill -HUP $phoenix_pid        or        curl -X POST http://127.0.0.1:9901/reload
 
-  Logs: tail -f $PHOENIX_LOG $APP_LOG     (Phoenix's access log is in $PHOENIX_LOG)
+  Logs: tail -f $PHOENIX_LOG $APP_LOG     (Phoenix's access log and the supervisor's events
+      are in $PHOENIX_LOG; the app's instances write to $APP_LOG)
 
 EOF
 

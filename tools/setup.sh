@@ -26,6 +26,8 @@ PACKAGES=(
   openssl testssl.sh
   # Global rate limits: the hiredis client (its libuv adapter) and the Redis of the tests.
   libhiredis-dev redis-server
+  # The acceptance run of the supervisor's autoscaling (tools/bench/autoscale.sh) draws its PNG.
+  gnuplot-nox
 )
 # Node and npm run the gRPC test tools. Debian's, unless there is a node already: a newer one
 # (NodeSource's, which bundles npm) stays, Debian's packages would only fight it.

@@ -444,6 +444,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
     }
   }
   std::set<std::string> cluster_names;
+  std::vector<std::pair<std::string, std::string>> cluster_paths;  // For the supervisor.
   for (int i = 0; i < resources.clusters_size(); ++i) {
     const auto& proto = resources.clusters(i);
     std::string path = absl::StrCat("static_resources.clusters[", i, "]");
@@ -451,6 +452,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
       errors.Add(path + ".name", absl::StrCat("duplicate cluster name '", proto.name(), "'"));
       continue;
     }
+    cluster_paths.emplace_back(proto.name(), path);
     auto info = upstream::ClusterInfo::Create(proto, stats, path, errors, &secrets);
     if (info == nullptr) continue;
     if (previous != nullptr) {
@@ -465,6 +467,9 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
     }
     snapshot->clusters[proto.name()] = std::move(info);
   }
+
+  snapshot->apps = BuildSupervisorConfig(bootstrap.supervisor(), snapshot->clusters,
+                                         kind == SourceKind::kStatic, cluster_paths, errors);
 
   std::set<std::string> route_config_names;
   for (int i = 0; i < resources.route_configurations_size(); ++i) {

@@ -14,6 +14,7 @@
 #include "source/common/stats.h"
 #include "source/config/filter_chain_manager.h"
 #include "source/config/overload_config.h"
+#include "source/config/supervisor_config.h"
 #include "source/router/route_table.h"
 #include "source/upstream/cluster_manager.h"
 
@@ -43,6 +44,8 @@ struct ConfigSnapshot {
   sockaddr_storage admin_address;
   std::chrono::milliseconds drain_timeout{10000};
   OverloadConfig overload;
+  // The bootstrap's supervisor section: local apps feeding SUPERVISED clusters.
+  std::vector<AppConfig> apps;
 };
 
 // How references between resources are checked. A static source (a file) delivers every

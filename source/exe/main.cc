@@ -7,6 +7,7 @@
 #include "source/common/logging.h"
 #include "source/common/stats.h"
 #include "source/config/snapshot.h"
+#include "source/server/child_process.h"
 #include "source/server/filter_registrations.h"
 #include "source/server/policy_check.h"
 #include "source/server/server.h"
@@ -97,6 +98,8 @@ int Validate(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A supervised app's instance starts as phoenix itself, to die with phoenix (never returns).
+  phoenix::server::RunExecTrampolineIfAsked(argc, argv);
   phoenix::server::Options options;
   std::string cases_path;
   for (int i = 1; i < argc; ++i) {

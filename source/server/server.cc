@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "source/common/rotating_file.h"
 #include "source/common/strings.h"
 #include "source/config/ads_config_source.h"
@@ -153,6 +154,12 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   std::shared_ptr<const config::ConfigSnapshot> previous = std::move(current_);
   current_ = std::move(snapshot);
   UpdateDnsClusters(previous.get());
+  if (previous != nullptr &&
+      !google::protobuf::util::MessageDifferencer::Equals(previous->bootstrap.supervisor(),
+                                                          current_->bootstrap.supervisor())) {
+    PHX_LOG(kWarn, "supervisor changes take effect on restart; the apps run as they were");
+  }
+  if (supervisor_ != nullptr) supervisor_->SetClusters(current_->clusters);
   ApplyOverloadConfig(current_->overload);
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> checkers;
   for (const auto& [name, cluster] : current_->clusters) {
@@ -216,12 +223,17 @@ void Server::ApplyOverloadConfig(const config::OverloadConfig& config) {
   }
 }
 
-std::vector<pid_t> Server::AppInstancePids() { return {}; }
+std::vector<pid_t> Server::AppInstancePids() {
+  return supervisor_ != nullptr ? supervisor_->Pids() : std::vector<pid_t>();
+}
 
 void Server::UpdateDnsClusters(const config::ConfigSnapshot* previous) {
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::DnsCluster>> next;
   for (const auto& [name, cluster] : current_->clusters) {
-    if (cluster->type() == config::v1::Cluster::STATIC) continue;
+    if (cluster->type() != config::v1::Cluster::STRICT_DNS &&
+        cluster->type() != config::v1::Cluster::LOGICAL_DNS) {
+      continue;
+    }
     if (auto it = dns_clusters_.find(cluster.get()); it != dns_clusters_.end()) {
       next[cluster.get()] = std::move(it->second);
       continue;
@@ -296,6 +308,17 @@ int Server::Run() {
     return 1;
   }
   for (auto& worker : workers_) worker->Start();
+  if (!current_->apps.empty()) {
+    auto supervisor = Supervisor::Create(dispatcher_, stats_, current_->apps);
+    if (!supervisor.ok()) {
+      std::fprintf(stderr, "supervisor: %s\n", std::string(supervisor.status().message()).c_str());
+      Shutdown();
+      return 1;
+    }
+    supervisor_ = std::move(*supervisor);
+    supervisor_->SetClusters(current_->clusters);
+    supervisor_->Start();
+  }
   InstallSignals();
   server_stats_.concurrency.Set(options_.concurrency);
   server_stats_.live.Set(1);
@@ -353,6 +376,7 @@ void Server::InstallSignals() {
 void Server::StartDrain() {
   if (draining_) {
     PHX_LOG(kWarn, "second stop signal: exiting now");
+    if (supervisor_ != nullptr) supervisor_->KillAll();
     Shutdown();
     return;
   }
@@ -367,7 +391,7 @@ void Server::StartDrain() {
     for (const auto& worker : workers_) open += worker->active_connections();
     if (open == 0 || time_source_.MonotonicMs() >= drain_deadline_ms_) {
       if (open != 0) PHX_LOG(kWarn, "drain timeout: closing ", open, " connections");
-      Shutdown();
+      StopAppsThenShutdown();
       return;
     }
     drain_poll_timer_->Enable(std::chrono::milliseconds(20));
@@ -375,9 +399,25 @@ void Server::StartDrain() {
   drain_poll_timer_->Enable(std::chrono::milliseconds(20));
 }
 
+void Server::StopAppsThenShutdown() {
+  if (supervisor_ == nullptr) {
+    Shutdown();
+    return;
+  }
+  if (stopping_apps_) return;
+  stopping_apps_ = true;
+  PHX_LOG(kInfo, "drained: stopping the supervised apps");
+  // Shutdown() destroys the supervisor, whose callback this is: after this event.
+  supervisor_->StopAll([this] { dispatcher_.Defer([this] { Shutdown(); }); });
+}
+
 void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  if (supervisor_ != nullptr) {
+    supervisor_->KillAll();  // Those StopAll did not stop (a second signal): now.
+    supervisor_.reset();
+  }
   ads_source_.reset();
   for (auto& worker : workers_) worker->PostStop();
   for (auto& worker : workers_) worker->Join();
@@ -421,6 +461,10 @@ void Server::InstallAdminHandlers() {
                            status.message(), "\n")};
     }
     return {200, "text/plain", absl::StrCat("applied version ", current_->version, "\n")};
+  });
+  admin_.AddHandler("/apps", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
+    return {200, "application/json",
+            supervisor_ != nullptr ? supervisor_->Json() : std::string("{\"apps\":[]}\n")};
   });
   admin_.AddHandler("/clusters", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
     return {200, "text/plain", ClustersText()};

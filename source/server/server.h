@@ -16,6 +16,7 @@
 #include "source/server/admin.h"
 #include "source/server/certificate_watcher.h"
 #include "source/server/overload_manager.h"
+#include "source/server/supervisor.h"
 #include "source/server/webhook_notifier.h"
 #include "source/server/worker.h"
 #include "source/upstream/dns_cluster.h"
@@ -71,6 +72,9 @@ class Server {
   void InstallAdminHandlers();
   void InstallSignals();
   void StartDrain();
+  // Once the workers have drained: stops the supervised apps' instances (gracefully), then
+  // Shutdown().
+  void StopAppsThenShutdown();
   void Shutdown();
   std::string ServerInfoJson();
   AdminResponse ExplainPolicy(std::string_view query);
@@ -114,6 +118,9 @@ class Server {
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> health_checkers_;
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>>
       success_rate_ejectors_;
+  // The bootstrap's supervisor section at work (null without one); made at startup.
+  std::unique_ptr<Supervisor> supervisor_;
+  bool stopping_apps_ = false;
   uint64_t start_ms_ = 0;
   bool draining_ = false;
   bool health_failed_ = false;

@@ -127,7 +127,9 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
   if (proto.max_idle_connections_per_host() != 0) {
     info->max_idle_per_host_ = proto.max_idle_connections_per_host();
   }
-  bool dns = proto.type() != config::v1::Cluster::STATIC;
+  bool dns = proto.type() == config::v1::Cluster::STRICT_DNS ||
+             proto.type() == config::v1::Cluster::LOGICAL_DNS;
+  bool supervised = proto.type() == config::v1::Cluster::SUPERVISED;
   if (proto.has_dns_refresh_rate()) {
     info->dns_refresh_rate_ = ToMilliseconds(proto.dns_refresh_rate());
     if (info->dns_refresh_rate_.count() <= 0) {
@@ -177,7 +179,10 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
           locality.priority()));
     }
   }
-  if (endpoint_count == 0 && errors.errors().size() == errors_before) {
+  if (supervised && endpoint_count != 0) {
+    errors.Add(path + ".load_assignment",
+               "a SUPERVISED cluster's hosts are its app's instances: give no endpoints");
+  } else if (!supervised && endpoint_count == 0 && errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
   if (proto.type() == config::v1::Cluster::LOGICAL_DNS && endpoint_count > 1) {

@@ -7,6 +7,7 @@
 // Like many real frameworks it routes leniently (percent-decoding, merged slashes, dot segments,
 // any case), so "//crash" or "/%63rash" reach /crash here unless the proxy in front stops them.
 // Usage: phoenix-demo-app --port N [--address 127.0.0.1] [--name NAME]
+// (without --port, the port comes from the PORT environment variable, as a supervisor gives it)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -203,7 +204,9 @@ void Serve(int fd) {
 
 int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
-  int port = -1;
+  // A supervisor (phoenix's, or any) gives the port in PORT; --port takes precedence.
+  const char* port_env = std::getenv("PORT");
+  int port = port_env != nullptr && *port_env != '\0' ? std::atoi(port_env) : -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--port") {
@@ -213,7 +216,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--name") {
       g_name = argv[i + 1];
     } else {
-      port = -1;
+      port = -2;
       break;
     }
   }

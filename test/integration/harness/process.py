@@ -82,6 +82,22 @@ def free_port():
     raise RuntimeError("no free port found")
 
 
+def free_port_range(n):
+    """The first of `n` consecutive TCP ports on 127.0.0.1 that were free a moment ago (a
+    supervised app's port_range), above free_port()'s and below the ephemeral range."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(32100, 32700)
+        try:
+            for port in range(base, base + n):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range found")
+
+
 def wait_until(predicate, timeout=5.0, interval=0.02):
     """Polls ``predicate`` until it returns something truthy or the deadline passes.
 
