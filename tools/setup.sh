@@ -24,7 +24,7 @@ PACKAGES=(
   prometheus
   # TLS: the demo PKI (tools/certs.sh) and the scan of a TLS listener (tools/testssl.sh).
   openssl testssl.sh
-  # Global rate limits: the hiredis client (its libuv adapter) and the Redis of the tests.
+  # Global rate limits: the hiredis client and the Redis of the tests.
   libhiredis-dev redis-server
   # The acceptance run of the supervisor's autoscaling (tools/bench/autoscale.sh) draws its PNG.
   gnuplot-nox
