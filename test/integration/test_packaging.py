@@ -30,12 +30,27 @@ def build_dir():
     return os.path.dirname(os.path.abspath(require_phoenix_bin()))
 
 
+def skip_unless_system_layout():
+    """The layout checked is the default prefix's, /usr (/etc for config); a build directory
+    configured with another prefix (or before packaging landed: /usr/local) lays out others."""
+    try:
+        with open(os.path.join(build_dir(), "CMakeCache.txt")) as f:
+            prefix = next((line.split("=", 1)[1].strip() for line in f
+                           if line.startswith("CMAKE_INSTALL_PREFIX:")), None)
+    except OSError:
+        prefix = None
+    if prefix != "/usr":
+        raise unittest.SkipTest(f"install prefix is {prefix}, not /usr: reconfigure with "
+                                "-DCMAKE_INSTALL_PREFIX=/usr")
+
+
 class InstallTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
         if not os.path.exists(os.path.join(build_dir(), "cmake_install.cmake")):
             raise unittest.SkipTest("PHOENIX_BIN is not in a CMake build directory")
+        skip_unless_system_layout()
         cls.root = tempfile.mkdtemp(prefix="phoenix-install-")
         env = dict(os.environ, DESTDIR=cls.root)
         result = subprocess.run(["cmake", "--install", build_dir()], env=env,
@@ -103,6 +118,7 @@ class InstallTest(unittest.TestCase):
 class DebianPackageTest(unittest.TestCase):
 
     def test_cpack_makes_a_deb_with_conffiles_and_dependencies(self):
+        skip_unless_system_layout()
         config = os.path.join(build_dir(), "CPackConfig.cmake")
         if not os.path.exists(config) or not shutil.which("dpkg-deb"):
             self.skipTest("no CPack config or dpkg-deb")

@@ -38,7 +38,6 @@ RateLimit::RateLimit(const config::v1::RateLimit& proto, StatsStore& stats,
   if (proto.has_token_bucket()) {
     const auto& bucket = proto.token_bucket();
     std::chrono::microseconds interval = ToMicroseconds(bucket.fill_interval());
-    uint32_t per_fill = bucket.tokens_per_fill() == 0 ? 1 : bucket.tokens_per_fill();
     if (bucket.max_tokens() == 0) errors.Add(path + ".token_bucket.max_tokens", "must be > 0");
     if (interval < std::chrono::milliseconds(1)) {
       errors.Add(path + ".token_bucket.fill_interval", "must be at least 1ms");
