@@ -112,8 +112,10 @@ void AppSupervisor::SpawnInstance(Instance& instance) {
   spec.working_directory = config_.working_directory;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
+    // NOTIFY_SOCKET is systemd's line to phoenix (Type=notify), not to the apps.
     bool overridden = entry.starts_with("PORT=") || entry.starts_with("PHOENIX_APP=") ||
-                      entry.starts_with("PHOENIX_INSTANCE=");
+                      entry.starts_with("PHOENIX_INSTANCE=") ||
+                      entry.starts_with("NOTIFY_SOCKET=");
     for (const auto& [name, value] : config_.env) {
       overridden |= entry.starts_with(absl::StrCat(name, "="));
     }
