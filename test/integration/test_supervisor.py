@@ -88,6 +88,26 @@ class SupervisorTest(PhoenixTestCase):
         with open(self.log_path) as f:
             return f.read()
 
+    def test_a_cpu_peak_of_the_instances_is_noticed(self):
+        app = self.app()
+        self.port, admin = free_port(), free_port()
+        cfg = make_config(admin, [make_listener("ingress", self.port, [
+            virtual_host("v", ["*"], [route({"prefix": "/"}, "app")])])],
+            [{"name": "app", "type": "SUPERVISED", "connect_timeout": "1s"}])
+        cfg["supervisor"] = {"apps": [app]}
+        # 5% of the host's cores: one instance burning a core crosses it, phoenix alone not.
+        cfg["overload_manager"] = {"refresh_interval": "0.1s", "app_cpu": {"notice": 0.05}}
+        px = self.start_phoenix(cfg)
+        self.wait_instances(px, self.ready, what="one ready instance")
+
+        def burn():
+            self.assertEqual(http_get(self.port, "/burn?ms=300").status, 200)
+            return px.stat("overload.app_cpu.notice") >= 1
+
+        self.assertTrue(wait_until(burn, 15.0), px.logs())
+        self.assertIn("CPU peak: app instances' CPU", px.stderr_text())
+        self.assertEqual(px.stat("overload.shedding"), 0)
+
     def test_instance_becomes_an_endpoint_and_answers_through_phoenix(self):
         px = self.start(self.app())
         [instance] = self.wait_instances(px, self.ready, what="one ready instance")

@@ -46,6 +46,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path == "/slow":
             ms = int(urllib.parse.parse_qs(url.query).get("ms", ["100"])[0])
             time.sleep(ms / 1000)
+        if url.path == "/burn":  # CPU for ms milliseconds (the app's /generatecert)
+            ms = int(urllib.parse.parse_qs(url.query).get("ms", ["100"])[0])
+            end = time.process_time() + ms / 1000
+            while time.process_time() < end:
+                pass
         self.reply(200, f"pid {os.getpid()} port {PORT}")
 
 
