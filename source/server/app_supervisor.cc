@@ -114,8 +114,7 @@ void AppSupervisor::SpawnInstance(Instance& instance) {
     std::string_view entry(*e);
     // NOTIFY_SOCKET is systemd's line to phoenix (Type=notify), not to the apps.
     bool overridden = entry.starts_with("PORT=") || entry.starts_with("PHOENIX_APP=") ||
-                      entry.starts_with("PHOENIX_INSTANCE=") ||
-                      entry.starts_with("NOTIFY_SOCKET=");
+                      entry.starts_with("PHOENIX_INSTANCE=") || entry.starts_with("NOTIFY_SOCKET=");
     for (const auto& [name, value] : config_.env) {
       overridden |= entry.starts_with(absl::StrCat(name, "="));
     }
