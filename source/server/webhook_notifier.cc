@@ -15,7 +15,7 @@ class WebhookNotifier::Post : public network::ConnectionCallbacks {
  public:
   Post(WebhookNotifier& parent, const config::WebhookTarget& target,
        std::chrono::milliseconds timeout, std::string request)
-      : parent_(parent), request_(std::move(request)) {
+      : parent_(parent), url_(target.url), request_(std::move(request)) {
     timer_ = parent.dispatcher_.CreateTimer([this] { Done(false, "timed out"); });
     timer_->Enable(timeout);
     connection_ = network::TcpConnection::Connect(
@@ -58,6 +58,7 @@ class WebhookNotifier::Post : public network::ConnectionCallbacks {
   }
 
   bool done() const { return done_; }
+  const std::string& url() const { return url_; }
 
  private:
   static constexpr size_t kMaxStatusLine = 256;
@@ -71,6 +72,7 @@ class WebhookNotifier::Post : public network::ConnectionCallbacks {
   }
 
   WebhookNotifier& parent_;
+  std::string url_;
   std::string request_;
   std::string response_;
   std::unique_ptr<Timer> timer_;
@@ -101,10 +103,26 @@ void WebhookNotifier::Notify(const OverloadEvent& event) {
       "POST ", target_->path, " HTTP/1.1\r\nHost: ", target_->host,
       "\r\nUser-Agent: phoenix\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
       "\r\nConnection: close\r\n\r\n", body);
-  auto post = std::make_unique<Post>(*this, *target_, timeout_, std::move(request));
-  if (post->done()) return;  // Failed at once (Finish found nothing to remove).
-  Post* key = post.get();
-  in_flight_.emplace(key, std::move(post));
+  if (queued_.size() >= kMaxQueued) {
+    stats_.webhook_failed.Inc();
+    PHX_LOG(kWarn, "overload webhook ", target_->url, ": ", kMaxQueued,
+            " events waiting already; this one is dropped");
+    return;
+  }
+  queued_.push_back({std::move(request), *target_, timeout_});
+  SendNext();
+}
+
+void WebhookNotifier::SendNext() {
+  if (sending_) return;
+  sending_ = true;
+  while (in_flight_ == nullptr && !queued_.empty()) {
+    Queued next = std::move(queued_.front());
+    queued_.pop_front();
+    auto post = std::make_unique<Post>(*this, next.target, next.timeout, std::move(next.request));
+    if (!post->done()) in_flight_ = std::move(post);  // Else it failed at once: the next.
+  }
+  sending_ = false;
 }
 
 void WebhookNotifier::Finish(Post* post, bool ok, std::string_view why) {
@@ -112,13 +130,11 @@ void WebhookNotifier::Finish(Post* post, bool ok, std::string_view why) {
     stats_.webhook_sent.Inc();
   } else {
     stats_.webhook_failed.Inc();
-    PHX_LOG(kWarn, "overload webhook ", target_ ? target_->url : std::string(), ": ",
-            AbslView(why));
+    PHX_LOG(kWarn, "overload webhook ", post->url(), ": ", AbslView(why));
   }
-  auto it = in_flight_.find(post);
-  if (it == in_flight_.end()) return;
-  dispatcher_.DeferredDelete(std::move(it->second));
-  in_flight_.erase(it);
+  if (in_flight_.get() != post) return;  // It failed inside SendNext, which goes on.
+  dispatcher_.DeferredDelete(std::move(in_flight_));
+  SendNext();
 }
 
 }  // namespace phoenix::server

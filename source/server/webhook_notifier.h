@@ -1,7 +1,7 @@
 #pragma once
 
 #include <chrono>
-#include <map>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,8 +21,9 @@ struct WebhookStats {
 };
 
 // Sends each overload event to the operator's webhook as an HTTP/1.1 POST of a small JSON
-// object, on the main loop, one connection per event. Fire and forget: a failure is logged and
-// counted, never retried, and never holds up the overload manager.
+// object, on the main loop, one connection per event, one event at a time so that they arrive
+// in order. Fire and forget: a failure is logged and counted, never retried, and never holds
+// up the overload manager; past kMaxQueued waiting events, new ones are dropped (and counted).
 class WebhookNotifier : public OverloadNotifier {
  public:
   WebhookNotifier(Dispatcher& dispatcher, StatsStore& stats);
@@ -35,6 +36,9 @@ class WebhookNotifier : public OverloadNotifier {
 
  private:
   class Post;
+  static constexpr size_t kMaxQueued = 64;
+  // Starts the next queued POST unless one is in flight.
+  void SendNext();
   void Finish(Post* post, bool ok, std::string_view why);
 
   Dispatcher& dispatcher_;
@@ -42,7 +46,16 @@ class WebhookNotifier : public OverloadNotifier {
   std::string node_id_;
   std::optional<config::WebhookTarget> target_;
   std::chrono::milliseconds timeout_{2000};
-  std::map<Post*, std::unique_ptr<Post>> in_flight_;
+  // Requests waiting for the one in flight, each with where it goes: an event goes where the
+  // config in force when it happened said, even if a reload changed that since.
+  struct Queued {
+    std::string request;
+    config::WebhookTarget target;
+    std::chrono::milliseconds timeout;
+  };
+  std::deque<Queued> queued_;
+  std::unique_ptr<Post> in_flight_;
+  bool sending_ = false;  // Inside SendNext (a POST may fail at once, re-entering Finish).
 };
 
 }  // namespace phoenix::server
