@@ -4,13 +4,14 @@
 
 namespace phoenix {
 
-std::string JsonEscape(std::string_view s) {
+std::string JsonEscape(std::string_view s, bool ascii_only) {
   std::string out;
   for (char c : s) {
+    unsigned char byte = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
+    } else if (byte < 0x20 || (ascii_only && byte >= 0x7f)) {
       absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
     } else {
       out.push_back(c);

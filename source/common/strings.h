@@ -17,7 +17,9 @@ inline std::string_view StdView(absl::string_view s) {
 }
 
 // `s` escaped for the inside of a JSON string: quotes, backslashes and control characters.
-std::string JsonEscape(std::string_view s);
+// `ascii_only` also escapes every byte past ASCII as \u00XX, so that bytes that are not UTF-8
+// (request headers, say) still make valid JSON.
+std::string JsonEscape(std::string_view s, bool ascii_only = false);
 
 // The host part of "host:port": "1.2.3.4:56" -> "1.2.3.4", "[::1]:56" -> "::1".
 std::string_view AddressHost(std::string_view address);

@@ -301,21 +301,9 @@ class TextFormatter : public AccessLogFormatter {
   std::vector<Piece> pieces_;
 };
 
-// JSON string contents: quotes, backslashes and control bytes escaped; bytes past ASCII as
-// \u00XX, so that no request byte can make the line invalid JSON.
+// A JSON string of `s`: no request byte can make the line invalid JSON.
 void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(ch));
-    } else if (ch < 0x20 || ch >= 0x7f) {
-      absl::StrAppendFormat(out, "\\u%04x", ch);
-    } else {
-      out->push_back(static_cast<char>(ch));
-    }
-  }
-  out->push_back('"');
+  absl::StrAppend(out, "\"", JsonEscape(s, /*ascii_only=*/true), "\"");
 }
 
 class JsonFormatter : public AccessLogFormatter {

@@ -43,8 +43,11 @@ PathMatcher::PathMatcher(const config::v1::RouteMatch& match, const std::string&
 bool PathMatcher::Match(std::string_view request_path) const {
   if (MatchAsIs(request_path, literal_)) return true;
   if (!fold_.any()) return false;
-  std::string folded = FoldPath(request_path, fold_);
-  return folded != request_path && MatchAsIs(folded, folded_literal_);
+  // Tried for every route of the virtual host: allocate only for a path folding changes.
+  bool foldable =
+      (fold_.ignore_path_params && request_path.find(';') != std::string_view::npos) ||
+      (fold_.ignore_trailing_slash && request_path.size() > 1 && request_path.back() == '/');
+  return foldable && MatchAsIs(FoldPath(request_path, fold_), folded_literal_);
 }
 
 bool PathMatcher::MatchAsIs(std::string_view request_path, std::string_view literal) const {
