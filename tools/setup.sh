@@ -26,6 +26,8 @@ PACKAGES=(
   openssl testssl.sh
   # Global rate limits: the hiredis client and the Redis of the tests.
   libhiredis-dev redis-server
+  # The control plane's HA mode shares its state through etcd (a real one in the tests).
+  etcd-server etcd-client
   # The acceptance run of the supervisor's autoscaling (tools/bench/autoscale.sh) draws its PNG.
   gnuplot-nox
 )
@@ -50,7 +52,7 @@ if [ ${#missing[@]} -ne 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Package post-install scripts may start services we only use as bench fixtures.
-  for svc in nginx haproxy prometheus redis-server; do
+  for svc in nginx haproxy prometheus redis-server etcd; do
     if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
