@@ -36,6 +36,7 @@ constexpr int kInvalidArgument = 3;
 const std::vector<ResourceType>& AdsConfigSource::SubscribedTypes() {
   static const auto* types =
       new std::vector<ResourceType>{ResourceType::kSecret, ResourceType::kCluster,
+                                    ResourceType::kClusterLoadAssignment,
                                     ResourceType::kRouteConfiguration, ResourceType::kListener};
   return *types;
 }

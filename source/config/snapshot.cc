@@ -403,6 +403,52 @@ absl::StatusOr<v1::Bootstrap> LoadBootstrapFile(const std::string& path, SourceM
   return bootstrap;
 }
 
+namespace {
+
+// The endpoints of the EDS clusters: each ClusterLoadAssignment validated (IP addresses) and
+// kept by cluster_name for the server to apply when it publishes the snapshot. From a file,
+// an assignment no EDS cluster names, or an EDS cluster with no assignment, is a mistake; from
+// a control plane, either may simply not have arrived yet.
+void BuildEndpointAssignments(const v1::StaticResources& resources, ConfigSnapshot& snapshot,
+                              SourceKind kind, ConfigErrors& errors) {
+  std::set<std::string> wanted;
+  for (const auto& [name, cluster] : snapshot.clusters) {
+    if (cluster->type() == v1::Cluster::EDS) wanted.insert(cluster->eds_service_name());
+  }
+  for (int i = 0; i < resources.cluster_load_assignments_size(); ++i) {
+    const auto& proto = resources.cluster_load_assignments(i);
+    std::string path = absl::StrCat("static_resources.cluster_load_assignments[", i, "]");
+    if (proto.cluster_name().empty()) {
+      errors.Add(path + ".cluster_name", "name the EDS cluster (or its service_name) it is for");
+      continue;
+    }
+    if (snapshot.endpoint_assignments.contains(proto.cluster_name())) {
+      errors.Add(path + ".cluster_name",
+                 absl::StrCat("duplicate ClusterLoadAssignment for '", proto.cluster_name(), "'"));
+      continue;
+    }
+    if (kind == SourceKind::kStatic && !wanted.contains(proto.cluster_name())) {
+      errors.Add(path + ".cluster_name",
+                 absl::StrCat("no cluster of type EDS is named '", proto.cluster_name(), "'"));
+    }
+    snapshot.endpoint_assignments[proto.cluster_name()] =
+        upstream::ParseIpEndpoints(proto, path, ": EDS endpoints are IP addresses", errors);
+  }
+  if (kind != SourceKind::kStatic) return;
+  for (const auto& [name, cluster] : snapshot.clusters) {
+    if (cluster->type() == v1::Cluster::EDS &&
+        !snapshot.endpoint_assignments.contains(cluster->eds_service_name())) {
+      errors.Add("static_resources.cluster_load_assignments",
+                 absl::StrCat("cluster '", name,
+                              "' is of type EDS: list a ClusterLoadAssignment "
+                              "with cluster_name '",
+                              cluster->eds_service_name(), "'"));
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
                                                               const SourceMap* source_map,
                                                               StatsStore& stats,
@@ -467,6 +513,8 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
     }
     snapshot->clusters[proto.name()] = std::move(info);
   }
+
+  BuildEndpointAssignments(resources, *snapshot, kind, errors);
 
   snapshot->apps = BuildSupervisorConfig(bootstrap.supervisor(), snapshot->clusters,
                                          kind == SourceKind::kStatic, cluster_paths, errors);

@@ -41,6 +41,9 @@ struct ConfigSnapshot {
   std::vector<ListenerConfig> listeners;
   RouteConfigMap route_configs;
   upstream::ClusterMap clusters;
+  // The endpoints of EDS clusters, by ClusterLoadAssignment cluster_name; the server sets them
+  // as those clusters' hosts when it publishes the snapshot.
+  std::map<std::string, std::vector<upstream::ResolvedHost>> endpoint_assignments;
   sockaddr_storage admin_address;
   std::chrono::milliseconds drain_timeout{10000};
   OverloadConfig overload;

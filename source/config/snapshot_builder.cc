@@ -44,9 +44,9 @@ absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnap
       case ResourceType::kSecret:
         unpacked = Unpack(delivered.resources, resources->mutable_secrets());
         break;
-      default:
-        return absl::UnimplementedError(
-            absl::StrCat(AbslView(TypeName(type)), " resources are not supported yet"));
+      case ResourceType::kClusterLoadAssignment:
+        unpacked = Unpack(delivered.resources, resources->mutable_cluster_load_assignments());
+        break;
     }
     if (!unpacked) {
       return absl::InvalidArgumentError(

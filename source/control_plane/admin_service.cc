@@ -77,6 +77,10 @@ std::optional<ResourceType> ParseResourceTypeWord(std::string_view word) {
   }
   if (w == "clusters" || w == "cluster") return ResourceType::kCluster;
   if (w == "secrets" || w == "secret") return ResourceType::kSecret;
+  if (w == "endpoints" || w == "endpoint" || w == "clusterloadassignment" ||
+      w == "cluster_load_assignments") {
+    return ResourceType::kClusterLoadAssignment;
+  }
   return std::nullopt;
 }
 

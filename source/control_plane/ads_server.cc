@@ -83,7 +83,10 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!node_known_) return;
-      for (const auto& [type_url, state] : subscriptions_.types()) {
+      // Make before break: what others refer to goes first (ServedTypes' order).
+      for (ResourceType type : ServedTypes()) {
+        std::string type_url(config::TypeUrl(type));
+        if (subscriptions_.Find(type_url) == nullptr) continue;
         QueueIfChangedLocked(snapshot, type_url, /*force=*/false);
       }
     }

@@ -30,6 +30,15 @@ google::protobuf::Any PackDeterministic(const google::protobuf::Message& message
   return any;
 }
 
+// The name a resource goes by: its name, or for an assignment the cluster it is for.
+template <typename Message>
+const std::string& ResourceName(const Message& message) {
+  return message.name();
+}
+const std::string& ResourceName(const config::v1::ClusterLoadAssignment& assignment) {
+  return assignment.cluster_name();
+}
+
 // Adds one file's resources of one type to `into`, recording a duplicate name as an error
 // naming both files.
 template <typename Message>
@@ -38,10 +47,11 @@ void AddResources(const google::protobuf::RepeatedPtrField<Message>& messages, R
                   std::vector<std::string>& errors) {
   auto& by_name = into[type];
   for (const Message& message : messages) {
-    auto [it, inserted] = by_name.try_emplace(message.name());
+    auto [it, inserted] = by_name.try_emplace(ResourceName(message));
     if (!inserted) {
       errors.push_back(absl::StrCat(file, ": ", AbslView(config::TypeName(type)), " '",
-                                    message.name(), "' is also defined in ", it->second.file));
+                                    ResourceName(message), "' is also defined in ",
+                                    it->second.file));
       continue;
     }
     it->second.packed = PackDeterministic(message, type);
@@ -55,6 +65,8 @@ void AddFile(const ResourceFile& file, ResourcesByType& into, std::vector<std::s
                into, errors);
   AddResources(file.resources.clusters(), ResourceType::kCluster, file.path, into, errors);
   AddResources(file.resources.secrets(), ResourceType::kSecret, file.path, into, errors);
+  AddResources(file.resources.cluster_load_assignments(), ResourceType::kClusterLoadAssignment,
+               file.path, into, errors);
 }
 
 // Runs the proxy's own validation on `bootstrap`; "" when it passes.
@@ -88,6 +100,7 @@ config::v1::Bootstrap ToBootstrap(const ResourcesByType& resources) {
           any.UnpackTo(out->add_secrets());
           break;
         case ResourceType::kClusterLoadAssignment:
+          any.UnpackTo(out->add_cluster_load_assignments());
           break;
       }
     }
@@ -98,9 +111,9 @@ config::v1::Bootstrap ToBootstrap(const ResourcesByType& resources) {
 }  // namespace
 
 const std::vector<ResourceType>& ServedTypes() {
-  static const std::vector<ResourceType> types = {ResourceType::kListener,
-                                                  ResourceType::kRouteConfiguration,
-                                                  ResourceType::kCluster, ResourceType::kSecret};
+  static const std::vector<ResourceType> types = {
+      ResourceType::kSecret, ResourceType::kCluster, ResourceType::kClusterLoadAssignment,
+      ResourceType::kRouteConfiguration, ResourceType::kListener};
   return types;
 }
 

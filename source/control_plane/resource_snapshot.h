@@ -15,7 +15,9 @@ namespace phoenix::control_plane {
 
 using config::ResourceType;
 
-// The resource types the control plane serves, in the order it reports them.
+// The resource types the control plane serves, in the order it pushes them: what others refer
+// to first (secrets, clusters, their endpoints, routes, listeners), as xDS's make-before-break
+// ordering asks.
 const std::vector<ResourceType>& ServedTypes();
 
 // One resource as the directory holds it: packed as it goes on the wire, with the file it

@@ -30,7 +30,8 @@ const google::protobuf::Message* Unpack(const Resource& resource, ResourceType t
       message = out->add_secrets();
       break;
     case ResourceType::kClusterLoadAssignment:
-      return nullptr;
+      message = out->add_cluster_load_assignments();
+      break;
   }
   if (!any.UnpackTo(message)) return nullptr;
   config::RedactPrivateKeys(&holder);

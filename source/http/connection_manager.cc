@@ -628,6 +628,11 @@ void ConnectionManager::StartDrain() {
   if (streams_.empty() && codec_->idle()) Close(/*flush=*/true);
 }
 
+void ConnectionManager::DrainAfterNextResponse() {
+  draining_ = true;
+  if (codec_ != nullptr) codec_->Shutdown();
+}
+
 void ConnectionManager::CutByDrainTimeout() {
   // A local reply completes its stream, which leaves streams_.
   absl::InlinedVector<ActiveStream*, 1> active;

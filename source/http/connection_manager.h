@@ -139,6 +139,11 @@ class ConnectionManager : public network::ConnectionCallbacks,
 
   // Finish the current streams, then close; close now if idle.
   void StartDrain();
+  // Ends keep-alive gently: the connection closes after its next response (HTTP/1) or stops
+  // taking streams (HTTP/2 GOAWAY); an idle one stays until then.
+  void DrainAfterNextResponse();
+  // The listener (filter chain) state the connection serves under.
+  const ListenerState* listener_state() const { return listener_.get(); }
   // The drain timeout passed: each stream still in progress is cut, answered 503 if its
   // response has not started, and logged with flag DRAIN. The connection closes after.
   void CutByDrainTimeout();

@@ -170,6 +170,7 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
                                   : std::make_unique<upstream::HealthChecker>(dispatcher_, cluster);
   }
   health_checkers_.swap(checkers);
+  ApplyEndpointAssignments(previous.get());
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>> ejectors;
   for (const auto& [name, cluster] : current_->clusters) {
     if (!cluster->proto().has_outlier_detection()) continue;
@@ -181,7 +182,15 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   }
   success_rate_ejectors_.swap(ejectors);
   server_stats_.config_version.Set(static_cast<int64_t>(current_->version));
-  for (auto& worker : workers_) worker->PostSnapshot(current_, *sockets);
+  cluster_warmer_.Hold(
+      current_, current_->bootstrap.has_dynamic_resources(),
+      [this](const upstream::ClusterInfo& cluster) -> upstream::HealthChecker* {
+        auto it = health_checkers_.find(&cluster);
+        return it != health_checkers_.end() ? it->second.get() : nullptr;
+      },
+      [this, snapshot = current_, bound = *std::move(sockets)] {
+        for (auto& worker : workers_) worker->PostSnapshot(snapshot, bound);
+      });
   certificate_watcher_.Watch(CertificateFilesOf(*current_));
   return absl::OkStatus();
 }
@@ -225,6 +234,31 @@ void Server::ApplyOverloadConfig(const config::OverloadConfig& config) {
 
 std::vector<pid_t> Server::AppInstancePids() {
   return supervisor_ != nullptr ? supervisor_->Pids() : std::vector<pid_t>();
+}
+
+void Server::ApplyEndpointAssignments(const config::ConfigSnapshot* previous) {
+  for (const auto& [name, cluster] : current_->clusters) {
+    if (cluster->type() != config::v1::Cluster::EDS) continue;
+    auto assignment = current_->endpoint_assignments.find(cluster->eds_service_name());
+    if (assignment == current_->endpoint_assignments.end()) continue;  // Not arrived yet.
+    upstream::HostVectorConstSharedPtr current = cluster->hosts();
+    if (current->empty() && previous != nullptr) {
+      // A changed cluster takes over the hosts of the one it replaces (their counters).
+      if (auto old = previous->clusters.find(name);
+          old != previous->clusters.end() && old->second != cluster) {
+        current = old->second->hosts();
+      }
+    }
+    bool changed = false;
+    upstream::HostVector hosts = upstream::MergeHosts(*current, assignment->second, &changed);
+    if (!changed && current == cluster->hosts()) continue;
+    PHX_LOG(kInfo, "cluster '", name, "': ", hosts.size(), " hosts from ClusterLoadAssignment '",
+            cluster->eds_service_name(), "'");
+    cluster->UpdateHosts(std::move(hosts));
+    if (auto checker = health_checkers_.find(cluster.get()); checker != health_checkers_.end()) {
+      checker->second->OnHostsChanged();
+    }
+  }
 }
 
 void Server::UpdateDnsClusters(const config::ConfigSnapshot* previous) {

@@ -15,6 +15,7 @@
 #include "source/network/dns_resolver.h"
 #include "source/server/admin.h"
 #include "source/server/certificate_watcher.h"
+#include "source/server/cluster_warmer.h"
 #include "source/server/overload_manager.h"
 #include "source/server/supervisor.h"
 #include "source/server/webhook_notifier.h"
@@ -84,6 +85,9 @@ class Server {
   // Keeps a DnsCluster for each STRICT_DNS / LOGICAL_DNS cluster of current_; `previous` is
   // the snapshot it replaces (null at first).
   void UpdateDnsClusters(const config::ConfigSnapshot* previous);
+  // Sets each EDS cluster's hosts from its ClusterLoadAssignment in the snapshot in force;
+  // hosts that stay keep their Host (counters, health); health checks follow.
+  void ApplyEndpointAssignments(const config::ConfigSnapshot* previous);
   // Watches the resources `config` names (keeping the CPU baselines of those watched already),
   // and reads them every refresh interval while any is watched.
   void ApplyOverloadConfig(const config::OverloadConfig& config);
@@ -118,6 +122,8 @@ class Server {
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::HealthChecker>> health_checkers_;
   std::map<const upstream::ClusterInfo*, std::unique_ptr<upstream::SuccessRateEjector>>
       success_rate_ejectors_;
+  // Holds a control plane's snapshot back from the workers until its new clusters are warm.
+  ClusterWarmer cluster_warmer_{dispatcher_, std::chrono::seconds(5)};
   // The bootstrap's supervisor section at work (null without one); made at startup.
   std::unique_ptr<Supervisor> supervisor_;
   bool stopping_apps_ = false;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "source/common/access_log.h"
 #include "source/common/logging.h"
 #include "source/network/tcp_connection.h"
@@ -142,6 +143,34 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
     next[listener_config.name] = std::move(listener);
   }
   listeners_.swap(next);  // Listeners left in `next` are closed here.
+  DrainConnectionsOfRemovedChains(snapshot.drain_timeout);
+}
+
+std::vector<http::ConnectionManager*> Worker::OrphanedConnections() const {
+  absl::flat_hash_set<const http::ListenerState*> in_force;
+  for (const auto& [name, listener] : listeners_) {
+    for (const auto& [chain, state] : *listener->chain_states) in_force.insert(state.get());
+  }
+  std::vector<http::ConnectionManager*> orphans;
+  for (const auto& [ptr, owned] : connections_) {
+    if (!in_force.contains(ptr->listener_state())) orphans.push_back(ptr);
+  }
+  return orphans;
+}
+
+void Worker::DrainConnectionsOfRemovedChains(std::chrono::milliseconds drain_timeout) {
+  std::vector<http::ConnectionManager*> orphans = OrphanedConnections();
+  if (orphans.empty()) return;
+  PHX_LOG(kInfo, "worker ", index_, ": draining ", orphans.size(),
+          " connections of listeners or filter chains no longer configured");
+  for (auto* connection : orphans) connection->DrainAfterNextResponse();
+  if (orphan_drain_timer_ == nullptr) {
+    orphan_drain_timer_ = dispatcher_.CreateTimer([this] {
+      // Those still open (idle keep-alive ones, long streams) close now.
+      for (auto* connection : OrphanedConnections()) connection->StartDrain();
+    });
+  }
+  orphan_drain_timer_->Enable(drain_timeout);
 }
 
 // A connection between accept and the choice of its filter chain: owns it, and drops it if

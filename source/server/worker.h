@@ -57,6 +57,13 @@ class Worker : public http::WorkerContext {
   struct ActiveListener;
   class PendingConnection;
 
+  // Connections whose listener or filter chain the snapshot in force no longer has drain, as
+  // a replaced listener's connections do in Envoy: each closes after its next response
+  // (HTTP/1 connection: close; HTTP/2 GOAWAY at once), and those still open after the drain
+  // timeout close then.
+  void DrainConnectionsOfRemovedChains(std::chrono::milliseconds drain_timeout);
+  // The connections serving under a listener state the listeners in force no longer have.
+  std::vector<http::ConnectionManager*> OrphanedConnections() const;
   void ApplySnapshot(const config::ConfigSnapshot& snapshot, const ListenerSocketsList& sockets);
   void OnAccept(ActiveListener& listener);
   // Serves `connection` with the connection manager of the chain whose state is `state`.
@@ -76,6 +83,8 @@ class Worker : public http::WorkerContext {
   absl::flat_hash_map<PendingConnection*, std::unique_ptr<PendingConnection>> pending_;
   std::atomic<int64_t> active_connections_{0};
   bool draining_ = false;
+  // Closes the orphaned connections still open when the drain timeout passes.
+  std::unique_ptr<Timer> orphan_drain_timer_;
   const std::atomic<bool>& shedding_;
   FastRandom random_;
 };

@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/duration.h"
+#include "source/common/strings.h"
 #include "source/network/tcp_connection.h"
 #include "source/network/transport_socket_registry.h"
 
@@ -48,7 +50,60 @@ bool IsHostName(const std::string& name) {
   });
 }
 
+constexpr std::string_view kStaticHostNameHint =
+    ": a cluster of type STATIC (the default) takes IP addresses; to resolve a host name, say "
+    "type: STRICT_DNS or LOGICAL_DNS";
+
 }  // namespace
+
+std::vector<ResolvedHost> ParseIpEndpoints(const config::v1::ClusterLoadAssignment& assignment,
+                                           const std::string& path, std::string_view host_name_hint,
+                                           config::ConfigErrors& errors) {
+  std::vector<ResolvedHost> out;
+  const auto& endpoints = assignment.endpoints();
+  for (int i = 0; i < endpoints.size(); ++i) {
+    const auto& locality = endpoints[i];
+    for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
+      std::string epath = absl::StrCat(path, ".endpoints[", i, "].lb_endpoints[", j,
+                                       "].endpoint.address.socket_address");
+      const auto& socket = locality.lb_endpoints(j).endpoint().address().socket_address();
+      bool port_ok = socket.port_value() != 0 && socket.port_value() <= 65535;
+      if (!port_ok) {
+        errors.Add(epath + ".port_value",
+                   absl::StrCat("port ", socket.port_value(), " is out of range: use 1-65535"));
+      }
+      ResolvedHost endpoint{};
+      if (!ParseSocketAddress(socket.address(), port_ok ? socket.port_value() : 1,
+                              &endpoint.address)) {
+        errors.Add(epath + ".address",
+                   absl::StrCat("'", socket.address(), "' is not an IP address",
+                                IsHostName(socket.address()) ? AbslView(host_name_hint) : ""));
+        continue;
+      }
+      if (!port_ok) continue;
+      endpoint.priority = locality.priority();
+      out.push_back(std::move(endpoint));
+    }
+  }
+  return out;
+}
+
+HostVector MergeHosts(const HostVector& current, const std::vector<ResolvedHost>& wanted,
+                      bool* changed) {
+  HostVector next;
+  for (const ResolvedHost& r : wanted) {
+    std::string text = network::FormatAddress(reinterpret_cast<const sockaddr*>(&r.address));
+    auto same = [&](const HostSharedPtr& h) {
+      return h->address_string() == text && h->priority() == r.priority;
+    };
+    if (std::any_of(next.begin(), next.end(), same)) continue;
+    auto kept = std::find_if(current.begin(), current.end(), same);
+    next.push_back(kept != current.end() ? *kept
+                                         : std::make_shared<Host>(r.address, text, r.priority));
+  }
+  *changed = next != current;
+  return next;
+}
 
 void ClusterInfo::UpdateHosts(HostVector hosts) const {
   stats_->membership_hosts.Set(static_cast<int64_t>(hosts.size()));
@@ -136,23 +191,25 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
       errors.Add(path + ".dns_refresh_rate", "must be positive");
     }
   }
-  HostVector hosts;
+  bool eds = proto.type() == config::v1::Cluster::EDS;
   size_t endpoint_count = 0;
-  const auto& endpoints = proto.load_assignment().endpoints();
-  for (int i = 0; i < endpoints.size(); ++i) {
-    const auto& locality = endpoints[i];
-    for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
-      ++endpoint_count;
-      std::string epath = absl::StrCat(path, ".load_assignment.endpoints[", i, "].lb_endpoints[", j,
-                                       "].endpoint.address.socket_address");
-      const auto& socket = locality.lb_endpoints(j).endpoint().address().socket_address();
-      sockaddr_storage address;
-      bool port_ok = socket.port_value() != 0 && socket.port_value() <= 65535;
-      if (!port_ok) {
-        errors.Add(epath + ".port_value",
-                   absl::StrCat("port ", socket.port_value(), " is out of range: use 1-65535"));
-      }
-      if (dns) {
+  for (const auto& locality : proto.load_assignment().endpoints()) {
+    endpoint_count += locality.lb_endpoints_size();
+  }
+  HostVector hosts;
+  if (dns) {
+    const auto& endpoints = proto.load_assignment().endpoints();
+    for (int i = 0; i < endpoints.size(); ++i) {
+      const auto& locality = endpoints[i];
+      for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
+        std::string epath = absl::StrCat(path, ".load_assignment.endpoints[", i, "].lb_endpoints[",
+                                         j, "].endpoint.address.socket_address");
+        const auto& socket = locality.lb_endpoints(j).endpoint().address().socket_address();
+        bool port_ok = socket.port_value() != 0 && socket.port_value() <= 65535;
+        if (!port_ok) {
+          errors.Add(epath + ".port_value",
+                     absl::StrCat("port ", socket.port_value(), " is out of range: use 1-65535"));
+        }
         if (!IsHostName(socket.address())) {
           errors.Add(
               epath + ".address",
@@ -161,28 +218,30 @@ std::shared_ptr<const ClusterInfo> ClusterInfo::Create(const config::v1::Cluster
           info->dns_targets_.push_back(
               {socket.address(), socket.port_value(), locality.priority()});
         }
-        continue;
       }
-      if (!ParseSocketAddress(socket.address(), port_ok ? socket.port_value() : 1, &address)) {
-        errors.Add(epath + ".address",
-                   IsHostName(socket.address())
-                       ? absl::StrCat("'", socket.address(),
-                                      "' is not an IP address: a cluster of type STATIC (the "
-                                      "default) takes IP addresses; to resolve a host name, say "
-                                      "type: STRICT_DNS or LOGICAL_DNS")
-                       : absl::StrCat("'", socket.address(), "' is not an IP address"));
-        continue;
-      }
-      if (!port_ok) continue;
-      hosts.push_back(std::make_shared<Host>(
-          address, network::FormatAddress(reinterpret_cast<const sockaddr*>(&address)),
-          locality.priority()));
     }
+  } else if (!eds && !supervised) {
+    for (auto& endpoint : ParseIpEndpoints(proto.load_assignment(), path + ".load_assignment",
+                                           kStaticHostNameHint, errors)) {
+      hosts.push_back(std::make_shared<Host>(
+          endpoint.address,
+          network::FormatAddress(reinterpret_cast<const sockaddr*>(&endpoint.address)),
+          endpoint.priority));
+    }
+  }
+  if (eds && endpoint_count != 0) {
+    errors.Add(path + ".load_assignment",
+               "an EDS cluster's hosts come from its ClusterLoadAssignment: give no endpoints "
+               "here");
+  }
+  if (!eds && proto.has_eds_cluster_config()) {
+    errors.Add(path + ".eds_cluster_config", "only for type: EDS");
   }
   if (supervised && endpoint_count != 0) {
     errors.Add(path + ".load_assignment",
                "a SUPERVISED cluster's hosts are its app's instances: give no endpoints");
-  } else if (!supervised && endpoint_count == 0 && errors.errors().size() == errors_before) {
+  } else if (!supervised && !eds && endpoint_count == 0 &&
+             errors.errors().size() == errors_before) {
     errors.Add(path + ".load_assignment", "a cluster needs at least one endpoint");
   }
   if (proto.type() == config::v1::Cluster::LOGICAL_DNS && endpoint_count > 1) {

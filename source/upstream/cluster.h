@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -93,6 +94,27 @@ class Host : public std::enable_shared_from_this<Host> {
 using HostSharedPtr = std::shared_ptr<Host>;
 using HostVector = std::vector<HostSharedPtr>;
 using HostVectorConstSharedPtr = std::shared_ptr<const HostVector>;
+
+// A host's address (port set) and priority: what a DNS cluster's name resolved to, or an
+// endpoint of a ClusterLoadAssignment.
+struct ResolvedHost {
+  sockaddr_storage address;
+  uint32_t priority;
+};
+
+// The IP endpoints of `assignment` (STATIC and EDS clusters). Errors go under `path`
+// (+ ".endpoints[i].lb_endpoints[j]..."); `host_name_hint` follows the error for an address
+// that is a host name.
+std::vector<ResolvedHost> ParseIpEndpoints(const config::v1::ClusterLoadAssignment& assignment,
+                                           const std::string& path, std::string_view host_name_hint,
+                                           config::ConfigErrors& errors);
+
+// The hosts a cluster should have now: the Host in `current` with the same address and
+// priority where there is one (so its counters, health and connections carry on), a new Host
+// for the rest, in the order of `wanted`, without duplicates. `*changed` says whether the
+// result differs from `current`.
+HostVector MergeHosts(const HostVector& current, const std::vector<ResolvedHost>& wanted,
+                      bool* changed);
 
 // The current hosts of a cluster. A STATIC cluster sets them once; a DNS cluster's are
 // replaced as a whole, on the main thread, when its names resolve to other addresses. Any
@@ -245,6 +267,12 @@ class ClusterInfo {
     uint32_t priority;
   };
   config::v1::Cluster::DiscoveryType type() const { return proto_.type(); }
+  // An EDS cluster's ClusterLoadAssignment name: eds_cluster_config.service_name, else its own.
+  const std::string& eds_service_name() const {
+    return proto_.eds_cluster_config().service_name().empty()
+               ? proto_.name()
+               : proto_.eds_cluster_config().service_name();
+  }
   const std::vector<DnsTarget>& dns_targets() const { return dns_targets_; }
   std::chrono::milliseconds dns_refresh_rate() const { return dns_refresh_rate_; }
   network::DnsLookupFamily dns_lookup_family() const;

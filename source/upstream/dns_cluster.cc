@@ -26,23 +26,6 @@ std::string Format(const sockaddr_storage& address) {
 
 }  // namespace
 
-HostVector MergeHosts(const HostVector& current, const std::vector<ResolvedHost>& resolved,
-                      bool* changed) {
-  HostVector next;
-  for (const ResolvedHost& r : resolved) {
-    std::string text = Format(r.address);
-    auto same = [&](const HostSharedPtr& h) {
-      return h->address_string() == text && h->priority() == r.priority;
-    };
-    if (std::any_of(next.begin(), next.end(), same)) continue;
-    auto kept = std::find_if(current.begin(), current.end(), same);
-    next.push_back(kept != current.end() ? *kept
-                                         : std::make_shared<Host>(r.address, text, r.priority));
-  }
-  *changed = next != current;
-  return next;
-}
-
 // One endpoint's name: resolved now and then every dns_refresh_rate, keeping the addresses
 // of its last good resolution.
 class DnsCluster::Target {

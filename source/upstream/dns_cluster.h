@@ -12,19 +12,6 @@
 
 namespace phoenix::upstream {
 
-// An address one of a DNS cluster's names resolved to (port set), with its endpoint's priority.
-struct ResolvedHost {
-  sockaddr_storage address;
-  uint32_t priority;
-};
-
-// The hosts a cluster should have now: the Host in `current` with the same address and
-// priority where there is one (so its counters, health and connections carry on), a new Host
-// for the rest, in the order of `resolved`, without duplicates. `*changed` says whether the
-// result differs from `current`.
-HostVector MergeHosts(const HostVector& current, const std::vector<ResolvedHost>& resolved,
-                      bool* changed);
-
 // Keeps the hosts of a STRICT_DNS or LOGICAL_DNS cluster in line with what its names resolve
 // to, on the main thread's loop: each endpoint's name is resolved at once and then every
 // dns_refresh_rate. STRICT_DNS: every address of every name is a host (MergeHosts). LOGICAL_DNS:

@@ -34,6 +34,13 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks,
   }
 
   const Host* host() const { return host_.get(); }
+  bool checked() const { return checked_; }
+  // Probes now unless a probe is out (warming).
+  void ProbeNow() {
+    if (in_flight_) return;
+    interval_timer_->Disable();
+    Probe();
+  }
 
   // network::ConnectionCallbacks
   void OnData(const char* data, size_t length) override {
@@ -165,7 +172,15 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks,
                 " is unhealthy (", AbslView(detail), ")");
       }
     }
+    bool first = !checked_;
+    checked_ = true;
+    if (first && parent_.on_warm_) {
+      // Warming: the first result alone decides.
+      host_->failed_active_hc.store(!healthy);
+      if (healthy) successes_ = healthy_needed;
+    }
     ScheduleNext();
+    if (first) parent_.OnFirstResult();
   }
 
   HealthChecker& parent_;
@@ -179,6 +194,7 @@ class HealthChecker::HostCheck : public network::ConnectionCallbacks,
   bool in_flight_ = false;
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;
+  bool checked_ = false;  // Has a result.
 };
 
 HealthChecker::HealthChecker(Dispatcher& dispatcher, std::shared_ptr<const ClusterInfo> cluster)
@@ -198,6 +214,31 @@ void HealthChecker::OnHostsChanged() {
                                          : std::make_unique<HostCheck>(*this, host, config));
   }
   checks_.swap(next);  // The checks of hosts that left end here.
+  if (on_warm_) {
+    for (auto& check : checks_) {
+      if (!check->checked()) check->ProbeNow();
+    }
+    OnFirstResult();  // The hosts left may all be checked.
+  }
+}
+
+void HealthChecker::Warm(std::function<void()> on_warm) {
+  on_warm_ = std::move(on_warm);
+  for (auto& check : checks_) {
+    if (!check->checked()) check->ProbeNow();
+  }
+  OnFirstResult();
+}
+
+bool HealthChecker::warm() const {
+  return std::all_of(checks_.begin(), checks_.end(),
+                     [](const auto& check) { return check->checked(); });
+}
+
+void HealthChecker::OnFirstResult() {
+  if (!on_warm_ || !warm()) return;
+  dispatcher_.Post(std::move(on_warm_));
+  on_warm_ = nullptr;
 }
 
 HealthChecker::~HealthChecker() = default;

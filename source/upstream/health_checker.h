@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -24,12 +25,22 @@ class HealthChecker {
   // the others go on as they were.
   void OnHostsChanged();
 
+  // For a cluster new to the workers: probes at once every host not checked yet, lets each
+  // host's first result alone decide its health, and posts `on_warm` to the dispatcher once
+  // every host has a result (hosts that arrive meanwhile included). A later call replaces
+  // `on_warm`.
+  void Warm(std::function<void()> on_warm);
+  // Whether every host has been checked at least once.
+  bool warm() const;
+
  private:
   class HostCheck;
+  void OnFirstResult();
 
   Dispatcher& dispatcher_;
   std::shared_ptr<const ClusterInfo> cluster_;
   std::vector<std::unique_ptr<HostCheck>> checks_;
+  std::function<void()> on_warm_;  // Set while warming.
 };
 
 }  // namespace phoenix::upstream

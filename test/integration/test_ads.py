@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get
@@ -36,7 +37,27 @@ def ads_bootstrap(admin_port, cp_ports, node_id="sidecar-1"):
     }
 
 
-class AdsTest(PhoenixTestCase):
+def eds_cluster(name, **options):
+    cluster = {"name": name, "type": "EDS", "connect_timeout": "1s"}
+    cluster.update(options)
+    return cluster
+
+
+def assignment(name, ports):
+    return {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}}
+        for p in ports]}]}
+
+
+def upstream_name(port, path):
+    try:
+        return http_get(port, path, timeout=2.0).header("x-upstream-name")
+    except OSError:
+        return None
+
+
+class AdsTestBase(PhoenixTestCase):
+    """A resource directory, phoenix-cp on it and proxies taking their config from it."""
 
     def setUp(self):
         self.app = self.start_upstream("app")
@@ -48,11 +69,12 @@ class AdsTest(PhoenixTestCase):
         self.routes = [route({"prefix": "/"}, cluster="app", name="default")]
         self.write_resources()
 
-    def write_resources(self, extra_listeners=()):
+    def write_resources(self, extra_listeners=(), clusters=None, assignments=()):
         listener = make_listener("ingress", self.port,
                                  [virtual_host("all", ["*"], self.routes)])
         resources = {"listeners": [listener, *extra_listeners],
-                     "clusters": [make_cluster("app", [self.app.port])]}
+                     "clusters": clusters or [make_cluster("app", [self.app.port])],
+                     "cluster_load_assignments": list(assignments)}
         # Written aside and renamed: phoenix-cp never reads half a file.
         path = os.path.join(self.dir, "resources.yaml")
         with open(path + ".tmp", "w") as f:
@@ -81,6 +103,9 @@ class AdsTest(PhoenixTestCase):
     def versions(self, px):
         dump = px.config_dump()
         return {r["type_url"].rsplit(".", 1)[1]: r for r in dump["resources"]}
+
+
+class AdsTest(AdsTestBase):
 
     def test_the_proxy_serves_what_the_control_plane_pushes_and_acks_it(self):
         cp = self.start_cp()
@@ -139,6 +164,31 @@ class AdsTest(PhoenixTestCase):
         self.assertTrue(wait_until(lambda: self.serving("/teapot", 418), timeout=10),
                         px.stderr_text())
 
+    def test_connections_of_a_removed_listener_drain(self):
+        extra_port = free_port()
+        extra = make_listener("extra", extra_port, [virtual_host("all", ["*"], self.routes)])
+        self.write_resources(extra_listeners=[extra])
+        cp = self.start_cp()
+        px = self.start_proxy(cp)
+        self.assertTrue(wait_until(lambda: self.serving() and upstream_name(extra_port, "/"),
+                                   timeout=10), px.stderr_text())
+        kept = socket.create_connection(("127.0.0.1", extra_port), timeout=5)
+        self.addCleanup(kept.close)
+        kept.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        self.assertIn(b"200", kept.recv(65536).split(b"\r\n", 1)[0])
+        self.write_resources()  # Without "extra".
+        self.assertTrue(wait_until(lambda: "draining 1 connections of listeners or filter "
+                                   "chains no longer configured" in px.stderr_text(),
+                                   timeout=5), px.stderr_text())
+        # Its next request is answered, and the connection closes after it.
+        kept.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        answer = b""
+        while chunk := kept.recv(65536):
+            answer += chunk
+        self.assertIn(b"200", answer.split(b"\r\n", 1)[0])
+        self.assertIn(b"connection: close", answer.lower())
+        self.assertTrue(self.serving())
+
     def test_fails_over_to_the_next_control_plane(self):
         first, second = self.start_cp(), self.start_cp()
         px = self.start_proxy(first, second)
@@ -177,3 +227,80 @@ class AdsBootstrapErrorTest(PhoenixTestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn(f"{path}:3:3: dynamic_resources.ads_config.grpc_services: list the "
                       "control plane's addresses", out)
+
+
+class EdsTest(AdsTestBase):
+    """ClusterLoadAssignment resources (EDS) set an EDS cluster's hosts in place, and a cluster
+    new to the workers warms before any route sends to it."""
+
+    def test_endpoints_arrive_and_change_in_place(self):
+        other = self.start_upstream("other")
+        self.write_resources(clusters=[eds_cluster("app")],
+                             assignments=[assignment("app", [self.app.port])])
+        cp = self.start_cp()
+        px = self.start_proxy(cp)
+        self.assertTrue(wait_until(lambda: upstream_name(self.port, "/") == "app", timeout=10),
+                        self.cp_log(cp) + px.stderr_text())
+        versions = self.versions(px)
+        cluster_version = versions["Cluster"]["version_info"]
+        self.assertNotIn("error_detail", versions["ClusterLoadAssignment"])
+        self.write_resources(clusters=[eds_cluster("app")],
+                             assignments=[assignment("app", [other.port])])
+        self.assertTrue(wait_until(lambda: upstream_name(self.port, "/") == "other", timeout=5),
+                        self.cp_log(cp) + px.stderr_text())
+        # Only the endpoints moved: the cluster itself was not replaced.
+        self.assertEqual(self.versions(px)["Cluster"]["version_info"], cluster_version)
+        self.assertIn("1 hosts from ClusterLoadAssignment 'app'", px.stderr_text())
+        self.assertIsNotNone(cp.wait_for_log("ACKed ClusterLoadAssignment"), self.cp_log(cp))
+
+    def test_an_assignment_with_a_host_name_is_nacked_and_the_hosts_stay(self):
+        self.write_resources(clusters=[eds_cluster("app")],
+                             assignments=[assignment("app", [self.app.port])])
+        cp = self.start_cp()
+        px = self.start_proxy(cp)
+        self.assertTrue(wait_until(lambda: upstream_name(self.port, "/") == "app", timeout=10),
+                        px.stderr_text())
+        bad = assignment("app", [self.app.port])
+        bad["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"][
+            "address"] = "app.internal"
+        self.write_resources(clusters=[eds_cluster("app")], assignments=[bad])
+        # phoenix-cp validates with the proxy's own code: refused before any push.
+        self.assertIsNotNone(cp.wait_for_log("EDS endpoints are IP addresses"), self.cp_log(cp))
+        self.assertEqual(upstream_name(self.port, "/"), "app")
+
+    def test_a_new_cluster_warms_before_any_route_uses_it(self):
+        self.write_resources()
+        cp = self.start_cp()
+        px = self.start_proxy(cp)
+        self.assertTrue(wait_until(self.serving, timeout=10), px.stderr_text())
+        fresh = self.start_upstream("fresh")
+        dead = free_port()  # Nothing listens: its first health check fails.
+        checks = [{"timeout": "1s", "interval": "30s", "unhealthy_threshold": 3,
+                   "http_health_check": {"path": "/healthz"}}]
+        statuses = []
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                try:
+                    statuses.append(http_get(self.port, "/fresh", timeout=2.0).status)
+                except OSError as e:
+                    statuses.append(str(e))
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            self.routes.insert(0, route({"prefix": "/fresh"}, cluster="fresh"))
+            self.write_resources(
+                clusters=[make_cluster("app", [self.app.port]),
+                          eds_cluster("fresh", health_checks=checks)],
+                assignments=[assignment("fresh", [dead, fresh.port])])
+            self.assertTrue(wait_until(lambda: fresh.request_count() >= 20, timeout=10),
+                            self.cp_log(cp) + px.stderr_text())
+        finally:
+            stop.set()
+            poller.join()
+        # Before the route: the catch-all (app, 200); after: fresh (200). The dead host was
+        # found down by its first check before any route sent to it, so nothing failed.
+        self.assertEqual([s for s in statuses if s != 200], [], px.stderr_text())
+        self.assertIn("warming clusters 'fresh'", px.stderr_text())

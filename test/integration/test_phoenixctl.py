@@ -167,7 +167,8 @@ class PhoenixctlTest(PhoenixTestCase):
         self.assertTrue(proxy["peer"].startswith("ipv4:127.0.0.1:"), proxy)
         self.assertTrue(proxy["connected_since"].endswith("Z"), proxy)
         types = {t["type"]: t for t in proxy["types"]}
-        self.assertEqual(set(types), {"Listener", "RouteConfiguration", "Cluster", "Secret"})
+        self.assertEqual(set(types), {"Listener", "RouteConfiguration", "Cluster",
+                                      "ClusterLoadAssignment", "Secret"})
         self.assertEqual(types["Listener"]["acked_version"], "1")  # Only routes changed.
         self.assertEqual(types["RouteConfiguration"]["last_nack_error"], "")
         code, out, _ = self.ctl("status")

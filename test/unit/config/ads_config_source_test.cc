@@ -129,22 +129,23 @@ class AdsConfigSourceTest : public ::testing::Test {
 TEST_F(AdsConfigSourceTest, SubscribesToEveryTypeThenAcksWithTheVersionAndNonce) {
   FakeControlPlane cp(dispatcher_);
   auto source = Source({cp.target()});
-  ASSERT_TRUE(WaitForRequests(cp, 4));
+  ASSERT_TRUE(WaitForRequests(cp, 5));
   EXPECT_EQ(cp.request(0).node().id(), "sidecar-1");
   EXPECT_FALSE(cp.request(1).has_node());
   std::vector<std::string> types;
-  for (size_t i = 0; i < 4; ++i) types.push_back(cp.request(i).type_url());
+  for (size_t i = 0; i < 5; ++i) types.push_back(cp.request(i).type_url());
   EXPECT_THAT(types,
               ::testing::ElementsAre(HasSubstr(".Secret"), HasSubstr(".Cluster"),
+                                     HasSubstr(".ClusterLoadAssignment"),
                                      HasSubstr(".RouteConfiguration"), HasSubstr(".Listener")));
 
   ASSERT_TRUE(cp.Push(ClusterResponse("1", "n1")));
-  ASSERT_TRUE(WaitForRequests(cp, 5));
+  ASSERT_TRUE(WaitForRequests(cp, 6));
   ASSERT_EQ(callbacks_.updates.size(), 1u);
   const auto& delivered = callbacks_.updates[0].types.at(ResourceType::kCluster);
   EXPECT_EQ(delivered.version, "1");
   EXPECT_EQ(delivered.resources.size(), 1u);
-  DiscoveryRequest ack = cp.request(4);
+  DiscoveryRequest ack = cp.request(5);
   EXPECT_EQ(ack.type_url(), TypeUrl(ResourceType::kCluster));
   EXPECT_EQ(ack.version_info(), "1");
   EXPECT_EQ(ack.response_nonce(), "n1");
@@ -155,13 +156,13 @@ TEST_F(AdsConfigSourceTest, SubscribesToEveryTypeThenAcksWithTheVersionAndNonce)
 TEST_F(AdsConfigSourceTest, NackCarriesTheErrorAndTheVersionInForce) {
   FakeControlPlane cp(dispatcher_);
   auto source = Source({cp.target()});
-  ASSERT_TRUE(WaitForRequests(cp, 4));
-  ASSERT_TRUE(cp.Push(ClusterResponse("1", "n1")));
   ASSERT_TRUE(WaitForRequests(cp, 5));
+  ASSERT_TRUE(cp.Push(ClusterResponse("1", "n1")));
+  ASSERT_TRUE(WaitForRequests(cp, 6));
   callbacks_.answer = absl::InvalidArgumentError("clusters[0].connect_timeout: too long");
   ASSERT_TRUE(cp.Push(ClusterResponse("2", "n2")));
-  ASSERT_TRUE(WaitForRequests(cp, 6));
-  DiscoveryRequest nack = cp.request(5);
+  ASSERT_TRUE(WaitForRequests(cp, 7));
+  DiscoveryRequest nack = cp.request(6);
   EXPECT_EQ(nack.version_info(), "1");
   EXPECT_EQ(nack.response_nonce(), "n2");
   EXPECT_EQ(nack.error_detail().code(), 3);
@@ -177,18 +178,18 @@ TEST_F(AdsConfigSourceTest, NackCarriesTheErrorAndTheVersionInForce) {
 TEST_F(AdsConfigSourceTest, UnknownTypesAndMismatchedResourcesAreNacked) {
   FakeControlPlane cp(dispatcher_);
   auto source = Source({cp.target()});
-  ASSERT_TRUE(WaitForRequests(cp, 4));
+  ASSERT_TRUE(WaitForRequests(cp, 5));
   DiscoveryResponse unknown;
   unknown.set_type_url("type.googleapis.com/phoenix.config.v1.Runtime");
   unknown.set_nonce("n1");
   ASSERT_TRUE(cp.Push(unknown));
-  ASSERT_TRUE(WaitForRequests(cp, 5));
-  EXPECT_THAT(cp.request(4).error_detail().message(), HasSubstr("unsupported resource type"));
+  ASSERT_TRUE(WaitForRequests(cp, 6));
+  EXPECT_THAT(cp.request(5).error_detail().message(), HasSubstr("unsupported resource type"));
   DiscoveryResponse mismatched = ClusterResponse("1", "n2");
   mismatched.set_type_url(std::string(TypeUrl(ResourceType::kListener)));
   ASSERT_TRUE(cp.Push(mismatched));
-  ASSERT_TRUE(WaitForRequests(cp, 6));
-  EXPECT_THAT(cp.request(5).error_detail().message(), HasSubstr("in a response of"));
+  ASSERT_TRUE(WaitForRequests(cp, 7));
+  EXPECT_THAT(cp.request(6).error_detail().message(), HasSubstr("in a response of"));
   EXPECT_TRUE(callbacks_.updates.empty());
 }
 
@@ -196,15 +197,15 @@ TEST_F(AdsConfigSourceTest, FailsOverToTheNextAddressAndResumesFromTheVersionsIn
   FakeControlPlane first(dispatcher_);
   FakeControlPlane second(dispatcher_);
   auto source = Source({first.target(), second.target()});
-  ASSERT_TRUE(WaitForRequests(first, 4));
-  ASSERT_TRUE(first.Push(ClusterResponse("7", "n1")));
   ASSERT_TRUE(WaitForRequests(first, 5));
+  ASSERT_TRUE(first.Push(ClusterResponse("7", "n1")));
+  ASSERT_TRUE(WaitForRequests(first, 6));
   first.Stop();
-  ASSERT_TRUE(WaitForRequests(second, 4));
+  ASSERT_TRUE(WaitForRequests(second, 5));
   EXPECT_EQ(second.request(0).node().id(), "sidecar-1");
   EXPECT_EQ(second.request(1).type_url(), TypeUrl(ResourceType::kCluster));
   EXPECT_EQ(second.request(1).version_info(), "7");
-  EXPECT_EQ(second.request(3).version_info(), "");  // No listener accepted yet.
+  EXPECT_EQ(second.request(4).version_info(), "");  // No listener accepted yet.
 }
 
 TEST_F(AdsConfigSourceTest, StopsPromptlyWhileNoControlPlaneAnswers) {

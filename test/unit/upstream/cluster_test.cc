@@ -99,6 +99,41 @@ load_assignment:
                           HasSubstr("lb_endpoints[1].endpoint.address.socket_address.port_value")));
 }
 
+TEST_F(ClusterTest, AnEdsClusterTakesNoEndpointsOfItsOwn) {
+  auto eds = Create("name: c\ntype: EDS\neds_cluster_config: {service_name: svc}\n");
+  ASSERT_NE(eds, nullptr);
+  EXPECT_TRUE(eds->hosts()->empty());
+  EXPECT_EQ(eds->eds_service_name(), "svc");
+  EXPECT_EQ(Create(ClusterYaml(1, 0, "type: EDS")), nullptr);
+  EXPECT_THAT(ErrorMessages(), ElementsAre(HasSubstr("cluster.load_assignment: an EDS cluster's "
+                                                     "hosts come from its ClusterLoadAssignment")));
+  EXPECT_EQ(Create(ClusterYaml(1, 0, "eds_cluster_config: {service_name: svc}")), nullptr);
+  EXPECT_THAT(ErrorMessages(), ElementsAre("cluster.eds_cluster_config: only for type: EDS"));
+}
+
+TEST(ParseIpEndpointsTest, ErrorsNameTheEndpointAndHintForHostNames) {
+  config::v1::ClusterLoadAssignment assignment;
+  ASSERT_TRUE(config::LoadYamlString(R"(
+cluster_name: c
+endpoints:
+- priority: 1
+  lb_endpoints:
+  - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+  - endpoint: {address: {socket_address: {address: db.internal, port_value: 80}}}
+)",
+                                     &assignment, nullptr)
+                  .ok());
+  config::ConfigErrors errors;
+  auto endpoints = ParseIpEndpoints(assignment, "cla", ": hint", errors);
+  ASSERT_EQ(endpoints.size(), 1u);
+  EXPECT_EQ(network::FormatAddress(reinterpret_cast<const sockaddr*>(&endpoints[0].address)),
+            "10.0.0.1:80");
+  EXPECT_EQ(endpoints[0].priority, 1u);
+  EXPECT_THAT(errors.errors(),
+              ElementsAre("cla.endpoints[0].lb_endpoints[1].endpoint.address.socket_address."
+                          "address: 'db.internal' is not an IP address: hint"));
+}
+
 TEST_F(ClusterTest, RoundRobinVisitsEveryHostInTurn) {
   auto cluster = Create(ClusterYaml(3));
   ASSERT_NE(cluster, nullptr);
