@@ -148,7 +148,10 @@ bool AdsConfigSource::RunStream(const std::string& target,
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) break;
     }
-    if (answered.wait_for(std::chrono::seconds(0)) != std::future_status::ready) break;
+    if (answered.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      context.TryCancel();  // Stopping: Finish must not wait for the control plane.
+      break;
+    }
     absl::Status status = answered.get();
     DiscoveryRequest request;
     request.set_type_url(response.type_url());
@@ -162,7 +165,8 @@ bool AdsConfigSource::RunStream(const std::string& target,
     request.set_version_info(accepted_[response.type_url()]);
     if (!stream->Write(request)) break;
   }
-  context.TryCancel();
+  // The stream has ended (or was cancelled above): Finish has the control plane's status,
+  // e.g. why it refused this proxy.
   grpc::Status status = stream->Finish();
   {
     std::lock_guard<std::mutex> lock(mutex_);
