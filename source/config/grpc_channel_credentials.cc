@@ -63,7 +63,11 @@ constexpr const char* kSslPath = ".channel_credentials.ssl_credentials";
 
 void ValidateChannelCredentials(const v1::GrpcService::GoogleGrpc& google_grpc,
                                 const std::string& path, ConfigErrors& errors) {
-  if (!google_grpc.channel_credentials().has_ssl_credentials()) return;
+  if (!google_grpc.has_channel_credentials()) return;
+  if (!google_grpc.channel_credentials().has_ssl_credentials()) {
+    errors.Add(path + ".channel_credentials", "only ssl_credentials is supported");
+    return;
+  }
   std::string field;
   auto read = ReadSslCredentials(google_grpc.channel_credentials().ssl_credentials(), &field);
   if (!read.ok())

@@ -60,6 +60,17 @@ TEST(ChannelCredentialsTest, AKeyNeedsItsChainAndPemIsChecked) {
       "");
 }
 
+TEST(ChannelCredentialsTest, OnlySslCredentialsAreSupported) {
+  EXPECT_EQ(ValidationErrors("dynamic_resources:\n"
+                             "  ads_config:\n"
+                             "    grpc_services:\n"
+                             "    - google_grpc:\n"
+                             "        target_uri: 127.0.0.1:18000\n"
+                             "        channel_credentials: {}\n"),
+            "boot.yaml:6:9: dynamic_resources.ads_config.grpc_services[0].google_grpc"
+            ".channel_credentials: only ssl_credentials is supported");
+}
+
 TEST(ChannelCredentialsTest, MadeFromTheFilesAsTheyAreAtEachConnect) {
   v1::GrpcService::GoogleGrpc plaintext;
   plaintext.set_target_uri("127.0.0.1:1");
