@@ -296,6 +296,45 @@ class ControlPlaneTlsTest(PhoenixTestCase):
                       "/nonexistent/web.crt", out)
 
 
+class ServerOnlyTlsTest(PhoenixTestCase):
+    """phoenix-cp with TLS but no --client-ca: no client certificate is asked for, and bearer
+    tokens authenticate, over TLS."""
+
+    def test_tokens_authenticate_over_tls(self):
+        work = tempfile.mkdtemp(prefix="phoenix-cp-tls-only-")
+        self.addCleanup(shutil.rmtree, work, True)
+        resources = os.path.join(work, "resources")
+        os.makedirs(resources)
+        with open(os.path.join(resources, "routes.yaml"), "w") as f:
+            json.dump(routes("v1"), f)
+        tokens = os.path.join(work, "tokens")
+        with open(tokens, "w") as f:
+            f.write("admin-token alice admin\nnode-token sidecar-1 node:sidecar-1\n")
+        token_file = os.path.join(work, "admin.token")
+        with open(token_file, "w") as f:
+            f.write("admin-token\n")
+        cp = ControlPlane(resources, extra_args=(
+            "--tls-cert", cert_path("server-ecdsa.crt"), "--tls-key", cert_path("server-ecdsa.key"),
+            "--tokens", tokens))
+        self.addCleanup(cp.close)
+        self.assertIsNotNone(cp.wait_for_log("phoenix-cp: TLS with"), cp.logs())
+
+        def ctl(*args):
+            return subprocess.run([phoenixctl_bin(), "--server", cp.target, *args, "status",
+                                   "-o", "json"], capture_output=True, text=True, timeout=30)
+
+        done = ctl("--ca", cert_path("ca.crt"), "--token-file", token_file)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(json.loads(done.stdout)["version"], "1")
+        done = ctl("--ca", cert_path("ca.crt"))
+        self.assertEqual(done.returncode, 3)
+        self.assertIn("pass an admin token: --token-file FILE", done.stderr)
+        ads = AdsClient(cp.target, "sidecar-1", "--types", "RouteConfiguration",
+                        "--ca", cert_path("ca.crt"), "--token", "node-token")
+        self.addCleanup(ads.close)
+        self.assertIsNotNone(ads.wait_for_response("RouteConfiguration", "1"), ads.logs())
+
+
 class ControlPlaneTlsFlagsTest(PhoenixTestCase):
     """phoenix-cp refuses TLS flags that do not make sense together, before it listens."""
 
