@@ -7,7 +7,8 @@
 namespace phoenix::cli {
 
 const char kUsage[] =
-    "usage: phoenixctl [--server HOST:PORT] [--token-file FILE] COMMAND ...\n"
+    "usage: phoenixctl [--server HOST:PORT] [--token-file FILE]\n"
+    "                  [--ca FILE [--client-cert FILE --client-key FILE]] COMMAND ...\n"
     "  apply -f FILE|DIR [--node ID]   validate, show the diff, write into phoenix-cp's\n"
     "                                  resource directory (pushed to the proxies)\n"
     "  diff -f FILE|DIR [--node ID]    what apply would change\n"
@@ -22,8 +23,10 @@ const char kUsage[] =
     "                                  (PEM) into Secret NAME; pushed to the proxies\n"
     "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
     "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node). Default server\n"
-    "127.0.0.1:18000. Exit codes: 0 done, 1 refused or invalid, 2 usage, 3 phoenix-cp not\n"
-    "reachable or the call not allowed.\n";
+    "127.0.0.1:18000. TLS: --ca FILE verifies phoenix-cp's certificate against that CA\n"
+    "(PEM; without it, the system's CAs); --client-cert and --client-key (PEM) are the\n"
+    "certificate for a phoenix-cp that asks for one (mutual TLS). Exit codes: 0 done,\n"
+    "1 refused or invalid, 2 usage, 3 phoenix-cp not reachable or the call not allowed.\n";
 
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   static const std::set<std::string> kCommands = {"apply", "diff",     "validate", "get", "status",
@@ -41,6 +44,12 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
       target = &options.server;
     } else if (arg == "--token-file") {
       target = &options.token_file;
+    } else if (arg == "--ca") {
+      target = &options.ca;
+    } else if (arg == "--client-cert") {
+      target = &options.client_cert;
+    } else if (arg == "--client-key") {
+      target = &options.client_key;
     } else if (arg == "--node") {
       target = &options.node;
     } else if (arg == "-o" || arg == "--output") {
@@ -97,10 +106,15 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError("certs wants: rotate NAME --cert FILE --key FILE");
   }
   if (c != "certs" && (!options.cert.empty() || !options.key.empty())) {
-    return absl::InvalidArgumentError("--cert and --key are for certs rotate");
+    return absl::InvalidArgumentError(
+        "--cert and --key are for certs rotate (phoenixctl's own certificate: --client-cert "
+        "and --client-key)");
   }
   if (c != "get" && c != "rollback" && c != "certs" && !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
+  }
+  if (options.client_cert.empty() != options.client_key.empty()) {
+    return absl::InvalidArgumentError("--client-cert and --client-key go together");
   }
   if (!options.since.empty() && c != "audit") {
     return absl::InvalidArgumentError("--since is for audit");

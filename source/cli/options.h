@@ -13,6 +13,9 @@ namespace phoenix::cli {
 struct CliOptions {
   std::string server = "127.0.0.1:18000";
   std::string token_file;
+  std::string ca;           // --ca: TLS, phoenix-cp's certificate verified against this CA.
+  std::string client_cert;  // --client-cert/--client-key: mutual TLS with this certificate.
+  std::string client_key;
   std::string command;             // apply, diff, validate, get, status, audit, rollback, certs
   std::vector<std::string> files;  // -f, repeatable: files or directories.
   std::string node;                // --node: -f FILE goes to nodes/<node>/ (apply/diff/validate).

@@ -13,6 +13,7 @@
 #include "source/common/duration.h"
 #include "source/common/logging.h"
 #include "source/common/strings.h"
+#include "source/config/grpc_channel_credentials.h"
 
 namespace phoenix::config {
 namespace {
@@ -50,6 +51,7 @@ AdsConfigSource::AdsConfigSource(Dispatcher& dispatcher, const v1::Node& node,
       max_interval_(ToMillisecondsOr(config.reconnect_max_interval(), std::chrono::seconds(10))) {
   for (const auto& service : config.grpc_services()) {
     targets_.push_back(service.google_grpc().target_uri());
+    google_grpc_.push_back(service.google_grpc());
     auto& metadata = metadata_.emplace_back();
     for (const auto& header : service.initial_metadata()) {
       metadata.emplace_back(header.key(), header.value());
@@ -92,7 +94,7 @@ void AdsConfigSource::Run() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
     }
-    bool worked = RunStream(targets_[next], metadata_[next]);
+    bool worked = RunStream(google_grpc_[next], metadata_[next]);
     next = (next + 1) % targets_.size();  // Fail over to the next address.
     if (worked) {
       backoff = base_interval_;
@@ -109,9 +111,16 @@ void AdsConfigSource::Run() {
   }
 }
 
-bool AdsConfigSource::RunStream(const std::string& target,
+bool AdsConfigSource::RunStream(const v1::GrpcService::GoogleGrpc& google_grpc,
                                 const std::vector<std::pair<std::string, std::string>>& metadata) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  const std::string& target = google_grpc.target_uri();
+  // Made at each connect: a rotated certificate file is used from the next one on.
+  auto credentials = MakeChannelCredentials(google_grpc);
+  if (!credentials.ok()) {
+    PHX_LOG(kWarn, "ads: cannot connect to ", target, ": ", credentials.status().message());
+    return false;
+  }
+  auto channel = grpc::CreateChannel(target, *credentials);
   auto stub = AggregatedDiscoveryService::NewStub(channel);
   grpc::ClientContext context;
   for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
@@ -149,7 +158,10 @@ bool AdsConfigSource::RunStream(const std::string& target,
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) break;
     }
-    if (answered.wait_for(std::chrono::seconds(0)) != std::future_status::ready) break;
+    if (answered.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      context.TryCancel();  // Stopping: Finish must not wait for the control plane.
+      break;
+    }
     absl::Status status = answered.get();
     DiscoveryRequest request;
     request.set_type_url(response.type_url());
@@ -163,7 +175,8 @@ bool AdsConfigSource::RunStream(const std::string& target,
     request.set_version_info(accepted_[response.type_url()]);
     if (!stream->Write(request)) break;
   }
-  context.TryCancel();
+  // The stream has ended (or was cancelled above): Finish has the control plane's status,
+  // e.g. why it refused this proxy.
   grpc::Status status = stream->Finish();
   {
     std::lock_guard<std::mutex> lock(mutex_);

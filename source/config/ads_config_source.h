@@ -48,8 +48,9 @@ class AdsConfigSource : public ConfigSource {
  private:
   // The stream thread: connect, subscribe, serve responses, back off, again.
   void Run();
-  // One stream to `target`; returns whether any response arrived on it.
-  bool RunStream(const std::string& target,
+  // One stream to the control plane at `google_grpc`; returns whether any response arrived
+  // on it.
+  bool RunStream(const v1::GrpcService::GoogleGrpc& google_grpc,
                  const std::vector<std::pair<std::string, std::string>>& metadata);
   // On the main thread: applies `response`; the answer is the ACK (OK) or NACK (error).
   absl::Status Apply(const service::discovery::v1::DiscoveryResponse& response);
@@ -59,6 +60,8 @@ class AdsConfigSource : public ConfigSource {
   Dispatcher& dispatcher_;
   const v1::Node node_;
   std::vector<std::string> targets_;
+  // Per target: its address and channel credentials.
+  std::vector<v1::GrpcService::GoogleGrpc> google_grpc_;
   // Per target: the initial_metadata sent with its stream (a bearer token).
   std::vector<std::vector<std::pair<std::string, std::string>>> metadata_;
   std::chrono::milliseconds base_interval_;

@@ -13,6 +13,7 @@
 #include "source/common/duration.h"
 #include "source/common/logging.h"
 #include "source/common/strings.h"
+#include "source/config/grpc_channel_credentials.h"
 #include "source/config/log_rotation.h"
 #include "source/config/yaml_loader.h"
 #include "source/http/http1_codec.h"
@@ -369,6 +370,9 @@ void ValidateDynamicResources(const v1::DynamicResources& dynamic, ConfigErrors&
       errors.Add(absl::StrCat(path, ".ads_config.grpc_services[", i, "].google_grpc.target_uri"),
                  "needs HOST:PORT");
     }
+    ValidateChannelCredentials(ads.grpc_services(i).google_grpc(),
+                               absl::StrCat(path, ".ads_config.grpc_services[", i, "].google_grpc"),
+                               errors);
     const auto& metadata = ads.grpc_services(i).initial_metadata();
     for (int j = 0; j < metadata.size(); ++j) {
       const std::string& key = metadata[j].key();

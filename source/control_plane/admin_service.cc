@@ -10,6 +10,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "source/common/logging.h"
 #include "source/common/strings.h"
+#include "source/control_plane/caller_credentials.h"
 #include "source/control_plane/resource_text.h"
 
 namespace phoenix::control_plane {
@@ -88,12 +89,7 @@ template <typename Handler>
 grpc::ServerUnaryReactor* AdminService::Answer(grpc::CallbackServerContext* context,
                                                Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::string authorization;
-  auto it = context->client_metadata().find("authorization");
-  if (it != context->client_metadata().end()) {
-    authorization.assign(it->second.data(), it->second.size());
-  }
-  auto principal = auth_.ForAdmin(authorization);
+  auto principal = auth_.ForAdmin(CredentialsOf(*context));
   if (!principal.ok()) {
     PHX_LOG(kWarn, "phoenix-cp: admin call from ", context->peer(),
             " refused: ", principal.status().message());

@@ -7,8 +7,8 @@
 namespace phoenix::control_plane {
 
 // phoenix-cp's admin gRPC service (api/phoenix/service/admin/v1, phoenixctl's server):
-// authenticates each call (an admin token when --tokens is set), translates between the
-// protos and the AdminBackend, and answers on gRPC's callback threads (unary reactors).
+// authenticates each call (an admin principal when there is an identity store), translates between
+// the protos and the AdminBackend, and answers on gRPC's callback threads (unary reactors).
 class AdminService : public service::admin::v1::ControlPlaneAdminService::CallbackService {
  public:
   // Both must outlive the service.

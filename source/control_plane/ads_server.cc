@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "phoenix/service/discovery/v1/ads.grpc.pb.h"
 #include "source/common/logging.h"
+#include "source/control_plane/caller_credentials.h"
 #include "source/control_plane/stream_subscriptions.h"
 
 namespace phoenix::control_plane {
@@ -139,7 +140,7 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
  private:
   void HandleLocked(const DiscoveryRequest& request) {
     if (!node_known_) {
-      // Node isolation: a stream asks only for the node its token is for.
+      // Node isolation: a stream asks only for the node its principal's role names.
       if (auto allowed = Authenticator::MayServe(principal_, request.node().id()); !allowed.ok()) {
         PHX_LOG(kWarn, "phoenix-cp: refused a stream from ", peer_, ": ", allowed.message());
         refusal_ =
@@ -251,7 +252,8 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
   bool finished_ = false;
 };
 
-// A stream refused before its first read (no valid node token): ends at once with why.
+// A stream refused before its first read (no principal with a node role): ends at once
+// with why.
 class RefusedStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse> {
  public:
   explicit RefusedStream(const grpc::Status& status) { Finish(status); }
@@ -260,13 +262,8 @@ class RefusedStream : public grpc::ServerBidiReactor<DiscoveryRequest, Discovery
 
 grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
     grpc::CallbackServerContext* context) {
-  std::string authorization;
-  auto it = context->client_metadata().find("authorization");
-  if (it != context->client_metadata().end()) {
-    authorization.assign(it->second.data(), it->second.size());
-  }
   Authenticator open(std::nullopt);
-  auto principal = (auth_ ? auth_ : &open)->ForNode(authorization);
+  auto principal = (auth_ ? auth_ : &open)->ForNode(CredentialsOf(*context));
   if (!principal.ok()) {
     PHX_LOG(kWarn, "phoenix-cp: refused a stream from ", context->peer(), ": ",
             principal.status().message());
@@ -306,10 +303,11 @@ AdsServer::AdsServer(std::shared_ptr<const ResourceSnapshot> initial, const Auth
 AdsServer::~AdsServer() { Shutdown(); }
 
 absl::StatusOr<int> AdsServer::Start(const std::string& address,
+                                     std::shared_ptr<grpc::ServerCredentials> credentials,
                                      const std::vector<grpc::Service*>& also_serve) {
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, std::move(credentials), &port);
   builder.RegisterService(service_.get());
   for (grpc::Service* service : also_serve) builder.RegisterService(service);
   server_ = builder.BuildAndStart();

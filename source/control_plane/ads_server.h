@@ -15,6 +15,7 @@
 
 namespace grpc {
 class Server;
+class ServerCredentials;
 class Service;
 }  // namespace grpc
 
@@ -27,7 +28,7 @@ class AdsService;
 struct ProxyStatus {
   std::string node_id;
   std::string peer;
-  std::string principal;  // "" without --tokens.
+  std::string principal;  // "" without an identity store (--tokens, --principals).
   absl::Time connected_since;
   std::map<std::string, StreamSubscriptions::TypeState> types;  // By type URL.
 };
@@ -43,10 +44,11 @@ class AdsServer {
                      const Authenticator* auth = nullptr);
   ~AdsServer();
 
-  // Listens on `address` ("127.0.0.1:18000"; port 0 picks one) and returns the bound port.
-  // `also_serve` are more services on the same port (the admin service); they must outlive
-  // the server.
+  // Listens on `address` ("127.0.0.1:18000"; port 0 picks one) with `credentials`
+  // (plaintext, TLS or mTLS: MakeServerCredentials) and returns the bound port. `also_serve`
+  // are more services on the same port (the admin service); they must outlive the server.
   absl::StatusOr<int> Start(const std::string& address,
+                            std::shared_ptr<grpc::ServerCredentials> credentials,
                             const std::vector<grpc::Service*>& also_serve = {});
   // Makes `snapshot` current and sends each stream the types whose content changed for it.
   // Any thread.

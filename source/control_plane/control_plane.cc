@@ -19,13 +19,11 @@ ControlPlane::ControlPlane(ControlPlaneOptions options)
 ControlPlane::~ControlPlane() { Stop(); }
 
 absl::Status ControlPlane::Start() {
-  std::optional<TokenTable> tokens;
-  if (!options_.tokens_path.empty()) {
-    auto table = TokenTable::Load(options_.tokens_path);
-    if (!table.ok()) return table.status();
-    tokens = *std::move(table);
-  }
-  auth_ = std::make_unique<Authenticator>(std::move(tokens));
+  auto auth = Authenticator::Load(options_.tokens_path, options_.principals_path);
+  if (!auth.ok()) return auth.status();
+  auth_ = *std::move(auth);
+  auto credentials = MakeServerCredentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
   // Fingerprint first: a change made while loading is then seen by the first poll.
   DirectoryFingerprint fingerprint = FingerprintResourceFiles(options_.resources_dir);
   {
@@ -41,7 +39,7 @@ absl::Status ControlPlane::Start() {
   }
   admin_ = std::make_unique<AdminService>(*this, *auth_);
   server_ = std::make_unique<AdsServer>(store_.current(), auth_.get());
-  auto port = server_->Start(options_.listen_address, {admin_.get()});
+  auto port = server_->Start(options_.listen_address, *credentials, {admin_.get()});
   if (!port.ok()) return port.status();
   port_ = *port;
   watcher_ = std::make_unique<DirectoryWatcher>(options_.resources_dir, std::move(fingerprint),

@@ -12,6 +12,7 @@
 #include "source/control_plane/ads_server.h"
 #include "source/control_plane/audit_log.h"
 #include "source/control_plane/directory_watcher.h"
+#include "source/control_plane/server_credentials.h"
 #include "source/control_plane/snapshot_store.h"
 
 namespace phoenix::control_plane {
@@ -20,8 +21,11 @@ struct ControlPlaneOptions {
   std::string resources_dir;
   std::string listen_address = "127.0.0.1:18000";
   std::string audit_log_path;
-  // Bearer tokens (TokenTable's format); empty: no authentication (the local default).
+  // Bearer tokens (TokenTable's format) and certificate principals' roles (PrincipalTable's);
+  // both empty: no authentication (the local default).
   std::string tokens_path;
+  std::string principals_path;
+  ServerTlsFiles tls;  // Empty: plaintext.
   std::chrono::milliseconds poll_interval{100};
 };
 

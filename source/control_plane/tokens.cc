@@ -1,7 +1,9 @@
 #include "source/control_plane/tokens.h"
 
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -16,10 +18,12 @@ std::vector<std::string> Words(std::string_view line) {
   return words;
 }
 
-}  // namespace
-
-absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, const std::string& filename) {
-  TokenTable table;
+// Calls `handle` with the words of each line of `text` that has any ('#' starts a comment);
+// a line of another word count than `count` is the error `shape`. Errors name
+// `filename`:line.
+absl::Status ForEachLine(
+    std::string_view text, const std::string& filename, size_t count, const char* shape,
+    const std::function<absl::Status(const std::vector<std::string>&)>& handle) {
   std::istringstream in{std::string(text)};
   int line_number = 0;
   for (std::string line; std::getline(in, line);) {
@@ -27,39 +31,93 @@ absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, const std::s
     if (size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
     std::vector<std::string> words = Words(line);
     if (words.empty()) continue;
-    auto error = [&](std::string_view what) {
+    absl::Status status = words.size() == count ? handle(words) : absl::InvalidArgumentError(shape);
+    if (!status.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(filename, ":", line_number, ": ", std::string(what)));
-    };
-    if (words.size() != 3) return error("want '<token> <principal> <role>'");
-    Principal principal;
-    principal.name = words[1];
-    const std::string& role = words[2];
-    if (role == "admin") {
-      principal.admin = true;
-    } else if (role.rfind("node:", 0) == 0 && role.size() > 5) {
-      principal.node_id = role.substr(5);
-    } else {
-      return error(absl::StrCat("unknown role '", role, "' (admin or node:<node-id>)"));
-    }
-    if (!table.tokens_.emplace(words[0], std::move(principal)).second) {
-      return error("the same token is on an earlier line");
+          absl::StrCat(filename, ":", line_number, ": ", status.message()));
     }
   }
+  return absl::OkStatus();
+}
+
+// `name` with `role` ("admin" or "node:<id>").
+absl::StatusOr<Principal> WithRole(const std::string& name, const std::string& role) {
+  Principal principal;
+  principal.name = name;
+  if (role == "admin") {
+    principal.admin = true;
+  } else if (role.rfind("node:", 0) == 0 && role.size() > 5) {
+    principal.node_id = role.substr(5);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown role '", role, "' (admin or node:<node-id>)"));
+  }
+  return principal;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream file(path);
+  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the ", what));
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, const std::string& filename) {
+  TokenTable table;
+  absl::Status parsed =
+      ForEachLine(text, filename, 3, "want '<token> <principal> <role>'",
+                  [&](const std::vector<std::string>& words) -> absl::Status {
+                    auto principal = WithRole(words[1], words[2]);
+                    if (!principal.ok()) return principal.status();
+                    if (!table.tokens_.emplace(words[0], *std::move(principal)).second) {
+                      return absl::InvalidArgumentError("the same token is on an earlier line");
+                    }
+                    return absl::OkStatus();
+                  });
+  if (!parsed.ok()) return parsed;
   return table;
 }
 
 absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the token file"));
-  std::stringstream text;
-  text << file.rdbuf();
-  return Parse(text.str(), path);
+  auto text = ReadFile(path, "token file");
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
 }
 
 const Principal* TokenTable::Find(std::string_view token) const {
   auto it = tokens_.find(token);
   return it == tokens_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<PrincipalTable> PrincipalTable::Parse(std::string_view text,
+                                                     const std::string& filename) {
+  PrincipalTable table;
+  absl::Status parsed =
+      ForEachLine(text, filename, 2, "want '<principal> <role>'",
+                  [&](const std::vector<std::string>& words) -> absl::Status {
+                    auto principal = WithRole(words[0], words[1]);
+                    if (!principal.ok()) return principal.status();
+                    if (!table.principals_.emplace(words[0], *std::move(principal)).second) {
+                      return absl::InvalidArgumentError("the same principal is on an earlier line");
+                    }
+                    return absl::OkStatus();
+                  });
+  if (!parsed.ok()) return parsed;
+  return table;
+}
+
+absl::StatusOr<PrincipalTable> PrincipalTable::Load(const std::string& path) {
+  auto text = ReadFile(path, "principals file");
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
+}
+
+const Principal* PrincipalTable::Find(std::string_view name) const {
+  auto it = principals_.find(name);
+  return it == principals_.end() ? nullptr : &it->second;
 }
 
 std::string_view BearerToken(std::string_view authorization) {
@@ -74,14 +132,24 @@ std::string_view BearerToken(std::string_view authorization) {
   return authorization.substr(kPrefix.size());
 }
 
-absl::StatusOr<Principal> Authenticator::Identify(std::string_view authorization) const {
-  if (!tokens_) {
-    Principal anyone;
-    anyone.name = "anonymous";
-    anyone.admin = true;
-    anyone.unauthenticated = true;
-    return anyone;
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Load(
+    const std::string& tokens_path, const std::string& principals_path) {
+  std::optional<TokenTable> tokens;
+  if (!tokens_path.empty()) {
+    auto table = TokenTable::Load(tokens_path);
+    if (!table.ok()) return table.status();
+    tokens = *std::move(table);
   }
+  std::optional<PrincipalTable> principals;
+  if (!principals_path.empty()) {
+    auto table = PrincipalTable::Load(principals_path);
+    if (!table.ok()) return table.status();
+    principals = *std::move(table);
+  }
+  return std::make_unique<Authenticator>(std::move(tokens), std::move(principals));
+}
+
+absl::StatusOr<Principal> Authenticator::IdentifyToken(std::string_view authorization) const {
   std::string_view token = BearerToken(authorization);
   if (token.empty()) {
     return absl::UnauthenticatedError("no bearer token (authorization: Bearer <token>)");
@@ -91,20 +159,45 @@ absl::StatusOr<Principal> Authenticator::Identify(std::string_view authorization
   return *principal;
 }
 
-absl::StatusOr<Principal> Authenticator::ForAdmin(std::string_view authorization) const {
-  auto principal = Identify(authorization);
+absl::StatusOr<Principal> Authenticator::Identify(const CallerCredentials& credentials) const {
+  if (!enabled()) {
+    Principal anyone;
+    anyone.name = "anonymous";
+    anyone.admin = true;
+    anyone.unauthenticated = true;
+    return anyone;
+  }
+  // A token names its principal explicitly, so it goes first.
+  if (tokens_ && (!credentials.authorization.empty() || !principals_)) {
+    return IdentifyToken(credentials.authorization);
+  }
+  if (credentials.certificate_principal.empty()) {
+    return absl::UnauthenticatedError(
+        tokens_ ? "no bearer token (authorization: Bearer <token>) and no client certificate"
+                : "no client certificate");
+  }
+  const Principal* principal = principals_->Find(credentials.certificate_principal);
+  if (principal == nullptr) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the client certificate of ", credentials.certificate_principal, " has no role"));
+  }
+  return *principal;
+}
+
+absl::StatusOr<Principal> Authenticator::ForAdmin(const CallerCredentials& credentials) const {
+  auto principal = Identify(credentials);
   if (principal.ok() && !principal->admin) {
     return absl::PermissionDeniedError(absl::StrCat(
-        principal->name, " is not an admin (its token is for node ", principal->node_id, ")"));
+        principal->name, " is not an admin (its role is node:", principal->node_id, ")"));
   }
   return principal;
 }
 
-absl::StatusOr<Principal> Authenticator::ForNode(std::string_view authorization) const {
-  auto principal = Identify(authorization);
+absl::StatusOr<Principal> Authenticator::ForNode(const CallerCredentials& credentials) const {
+  auto principal = Identify(credentials);
   if (principal.ok() && !principal->unauthenticated && principal->node_id.empty()) {
     return absl::PermissionDeniedError(
-        absl::StrCat(principal->name, " holds no node token: ADS needs role node:<node-id>"));
+        absl::StrCat(principal->name, " has no node role: ADS needs role node:<node-id>"));
   }
   return principal;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,18 +11,17 @@
 
 namespace phoenix::control_plane {
 
-// Who a request comes from, as its bearer token says.
+// Who a request comes from, as its bearer token or its client certificate says.
 struct Principal {
   std::string name;
   bool admin = false;            // Role "admin": the admin service.
   std::string node_id;           // Role "node:<id>": the ADS stream of that node only.
-  bool unauthenticated = false;  // No --tokens: anyone may do anything (local default).
+  bool unauthenticated = false;  // No identity store: anyone may do anything (local default).
 };
 
 // The bearer tokens phoenix-cp accepts (--tokens FILE), one per line:
 //   <token> <principal> <role>       role: admin | node:<node-id>
-// '#' starts a comment; blank lines are skipped. A first step before mTLS: the file is the
-// whole of the identity store.
+// '#' starts a comment; blank lines are skipped.
 class TokenTable {
  public:
   // Errors name `filename`:line.
@@ -36,28 +36,62 @@ class TokenTable {
   std::map<std::string, Principal, std::less<>> tokens_;
 };
 
+// The roles of client-certificate principals (--principals FILE), one per line:
+//   <principal> <role>               role: admin | node:<node-id>
+// The principal is what the verified certificate names (see CertificatePrincipal): a SPIFFE
+// ID such as spiffe://phoenix.local/ns/ops/sa/admin, else a DNS name, else the subject CN.
+// A certificate is its own credential, so this file holds no secret.
+class PrincipalTable {
+ public:
+  // Errors name `filename`:line.
+  static absl::StatusOr<PrincipalTable> Parse(std::string_view text, const std::string& filename);
+  static absl::StatusOr<PrincipalTable> Load(const std::string& path);
+
+  // The principal named `name` with its role; null when it has none.
+  const Principal* Find(std::string_view name) const;
+  size_t size() const { return principals_.size(); }
+
+ private:
+  std::map<std::string, Principal, std::less<>> principals_;
+};
+
 // The token of an `authorization` metadata value "Bearer <token>" ("" when it is not one).
 std::string_view BearerToken(std::string_view authorization);
 
-// Decides who may call what. Without a token table every call is allowed (the embedded
-// local default); with one, the admin service needs an admin token and an ADS stream a node
-// token whose node is the one it asks for.
+// What a call presents: its `authorization` metadata and the principal of its verified client
+// certificate ("" for either when absent).
+struct CallerCredentials {
+  std::string authorization;
+  std::string certificate_principal;
+};
+
+// Decides who may call what. Without an identity store (no tokens, no principals) every call
+// is allowed (the embedded local default). With one, a caller is the principal of its bearer
+// token when it sends one, else that of its client certificate; the admin service needs role
+// admin, an ADS stream a node role whose node is the one it asks for.
 class Authenticator {
  public:
-  explicit Authenticator(std::optional<TokenTable> tokens) : tokens_(std::move(tokens)) {}
+  explicit Authenticator(std::optional<TokenTable> tokens,
+                         std::optional<PrincipalTable> principals = std::nullopt)
+      : tokens_(std::move(tokens)), principals_(std::move(principals)) {}
+  // From the files of --tokens and --principals ("" for none).
+  static absl::StatusOr<std::unique_ptr<Authenticator>> Load(const std::string& tokens_path,
+                                                             const std::string& principals_path);
 
-  bool enabled() const { return tokens_.has_value(); }
-  // `authorization` is the request's metadata value ("" when absent). UNAUTHENTICATED for a
-  // missing or unknown token, PERMISSION_DENIED for a token of another role.
-  absl::StatusOr<Principal> ForAdmin(std::string_view authorization) const;
-  absl::StatusOr<Principal> ForNode(std::string_view authorization) const;
+  bool enabled() const { return tokens_.has_value() || principals_.has_value(); }
+  // UNAUTHENTICATED for no credentials, an unknown token or a certificate without a role;
+  // PERMISSION_DENIED for a principal of another role.
+  absl::StatusOr<Principal> ForAdmin(const CallerCredentials& credentials) const;
+  absl::StatusOr<Principal> ForNode(const CallerCredentials& credentials) const;
   // Whether a stream authenticated as `principal` may receive the resources of `node_id`.
   static absl::Status MayServe(const Principal& principal, const std::string& node_id);
 
  private:
-  absl::StatusOr<Principal> Identify(std::string_view authorization) const;
+  absl::StatusOr<Principal> Identify(const CallerCredentials& credentials) const;
+  absl::StatusOr<Principal> IdentifyToken(std::string_view authorization) const;
 
   std::optional<TokenTable> tokens_;
+  std::optional<PrincipalTable> principals_;
 };
 
 }  // namespace phoenix::control_plane

@@ -22,10 +22,35 @@ constexpr const char* kUsage =
     "                           (default DIR/audit.jsonl)\n"
     "  --tokens FILE            bearer tokens, '<token> <principal> <role>' per line, role\n"
     "                           admin (phoenixctl) or node:<node-id> (that proxy's ADS\n"
-    "                           stream); without it nothing is authenticated\n"
+    "                           stream)\n"
+    "  --tls-cert FILE          serve TLS with this PEM certificate chain (ADS and the admin\n"
+    "  --tls-key FILE           service share the port) and its private key\n"
+    "  --client-ca FILE         mutual TLS: every client must show a certificate signed by\n"
+    "                           this PEM CA (needs --tls-cert and --principals or --tokens)\n"
+    "  --principals FILE        roles of client certificates, '<principal> <role>' per line;\n"
+    "                           the principal is the certificate's first URI SAN (a SPIFFE\n"
+    "                           ID), else its first DNS SAN, else its subject CN. A call's\n"
+    "                           bearer token, when it sends one, goes before its certificate.\n"
+    "                           Without --tokens and --principals nothing is authenticated\n"
     "  -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
     "  --version                print the version\n"
     "  -h, --help               this text\n";
+
+// What is wrong with the combination of TLS and identity flags; null when nothing is.
+const char* TlsFlagsError(const phoenix::control_plane::ControlPlaneOptions& options) {
+  const auto& tls = options.tls;
+  if (tls.cert.empty() != tls.key.empty()) return "--tls-cert and --tls-key go together";
+  if (!tls.client_ca.empty() && tls.cert.empty()) {
+    return "--client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first";
+  }
+  if (!options.principals_path.empty() && tls.client_ca.empty()) {
+    return "--principals needs --client-ca: certificates are verified against it";
+  }
+  if (!tls.client_ca.empty() && options.principals_path.empty() && options.tokens_path.empty()) {
+    return "--client-ca needs --principals FILE (or --tokens): the role of each principal";
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -52,6 +77,14 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--tokens") {
       options.tokens_path = value("--tokens");
+    } else if (arg == "--principals") {
+      options.principals_path = value("--principals");
+    } else if (arg == "--tls-cert") {
+      options.tls.cert = value("--tls-cert");
+    } else if (arg == "--tls-key") {
+      options.tls.key = value("--tls-key");
+    } else if (arg == "--client-ca") {
+      options.tls.client_ca = value("--client-ca");
     } else if (arg == "--audit-log") {
       options.audit_log_path = value("--audit-log");
     } else if (arg == "-l" || arg == "--log-level") {
@@ -75,6 +108,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "phoenix-cp: --resources DIR is required\n%s", kUsage);
     return 2;
   }
+  if (const char* wrong = TlsFlagsError(options)) {
+    std::fprintf(stderr, "phoenix-cp: %s\n", wrong);
+    return 2;
+  }
   if (options.audit_log_path.empty())
     options.audit_log_path = options.resources_dir + "/audit.jsonl";
   phoenix::SetLogLevel(log_level);
@@ -91,13 +128,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "phoenix-cp: %s\n", std::string(status.message()).c_str());
     return 1;
   }
+  if (!options.tls.client_ca.empty()) {
+    PHX_LOG(kInfo, "phoenix-cp: mutual TLS: clients need a certificate signed by ",
+            options.tls.client_ca);
+  } else if (!options.tls.cert.empty()) {
+    PHX_LOG(kInfo, "phoenix-cp: TLS with ", options.tls.cert);
+  }
+  auto or_none = [](const std::string& path) { return path.empty() ? "none" : path; };
   if (control_plane.authenticating()) {
-    PHX_LOG(kInfo, "phoenix-cp: tokens from ", options.tokens_path,
-            ": admin calls need an admin token, ADS streams their node's token");
+    PHX_LOG(kInfo, "phoenix-cp: tokens: ", or_none(options.tokens_path),
+            ", principals: ", or_none(options.principals_path),
+            ": admin calls need role admin, ADS streams their node's role");
   } else {
     PHX_LOG(kWarn,
-            "phoenix-cp: no --tokens: admin calls and ADS streams are not authenticated "
-            "(node ids are self-declared); fine on a local machine only");
+            "phoenix-cp: no --tokens or --principals: admin calls and ADS streams are not "
+            "authenticated (node ids are self-declared); fine on a local machine only");
   }
   std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
   std::fprintf(stderr, "phoenix-cp: serving ADS on %s:%d, version %llu\n", host.c_str(),

@@ -4,12 +4,19 @@
 #include <string>
 #include <vector>
 
+#include "grpc/support/log.h"
 #include "source/cli/admin_client.h"
 #include "source/cli/commands.h"
 #include "source/cli/options.h"
 
+namespace {
+// gRPC's own log lines (a failed TLS handshake, say): AdminClient::Explain says it in one.
+void DropGrpcLog(gpr_log_func_args*) {}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace phoenix::cli;
+  gpr_set_log_function(DropGrpcLog);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 1 && args[0] == "--version") {
     std::cout << "phoenixctl " << PHOENIX_VERSION << "\n";
@@ -33,6 +40,12 @@ int main(int argc, char** argv) {
     }
     token = *read;
   }
-  AdminClient client(options->server, token);
+  ClientTlsFiles tls{options->ca, options->client_cert, options->client_key};
+  auto credentials = AdminClient::Credentials(tls);
+  if (!credentials.ok()) {
+    std::cerr << "phoenixctl: " << credentials.status().message() << "\n";
+    return kExitUsage;
+  }
+  AdminClient client(options->server, token, tls, *std::move(credentials));
   return RunCommand(*options, client, std::cout, std::cerr);
 }

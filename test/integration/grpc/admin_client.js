@@ -3,18 +3,22 @@
 // not phoenixctl: grpc-js with the .proto loaded at run time, to show the wire is standard.
 //
 //   node admin_client.js --target HOST:PORT [--token TOKEN] [--method Status]
+//                        [--ca FILE [--cert FILE --key FILE]]
 //
 // Calls the method with an empty request and prints the response as one JSON line (int64s as
 // strings, enums as names); on failure prints {"code": N, "details": "..."} and exits 1.
-// Exits 2 (usage on stderr) for bad arguments.
+// --ca speaks TLS verifying the server against that CA; --cert and --key are the client
+// certificate (mutual TLS). Exits 2 (usage on stderr) for bad arguments.
 
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
-const USAGE = 'usage: node admin_client.js --target HOST:PORT [--token TOKEN] [--method M]\n';
+const USAGE = 'usage: node admin_client.js --target HOST:PORT [--token TOKEN] [--method M]' +
+  ' [--ca FILE [--cert FILE --key FILE]]\n';
 
 function main() {
   let values;
@@ -24,6 +28,9 @@ function main() {
         target: { type: 'string' },
         token: { type: 'string' },
         method: { type: 'string', default: 'Status' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
       },
       strict: true,
     }));
@@ -41,7 +48,11 @@ function main() {
   });
   const Admin = grpc.loadPackageDefinition(definition)
     .phoenix.service.admin.v1.ControlPlaneAdminService;
-  const client = new Admin(values.target, grpc.credentials.createInsecure());
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  const credentials = values.ca
+    ? grpc.credentials.createSsl(read(values.ca), read(values.key), read(values.cert))
+    : grpc.credentials.createInsecure();
+  const client = new Admin(values.target, credentials);
   if (typeof client[values.method] !== 'function') {
     process.stderr.write(`admin_client.js: no method ${values.method}\n${USAGE}`);
     process.exit(2);

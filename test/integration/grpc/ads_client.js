@@ -3,7 +3,7 @@
 //
 //   node ads_client.js --target HOST:PORT --node ID [--types Listener,Cluster,...]
 //                      [--resource-names a,b] [--nack-type T [--nack-version V]]
-//                      [--token TOKEN]
+//                      [--token TOKEN] [--ca FILE [--cert FILE --key FILE]]
 //
 // Opens one StreamAggregatedResources stream and sends a first DiscoveryRequest for each type
 // of --types (default: Listener, RouteConfiguration, Cluster, Secret), the first one carrying
@@ -15,8 +15,11 @@
 //   {"type_url", "type", "version_info", "nonce", "resources": [names]}
 // When the stream ends: {"status": code, "details": "..."}, then exit 0. Closing stdin
 // half-closes the stream (the client is done). --token sends `authorization: Bearer TOKEN`
-// (phoenix-cp --tokens). Exits 2 (usage on stderr) for bad arguments.
+// (phoenix-cp --tokens). --ca speaks TLS (grpc-js's own, over Node's OpenSSL), verifying the
+// server against that CA; --cert and --key are its client certificate (mutual TLS). Exits 2
+// (usage on stderr) for bad arguments.
 
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
@@ -26,7 +29,8 @@ const REPO = path.resolve(__dirname, '..', '..', '..');
 const TYPE_PREFIX = 'type.googleapis.com/phoenix.config.v1.';
 const ALL_TYPES = ['Listener', 'RouteConfiguration', 'Cluster', 'Secret'];
 const USAGE = 'usage: node ads_client.js --target HOST:PORT --node ID [--types T,...]' +
-  ' [--resource-names a,b] [--nack-type T [--nack-version V]] [--token TOKEN]\n';
+  ' [--resource-names a,b] [--nack-type T [--nack-version V]] [--token TOKEN]' +
+  ' [--ca FILE [--cert FILE --key FILE]]\n';
 
 function usage(message) {
   process.stderr.write(`ads_client.js: ${message}\n${USAGE}`);
@@ -45,6 +49,9 @@ function parse() {
         'nack-type': { type: 'string' },
         'nack-version': { type: 'string' },
         token: { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -71,7 +78,15 @@ function parse() {
     nackType: values['nack-type'],
     nackVersion: values['nack-version'],
     token: values.token,
+    credentials: credentials(values),
   };
+}
+
+// Plaintext, or TLS with --ca (and a client certificate with --cert and --key).
+function credentials(values) {
+  if (!values.ca) return grpc.credentials.createInsecure();
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  return grpc.credentials.createSsl(read(values.ca), read(values.key), read(values.cert));
 }
 
 // The name of a Listener/Cluster/RouteConfiguration/Secret: field 1 (a string) of each, read
@@ -112,7 +127,7 @@ function main() {
   });
   const Ads = grpc.loadPackageDefinition(definition)
     .phoenix.service.discovery.v1.AggregatedDiscoveryService;
-  const client = new Ads(opts.target, grpc.credentials.createInsecure());
+  const client = new Ads(opts.target, opts.credentials);
   const metadata = new grpc.Metadata();
   if (opts.token) metadata.add('authorization', `Bearer ${opts.token}`);
   const call = client.StreamAggregatedResources(metadata);

@@ -54,6 +54,24 @@ TEST(ParseArgsTest, RollbackAndCertsRotate) {
   EXPECT_FALSE(ParseArgs({"status", "--cert", "c.pem"}).ok());
 }
 
+TEST(ParseArgsTest, TlsFlags) {
+  auto options =
+      ParseArgs({"--ca", "ca.pem", "status", "--client-cert", "c.pem", "--client-key", "k.pem"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->ca, "ca.pem");
+  EXPECT_EQ(options->client_cert, "c.pem");
+  EXPECT_EQ(options->client_key, "k.pem");
+  auto alone = ParseArgs({"status", "--client-cert", "c.pem"});
+  ASSERT_FALSE(alone.ok());
+  EXPECT_EQ(alone.status().message(), "--client-cert and --client-key go together");
+  // A rotation's certificate and phoenixctl's own are different flags.
+  auto rotate = ParseArgs({"certs", "rotate", "s", "--cert", "new.pem", "--key", "new.key",
+                           "--client-cert", "c.pem", "--client-key", "k.pem"});
+  ASSERT_TRUE(rotate.ok()) << rotate.status();
+  EXPECT_EQ(rotate->cert, "new.pem");
+  EXPECT_EQ(rotate->client_cert, "c.pem");
+}
+
 TEST(ParseSinceTest, DurationsAndTimes) {
   absl::Time now = absl::FromUnixSeconds(1000000);
   EXPECT_EQ(*ParseSince("90s", now), now - absl::Seconds(90));
