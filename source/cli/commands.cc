@@ -305,6 +305,32 @@ int Audit(const CliOptions& options, AdminClient& client, std::ostream& out, std
   return kExitOk;
 }
 
+int Explain(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
+  admin::ExplainRequest request;
+  request.set_node(options.node);
+  request.set_listener(options.listener);
+  auto* walked = request.mutable_request();
+  walked->set_method(options.args.size() == 2 ? options.args[0] : "GET");
+  walked->set_path(options.args.back());
+  walked->set_host(options.host);
+  walked->set_principal(options.principal);
+  walked->set_source_address(options.source);
+  for (const auto& [name, value] : options.headers) (*walked->mutable_headers())[name] = value;
+  admin::ExplainResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().Explain(context.get(), request, &response);
+  if (!status.ok()) return Failed(client, status, err);
+  if (options.output == "json") {
+    out << Json(response) << "\n";
+    return kExitOk;
+  }
+  out << "node " << options.node << ", listener " << response.listener() << " (version "
+      << response.version() << ")\n";
+  for (const auto& line : response.lines()) out << "  " << line << "\n";
+  out << "outcome: " << response.outcome() << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out,
@@ -318,6 +344,7 @@ int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out
   if (c == "get") return Get(options, client, out, err);
   if (c == "status") return Status(options, client, out, err);
   if (c == "audit") return Audit(options, client, out, err);
+  if (c == "explain") return Explain(options, client, out, err);
   err << "phoenixctl: unknown command '" << c << "'\n" << kUsage;
   return kExitUsage;
 }

@@ -21,6 +21,9 @@ const char kUsage[] =
     "                                  (a new version; phoenix-cp keeps the last 50)\n"
     "  certs rotate NAME --cert FILE --key FILE [--node ID]   put a new certificate and key\n"
     "                                  (PEM) into Secret NAME; pushed to the proxies\n"
+    "  explain --node ID [METHOD] PATH [--listener NAME] [--host H] [-H 'name: value']...\n"
+    "          [--principal ID] [--source IP] [-o json]   what the node's config does with\n"
+    "                                  that request: normalization, filters, route\n"
     "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
     "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node). Default server\n"
     "127.0.0.1:18000. TLS: --ca FILE verifies phoenix-cp's certificate against that CA\n"
@@ -29,8 +32,9 @@ const char kUsage[] =
     "1 refused or invalid, 2 usage, 3 phoenix-cp not reachable or the call not allowed.\n";
 
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
-  static const std::set<std::string> kCommands = {"apply", "diff",     "validate", "get", "status",
-                                                  "audit", "rollback", "certs",    "help"};
+  static const std::set<std::string> kCommands = {"apply",   "diff",  "validate", "get",
+                                                  "status",  "audit", "rollback", "certs",
+                                                  "explain", "help"};
   CliOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -60,6 +64,25 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
       target = &options.cert;
     } else if (arg == "--key") {
       target = &options.key;
+    } else if (arg == "--listener") {
+      target = &options.listener;
+    } else if (arg == "--host") {
+      target = &options.host;
+    } else if (arg == "--principal") {
+      target = &options.principal;
+    } else if (arg == "--source") {
+      target = &options.source;
+    } else if (arg == "-H" || arg == "--header") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      size_t colon = v->find(':');
+      if (colon == std::string::npos || colon == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("-H wants 'name: value', not '", *v, "'"));
+      }
+      std::string header_value = v->substr(colon + 1);
+      header_value.erase(0, header_value.find_first_not_of(' '));
+      options.headers.emplace_back(v->substr(0, colon), header_value);
+      continue;
     } else if (arg == "-f" || arg == "--filename") {
       auto v = value();
       if (!v.ok()) return v.status();
@@ -110,7 +133,16 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
         "--cert and --key are for certs rotate (phoenixctl's own certificate: --client-cert "
         "and --client-key)");
   }
-  if (c != "get" && c != "rollback" && c != "certs" && !options.args.empty()) {
+  if (c == "explain" && (options.node.empty() || options.args.empty() || options.args.size() > 2)) {
+    return absl::InvalidArgumentError("explain wants --node ID [METHOD] PATH");
+  }
+  if (c != "explain" &&
+      (!options.listener.empty() || !options.host.empty() || !options.principal.empty() ||
+       !options.source.empty() || !options.headers.empty())) {
+    return absl::InvalidArgumentError(
+        "--listener, --host, --principal, --source and -H are for explain");
+  }
+  if (c != "get" && c != "rollback" && c != "certs" && c != "explain" && !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
   }
   if (options.client_cert.empty() != options.client_key.empty()) {

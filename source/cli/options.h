@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,12 @@ struct CliOptions {
   std::string since;               // audit --since
   std::string cert;                // certs rotate --cert FILE (PEM)
   std::string key;                 // certs rotate --key FILE (PEM)
+  // explain: the request walked through a node's config.
+  std::string listener;                                      // --listener NAME
+  std::string host;                                          // --host
+  std::string principal;                                     // --principal (mTLS identity)
+  std::string source;                                        // --source IP
+  std::vector<std::pair<std::string, std::string>> headers;  // -H 'name: value', repeatable
 };
 
 // Usage errors are INVALID_ARGUMENT with a message for the user.

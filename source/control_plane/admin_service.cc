@@ -11,6 +11,7 @@
 #include "source/common/logging.h"
 #include "source/common/strings.h"
 #include "source/control_plane/caller_credentials.h"
+#include "source/control_plane/policy_explainer.h"
 #include "source/control_plane/resource_text.h"
 
 namespace phoenix::control_plane {
@@ -251,6 +252,31 @@ grpc::ServerUnaryReactor* AdminService::Audit(grpc::CallbackServerContext* conte
       if (time < since) continue;
       *response->add_entries() = std::move(entry);
     }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::Explain(grpc::CallbackServerContext* context,
+                                                const admin::ExplainRequest* request,
+                                                admin::ExplainResponse* response) {
+  return Answer(context, [&](const Principal&) {
+    if (request->node().empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name the node (--node ID)");
+    }
+    auto snapshot = backend_.Snapshot();
+    if (snapshot == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no snapshot yet");
+    auto explained =
+        ExplainForNode(*snapshot, request->node(), request->listener(), request->request());
+    if (!explained.ok()) {
+      return grpc::Status(explained.status().code() == absl::StatusCode::kNotFound
+                              ? grpc::StatusCode::NOT_FOUND
+                              : grpc::StatusCode::FAILED_PRECONDITION,
+                          std::string(explained.status().message()));
+    }
+    response->set_listener(explained->listener);
+    for (auto& line : explained->lines) response->add_lines(std::move(line));
+    response->set_outcome(explained->outcome);
+    response->set_version(snapshot->version());
     return grpc::Status::OK;
   });
 }

@@ -39,6 +39,9 @@ class AdminService : public service::admin::v1::ControlPlaneAdminService::Callba
   grpc::ServerUnaryReactor* Audit(grpc::CallbackServerContext* context,
                                   const service::admin::v1::AuditRequest* request,
                                   service::admin::v1::AuditResponse* response) override;
+  grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* context,
+                                    const service::admin::v1::ExplainRequest* request,
+                                    service::admin::v1::ExplainResponse* response) override;
 
  private:
   // Authenticates the call, then finishes it with what `handler` returns.
