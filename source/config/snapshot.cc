@@ -36,6 +36,7 @@ struct ListenerContext {
   const network::SecretMap& secrets;
   SourceKind kind;
   ConfigErrors& errors;
+  std::vector<std::string>& warnings;
 };
 
 // Whether binding both would clash: the same port of the same family, on the same IP or with
@@ -85,8 +86,8 @@ http::RouteConfigConstSharedPtr ResolveRoutes(const v1::HttpConnectionManager& p
   auto it = context.route_configs.find(name);
   if (it != context.route_configs.end()) return it->second;
   if (context.kind == SourceKind::kDynamic) {
-    PHX_LOG(kWarn, hpath, ": route configuration '", name,
-            "' has not arrived; no routes (404) until it does");
+    context.warnings.push_back(absl::StrCat(hpath, ": route configuration '", name,
+                                            "' has not arrived; no routes (404) until it does"));
     return std::make_shared<router::RouteTable>(v1::RouteConfiguration(), hpath, context.errors);
   }
   std::string message = absl::StrCat("unknown route configuration '", name, "'");
@@ -542,7 +543,8 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
   }
 
   const ListenerContext context{
-      stats, snapshot->clusters, cluster_names, snapshot->route_configs, secrets, kind, errors};
+      stats,  snapshot->clusters, cluster_names, snapshot->route_configs, secrets, kind,
+      errors, snapshot->warnings};
   std::set<std::string> listener_names, listener_addresses;
   // Listeners from a dynamic source may arrive later.
   if (resources.listeners().empty() && kind == SourceKind::kStatic) {

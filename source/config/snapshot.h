@@ -47,6 +47,9 @@ struct ConfigSnapshot {
   sockaddr_storage admin_address;
   std::chrono::milliseconds drain_timeout{10000};
   OverloadConfig overload;
+  // What applying it should tell the operator (a listener whose routes have not arrived);
+  // the server logs them when it publishes the snapshot, a validator may ignore them.
+  std::vector<std::string> warnings;
   // The bootstrap's supervisor section: local apps feeding SUPERVISED clusters.
   std::vector<AppConfig> apps;
 };

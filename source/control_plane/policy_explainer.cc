@@ -14,27 +14,9 @@ namespace {
 config::v1::Bootstrap NodeBootstrap(const ResourceSnapshot& snapshot, const std::string& node_id) {
   config::v1::Bootstrap bootstrap;
   bootstrap.mutable_node()->set_id(node_id);
-  auto* out = bootstrap.mutable_static_resources();
   for (ResourceType type : ServedTypes()) {
     for (const auto& [name, resource] : snapshot.For(node_id, type)) {
-      const google::protobuf::Any& any = resource->packed;
-      switch (type) {
-        case ResourceType::kListener:
-          any.UnpackTo(out->add_listeners());
-          break;
-        case ResourceType::kRouteConfiguration:
-          any.UnpackTo(out->add_route_configurations());
-          break;
-        case ResourceType::kCluster:
-          any.UnpackTo(out->add_clusters());
-          break;
-        case ResourceType::kClusterLoadAssignment:
-          any.UnpackTo(out->add_cluster_load_assignments());
-          break;
-        case ResourceType::kSecret:
-          any.UnpackTo(out->add_secrets());
-          break;
-      }
+      UnpackInto(type, resource->packed, bootstrap.mutable_static_resources());
     }
   }
   return bootstrap;

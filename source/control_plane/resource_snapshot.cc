@@ -82,33 +82,36 @@ std::string Validate(const config::v1::Bootstrap& bootstrap, const config::Sourc
 // Unpacks every resource of `resources` into the static_resources of a bootstrap.
 config::v1::Bootstrap ToBootstrap(const ResourcesByType& resources) {
   config::v1::Bootstrap bootstrap;
-  auto* out = bootstrap.mutable_static_resources();
   for (const auto& [type, by_name] : resources) {
     for (const auto& [name, resource] : by_name) {
-      const google::protobuf::Any& any = resource.packed;
-      switch (type) {
-        case ResourceType::kListener:
-          any.UnpackTo(out->add_listeners());
-          break;
-        case ResourceType::kRouteConfiguration:
-          any.UnpackTo(out->add_route_configurations());
-          break;
-        case ResourceType::kCluster:
-          any.UnpackTo(out->add_clusters());
-          break;
-        case ResourceType::kSecret:
-          any.UnpackTo(out->add_secrets());
-          break;
-        case ResourceType::kClusterLoadAssignment:
-          any.UnpackTo(out->add_cluster_load_assignments());
-          break;
-      }
+      UnpackInto(type, resource.packed, bootstrap.mutable_static_resources());
     }
   }
   return bootstrap;
 }
 
 }  // namespace
+
+void UnpackInto(ResourceType type, const google::protobuf::Any& packed,
+                config::v1::StaticResources* out) {
+  switch (type) {
+    case ResourceType::kListener:
+      packed.UnpackTo(out->add_listeners());
+      break;
+    case ResourceType::kRouteConfiguration:
+      packed.UnpackTo(out->add_route_configurations());
+      break;
+    case ResourceType::kCluster:
+      packed.UnpackTo(out->add_clusters());
+      break;
+    case ResourceType::kSecret:
+      packed.UnpackTo(out->add_secrets());
+      break;
+    case ResourceType::kClusterLoadAssignment:
+      packed.UnpackTo(out->add_cluster_load_assignments());
+      break;
+  }
+}
 
 const std::vector<ResourceType>& ServedTypes() {
   static const std::vector<ResourceType> types = {
@@ -134,9 +137,22 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
     const std::vector<ResourceFile>& files, uint64_t version) {
   std::vector<std::string> errors;
   // Each file alone, so errors carry its file:line:column.
+  // A TLS context names its secret, which another file may define (secrets.yaml): each file
+  // sees the other files' secrets after its own. A broken one is then reported where it is
+  // used, and again by the whole-set checks below.
+  std::map<std::string, const config::v1::Secret*> secrets;
+  for (const ResourceFile& file : files) {
+    for (const auto& secret : file.resources.secrets()) secrets.try_emplace(secret.name(), &secret);
+  }
   for (const ResourceFile& file : files) {
     config::v1::Bootstrap bootstrap;
-    *bootstrap.mutable_static_resources() = file.resources;
+    auto* resources = bootstrap.mutable_static_resources();
+    *resources = file.resources;
+    std::set<std::string> own;
+    for (const auto& secret : file.resources.secrets()) own.insert(secret.name());
+    for (const auto& [name, secret] : secrets) {
+      if (!own.contains(name)) *resources->add_secrets() = *secret;
+    }
     config::SourceMap map = file.source_map.WithPrefix("static_resources.");
     if (std::string error = Validate(bootstrap, &map); !error.empty()) errors.push_back(error);
   }

@@ -20,6 +20,10 @@ using config::ResourceType;
 // ordering asks.
 const std::vector<ResourceType>& ServedTypes();
 
+// Adds the resource `packed` (of `type`) to its list in `out`.
+void UnpackInto(ResourceType type, const google::protobuf::Any& packed,
+                config::v1::StaticResources* out);
+
 // One resource as the directory holds it: packed as it goes on the wire, with the file it
 // came from (for errors and the audit log).
 struct Resource {

@@ -151,6 +151,7 @@ absl::Status Server::Publish(std::shared_ptr<const config::ConfigSnapshot> snaps
   auto sockets = BindListeners(*snapshot);
   if (!sockets.ok()) return sockets.status();
   if (current_ != nullptr) LogListenerChanges(*current_, *snapshot);
+  for (const std::string& warning : snapshot->warnings) PHX_LOG(kWarn, warning);
   std::shared_ptr<const config::ConfigSnapshot> previous = std::move(current_);
   current_ = std::move(snapshot);
   UpdateDnsClusters(previous.get());

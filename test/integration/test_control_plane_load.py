@@ -153,11 +153,9 @@ class ControlPlaneUnderLoadTest(PhoenixTestCase):
         port = free_port()
         tls = {"name": TLS, "typed_config": {"@type": DOWNSTREAM, "common_tls_context": {
             "tls_certificate_sds_secret_configs": [{"name": "server"}]}}}
-        # phoenix-cp validates each file alone first, and a TLS context's secret must resolve
-        # there: the listener and its secret share a file.
-        self.write("listeners.yaml", {
-            "listeners": [listener("ingress", port, tls)],
-            "secrets": [{"name": "server", "tls_certificate": inline_certificate("server-ecdsa")}]})
+        self.write("listeners.yaml", {"listeners": [listener("ingress", port, tls)]})
+        self.write("secrets.yaml", {"secrets": [{"name": "server", "tls_certificate":
+                                                 inline_certificate("server-ecdsa")}]})
         self.write("clusters.yaml", {"clusters": [make_cluster("app", [app.port])]})
         self.write("routes.yaml", routes_to("app"))
         cp = self.start_cp()
