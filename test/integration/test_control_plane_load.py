@@ -22,6 +22,8 @@ from harness.tls import DOWNSTREAM, TLS, cert_path
 from test_ads import ads_bootstrap
 
 PROXIES = 3
+# The ACK deadline the issue sets; sanitized builds (several times slower) get more.
+ACK_DEADLINE_S = 1.0 if os.environ.get("PHOENIX_SANITIZED") != "1" else 5.0
 
 
 def listener(name, port, transport_socket=None):
@@ -141,7 +143,7 @@ class ControlPlaneUnderLoadTest(PhoenixTestCase):
             self.assertEqual(result["socket_errors"], 0, result["output"])
             self.assertEqual(result["non_2xx"], 0, result["output"])
         # The apply itself (phoenixctl: validate, diff, write, push) included.
-        self.assertLess(max(acked), 1.0, f"ACKs after {acked} s")
+        self.assertLess(max(acked), ACK_DEADLINE_S, f"ACKs after {acked} s")
         self.assertGreater(app_b.request_count(), 0)
         for port in ports:
             self.assertEqual(upstream_of(port), "app-b")
