@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -310,7 +311,7 @@ int Explain(const CliOptions& options, AdminClient& client, std::ostream& out, s
   request.set_node(options.node);
   request.set_listener(options.listener);
   auto* walked = request.mutable_request();
-  walked->set_method(options.args.size() == 2 ? options.args[0] : "GET");
+  walked->set_method(options.args.size() == 2 ? absl::AsciiStrToUpper(options.args[0]) : "GET");
   walked->set_path(options.args.back());
   walked->set_host(options.host);
   walked->set_principal(options.principal);

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace phoenix::cli {
@@ -79,9 +80,9 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
       if (colon == std::string::npos || colon == 0) {
         return absl::InvalidArgumentError(absl::StrCat("-H wants 'name: value', not '", *v, "'"));
       }
-      std::string header_value = v->substr(colon + 1);
-      header_value.erase(0, header_value.find_first_not_of(' '));
-      options.headers.emplace_back(v->substr(0, colon), header_value);
+      std::string name(absl::StripAsciiWhitespace(v->substr(0, colon)));
+      std::string header_value(absl::StripAsciiWhitespace(v->substr(colon + 1)));
+      options.headers.emplace_back(std::move(name), std::move(header_value));
       continue;
     } else if (arg == "-f" || arg == "--filename") {
       auto v = value();

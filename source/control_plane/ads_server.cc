@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <map>
+#include <set>
+#include <string>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -84,11 +87,21 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!node_known_) return;
-      // Make before break: what others refer to goes first (ServedTypes' order).
+      // Make before break: types that add or change resources go first, in ServedTypes'
+      // order (what others refer to first); types that remove some go last, in reverse (a
+      // secret goes after the listener that used it).
+      std::vector<std::string> removing;
       for (ResourceType type : ServedTypes()) {
         std::string type_url(config::TypeUrl(type));
         if (subscriptions_.Find(type_url) == nullptr) continue;
+        if (RemovesResourcesLocked(snapshot, type_url)) {
+          removing.push_back(type_url);
+          continue;
+        }
         QueueIfChangedLocked(snapshot, type_url, /*force=*/false);
+      }
+      for (auto it = removing.rbegin(); it != removing.rend(); ++it) {
+        QueueIfChangedLocked(snapshot, *it, /*force=*/false);
       }
     }
     MaybeStartWrite();
@@ -181,26 +194,48 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
     }
   }
 
+  // The resources of `type_url` this node gets from `snapshot` (those it subscribed to by
+  // name, or all).
+  std::map<std::string, const Resource*> ResourcesForLocked(const ResourceSnapshot& snapshot,
+                                                            const std::string& type_url) {
+    const StreamSubscriptions::TypeState* state = subscriptions_.Find(type_url);
+    std::set<std::string> wanted;
+    if (state != nullptr) wanted.insert(state->resource_names.begin(), state->resource_names.end());
+    std::map<std::string, const Resource*> out;
+    for (ResourceType type : ServedTypes()) {
+      if (config::TypeUrl(type) != type_url) continue;
+      for (const auto& [name, resource] : snapshot.For(node_id_, type)) {
+        if (wanted.empty() || wanted.contains(name)) out.emplace(name, resource);
+      }
+    }
+    return out;
+  }
+
+  // Whether `snapshot` takes away a resource of `type_url` this node was last sent.
+  bool RemovesResourcesLocked(const ResourceSnapshot& snapshot, const std::string& type_url) {
+    auto sent = sent_names_.find(type_url);
+    if (sent == sent_names_.end()) return false;
+    auto now = ResourcesForLocked(snapshot, type_url);
+    return std::any_of(sent->second.begin(), sent->second.end(),
+                       [&](const std::string& name) { return !now.contains(name); });
+  }
+
   // Queues the set of `type_url` for this node when it differs from the last one sent (or
   // always, with `force`: a subscription is answered even when nothing changed).
   void QueueIfChangedLocked(const ResourceSnapshot& snapshot, const std::string& type_url,
                             bool force) {
-    const StreamSubscriptions::TypeState* state = subscriptions_.Find(type_url);
-    std::vector<std::string> names = state ? state->resource_names : std::vector<std::string>{};
-    std::set<std::string> wanted(names.begin(), names.end());
     DiscoveryResponse response;
     response.set_type_url(type_url);
     std::string content;
-    for (ResourceType type : ServedTypes()) {
-      if (config::TypeUrl(type) != type_url) continue;
-      for (const auto& [name, resource] : snapshot.For(node_id_, type)) {
-        if (!wanted.empty() && !wanted.contains(name)) continue;
-        *response.add_resources() = resource->packed;
-        absl::StrAppend(&content, name.size(), ":", name, resource->packed.value().size(), ":",
-                        resource->packed.value());
-      }
+    std::set<std::string> names;
+    for (const auto& [name, resource] : ResourcesForLocked(snapshot, type_url)) {
+      *response.add_resources() = resource->packed;
+      absl::StrAppend(&content, name.size(), ":", name, resource->packed.value().size(), ":",
+                      resource->packed.value());
+      names.insert(name);
     }
     if (!force && !subscriptions_.Differs(type_url, content)) return;
+    sent_names_[type_url] = std::move(names);
     std::string version = absl::StrCat(snapshot.version());
     response.set_version_info(version);
     response.set_nonce(subscriptions_.RecordSent(type_url, version, std::move(content)));
@@ -245,6 +280,8 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
   bool node_known_ = false;
   std::string node_id_;
   StreamSubscriptions subscriptions_;
+  // Per type URL, the names of the resources last sent (to push removals last).
+  std::map<std::string, std::set<std::string>> sent_names_;
   std::deque<DiscoveryResponse> pending_;
   DiscoveryResponse in_flight_;
   bool writing_ = false;

@@ -79,6 +79,29 @@ std::string Validate(const config::v1::Bootstrap& bootstrap, const config::Sourc
   return snapshot.ok() ? "" : std::string(snapshot.status().message());
 }
 
+// Reports each EDS cluster of `set` (a node's whole set) with no ClusterLoadAssignment: the
+// proxy would hold its config back for the warming timeout, then have no hosts.
+void CheckEndpointAssignments(const ResourcesByType& set, const std::string& node,
+                              std::vector<std::string>& errors) {
+  auto clusters = set.find(ResourceType::kCluster);
+  if (clusters == set.end()) return;
+  auto assignments = set.find(ResourceType::kClusterLoadAssignment);
+  for (const auto& [name, resource] : clusters->second) {
+    config::v1::Cluster cluster;
+    if (!resource.packed.UnpackTo(&cluster) || cluster.type() != config::v1::Cluster::EDS) {
+      continue;
+    }
+    const std::string& wanted = cluster.eds_cluster_config().service_name().empty()
+                                    ? cluster.name()
+                                    : cluster.eds_cluster_config().service_name();
+    if (assignments != set.end() && assignments->second.contains(wanted)) continue;
+    errors.push_back(absl::StrCat(resource.file, ": cluster '", name, "' is of type EDS",
+                                  node.empty() ? "" : absl::StrCat(" (node ", node, ")"),
+                                  ": add a ClusterLoadAssignment with cluster_name '", wanted,
+                                  "' (cluster_load_assignments)"));
+  }
+}
+
 // Unpacks every resource of `resources` into the static_resources of a bootstrap.
 config::v1::Bootstrap ToBootstrap(const ResourcesByType& resources) {
   config::v1::Bootstrap bootstrap;
@@ -140,18 +163,20 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
   // A TLS context names its secret, which another file may define (secrets.yaml): each file
   // sees the other files' secrets after its own. A broken one is then reported where it is
   // used, and again by the whole-set checks below.
-  std::map<std::string, const config::v1::Secret*> secrets;
-  for (const ResourceFile& file : files) {
-    for (const auto& secret : file.resources.secrets()) secrets.try_emplace(secret.name(), &secret);
-  }
   for (const ResourceFile& file : files) {
     config::v1::Bootstrap bootstrap;
     auto* resources = bootstrap.mutable_static_resources();
     *resources = file.resources;
-    std::set<std::string> own;
-    for (const auto& secret : file.resources.secrets()) own.insert(secret.name());
-    for (const auto& [name, secret] : secrets) {
-      if (!own.contains(name)) *resources->add_secrets() = *secret;
+    std::set<std::string> seen;
+    for (const auto& secret : file.resources.secrets()) seen.insert(secret.name());
+    for (const ResourceFile& other : files) {
+      // The secrets a node that gets `file` also gets: the common files', its own node's.
+      if (&other == &file || (!other.node.empty() && other.node != file.node)) continue;
+      for (const auto& secret : other.resources.secrets()) {
+        if (!secret.name().empty() && seen.insert(secret.name()).second) {
+          *resources->add_secrets() = secret;
+        }
+      }
     }
     config::SourceMap map = file.source_map.WithPrefix("static_resources.");
     if (std::string error = Validate(bootstrap, &map); !error.empty()) errors.push_back(error);
@@ -181,6 +206,8 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
   if (std::string error = Validate(ToBootstrap(common), nullptr); !error.empty()) {
     errors.push_back(absl::StrCat("the resources every node gets: ", error));
   }
+  // With node folders, an assignment may be a node's own, so only whole sets are checked.
+  if (per_node.empty()) CheckEndpointAssignments(common, "", errors);
   for (const auto& [node, own] : per_node) {
     ResourcesByType all = common;
     for (const auto& [type, by_name] : own) {
@@ -189,6 +216,7 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
     if (std::string error = Validate(ToBootstrap(all), nullptr); !error.empty()) {
       errors.push_back(absl::StrCat("the resources of node ", node, ": ", error));
     }
+    CheckEndpointAssignments(all, node, errors);
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   return std::make_shared<const ResourceSnapshot>(version, std::move(common), std::move(per_node));

@@ -123,6 +123,8 @@ class WorkerContext {
 // keeps the config it started with.
 struct ListenerState {
   std::shared_ptr<const ConnectionManagerConfig> config;
+  // Its listener or filter chain is gone from the config: connections under it drain.
+  bool retired = false;
 };
 
 // Serves one downstream connection whatever its protocol: the codec (made by the listener's

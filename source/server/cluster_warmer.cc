@@ -58,7 +58,8 @@ void ClusterWarmer::Hold(std::shared_ptr<const config::ConfigSnapshot> snapshot,
       Release();
     });
   }
-  timeout_timer_->Enable(timeout_);
+  // Counted from when holding began: later snapshots do not put the deadline off.
+  if (!timeout_timer_->enabled()) timeout_timer_->Enable(timeout_);
 }
 
 void ClusterWarmer::MaybeRelease() {

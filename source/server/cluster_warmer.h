@@ -17,7 +17,7 @@ namespace phoenix::server {
 // ClusterLoadAssignment has arrived) and, with health checks, each host has been checked once,
 // that first result alone deciding its health. So a route never sends traffic to a cluster
 // that has no hosts yet, or to hosts that are down. A later snapshot replaces one still held;
-// after `timeout` a held snapshot goes anyway, with a warning.
+// `timeout` after holding began, the snapshot held then goes anyway, with a warning.
 class ClusterWarmer {
  public:
   // The health checker of a cluster of the snapshot being held; null when it has none.

@@ -102,17 +102,12 @@ absl::StatusOr<ListenerSocketsList> Server::BindListeners(const config::ConfigSn
       for (int i = 0; i < options_.concurrency; ++i) {
         absl::StatusOr<int> fd = free.ok() ? OpenListenSocket(listener.sockaddr) : free;
         if (!fd.ok()) {
-          for (int open_fd : sockets->fds) close(open_fd);
-          for (auto& [address, s] : next) {
-            if (sockets_.find(address) == sockets_.end()) {
-              for (int open_fd : s->fds) close(open_fd);
-            }
-          }
+          // The sockets opened so far close as `sockets` and `next` go.
           return absl::UnavailableError(absl::StrCat("listener '", listener.name,
                                                      "': cannot listen on ", listener.address, ": ",
                                                      fd.status().message()));
         }
-        sockets->fds.push_back(*fd);
+        sockets->Add(*fd);
       }
     }
     next[listener.address] = sockets;

@@ -10,6 +10,12 @@
 
 namespace phoenix::server {
 
+ListenerSockets::~ListenerSockets() {
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (!taken[i].load()) close(fds[i]);
+  }
+}
+
 // Per filter chain (by name): its newest HTTP config, which its connections' next requests
 // pick up.
 using ChainStates = absl::flat_hash_map<std::string, std::shared_ptr<http::ListenerState>>;
@@ -100,6 +106,10 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
                            const ListenerSocketsList& sockets) {
   cluster_manager_.Update(snapshot.clusters);
   if (draining_) return;
+  std::vector<std::shared_ptr<http::ListenerState>> before;  // To retire those that go.
+  for (const auto& [name, listener] : listeners_) {
+    for (const auto& [chain, state] : *listener->chain_states) before.push_back(state);
+  }
   absl::flat_hash_map<std::string, std::unique_ptr<ActiveListener>> next;
   for (size_t i = 0; i < snapshot.listeners.size(); ++i) {
     const config::ListenerConfig& listener_config = snapshot.listeners[i];
@@ -117,6 +127,7 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
       int fd = sockets[i]->fds[index_];
       int rc = uv_tcp_open(listener->handle, fd);
       if (rc == 0) {
+        sockets[i]->taken[index_].store(true);
         listener->handle->data = listener.get();
         rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener->handle), 1024,
                        [](uv_stream_t* server, int status) {
@@ -143,17 +154,20 @@ void Worker::ApplySnapshot(const config::ConfigSnapshot& snapshot,
     next[listener_config.name] = std::move(listener);
   }
   listeners_.swap(next);  // Listeners left in `next` are closed here.
-  DrainConnectionsOfRemovedChains(snapshot.drain_timeout);
-}
-
-std::vector<http::ConnectionManager*> Worker::OrphanedConnections() const {
   absl::flat_hash_set<const http::ListenerState*> in_force;
   for (const auto& [name, listener] : listeners_) {
     for (const auto& [chain, state] : *listener->chain_states) in_force.insert(state.get());
   }
+  for (const auto& state : before) {
+    if (!in_force.contains(state.get())) state->retired = true;
+  }
+  DrainConnectionsOfRemovedChains(snapshot.drain_timeout);
+}
+
+std::vector<http::ConnectionManager*> Worker::OrphanedConnections() const {
   std::vector<http::ConnectionManager*> orphans;
   for (const auto& [ptr, owned] : connections_) {
-    if (!in_force.contains(ptr->listener_state())) orphans.push_back(ptr);
+    if (ptr->listener_state()->retired) orphans.push_back(ptr);
   }
   return orphans;
 }
@@ -166,11 +180,12 @@ void Worker::DrainConnectionsOfRemovedChains(std::chrono::milliseconds drain_tim
   for (auto* connection : orphans) connection->DrainAfterNextResponse();
   if (orphan_drain_timer_ == nullptr) {
     orphan_drain_timer_ = dispatcher_.CreateTimer([this] {
-      // Those still open (idle keep-alive ones, long streams) close now.
-      for (auto* connection : OrphanedConnections()) connection->StartDrain();
+      // Those still open (idle keep-alive ones, long streams) are cut now.
+      for (auto* connection : OrphanedConnections()) connection->CutByDrainTimeout();
     });
   }
-  orphan_drain_timer_->Enable(drain_timeout);
+  // A later snapshot does not push the deadline of the connections already draining back.
+  if (!orphan_drain_timer_->enabled()) orphan_drain_timer_->Enable(drain_timeout);
 }
 
 // A connection between accept and the choice of its filter chain: owns it, and drops it if
@@ -243,10 +258,12 @@ void Worker::AcceptByClientHello(ActiveListener& listener, uv_tcp_t* handle) {
 
 void Worker::Serve(std::unique_ptr<network::TcpConnection> connection,
                    std::shared_ptr<http::ListenerState> state) {
+  bool retired = state->retired;  // Its chain went while its TLS handshake was under way.
   auto manager =
       std::make_unique<http::ConnectionManager>(*this, std::move(state), std::move(connection));
   http::ConnectionManager* raw = manager.get();
   connections_[raw] = std::move(manager);
+  if (retired) raw->DrainAfterNextResponse();
 }
 
 void Worker::OnConnectionClosed(http::ConnectionManager* connection) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,8 +20,24 @@ namespace phoenix::server {
 // Listening sockets for one listener address: one SO_REUSEPORT socket per worker, bound on
 // the main thread so a bad address rejects the config instead of failing in a worker.
 struct ListenerSockets {
+  ListenerSockets() = default;
+  ListenerSockets(const ListenerSockets&) = delete;
+  ListenerSockets& operator=(const ListenerSockets&) = delete;
+  // Closes each socket no worker took (a snapshot replaced before the workers got it, a
+  // config that failed to bind its other listeners).
+  ~ListenerSockets();
+
+  // Adds worker i's socket (i = fds.size()), before any worker sees this.
+  void Add(int fd) {
+    fds.push_back(fd);
+    taken.emplace_back(false);
+  }
+
   std::string address;
   std::vector<int> fds;  // fds[i] belongs to worker i, which takes ownership.
+  // taken[i]: worker i's listener handle owns fds[i] (and closes it). Each worker writes
+  // only its own.
+  std::deque<std::atomic<bool>> taken;
 };
 using ListenerSocketsList = std::vector<std::shared_ptr<ListenerSockets>>;
 
@@ -57,12 +74,13 @@ class Worker : public http::WorkerContext {
   struct ActiveListener;
   class PendingConnection;
 
-  // Connections whose listener or filter chain the snapshot in force no longer has drain, as
-  // a replaced listener's connections do in Envoy: each closes after its next response
-  // (HTTP/1 connection: close; HTTP/2 GOAWAY at once), and those still open after the drain
-  // timeout close then.
+  // Connections whose listener or filter chain the snapshot in force no longer has (their
+  // ListenerState is retired) drain, as a replaced listener's connections do in Envoy: each
+  // closes after its next response (HTTP/1 connection: close; HTTP/2 GOAWAY at once), and
+  // those still open when the drain timeout passes (counted from the first such snapshot)
+  // are cut then.
   void DrainConnectionsOfRemovedChains(std::chrono::milliseconds drain_timeout);
-  // The connections serving under a listener state the listeners in force no longer have.
+  // The connections serving under a retired listener state.
   std::vector<http::ConnectionManager*> OrphanedConnections() const;
   void ApplySnapshot(const config::ConfigSnapshot& snapshot, const ListenerSocketsList& sockets);
   void OnAccept(ActiveListener& listener);

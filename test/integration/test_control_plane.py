@@ -113,6 +113,24 @@ class ControlPlaneTest(unittest.TestCase):
         self.assertEqual([r["type"] for r in client.responses() if r["version_info"] == "2"],
                          ["Cluster"])
 
+    def test_additions_go_first_and_removals_last_in_reverse(self):
+        cp = self.start_cp()
+        client = self.client(cp, "sidecar-1")
+        for type_name in ("Listener", "RouteConfiguration", "Cluster", "Secret"):
+            self.expect(cp.wait_for_log(f"ACKed {type_name} version 1"), "no initial ACK")
+        # A listener and the secret only it would use go together: the listener first.
+        os.remove(os.path.join(self.dir, "listeners.yaml"))
+        os.remove(os.path.join(self.dir, "secrets.yaml"))
+        self.expect(client.wait_for_response("Secret", "2"), "the removal was not pushed")
+        self.assertEqual([r["type"] for r in client.responses() if r["version_info"] == "2"],
+                         ["Listener", "Secret"])
+        # What others will refer to arrives before them.
+        self.write("clusters.yaml", {"clusters": [cluster("app", 8080), cluster("db", 5432)]})
+        self.write("listeners.yaml", {"listeners": [listener("ingress", 18080, "main")]})
+        self.expect(client.wait_for_response("Listener", "3"), "the addition was not pushed")
+        self.assertEqual([r["type"] for r in client.responses() if r["version_info"] == "3"],
+                         ["Cluster", "Listener"])
+
     def test_unchanged_content_keeps_the_version(self):
         cp = self.start_cp()
         self.write("clusters.yaml", None, raw="# a comment\n" +

@@ -17,22 +17,23 @@
 namespace phoenix::server {
 namespace {
 
-// A TCP port on loopback that accepts connections (the kernel completes the handshake from
-// the backlog), for health checks that pass; closed at the end of the test.
-class ListeningPort {
+// A TCP port on loopback, bound for the whole test so no one else gets it: listening, it
+// accepts connections (the kernel completes the handshake from the backlog), for health
+// checks that pass; not listening, it refuses them, for checks that fail.
+class LoopbackPort {
  public:
-  ListeningPort() {
+  explicit LoopbackPort(bool listening) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::listen(fd_, 16);
+    if (listening) ::listen(fd_, 16);
     socklen_t length = sizeof(address);
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
     port_ = ntohs(address.sin_port);
   }
-  ~ListeningPort() { ::close(fd_); }
+  ~LoopbackPort() { ::close(fd_); }
   int port() const { return port_; }
 
  private:
@@ -130,17 +131,25 @@ TEST_F(ClusterWarmerTest, AHeldSnapshotGoesAfterTheTimeout) {
   EXPECT_TRUE(dispatcher_.RunUntil([this] { return released_ == 1; }));
 }
 
+TEST_F(ClusterWarmerTest, LaterSnapshotsDoNotPutTheTimeoutOff) {
+  ClusterWarmer warmer(dispatcher_, std::chrono::milliseconds(300));
+  auto app = EdsCluster("app");
+  warmer.Hold(Snapshot({app}), true, NoCheckers(), Release());
+  EXPECT_FALSE(
+      dispatcher_.RunUntil([this] { return released_ > 0; }, std::chrono::milliseconds(200)));
+  warmer.Hold(Snapshot({app}), true, NoCheckers(), Release());
+  // Due 300 ms after the first hold, not after this one.
+  EXPECT_TRUE(
+      dispatcher_.RunUntil([this] { return released_ == 1; }, std::chrono::milliseconds(250)));
+}
+
 TEST_F(ClusterWarmerTest, HealthCheckedHostsAreCheckedOnceBeforeRelease) {
-  ListeningPort live;
-  int dead_port;
-  {
-    ListeningPort closed;  // A port nothing listens on once this closes.
-    dead_port = closed.port();
-  }
+  LoopbackPort live(/*listening=*/true);
+  LoopbackPort dead(/*listening=*/false);
   ClusterWarmer warmer(dispatcher_, std::chrono::seconds(5));
   auto app = EdsCluster("app", /*checked=*/true);
   auto snapshot = Snapshot({app});
-  Assign(*snapshot, "app", {live.port(), dead_port});
+  Assign(*snapshot, "app", {live.port(), dead.port()});
   ApplyAssignments(*snapshot);
   upstream::HealthChecker checker(dispatcher_, app);
   EXPECT_FALSE(checker.warm());
