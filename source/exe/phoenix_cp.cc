@@ -8,6 +8,7 @@
 
 #include "source/common/logging.h"
 #include "source/control_plane/control_plane.h"
+#include "source/control_plane/directory_store.h"
 
 namespace {
 
@@ -15,7 +16,9 @@ constexpr const char* kUsage =
     "usage: phoenix-cp --resources DIR [options]\n"
     "  --resources DIR          the source of truth: every DIR/*.yaml (StaticResources:\n"
     "                           listeners, clusters, route_configurations, secrets) goes to\n"
-    "                           every node, DIR/nodes/<node-id>/*.yaml to that node only\n"
+    "                           every node, DIR/nodes/<node-id>/*.yaml to that node only;\n"
+    "                           accepted versions are kept in DIR/.phoenix-cp/history (last\n"
+    "                           50, for rollback, across restarts)\n"
     "  --listen HOST:PORT       where ADS (gRPC) listens (default 127.0.0.1:18000; port 0\n"
     "                           picks a free one, printed when ready)\n"
     "  --audit-log FILE         JSON lines, one per accepted or refused change\n"
@@ -31,6 +34,8 @@ constexpr const char* kUsage =
 
 int main(int argc, char** argv) {
   phoenix::control_plane::ControlPlaneOptions options;
+  std::string resources_dir;
+  std::string audit_log_path;
   phoenix::LogLevel log_level = phoenix::LogLevel::kInfo;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -42,7 +47,7 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--resources") {
-      options.resources_dir = value("--resources");
+      resources_dir = value("--resources");
     } else if (arg == "--listen") {
       options.listen_address = value("--listen");
       if (options.listen_address.rfind(':') == std::string::npos) {
@@ -53,7 +58,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--tokens") {
       options.tokens_path = value("--tokens");
     } else if (arg == "--audit-log") {
-      options.audit_log_path = value("--audit-log");
+      audit_log_path = value("--audit-log");
     } else if (arg == "-l" || arg == "--log-level") {
       std::string v = value("--log-level");
       if (!phoenix::ParseLogLevel(v, &log_level)) {
@@ -71,12 +76,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (options.resources_dir.empty()) {
+  if (resources_dir.empty()) {
     std::fprintf(stderr, "phoenix-cp: --resources DIR is required\n%s", kUsage);
     return 2;
   }
-  if (options.audit_log_path.empty())
-    options.audit_log_path = options.resources_dir + "/audit.jsonl";
+  if (audit_log_path.empty()) audit_log_path = resources_dir + "/audit.jsonl";
+  auto store = std::make_unique<phoenix::control_plane::DirectoryStore>(
+      resources_dir, audit_log_path, std::chrono::milliseconds(100));
   phoenix::SetLogLevel(log_level);
 
   // SIGINT/SIGTERM are taken by sigwait below: block them before any thread starts.
@@ -86,7 +92,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  phoenix::control_plane::ControlPlane control_plane(options);
+  phoenix::control_plane::ControlPlane control_plane(options, std::move(store));
   if (auto status = control_plane.Start(); !status.ok()) {
     std::fprintf(stderr, "phoenix-cp: %s\n", std::string(status.message()).c_str());
     return 1;
@@ -100,6 +106,7 @@ int main(int argc, char** argv) {
             "(node ids are self-declared); fine on a local machine only");
   }
   std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
+  PHX_LOG(kInfo, "phoenix-cp: resources from ", control_plane.store().description());
   std::fprintf(stderr, "phoenix-cp: serving ADS on %s:%d, version %llu\n", host.c_str(),
                control_plane.port(), static_cast<unsigned long long>(control_plane.version()));
   std::fflush(stderr);
