@@ -16,6 +16,10 @@ const char kUsage[] =
     "  status [-o json]                each connected proxy: node, since, versions ACKed,\n"
     "                                  last NACK\n"
     "  audit [--since DURATION|RFC3339] [-o json]   the change history\n"
+    "  delete PATH...|-f FILE|DIR [--node ID]   remove resource files (PATH as in the\n"
+    "                                  directory: routes.yaml, nodes/ID/x.yaml; -f: the paths\n"
+    "                                  apply -f would write); refused if something left still\n"
+    "                                  names what they define\n"
     "  rollback VERSION [-o json]      make the resources what they were at VERSION again\n"
     "                                  (a new version; phoenix-cp keeps the last 50)\n"
     "  certs rotate NAME --cert FILE --key FILE [--node ID]   put a new certificate and key\n"
@@ -26,8 +30,8 @@ const char kUsage[] =
     "reachable or the call not allowed.\n";
 
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
-  static const std::set<std::string> kCommands = {"apply", "diff",     "validate", "get", "status",
-                                                  "audit", "rollback", "certs",    "help"};
+  static const std::set<std::string> kCommands = {
+      "apply", "diff", "validate", "get", "status", "audit", "rollback", "certs", "help", "delete"};
   CliOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -84,6 +88,9 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   if ((c == "apply" || c == "diff" || c == "validate") && options.files.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(c, " needs -f FILE|DIR"));
   }
+  if (c == "delete" && options.files.empty() == options.args.empty()) {
+    return absl::InvalidArgumentError("delete wants PATH... or -f FILE|DIR (not both)");
+  }
   if (c == "get" && (options.args.empty() || options.args.size() > 2)) {
     return absl::InvalidArgumentError("get wants listeners|routes|clusters|secrets [NAME]");
   }
@@ -99,7 +106,7 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   if (c != "certs" && (!options.cert.empty() || !options.key.empty())) {
     return absl::InvalidArgumentError("--cert and --key are for certs rotate");
   }
-  if (c != "get" && c != "rollback" && c != "certs" && !options.args.empty()) {
+  if (c != "get" && c != "rollback" && c != "certs" && c != "delete" && !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
   }
   if (!options.since.empty() && c != "audit") {

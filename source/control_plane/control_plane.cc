@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "source/common/logging.h"
 #include "source/config/yaml_loader.h"
 #include "source/control_plane/audit_log.h"
+#include "source/control_plane/reference_check.h"
 #include "source/control_plane/resource_text.h"
 #include "source/tls/certificate.h"
 
@@ -167,6 +169,34 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<Inco
                       files, who, {});
 }
 
+absl::StatusOr<AdminBackend::Applied> ControlPlane::Delete(const std::vector<std::string>& paths,
+                                                           const std::string& who) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (paths.empty()) return absl::InvalidArgumentError("name at least one file to delete");
+  for (const std::string& path : paths) {
+    if (auto s = CheckIncomingPath(path); !s.ok()) return s;
+  }
+  NextFiles next = [&](const FileSet& in_force) -> absl::StatusOr<FileSet> {
+    FileSet kept;
+    for (const IncomingFile& file : in_force) {
+      if (std::find(paths.begin(), paths.end(), file.path) == paths.end()) kept.push_back(file);
+    }
+    for (const std::string& path : paths) {
+      bool known = std::any_of(in_force.begin(), in_force.end(),
+                               [&](const IncomingFile& f) { return f.path == path; });
+      if (!known) {
+        return absl::NotFoundError(absl::StrCat("no file ", path, " in version ", version_,
+                                                " (phoenixctl get shows each resource's file)"));
+      }
+    }
+    return kept;
+  };
+  CommitOptions options;
+  options.note = absl::StrCat("# delete ", absl::StrJoin(paths, " "), "\n");
+  options.refuse_dangling_references = true;
+  return CommitLocked(next, {}, who, options);
+}
+
 absl::StatusOr<AdminBackend::Applied> ControlPlane::Rollback(uint64_t version,
                                                              const std::string& who) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -256,6 +286,12 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::CommitLocked(
     // The sent files are laid over the new set once more so their errors name them as sent.
     auto plan = PlanChange(*files, sent, store_->root(), current_.get(), version_ + 1);
     if (!plan.ok()) return refuse(plan.status());
+    if (options.refuse_dangling_references) {
+      auto dangling = NewDanglingReferences(current_.get(), *plan->candidate);
+      if (!dangling.empty()) {
+        return refuse(absl::InvalidArgumentError(absl::StrJoin(dangling, "\n")));
+      }
+    }
     Applied applied;
     applied.version = version_;
     if (plan->changes.empty()) return applied;  // Nothing to commit.

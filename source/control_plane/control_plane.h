@@ -48,6 +48,8 @@ class ControlPlane : public AdminBackend {
       const std::vector<IncomingFile>& files) override;
   absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
                                 const std::string& who) override;
+  absl::StatusOr<Applied> Delete(const std::vector<std::string>& paths,
+                                 const std::string& who) override;
   absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) override;
   absl::StatusOr<Applied> RotateCertificate(const std::string& name, const std::string& node,
                                             const std::string& certificate_chain,
@@ -62,7 +64,8 @@ class ControlPlane : public AdminBackend {
   // How a change makes the new file set from the one in force (or refuses).
   using NextFiles = std::function<absl::StatusOr<FileSet>(const FileSet& in_force)>;
   struct CommitOptions {
-    std::string note;  // Heads the audited diff.
+    std::string note;                         // Heads the audited diff.
+    bool refuse_dangling_references = false;  // Delete.
   };
 
   // Refresh's work; at startup an invalid state or an unreachable store is the error.
