@@ -1,6 +1,7 @@
 #include "source/control_plane/control_plane.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -15,8 +16,14 @@ namespace phoenix::control_plane {
 namespace {
 
 constexpr const char* kWho = "files";  // A change made in the directory itself.
+constexpr const char* kSeeder = "seed";
 // How often a commit is tried over a newer state before giving up.
 constexpr int kCommitAttempts = 5;
+
+bool Unreachable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         status.code() == absl::StatusCode::kDeadlineExceeded;
+}
 
 }  // namespace
 
@@ -33,9 +40,25 @@ absl::Status ControlPlane::Start() {
     tokens = *std::move(table);
   }
   auth_ = std::make_unique<Authenticator>(std::move(tokens));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto status = RefreshLocked(/*starting=*/true); !status.ok()) return status;
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  for (std::chrono::milliseconds wait{100};;
+       wait = std::min(wait * 2, std::chrono::milliseconds(2000))) {
+    absl::Status status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status = RefreshLocked(/*starting=*/true);
+    }
+    if (status.ok()) break;
+    if (!Unreachable(status) || std::chrono::steady_clock::now() + wait > deadline) {
+      if (Unreachable(status)) {
+        return absl::UnavailableError(absl::StrCat(
+            status.message(), "; gave up after ", options_.start_timeout.count() / 1000,
+            " s: start etcd (or check --etcd) and start phoenix-cp again"));
+      }
+      return status;
+    }
+    PHX_LOG(kWarn, "phoenix-cp: ", status.message(), "; trying again in ", wait.count(), " ms");
+    std::this_thread::sleep_for(wait);
   }
   admin_ = std::make_unique<AdminService>(*this, *auth_);
   server_ = std::make_unique<AdsServer>(Snapshot(), auth_.get());
@@ -72,6 +95,14 @@ absl::Status ControlPlane::RefreshLocked(bool starting) {
     }
     std::string who = kWho;
     FileSet files = state->files;  // What the next version is made of.
+    if (starting && state->version == 0 && !options_.seed_dir.empty()) {
+      auto seed = ReadIncomingFiles(options_.seed_dir);
+      if (!seed.ok()) return seed.status();
+      files = *std::move(seed);  // Committed below as version 1, unless a replica was first.
+      who = kSeeder;
+      PHX_LOG(kInfo, "phoenix-cp: ", store_->description(), " has no version yet: seeding it from ",
+              options_.seed_dir);
+    }
     if (state->version != version_) AdoptLocked(state->version);
     if (current_ != nullptr && SameFileSets(files, files_)) return absl::OkStatus();
 

@@ -19,13 +19,19 @@ struct ControlPlaneOptions {
   std::string listen_address = "127.0.0.1:18000";
   // Bearer tokens (TokenTable's format); empty: no authentication (the local default).
   std::string tokens_path;
+  // With a store that has no version yet (a new etcd prefix): the directory whose files
+  // become version 1. Empty: version 1 has no resources.
+  std::string seed_dir;
+  // How long Start keeps trying a store it cannot reach (etcd not up yet).
+  std::chrono::milliseconds start_timeout{10000};
 };
 
-// phoenix-cp as a whole: the ResourceStore (the resource directory) holds the resource files
-// and their version; each valid change becomes a new snapshot, is committed (with its audit
-// record) and pushed over ADS; an invalid one is audited, logged and refused while the last
-// good one stays in force. Changes come through the admin service (phoenixctl, audited with
-// their principal) or from the directory edited by hand (`files`).
+// phoenix-cp as a whole: the ResourceStore (a directory, or etcd shared with other replicas)
+// holds the resource files and their version; each valid change becomes a new snapshot, is
+// committed (with its audit record) and pushed over ADS; an invalid one is audited, logged and
+// refused while the last good one stays in force. Changes come through the admin service
+// (phoenixctl, audited with their principal), from the directory edited by hand (`files`), or
+// from another replica (seen through the store's watch, published as they are).
 class ControlPlane : public AdminBackend {
  public:
   ControlPlane(ControlPlaneOptions options, std::unique_ptr<ResourceStore> store);
