@@ -103,7 +103,14 @@ absl::Status ControlPlane::RefreshLocked(bool starting) {
       PHX_LOG(kInfo, "phoenix-cp: ", store_->description(), " has no version yet: seeding it from ",
               options_.seed_dir);
     }
-    if (state->version != version_) AdoptLocked(state->version);
+    if (state->version != version_) {
+      AdoptLocked(state->version);
+      if (version_ != state->version) {
+        // Logged by AdoptLocked; the files are that version's, not an edit to commit.
+        return absl::FailedPreconditionError(
+            absl::StrCat("version ", state->version, " cannot be served here"));
+      }
+    }
     if (current_ != nullptr && SameFileSets(files, files_)) return absl::OkStatus();
 
     // Files changed outside the admin service (the directory edited by hand), or nothing is in
