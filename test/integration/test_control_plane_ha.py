@@ -6,6 +6,7 @@ and audit work through any replica and survive a restart of them all; two concur
 on two replicas lose no update. Every wait is on something observable (a log line, a status, a
 response), never a sleep. Skipped only when etcd is not installed."""
 
+import datetime
 import json
 import os
 import shutil
@@ -48,6 +49,12 @@ def cluster(name, port):
                           "load_assignment": {"cluster_name": name, "endpoints": [{
                               "lb_endpoints": [{"endpoint": {"address": {"socket_address": {
                                   "address": "127.0.0.1", "port_value": port}}}}]}]}}]}
+
+
+def logged_at(line):
+    """The time a log line (``2026-12-07T06:24:26.035Z [info] ...``) was written."""
+    stamp = line.split(" ", 1)[0]
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @unittest.skipUnless(etcd_available(), "etcd is not installed (/usr/bin/etcd, "
@@ -165,9 +172,12 @@ class ControlPlaneHaTest(PhoenixTestCase):
                                start=mark)
         acked = time.monotonic()
         self.assertIsNotNone(ack, f"no ACK through replica 3 within a second\n{self.all_logs()}")
-        print(f"\n  phoenixctl apply on replica 1 (run and answered: "
-              f"{(applied - started) * 1000:.0f} ms) -> ACK from the proxy on replica 3 seen "
-              f"{(acked - started) * 1000:.0f} ms after phoenixctl started")
+        committed = cp1.wait_for_log("phoenix-cp: version 2: 1 resource change(s) by alice")
+        self.assertIsNotNone(committed, cp1.logs())
+        in_logs = (logged_at(ack) - logged_at(committed)).total_seconds()
+        print(f"\n  commit on replica 1 -> ACK from the proxy on replica 3: "
+              f"{in_logs * 1000:.0f} ms (log times); phoenixctl apply started -> ACK seen: "
+              f"{(acked - started) * 1000:.0f} ms")
         self.assertTrue(wait_until(lambda: self.body() == "v2", timeout=1), self.all_logs())
         for cp in (cp1, cp2, cp3):
             self.assertEqual(self.ctl_json(cp, "status")["version"], "2")
@@ -209,6 +219,11 @@ class ControlPlaneHaTest(PhoenixTestCase):
         survivor = cp2 if on == "cp2" else cp3
         self.assertTrue(wait_until(lambda: "ads: connected to " + survivor.target in px.stderr_text(),
                                    timeout=5), px.logs())
+        lines = px.stderr_text().splitlines()
+        lost = next(l for l in lines if "ads: stream to " + cp1.target in l)
+        back = next(l for l in lines if "ads: connected to " + survivor.target in l)
+        print(f"  proxy log: stream to replica 1 lost -> connected to replica {on[-1]}: "
+              f"{(logged_at(back) - logged_at(lost)).total_seconds() * 1000:.0f} ms")
         # The replica it moved to still pushes: a change through the other one reaches it.
         other = cp3 if survivor is cp2 else cp2
         new = self.write(os.path.join(self.work, "routes.yaml"), routes("after-failover"))
