@@ -44,42 +44,50 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
   return std::unique_ptr<EtcdClient>(new EtcdClient(endpoints, timeout));
 }
 
+std::shared_ptr<grpc::Channel> EtcdClient::NewChannel(const std::string& endpoint) {
+  grpc::ChannelArguments args;
+  // Its own connection, not one shared with other channels to the same address.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Reconnect quickly once etcd is back (gRPC's default back-off reaches 120 s). The minimum
+  // stays gRPC's: it is also how long one connection attempt may take.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  return grpc::CreateCustomChannel(*TargetOf(endpoint), grpc::InsecureChannelCredentials(), args);
+}
+
 EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
     : endpoints_(std::move(endpoints)), timeout_(timeout) {
   for (const std::string& endpoint : endpoints_) {
-    grpc::ChannelArguments args;
-    // Reconnect quickly once etcd is back (gRPC's default back-off reaches 120 s). The minimum
-    // stays gRPC's: it is also how long one connection attempt may take, and a loaded machine
-    // can need more than 100 ms for the TCP and HTTP/2 handshakes.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    auto channel =
-        grpc::CreateCustomChannel(*TargetOf(endpoint), grpc::InsecureChannelCredentials(), args);
-    stubs_.push_back(etcdserverpb::KV::NewStub(channel));
-    channels_.push_back(std::move(channel));
+    stubs_.push_back(etcdserverpb::KV::NewStub(NewChannel(endpoint)));
   }
 }
 
 template <typename Call>
 absl::Status EtcdClient::Try(const char* what, Call call) {
   size_t first;
+  std::vector<std::shared_ptr<etcdserverpb::KV::Stub>> stubs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     first = preferred_;
+    stubs = stubs_;
   }
   grpc::Status status;
   std::vector<std::string> failures;
-  for (size_t i = 0; i < stubs_.size(); ++i) {
-    size_t at = (first + i) % stubs_.size();
+  for (size_t i = 0; i < stubs.size(); ++i) {
+    size_t at = (first + i) % stubs.size();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout_);
-    status = call(*stubs_[at], &context);
+    status = call(*stubs[at], &context);
     if (status.ok() || !Unreachable(status)) {
       std::lock_guard<std::mutex> lock(mu_);
       preferred_ = at;
       break;
     }
     failures.push_back(absl::StrCat(endpoints_[at], ": ", status.error_message()));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stubs_[at] == stubs[at]) {
+      stubs_[at] = etcdserverpb::KV::NewStub(NewChannel(endpoints_[at]));
+    }
   }
   if (status.ok()) return absl::OkStatus();
   if (Unreachable(status)) {

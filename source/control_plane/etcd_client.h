@@ -26,9 +26,12 @@ class EtcdClient {
   absl::StatusOr<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& request);
   absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
 
-  // The channels, in the order of the endpoints (the watch opens its streams on them).
-  const std::vector<std::shared_ptr<grpc::Channel>>& channels() const { return channels_; }
   const std::vector<std::string>& endpoints() const { return endpoints_; }
+
+  // A new channel to `endpoint` (valid, as Create checked), with its own connection: a
+  // channel that failed to connect was seen to keep failing for a long while after etcd came
+  // up, so a call that finds etcd unreachable drops its channel and the next one starts anew.
+  static std::shared_ptr<grpc::Channel> NewChannel(const std::string& endpoint);
 
  private:
   EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
@@ -40,10 +43,9 @@ class EtcdClient {
 
   const std::vector<std::string> endpoints_;
   const std::chrono::milliseconds timeout_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
-  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
   std::mutex mu_;
-  size_t preferred_ = 0;  // Guarded by mu_.
+  std::vector<std::shared_ptr<etcdserverpb::KV::Stub>> stubs_;  // Per endpoint; mu_.
+  size_t preferred_ = 0;                                        // Guarded by mu_.
 };
 
 // "http://127.0.0.1:2379,http://10.0.0.2:2379" -> its endpoints.

@@ -166,8 +166,8 @@ absl::StatusOr<std::vector<std::string>> EtcdStore::AuditLines() {
 
 void EtcdStore::Watch(std::function<void()> on_change) {
   // Every commit writes the version key: watching it is watching every change.
-  watcher_ = std::make_unique<EtcdWatcher>(client_->channels(), client_->endpoints(),
-                                           keys_.Version(), "", std::move(on_change));
+  watcher_ = std::make_unique<EtcdWatcher>(client_->endpoints(), keys_.Version(), "",
+                                           std::move(on_change));
 }
 
 std::string EtcdStore::NextAuditKey() {

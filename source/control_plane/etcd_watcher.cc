@@ -4,6 +4,7 @@
 
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 #include "source/common/logging.h"
+#include "source/control_plane/etcd_client.h"
 
 namespace phoenix::control_plane {
 namespace {
@@ -13,11 +14,9 @@ constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
 }  // namespace
 
-EtcdWatcher::EtcdWatcher(std::vector<std::shared_ptr<grpc::Channel>> channels,
-                         std::vector<std::string> endpoints, std::string key, std::string range_end,
+EtcdWatcher::EtcdWatcher(std::vector<std::string> endpoints, std::string key, std::string range_end,
                          std::function<void()> on_change)
-    : channels_(std::move(channels)),
-      endpoints_(std::move(endpoints)),
+    : endpoints_(std::move(endpoints)),
       key_(std::move(key)),
       range_end_(std::move(range_end)),
       on_change_(std::move(on_change)),
@@ -55,14 +54,14 @@ void EtcdWatcher::Run() {
     }
     if (established) backoff = kFirstBackoff;
     lost = true;
-    at = (at + 1) % channels_.size();
+    at = (at + 1) % endpoints_.size();
     if (!Wait(backoff)) return;
     backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
 
 bool EtcdWatcher::WatchOnce(size_t at) {
-  auto stub = etcdserverpb::Watch::NewStub(channels_[at]);
+  auto stub = etcdserverpb::Watch::NewStub(EtcdClient::NewChannel(endpoints_[at]));
   grpc::ClientContext context;
   {
     std::lock_guard<std::mutex> lock(mu_);

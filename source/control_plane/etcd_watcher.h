@@ -20,8 +20,8 @@ namespace phoenix::control_plane {
 // 5 s, until the watcher is destroyed.
 class EtcdWatcher {
  public:
-  EtcdWatcher(std::vector<std::shared_ptr<grpc::Channel>> channels,
-              std::vector<std::string> endpoints, std::string key, std::string range_end,
+  // `endpoints` as EtcdClient takes them (checked); each stream gets a new channel.
+  EtcdWatcher(std::vector<std::string> endpoints, std::string key, std::string range_end,
               std::function<void()> on_change);
   ~EtcdWatcher();  // Cancels the stream and joins the thread.
 
@@ -33,7 +33,6 @@ class EtcdWatcher {
   // Waits `delay` unless stopped first; false when stopped.
   bool Wait(std::chrono::milliseconds delay);
 
-  const std::vector<std::shared_ptr<grpc::Channel>> channels_;
   const std::vector<std::string> endpoints_;
   const std::string key_;
   const std::string range_end_;

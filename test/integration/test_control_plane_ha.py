@@ -340,6 +340,20 @@ class ControlPlaneHaTest(PhoenixTestCase):
         self.assertTrue(wait_until(lambda: self.body() == "v2", timeout=2), self.all_logs())
 
 
+@unittest.skipUnless(etcd_available(), "etcd is not installed")
+class ControlPlaneEtcdStartupTest(unittest.TestCase):
+    def test_a_replica_started_before_etcd_serves_once_etcd_is_up(self):
+        etcd = Etcd(start=False)
+        self.addCleanup(etcd.close)
+        cp = ControlPlane(None, etcd=etcd.endpoint, wait_ready=False)
+        self.addCleanup(cp.close)
+        self.assertTrue(cp.wait_for_log("etcd unreachable", timeout=5), cp.logs())
+        etcd.start()
+        up = time.monotonic()
+        self.assertTrue(cp.wait_for_log("phoenix-cp: serving ADS on", timeout=5), cp.logs())
+        print(f"\n  etcd healthy -> replica serving: {(time.monotonic() - up) * 1000:.0f} ms")
+
+
 class ControlPlaneEtcdFlagsTest(unittest.TestCase):
     def run_cp(self, *args):
         return subprocess.run([phoenix_cp_bin(), *args], capture_output=True, text=True,

@@ -22,14 +22,15 @@ class Etcd:
     """One etcd member. ``stop`` and ``start`` keep the data directory and the ports, so a
     restarted etcd has the same keys at the same address."""
 
-    def __init__(self):
+    def __init__(self, start=True):
         self.dir = tempfile.mkdtemp(prefix="phoenix-etcd-")
         self.client_port = free_port()
         self.peer_port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.client_port}"
         self.log_path = os.path.join(self.dir, "etcd.log")
         self.proc = None
-        self.start()
+        if start:
+            self.start()
 
     def start(self):
         peer = f"http://127.0.0.1:{self.peer_port}"
@@ -45,7 +46,7 @@ class Etcd:
             raise AssertionError(f"etcd did not become healthy:\n{self.logs()}")
 
     def healthy(self):
-        if self.proc.poll() is not None:
+        if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"etcd exited ({self.proc.returncode}):\n{self.logs()}")
         done = subprocess.run([ETCDCTL_BIN, "--endpoints", self.endpoint,
                                "--dial-timeout", "1s", "endpoint", "health"],

@@ -92,8 +92,7 @@ class EtcdStoreTest : public testing::Test {
     int spawned = ::posix_spawn(&pid_, kEtcd, &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ASSERT_EQ(spawned, 0);
-    // Ready once its client port accepts and a read answers (a deadline, no fixed sleep). The
-    // port first: a gRPC channel refused at first took ~10 s to try again.
+    // Ready once its client port accepts and a read answers (a deadline, no fixed sleep).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!Accepting(client_port_)) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "etcd did not listen";
