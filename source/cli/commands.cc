@@ -137,7 +137,7 @@ int Diff(const CliOptions& options, AdminClient& client, std::ostream& out, std:
   return ReportInvalid(options, response.errors(), err);
 }
 
-// What Apply and Rollback print: the diffs and the version.
+// What Apply, Delete and Rollback print: the diffs and the version.
 int ReportApplied(const CliOptions& options, const grpc::Status& status,
                   const admin::ApplyResponse& response, AdminClient& client, std::ostream& out,
                   std::ostream& err) {
@@ -175,6 +175,31 @@ int Rollback(const CliOptions& options, AdminClient& client, std::ostream& out, 
   admin::ApplyResponse response;
   auto context = client.NewContext();
   grpc::Status status = client.stub().Rollback(context.get(), request, &response);
+  return ReportApplied(options, status, response, client, out, err);
+}
+
+int Delete(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
+  admin::DeleteRequest request;
+  for (const std::string& path : options.args) {
+    // A bare name with --node is that node's file.
+    bool bare = path.find('/') == std::string::npos;
+    request.add_paths(bare && !options.node.empty() ? "nodes/" + options.node + "/" + path : path);
+  }
+  if (!options.files.empty()) {
+    auto files = CollectFiles(options.files, options.node);
+    if (!files.ok()) {
+      err << "phoenixctl: " << files.status().message() << "\n";
+      return kExitRefused;
+    }
+    for (const auto& file : *files) request.add_paths(file.path());
+  }
+  admin::ApplyResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().Delete(context.get(), request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    err << "phoenixctl: delete refused, nothing was removed: " << status.error_message() << "\n";
+    return kExitRefused;
+  }
   return ReportApplied(options, status, response, client, out, err);
 }
 
@@ -341,6 +366,7 @@ int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out
   if (c == "diff") return Diff(options, client, out, err);
   if (c == "apply") return Apply(options, client, out, err);
   if (c == "rollback") return Rollback(options, client, out, err);
+  if (c == "delete") return Delete(options, client, out, err);
   if (c == "certs") return RotateCertificate(options, client, out, err);
   if (c == "get") return Get(options, client, out, err);
   if (c == "status") return Status(options, client, out, err);

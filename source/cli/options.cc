@@ -18,6 +18,10 @@ const char kUsage[] =
     "  status [-o json]                each connected proxy: node, since, versions ACKed,\n"
     "                                  last NACK\n"
     "  audit [--since DURATION|RFC3339] [-o json]   the change history\n"
+    "  delete PATH...|-f FILE|DIR [--node ID]   remove resource files (PATH as in the\n"
+    "                                  directory: routes.yaml, nodes/ID/x.yaml; -f: the paths\n"
+    "                                  apply -f would write); refused if something left still\n"
+    "                                  names what they define\n"
     "  rollback VERSION [-o json]      make the resources what they were at VERSION again\n"
     "                                  (a new version; phoenix-cp keeps the last 50)\n"
     "  certs rotate NAME --cert FILE --key FILE [--node ID]   put a new certificate and key\n"
@@ -33,9 +37,9 @@ const char kUsage[] =
     "1 refused or invalid, 2 usage, 3 phoenix-cp not reachable or the call not allowed.\n";
 
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
-  static const std::set<std::string> kCommands = {"apply",   "diff",  "validate", "get",
-                                                  "status",  "audit", "rollback", "certs",
-                                                  "explain", "help"};
+  static const std::set<std::string> kCommands = {"apply",   "diff",   "validate", "get",
+                                                  "status",  "audit",  "rollback", "certs",
+                                                  "explain", "delete", "help"};
   CliOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -117,6 +121,9 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   if ((c == "apply" || c == "diff" || c == "validate") && options.files.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(c, " needs -f FILE|DIR"));
   }
+  if (c == "delete" && options.files.empty() == options.args.empty()) {
+    return absl::InvalidArgumentError("delete wants PATH... or -f FILE|DIR (not both)");
+  }
   if (c == "get" && (options.args.empty() || options.args.size() > 2)) {
     return absl::InvalidArgumentError("get wants listeners|routes|clusters|secrets [NAME]");
   }
@@ -143,7 +150,8 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError(
         "--listener, --host, --principal, --source and -H are for explain");
   }
-  if (c != "get" && c != "rollback" && c != "certs" && c != "explain" && !options.args.empty()) {
+  if (c != "get" && c != "rollback" && c != "certs" && c != "explain" && c != "delete" &&
+      !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
   }
   if (options.client_cert.empty() != options.client_key.empty()) {

@@ -30,6 +30,11 @@ class AdminBackend {
   // change writes nothing (and is audited as refused).
   virtual absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
                                         const std::string& who) = 0;
+  // Removes resource files (paths as Apply names them), validated like an Apply and also
+  // refused (INVALID_ARGUMENT) when what is left would name a resource no longer there;
+  // NOT_FOUND for a path that is not a file in force.
+  virtual absl::StatusOr<Applied> Delete(const std::vector<std::string>& paths,
+                                         const std::string& who) = 0;
   // Makes the directory what it was at `version` again (a new version, audited as `who`).
   // NOT_FOUND when that version is not kept.
   virtual absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) = 0;
@@ -45,7 +50,8 @@ class AdminBackend {
   virtual std::vector<ProxyStatus> Proxies() const = 0;
   // The audit log's lines, oldest first.
   virtual absl::StatusOr<std::vector<std::string>> AuditLines() const = 0;
-  // The resource directory (to show files relative to it).
+  // The resource directory (to show files relative to it); "" when the files are not in a
+  // directory (etcd).
   virtual const std::string& resources_dir() const = 0;
 };
 

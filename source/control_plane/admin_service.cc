@@ -134,6 +134,18 @@ grpc::ServerUnaryReactor* AdminService::Apply(grpc::CallbackServerContext* conte
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::Delete(grpc::CallbackServerContext* context,
+                                               const admin::DeleteRequest* request,
+                                               admin::ApplyResponse* response) {
+  return Answer(context, [&](const Principal& principal) {
+    std::vector<std::string> paths(request->paths().begin(), request->paths().end());
+    auto applied = backend_.Delete(paths, principal.name);
+    if (!applied.ok()) return ToGrpc(applied.status());
+    Fill(*applied, response);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* AdminService::Rollback(grpc::CallbackServerContext* context,
                                                  const admin::RollbackRequest* request,
                                                  admin::ApplyResponse* response) {

@@ -23,6 +23,9 @@ class AdminService : public service::admin::v1::ControlPlaneAdminService::Callba
   grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* context,
                                   const service::admin::v1::ApplyRequest* request,
                                   service::admin::v1::ApplyResponse* response) override;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* context,
+                                   const service::admin::v1::DeleteRequest* request,
+                                   service::admin::v1::ApplyResponse* response) override;
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
                                      const service::admin::v1::RollbackRequest* request,
                                      service::admin::v1::ApplyResponse* response) override;

@@ -45,17 +45,6 @@ std::string AuditLog::RefusedLine(absl::Time time, const std::string& who,
                       ", \"refused\": ", Quoted(error), "}");
 }
 
-absl::Status AuditLog::RecordAccepted(absl::Time time, const std::string& who, uint64_t version,
-                                      const std::vector<ResourceChange>& changes,
-                                      const std::string& diff) {
-  return Append(AcceptedLine(time, who, version, changes, diff));
-}
-
-absl::Status AuditLog::RecordRefused(absl::Time time, const std::string& who,
-                                     const std::string& error) {
-  return Append(RefusedLine(time, who, error));
-}
-
 absl::StatusOr<std::vector<std::string>> AuditLog::ReadLines() const {
   std::vector<std::string> lines;
   std::ifstream file(path_);

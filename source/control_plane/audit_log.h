@@ -10,32 +10,29 @@
 
 namespace phoenix::control_plane {
 
-// The append-only record of what the control plane accepted and refused: one JSON line per
-// directory change, so who changed what, and when, can be answered later.
+// The append-only record of what the control plane accepted and refused, kept in a local file
+// (the directory store's audit trail): one JSON line per change, so who changed what, and
+// when, can be answered later.
 class AuditLog {
  public:
   explicit AuditLog(std::string path) : path_(std::move(path)) {}
 
   // {"time", "who", "version", "changes": [{"type", "name", "action", "node"}], "diff"}; "diff"
   // (the unified diff of the change) only when given: the admin service's Apply has it.
-  absl::Status RecordAccepted(absl::Time time, const std::string& who, uint64_t version,
-                              const std::vector<ResourceChange>& changes,
-                              const std::string& diff = "");
-  // {"time", "who", "refused": error}
-  absl::Status RecordRefused(absl::Time time, const std::string& who, const std::string& error);
-
-  // The lines themselves, without the newline (for tests).
+  // Without the newline.
   static std::string AcceptedLine(absl::Time time, const std::string& who, uint64_t version,
                                   const std::vector<ResourceChange>& changes,
                                   const std::string& diff = "");
+  // {"time", "who", "refused": error}
   static std::string RefusedLine(absl::Time time, const std::string& who, const std::string& error);
+
+  // Appends one line (one write: lines of concurrent writers never mix).
+  absl::Status Append(const std::string& line);
 
   // Every line recorded so far, oldest first (none when the file does not exist yet).
   absl::StatusOr<std::vector<std::string>> ReadLines() const;
 
  private:
-  absl::Status Append(const std::string& line);
-
   std::string path_;
 };
 

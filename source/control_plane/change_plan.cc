@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
+#include "source/control_plane/file_set.h"
 #include "source/control_plane/resource_text.h"
 #include "source/control_plane/text_diff.h"
 
@@ -92,6 +93,20 @@ absl::Status WriteOne(const fs::path& target, const std::string& content) {
   return absl::OkStatus();
 }
 
+// Parses one file; errors and source locations name it `name`.
+absl::StatusOr<ResourceFile> ParseOne(const IncomingFile& file, const std::string& name) {
+  ResourceFile parsed;
+  parsed.path = name;
+  std::vector<std::string> parts = Parts(file.path);
+  if (parts.size() == 3) parsed.node = parts[1];
+  parsed.source_map = config::SourceMap(name);
+  if (auto status = config::LoadYamlString(file.content, &parsed.resources, &parsed.source_map);
+      !status.ok()) {
+    return status;
+  }
+  return parsed;
+}
+
 }  // namespace
 
 absl::Status CheckIncomingPath(const std::string& path) {
@@ -109,50 +124,53 @@ absl::Status CheckIncomingPath(const std::string& path) {
   return refuse("want <name>.yaml or nodes/<node id>/<name>.yaml");
 }
 
-absl::StatusOr<ChangePlan> PlanChange(const std::string& dir,
-                                      const std::vector<IncomingFile>& files,
-                                      const ResourceSnapshot* current, bool replace_all) {
+std::string JoinRoot(const std::string& root, const std::string& path) {
+  if (root.empty()) return path;
+  return (fs::path(root) / path).string();
+}
+
+absl::StatusOr<std::vector<ResourceFile>> ParseResourceFiles(const std::vector<IncomingFile>& files,
+                                                             const std::string& root) {
+  std::vector<ResourceFile> parsed;
+  for (const IncomingFile& file : files) {
+    auto one = ParseOne(file, JoinRoot(root, file.path));
+    if (!one.ok()) return one.status();
+    parsed.push_back(*std::move(one));
+  }
+  return parsed;
+}
+
+absl::StatusOr<ChangePlan> PlanChange(const std::vector<IncomingFile>& base,
+                                      const std::vector<IncomingFile>& incoming,
+                                      const std::string& root, const ResourceSnapshot* current,
+                                      uint64_t version) {
   std::vector<std::string> errors;
-  std::vector<ResourceFile> incoming;
-  for (const IncomingFile& sent : files) {
+  for (const IncomingFile& sent : incoming) {
     if (auto status = CheckIncomingPath(sent.path); !status.ok()) {
       errors.emplace_back(status.message());
-      continue;
     }
-    ResourceFile file;
-    file.path = (fs::path(dir) / sent.path).string();
-    std::vector<std::string> parts = Parts(sent.path);
-    if (parts.size() == 3) file.node = parts[1];
-    file.source_map = config::SourceMap(sent.path);  // Errors name the file as sent.
-    if (auto status = config::LoadYamlString(sent.content, &file.resources, &file.source_map);
-        !status.ok()) {
-      errors.emplace_back(status.message());
-      continue;
-    }
-    incoming.push_back(std::move(file));
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 
-  auto on_disk = LoadResourceFiles(dir);
-  if (!on_disk.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the resource directory does not load (fix it first): ", on_disk.status().message()));
-  }
-  std::vector<ResourceFile> merged;
-  if (replace_all) on_disk->clear();
-  for (ResourceFile& file : *on_disk) {
-    bool replaced = std::any_of(incoming.begin(), incoming.end(),
-                                [&](const ResourceFile& f) { return f.path == file.path; });
-    if (!replaced) merged.push_back(std::move(file));
-  }
-  for (ResourceFile& file : incoming) merged.push_back(std::move(file));
-  std::sort(merged.begin(), merged.end(),
-            [](const ResourceFile& a, const ResourceFile& b) { return a.path < b.path; });
-
-  uint64_t next_version = current ? current->version() + 1 : 1;
-  auto candidate = BuildResourceSnapshot(merged, next_version);
-  if (!candidate.ok()) return candidate.status();
   ChangePlan plan;
+  plan.files = MergeFileSets(base, incoming);
+  std::vector<ResourceFile> parsed;
+  for (const IncomingFile& file : plan.files) {
+    bool sent = std::any_of(incoming.begin(), incoming.end(),
+                            [&](const IncomingFile& f) { return f.path == file.path; });
+    // Errors name a file sent as it was sent, one already in force where it is kept.
+    auto one = ParseOne(file, sent ? file.path : JoinRoot(root, file.path));
+    if (!one.ok()) {
+      errors.emplace_back(one.status().message());
+      continue;
+    }
+    one->path = JoinRoot(root, file.path);
+    parsed.push_back(*std::move(one));
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+
+  auto candidate = BuildResourceSnapshot(parsed, version);
+  if (!candidate.ok()) return candidate.status();
   plan.changes = DiffSnapshots(current, **candidate);
   plan.candidate = *std::move(candidate);
   return plan;
@@ -211,7 +229,7 @@ absl::StatusOr<std::vector<IncomingFile>> ReadIncomingFiles(const std::string& d
     text << in.rdbuf();
     files.push_back({fs::relative(path, dir).string(), text.str()});
   }
-  return files;
+  return SortedFileSet(std::move(files));
 }
 
 absl::Status RemoveOtherFiles(const std::string& dir, const std::vector<IncomingFile>& keep) {

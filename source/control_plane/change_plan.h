@@ -24,9 +24,10 @@ struct ResourceDiffText {
   std::string diff;  // Headed "--- Type/name" / "+++ Type/name" ("/dev/null" when absent).
 };
 
-// A checked change of the resource directory: the snapshot it would make and how that
-// differs from the one in force.
+// A checked change of the resource files: the files it makes, the snapshot they make and how
+// that differs from the one in force.
 struct ChangePlan {
+  std::vector<IncomingFile> files;  // Sorted by path.
   std::shared_ptr<const ResourceSnapshot> candidate;
   std::vector<ResourceChange> changes;
 };
@@ -35,15 +36,23 @@ struct ChangePlan {
 // nothing hidden, nothing absolute).
 absl::Status CheckIncomingPath(const std::string& path);
 
-// Plans what writing `files` into `dir` would do: each path checked, each file parsed (errors
-// name the path as sent, with line:column), laid over the directory's own files (same path:
-// replaced), and the whole validated as the directory watcher would. INVALID_ARGUMENT lists
-// every error, one per line.
-// With `replace_all` the files are the whole new directory (a rollback): the directory's own
-// files are not laid under them.
-absl::StatusOr<ChangePlan> PlanChange(const std::string& dir,
-                                      const std::vector<IncomingFile>& files,
-                                      const ResourceSnapshot* current, bool replace_all = false);
+// Where a resource file of `root` is: "root/path" (or `path` when root is "").
+std::string JoinRoot(const std::string& root, const std::string& path);
+
+// Plans laying `incoming` over `base` (the files in force, kept under `root`; same path:
+// replaced) as version `version`: each incoming path checked, each file parsed (errors name
+// an incoming file as sent, a base file as root/path, with line:column), and the whole
+// validated as the proxy would (BuildResourceSnapshot). INVALID_ARGUMENT lists every error,
+// one per line. A rollback passes no base: its files are the whole new set.
+absl::StatusOr<ChangePlan> PlanChange(const std::vector<IncomingFile>& base,
+                                      const std::vector<IncomingFile>& incoming,
+                                      const std::string& root, const ResourceSnapshot* current,
+                                      uint64_t version);
+
+// Parses `files` (kept under `root`) into what BuildResourceSnapshot takes; the first file
+// that does not parse is the error (root/path:line:column: ...).
+absl::StatusOr<std::vector<ResourceFile>> ParseResourceFiles(const std::vector<IncomingFile>& files,
+                                                             const std::string& root);
 
 // Each of `changes` (between `before` and `after`) with its diff.
 std::vector<ResourceDiffText> DescribeChanges(const ResourceSnapshot* before,
@@ -58,11 +67,11 @@ std::string JoinDiffs(const std::vector<ResourceDiffText>& diffs);
 absl::Status WriteIncomingFiles(const std::string& dir, const std::vector<IncomingFile>& files);
 
 // Every resource file of `dir` (as LoadResourceFiles would read them) with its content and its
-// path relative to `dir`: what a version was made of, to return to it later.
+// path relative to `dir`, sorted by path.
 absl::StatusOr<std::vector<IncomingFile>> ReadIncomingFiles(const std::string& dir);
 
-// Removes the resource files of `dir` that `keep` does not name (a rollback's files that did
-// not exist then).
+// Removes the resource files of `dir` that `keep` does not name (a deleted file, or a
+// rollback's files that did not exist then).
 absl::Status RemoveOtherFiles(const std::string& dir, const std::vector<IncomingFile>& keep);
 
 }  // namespace phoenix::control_plane

@@ -1,20 +1,34 @@
 #include "source/control_plane/control_plane.h"
 
-#include <filesystem>
+#include <algorithm>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "source/common/logging.h"
 #include "source/config/yaml_loader.h"
+#include "source/control_plane/audit_log.h"
+#include "source/control_plane/reference_check.h"
 #include "source/control_plane/resource_text.h"
 #include "source/tls/certificate.h"
 
 namespace phoenix::control_plane {
 namespace {
+
 constexpr const char* kWho = "files";  // A change made in the directory itself.
+constexpr const char* kSeeder = "seed";
+// How often a commit is tried over a newer state before giving up.
+constexpr int kCommitAttempts = 5;
+
+bool Unreachable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
 }  // namespace
 
-ControlPlane::ControlPlane(ControlPlaneOptions options)
-    : options_(std::move(options)), audit_(options_.audit_log_path) {}
+ControlPlane::ControlPlane(ControlPlaneOptions options, std::unique_ptr<ResourceStore> store)
+    : options_(std::move(options)), store_(std::move(store)) {}
 
 ControlPlane::~ControlPlane() { Stop(); }
 
@@ -24,67 +38,152 @@ absl::Status ControlPlane::Start() {
   auth_ = *std::move(auth);
   auto credentials = MakeServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
-  // Fingerprint first: a change made while loading is then seen by the first poll.
-  DirectoryFingerprint fingerprint = FingerprintResourceFiles(options_.resources_dir);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto outcome = store_.Offer(LoadResourceFiles(options_.resources_dir));
-    if (outcome.kind == SnapshotStore::Outcome::Kind::kRefused) return outcome.error;
-    RememberLocked();
-    if (auto s =
-            audit_.RecordAccepted(absl::Now(), kWho, store_.current()->version(), outcome.changes);
-        !s.ok()) {
-      return s;
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  for (std::chrono::milliseconds wait{100};;
+       wait = std::min(wait * 2, std::chrono::milliseconds(2000))) {
+    absl::Status status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status = RefreshLocked(/*starting=*/true);
     }
+    if (status.ok()) break;
+    if (!Unreachable(status) || std::chrono::steady_clock::now() + wait > deadline) {
+      if (Unreachable(status)) {
+        return absl::UnavailableError(absl::StrCat(
+            status.message(), "; gave up after ", options_.start_timeout.count() / 1000,
+            " s: start etcd (or check --etcd) and start phoenix-cp again"));
+      }
+      return status;
+    }
+    PHX_LOG(kWarn, "phoenix-cp: ", status.message(), "; trying again in ", wait.count(), " ms");
+    std::this_thread::sleep_for(wait);
   }
   admin_ = std::make_unique<AdminService>(*this, *auth_);
-  server_ = std::make_unique<AdsServer>(store_.current(), auth_.get());
+  server_ = std::make_unique<AdsServer>(Snapshot(), auth_.get());
   auto port = server_->Start(options_.listen_address, *credentials, {admin_.get()});
   if (!port.ok()) return port.status();
   port_ = *port;
-  watcher_ = std::make_unique<DirectoryWatcher>(options_.resources_dir, std::move(fingerprint),
-                                                options_.poll_interval, [this] { Reload(); });
+  store_->Watch([this] { Refresh(); });
   return absl::OkStatus();
 }
 
 void ControlPlane::Stop() {
-  watcher_.reset();
+  store_->StopWatching();  // First: a change seen now would be pushed through server_.
   if (server_) server_->Shutdown();
 }
 
 uint64_t ControlPlane::version() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return store_.current() ? store_.current()->version() : 0;
+  return version_;
 }
 
-void ControlPlane::Reload() {
+void ControlPlane::Refresh() {
   std::lock_guard<std::mutex> lock(mu_);
-  auto outcome = store_.Offer(LoadResourceFiles(options_.resources_dir));
-  switch (outcome.kind) {
-    case SnapshotStore::Outcome::Kind::kUnchanged:
-      PHX_LOG(kDebug, "phoenix-cp: ", options_.resources_dir, " changed, its resources did not");
-      return;
-    case SnapshotStore::Outcome::Kind::kRefused: {
-      std::string error(outcome.error.message());
-      PHX_LOG(kError, "phoenix-cp: refused the change to ", options_.resources_dir,
-              " (still serving version ", store_.current()->version(), "):\n", error);
-      if (auto s = audit_.RecordRefused(absl::Now(), kWho, error); !s.ok()) {
-        PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
-      }
-      return;
+  RefreshLocked(/*starting=*/false).IgnoreError();  // Logged where it happens.
+}
+
+absl::Status ControlPlane::RefreshLocked(bool starting) {
+  for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+    auto state = store_->Read();
+    if (!state.ok()) {
+      if (starting) return state.status();
+      PHX_LOG(kWarn, "phoenix-cp: cannot read ", store_->description(), " (still serving version ",
+              version_, "): ", state.status().message());
+      return state.status();
     }
-    case SnapshotStore::Outcome::Kind::kAccepted:
-      break;
+    std::string who = kWho;
+    FileSet files = state->files;  // What the next version is made of.
+    if (starting && state->version == 0 && !options_.seed_dir.empty()) {
+      auto seed = ReadIncomingFiles(options_.seed_dir);
+      if (!seed.ok()) return seed.status();
+      files = *std::move(seed);  // Committed below as version 1, unless a replica was first.
+      who = kSeeder;
+      PHX_LOG(kInfo, "phoenix-cp: ", store_->description(), " has no version yet: seeding it from ",
+              options_.seed_dir);
+    }
+    if (state->version != version_) {
+      AdoptLocked(state->version);
+      if (version_ != state->version) {
+        // Logged by AdoptLocked; the files are that version's, not an edit to commit.
+        return absl::FailedPreconditionError(
+            absl::StrCat("version ", state->version, " cannot be served here"));
+      }
+    }
+    if (current_ != nullptr && SameFileSets(files, files_)) return absl::OkStatus();
+
+    // Files changed outside the admin service (the directory edited by hand), or nothing is in
+    // force yet: validated and committed as the next version.
+    auto plan = PlanChange(files, {}, store_->root(), current_.get(), state->version + 1);
+    if (!plan.ok()) {
+      if (starting) return plan.status();
+      std::string error(plan.status().message());
+      PHX_LOG(kError, "phoenix-cp: refused the change to ", store_->description(),
+              " (still serving version ", version_, "):\n", error);
+      AuditRefusedLocked(who, error);
+      return plan.status();
+    }
+    if (current_ != nullptr && plan->changes.empty()) {
+      files_ = std::move(files);  // Only comments or layout changed: the version stays.
+      PHX_LOG(kDebug, "phoenix-cp: ", store_->description(), " changed, its resources did not");
+      return absl::OkStatus();
+    }
+    std::string line = AuditLog::AcceptedLine(absl::Now(), who, state->version + 1, plan->changes);
+    absl::Status committed = store_->Commit(*state, plan->files, line);
+    if (committed.code() == absl::StatusCode::kAborted) {
+      PHX_LOG(kInfo, "phoenix-cp: ", committed.message(), "; reading again");
+      continue;
+    }
+    if (!committed.ok()) {
+      PHX_LOG(kError, "phoenix-cp: could not commit the change to ", store_->description(), ": ",
+              committed.message());
+      return committed;
+    }
+    PHX_LOG(kInfo, "phoenix-cp: version ", plan->candidate->version(), ": ", plan->changes.size(),
+            " resource change(s)");
+    PublishLocked(plan->candidate, std::move(plan->files));
+    return absl::OkStatus();
   }
-  RememberLocked();
-  auto snapshot = store_.current();
-  if (auto s = audit_.RecordAccepted(absl::Now(), kWho, snapshot->version(), outcome.changes);
-      !s.ok()) {
-    PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
+  return absl::AbortedError("the store kept changing while being read; will read again");
+}
+
+void ControlPlane::AdoptLocked(uint64_t version) {
+  auto fail = [&](const absl::Status& status) {
+    PHX_LOG(kError, "phoenix-cp: version ", version, " of ", store_->description(),
+            " cannot be served here (still serving version ", version_, "): ", status.message());
+    if (current_ == nullptr) {
+      version_ = version;  // Nothing in force yet: what is read next becomes version + 1.
+      files_.clear();
+    }
+  };
+  FileSet files;
+  if (version > 0) {
+    auto kept = store_->Version(version);
+    if (!kept.ok()) return fail(kept.status());
+    files = *std::move(kept);
   }
-  PHX_LOG(kInfo, "phoenix-cp: version ", snapshot->version(), ": ", outcome.changes.size(),
-          " resource change(s)");
-  server_->Publish(std::move(snapshot));
+  auto parsed = ParseResourceFiles(files, store_->root());
+  if (!parsed.ok()) return fail(parsed.status());
+  auto snapshot = BuildResourceSnapshot(*parsed, version);
+  if (!snapshot.ok()) return fail(snapshot.status());
+  size_t changes = DiffSnapshots(current_.get(), **snapshot).size();
+  if (current_ != nullptr) {
+    PHX_LOG(kInfo, "phoenix-cp: version ", version, " from ", store_->description(), ": ", changes,
+            " resource change(s)");
+  }
+  PublishLocked(*std::move(snapshot), std::move(files));
+}
+
+void ControlPlane::PublishLocked(std::shared_ptr<const ResourceSnapshot> snapshot, FileSet files) {
+  version_ = snapshot->version();
+  current_ = std::move(snapshot);
+  files_ = std::move(files);
+  if (server_) server_->Publish(current_);
+}
+
+void ControlPlane::AuditRefusedLocked(const std::string& who, const std::string& error) {
+  if (auto s = store_->AppendAudit(AuditLog::RefusedLine(absl::Now(), who, error)); !s.ok()) {
+    PHX_LOG(kError, "phoenix-cp: audit: ", s.message());
+  }
 }
 
 }  // namespace phoenix::control_plane
@@ -94,142 +193,174 @@ namespace phoenix::control_plane {
 absl::StatusOr<std::vector<ResourceDiffText>> ControlPlane::Plan(
     const std::vector<IncomingFile>& files) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto current = store_.current();
-  auto plan = PlanChange(options_.resources_dir, files, current.get());
+  auto plan = PlanChange(files_, files, store_->root(), current_.get(), version_ + 1);
   if (!plan.ok()) return plan.status();
-  return DescribeChanges(current.get(), *plan->candidate, plan->changes);
+  return DescribeChanges(current_.get(), *plan->candidate, plan->changes);
 }
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<IncomingFile>& files,
                                                           const std::string& who) {
   std::lock_guard<std::mutex> lock(mu_);
-  return CommitLocked(files, who, /*replace_all=*/false, "");
+  return CommitLocked([&](const FileSet& in_force) { return MergeFileSets(in_force, files); },
+                      files, who, {});
+}
+
+absl::StatusOr<AdminBackend::Applied> ControlPlane::Delete(const std::vector<std::string>& paths,
+                                                           const std::string& who) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (paths.empty()) return absl::InvalidArgumentError("name at least one file to delete");
+  for (const std::string& path : paths) {
+    if (auto s = CheckIncomingPath(path); !s.ok()) return s;
+  }
+  NextFiles next = [&](const FileSet& in_force) -> absl::StatusOr<FileSet> {
+    FileSet kept;
+    for (const IncomingFile& file : in_force) {
+      if (std::find(paths.begin(), paths.end(), file.path) == paths.end()) kept.push_back(file);
+    }
+    for (const std::string& path : paths) {
+      bool known = std::any_of(in_force.begin(), in_force.end(),
+                               [&](const IncomingFile& f) { return f.path == path; });
+      if (!known) {
+        return absl::NotFoundError(absl::StrCat("no file ", path, " in version ", version_,
+                                                " (phoenixctl get shows each resource's file)"));
+      }
+    }
+    return kept;
+  };
+  CommitOptions options;
+  options.note = absl::StrCat("# delete ", absl::StrJoin(paths, " "), "\n");
+  options.refuse_dangling_references = true;
+  return CommitLocked(next, {}, who, options);
 }
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::Rollback(uint64_t version,
                                                              const std::string& who) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = history_.find(version);
-  if (it == history_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "version ", version, " is not kept: phoenix-cp keeps the last ", kHistoryVersions,
-        " versions since it started (", history_.empty() ? 0 : history_.begin()->first, " to ",
-        history_.empty() ? 0 : history_.rbegin()->first, ")"));
-  }
-  std::vector<IncomingFile> files = it->second;  // Copied: committing adds to history_.
-  return CommitLocked(files, who, /*replace_all=*/true,
-                      absl::StrCat("# rollback to version ", version, "\n"));
+  auto files = store_->Version(version);
+  if (!files.ok()) return files.status();
+  CommitOptions options;
+  options.note = absl::StrCat("# rollback to version ", version, "\n");
+  return CommitLocked([&](const FileSet&) { return *files; }, {}, who, options);
 }
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::RotateCertificate(
     const std::string& name, const std::string& node, const std::string& certificate_chain,
     const std::string& private_key, const std::string& who) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto current = store_.current();
-  // Where the Secret is defined: the common files, or nodes/<id>/ folders.
-  std::vector<std::pair<std::string, const Resource*>> found;  // (node, resource)
-  auto look = [&](const ResourcesByType& set, const std::string& at) {
-    if (!node.empty() && at != node) return;
-    auto secrets = set.find(ResourceType::kSecret);
-    if (secrets == set.end()) return;
-    if (auto it = secrets->second.find(name); it != secrets->second.end()) {
-      found.emplace_back(at, &it->second);
+  NextFiles next = [&](const FileSet& in_force) -> absl::StatusOr<FileSet> {
+    // Where the Secret is defined: the common files, or nodes/<id>/ folders.
+    std::vector<const Resource*> found;
+    auto look = [&](const ResourcesByType& set, const std::string& at) {
+      if (!node.empty() && at != node) return;
+      auto secrets = set.find(ResourceType::kSecret);
+      if (secrets == set.end()) return;
+      if (auto it = secrets->second.find(name); it != secrets->second.end()) {
+        found.push_back(&it->second);
+      }
+    };
+    if (current_ != nullptr) {
+      look(current_->common(), "");
+      for (const auto& [at, set] : current_->per_node()) look(set, at);
     }
+    if (found.empty()) return absl::NotFoundError(absl::StrCat("no Secret named '", name, "'"));
+    if (found.size() > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Secret '", name, "' is defined for several nodes: say which with --node"));
+    }
+    auto file = std::find_if(in_force.begin(), in_force.end(), [&](const IncomingFile& f) {
+      return JoinRoot(store_->root(), f.path) == found[0]->file;
+    });
+    if (file == in_force.end()) {
+      return absl::InternalError(absl::StrCat(found[0]->file, " is not among the files in force"));
+    }
+    config::v1::StaticResources resources;
+    config::SourceMap map(found[0]->file);
+    if (auto s = config::LoadYamlString(file->content, &resources, &map); !s.ok()) return s;
+    config::v1::Secret* secret = nullptr;
+    for (auto& candidate : *resources.mutable_secrets()) {
+      if (candidate.name() == name) secret = &candidate;
+    }
+    if (secret == nullptr || !secret->has_tls_certificate()) {
+      return absl::FailedPreconditionError(absl::StrCat("Secret '", name, "' in ", found[0]->file,
+                                                        " holds no tls_certificate to rotate"));
+    }
+    secret->mutable_tls_certificate()->mutable_certificate_chain()->set_inline_string(
+        certificate_chain);
+    secret->mutable_tls_certificate()->mutable_private_key()->set_inline_string(private_key);
+    // The proxy's own loader: the key must be the certificate's and the certificate valid now
+    // (the snapshot's validation checks only the secrets a TLS context refers to).
+    if (auto loaded = tls::LoadCertificate(secret->tls_certificate()); !loaded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Secret '", name, "': ", loaded.status().message()));
+    }
+    std::string text =
+        absl::StrCat("# Rewritten by phoenix-cp: certificate of Secret ", name, " rotated by ", who,
+                     "\n", RenderMessage(resources, TextFormat::kYaml));
+    return MergeFileSets(in_force, {{file->path, text}});
   };
-  look(current->common(), "");
-  for (const auto& [at, set] : current->per_node()) look(set, at);
-  if (found.empty()) return absl::NotFoundError(absl::StrCat("no Secret named '", name, "'"));
-  if (found.size() > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Secret '", name, "' is defined for several nodes: say which with --node"));
-  }
-  const std::string path = found[0].second->file;
-  config::v1::StaticResources resources;
-  config::SourceMap map(path);
-  if (auto s = config::LoadYamlFile(path, &resources, &map); !s.ok()) return s;
-  config::v1::Secret* secret = nullptr;
-  for (auto& candidate : *resources.mutable_secrets()) {
-    if (candidate.name() == name) secret = &candidate;
-  }
-  if (secret == nullptr || !secret->has_tls_certificate()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("Secret '", name, "' in ", path, " holds no tls_certificate to rotate"));
-  }
-  secret->mutable_tls_certificate()->mutable_certificate_chain()->set_inline_string(
-      certificate_chain);
-  secret->mutable_tls_certificate()->mutable_private_key()->set_inline_string(private_key);
-  // The proxy's own loader: the key must be the certificate's and the certificate valid now
-  // (the snapshot's validation checks only the secrets a TLS context refers to).
-  if (auto loaded = tls::LoadCertificate(secret->tls_certificate()); !loaded.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Secret '", name, "': ", loaded.status().message()));
-  }
-  std::string relative = std::filesystem::relative(path, options_.resources_dir).string();
-  std::string text =
-      absl::StrCat("# Rewritten by phoenix-cp: certificate of Secret ", name, " rotated by ", who,
-                   "\n", RenderMessage(resources, TextFormat::kYaml));
-  return CommitLocked({{relative, text}}, who, /*replace_all=*/false,
-                      absl::StrCat("# certificate rotation of Secret ", name, "\n"));
+  CommitOptions options;
+  options.note = absl::StrCat("# certificate rotation of Secret ", name, "\n");
+  return CommitLocked(next, {}, who, options);
 }
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::CommitLocked(
-    const std::vector<IncomingFile>& files, const std::string& who, bool replace_all,
-    const std::string& note) {
-  // mu_ is held throughout: the watcher's Reload waits, then finds the files it would read
-  // already in force (unchanged), so the change is audited once, as `who`.
-  auto before = store_.current();
-  auto plan = PlanChange(options_.resources_dir, files, before.get(), replace_all);
-  if (!plan.ok()) {
-    if (auto s = audit_.RecordRefused(absl::Now(), who, std::string(plan.status().message()));
-        !s.ok()) {
-      PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
+    const NextFiles& next, const std::vector<IncomingFile>& sent, const std::string& who,
+    const CommitOptions& options) {
+  auto refuse = [&](const absl::Status& status) {
+    AuditRefusedLocked(who, std::string(status.message()));
+    PHX_LOG(kWarn, "phoenix-cp: refused a change by ", who, ":\n", status.message());
+    return status;
+  };
+  for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+    auto files = next(files_);
+    if (!files.ok()) {
+      if (files.status().code() == absl::StatusCode::kInvalidArgument) {
+        return refuse(files.status());
+      }
+      return files.status();
     }
-    PHX_LOG(kWarn, "phoenix-cp: refused a change by ", who, ":\n", plan.status().message());
-    return plan.status();
+    // The sent files are laid over the new set once more so their errors name them as sent.
+    auto plan = PlanChange(*files, sent, store_->root(), current_.get(), version_ + 1);
+    if (!plan.ok()) return refuse(plan.status());
+    if (options.refuse_dangling_references) {
+      auto dangling = NewDanglingReferences(current_.get(), *plan->candidate);
+      if (!dangling.empty()) {
+        return refuse(absl::InvalidArgumentError(absl::StrJoin(dangling, "\n")));
+      }
+    }
+    Applied applied;
+    applied.version = version_;
+    if (plan->changes.empty()) return applied;  // Nothing to commit.
+    applied.diffs = DescribeChanges(current_.get(), *plan->candidate, plan->changes);
+    std::string line = AuditLog::AcceptedLine(absl::Now(), who, version_ + 1, plan->changes,
+                                              options.note + JoinDiffs(applied.diffs));
+    absl::Status committed = store_->Commit({version_, files_}, plan->files, line);
+    if (committed.code() == absl::StatusCode::kAborted) {
+      PHX_LOG(kInfo, "phoenix-cp: ", committed.message(), "; planning the change by ", who,
+              " again over it");
+      RefreshLocked(/*starting=*/false).IgnoreError();
+      continue;
+    }
+    if (!committed.ok()) {
+      // FAILED_PRECONDITION rather than UNAVAILABLE: phoenix-cp answered, its store did not
+      // (phoenixctl says UNAVAILABLE means phoenix-cp itself cannot be reached).
+      return absl::FailedPreconditionError(absl::StrCat("nothing changed: ", committed.message(),
+                                                        " (", store_->description(),
+                                                        "); try again once it is back"));
+    }
+    applied.version = version_ + 1;
+    PHX_LOG(kInfo, "phoenix-cp: version ", applied.version, ": ", plan->changes.size(),
+            " resource change(s) by ", who);
+    PublishLocked(plan->candidate, std::move(plan->files));
+    return applied;
   }
-  Applied applied;
-  applied.version = before ? before->version() : 0;
-  if (plan->changes.empty()) return applied;  // Nothing to write.
-  if (auto s = WriteIncomingFiles(options_.resources_dir, files); !s.ok()) return s;
-  if (replace_all) {
-    if (auto s = RemoveOtherFiles(options_.resources_dir, files); !s.ok()) return s;
-  }
-  auto outcome = store_.Offer(LoadResourceFiles(options_.resources_dir));
-  if (outcome.kind == SnapshotStore::Outcome::Kind::kRefused) {
-    // The directory changed under us in a way that does not load: say so, serve the old.
-    return absl::AbortedError(absl::StrCat(
-        "the files were written but the directory no longer loads: ", outcome.error.message()));
-  }
-  auto after = store_.current();
-  applied.version = after->version();
-  if (outcome.kind == SnapshotStore::Outcome::Kind::kUnchanged) return applied;
-  RememberLocked();
-  applied.diffs = DescribeChanges(before.get(), *after, outcome.changes);
-  if (auto s = audit_.RecordAccepted(absl::Now(), who, after->version(), outcome.changes,
-                                     note + JoinDiffs(applied.diffs));
-      !s.ok()) {
-    PHX_LOG(kError, "phoenix-cp: audit log: ", s.message());
-  }
-  PHX_LOG(kInfo, "phoenix-cp: version ", after->version(), ": ", outcome.changes.size(),
-          " resource change(s) by ", who);
-  server_->Publish(after);
-  return applied;
-}
-
-void ControlPlane::RememberLocked() {
-  auto files = ReadIncomingFiles(options_.resources_dir);
-  if (!files.ok()) {
-    PHX_LOG(kWarn, "phoenix-cp: version ", store_.current()->version(),
-            " cannot be rolled back to: ", files.status().message());
-    return;
-  }
-  history_[store_.current()->version()] = *std::move(files);
-  while (history_.size() > kHistoryVersions) history_.erase(history_.begin());
+  return absl::AbortedError(absl::StrCat("the resources kept changing while committing (",
+                                         kCommitAttempts, " tries); run the command again"));
 }
 
 std::shared_ptr<const ResourceSnapshot> ControlPlane::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return store_.current();
+  return current_;
 }
 
 std::vector<ProxyStatus> ControlPlane::Proxies() const {
@@ -237,7 +368,7 @@ std::vector<ProxyStatus> ControlPlane::Proxies() const {
 }
 
 absl::StatusOr<std::vector<std::string>> ControlPlane::AuditLines() const {
-  return audit_.ReadLines();
+  return store_->AuditLines();
 }
 
 }  // namespace phoenix::control_plane

@@ -1,7 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,51 +11,55 @@
 #include "source/control_plane/admin_backend.h"
 #include "source/control_plane/admin_service.h"
 #include "source/control_plane/ads_server.h"
-#include "source/control_plane/audit_log.h"
-#include "source/control_plane/directory_watcher.h"
+#include "source/control_plane/resource_store.h"
 #include "source/control_plane/server_credentials.h"
-#include "source/control_plane/snapshot_store.h"
 
 namespace phoenix::control_plane {
 
 struct ControlPlaneOptions {
-  std::string resources_dir;
   std::string listen_address = "127.0.0.1:18000";
-  std::string audit_log_path;
   // Bearer tokens (TokenTable's format) and certificate principals' roles (PrincipalTable's);
   // both empty: no authentication (the local default).
   std::string tokens_path;
   std::string principals_path;
   ServerTlsFiles tls;  // Empty: plaintext.
-  std::chrono::milliseconds poll_interval{100};
+  // With a store that has no version yet (a new etcd prefix): the directory whose files
+  // become version 1. Empty: version 1 has no resources.
+  std::string seed_dir;
+  // How long Start keeps trying a store it cannot reach (etcd not up yet).
+  std::chrono::milliseconds start_timeout{10000};
 };
 
-// phoenix-cp as a whole: the resource directory is the source of truth; each valid change
-// becomes a new snapshot, is audited and pushed over ADS; an invalid one is audited, logged
-// and refused while the last good one stays in force. The admin service (phoenixctl) changes
-// the directory through it, so its changes take the same path and are audited with their
-// principal.
+// phoenix-cp as a whole: the ResourceStore (a directory, or etcd shared with other replicas)
+// holds the resource files and their version; each valid change becomes a new snapshot, is
+// committed (with its audit record) and pushed over ADS; an invalid one is audited, logged and
+// refused while the last good one stays in force. Changes come through the admin service
+// (phoenixctl, audited with their principal), from the directory edited by hand (`files`), or
+// from another replica (seen through the store's watch, published as they are).
 class ControlPlane : public AdminBackend {
  public:
-  explicit ControlPlane(ControlPlaneOptions options);
+  ControlPlane(ControlPlaneOptions options, std::unique_ptr<ResourceStore> store);
   ~ControlPlane() override;
 
-  // Loads the directory (an invalid one is the error), listens and starts watching.
+  // Reads the store (an invalid state is the error), listens and starts watching.
   absl::Status Start();
   void Stop();
   int port() const { return port_; }
   uint64_t version() const;
-
-  // Reads the directory again and publishes it if it is valid and changed.
-  void Reload();
+  // Reads the store again: publishes a version committed elsewhere, and commits (or refuses)
+  // files changed by hand.
+  void Refresh();
   // Whether requests are authenticated (--tokens).
   bool authenticating() const { return auth_ && auth_->enabled(); }
+  const ResourceStore& store() const { return *store_; }
 
   // AdminBackend.
   absl::StatusOr<std::vector<ResourceDiffText>> Plan(
       const std::vector<IncomingFile>& files) override;
   absl::StatusOr<Applied> Apply(const std::vector<IncomingFile>& files,
                                 const std::string& who) override;
+  absl::StatusOr<Applied> Delete(const std::vector<std::string>& paths,
+                                 const std::string& who) override;
   absl::StatusOr<Applied> Rollback(uint64_t version, const std::string& who) override;
   absl::StatusOr<Applied> RotateCertificate(const std::string& name, const std::string& node,
                                             const std::string& certificate_chain,
@@ -63,29 +68,38 @@ class ControlPlane : public AdminBackend {
   std::shared_ptr<const ResourceSnapshot> Snapshot() const override;
   std::vector<ProxyStatus> Proxies() const override;
   absl::StatusOr<std::vector<std::string>> AuditLines() const override;
-  const std::string& resources_dir() const override { return options_.resources_dir; }
+  const std::string& resources_dir() const override { return store_->root(); }
 
  private:
-  // How many versions rollback can return to (their files, in memory).
-  static constexpr size_t kHistoryVersions = 50;
+  // How a change makes the new file set from the one in force (or refuses).
+  using NextFiles = std::function<absl::StatusOr<FileSet>(const FileSet& in_force)>;
+  struct CommitOptions {
+    std::string note;                         // Heads the audited diff.
+    bool refuse_dangling_references = false;  // Delete.
+  };
 
-  // Validates, writes, publishes and audits `files` (Apply, Rollback); `note` heads the
-  // audited diff.
-  absl::StatusOr<Applied> CommitLocked(const std::vector<IncomingFile>& files,
-                                       const std::string& who, bool replace_all,
-                                       const std::string& note);
-  // Keeps the files of the version just accepted, for rollback.
-  void RememberLocked();
+  // Refresh's work; at startup an invalid state or an unreachable store is the error.
+  absl::Status RefreshLocked(bool starting);
+  // Makes `version`, committed elsewhere, the one in force.
+  void AdoptLocked(uint64_t version);
+  // Validates, commits (retrying over a newer state when another commit came first),
+  // publishes and audits the files `next` makes.
+  absl::StatusOr<Applied> CommitLocked(const NextFiles& next, const std::vector<IncomingFile>& sent,
+                                       const std::string& who, const CommitOptions& options);
+  void PublishLocked(std::shared_ptr<const ResourceSnapshot> snapshot, FileSet files);
+  void AuditRefusedLocked(const std::string& who, const std::string& error);
 
   const ControlPlaneOptions options_;
-  AuditLog audit_;
-  mutable std::mutex mu_;  // Reload runs on the watcher thread.
-  SnapshotStore store_;
-  std::map<uint64_t, std::vector<IncomingFile>> history_;  // Version -> its files.
+  const std::unique_ptr<ResourceStore> store_;
+  mutable std::mutex mu_;  // Refresh runs on the store's watch thread.
+  // What is in force (guarded by mu_): its version, snapshot (null only before the first)
+  // and files.
+  uint64_t version_ = 0;
+  std::shared_ptr<const ResourceSnapshot> current_;
+  FileSet files_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AdsServer> server_;
-  std::unique_ptr<DirectoryWatcher> watcher_;
   int port_ = 0;
 };
 

@@ -1,5 +1,6 @@
-// phoenix-cp: the control plane binary. Serves the resources of a directory of YAML files to
-// proxies over ADS (xDS v3, state of the world) and pushes every valid change.
+// phoenix-cp: the control plane binary. Serves the resources of a directory of YAML files (or
+// of etcd, shared by several replicas) to proxies over ADS (xDS v3, state of the world) and
+// pushes every valid change.
 #include <signal.h>
 
 #include <cstdio>
@@ -8,18 +9,29 @@
 
 #include "source/common/logging.h"
 #include "source/control_plane/control_plane.h"
+#include "source/control_plane/directory_store.h"
+#include "source/control_plane/etcd_store.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: phoenix-cp --resources DIR [options]\n"
+    "       phoenix-cp --etcd URL[,URL...] [--etcd-prefix P] [--resources DIR] [options]\n"
     "  --resources DIR          the source of truth: every DIR/*.yaml (StaticResources:\n"
     "                           listeners, clusters, route_configurations, secrets) goes to\n"
-    "                           every node, DIR/nodes/<node-id>/*.yaml to that node only\n"
+    "                           every node, DIR/nodes/<node-id>/*.yaml to that node only;\n"
+    "                           accepted versions are kept in DIR/.phoenix-cp/history (last\n"
+    "                           50, for rollback, across restarts). With --etcd: only seeds\n"
+    "                           etcd, when it has no version yet\n"
+    "  --etcd URL[,URL...]      HA mode: the resources, versions, history and audit trail\n"
+    "                           live in etcd (v3 API, http://HOST:PORT), shared by every\n"
+    "                           phoenix-cp started on it; each pushes every change to its own\n"
+    "                           proxies. An unreachable etcd is retried for 10 s at startup\n"
+    "  --etcd-prefix P          the keys' prefix in etcd (default /phoenix/)\n"
     "  --listen HOST:PORT       where ADS (gRPC) listens (default 127.0.0.1:18000; port 0\n"
     "                           picks a free one, printed when ready)\n"
     "  --audit-log FILE         JSON lines, one per accepted or refused change\n"
-    "                           (default DIR/audit.jsonl)\n"
+    "                           (default DIR/audit.jsonl; with --etcd the audit is in etcd)\n"
     "  --tokens FILE            bearer tokens, '<token> <principal> <role>' per line, role\n"
     "                           admin (phoenixctl) or node:<node-id> (that proxy's ADS\n"
     "                           stream)\n"
@@ -56,6 +68,10 @@ const char* TlsFlagsError(const phoenix::control_plane::ControlPlaneOptions& opt
 
 int main(int argc, char** argv) {
   phoenix::control_plane::ControlPlaneOptions options;
+  std::string resources_dir;
+  std::string audit_log_path;
+  std::string etcd;
+  std::string etcd_prefix = "/phoenix/";
   phoenix::LogLevel log_level = phoenix::LogLevel::kInfo;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -67,7 +83,11 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--resources") {
-      options.resources_dir = value("--resources");
+      resources_dir = value("--resources");
+    } else if (arg == "--etcd") {
+      etcd = value("--etcd");
+    } else if (arg == "--etcd-prefix") {
+      etcd_prefix = value("--etcd-prefix");
     } else if (arg == "--listen") {
       options.listen_address = value("--listen");
       if (options.listen_address.rfind(':') == std::string::npos) {
@@ -86,7 +106,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--client-ca") {
       options.tls.client_ca = value("--client-ca");
     } else if (arg == "--audit-log") {
-      options.audit_log_path = value("--audit-log");
+      audit_log_path = value("--audit-log");
     } else if (arg == "-l" || arg == "--log-level") {
       std::string v = value("--log-level");
       if (!phoenix::ParseLogLevel(v, &log_level)) {
@@ -104,16 +124,36 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (options.resources_dir.empty()) {
-    std::fprintf(stderr, "phoenix-cp: --resources DIR is required\n%s", kUsage);
+  if (resources_dir.empty() && etcd.empty()) {
+    std::fprintf(stderr, "phoenix-cp: --resources DIR or --etcd URL is required\n%s", kUsage);
     return 2;
   }
   if (const char* wrong = TlsFlagsError(options)) {
     std::fprintf(stderr, "phoenix-cp: %s\n", wrong);
     return 2;
   }
-  if (options.audit_log_path.empty())
-    options.audit_log_path = options.resources_dir + "/audit.jsonl";
+  if (!etcd.empty() && !audit_log_path.empty()) {
+    std::fprintf(stderr,
+                 "phoenix-cp: with --etcd the audit trail is kept in etcd: drop "
+                 "--audit-log\n");
+    return 2;
+  }
+  std::unique_ptr<phoenix::control_plane::ResourceStore> store;
+  if (etcd.empty()) {
+    if (audit_log_path.empty()) audit_log_path = resources_dir + "/audit.jsonl";
+    store = std::make_unique<phoenix::control_plane::DirectoryStore>(
+        resources_dir, audit_log_path, std::chrono::milliseconds(100));
+  } else {
+    auto client = phoenix::control_plane::EtcdClient::Create(
+        phoenix::control_plane::SplitEndpoints(etcd), std::chrono::milliseconds(2000));
+    if (!client.ok()) {
+      std::fprintf(stderr, "phoenix-cp: %s\n", std::string(client.status().message()).c_str());
+      return 2;
+    }
+    if (etcd_prefix.empty()) etcd_prefix = "/phoenix/";
+    store = std::make_unique<phoenix::control_plane::EtcdStore>(*std::move(client), etcd_prefix);
+    options.seed_dir = resources_dir;
+  }
   phoenix::SetLogLevel(log_level);
 
   // SIGINT/SIGTERM are taken by sigwait below: block them before any thread starts.
@@ -123,7 +163,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  phoenix::control_plane::ControlPlane control_plane(options);
+  phoenix::control_plane::ControlPlane control_plane(options, std::move(store));
   if (auto status = control_plane.Start(); !status.ok()) {
     std::fprintf(stderr, "phoenix-cp: %s\n", std::string(status.message()).c_str());
     return 1;
@@ -145,6 +185,7 @@ int main(int argc, char** argv) {
             "authenticated (node ids are self-declared); fine on a local machine only");
   }
   std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
+  PHX_LOG(kInfo, "phoenix-cp: resources from ", control_plane.store().description());
   std::fprintf(stderr, "phoenix-cp: serving ADS on %s:%d, version %llu\n", host.c_str(),
                control_plane.port(), static_cast<unsigned long long>(control_plane.version()));
   std::fflush(stderr);

@@ -247,6 +247,74 @@ class PhoenixctlTest(PhoenixTestCase):
         code, _, err = self.ctl("rollback", "latest")
         self.assertEqual(code, 2)
 
+    def restart_cp(self):
+        """A new phoenix-cp on the same directory, tokens and audit log."""
+        self.cp.close()
+        self.cp = ControlPlane(self.resources, audit_log=os.path.join(self.work, "audit.jsonl"),
+                               extra_args=("--tokens", self.tokens))
+        self.addCleanup(self.cp.close)
+
+    def test_versions_and_history_survive_a_restart(self):
+        new = self.write(os.path.join(self.work, "routes.yaml"), routes("v2"))
+        code, _, err = self.ctl("apply", "-f", new)
+        self.assertEqual(code, 0, err)
+        self.restart_cp()
+        # Counting goes on from where it was (proxies resume with their versions).
+        self.assertEqual(self.ctl_json("status")["version"], "2")
+        self.start_proxy()
+        self.assertTrue(wait_until(lambda: self.body() == "v2", timeout=10), self.cp.logs())
+        code, out, err = self.ctl("rollback", "1")
+        self.assertEqual(code, 0, err)
+        self.assertIn("applied: version 3", out)
+        self.assertTrue(wait_until(lambda: self.body() == "v1", timeout=2), self.cp.logs())
+        # An edit made while phoenix-cp was down is the next version, as `files`.
+        self.cp.close()
+        self.write(os.path.join(self.resources, "routes.yaml"), routes("edited"))
+        self.restart_cp()
+        self.assertEqual(self.ctl_json("status")["version"], "4")
+        entries = self.ctl_json("audit")["entries"]
+        self.assertEqual([(e["who"], e["version"]) for e in entries],
+                         [("files", "1"), ("alice", "2"), ("alice", "3"), ("files", "4")])
+        # The kept versions are hidden from the resource loader.
+        self.assertTrue(os.path.isdir(os.path.join(self.resources, ".phoenix-cp", "history")))
+
+    def test_delete_removes_a_file_and_refuses_a_dangling_reference(self):
+        self.start_proxy()
+        self.assertTrue(wait_until(lambda: self.body() == "v1", timeout=10), self.cp.logs())
+        # The listener names the route configuration routes.yaml defines.
+        code, _, err = self.ctl("delete", "routes.yaml")
+        self.assertEqual(code, 1, err)
+        self.assertIn("delete refused, nothing was written", err)
+        self.assertIn("Listener 'ingress'", err)
+        self.assertIn("refers to RouteConfiguration 'main'", err)
+        self.assertTrue(os.path.exists(os.path.join(self.resources, "routes.yaml")))
+        self.assertEqual(self.ctl_json("status")["version"], "1")
+        code, _, err = self.ctl("delete", "nodes/sidecar-1/missing.yaml")
+        self.assertEqual(code, 1, err)
+        self.assertIn("no file nodes/sidecar-1/missing.yaml", err)
+
+        extra = self.write(os.path.join(self.work, "extra.yaml"), {"clusters": [
+            {"name": "extra", "connect_timeout": "1s", "load_assignment": {
+                "cluster_name": "extra", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1",
+                                                   "port_value": 9}}}}]}]}}]})
+        code, _, err = self.ctl("apply", "-f", extra, "--node", "sidecar-1")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(wait_until(lambda: self.acked("sidecar-1", "Cluster") == "2"),
+                        self.cp.logs())
+        code, out, err = self.ctl("delete", "-f", extra, "--node", "sidecar-1")
+        self.assertEqual(code, 0, err)
+        self.assertIn("# removed Cluster extra (node sidecar-1)", out)
+        self.assertIn("applied: version 3", out)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.resources, "nodes", "sidecar-1", "extra.yaml")))
+        self.assertTrue(wait_until(lambda: self.acked("sidecar-1", "Cluster") == "3"),
+                        self.cp.logs())
+        last = self.ctl_json("audit")["entries"][-1]
+        self.assertEqual((last["who"], last["version"]), ("alice", "3"))
+        self.assertTrue(last["diff"].startswith("# delete nodes/sidecar-1/extra.yaml\n"), last)
+        self.assertEqual(self.body(), "v1")
+
     def test_certs_rotate_pushes_the_new_certificate(self):
         self.write(os.path.join(self.resources, "secrets.yaml"),
                    {"secrets": [tls_secret("server")]})

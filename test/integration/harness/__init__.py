@@ -18,6 +18,10 @@ Everything here talks to real processes over 127.0.0.1. The modules, by concern:
   tools/setup.sh): ``GrpcServer`` runs server.js (``phoenix.test.Echo`` of echo.proto over h2c;
   delays, failures on purpose, per-method call counts) and ``grpc_call``/``start_grpc_call``
   run the one-shot client.js and return its status, replies and metadata as a dict.
+* ``harness.control_plane``: ``ControlPlane`` runs phoenix-cp (on a directory, or as a
+  replica on etcd), ``AdsClient`` a grpc-js ADS stream against it.
+* ``harness.etcd``: ``Etcd``, a real etcd (Debian's etcd-server) on free loopback ports in a
+  temporary directory, ready once ``etcdctl endpoint health`` says so; stop/start keep its data.
 * ``harness.base``: ``PhoenixTestCase``, a ``unittest.TestCase`` base class whose test
   methods report the tail of phoenix's stderr/stdout (and the upstreams' protocol errors)
   when they fail.

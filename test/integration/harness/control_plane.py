@@ -60,13 +60,21 @@ class LineCollector:
 
 
 class ControlPlane:
-    """phoenix-cp --resources DIR --listen 127.0.0.1:0; ready once it prints its port."""
+    """phoenix-cp --resources DIR --listen 127.0.0.1:0; ready once it prints its port. With
+    ``etcd`` (an endpoint URL), a replica of the HA mode: --etcd URL, and --resources DIR only
+    when given (it seeds an empty etcd)."""
 
     def __init__(self, resources_dir, audit_log=None, extra_args=(), wait_ready=True,
-                 listen="127.0.0.1:0"):
-        self.audit_log = audit_log or os.path.join(resources_dir, "audit.jsonl")
-        args = [phoenix_cp_bin(), "--resources", resources_dir, "--listen", listen,
-                "--audit-log", self.audit_log, *extra_args]
+                 listen="127.0.0.1:0", etcd=None):
+        if etcd is None:
+            self.audit_log = audit_log or os.path.join(resources_dir, "audit.jsonl")
+            args = [phoenix_cp_bin(), "--resources", resources_dir, "--listen", listen,
+                    "--audit-log", self.audit_log, *extra_args]
+        else:
+            self.audit_log = None
+            args = [phoenix_cp_bin(), "--etcd", etcd, "--listen", listen, *extra_args]
+            if resources_dir:
+                args += ["--resources", resources_dir]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, preexec_fn=die_with_parent)
         self.stderr = LineCollector(self.proc.stderr)

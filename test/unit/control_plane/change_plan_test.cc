@@ -38,11 +38,16 @@ class ChangePlanTest : public testing::Test {
     std::ofstream(fs::path(dir_) / "clusters.yaml") << Cluster("app", 8080);
     auto files = LoadResourceFiles(dir_);
     current_ = *BuildResourceSnapshot(*files, 1);
+    in_force_ = *ReadIncomingFiles(dir_);
+  }
+  absl::StatusOr<ChangePlan> Plan(const std::vector<IncomingFile>& incoming) {
+    return PlanChange(in_force_, incoming, dir_, current_.get(), 2);
   }
   ~ChangePlanTest() override { fs::remove_all(dir_); }
 
   std::string dir_;
   std::shared_ptr<const ResourceSnapshot> current_;
+  std::vector<IncomingFile> in_force_;
 };
 
 TEST_F(ChangePlanTest, PathsMustStayInTheDirectory) {
@@ -58,9 +63,7 @@ TEST_F(ChangePlanTest, PathsMustStayInTheDirectory) {
 }
 
 TEST_F(ChangePlanTest, AChangedFileIsDiffedPerResource) {
-  auto plan =
-      PlanChange(dir_, {{"clusters.yaml", Cluster("app", 9090) + Cluster("db", 5432).substr(10)}},
-                 current_.get());
+  auto plan = Plan({{"clusters.yaml", Cluster("app", 9090) + Cluster("db", 5432).substr(10)}});
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->changes.size(), 2u);
   EXPECT_EQ(plan->changes[0], (ResourceChange{ResourceType::kCluster, "app", "changed", ""}));
@@ -77,17 +80,34 @@ TEST_F(ChangePlanTest, AChangedFileIsDiffedPerResource) {
 }
 
 TEST_F(ChangePlanTest, ErrorsNameTheFileAsSentWithLineAndColumn) {
-  auto plan = PlanChange(dir_, {{"more.yaml", "clusters:\n- name: x\n  conect_timeout: 1s\n"}},
-                         current_.get());
+  auto plan = Plan({{"more.yaml", "clusters:\n- name: x\n  conect_timeout: 1s\n"}});
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(plan.status().message()).rfind("more.yaml:3:3:", 0), 0u) << plan.status();
 }
 
 TEST_F(ChangePlanTest, SameContentIsNoChange) {
-  auto plan = PlanChange(dir_, {{"clusters.yaml", Cluster("app", 8080)}}, current_.get());
+  auto plan = Plan({{"clusters.yaml", Cluster("app", 8080)}});
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_TRUE(plan->changes.empty());
+}
+
+TEST_F(ChangePlanTest, ThePlanHoldsTheWholeNewFileSet) {
+  auto plan = Plan({{"nodes/n1/c.yaml", Cluster("n1-only", 1)}});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->files.size(), 2u);
+  EXPECT_EQ(plan->files[0].path, "clusters.yaml");
+  EXPECT_EQ(plan->files[1].path, "nodes/n1/c.yaml");
+  EXPECT_EQ(plan->candidate->per_node().at("n1").at(ResourceType::kCluster).at("n1-only").file,
+            dir_ + "/nodes/n1/c.yaml");
+}
+
+TEST_F(ChangePlanTest, ErrorsInFilesInForceNameWhereTheyAreKept) {
+  in_force_.push_back({"bad.yaml", "clusters:\n- name: x\n  conect_timeout: 1s\n"});
+  auto plan = Plan({});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(std::string(plan.status().message()).rfind(dir_ + "/bad.yaml:3:3:", 0), 0u)
+      << plan.status();
 }
 
 TEST_F(ChangePlanTest, WritesLandInTheDirectory) {

@@ -1,4 +1,4 @@
-#include "source/control_plane/snapshot_store.h"
+#include "source/control_plane/resource_snapshot.h"
 
 #include <unistd.h>
 
@@ -51,12 +51,38 @@ class ResourceDir {
   std::string path_;
 };
 
-using Kind = SnapshotStore::Outcome::Kind;
+// What the control plane does with a new state of the files: builds it as the next version
+// and says what changed; a refused state leaves the last good one in force.
+class Snapshots {
+ public:
+  enum class Kind { kAccepted, kUnchanged, kRefused };
+  struct Outcome {
+    Kind kind = Kind::kUnchanged;
+    absl::Status error;
+    std::vector<ResourceChange> changes;
+  };
+  Outcome Offer(const absl::StatusOr<std::vector<ResourceFile>>& files) {
+    Outcome outcome;
+    if (!files.ok()) return {Kind::kRefused, files.status(), {}};
+    auto snapshot = BuildResourceSnapshot(*files, current_ ? current_->version() + 1 : 1);
+    if (!snapshot.ok()) return {Kind::kRefused, snapshot.status(), {}};
+    outcome.changes = DiffSnapshots(current_.get(), **snapshot);
+    if (current_ && outcome.changes.empty()) return outcome;
+    outcome.kind = Kind::kAccepted;
+    current_ = *std::move(snapshot);
+    return outcome;
+  }
+  std::shared_ptr<const ResourceSnapshot> current() const { return current_; }
 
-TEST(SnapshotStoreTest, FirstStateIsVersionOneWithEverythingAdded) {
+ private:
+  std::shared_ptr<const ResourceSnapshot> current_;
+};
+using Kind = Snapshots::Kind;
+
+TEST(ResourceSnapshotTest, FirstStateIsVersionOneWithEverythingAdded) {
   ResourceDir dir;
   dir.Write("clusters.yaml", Cluster("app", 8080));
-  SnapshotStore store;
+  Snapshots store;
   auto outcome = store.Offer(LoadResourceFiles(dir.path()));
   ASSERT_EQ(outcome.kind, Kind::kAccepted) << outcome.error;
   EXPECT_EQ(store.current()->version(), 1u);
@@ -64,10 +90,10 @@ TEST(SnapshotStoreTest, FirstStateIsVersionOneWithEverythingAdded) {
   EXPECT_EQ(outcome.changes[0], (ResourceChange{ResourceType::kCluster, "app", "added", ""}));
 }
 
-TEST(SnapshotStoreTest, SameContentKeepsTheVersion) {
+TEST(ResourceSnapshotTest, SameContentKeepsTheVersion) {
   ResourceDir dir;
   dir.Write("clusters.yaml", Cluster("app", 8080));
-  SnapshotStore store;
+  Snapshots store;
   store.Offer(LoadResourceFiles(dir.path()));
   // Rewritten with the same content (and a comment): nothing to push.
   dir.Write("clusters.yaml", "# touched\n" + Cluster("app", 8080));
@@ -76,11 +102,11 @@ TEST(SnapshotStoreTest, SameContentKeepsTheVersion) {
   EXPECT_EQ(store.current()->version(), 1u);
 }
 
-TEST(SnapshotStoreTest, ChangesBumpTheVersionAndSayWhat) {
+TEST(ResourceSnapshotTest, ChangesBumpTheVersionAndSayWhat) {
   ResourceDir dir;
   dir.Write("a.yaml", Cluster("app", 8080));
   dir.Write("b.yaml", Cluster("db", 5432));
-  SnapshotStore store;
+  Snapshots store;
   store.Offer(LoadResourceFiles(dir.path()));
   dir.Write("a.yaml", Cluster("app", 8081));
   dir.Remove("b.yaml");
@@ -95,11 +121,11 @@ TEST(SnapshotStoreTest, ChangesBumpTheVersionAndSayWhat) {
                              }));
 }
 
-TEST(SnapshotStoreTest, NodeFilesGoToTheirNodeOnly) {
+TEST(ResourceSnapshotTest, NodeFilesGoToTheirNodeOnly) {
   ResourceDir dir;
   dir.Write("a.yaml", Cluster("app", 8080));
   dir.Write("nodes/sidecar-1/c.yaml", Cluster("cache", 6379));
-  SnapshotStore store;
+  Snapshots store;
   ASSERT_EQ(store.Offer(LoadResourceFiles(dir.path())).kind, Kind::kAccepted);
   auto snapshot = store.current();
   EXPECT_EQ(snapshot->For("sidecar-1", ResourceType::kCluster).size(), 2u);
@@ -108,10 +134,10 @@ TEST(SnapshotStoreTest, NodeFilesGoToTheirNodeOnly) {
   EXPECT_EQ(other.begin()->first, "app");
 }
 
-TEST(SnapshotStoreTest, InvalidStateIsRefusedWithItsLocationAndTheLastGoodStays) {
+TEST(ResourceSnapshotTest, InvalidStateIsRefusedWithItsLocationAndTheLastGoodStays) {
   ResourceDir dir;
   dir.Write("a.yaml", Cluster("app", 8080));
-  SnapshotStore store;
+  Snapshots store;
   store.Offer(LoadResourceFiles(dir.path()));
   dir.Write("a.yaml", "clusters:\n- name: app\n  conect_timeout: 1s\n");
   auto outcome = store.Offer(LoadResourceFiles(dir.path()));
@@ -121,22 +147,22 @@ TEST(SnapshotStoreTest, InvalidStateIsRefusedWithItsLocationAndTheLastGoodStays)
   EXPECT_EQ(store.current()->version(), 1u);
 }
 
-TEST(SnapshotStoreTest, ValidationErrorsNameTheFileAndLine) {
+TEST(ResourceSnapshotTest, ValidationErrorsNameTheFileAndLine) {
   ResourceDir dir;
   // Parses, but the proxy's own validation refuses it: the error still names file and line.
   dir.Write("a.yaml", "clusters:\n- name: ''\n");
-  SnapshotStore store;
+  Snapshots store;
   auto outcome = store.Offer(LoadResourceFiles(dir.path()));
   ASSERT_EQ(outcome.kind, Kind::kRefused);
   EXPECT_NE(outcome.error.message().find(dir.path() + "/a.yaml:2:"), std::string::npos)
       << outcome.error;
 }
 
-TEST(SnapshotStoreTest, DuplicateNamesAmongANodesFilesNameBothFiles) {
+TEST(ResourceSnapshotTest, DuplicateNamesAmongANodesFilesNameBothFiles) {
   ResourceDir dir;
   dir.Write("a.yaml", Cluster("app", 8080));
   dir.Write("nodes/sidecar-1/b.yaml", Cluster("app", 9090));
-  SnapshotStore store;
+  Snapshots store;
   auto outcome = store.Offer(LoadResourceFiles(dir.path()));
   ASSERT_EQ(outcome.kind, Kind::kRefused);
   std::string error(outcome.error.message());
