@@ -162,6 +162,11 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
       }
       node_known_ = true;
       node_id_ = request.node().id();
+      node_.id = node_id_;
+      node_.cluster = request.node().cluster();
+      for (const auto& [key, value] : request.node().metadata().fields()) {
+        if (value.has_string_value()) node_.metadata[key] = value.string_value();
+      }
       PHX_LOG(kInfo, "phoenix-cp: node ", node_id_, " connected (", peer_, ")",
               principal_.unauthenticated ? "" : absl::StrCat(" as ", principal_.name));
     }
@@ -204,7 +209,7 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
     std::map<std::string, const Resource*> out;
     for (ResourceType type : ServedTypes()) {
       if (config::TypeUrl(type) != type_url) continue;
-      for (const auto& [name, resource] : snapshot.For(node_id_, type)) {
+      for (const auto& [name, resource] : snapshot.For(node_, type)) {
         if (wanted.empty() || wanted.contains(name)) out.emplace(name, resource);
       }
     }
@@ -280,6 +285,7 @@ class AdsStream : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResp
   bool node_known_ = false;
   std::string node_id_;
   StreamSubscriptions subscriptions_;
+  NodeIdentity node_;  // From the first request: picks the scoped resources it gets.
   // Per type URL, the names of the resources last sent (to push removals last).
   std::map<std::string, std::set<std::string>> sent_names_;
   std::deque<DiscoveryResponse> pending_;

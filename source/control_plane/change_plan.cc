@@ -97,8 +97,7 @@ absl::Status WriteOne(const fs::path& target, const std::string& content) {
 absl::StatusOr<ResourceFile> ParseOne(const IncomingFile& file, const std::string& name) {
   ResourceFile parsed;
   parsed.path = name;
-  std::vector<std::string> parts = Parts(file.path);
-  if (parts.size() == 3) parsed.node = parts[1];
+  parsed.node = ScopeOfPath(file.path).value_or("");
   parsed.source_map = config::SourceMap(name);
   if (auto status = config::LoadYamlString(file.content, &parsed.resources, &parsed.source_map);
       !status.ok()) {
@@ -115,13 +114,16 @@ absl::Status CheckIncomingPath(const std::string& path) {
   };
   if (!EndsWith(path, ".yaml")) return refuse("a resource file's name ends in .yaml");
   std::vector<std::string> parts = Parts(path);
+  constexpr std::string_view kLayout =
+      "want <name>.yaml, nodes/<node id>/<name>.yaml, clusters/<node cluster>/<name>.yaml or "
+      "metadata/<key>=<value>/<name>.yaml";
   for (const std::string& part : parts) {
     if (part.empty() || part[0] == '.') {
-      return refuse("want <name>.yaml or nodes/<node id>/<name>.yaml (no '..', nothing hidden)");
+      return refuse(absl::StrCat(AbslView(kLayout), " (no '..', nothing hidden)"));
     }
   }
-  if (parts.size() == 1 || (parts.size() == 3 && parts[0] == "nodes")) return absl::OkStatus();
-  return refuse("want <name>.yaml or nodes/<node id>/<name>.yaml");
+  if (ScopeOfPath(path).has_value()) return absl::OkStatus();
+  return refuse(kLayout);
 }
 
 std::string JoinRoot(const std::string& root, const std::string& path) {

@@ -29,31 +29,58 @@ std::vector<std::string> YamlFilesIn(const fs::path& dir) {
   return files;
 }
 
-// The node ids that have a folder under `dir`/nodes, sorted.
-std::vector<std::string> NodeDirsIn(const fs::path& dir) {
-  std::vector<std::string> nodes;
+// The folders that hold scoped files: nodes/<id>, clusters/<c>, metadata/<k>=<v>.
+constexpr const char* kScopeFolders[] = {"clusters", "metadata", "nodes"};
+
+// The sub-folders of `dir`/`folder`, sorted.
+std::vector<std::string> SubFoldersIn(const fs::path& dir, const char* folder) {
+  std::vector<std::string> names;
   std::error_code ec;
-  for (fs::directory_iterator it(dir / "nodes", ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(dir / folder, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code type_ec;
-    if (it->is_directory(type_ec)) nodes.push_back(it->path().filename().string());
+    if (it->is_directory(type_ec)) names.push_back(it->path().filename().string());
   }
-  std::sort(nodes.begin(), nodes.end());
-  return nodes;
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
-// Every file to read, with the node it is for ("" for all).
+// Every file to read, with its scope ("" for all).
 std::vector<std::pair<std::string, std::string>> ListFiles(const std::string& dir) {
   std::vector<std::pair<std::string, std::string>> files;
   for (auto& path : YamlFilesIn(dir)) files.emplace_back(std::move(path), "");
-  for (const auto& node : NodeDirsIn(dir)) {
-    for (auto& path : YamlFilesIn(fs::path(dir) / "nodes" / node)) {
-      files.emplace_back(std::move(path), node);
+  for (const char* folder : kScopeFolders) {
+    for (const auto& name : SubFoldersIn(dir, folder)) {
+      auto scope = ScopeOfPath(absl::StrCat(folder, "/", name, "/x.yaml"));
+      if (!scope.has_value()) continue;  // metadata/ without '=', nodes/@...: not read.
+      for (auto& path : YamlFilesIn(fs::path(dir) / folder / name)) {
+        files.emplace_back(std::move(path), *scope);
+      }
     }
   }
   return files;
 }
 
 }  // namespace
+
+std::optional<std::string> ScopeOfPath(std::string_view relative_path) {
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    size_t slash = relative_path.find('/', start);
+    parts.emplace_back(relative_path.substr(start, slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  if (parts.size() == 1) return "";
+  if (parts.size() != 3 || parts[1].empty()) return std::nullopt;
+  if (parts[0] == "nodes" && parts[1][0] != '@') return parts[1];
+  if (parts[0] == "clusters") return "@cluster/" + parts[1];
+  if (parts[0] == "metadata") {
+    size_t equals = parts[1].find('=');
+    if (equals == 0 || equals == std::string::npos) return std::nullopt;
+    return "@metadata/" + parts[1];
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<std::vector<ResourceFile>> LoadResourceFiles(const std::string& dir) {
   std::error_code ec;

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,12 +18,20 @@ namespace phoenix::control_plane {
 // where each of its fields was written, so validation errors can name file:line:column.
 struct ResourceFile {
   std::string path;
-  // "" for a file directly in the directory (every node gets it); the node id for a file in
-  // nodes/<id>/ (only that node gets it).
+  // Its scope (ScopeOfPath): "" for a file directly in the directory (every node gets it);
+  // the node id for a file in nodes/<id>/ (only that node gets it); "@cluster/<c>" or
+  // "@metadata/<k>=<v>" for the nodes of a cluster or with a metadata value.
   std::string node;
   config::v1::StaticResources resources;
   config::SourceMap source_map;
 };
+
+// Which nodes a resource file is for, from its path relative to the resource root (its
+// scope): "" (every node) for <name>.yaml; the node id for nodes/<id>/<name>.yaml;
+// "@cluster/<c>" for clusters/<c>/<name>.yaml (nodes whose node.cluster is c);
+// "@metadata/<k>=<v>" for metadata/<k>=<v>/<name>.yaml (nodes whose metadata has the string
+// field k, equal to v). nullopt for any other path (a node id may not start with '@').
+std::optional<std::string> ScopeOfPath(std::string_view relative_path);
 
 // Reads every *.yaml directly in `dir` and in `dir`/nodes/<id>/, sorted by path. The first
 // file that does not parse is the error (file:line:column: field: message).

@@ -156,10 +156,41 @@ std::map<std::string, const Resource*> ResourceSnapshot::For(const std::string& 
   return out;
 }
 
+std::map<std::string, const Resource*> ResourceSnapshot::For(const NodeIdentity& node,
+                                                             ResourceType type) const {
+  std::map<std::string, const Resource*> out;
+  auto add = [&](const std::string& scope) {
+    const ResourcesByType* set = &common_;
+    if (!scope.empty()) {
+      auto it = per_node_.find(scope);
+      if (it == per_node_.end()) return;
+      set = &it->second;
+    }
+    auto of_type = set->find(type);
+    if (of_type == set->end()) return;
+    for (const auto& [name, resource] : of_type->second) out[name] = &resource;
+  };
+  add("");
+  if (!node.cluster.empty()) add(absl::StrCat("@cluster/", node.cluster));
+  for (const auto& [key, value] : node.metadata) add(absl::StrCat("@metadata/", key, "=", value));
+  if (!node.id.empty() && node.id[0] != '@') add(node.id);
+  return out;
+}
+
 absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
     const std::vector<ResourceFile>& files, uint64_t version) {
   std::vector<std::string> errors;
   // Each file alone, so errors carry its file:line:column.
+  // A node's cluster and metadata are its own claims (as in Envoy): secrets go only where a
+  // node's identity decides, its own folder or the common files.
+  for (const ResourceFile& file : files) {
+    if (file.node.starts_with("@") && file.resources.secrets_size() > 0) {
+      errors.push_back(absl::StrCat(file.path,
+                                    ": secrets go in nodes/<node id>/ or the common files, not "
+                                    "in clusters/ or metadata/ (a node's cluster and metadata "
+                                    "are what it claims)"));
+    }
+  }
   // A TLS context names its secret, which another file may define (secrets.yaml): each file
   // sees the other files' secrets after its own. A broken one is then reported where it is
   // used, and again by the whole-set checks below.

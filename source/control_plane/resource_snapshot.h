@@ -34,6 +34,13 @@ struct Resource {
 // A resource name -> the resource, for each type.
 using ResourcesByType = std::map<ResourceType, std::map<std::string, Resource>>;
 
+// Who a proxy says it is (its DiscoveryRequest's node): what picks the scoped files it gets.
+struct NodeIdentity {
+  std::string id;
+  std::string cluster;
+  std::map<std::string, std::string> metadata;  // The node metadata's string fields.
+};
+
 // What one accepted directory state serves: the resources every node gets, and those of each
 // node that has a nodes/<id>/ folder. Immutable once built; shared by every stream.
 class ResourceSnapshot {
@@ -45,6 +52,10 @@ class ResourceSnapshot {
   uint64_t version() const { return version_; }
   // The complete set of `type` for node `node_id`, by name (common ones and its own).
   std::map<std::string, const Resource*> For(const std::string& node_id, ResourceType type) const;
+  // The complete set of `type` for `node`: the common resources, then those of its cluster's
+  // scope, of each metadata scope it matches (in key order), and of its own id, a more specific
+  // scope's resource replacing a less specific one of the same name.
+  std::map<std::string, const Resource*> For(const NodeIdentity& node, ResourceType type) const;
   const ResourcesByType& common() const { return common_; }
   const std::map<std::string, ResourcesByType>& per_node() const { return per_node_; }
 

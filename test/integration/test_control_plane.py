@@ -131,6 +131,27 @@ class ControlPlaneTest(unittest.TestCase):
         self.assertEqual([r["type"] for r in client.responses() if r["version_info"] == "3"],
                          ["Cluster", "Listener"])
 
+    def test_a_node_gets_the_files_of_its_cluster_and_metadata(self):
+        self.write("clusters/payments/clusters.yaml", {"clusters": [cluster("ledger", 9000)]})
+        self.write("metadata/region=eu/clusters.yaml", {"clusters": [cluster("eu-db", 9001)]})
+        self.write("nodes/sidecar-1/clusters.yaml", {"clusters": [cluster("mine", 9002)]})
+        cp = self.start_cp()
+        both = self.client(cp, "sidecar-1", "--node-cluster", "payments",
+                           "--node-metadata", "region=eu,tier=gold")
+        neither = self.client(cp, "sidecar-2", "--node-cluster", "web",
+                              "--node-metadata", "region=us")
+        response = self.expect(both.wait_for_response("Cluster"), "no Cluster response")
+        self.assertEqual(response["resources"], ["app", "eu-db", "ledger", "mine"])
+        response = self.expect(neither.wait_for_response("Cluster"), "no Cluster response")
+        self.assertEqual(response["resources"], ["app"])
+
+    def test_secrets_are_refused_in_cluster_and_metadata_folders(self):
+        self.write("clusters/payments/secrets.yaml", {"secrets": [secret("payments-ca")]})
+        cp = ControlPlane(self.dir, wait_ready=False)
+        self.addCleanup(cp.close)
+        self.assertEqual(cp.proc.wait(timeout=10), 1)
+        self.assertIn("secrets go in nodes/<node id>/ or the common files", cp.stderr.text())
+
     def test_unchanged_content_keeps_the_version(self):
         cp = self.start_cp()
         self.write("clusters.yaml", None, raw="# a comment\n" +

@@ -1,7 +1,8 @@
 'use strict';
 // A real xDS client (grpc-js) for phoenix-cp's Aggregated Discovery Service (ads.proto):
 //
-//   node ads_client.js --target HOST:PORT --node ID [--types Listener,Cluster,...]
+//   node ads_client.js --target HOST:PORT --node ID [--node-cluster C] [--node-metadata k=v,...]
+//                      [--types Listener,Cluster,...]
 //                      [--resource-names a,b] [--nack-type T [--nack-version V]]
 //                      [--token TOKEN] [--ca FILE [--cert FILE --key FILE]]
 //
@@ -44,6 +45,8 @@ function parse() {
       options: {
         target: { type: 'string' },
         node: { type: 'string' },
+        'node-cluster': { type: 'string' },
+        'node-metadata': { type: 'string' },
         types: { type: 'string' },
         'resource-names': { type: 'string' },
         'nack-type': { type: 'string' },
@@ -73,6 +76,8 @@ function parse() {
   return {
     target: values.target,
     node: values.node,
+    nodeCluster: values['node-cluster'] || 'ads-client',
+    nodeMetadata: values['node-metadata'] || '',
     types,
     names: values['resource-names'] ? values['resource-names'].split(',') : [],
     nackType: values['nack-type'],
@@ -164,7 +169,18 @@ function main() {
 
   opts.types.forEach((type, index) => {
     const request = { type_url: TYPE_PREFIX + type, resource_names: opts.names };
-    if (index === 0) request.node = { id: opts.node, cluster: 'ads-client' };
+    if (index === 0) {
+      request.node = { id: opts.node, cluster: opts.nodeCluster };
+      if (opts.nodeMetadata) {
+        // k=v,k2=v2 as a google.protobuf.Struct of string values.
+        const fields = {};
+        for (const pair of opts.nodeMetadata.split(',')) {
+          const at = pair.indexOf('=');
+          fields[pair.slice(0, at)] = { stringValue: pair.slice(at + 1) };  // protobufjs's Value wrapper: camelCase.
+        }
+        request.node.metadata = { fields };
+      }
+    }
     call.write(request);
   });
 
