@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "source/common/strings.h"
 #include "source/config/yaml_loader.h"
+#include "source/control_plane/atomic_file.h"
 #include "source/control_plane/file_set.h"
 #include "source/control_plane/resource_text.h"
 #include "source/control_plane/text_diff.h"
@@ -67,30 +68,7 @@ absl::Status WriteOne(const fs::path& target, const std::string& content) {
   // A file that exists keeps its mode (one holding keys may be 0600).
   struct stat existing;
   mode_t mode = ::stat(target.c_str(), &existing) == 0 ? (existing.st_mode & 0777) : 0644;
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0)
-    return absl::UnavailableError(absl::StrCat(temp.string(), ": ", std::strerror(errno)));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int saved = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return absl::UnavailableError(absl::StrCat(temp.string(), ": ", std::strerror(saved)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fchmod(fd, mode);  // Past the umask.
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(temp.c_str(), target.c_str()) != 0) {
-    int saved = errno;
-    ::unlink(temp.c_str());
-    return absl::UnavailableError(absl::StrCat(target.string(), ": ", std::strerror(saved)));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(target.string(), temp.string(), content, mode);
 }
 
 // Parses one file; errors and source locations name it `name`.

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "source/control_plane/atomic_file.h"
 
 namespace phoenix::control_plane {
 namespace {
@@ -21,32 +22,6 @@ namespace fs = std::filesystem;
 
 constexpr char kSuffix[] = ".files";
 constexpr size_t kSuffixSize = sizeof(kSuffix) - 1;
-
-absl::Status WritePrivateFile(const std::string& path, const std::string& content) {
-  std::string temp = absl::StrCat(path, ".tmp", ::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat(temp, ": ", std::strerror(errno)));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int saved = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return absl::UnavailableError(absl::StrCat(temp, ": ", std::strerror(saved)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    int saved = errno;
-    ::unlink(temp.c_str());
-    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(saved)));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -79,7 +54,11 @@ absl::Status DirectoryHistory::Keep(uint64_t version, const FileSet& files, size
   std::error_code ec;
   fs::create_directories(folder_, ec);
   if (ec) return absl::UnavailableError(absl::StrCat(folder_, ": ", ec.message()));
-  if (auto s = WritePrivateFile(PathOf(version), EncodeFileSet(files)); !s.ok()) return s;
+  if (auto s =
+          WriteFileAtomically(PathOf(version), absl::StrCat(PathOf(version), ".tmp", ::getpid()),
+                              EncodeFileSet(files), 0600);
+      !s.ok())
+    return s;
   std::vector<uint64_t> versions = Versions();
   for (size_t i = 0; i + keep < versions.size(); ++i) fs::remove(PathOf(versions[i]), ec);
   return absl::OkStatus();
