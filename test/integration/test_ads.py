@@ -15,26 +15,12 @@ from harness.base import PhoenixTestCase
 from harness.client import http_get
 from harness.config import direct_response, make_cluster, make_listener, route, virtual_host
 from harness.control_plane import ControlPlane
+from harness.control_plane import ads_bootstrap as control_plane_bootstrap
 from harness.process import REPO_ROOT, free_port, wait_until
 
 
 def ads_bootstrap(admin_port, cp_ports, node_id="sidecar-1"):
-    return {
-        "node": {"id": node_id, "cluster": "web"},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                 "port_value": admin_port}}},
-        "dynamic_resources": {
-            "lds_config": {"ads": {}},
-            "cds_config": {"ads": {}},
-            "ads_config": {
-                "api_type": "GRPC",
-                "grpc_services": [{"google_grpc": {"target_uri": f"127.0.0.1:{p}"}}
-                                  for p in cp_ports],
-                "reconnect_base_interval": "0.05s",
-                "reconnect_max_interval": "0.2s",
-            },
-        },
-    }
+    return control_plane_bootstrap(admin_port, [f"127.0.0.1:{p}" for p in cp_ports], node_id)
 
 
 def eds_cluster(name, **options):

@@ -18,7 +18,7 @@ import unittest
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get
-from harness.control_plane import ControlPlane
+from harness.control_plane import ControlPlane, ads_bootstrap, http_body
 from harness.etcd import Etcd, etcd_available
 from harness.process import free_port, phoenix_cp_bin, phoenixctl_bin, wait_until
 
@@ -109,33 +109,11 @@ class ControlPlaneHaTest(PhoenixTestCase):
         return json.loads(out)
 
     def start_proxy(self, *replicas):
-        admin = free_port()
-        return self.start_phoenix({
-            "node": {"id": "sidecar-1", "cluster": "web"},
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                     "port_value": admin}}},
-            "dynamic_resources": {
-                "lds_config": {"ads": {}},
-                "cds_config": {"ads": {}},
-                "ads_config": {
-                    "api_type": "GRPC",
-                    "grpc_services": [{
-                        "google_grpc": {"target_uri": cp.target},
-                        "initial_metadata": [{"key": "authorization",
-                                              "value": "Bearer node-token"}]}
-                        for cp in replicas],
-                    "reconnect_base_interval": "0.05s",
-                    "reconnect_max_interval": "0.2s",
-                },
-            },
-        })
+        return self.start_phoenix(ads_bootstrap(free_port(), [cp.target for cp in replicas],
+                                                token="node-token"))
 
     def body(self):
-        try:
-            response = http_get(self.port, "/", timeout=2.0)
-        except OSError:
-            return None
-        return response.body.decode() if response.status == 200 else None
+        return http_body(self.port)
 
     def proxy_on(self, cp):
         """The proxies connected to replica ``cp`` (its status)."""

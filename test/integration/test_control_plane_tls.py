@@ -13,8 +13,7 @@ import subprocess
 import tempfile
 
 from harness.base import PhoenixTestCase
-from harness.client import http_get
-from harness.control_plane import AdsClient, ControlPlane
+from harness.control_plane import AdsClient, ControlPlane, ads_bootstrap, http_body
 from harness.grpc import GRPC_DIR, require_node
 from harness.process import free_port, phoenix_cp_bin, phoenixctl_bin, wait_until
 from harness.tls import cert_path
@@ -114,31 +113,12 @@ class ControlPlaneTlsTest(PhoenixTestCase):
         return json.loads(out)
 
     def start_proxy(self, node="sidecar-1", client="client-web", metadata=()):
-        return self.start_phoenix({
-            "node": {"id": node, "cluster": "web"},
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                     "port_value": free_port()}}},
-            "dynamic_resources": {
-                "lds_config": {"ads": {}},
-                "cds_config": {"ads": {}},
-                "ads_config": {
-                    "api_type": "GRPC",
-                    "grpc_services": [{
-                        "google_grpc": {"target_uri": self.cp.target,
-                                        "channel_credentials": ssl_credentials(client)},
-                        "initial_metadata": list(metadata)}],
-                    "reconnect_base_interval": "0.05s",
-                    "reconnect_max_interval": "0.2s",
-                },
-            },
-        })
+        return self.start_phoenix(ads_bootstrap(
+            free_port(), [self.cp.target], node_id=node,
+            channel_credentials=ssl_credentials(client), metadata=metadata))
 
     def body(self):
-        try:
-            response = http_get(self.port, "/", timeout=2.0)
-        except OSError:
-            return None
-        return response.body.decode() if response.status == 200 else None
+        return http_body(self.port)
 
     def proxy_status(self, node):
         for proxy in self.ctl_json("status")["proxies"]:

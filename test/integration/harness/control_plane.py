@@ -171,3 +171,47 @@ class AdsClient:
 
     def logs(self):
         return f"--- ads_client.js ---\n{self.stdout.text()}"
+
+
+def ads_bootstrap(admin_port, targets, node_id="sidecar-1", token=None, channel_credentials=None,
+                  metadata=()):
+    """A phoenix bootstrap that takes everything from phoenix-cp over ADS (Envoy's shape), from
+    each of ``targets`` ("host:port") in turn: with a bearer ``token`` (initial_metadata), extra
+    ``metadata`` entries, and ``channel_credentials`` (TLS), when given."""
+    initial_metadata = list(metadata)
+    if token is not None:
+        initial_metadata.append({"key": "authorization", "value": f"Bearer {token}"})
+    services = []
+    for target in targets:
+        google_grpc = {"target_uri": target}
+        if channel_credentials is not None:
+            google_grpc["channel_credentials"] = channel_credentials
+        service = {"google_grpc": google_grpc}
+        if initial_metadata:
+            service["initial_metadata"] = initial_metadata
+        services.append(service)
+    return {
+        "node": {"id": node_id, "cluster": "web"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                 "port_value": admin_port}}},
+        "dynamic_resources": {
+            "lds_config": {"ads": {}},
+            "cds_config": {"ads": {}},
+            "ads_config": {
+                "api_type": "GRPC",
+                "grpc_services": services,
+                "reconnect_base_interval": "0.05s",
+                "reconnect_max_interval": "0.2s",
+            },
+        },
+    }
+
+
+def http_body(port, path="/"):
+    """The body of a 200 answer to GET ``path`` (decoded); None for anything else."""
+    from harness.client import http_get
+    try:
+        response = http_get(port, path, timeout=2.0)
+    except OSError:
+        return None
+    return response.body.decode() if response.status == 200 else None
