@@ -35,10 +35,9 @@ constexpr int kInvalidArgument = 3;
 }  // namespace
 
 const std::vector<ResourceType>& AdsConfigSource::SubscribedTypes() {
-  static const auto* types =
-      new std::vector<ResourceType>{ResourceType::kSecret, ResourceType::kCluster,
-                                    ResourceType::kClusterLoadAssignment,
-                                    ResourceType::kRouteConfiguration, ResourceType::kListener};
+  static const auto* types = new std::vector<ResourceType>{
+      ResourceType::kSecret, ResourceType::kCluster, ResourceType::kClusterLoadAssignment,
+      ResourceType::kRouteConfiguration, ResourceType::kListener};
   return *types;
 }
 
