@@ -18,7 +18,8 @@ import unittest
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get
-from harness.control_plane import ControlPlane, ads_bootstrap, http_body
+from harness.control_plane import (
+    ControlPlane, ads_bootstrap, http_body, rds_listener, write_resource_file)
 from harness.etcd import Etcd, etcd_available
 from harness.process import free_port, phoenix_cp_bin, phoenixctl_bin, wait_until
 
@@ -30,11 +31,7 @@ node-token sidecar-1 node:sidecar-1
 
 
 def listener(port):
-    return {"listeners": [{
-        "name": "ingress",
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "http_connection_manager": {"stat_prefix": "ingress",
-                                    "rds": {"route_config_name": "main"}}}]}
+    return {"listeners": [rds_listener(port)]}
 
 
 def routes(body):
@@ -80,11 +77,7 @@ class ControlPlaneHaTest(PhoenixTestCase):
     # -- helpers ---------------------------------------------------------------------------
 
     def write(self, path, document=None, raw=None):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            f.write(raw if raw is not None else json.dumps(document, indent=1))
-        os.rename(path + ".tmp", path)
-        return path
+        return write_resource_file(path, document, raw)
 
     def start_replica(self, seed=False, listen="127.0.0.1:0"):
         cp = ControlPlane(self.seed if seed else None, etcd=self.etcd.endpoint, listen=listen,

@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 
 from harness.base import PhoenixTestCase
-from harness.control_plane import AdsClient, ControlPlane, ads_bootstrap, http_body
+from harness.control_plane import (
+    AdsClient, ControlPlane, ads_bootstrap, http_body, rds_listener, write_resource_file)
 from harness.grpc import GRPC_DIR, require_node
 from harness.process import free_port, phoenix_cp_bin, phoenixctl_bin, wait_until
 from harness.tls import cert_path
@@ -25,15 +26,8 @@ NODE_2_TOKEN = "node-2-token"
 PERMISSION_DENIED = 7
 
 
-def listener(port):
-    return {"name": "ingress",
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "http_connection_manager": {"stat_prefix": "ingress",
-                                        "rds": {"route_config_name": "main"}}}
-
-
 def listener_file(port):
-    return {"listeners": [listener(port)]}
+    return {"listeners": [rds_listener(port)]}
 
 
 def routes(body):
@@ -89,11 +83,7 @@ class ControlPlaneTlsTest(PhoenixTestCase):
         return cp
 
     def write(self, path, document=None, raw=None):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            f.write(raw if raw is not None else json.dumps(document, indent=1))
-        os.rename(path + ".tmp", path)
-        return path
+        return write_resource_file(path, document, raw)
 
     def ctl(self, *args, client="client-admin", ca="ca.crt"):
         """Runs phoenixctl with the demo CA and the client certificate ``client`` (None:

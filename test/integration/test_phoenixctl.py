@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 
 from harness.base import PhoenixTestCase
-from harness.control_plane import AdsClient, ControlPlane, ads_bootstrap, http_body
+from harness.control_plane import (
+    AdsClient, ControlPlane, ads_bootstrap, http_body, rds_listener, write_resource_file)
 from harness.grpc import GRPC_DIR, require_node
 from harness.process import free_port, phoenixctl_bin, wait_until
 from harness.tls import cert_path
@@ -24,13 +25,6 @@ TOKENS = f"""# test tokens
 {NODE_TOKEN} sidecar-1 node:sidecar-1
 {OTHER_NODE_TOKEN} sidecar-2 node:sidecar-2
 """
-
-
-def listener(port):
-    return {"name": "ingress",
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "http_connection_manager": {"stat_prefix": "ingress",
-                                        "rds": {"route_config_name": "main"}}}
 
 
 def routes(body):
@@ -63,7 +57,7 @@ class PhoenixctlTest(PhoenixTestCase):
         self.resources = os.path.join(self.dir, "resources")
         os.makedirs(self.resources)
         self.write(os.path.join(self.resources, "listeners.yaml"),
-                   {"listeners": [listener(self.port)]})
+                   {"listeners": [rds_listener(self.port)]})
         self.write(os.path.join(self.resources, "routes.yaml"), routes("v1"))
         self.tokens = self.write(os.path.join(self.work, "tokens"), raw=TOKENS)
         self.admin_token = self.write(os.path.join(self.work, "admin.token"), raw=ADMIN_TOKEN)
@@ -73,11 +67,7 @@ class PhoenixctlTest(PhoenixTestCase):
         self.addCleanup(self.cp.close)
 
     def write(self, path, document=None, raw=None):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            f.write(raw if raw is not None else json.dumps(document, indent=1))
-        os.rename(path + ".tmp", path)
-        return path
+        return write_resource_file(path, document, raw)
 
     def ctl(self, *args, token=None, server=None):
         """Runs phoenixctl; returns (exit code, stdout, stderr)."""

@@ -215,3 +215,21 @@ def http_body(port, path="/"):
     except OSError:
         return None
     return response.body.decode() if response.status == 200 else None
+
+
+def write_resource_file(path, document=None, raw=None):
+    """Writes a resource file as phoenix-cp wants to see it change: whole (a temp name it
+    ignores, then a rename). ``document`` as JSON (YAML reads it), or ``raw`` text."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write(raw if raw is not None else json.dumps(document, indent=1))
+    os.rename(path + ".tmp", path)
+    return path
+
+
+def rds_listener(port, name="ingress", route_config_name="main"):
+    """A plaintext listener on 127.0.0.1:``port`` whose routes come by name (RDS)."""
+    return {"name": name,
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "http_connection_manager": {"stat_prefix": name,
+                                        "rds": {"route_config_name": route_config_name}}}
