@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,10 +72,18 @@ class CertificateSigner {
   // not after `now` + `validity` (never past the intermediate's own not-after). The result is
   // verified against the roots before it is returned (a CA checks its own output).
   absl::StatusOr<IssuedCertificate> Issue(const std::string& csr_pem, const std::string& spiffe_id,
-                                          const std::string& node_id,
-                                          std::chrono::seconds validity, time_t now) const;
+                                          const std::string& node_id, std::chrono::seconds validity,
+                                          time_t now) const;
   const std::string& intermediate_pem() const;
   time_t not_after() const;  // The intermediate's.
+
+ private:
+  // The parsed intermediate, its key and the roots; shared by copies, so a signer is cheap to
+  // copy and move (StatusOr needs that) and OpenSSL objects never leave this library's .cc.
+  struct State;
+  CertificateSigner() = default;
+
+  std::shared_ptr<const State> state_;
 };
 
 // Who a presented certificate says its holder is.
