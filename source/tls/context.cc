@@ -61,6 +61,34 @@ int VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
   return preverify_ok;
 }
 
+// An expired identity certificate is never served: a rotation that did not happen must not
+// turn into peers accepting a dead identity. True (and the SSL marked, for the failure's
+// counter) when a certificate of `context` has expired. Any expired one refuses, even when the
+// context also holds a valid one of the other key type: OpenSSL picks which to show later.
+bool RefuseForExpiredCertificate(SSL* ssl, const TlsContext* context) {
+  time_t now = time(nullptr);
+  if (!context->HasExpiredCertificate(now)) return false;
+  SSL_set_ex_data(ssl, ExpiredCertificateIndex(), const_cast<TlsContext*>(context));
+  context->WarnExpiredCertificate(now);
+  return true;
+}
+
+// Server: every ClientHello, resumptions included (a resumed session would go on living on the
+// expired certificate; OpenSSL's cert_cb does not run for those).
+int ExpiryClientHelloCallback(SSL* ssl, int* alert, void* arg) {
+  if (!RefuseForExpiredCertificate(ssl, static_cast<const TlsContext*>(arg))) {
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+  *alert = SSL_AD_INTERNAL_ERROR;
+  return SSL_CLIENT_HELLO_ERROR;
+}
+
+// Client: when the server asks for our certificate (SslSocket offers no session to resume
+// once it has expired, so every handshake that would use it comes here).
+int ExpiryCertCallback(SSL* ssl, void* arg) {
+  return RefuseForExpiredCertificate(ssl, static_cast<const TlsContext*>(arg)) ? 0 : 1;
+}
+
 int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
                       EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
   const TlsContext* context = TlsContext::From(SSL_get_SSL_CTX(ssl));
@@ -260,6 +288,11 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
       if (local_uri_san_.empty() && san.rfind("URI:", 0) == 0) local_uri_san_ = san.substr(4);
     }
     certificates_.push_back(std::move(loaded->info));
+  }
+  if (!certificates_.empty() && server) {
+    SSL_CTX_set_client_hello_cb(ctx_.get(), ExpiryClientHelloCallback, this);
+  } else if (!certificates_.empty()) {
+    SSL_CTX_set_cert_cb(ctx_.get(), ExpiryCertCallback, this);
   }
 
   std::string vpath;
@@ -499,6 +532,9 @@ void TlsContext::CountFailure(HandshakeFailure failure) const {
     case HandshakeFailure::kOther:
       stats_->fail_other.Inc();
       break;
+    case HandshakeFailure::kExpiredCertificate:
+      stats_->fail_expired_certificate.Inc();
+      break;
   }
 }
 
@@ -525,6 +561,32 @@ void TlsContext::RefreshExpiryGauges() const {
       stats_->ecdsa_cert_expires_in_seconds.Set(seconds);
     }
   }
+}
+
+bool TlsContext::HasExpiredCertificate(time_t now) const {
+  for (const CertificateInfo& info : certificates_) {
+    if (now > info.not_after) return true;
+  }
+  return false;
+}
+
+void TlsContext::WarnExpiredCertificate(time_t now) const {
+  time_t last = last_expiry_warning_.load(std::memory_order_relaxed);
+  if (now - last < 60 ||
+      !last_expiry_warning_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    return;
+  }
+  for (const CertificateInfo& info : certificates_) {
+    if (now <= info.not_after) continue;
+    PHX_LOG(kWarn, "tls: ", description_, ": refusing handshakes: our certificate ", info.subject,
+            " (serial ", info.serial, ", from ", info.source, ") expired ", now - info.not_after,
+            "s ago; replace it");
+  }
+}
+
+int ExpiredCertificateIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
 }
 
 int RefusedPeerIndex() {

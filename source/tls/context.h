@@ -2,7 +2,9 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +35,7 @@ namespace phoenix::tls {
   COUNTER(fail_plaintext, "Handshakes failed: the peer spoke plaintext")                  \
   COUNTER(fail_protocol, "Handshakes failed: a TLS protocol error")                       \
   COUNTER(fail_other, "Handshakes failed for another reason")                             \
+  COUNTER(fail_expired_certificate, "Handshakes failed: our own certificate has expired") \
   GAUGE(ecdsa_cert_expires_in_seconds, "Seconds until the ECDSA certificate expires")     \
   GAUGE(rsa_cert_expires_in_seconds, "Seconds until the RSA certificate expires")
 struct TlsStats {
@@ -51,6 +54,7 @@ enum class HandshakeFailure {
   kPlaintext,
   kProtocol,
   kOther,
+  kExpiredCertificate,  // Ours: a certificate this side would show has expired.
 };
 
 // One TLS configuration compiled into an OpenSSL SSL_CTX, plus what the sockets made from it
@@ -97,6 +101,12 @@ class TlsContext {
   SslSessionPtr LastSession() const;
   // Sets the expiry gauges from the clock.
   void RefreshExpiryGauges() const;
+  // Whether one of its own certificates has expired at `now`: it then refuses handshakes that
+  // would show one (an expired identity certificate is never served), until a rotation
+  // replaces the context.
+  bool HasExpiredCertificate(time_t now) const;
+  // Logs (at most once a minute per context) that handshakes are refused for that.
+  void WarnExpiredCertificate(time_t now) const;
 
   // The SSL_CTX's owner, from the SSL_CTX (for OpenSSL callbacks).
   static const TlsContext* From(const SSL_CTX* ctx);
@@ -129,6 +139,7 @@ class TlsContext {
   std::vector<SanMatcher> san_matchers_;
   std::vector<unsigned char> alpn_wire_;  // Server: offered protocols, length-prefixed.
   std::shared_ptr<TicketKeyRing> ticket_keys_;
+  mutable std::atomic<time_t> last_expiry_warning_{0};
   mutable absl::Mutex session_mu_;
   mutable SslSessionPtr last_session_ ABSL_GUARDED_BY(session_mu_);
 };
@@ -136,5 +147,8 @@ class TlsContext {
 // The SSL ex_data slot (a std::string*) where certificate verification notes which peer it
 // refused, for the log line: by then OpenSSL no longer keeps the peer's certificate.
 int RefusedPeerIndex();
+// The SSL ex_data slot that is set (non-null) when the handshake was refused because the
+// context's own certificate has expired, so the failure is counted as that.
+int ExpiredCertificateIndex();
 
 }  // namespace phoenix::tls

@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "source/common/free_list.h"
@@ -68,6 +69,9 @@ constexpr char kPlaintextToTlsPortResponse[] =
 constexpr char kUnexpectedMessageAlert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a};
 
 HandshakeFailure Classify(SSL* ssl, unsigned long error) {
+  if (SSL_get_ex_data(ssl, ExpiredCertificateIndex()) != nullptr) {
+    return HandshakeFailure::kExpiredCertificate;
+  }
   if (ERR_GET_LIB(error) != ERR_LIB_SSL) return HandshakeFailure::kOther;
   switch (ERR_GET_REASON(error)) {
     case SSL_R_HTTP_REQUEST:
@@ -144,6 +148,8 @@ const char* Describe(HandshakeFailure failure) {
       return "not TLS";
     case HandshakeFailure::kOther:
       return "handshake failed";
+    case HandshakeFailure::kExpiredCertificate:
+      return "our own certificate has expired";
   }
   return "handshake failed";
 }
@@ -179,7 +185,12 @@ void SslSocket::SetCallbacks(network::TransportSocketCallbacks* callbacks) {
     SSL_set_tlsext_host_name(ssl_.get(), context_->sni().c_str());
     if (context_->verify_host()) SSL_set1_host(ssl_.get(), context_->sni().c_str());
   }
-  if (SslSessionPtr session = context_->LastSession()) SSL_set_session(ssl_.get(), session.get());
+  // A session made with a client certificate that has since expired is not offered: the
+  // full handshake then refuses to show that certificate.
+  SslSessionPtr session = context_->LastSession();
+  if (session != nullptr && !context_->HasExpiredCertificate(time(nullptr))) {
+    SSL_set_session(ssl_.get(), session.get());
+  }
 }
 
 void SslSocket::OnConnected() {

@@ -12,7 +12,8 @@
 
 namespace phoenix::tls {
 
-// A key and a certificate made in memory, signed by `issuer` (self-signed when null).
+// A key and a certificate made in memory, signed by `issuer` (self-signed when null), valid
+// from an hour ago until `valid_for_seconds` from now.
 struct TestCert {
   std::string cert_pem;
   std::string key_pem;
@@ -48,7 +49,8 @@ inline void AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
   X509_EXTENSION_free(ext);
 }
 
-inline TestCert MakeCert(const std::string& cn, const std::string& sans, const TestCert* issuer) {
+inline TestCert MakeCert(const std::string& cn, const std::string& sans, const TestCert* issuer,
+                         long valid_for_seconds = 3600) {
   TestCert out;
   out.key.reset(EVP_EC_gen("P-256"));
   out.cert.reset(X509_new());
@@ -57,7 +59,7 @@ inline TestCert MakeCert(const std::string& cn, const std::string& sans, const T
   static long serial = 1;  // Distinct serials within one process.
   ASN1_INTEGER_set(X509_get_serialNumber(cert), serial++);
   X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), valid_for_seconds);
   X509_set_pubkey(cert, out.key.get());
   X509_NAME* name = X509_get_subject_name(cert);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,

@@ -1,7 +1,9 @@
 #include "source/tls/ssl_socket.h"
 
+#include <chrono>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -273,6 +275,78 @@ TEST_F(SslSocketTest, TheOwnerMayDestroyTheSocketWhileTakingPlaintext) {
   Pump();  // ASan would catch a use after free here.
   EXPECT_EQ(server_.plaintext, "bye");
   EXPECT_EQ(server_.socket, nullptr);
+}
+
+// Sleeps until the clock is past `cert`'s not-after.
+void WaitUntilExpired(const TestCert& cert) {
+  time_t not_after = DescribeCertificate(cert.cert.get(), "").not_after;
+  while (time(nullptr) <= not_after) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+// Certificates that expire two seconds after they are made (contexts refuse to load an expired
+// one), so the test sleeps about three seconds: no clock is injected into the TLS context.
+TEST_F(SslSocketTest, AnExpiredCertificateOfOurOwnIsNeverShown) {
+  TestCert short_server = MakeCert("localhost", "DNS:localhost", &ca_, /*valid_for_seconds=*/2);
+  TestCert short_client = MakeCert("admin", "URI:spiffe://test/ns/ops/sa/admin", &ca_, 2);
+  *server_proto_.mutable_common_tls_context()->mutable_tls_certificates(0) = Inline(short_server);
+  RequireClientCertificates("spiffe://test/ns/ops/");
+  ShowClientCertificate(admin_);
+  Connect();  // Still valid.
+  ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
+  ASSERT_NE(client_tls_->LastSession(), nullptr);  // The client will offer to resume.
+  EXPECT_FALSE(server_tls_->HasExpiredCertificate(time(nullptr)));
+  // Another upstream, whose own client certificate is the short-lived one.
+  config::v1::UpstreamTlsContext expiring_proto = client_proto_;
+  *expiring_proto.mutable_common_tls_context()->mutable_tls_certificates(0) = Inline(short_client);
+  network::TransportSocketContext expiring_context{network::TransportSocketSide::kUpstream, nullptr,
+                                                   &stats_, "expiring"};
+  auto expiring_tls = TlsContext::CreateClient(expiring_proto, expiring_context, "c", errors_);
+  ASSERT_NE(expiring_tls, nullptr) << errors_.ToStatus();
+
+  WaitUntilExpired(short_server);
+  WaitUntilExpired(short_client);
+  EXPECT_TRUE(server_tls_->HasExpiredCertificate(time(nullptr)));
+  // The listener's certificate expired: it refuses the handshake, a resumption included.
+  server_ = Endpoint();
+  client_ = Endpoint();
+  server_.socket = NewServerSocket(server_);
+  client_.socket = std::make_unique<SslSocket>(client_tls_);
+  client_.socket->SetCallbacks(&client_);
+  client_.socket->OnConnected();
+  Pump();
+  EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
+  EXPECT_FALSE(client_.Has(ConnectionEvent::kConnected));
+  EXPECT_EQ(Stat("listener.test.tls.fail_expired_certificate"), 1u);
+  EXPECT_EQ(Stat("listener.test.tls.handshake"), 1u);
+
+  // The upstream's client certificate expired: asked for it, the client refuses too.
+  *server_proto_.mutable_common_tls_context()->mutable_tls_certificates(0) = Inline(server_cert_);
+  network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream, nullptr,
+                                                 &stats_, "fresh"};
+  server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
+  ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+  server_ = Endpoint();
+  client_ = Endpoint();
+  server_.socket = NewServerSocket(server_);
+  client_.socket = std::make_unique<SslSocket>(expiring_tls);
+  client_.socket->SetCallbacks(&client_);
+  client_.socket->OnConnected();
+  Pump();
+  EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
+  EXPECT_FALSE(client_.Has(ConnectionEvent::kConnected));
+  EXPECT_EQ(Stat("cluster.expiring.tls.fail_expired_certificate"), 1u);
+  EXPECT_EQ(Stat("listener.fresh.tls.handshake"), 0u);
+}
+
+TEST_F(SslSocketTest, AnUpstreamNotAskedForItsExpiredClientCertificateStillConnects) {
+  ShowClientCertificate(MakeCert("admin", "URI:spiffe://test/ns/ops/sa/admin", &ca_, 1));
+  Build();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_TRUE(client_tls_->HasExpiredCertificate(time(nullptr)));
+  client_.socket->OnConnected();
+  Pump();
+  EXPECT_TRUE(client_.Has(ConnectionEvent::kConnected));  // Never shown: nothing to refuse.
+  EXPECT_EQ(Stat("cluster.test.tls.fail_expired_certificate"), 0u);
 }
 
 TEST_F(SslSocketTest, ConfigErrorsNameTheField) {
