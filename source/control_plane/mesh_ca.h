@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "source/tls/workload_certificates.h"
@@ -23,6 +24,11 @@ struct MeshCaOptions {
   // Names this replica's intermediate (HA: each replica has its own under the same root).
   std::string replica = "default";
   std::chrono::seconds intermediate_validity{365 * 24 * 3600};
+  // The longest validity Issue grants (a longer request is cut to it). A rotation relies on
+  // it: when phoenix-cp may have issued under the old root before it (re)started, the last
+  // of those certificates is assumed to expire `max_validity` after the rotation moves to
+  // issuing from the new root.
+  std::chrono::seconds max_validity{24 * 3600};
 };
 
 // phoenix-cp's certificate authority for workload identities: a root (from files, or made on
@@ -47,6 +53,7 @@ class MeshCa {
   };
 
   static absl::StatusOr<std::unique_ptr<MeshCa>> Open(const MeshCaOptions& options);
+  ~MeshCa();
 
   const std::string& trust_domain() const { return options_.trust_domain; }
   // PEM of every root sidecars must trust now.
@@ -57,8 +64,7 @@ class MeshCa {
                                                const std::string& node_id,
                                                std::chrono::seconds validity);
   // Checks a certificate a caller presents with a proof of its key, against the bundle.
-  absl::StatusOr<tls::PresentedIdentity> Verify(const std::string& chain_pem,
-                                                std::string_view data,
+  absl::StatusOr<tls::PresentedIdentity> Verify(const std::string& chain_pem, std::string_view data,
                                                 std::string_view proof) const;
 
   // Rotation. Start: makes a new root (and this replica's intermediate under it) and adds it
@@ -72,10 +78,21 @@ class MeshCa {
   RotationStatus rotation() const;
 
  private:
-  explicit MeshCa(MeshCaOptions options) : options_(std::move(options)) {}
+  // A root, and this replica's signer under it (absent for the old root once issuance has
+  // moved to the new one).
+  struct Authority;
+
+  explicit MeshCa(MeshCaOptions options);
+  std::string Path(const std::string& name) const;
+  absl::Status WriteRotationState() const;
+  absl::Status CompleteRotation();
 
   const MeshCaOptions options_;
   mutable std::mutex mu_;
+  std::unique_ptr<Authority> current_;  // root.crt: the only root, or the old one.
+  std::unique_ptr<Authority> next_;     // next/root.crt during a rotation.
+  RotationStatus rotation_;
+  bool operator_intermediate_ = false;  // intermediate.crt/.key given: no rotation here.
 };
 
 }  // namespace phoenix::control_plane
