@@ -261,6 +261,11 @@ absl::StatusOr<tls::IssuedCertificate> MeshCa::Issue(const std::string& csr_pem,
                                                      const std::string& spiffe_id,
                                                      const std::string& node_id,
                                                      std::chrono::seconds validity) {
+  // Whoever checked the caller's entitlement, this CA names nothing outside its trust domain.
+  if (spiffe_id.rfind(absl::StrCat("spiffe://", options_.trust_domain, "/"), 0) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", spiffe_id, "' is not in trust domain ", options_.trust_domain));
+  }
   validity = std::min(validity, options_.max_validity);
   // Held while signing, so a rotation never misses a certificate issued under the old root.
   std::lock_guard<std::mutex> lock(mu_);

@@ -117,6 +117,11 @@ TEST_F(MeshCaTest, IssueThenVerifyRoundTrip) {
   EXPECT_EQ(identity->serial, issued.cert.serial);
   EXPECT_EQ(ca->Verify(issued.cert.chain_pem, "other nonce", issued.proof).status().code(),
             absl::StatusCode::kUnauthenticated);
+  auto key_elsewhere = tls::MakeKeyAndCsr("spiffe://elsewhere/ns/default/sa/web");
+  EXPECT_EQ(ca->Issue(key_elsewhere->csr_pem, "spiffe://elsewhere/ns/default/sa/web", "n", hours(1))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   // Validity is cut to max_validity.
   auto key = tls::MakeKeyAndCsr(kWeb);
   auto long_lived = ca->Issue(key->csr_pem, kWeb, "n", hours(24 * 30));
