@@ -271,5 +271,30 @@ TEST_F(MeshCaTest, ARestartResumesTheRotation) {
   EXPECT_EQ(issuing->TrustBundle(), new_root);
 }
 
+TEST_F(MeshCaTest, ACompletionCutShortIsFinishedAtOpen) {
+  auto ca = OpenCa(options_);
+  ASSERT_NE(ca, nullptr);
+  ASSERT_TRUE(ca->StartRotation().ok());
+  ASSERT_TRUE(ca->AdvanceRotation(true, time(nullptr)));
+  MeshCa::RotationStatus status = ca->rotation();
+  ca.reset();
+  // As if completion stopped right after the new root became root.crt/.key.
+  const std::string& dir = options_.dir;
+  fs::create_directories(dir + "/retired");
+  fs::copy_file(dir + "/root.crt", dir + "/retired/" + status.old_root_serial + ".crt");
+  fs::copy_file(dir + "/root.key", dir + "/retired/" + status.old_root_serial + ".key");
+  fs::copy_file(dir + "/next/root.crt", dir + "/root.crt", fs::copy_options::overwrite_existing);
+  fs::copy_file(dir + "/next/root.key", dir + "/root.key", fs::copy_options::overwrite_existing);
+  std::string new_root = Read(dir + "/root.crt");
+
+  auto reopened = OpenCa(options_);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->rotation().phase, MeshCa::RotationPhase::kNone);
+  EXPECT_EQ(reopened->TrustBundle(), new_root);
+  EXPECT_FALSE(fs::exists(dir + "/rotation"));
+  EXPECT_FALSE(fs::exists(dir + "/next"));
+  EXPECT_TRUE(VerifiesAgainst(IssueFrom(*reopened), new_root));
+}
+
 }  // namespace
 }  // namespace phoenix::control_plane

@@ -1,6 +1,8 @@
 #include "source/tls/workload_certificates.h"
 
+#include <openssl/ec.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include <chrono>
@@ -162,6 +164,33 @@ TEST_F(WorkloadCertificatesTest, CsrsAreChecked) {
   // No error names any key material.
   EXPECT_EQ(std::string(SignWithKey("garbage", "x").status().message()).find("garbage"),
             std::string::npos);
+}
+
+// A CSR for `key`, asking for kWeb.
+std::string CsrFor(EVP_PKEY* key) {
+  X509_REQ* req = X509_REQ_new();
+  X509_REQ_set_pubkey(req, key);
+  X509_REQ_sign(req, key, EVP_sha256());
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509_REQ(bio, req);
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(length));
+  BIO_free(bio);
+  X509_REQ_free(req);
+  return pem;
+}
+
+TEST_F(WorkloadCertificatesTest, WeakKeysAreRefused) {
+  EvpPkeyPtr rsa1024(EVP_RSA_gen(1024));
+  EXPECT_EQ(CsrSpiffeId(CsrFor(rsa1024.get())).status().code(), absl::StatusCode::kInvalidArgument);
+  EvpPkeyPtr p384(EVP_EC_gen("P-384"));
+  EXPECT_EQ(CsrSpiffeId(CsrFor(p384.get())).status().code(), absl::StatusCode::kInvalidArgument);
+  EvpPkeyPtr rsa2048(EVP_RSA_gen(2048));
+  std::string csr = CsrFor(rsa2048.get());
+  EXPECT_EQ(*CsrSpiffeId(csr), "");
+  auto cert = signer_->Issue(csr, kWeb, "n", hours(1), time(nullptr));
+  EXPECT_TRUE(cert.ok()) << cert.status();
 }
 
 TEST_F(WorkloadCertificatesTest, VerifyRefusesExpiredCertificates) {
