@@ -1,5 +1,6 @@
 #include "source/cli/commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -357,6 +358,69 @@ int Explain(const CliOptions& options, AdminClient& client, std::ostream& out, s
   return kExitOk;
 }
 
+void PrintCa(const admin::CaStatusResponse& ca, absl::Time now, std::ostream& out) {
+  out << "trust domain " << ca.trust_domain() << "\n"
+      << "bundle roots: " << absl::StrJoin(ca.bundle_root_serials(), ", ") << " (version "
+      << ca.bundle_version() << ")\n"
+      << "issuing under root " << ca.issuing_root_serial() << "\n";
+  if (ca.phase() == "none") {
+    out << "rotation: none in progress\n";
+    return;
+  }
+  out << "rotation: " << ca.phase() << "\n";
+  if (ca.phase() == "adding-root") {
+    out << "  step 1 of 3: the new root is in the bundle; proxies ACKed: "
+        << ca.proxies_acked_size() << ", waiting for: "
+        << (ca.proxies_waiting().empty() ? "none" : absl::StrJoin(ca.proxies_waiting(), ", "))
+        << "\n";
+  } else {
+    absl::Time expire = absl::FromUnixSeconds(ca.old_certificates_expire().seconds());
+    out << "  step 2 of 3: issuing under the new root; the old root leaves the bundle when its "
+           "last certificate expires, "
+        << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", expire, absl::UTCTimeZone()) << " (in "
+        << absl::FormatDuration(
+               absl::Trunc(std::max(expire - now, absl::ZeroDuration()), absl::Seconds(1)))
+        << ")\n";
+  }
+}
+
+int Ca(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
+  admin::CaStatusResponse response;
+  auto context = client.NewContext();
+  grpc::Status status =
+      options.args[0] == "rotate"
+          ? client.stub().CaRotate(context.get(), admin::CaRotateRequest(), &response)
+          : client.stub().CaStatus(context.get(), admin::CaStatusRequest(), &response);
+  if (!status.ok()) return Failed(client, status, err);
+  if (options.output == "json") {
+    out << Json(response) << "\n";
+    return kExitOk;
+  }
+  if (options.args[0] == "rotate") out << "rotation started\n";
+  PrintCa(response, absl::Now(), out);
+  if (!options.wait) return kExitOk;
+  // Follows the rotation: a line per change of step or of who is waited for.
+  std::string shown = response.phase() + absl::StrJoin(response.proxies_waiting(), ",");
+  while (response.phase() != "none") {
+    absl::SleepFor(absl::Seconds(1));
+    auto poll = client.NewContext();
+    status = client.stub().CaStatus(poll.get(), admin::CaStatusRequest(), &response);
+    if (!status.ok()) return Failed(client, status, err);
+    std::string now_shown = response.phase() + absl::StrJoin(response.proxies_waiting(), ",");
+    if (now_shown == shown) continue;
+    shown = now_shown;
+    out << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::UTCTimeZone());
+    if (response.phase() == "none") {
+      out << "step 3 of 3: the old root left the bundle; rotation done\n";
+      PrintCa(response, absl::Now(), out);
+    } else {
+      PrintCa(response, absl::Now(), out);
+    }
+    out.flush();
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out,
@@ -372,6 +436,7 @@ int RunCommand(const CliOptions& options, AdminClient& client, std::ostream& out
   if (c == "status") return Status(options, client, out, err);
   if (c == "audit") return Audit(options, client, out, err);
   if (c == "explain") return Explain(options, client, out, err);
+  if (c == "ca") return Ca(options, client, out, err);
   err << "phoenixctl: unknown command '" << c << "'\n" << kUsage;
   return kExitUsage;
 }

@@ -29,6 +29,12 @@ const char kUsage[] =
     "  explain --node ID [METHOD] PATH [--listener NAME] [--host H] [-H 'name: value']...\n"
     "          [--principal ID] [--source IP] [-o json]   what the node's config does with\n"
     "                                  that request: normalization, filters, route\n"
+    "  ca status [-o json]             the mesh CA: roots in the trust bundle, the one\n"
+    "                                  issuing, a rotation's step and who has ACKed it\n"
+    "  ca rotate [--wait]              start a root rotation: the new root joins the bundle;\n"
+    "                                  once every proxy ACKed it, issuing moves to it; once\n"
+    "                                  the old root's certificates expired, it is dropped\n"
+    "                                  (--wait: show each step until the end)\n"
     "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
     "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node, clusters/<c>/*.yaml and\n"
     "metadata/<key>=<value>/*.yaml for the nodes of a cluster or metadata). Default server\n"
@@ -40,7 +46,7 @@ const char kUsage[] =
 absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   static const std::set<std::string> kCommands = {"apply",   "diff",   "validate", "get",
                                                   "status",  "audit",  "rollback", "certs",
-                                                  "explain", "delete", "help"};
+                                                  "explain", "delete", "ca",       "help"};
   CliOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -93,6 +99,9 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
       auto v = value();
       if (!v.ok()) return v.status();
       options.files.push_back(*v);
+      continue;
+    } else if (arg == "--wait") {
+      options.wait = true;
       continue;
     } else if (arg == "-h" || arg == "--help") {
       options.command = "help";
@@ -151,8 +160,15 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError(
         "--listener, --host, --principal, --source and -H are for explain");
   }
+  if (c == "ca" &&
+      (options.args.size() != 1 || (options.args[0] != "status" && options.args[0] != "rotate"))) {
+    return absl::InvalidArgumentError("ca wants: status | rotate [--wait]");
+  }
+  if (options.wait && !(c == "ca" && options.args[0] == "rotate")) {
+    return absl::InvalidArgumentError("--wait is for ca rotate");
+  }
   if (c != "get" && c != "rollback" && c != "certs" && c != "explain" && c != "delete" &&
-      !options.args.empty()) {
+      c != "ca" && !options.args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", options.args[0], "'"));
   }
   if (options.client_cert.empty() != options.client_key.empty()) {

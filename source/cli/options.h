@@ -31,6 +31,7 @@ struct CliOptions {
   std::string principal;                                     // --principal (mTLS identity)
   std::string source;                                        // --source IP
   std::vector<std::pair<std::string, std::string>> headers;  // -H 'name: value', repeatable
+  bool wait = false;  // ca rotate --wait: follow the rotation to its end.
 };
 
 // Usage errors are INVALID_ARGUMENT with a message for the user.

@@ -353,6 +353,30 @@ std::shared_ptr<const FilterChainManager> BuildFilterChains(const v1::Listener& 
   return std::make_shared<FilterChainManager>(std::move(chains), std::move(default_chain));
 }
 
+void ValidateWorkloadIdentity(const v1::Bootstrap& bootstrap, ConfigErrors& errors) {
+  const auto& identity = bootstrap.workload_identity();
+  const std::string path = "workload_identity";
+  if (!bootstrap.has_dynamic_resources()) {
+    errors.Add(path,
+               "needs dynamic_resources.ads_config: phoenix-cp issues the certificate over it");
+  }
+  if (bootstrap.node().id().empty()) {
+    errors.Add("node.id", "a workload identity is issued to a node: give node.id");
+  }
+  const std::string& id = identity.spiffe_id();
+  if (!id.empty() && (!id.starts_with("spiffe://") || id.find('/', 9) == std::string::npos ||
+                      id.find_first_of(" \t\r\n\"") != std::string::npos)) {
+    errors.Add(path + ".spiffe_id",
+               "a SPIFFE ID: spiffe://<trust-domain>/ns/<namespace>/sa/<service>");
+  }
+  if (identity.has_validity()) {
+    auto validity = ToMilliseconds(identity.validity());
+    if (validity < std::chrono::seconds(10) || validity > std::chrono::hours(24 * 366)) {
+      errors.Add(path + ".validity", "between 10s and 366 days");
+    }
+  }
+}
+
 void ValidateDynamicResources(const v1::DynamicResources& dynamic, ConfigErrors& errors) {
   const std::string path = "dynamic_resources";
   const auto& ads = dynamic.ads_config();
@@ -482,6 +506,7 @@ absl::StatusOr<std::shared_ptr<ConfigSnapshot>> BuildSnapshot(const v1::Bootstra
   if (bootstrap.has_dynamic_resources()) {
     ValidateDynamicResources(bootstrap.dynamic_resources(), errors);
   }
+  if (bootstrap.has_workload_identity()) ValidateWorkloadIdentity(bootstrap, errors);
 
   const auto& resources = bootstrap.static_resources();
   network::SecretMap secrets;

@@ -18,7 +18,8 @@ bool Unpack(const std::vector<google::protobuf::Any>& resources,
 }
 
 // The resources of `update` laid over those of `previous` (may be null), type by type.
-absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnapshot* previous) {
+absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnapshot* previous,
+                                    const std::map<std::string, v1::Secret>& local_secrets) {
   v1::Bootstrap bootstrap;
   if (previous != nullptr) bootstrap = previous->bootstrap;
   if (update.bootstrap != nullptr) {
@@ -53,13 +54,19 @@ absl::StatusOr<v1::Bootstrap> Merge(const ConfigUpdate& update, const ConfigSnap
           absl::StrCat("a ", AbslView(TypeName(type)), " resource does not unpack"));
     }
   }
+  // Local secrets win over delivered ones of the same name.
+  auto* secrets = resources->mutable_secrets();
+  for (int i = secrets->size() - 1; i >= 0; --i) {
+    if (local_secrets.contains(secrets->Get(i).name())) secrets->DeleteSubrange(i, 1);
+  }
+  for (const auto& [name, secret] : local_secrets) *secrets->Add() = secret;
   return bootstrap;
 }
 
 }  // namespace
 
 absl::Status SnapshotBuilder::OnConfigUpdate(const ConfigUpdate& update) {
-  auto bootstrap = Merge(update, current_.get());
+  auto bootstrap = Merge(update, current_.get(), local_secrets_);
   if (!bootstrap.ok()) return bootstrap.status();
   // Resources from a control plane arrive one type at a time: references are not typos.
   SourceKind kind = bootstrap->has_dynamic_resources() ? SourceKind::kDynamic : kind_;
@@ -71,6 +78,12 @@ absl::Status SnapshotBuilder::OnConfigUpdate(const ConfigUpdate& update) {
   ++next_version_;
   current_ = std::move(built);
   return absl::OkStatus();
+}
+
+absl::Status SnapshotBuilder::SetLocalSecret(const v1::Secret& secret) {
+  local_secrets_[secret.name()] = secret;
+  if (current_ == nullptr) return absl::OkStatus();  // Goes in with the first update.
+  return OnConfigUpdate(ConfigUpdate());
 }
 
 absl::Status SnapshotBuilder::Rebuild() {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -31,6 +32,12 @@ class SnapshotBuilder : public ConfigUpdateCallbacks {
   // without any config change. A failure keeps the snapshot in force.
   absl::Status Rebuild();
 
+  // Serves `secret` beside the source's secrets, replacing one of the same name, from now on
+  // (the workload certificate the proxy was issued: it comes from no config source). Rebuilds
+  // the snapshot in force with it; an error keeps the snapshot in force, and the secret is
+  // still kept for later updates.
+  absl::Status SetLocalSecret(const v1::Secret& secret);
+
   // The snapshot last published; null before the first.
   const std::shared_ptr<const ConfigSnapshot>& current() const { return current_; }
 
@@ -40,6 +47,7 @@ class SnapshotBuilder : public ConfigUpdateCallbacks {
   Publisher publisher_;
   std::shared_ptr<const ConfigSnapshot> current_;
   uint64_t next_version_ = 1;
+  std::map<std::string, v1::Secret> local_secrets_;  // By name.
 };
 
 }  // namespace phoenix::config

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,20 @@ class AdminBackend {
                                                     const std::string& certificate_chain,
                                                     const std::string& private_key,
                                                     const std::string& who) = 0;
+  // The mesh CA and its rotation (FAILED_PRECONDITION without one).
+  struct CaState {
+    std::string trust_domain;
+    std::string phase;  // "none", "adding-root", "issuing-from-new"
+    std::vector<std::string> bundle_root_serials;
+    std::string issuing_root_serial;
+    uint64_t bundle_version = 0;
+    std::vector<std::string> proxies_acked;
+    std::vector<std::string> proxies_waiting;
+    time_t old_certificates_expire = 0;
+  };
+  virtual absl::StatusOr<CaState> CaStatus() = 0;
+  // Starts a root rotation, audited as `who`.
+  virtual absl::StatusOr<CaState> StartCaRotation(const std::string& who) = 0;
   // The snapshot in force.
   virtual std::shared_ptr<const ResourceSnapshot> Snapshot() const = 0;
   virtual std::vector<ProxyStatus> Proxies() const = 0;

@@ -146,6 +146,45 @@ grpc::ServerUnaryReactor* AdminService::Delete(grpc::CallbackServerContext* cont
   });
 }
 
+namespace {
+
+void FillCa(const AdminBackend::CaState& state, admin::CaStatusResponse* out) {
+  out->set_trust_domain(state.trust_domain);
+  out->set_phase(state.phase);
+  for (const auto& serial : state.bundle_root_serials) out->add_bundle_root_serials(serial);
+  out->set_issuing_root_serial(state.issuing_root_serial);
+  out->set_bundle_version(state.bundle_version);
+  for (const auto& node : state.proxies_acked) out->add_proxies_acked(node);
+  for (const auto& node : state.proxies_waiting) out->add_proxies_waiting(node);
+  if (state.old_certificates_expire != 0) {
+    out->mutable_old_certificates_expire()->set_seconds(state.old_certificates_expire);
+  }
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::CaStatus(grpc::CallbackServerContext* context,
+                                                 const admin::CaStatusRequest*,
+                                                 admin::CaStatusResponse* response) {
+  return Answer(context, [&](const Principal&) {
+    auto state = backend_.CaStatus();
+    if (!state.ok()) return ToGrpc(state.status());
+    FillCa(*state, response);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::CaRotate(grpc::CallbackServerContext* context,
+                                                 const admin::CaRotateRequest*,
+                                                 admin::CaStatusResponse* response) {
+  return Answer(context, [&](const Principal& principal) {
+    auto state = backend_.StartCaRotation(principal.name);
+    if (!state.ok()) return ToGrpc(state.status());
+    FillCa(*state, response);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* AdminService::Rollback(grpc::CallbackServerContext* context,
                                                  const admin::RollbackRequest* request,
                                                  admin::ApplyResponse* response) {

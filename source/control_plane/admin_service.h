@@ -42,6 +42,12 @@ class AdminService : public service::admin::v1::ControlPlaneAdminService::Callba
   grpc::ServerUnaryReactor* Audit(grpc::CallbackServerContext* context,
                                   const service::admin::v1::AuditRequest* request,
                                   service::admin::v1::AuditResponse* response) override;
+  grpc::ServerUnaryReactor* CaStatus(grpc::CallbackServerContext* context,
+                                     const service::admin::v1::CaStatusRequest* request,
+                                     service::admin::v1::CaStatusResponse* response) override;
+  grpc::ServerUnaryReactor* CaRotate(grpc::CallbackServerContext* context,
+                                     const service::admin::v1::CaRotateRequest* request,
+                                     service::admin::v1::CaStatusResponse* response) override;
   grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* context,
                                     const service::admin::v1::ExplainRequest* request,
                                     service::admin::v1::ExplainResponse* response) override;

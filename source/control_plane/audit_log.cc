@@ -45,6 +45,23 @@ std::string AuditLog::RefusedLine(absl::Time time, const std::string& who,
                       ", \"refused\": ", Quoted(error), "}");
 }
 
+std::string AuditLog::IssuedLine(absl::Time time, const std::string& who, const std::string& node,
+                                 const std::string& identity, const std::string& serial,
+                                 absl::Time not_after) {
+  return absl::StrCat(
+      "{\"time\": ", Quoted(Rfc3339(time)), ", \"who\": ", Quoted(who),
+      ", \"node\": ", Quoted(node), ", \"issued\": {\"identity\": ", Quoted(identity),
+      ", \"serial\": ", Quoted(serial), ", \"not_after\": ", Quoted(Rfc3339(not_after)), "}}");
+}
+
+std::string AuditLog::IssueRefusedLine(absl::Time time, const std::string& who,
+                                       const std::string& node, const std::string& identity,
+                                       const std::string& error) {
+  return absl::StrCat("{\"time\": ", Quoted(Rfc3339(time)), ", \"who\": ", Quoted(who),
+                      ", \"node\": ", Quoted(node), ", \"identity\": ", Quoted(identity),
+                      ", \"refused\": ", Quoted(error), "}");
+}
+
 absl::StatusOr<std::vector<std::string>> AuditLog::ReadLines() const {
   std::vector<std::string> lines;
   std::ifstream file(path_);

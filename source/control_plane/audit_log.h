@@ -26,6 +26,16 @@ class AuditLog {
   // {"time", "who", "refused": error}
   static std::string RefusedLine(absl::Time time, const std::string& who, const std::string& error);
 
+  // A workload certificate phoenix-cp issued: {"time", "who", "node", "issued": {"identity",
+  // "serial", "not_after"}}.
+  static std::string IssuedLine(absl::Time time, const std::string& who, const std::string& node,
+                                const std::string& identity, const std::string& serial,
+                                absl::Time not_after);
+  // A certificate request refused: {"time", "who", "node", "identity", "refused": why}.
+  static std::string IssueRefusedLine(absl::Time time, const std::string& who,
+                                      const std::string& node, const std::string& identity,
+                                      const std::string& error);
+
   // Appends one line (one write: lines of concurrent writers never mix).
   absl::Status Append(const std::string& line);
 

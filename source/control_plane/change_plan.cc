@@ -123,7 +123,8 @@ absl::StatusOr<std::vector<ResourceFile>> ParseResourceFiles(const std::vector<I
 absl::StatusOr<ChangePlan> PlanChange(const std::vector<IncomingFile>& base,
                                       const std::vector<IncomingFile>& incoming,
                                       const std::string& root, const ResourceSnapshot* current,
-                                      uint64_t version) {
+                                      uint64_t version,
+                                      const std::vector<config::v1::Secret>& provided) {
   std::vector<std::string> errors;
   for (const IncomingFile& sent : incoming) {
     if (auto status = CheckIncomingPath(sent.path); !status.ok()) {
@@ -149,7 +150,7 @@ absl::StatusOr<ChangePlan> PlanChange(const std::vector<IncomingFile>& base,
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 
-  auto candidate = BuildResourceSnapshot(parsed, version);
+  auto candidate = BuildResourceSnapshot(parsed, version, provided);
   if (!candidate.ok()) return candidate.status();
   plan.changes = DiffSnapshots(current, **candidate);
   plan.candidate = *std::move(candidate);

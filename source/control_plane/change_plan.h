@@ -43,11 +43,13 @@ std::string JoinRoot(const std::string& root, const std::string& path);
 // replaced) as version `version`: each incoming path checked, each file parsed (errors name
 // an incoming file as sent, a base file as root/path, with line:column), and the whole
 // validated as the proxy would (BuildResourceSnapshot). INVALID_ARGUMENT lists every error,
-// one per line. A rollback passes no base: its files are the whole new set.
+// one per line. A rollback passes no base: its files are the whole new set. `provided`: as
+// BuildResourceSnapshot takes them.
 absl::StatusOr<ChangePlan> PlanChange(const std::vector<IncomingFile>& base,
                                       const std::vector<IncomingFile>& incoming,
                                       const std::string& root, const ResourceSnapshot* current,
-                                      uint64_t version);
+                                      uint64_t version,
+                                      const std::vector<config::v1::Secret>& provided = {});
 
 // Parses `files` (kept under `root`) into what BuildResourceSnapshot takes; the first file
 // that does not parse is the error (root/path:line:column: ...).

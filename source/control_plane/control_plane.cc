@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/logging.h"
@@ -11,18 +12,36 @@
 #include "source/control_plane/reference_check.h"
 #include "source/control_plane/resource_text.h"
 #include "source/tls/certificate.h"
+#include "source/tls/workload_certificates.h"
 
 namespace phoenix::control_plane {
 namespace {
 
 constexpr const char* kWho = "files";  // A change made in the directory itself.
 constexpr const char* kSeeder = "seed";
+constexpr const char* kMeshCa = "phoenix-cp mesh CA";
+// The file (in the resources, every node's) that holds the Secret "trust_bundle".
+constexpr const char* kTrustBundleFile = "mesh-trust-bundle.yaml";
+constexpr const char* kTrustBundleSecret = "trust_bundle";
+constexpr const char* kWorkloadSecret = "workload_certificate";
 // How often a commit is tried over a newer state before giving up.
 constexpr int kCommitAttempts = 5;
 
 bool Unreachable(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+const char* PhaseName(MeshCa::RotationPhase phase) {
+  switch (phase) {
+    case MeshCa::RotationPhase::kNone:
+      return "none";
+    case MeshCa::RotationPhase::kAddingRoot:
+      return "adding-root";
+    case MeshCa::RotationPhase::kIssuingFromNew:
+      return "issuing-from-new";
+  }
+  return "unknown";
 }
 
 }  // namespace
@@ -38,6 +57,9 @@ absl::Status ControlPlane::Start() {
   auth_ = *std::move(auth);
   auto credentials = MakeServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
+  if (!options_.identity.ca_dir.empty()) {
+    if (auto opened = OpenMeshCa(); !opened.ok()) return opened;
+  }
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   for (std::chrono::milliseconds wait{100};;
        wait = std::min(wait * 2, std::chrono::milliseconds(2000))) {
@@ -58,16 +80,187 @@ absl::Status ControlPlane::Start() {
     PHX_LOG(kWarn, "phoenix-cp: ", status.message(), "; trying again in ", wait.count(), " ms");
     std::this_thread::sleep_for(wait);
   }
+  if (ca_ != nullptr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto synced = SyncTrustBundleLocked(kMeshCa); !synced.ok()) return synced;
+    // Restarted in mid-rotation: proxies ACK what they are sent from now on.
+    if (bundle_version_ == 0) bundle_version_ = version_;
+  }
   admin_ = std::make_unique<AdminService>(*this, *auth_);
   server_ = std::make_unique<AdsServer>(Snapshot(), auth_.get());
-  auto port = server_->Start(options_.listen_address, *credentials, {admin_.get()});
+  std::vector<grpc::Service*> services = {admin_.get()};
+  if (identity_ != nullptr) services.push_back(identity_.get());
+  auto port = server_->Start(options_.listen_address, *credentials, services);
   if (!port.ok()) return port.status();
   port_ = *port;
   store_->Watch([this] { Refresh(); });
+  if (ca_ != nullptr) rotation_thread_ = std::thread([this] { DriveRotation(); });
   return absl::OkStatus();
 }
 
+absl::Status ControlPlane::OpenMeshCa() {
+  const MeshIdentityOptions& identity = options_.identity;
+  MeshCaOptions ca_options;
+  ca_options.dir = identity.ca_dir;
+  ca_options.trust_domain = identity.trust_domain;
+  ca_options.generate = identity.ca_generate;
+  ca_options.replica = identity.replica;
+  ca_options.max_validity = identity.max_validity;
+  auto ca = MeshCa::Open(ca_options);
+  if (!ca.ok()) return ca.status();
+  ca_ = *std::move(ca);
+  IdentityEntitlements entitlements(identity.trust_domain);
+  if (!identity.identities_path.empty()) {
+    auto loaded = IdentityEntitlements::Load(identity.identities_path, identity.trust_domain);
+    if (!loaded.ok()) return loaded.status();
+    entitlements = *std::move(loaded);
+  }
+  CertificateIssuance::Limits limits;
+  limits.max_validity = identity.max_validity;
+  limits.default_validity = std::min(limits.default_validity, identity.max_validity);
+  issuance_ = std::make_unique<CertificateIssuance>(
+      *ca_, auth_.get(), std::move(entitlements), limits, [this](const std::string& line) {
+        if (auto s = store_->AppendAudit(line); !s.ok()) {
+          PHX_LOG(kError, "phoenix-cp: could not write the audit record: ", s.message());
+        }
+      });
+  identity_ = std::make_unique<IdentityService>(*issuance_);
+
+  // Validation stands in for what each proxy will have: a workload certificate (one made for
+  // the purpose, never served) and the bundle.
+  // (A self-signed certificate of its own: validation checks that a key matches its
+  // certificate and that it is valid, not who signed it.)
+  auto stand_in = tls::GenerateRootCa(identity.trust_domain, "phoenix-cp validation stand-in",
+                                      std::chrono::hours(24 * 3650));
+  if (!stand_in.ok()) return stand_in.status();
+  config::v1::Secret workload;
+  workload.set_name(kWorkloadSecret);
+  workload.mutable_tls_certificate()->mutable_certificate_chain()->set_inline_string(
+      stand_in->cert_pem);
+  workload.mutable_tls_certificate()->mutable_private_key()->set_inline_string(stand_in->key_pem);
+  config::v1::Secret bundle;
+  bundle.set_name(kTrustBundleSecret);
+  bundle.mutable_validation_context()->mutable_trusted_ca()->set_inline_string(ca_->TrustBundle());
+  provided_secrets_ = {workload, bundle};
+  PHX_LOG(kInfo, "phoenix-cp: mesh CA in ", identity.ca_dir, " (trust domain ",
+          identity.trust_domain, "): issuing workload certificates, at most ",
+          identity.max_validity.count(), " s");
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who) {
+  config::v1::StaticResources resources;
+  config::v1::Secret* secret = resources.add_secrets();
+  secret->set_name(kTrustBundleSecret);
+  secret->mutable_validation_context()->mutable_trusted_ca()->set_inline_string(ca_->TrustBundle());
+  std::string text =
+      absl::StrCat("# Written by phoenix-cp: the mesh CA's roots (", options_.identity.ca_dir,
+                   "), which sidecars trust.\n# Do not edit: phoenix-cp writes it again.\n",
+                   RenderMessage(resources, TextFormat::kYaml));
+  for (const IncomingFile& file : files_) {
+    if (file.path == kTrustBundleFile && file.content == text) return absl::OkStatus();
+  }
+  std::vector<IncomingFile> sent = {{kTrustBundleFile, text}};
+  auto applied = CommitLocked(
+      [&](const FileSet& in_force) { return MergeFileSets(in_force, sent); }, sent, who, {});
+  if (!applied.ok()) {
+    return absl::Status(
+        applied.status().code(),
+        absl::StrCat("cannot publish the mesh trust bundle: ", applied.status().message()));
+  }
+  bundle_version_ = applied->version;
+  PHX_LOG(kInfo, "phoenix-cp: trust bundle (roots ",
+          absl::StrJoin(tls::CertificateSerials(ca_->TrustBundle()), ", "),
+          ") published as version ", applied->version);
+  return absl::OkStatus();
+}
+
+AdminBackend::CaState ControlPlane::CaStateLocked() const {
+  CaState state;
+  MeshCa::RotationStatus rotation = ca_->rotation();
+  state.trust_domain = ca_->trust_domain();
+  state.phase = PhaseName(rotation.phase);
+  state.bundle_root_serials = tls::CertificateSerials(ca_->TrustBundle());
+  state.issuing_root_serial =
+      rotation.phase == MeshCa::RotationPhase::kIssuingFromNew
+          ? rotation.new_root_serial
+          : (rotation.phase == MeshCa::RotationPhase::kNone && !state.bundle_root_serials.empty()
+                 ? state.bundle_root_serials.front()
+                 : rotation.old_root_serial);
+  state.bundle_version = bundle_version_;
+  state.old_certificates_expire = rotation.old_certificates_expire;
+  const std::string secret_type(config::TypeUrl(ResourceType::kSecret));
+  for (const ProxyStatus& proxy : server_ ? server_->Proxies() : std::vector<ProxyStatus>()) {
+    uint64_t acked = 0;
+    if (auto it = proxy.types.find(secret_type); it != proxy.types.end()) {
+      if (!absl::SimpleAtoi(it->second.acked_version, &acked)) acked = 0;
+    }
+    (acked >= bundle_version_ ? state.proxies_acked : state.proxies_waiting)
+        .push_back(proxy.node_id);
+  }
+  return state;
+}
+
+absl::StatusOr<AdminBackend::CaState> ControlPlane::CaStatus() {
+  if (ca_ == nullptr) {
+    return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return CaStateLocked();
+}
+
+absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::string& who) {
+  if (ca_ == nullptr) {
+    return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto started = ca_->StartRotation(); !started.ok()) return started;
+  PHX_LOG(kInfo, "phoenix-cp: root rotation started by ", who, ": new root ",
+          ca_->rotation().new_root_serial, " joins the trust bundle");
+  if (auto synced = SyncTrustBundleLocked(absl::StrCat(who, " (CA rotation: add the new root)"));
+      !synced.ok()) {
+    return synced;
+  }
+  rotation_cv_.notify_all();
+  return CaStateLocked();
+}
+
+void ControlPlane::DriveRotation() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    rotation_cv_.wait_for(lock, std::chrono::milliseconds(500));
+    if (stopping_) break;
+    MeshCa::RotationStatus before = ca_->rotation();
+    if (before.phase == MeshCa::RotationPhase::kNone) continue;
+    CaState state = CaStateLocked();
+    if (!ca_->AdvanceRotation(state.proxies_waiting.empty(), time(nullptr))) continue;
+    MeshCa::RotationStatus after = ca_->rotation();
+    if (after.phase == MeshCa::RotationPhase::kIssuingFromNew) {
+      PHX_LOG(kInfo, "phoenix-cp: CA rotation: every proxy (", state.proxies_acked.size(),
+              ") runs the new bundle; issuing under root ", after.new_root_serial,
+              " now; the old root stays until its last certificate expires at ",
+              absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromTimeT(after.old_certificates_expire),
+                               absl::UTCTimeZone()));
+    } else {
+      PHX_LOG(kInfo, "phoenix-cp: CA rotation: every certificate under root ",
+              before.old_root_serial, " has expired; it leaves the trust bundle");
+    }
+    std::string step = after.phase == MeshCa::RotationPhase::kNone ? "drop the old root"
+                                                                   : "issue under the new root";
+    if (auto synced = SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (CA rotation: ", step, ")"));
+        !synced.ok()) {
+      PHX_LOG(kError, "phoenix-cp: CA rotation: ", synced.message());
+    }
+  }
+}
+
 void ControlPlane::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  rotation_cv_.notify_all();
+  if (rotation_thread_.joinable()) rotation_thread_.join();
   store_->StopWatching();  // First: a change seen now would be pushed through server_.
   if (server_) server_->Shutdown();
 }
@@ -113,7 +306,8 @@ absl::Status ControlPlane::RefreshLocked(bool starting) {
 
     // Files changed outside the admin service (the directory edited by hand), or nothing is in
     // force yet: validated and committed as the next version.
-    auto plan = PlanChange(files, {}, store_->root(), current_.get(), state->version + 1);
+    auto plan = PlanChange(files, {}, store_->root(), current_.get(), state->version + 1,
+                           provided_secrets_);
     if (!plan.ok()) {
       if (starting) return plan.status();
       std::string error(plan.status().message());
@@ -163,7 +357,7 @@ void ControlPlane::AdoptLocked(uint64_t version) {
   }
   auto parsed = ParseResourceFiles(files, store_->root());
   if (!parsed.ok()) return fail(parsed.status());
-  auto snapshot = BuildResourceSnapshot(*parsed, version);
+  auto snapshot = BuildResourceSnapshot(*parsed, version, provided_secrets_);
   if (!snapshot.ok()) return fail(snapshot.status());
   size_t changes = DiffSnapshots(current_.get(), **snapshot).size();
   if (current_ != nullptr) {
@@ -193,7 +387,8 @@ namespace phoenix::control_plane {
 absl::StatusOr<std::vector<ResourceDiffText>> ControlPlane::Plan(
     const std::vector<IncomingFile>& files) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto plan = PlanChange(files_, files, store_->root(), current_.get(), version_ + 1);
+  auto plan =
+      PlanChange(files_, files, store_->root(), current_.get(), version_ + 1, provided_secrets_);
   if (!plan.ok()) return plan.status();
   return DescribeChanges(current_.get(), *plan->candidate, plan->changes);
 }
@@ -320,7 +515,8 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::CommitLocked(
       return files.status();
     }
     // The sent files are laid over the new set once more so their errors name them as sent.
-    auto plan = PlanChange(*files, sent, store_->root(), current_.get(), version_ + 1);
+    auto plan =
+        PlanChange(*files, sent, store_->root(), current_.get(), version_ + 1, provided_secrets_);
     if (!plan.ok()) return refuse(plan.status());
     if (options.refuse_dangling_references) {
       auto dangling = NewDanglingReferences(current_.get(), *plan->candidate);

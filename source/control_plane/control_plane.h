@@ -1,20 +1,36 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "source/control_plane/admin_backend.h"
 #include "source/control_plane/admin_service.h"
 #include "source/control_plane/ads_server.h"
+#include "source/control_plane/certificate_issuance.h"
+#include "source/control_plane/identity_service.h"
+#include "source/control_plane/mesh_ca.h"
 #include "source/control_plane/resource_store.h"
 #include "source/control_plane/server_credentials.h"
 
 namespace phoenix::control_plane {
+
+// Mesh identity: phoenix-cp's CA issues workload certificates (IdentityService) and serves its
+// roots as the Secret "trust_bundle". Off without a CA directory.
+struct MeshIdentityOptions {
+  std::string ca_dir;  // Empty: no CA.
+  bool ca_generate = false;
+  std::string trust_domain = "phoenix.local";
+  std::string identities_path;  // Empty: each node may hold .../ns/default/sa/<node id> only.
+  std::chrono::seconds max_validity{24 * 3600};
+  std::string replica = "default";
+};
 
 struct ControlPlaneOptions {
   std::string listen_address = "127.0.0.1:18000";
@@ -26,6 +42,7 @@ struct ControlPlaneOptions {
   // With a store that has no version yet (a new etcd prefix): the directory whose files
   // become version 1. Empty: version 1 has no resources.
   std::string seed_dir;
+  MeshIdentityOptions identity;
   // How long Start keeps trying a store it cannot reach (etcd not up yet).
   std::chrono::milliseconds start_timeout{10000};
 };
@@ -52,6 +69,8 @@ class ControlPlane : public AdminBackend {
   // Whether requests are authenticated (--tokens).
   bool authenticating() const { return auth_ && auth_->enabled(); }
   const ResourceStore& store() const { return *store_; }
+  // The mesh CA; null without --ca-dir.
+  MeshCa* mesh_ca() { return ca_.get(); }
 
   // AdminBackend.
   absl::StatusOr<std::vector<ResourceDiffText>> Plan(
@@ -65,6 +84,8 @@ class ControlPlane : public AdminBackend {
                                             const std::string& certificate_chain,
                                             const std::string& private_key,
                                             const std::string& who) override;
+  absl::StatusOr<CaState> CaStatus() override;
+  absl::StatusOr<CaState> StartCaRotation(const std::string& who) override;
   std::shared_ptr<const ResourceSnapshot> Snapshot() const override;
   std::vector<ProxyStatus> Proxies() const override;
   absl::StatusOr<std::vector<std::string>> AuditLines() const override;
@@ -88,6 +109,16 @@ class ControlPlane : public AdminBackend {
                                        const std::string& who, const CommitOptions& options);
   void PublishLocked(std::shared_ptr<const ResourceSnapshot> snapshot, FileSet files);
   void AuditRefusedLocked(const std::string& who, const std::string& error);
+  // Opens the mesh CA and makes what validation assumes proxies have (the workload
+  // certificate each is issued, the trust bundle).
+  absl::Status OpenMeshCa();
+  // Commits the CA's trust bundle as the Secret "trust_bundle" (file kTrustBundleFile) when the
+  // one in force differs.
+  absl::Status SyncTrustBundleLocked(const std::string& who);
+  // The CA's state, with which connected proxies run the bundle's version.
+  CaState CaStateLocked() const;
+  // While a rotation is in progress: moves it on (every second) when it may.
+  void DriveRotation();
 
   const ControlPlaneOptions options_;
   const std::unique_ptr<ResourceStore> store_;
@@ -98,6 +129,14 @@ class ControlPlane : public AdminBackend {
   std::shared_ptr<const ResourceSnapshot> current_;
   FileSet files_;
   std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<MeshCa> ca_;
+  std::unique_ptr<CertificateIssuance> issuance_;
+  std::unique_ptr<IdentityService> identity_;
+  std::vector<config::v1::Secret> provided_secrets_;  // For validation (see OpenMeshCa).
+  uint64_t bundle_version_ = 0;  // The version that last changed the bundle (guarded by mu_).
+  std::thread rotation_thread_;
+  std::condition_variable rotation_cv_;
+  bool stopping_ = false;  // Guarded by mu_.
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AdsServer> server_;
   int port_ = 0;

@@ -31,8 +31,12 @@ absl::StatusOr<NodeExplanation> ExplainForNode(const ResourceSnapshot& snapshot,
   server::RegisterBuiltinFilters();
   server::RegisterBuiltinTransportSockets();
   StatsStore stats;
-  auto built = config::BuildSnapshot(NodeBootstrap(snapshot, node_id), nullptr, stats, nullptr,
-                                     snapshot.version(), config::SourceKind::kDynamic);
+  config::v1::Bootstrap bootstrap = NodeBootstrap(snapshot, node_id);
+  for (const auto& secret : snapshot.provided()) {
+    *bootstrap.mutable_static_resources()->add_secrets() = secret;
+  }
+  auto built = config::BuildSnapshot(bootstrap, nullptr, stats, nullptr, snapshot.version(),
+                                     config::SourceKind::kDynamic);
   if (!built.ok()) return built.status();
   for (const config::ListenerConfig& candidate : (*built)->listeners) {
     if (!listener.empty() && candidate.name != listener) continue;

@@ -1,5 +1,6 @@
 #include "source/control_plane/resource_snapshot.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -69,8 +70,16 @@ void AddFile(const ResourceFile& file, ResourcesByType& into, std::vector<std::s
                file.path, into, errors);
 }
 
-// Runs the proxy's own validation on `bootstrap`; "" when it passes.
-std::string Validate(const config::v1::Bootstrap& bootstrap, const config::SourceMap* map) {
+// Runs the proxy's own validation on `bootstrap`, with the `provided` secrets no file
+// defines; "" when it passes.
+std::string Validate(config::v1::Bootstrap bootstrap, const config::SourceMap* map,
+                     const std::vector<config::v1::Secret>& provided) {
+  auto* secrets = bootstrap.mutable_static_resources()->mutable_secrets();
+  for (const auto& secret : provided) {
+    bool defined = std::any_of(secrets->begin(), secrets->end(),
+                               [&](const auto& s) { return s.name() == secret.name(); });
+    if (!defined) *secrets->Add() = secret;
+  }
   server::RegisterBuiltinFilters();
   server::RegisterBuiltinTransportSockets();
   StatsStore stats;
@@ -178,7 +187,8 @@ std::map<std::string, const Resource*> ResourceSnapshot::For(const NodeIdentity&
 }
 
 absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
-    const std::vector<ResourceFile>& files, uint64_t version) {
+    const std::vector<ResourceFile>& files, uint64_t version,
+    const std::vector<config::v1::Secret>& provided) {
   std::vector<std::string> errors;
   // Each file alone, so errors carry its file:line:column.
   // A node's cluster and metadata are its own claims (as in Envoy): secrets go only where a
@@ -210,7 +220,8 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
       }
     }
     config::SourceMap map = file.source_map.WithPrefix("static_resources.");
-    if (std::string error = Validate(bootstrap, &map); !error.empty()) errors.push_back(error);
+    if (std::string error = Validate(bootstrap, &map, provided); !error.empty())
+      errors.push_back(error);
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 
@@ -234,7 +245,7 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 
   // Each node's whole set together (and the common set, for nodes without a folder).
-  if (std::string error = Validate(ToBootstrap(common), nullptr); !error.empty()) {
+  if (std::string error = Validate(ToBootstrap(common), nullptr, provided); !error.empty()) {
     errors.push_back(absl::StrCat("the resources every node gets: ", error));
   }
   // With node folders, an assignment may be a node's own, so only whole sets are checked.
@@ -244,13 +255,14 @@ absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
     for (const auto& [type, by_name] : own) {
       for (const auto& [name, resource] : by_name) all[type][name] = resource;
     }
-    if (std::string error = Validate(ToBootstrap(all), nullptr); !error.empty()) {
+    if (std::string error = Validate(ToBootstrap(all), nullptr, provided); !error.empty()) {
       errors.push_back(absl::StrCat("the resources of node ", node, ": ", error));
     }
     CheckEndpointAssignments(all, node, errors);
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
-  return std::make_shared<const ResourceSnapshot>(version, std::move(common), std::move(per_node));
+  return std::make_shared<const ResourceSnapshot>(version, std::move(common), std::move(per_node),
+                                                  provided);
 }
 
 std::vector<ResourceChange> DiffSnapshots(const ResourceSnapshot* before,

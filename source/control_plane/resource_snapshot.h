@@ -46,8 +46,12 @@ struct NodeIdentity {
 class ResourceSnapshot {
  public:
   ResourceSnapshot(uint64_t version, ResourcesByType common,
-                   std::map<std::string, ResourcesByType> per_node)
-      : version_(version), common_(std::move(common)), per_node_(std::move(per_node)) {}
+                   std::map<std::string, ResourcesByType> per_node,
+                   std::vector<config::v1::Secret> provided = {})
+      : version_(version),
+        common_(std::move(common)),
+        per_node_(std::move(per_node)),
+        provided_(std::move(provided)) {}
 
   uint64_t version() const { return version_; }
   // The complete set of `type` for node `node_id`, by name (common ones and its own).
@@ -58,19 +62,25 @@ class ResourceSnapshot {
   std::map<std::string, const Resource*> For(const NodeIdentity& node, ResourceType type) const;
   const ResourcesByType& common() const { return common_; }
   const std::map<std::string, ResourcesByType>& per_node() const { return per_node_; }
+  // Secrets the proxies have from elsewhere (see BuildResourceSnapshot): for validation only.
+  const std::vector<config::v1::Secret>& provided() const { return provided_; }
 
  private:
   uint64_t version_;
   ResourcesByType common_;
   std::map<std::string, ResourcesByType> per_node_;
+  std::vector<config::v1::Secret> provided_;
 };
 
 // Validates the files as a whole and groups their resources. Errors: each file as
 // `phoenix --mode validate` checks it (file:line:column: field: message), the same name
 // twice in one type among the files a node gets (naming both files), and each node's whole
 // set checked together. Routes may name clusters of other files (SourceKind::kDynamic).
+// `provided` are secrets the proxies have from elsewhere (the workload certificate each is
+// issued): TLS contexts may name them, though no file defines them and they are not served.
 absl::StatusOr<std::shared_ptr<const ResourceSnapshot>> BuildResourceSnapshot(
-    const std::vector<ResourceFile>& files, uint64_t version);
+    const std::vector<ResourceFile>& files, uint64_t version,
+    const std::vector<config::v1::Secret>& provided = {});
 
 // One line of an audit record: what happened to one resource between two snapshots.
 struct ResourceChange {

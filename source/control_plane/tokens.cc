@@ -18,9 +18,23 @@ std::vector<std::string> Words(std::string_view line) {
   return words;
 }
 
-// Calls `handle` with the words of each line of `text` that has any ('#' starts a comment);
-// a line of another word count than `count` is the error `shape`. Errors name
-// `filename`:line.
+// `name` with `role` ("admin" or "node:<id>").
+absl::StatusOr<Principal> WithRole(const std::string& name, const std::string& role) {
+  Principal principal;
+  principal.name = name;
+  if (role == "admin") {
+    principal.admin = true;
+  } else if (role.rfind("node:", 0) == 0 && role.size() > 5) {
+    principal.node_id = role.substr(5);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown role '", role, "' (admin or node:<node-id>)"));
+  }
+  return principal;
+}
+
+}  // namespace
+
 absl::Status ForEachLine(
     std::string_view text, const std::string& filename, size_t count, const char* shape,
     const std::function<absl::Status(const std::vector<std::string>&)>& handle) {
@@ -40,30 +54,13 @@ absl::Status ForEachLine(
   return absl::OkStatus();
 }
 
-// `name` with `role` ("admin" or "node:<id>").
-absl::StatusOr<Principal> WithRole(const std::string& name, const std::string& role) {
-  Principal principal;
-  principal.name = name;
-  if (role == "admin") {
-    principal.admin = true;
-  } else if (role.rfind("node:", 0) == 0 && role.size() > 5) {
-    principal.node_id = role.substr(5);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown role '", role, "' (admin or node:<node-id>)"));
-  }
-  return principal;
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+absl::StatusOr<std::string> ReadTableFile(const std::string& path, const char* what) {
   std::ifstream file(path);
   if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the ", what));
   std::stringstream text;
   text << file.rdbuf();
   return text.str();
 }
-
-}  // namespace
 
 absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, const std::string& filename) {
   TokenTable table;
@@ -82,7 +79,7 @@ absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, const std::s
 }
 
 absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
-  auto text = ReadFile(path, "token file");
+  auto text = ReadTableFile(path, "token file");
   if (!text.ok()) return text.status();
   return Parse(*text, path);
 }
@@ -110,7 +107,7 @@ absl::StatusOr<PrincipalTable> PrincipalTable::Parse(std::string_view text,
 }
 
 absl::StatusOr<PrincipalTable> PrincipalTable::Load(const std::string& path) {
-  auto text = ReadFile(path, "principals file");
+  auto text = ReadTableFile(path, "principals file");
   if (!text.ok()) return text.status();
   return Parse(*text, path);
 }

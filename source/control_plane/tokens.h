@@ -1,15 +1,26 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace phoenix::control_plane {
+
+// Calls `handle` with the words of each line of `text` that has any ('#' starts a comment);
+// a line of another word count than `count` is the error `shape`. Errors name
+// `filename`:line. The format of phoenix-cp's small tables (tokens, principals, identities).
+absl::Status ForEachLine(
+    std::string_view text, const std::string& filename, size_t count, const char* shape,
+    const std::function<absl::Status(const std::vector<std::string>&)>& handle);
+// The contents of `path`; NOT_FOUND naming the file and `what` it is.
+absl::StatusOr<std::string> ReadTableFile(const std::string& path, const char* what);
 
 // Who a request comes from, as its bearer token or its client certificate says.
 struct Principal {

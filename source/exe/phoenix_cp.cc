@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/time/time.h"
 #include "source/common/logging.h"
 #include "source/control_plane/control_plane.h"
 #include "source/control_plane/directory_store.h"
@@ -47,6 +48,19 @@ constexpr const char* kUsage =
     "                           ID), else its first DNS SAN, else its subject CN. A call's\n"
     "                           bearer token, when it sends one, goes before its certificate.\n"
     "                           Without --tokens and --principals nothing is authenticated\n"
+    "  --ca-dir DIR             mesh identity: the CA that issues sidecars' workload\n"
+    "                           certificates (IdentityService on this port): DIR/root.crt\n"
+    "                           and root.key (or an intermediate.crt/.key of your own);\n"
+    "                           phoenix-cp keeps its intermediate there (0600). Its roots\n"
+    "                           go to every node as the Secret trust_bundle\n"
+    "                           (mesh-trust-bundle.yaml in the resources)\n"
+    "  --ca-generate            make the root in --ca-dir on first start (a demo)\n"
+    "  --trust-domain NAME      SPIFFE trust domain (default phoenix.local)\n"
+    "  --identities FILE        which identities each node may hold, '<node-id>\n"
+    "                           spiffe://<trust-domain>/ns/<ns>/sa/<service>' per line\n"
+    "                           (first: its default); without it a node may hold only\n"
+    "                           spiffe://<trust-domain>/ns/default/sa/<node-id>\n"
+    "  --max-validity DURATION  the longest certificate issued (default 24h; 10s..8784h)\n"
     "  -l, --log-level LEVEL    trace|debug|info|warn|error|off (default: info)\n"
     "  --version                print the version\n"
     "  -h, --help               this text\n";
@@ -108,6 +122,26 @@ int main(int argc, char** argv) {
       options.tls.key = value("--tls-key");
     } else if (arg == "--client-ca") {
       options.tls.client_ca = value("--client-ca");
+    } else if (arg == "--ca-dir") {
+      options.identity.ca_dir = value("--ca-dir");
+    } else if (arg == "--ca-generate") {
+      options.identity.ca_generate = true;
+    } else if (arg == "--trust-domain") {
+      options.identity.trust_domain = value("--trust-domain");
+    } else if (arg == "--identities") {
+      options.identity.identities_path = value("--identities");
+    } else if (arg == "--max-validity") {
+      std::string v = value("--max-validity");
+      absl::Duration duration;
+      if (!absl::ParseDuration(v, &duration) || duration < absl::Seconds(10) ||
+          duration > absl::Hours(8784)) {
+        std::fprintf(stderr,
+                     "phoenix-cp: --max-validity wants a duration from 10s to 8784h "
+                     "(e.g. 24h, 90m), got '%s'\n",
+                     v.c_str());
+        return 2;
+      }
+      options.identity.max_validity = std::chrono::seconds(absl::ToInt64Seconds(duration));
     } else if (arg == "--audit-log") {
       audit_log_path = value("--audit-log");
     } else if (arg == "-l" || arg == "--log-level") {
@@ -133,6 +167,11 @@ int main(int argc, char** argv) {
   }
   if (const char* wrong = TlsFlagsError(options)) {
     std::fprintf(stderr, "phoenix-cp: %s\n", wrong);
+    return 2;
+  }
+  if (options.identity.ca_dir.empty() &&
+      (options.identity.ca_generate || !options.identity.identities_path.empty())) {
+    std::fprintf(stderr, "phoenix-cp: --ca-generate and --identities need --ca-dir DIR\n");
     return 2;
   }
   if (!etcd.empty() && !audit_log_path.empty()) {

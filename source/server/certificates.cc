@@ -45,7 +45,8 @@ std::vector<std::string> CertificateFilesOf(const config::ConfigSnapshot& snapsh
   return {files.begin(), files.end()};
 }
 
-std::string CertificatesJson(const config::ConfigSnapshot& snapshot) {
+std::string CertificatesJson(const config::ConfigSnapshot& snapshot,
+                             const std::string& workload_identity_json) {
   time_t now = time(nullptr);
   std::string out = "{\"certificates\":[";
   bool first = true;
@@ -62,11 +63,16 @@ std::string CertificatesJson(const config::ConfigSnapshot& snapshot) {
                       "\",\"not_after\":\"",
                       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromTimeT(info.not_after),
                                        absl::UTCTimeZone()),
-                      "\",\"days_left\":", (info.not_after - now) / 86400, "}");
+                      "\",\"days_left\":", (info.not_after - now) / 86400,
+                      ",\"seconds_left\":", static_cast<int64_t>(info.not_after - now), "}");
       first = false;
     }
   }
-  absl::StrAppend(&out, "]}\n");
+  absl::StrAppend(&out, "]");
+  if (!workload_identity_json.empty()) {
+    absl::StrAppend(&out, ",\n\"workload_identity\":", workload_identity_json);
+  }
+  absl::StrAppend(&out, "}\n");
   return out;
 }
 

@@ -20,7 +20,8 @@ std::vector<TlsContextInUse> TlsContextsOf(const config::ConfigSnapshot& snapsho
 std::vector<std::string> CertificateFilesOf(const config::ConfigSnapshot& snapshot);
 // Admin /certs: for each certificate in force, its owner, source, subject, SANs, serial,
 // not-after and days left, as JSON.
-std::string CertificatesJson(const config::ConfigSnapshot& snapshot);
+std::string CertificatesJson(const config::ConfigSnapshot& snapshot,
+                             const std::string& workload_identity_json = "");
 // Sets each context's expiry gauges from the clock (before /stats renders them).
 void RefreshCertificateGauges(const config::ConfigSnapshot& snapshot);
 

@@ -22,6 +22,7 @@
 #include "source/network/tcp_connection.h"
 #include "source/server/certificates.h"
 #include "source/server/filter_registrations.h"
+#include "source/server/grpc_certificate_issuer.h"
 #include "source/server/policy_check.h"
 #include "source/server/stats_page.h"
 #include "source/server/systemd_notify.h"
@@ -318,12 +319,20 @@ int Server::Run() {
     workers_.clear();
     return 1;
   }
-  if (current_->bootstrap.has_dynamic_resources()) {
-    // The resources come from the control plane, as it pushes them.
-    ads_source_ = std::make_unique<config::AdsConfigSource>(
-        dispatcher_, current_->bootstrap.node(),
-        current_->bootstrap.dynamic_resources().ads_config());
-    (void)ads_source_->Start(snapshot_builder_);
+  if (current_->bootstrap.has_workload_identity()) {
+    // Its TLS contexts name the workload certificate: the resources are asked for once it
+    // is in.
+    const auto& bootstrap = current_->bootstrap;
+    workload_identity_ = std::make_unique<WorkloadIdentity>(
+        dispatcher_, stats_, bootstrap.node(), bootstrap.workload_identity(),
+        std::make_unique<GrpcCertificateIssuer>(bootstrap.dynamic_resources().ads_config()),
+        [this](const config::v1::Secret& secret) {
+          return snapshot_builder_.SetLocalSecret(secret);
+        },
+        [this] { StartAdsSource(); });
+    workload_identity_->Start();
+  } else {
+    StartAdsSource();
   }
   InstallAdminHandlers();
   std::string error = admin_.Listen(reinterpret_cast<const sockaddr*>(&current_->admin_address));
@@ -441,6 +450,15 @@ void Server::StopAppsThenShutdown() {
   supervisor_->StopAll([this] { dispatcher_.Defer([this] { Shutdown(); }); });
 }
 
+void Server::StartAdsSource() {
+  if (!current_->bootstrap.has_dynamic_resources() || ads_source_ != nullptr) return;
+  // The resources come from the control plane, as it pushes them.
+  ads_source_ = std::make_unique<config::AdsConfigSource>(
+      dispatcher_, current_->bootstrap.node(),
+      current_->bootstrap.dynamic_resources().ads_config());
+  (void)ads_source_->Start(snapshot_builder_);
+}
+
 void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
@@ -448,6 +466,7 @@ void Server::Shutdown() {
     supervisor_->KillAll();  // Those StopAll did not stop (a second signal): now.
     supervisor_.reset();
   }
+  workload_identity_.reset();
   ads_source_.reset();
   for (auto& worker : workers_) worker->PostStop();
   for (auto& worker : workers_) worker->Join();
@@ -474,14 +493,18 @@ void Server::InstallAdminHandlers() {
   });
   admin_.AddHandler("/stats", "GET", [this](const http::RequestHeaders& request) {
     RefreshCertificateGauges(*current_);
+    if (workload_identity_ != nullptr) workload_identity_->RefreshGauges();
     return StatsPage(stats_, request.Query(), /*prometheus=*/false);
   });
   admin_.AddHandler("/stats/prometheus", "GET", [this](const http::RequestHeaders& request) {
     RefreshCertificateGauges(*current_);
+    if (workload_identity_ != nullptr) workload_identity_->RefreshGauges();
     return StatsPage(stats_, request.Query(), /*prometheus=*/true);
   });
   admin_.AddHandler("/certs", "GET", [this](const http::RequestHeaders&) -> AdminResponse {
-    return {200, "application/json", CertificatesJson(*current_)};
+    return {200, "application/json",
+            CertificatesJson(*current_, workload_identity_ != nullptr ? workload_identity_->Json()
+                                                                      : std::string())};
   });
   admin_.AddHandler("/certs/reload", "POST", [this](const http::RequestHeaders&) -> AdminResponse {
     absl::Status status = RotateCertificates("POST /certs/reload");

@@ -20,6 +20,7 @@
 #include "source/server/supervisor.h"
 #include "source/server/webhook_notifier.h"
 #include "source/server/worker.h"
+#include "source/server/workload_identity.h"
 #include "source/upstream/dns_cluster.h"
 #include "source/upstream/health_checker.h"
 #include "source/upstream/success_rate_ejector.h"
@@ -70,6 +71,8 @@ class Server {
   // Rebuilds the config in force so that changed certificate files take effect (`trigger`
   // says why, for the log); a bad new certificate keeps the old one.
   absl::Status RotateCertificates(std::string_view trigger);
+  // Starts the ADS stream when the bootstrap has dynamic_resources (once).
+  void StartAdsSource();
   void InstallAdminHandlers();
   void InstallSignals();
   void StartDrain();
@@ -99,6 +102,7 @@ class Server {
   std::unique_ptr<config::ConfigSource> source_;  // The bootstrap file.
   // With dynamic_resources in the bootstrap: the control plane's stream.
   std::unique_ptr<config::ConfigSource> ads_source_;
+  std::unique_ptr<WorkloadIdentity> workload_identity_;  // With bootstrap workload_identity.
   Dispatcher dispatcher_;
   StatsStore stats_;
   ServerStats server_stats_{StatsScope(stats_, "server.")};

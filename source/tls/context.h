@@ -137,6 +137,8 @@ class TlsContext {
   std::string local_uri_san_;
   std::vector<std::string> files_;
   std::vector<SanMatcher> san_matchers_;
+  // A combined_validation_context made whole: the secret's bundle and the SAN matchers.
+  config::v1::CertificateValidationContext combined_validation_;
   std::vector<unsigned char> alpn_wire_;  // Server: offered protocols, length-prefixed.
   std::shared_ptr<TicketKeyRing> ticket_keys_;
   mutable std::atomic<time_t> last_expiry_warning_{0};

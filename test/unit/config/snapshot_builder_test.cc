@@ -210,5 +210,50 @@ TEST_F(StaticSnapshotBuilderTest, ListenerNamingAnUnknownRouteConfigurationIsRej
   EXPECT_TRUE(published_.empty());
 }
 
+constexpr char kBundleSecret[] = R"(
+name: trust_bundle
+validation_context: {trusted_ca: {inline_string: "bundle"}}
+)";
+
+v1::Secret LocalSecret(const std::string& name, const std::string& ca) {
+  v1::Secret secret;
+  secret.set_name(name);
+  secret.mutable_validation_context()->mutable_trusted_ca()->set_inline_string(ca);
+  return secret;
+}
+
+// The names and CA strings of the secrets in force.
+std::map<std::string, std::string> SecretsOf(const ConfigSnapshot& snapshot) {
+  std::map<std::string, std::string> out;
+  for (const auto& secret : snapshot.bootstrap.static_resources().secrets()) {
+    out[secret.name()] = secret.validation_context().trusted_ca().inline_string();
+  }
+  return out;
+}
+
+TEST_F(SnapshotBuilderTest, ALocalSecretStaysBesideDeliveredOnesAndWinsOverItsName) {
+  // Before any config: kept for the first update.
+  ASSERT_TRUE(builder_.SetLocalSecret(LocalSecret("workload_certificate", "mine")).ok());
+  EXPECT_TRUE(published_.empty());
+  ASSERT_TRUE(source_.With<v1::Secret>(ResourceType::kSecret, {kBundleSecret}).Deliver().ok());
+  EXPECT_EQ(SecretsOf(*builder_.current()),
+            (std::map<std::string, std::string>{{"trust_bundle", "bundle"},
+                                                {"workload_certificate", "mine"}}));
+  // A renewal rebuilds the snapshot in force at once.
+  ASSERT_TRUE(builder_.SetLocalSecret(LocalSecret("workload_certificate", "renewed")).ok());
+  EXPECT_EQ(published_.size(), 2u);
+  EXPECT_EQ(SecretsOf(*builder_.current())["workload_certificate"], "renewed");
+  // A new set of secrets from the source keeps it; one of its name does not replace it.
+  ASSERT_TRUE(source_
+                  .With<v1::Secret>(ResourceType::kSecret, {kBundleSecret, R"(
+name: workload_certificate
+validation_context: {trusted_ca: {inline_string: "pushed"}}
+)"})
+                  .Deliver()
+                  .ok());
+  EXPECT_EQ(SecretsOf(*builder_.current())["workload_certificate"], "renewed");
+  EXPECT_EQ(builder_.current()->bootstrap.static_resources().secrets_size(), 2);
+}
+
 }  // namespace
 }  // namespace phoenix::config
