@@ -10,6 +10,8 @@ import glob
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 
@@ -101,8 +103,9 @@ class MeshIdentityTest(PhoenixTestCase):
         with open(os.path.join(self.dir, "identities"), "w") as f:
             f.write(f"node-a {FRONTEND}\nnode-b {BACKEND}\nnode-c {OTHER}\n")
 
-    def start_cp(self, max_validity="24h"):
+    def start_cp(self, max_validity="24h", listen="127.0.0.1:0"):
         cp = ControlPlane(self.resources, audit_log=os.path.join(self.dir, "audit.jsonl"),
+                          listen=listen,
                           extra_args=["--ca-dir", self.ca_dir, "--ca-generate",
                                       "--tokens", os.path.join(self.dir, "tokens"),
                                       "--identities", os.path.join(self.dir, "identities"),
@@ -110,7 +113,7 @@ class MeshIdentityTest(PhoenixTestCase):
         self.addCleanup(cp.close)
         return cp
 
-    def start_mesh(self, validity=None, max_validity="24h"):
+    def start_mesh(self, validity=None, max_validity="24h", listen="127.0.0.1:0"):
         """node-b serves the app over mTLS; node-a (frontend) and node-c (other) call it."""
         self.app = self.start_upstream("app")
         self.b_port, self.a_port, self.c_port = free_port(), free_port(), free_port()
@@ -120,7 +123,7 @@ class MeshIdentityTest(PhoenixTestCase):
         for node, port in (("node-a", self.a_port), ("node-c", self.c_port)):
             write_resource_file(os.path.join(self.resources, f"nodes/{node}/mesh.yaml"),
                                 mesh_client_resources(port, self.b_port))
-        self.cp = self.start_cp(max_validity)
+        self.cp = self.start_cp(max_validity, listen)
         self.proxies = {}
         for node in ("node-b", "node-a", "node-c"):
             self.proxies[node] = self.start_phoenix(identity_bootstrap(
@@ -244,6 +247,48 @@ class MeshIdentityTest(PhoenixTestCase):
         self.assertEqual(result["non_2xx"], 0, result["output"])
         print(f"\n  root rotation under load: {result['requests']} requests, 0 failed\n"
               + "\n".join("    " + line for line in progress.stdout.splitlines()))
+
+    def test_without_phoenix_cp_an_expired_certificate_is_never_served(self):
+        cp_port = free_port()
+        self.start_mesh(validity="10s", max_validity="10s", listen=f"127.0.0.1:{cp_port}")
+        self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=15),
+                        self.proxies["node-a"].stderr_text() + self.cp.logs())
+        self.cp.kill()
+        # Renewal fails and is retried with back-off; the certificate in hand is used until it
+        # expires, then handshakes that would show it fail (the gauge says so first).
+        b = self.proxies["node-b"]
+        self.assertTrue(wait_until(lambda: self.identity("node-b")["seconds_left"] < 0,
+                                   timeout=15), b.stderr_text())
+        self.assertIn("certificate request failed", b.stderr_text())
+        # (Connections opened before go on: a new handshake is what shows it.)
+        self.assertTrue(wait_until(
+            lambda: self.try_handshake(self.b_port)
+            or b.stat("listener.mesh_in.tls.fail_expired_certificate") >= 1, timeout=5),
+            b.stderr_text())
+        self.assertIn("refusing handshakes: our certificate", b.stderr_text())
+        self.assertLessEqual(b.stat("workload_identity.expires_in_seconds"), 0)
+        self.assertEqual(b.stat("workload_identity.valid"), 0)
+        # phoenix-cp back: the next retry (the token again: the certificate has expired)
+        # brings new certificates and the calls through.
+        self.cp = self.start_cp("10s", f"127.0.0.1:{cp_port}")
+        for node in ("node-a", "node-b"):
+            self.assertTrue(wait_until(lambda: self.identity(node)["seconds_left"] > 0,
+                                       timeout=60), self.proxies[node].stderr_text())
+        self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=10),
+                        b.stderr_text() + self.proxies["node-a"].stderr_text() + self.cp.logs())
+
+    def try_handshake(self, port):
+        """A TLS handshake attempt without a client certificate; False whatever comes of it."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+                with context.wrap_socket(raw) as conn:
+                    conn.do_handshake()
+        except (OSError, ssl.SSLError):
+            pass
+        return False
 
     def assertCaKeysNowhere(self):
         keys = []
