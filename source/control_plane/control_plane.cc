@@ -153,12 +153,30 @@ absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who) {
   config::v1::Secret* secret = resources.add_secrets();
   secret->set_name(kTrustBundleSecret);
   secret->mutable_validation_context()->mutable_trusted_ca()->set_inline_string(ca_->TrustBundle());
-  std::string text =
-      absl::StrCat("# Written by phoenix-cp: the mesh CA's roots (", options_.identity.ca_dir,
-                   "), which sidecars trust.\n# Do not edit: phoenix-cp writes it again.\n",
-                   RenderMessage(resources, TextFormat::kYaml));
+  std::string text = absl::StrCat(
+      "# Written by phoenix-cp: the mesh CA's roots, which sidecars trust.\n"
+      "# Do not edit: phoenix-cp writes it again.\n",
+      RenderMessage(resources, TextFormat::kYaml));
   for (const IncomingFile& file : files_) {
     if (file.path == kTrustBundleFile && file.content == text) return absl::OkStatus();
+  }
+  if (store_->root().empty()) {
+    // etcd: the replicas serve one bundle. Each has its own intermediate under the same
+    // root, so the bundle they serve must hold this one's root; it is not replaced.
+    std::string served = ServedTrustBundleLocked();
+    if (!served.empty()) {
+      std::vector<std::string> theirs = tls::CertificateSerials(served);
+      for (const std::string& serial : tls::CertificateSerials(ca_->TrustBundle())) {
+        if (std::find(theirs.begin(), theirs.end(), serial) == theirs.end()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "this replica's mesh root (serial ", serial,
+              ") is not in the trust bundle the other replicas serve (roots ",
+              absl::StrJoin(theirs, ", "), "): give every replica the same root.crt and ",
+              "root.key in its --ca-dir"));
+        }
+      }
+      return absl::OkStatus();
+    }
   }
   std::vector<IncomingFile> sent = {{kTrustBundleFile, text}};
   auto applied = CommitLocked(
@@ -173,6 +191,16 @@ absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who) {
           absl::StrJoin(tls::CertificateSerials(ca_->TrustBundle()), ", "),
           ") published as version ", applied->version);
   return absl::OkStatus();
+}
+
+std::string ControlPlane::ServedTrustBundleLocked() const {
+  if (current_ == nullptr) return "";
+  auto secrets = current_->common().find(ResourceType::kSecret);
+  if (secrets == current_->common().end()) return "";
+  auto it = secrets->second.find(kTrustBundleSecret);
+  config::v1::Secret secret;
+  if (it == secrets->second.end() || !it->second.packed.UnpackTo(&secret)) return "";
+  return secret.validation_context().trusted_ca().inline_string();
 }
 
 AdminBackend::CaState ControlPlane::CaStateLocked() const {
@@ -212,6 +240,11 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::CaStatus() {
 absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::string& who) {
   if (ca_ == nullptr) {
     return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
+  }
+  if (store_->root().empty()) {
+    return absl::FailedPreconditionError(
+        "root rotation with --etcd is not supported yet: every replica would have to move to "
+        "the new root together. Rotate with phoenix-cp serving a directory (--resources)");
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (auto started = ca_->StartRotation(); !started.ok()) return started;

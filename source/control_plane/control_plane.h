@@ -115,6 +115,8 @@ class ControlPlane : public AdminBackend {
   // Commits the CA's trust bundle as the Secret "trust_bundle" (file kTrustBundleFile) when the
   // one in force differs.
   absl::Status SyncTrustBundleLocked(const std::string& who);
+  // The CA bundle of the Secret trust_bundle in force ("" when none).
+  std::string ServedTrustBundleLocked() const;
   // The CA's state, with which connected proxies run the bundle's version.
   CaState CaStateLocked() const;
   // While a rotation is in progress: moves it on (every second) when it may.

@@ -14,11 +14,13 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import unittest
 
 from harness.base import PhoenixTestCase
 from harness.client import http_get
 from harness.config import make_cluster
 from harness.control_plane import ControlPlane, ads_bootstrap, write_resource_file
+from harness.etcd import Etcd, etcd_available
 from harness.process import free_port, phoenixctl_bin, wait_until
 from harness.tls import DOWNSTREAM, TLS, UPSTREAM
 from test_control_plane_load import Wrk
@@ -276,6 +278,59 @@ class MeshIdentityTest(PhoenixTestCase):
                                        timeout=60), self.proxies[node].stderr_text())
         self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=10),
                         b.stderr_text() + self.proxies["node-a"].stderr_text() + self.cp.logs())
+
+    @unittest.skipUnless(etcd_available(), "etcd is not installed (tools/setup.sh installs it)")
+    def test_ha_replicas_issue_from_their_own_intermediates_under_one_root(self):
+        etcd = Etcd()
+        self.addCleanup(etcd.close)
+        self.app = self.start_upstream("app")
+        self.b_port, self.a_port = free_port(), free_port()
+        write_resource_file(os.path.join(self.resources, "nodes/node-b/mesh.yaml"),
+                            {"listeners": [mesh_server_listener(self.b_port, "app")],
+                             "clusters": [make_cluster("app", [self.app.port])]})
+        write_resource_file(os.path.join(self.resources, "nodes/node-a/mesh.yaml"),
+                            mesh_client_resources(self.a_port, self.b_port))
+        args = ["--tokens", os.path.join(self.dir, "tokens"),
+                "--identities", os.path.join(self.dir, "identities")]
+        first_ca, second_ca = self.ca_dir, os.path.join(self.dir, "ca-2")
+        first = ControlPlane(self.resources, etcd=etcd.endpoint,
+                             extra_args=args + ["--ca-dir", first_ca, "--ca-generate"])
+        self.addCleanup(first.close)
+        # The second replica has the same root (copied, as an operator would), and makes its
+        # own intermediate.
+        os.makedirs(second_ca, mode=0o700)
+        for name in ("root.crt", "root.key"):
+            shutil.copy2(os.path.join(first_ca, name), os.path.join(second_ca, name))
+        second = ControlPlane(None, etcd=etcd.endpoint, extra_args=args + ["--ca-dir", second_ca])
+        self.addCleanup(second.close)
+        intermediates = [glob.glob(os.path.join(d, "intermediate-*.crt"))
+                         for d in (first_ca, second_ca)]
+        self.assertTrue(intermediates[0] and intermediates[1], intermediates)
+        with open(intermediates[0][0]) as f1, open(intermediates[1][0]) as f2:
+            self.assertNotEqual(f1.read(), f2.read())
+        self.cp = first
+        self.proxies = {
+            "node-b": self.start_phoenix(identity_bootstrap(free_port(), first, "node-b",
+                                                            "token-b")),
+            "node-a": self.start_phoenix(identity_bootstrap(free_port(), second, "node-a",
+                                                            "token-a")),
+        }
+        # Certificates from two intermediates, one root: mTLS across them works.
+        self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=15),
+                        self.proxies["node-a"].stderr_text() + first.logs() + second.logs())
+        # A replica with another root refuses to start rather than split the mesh.
+        third = ControlPlane(None, etcd=etcd.endpoint, wait_ready=False,
+                             extra_args=args + ["--ca-dir", os.path.join(self.dir, "ca-3"),
+                                                "--ca-generate"])
+        self.addCleanup(third.close)
+        self.assertNotEqual(third.proc.wait(timeout=20), 0)
+        self.assertIn("is not in the trust bundle the other replicas serve", third.stderr.text())
+        # Rotation needs every replica to move together: refused with etcd, saying so.
+        done = subprocess.run([phoenixctl_bin(), "--server", first.target, "--token-file",
+                               os.path.join(self.dir, "admin-token"), "ca", "rotate"],
+                              capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("not supported yet", done.stderr)
 
     def try_handshake(self, port):
         """A TLS handshake attempt without a client certificate; False whatever comes of it."""
