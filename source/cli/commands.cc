@@ -368,7 +368,7 @@ void PrintCa(const admin::CaStatusResponse& ca, absl::Time now, std::ostream& ou
     return;
   }
   out << "rotation: " << ca.phase() << "\n";
-  if (ca.phase() == "adding-root") {
+  if (ca.phase() == "adding_root") {
     out << "  step 1 of 3: the new root is in the bundle; proxies ACKed: "
         << ca.proxies_acked_size() << ", waiting for: "
         << (ca.proxies_waiting().empty() ? "none" : absl::StrJoin(ca.proxies_waiting(), ", "))

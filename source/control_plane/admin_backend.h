@@ -49,7 +49,7 @@ class AdminBackend {
   // The mesh CA and its rotation (FAILED_PRECONDITION without one).
   struct CaState {
     std::string trust_domain;
-    std::string phase;  // "none", "adding-root", "issuing-from-new"
+    std::string phase;  // "none", "adding_root", "issuing_from_new"
     std::vector<std::string> bundle_root_serials;
     std::string issuing_root_serial;
     uint64_t bundle_version = 0;

@@ -32,18 +32,6 @@ bool Unreachable(const absl::Status& status) {
          status.code() == absl::StatusCode::kDeadlineExceeded;
 }
 
-const char* PhaseName(MeshCa::RotationPhase phase) {
-  switch (phase) {
-    case MeshCa::RotationPhase::kNone:
-      return "none";
-    case MeshCa::RotationPhase::kAddingRoot:
-      return "adding-root";
-    case MeshCa::RotationPhase::kIssuingFromNew:
-      return "issuing-from-new";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 ControlPlane::ControlPlane(ControlPlaneOptions options, std::unique_ptr<ResourceStore> store)
@@ -207,7 +195,7 @@ AdminBackend::CaState ControlPlane::CaStateLocked() const {
   CaState state;
   MeshCa::RotationStatus rotation = ca_->rotation();
   state.trust_domain = ca_->trust_domain();
-  state.phase = PhaseName(rotation.phase);
+  state.phase = MeshCa::PhaseName(rotation.phase);
   state.bundle_root_serials = tls::CertificateSerials(ca_->TrustBundle());
   state.issuing_root_serial =
       rotation.phase == MeshCa::RotationPhase::kIssuingFromNew

@@ -67,24 +67,24 @@ std::optional<tls::CaMaterial> ReadCa(const std::string& prefix) {
   return tls::CaMaterial{*cert, *key};
 }
 
-const char* PhaseName(MeshCa::RotationPhase phase) {
-  switch (phase) {
-    case MeshCa::RotationPhase::kNone:
-      return "none";
-    case MeshCa::RotationPhase::kAddingRoot:
-      return "adding_root";
-    case MeshCa::RotationPhase::kIssuingFromNew:
-      return "issuing_from_new";
-  }
-  return "none";
-}
-
 std::string FirstSerial(const std::string& pem) {
   std::vector<std::string> serials = tls::CertificateSerials(pem);
   return serials.empty() ? "" : serials[0];
 }
 
 }  // namespace
+
+const char* MeshCa::PhaseName(RotationPhase phase) {
+  switch (phase) {
+    case RotationPhase::kNone:
+      return "none";
+    case RotationPhase::kAddingRoot:
+      return "adding_root";
+    case RotationPhase::kIssuingFromNew:
+      return "issuing_from_new";
+  }
+  return "none";
+}
 
 struct MeshCa::Authority {
   std::string dir;  // Where its files are: options.dir, or options.dir/next.
@@ -284,7 +284,7 @@ absl::StatusOr<tls::PresentedIdentity> MeshCa::Verify(const std::string& chain_p
 absl::Status MeshCa::WriteRotationState() const {
   return WriteFile(
       Path(kRotationFile),
-      absl::StrCat("phase: ", PhaseName(rotation_.phase), "\n", "old_root_serial: ",
+      absl::StrCat("phase: ", MeshCa::PhaseName(rotation_.phase), "\n", "old_root_serial: ",
                    rotation_.old_root_serial, "\n", "new_root_serial: ", rotation_.new_root_serial,
                    "\n", "old_certificates_expire: ", rotation_.old_certificates_expire, "\n"),
       0600);

@@ -52,6 +52,9 @@ class MeshCa {
     time_t old_certificates_expire = 0;
   };
 
+  // "none", "adding_root", "issuing_from_new": in the rotation file and the admin service.
+  static const char* PhaseName(RotationPhase phase);
+
   static absl::StatusOr<std::unique_ptr<MeshCa>> Open(const MeshCaOptions& options);
   ~MeshCa();
 
