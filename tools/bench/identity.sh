@@ -147,7 +147,7 @@ client() {
 }
 
 log "signing: $REQUESTS issuances then $REQUESTS renewals, $CONCURRENCY in flight, $NODES nodes;" \
-  "phoenix-cp pid $CP_PID on $TARGET; pinning: $PINNING"
+  "phoenix-cp pid $CP_PID on $TARGET; pinning: $PINNING; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 client "$T/sign.out" sign --cp-pid "$CP_PID" --nodes-dir "$T/nodes" --nodes "$NODES" \
   --requests "$REQUESTS" --concurrency "$CONCURRENCY"
 log "sidecar start: $STARTS x phoenix with workload_identity"
@@ -169,6 +169,8 @@ node -e '
   row("renewal (presented certificate + proof)", f(sign.renew.per_sec, 0), "certificates/s");
   row("first issuance latency p50 / p99", `${f(sign.issue.p50_ms, 2)}/${f(sign.issue.p99_ms, 2)}`, "ms");
   row("renewal latency p50 / p99", `${f(sign.renew.p50_ms, 2)}/${f(sign.renew.p99_ms, 2)}`, "ms");
+  row("CPU busy in issuance: phoenix-cp / client", `${f(100 * sign.issue.cp_busy, 0)}/${f(100 * sign.issue.client_busy, 0)}`, "%");
+  row("CPU busy in renewal: phoenix-cp / client", `${f(100 * sign.renew.cp_busy, 0)}/${f(100 * sign.renew.client_busy, 0)}`, "%");
   row("phoenix-cp CPU per first issuance", f(sign.issue.cpu_us, 0), "us");
   row("phoenix-cp CPU per renewal", f(sign.renew.cpu_us, 0), "us");
   row("1,000 sidecars renewing every 12 h", f((1000 / 12) * sign.renew.cpu_us / 1e6, 3), "CPU s/hour");
@@ -178,4 +180,6 @@ node -e '
   row("sidecar log asking -> valid until p50 / max", `${f(start.log_p50_ms, 0)}/${f(start.log_max_ms, 0)}`, "ms");
 ' "$(sed -n 's/^RESULT //p' "$T/sign.out")" "$(sed -n 's/^RESULT //p' "$T/start.out")"
 echo "(phoenix-cp RSS \"start\": after the warm-up issuances; CPU: utime+stime over each phase / requests,"
-echo " gRPC, checks, signing, its log and audit lines included)"
+echo " gRPC, checks, signing, its log and audit lines included; CPU busy: share of the phase's wall time,"
+echo " near 100% for phoenix-cp when it limits the rate. Other load on the machine skews the rates: the"
+echo " load average before the run is in the header)"

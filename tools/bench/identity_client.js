@@ -126,21 +126,27 @@ async function sign(opts) {
   result.rss_start_kib = u0.rssKib;
   for (const kind of ['issue', 'renew']) {
     const before = cpUsage(opts.cpPid);
+    const mine0 = process.cpuUsage();
     const t0 = performance.now();
     const lat = await phase(opts.requests, kind === 'renew');
     const secs = (performance.now() - t0) / 1000;
     const after = cpUsage(opts.cpPid);
+    const mine = process.cpuUsage(mine0);
     const r = {
       per_sec: opts.requests / secs,
       cpu_us: ((after.cpuMs - before.cpuMs) * 1000) / opts.requests,
       p50_ms: percentile(lat, 0.5),
       p99_ms: percentile(lat, 0.99),
       rss_kib: after.rssKib,
+      // Busy shares of the phase's wall time: which side limits the rate.
+      cp_busy: (after.cpuMs - before.cpuMs) / 1000 / secs,
+      client_busy: (mine.user + mine.system) / 1e6 / secs,
     };
     result[kind] = r;
     console.log(`${kind}: ${opts.requests} in ${fmt(secs, 2)} s = ${fmt(r.per_sec, 0)}/s; ` +
       `phoenix-cp CPU ${fmt(r.cpu_us, 0)} us each; latency p50 ${fmt(r.p50_ms, 2)} ms, ` +
-      `p99 ${fmt(r.p99_ms, 2)} ms; RSS ${fmt(after.rssKib / 1024, 1)} MiB`);
+      `p99 ${fmt(r.p99_ms, 2)} ms; RSS ${fmt(after.rssKib / 1024, 1)} MiB; ` +
+      `CPU busy: phoenix-cp ${fmt(100 * r.cp_busy, 0)}%, this client ${fmt(100 * r.client_busy, 0)}%`);
   }
   result.hwm_kib = cpUsage(opts.cpPid).hwmKib;
   for (const c of channels) c.close();
