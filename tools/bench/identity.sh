@@ -177,6 +177,7 @@ node -e '
   row("phoenix-cp RSS: start / after all / peak",
     `${f(sign.rss_start_kib / 1024, 1)}/${f(sign.renew.rss_kib / 1024, 1)}/${f(sign.hwm_kib / 1024, 1)}`, "MiB");
   row(`sidecar spawn -> /certs serial p50 / max (${start.starts})`, `${f(start.spawn_p50_ms, 0)}/${f(start.spawn_max_ms, 0)}`, "ms");
+  row("  of which spawn -> log asking p50 / max", `${f(start.ask_p50_ms, 0)}/${f(start.ask_max_ms, 0)}`, "ms");
   row("sidecar log asking -> valid until p50 / max", `${f(start.log_p50_ms, 0)}/${f(start.log_max_ms, 0)}`, "ms");
 ' "$(sed -n 's/^RESULT //p' "$T/sign.out")" "$(sed -n 's/^RESULT //p' "$T/start.out")"
 echo "(phoenix-cp RSS \"start\": after the warm-up issuances; CPU: utime+stime over each phase / requests,"
