@@ -160,6 +160,7 @@ sed -n 's/^[^ ]* \[\(warn\|error\|critical\)\] /[\1] /p' "$T/phoenix-cp.log" | s
   sed 's/^/  /' | cut -c1-170
 echo
 
+# shellcheck disable=SC2016  # JavaScript: its ${...} are not the shell's
 node -e '
   const sign = JSON.parse(process.argv[1]), start = JSON.parse(process.argv[2]);
   const f = (x, d) => x.toFixed(d);
