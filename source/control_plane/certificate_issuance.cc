@@ -19,8 +19,8 @@ absl::StatusOr<CreateCertificateResponse> CertificateIssuance::Create(
   std::string node = request.node_id();
   std::string requested;
   auto refuse = [&](const absl::Status& status) {
-    audit_(AuditLog::IssueRefusedLine(absl::Now(), who, node, requested,
-                                      std::string(status.message())));
+    (void)audit_(AuditLog::IssueRefusedLine(absl::Now(), who, node, requested,
+                                            std::string(status.message())));
     PHX_LOG(kWarn, "phoenix-cp: certificate for node ", node, " (", who,
             ") refused: ", status.message());
     return status;
@@ -36,11 +36,20 @@ absl::StatusOr<CreateCertificateResponse> CertificateIssuance::Create(
         ca_.Verify(request.presented_certificate_chain(), request.csr(), request.proof());
     if (!presented.ok()) return refuse(presented.status());
     who = absl::StrCat(presented->spiffe_id, " (certificate ", presented->serial, ")");
+    if (presented->node_id.empty()) {
+      return refuse(absl::UnauthenticatedError("the certificate presented names no node"));
+    }
     if (!node.empty() && node != presented->node_id) {
       return refuse(absl::PermissionDeniedError(absl::StrCat(
           "the certificate presented is node ", presented->node_id, "'s, not ", node, "'s")));
     }
     node = presented->node_id;
+    // A certificate renews itself only while its node may still connect at all: revoking
+    // the node's token (or certificate role) ends its renewals too.
+    if (auth_ != nullptr && auth_->enabled() && !auth_->HasNodeRole(node)) {
+      return refuse(absl::PermissionDeniedError(
+          absl::StrCat("node ", node, " no longer has a node role (--tokens, --principals)")));
+    }
   } else {
     if (node.empty()) return refuse(absl::InvalidArgumentError("node_id is required"));
     if (auth_ != nullptr && auth_->enabled()) {
@@ -51,6 +60,10 @@ absl::StatusOr<CreateCertificateResponse> CertificateIssuance::Create(
     }
   }
 
+  if (node.size() > kMaxIdentityNodeIdLength) {
+    return refuse(absl::InvalidArgumentError(absl::StrCat(
+        "a node id of a workload identity is at most ", kMaxIdentityNodeIdLength, " bytes")));
+  }
   auto granted = entitlements_.Grant(node, requested);
   if (!granted.ok()) return refuse(granted.status());
 
@@ -60,8 +73,16 @@ absl::StatusOr<CreateCertificateResponse> CertificateIssuance::Create(
 
   auto issued = ca_.Issue(request.csr(), *granted, node, validity);
   if (!issued.ok()) return refuse(issued.status());
-  audit_(AuditLog::IssuedLine(absl::Now(), who, node, issued->spiffe_id, issued->serial,
-                              absl::FromTimeT(issued->not_after)));
+  if (absl::Status audited =
+          audit_(AuditLog::IssuedLine(absl::Now(), who, node, issued->spiffe_id, issued->serial,
+                                      absl::FromTimeT(issued->not_after)));
+      !audited.ok()) {
+    // Not handed out: an issuance the audit trail does not show must not exist.
+    PHX_LOG(kError, "phoenix-cp: certificate for node ", node,
+            " withheld: the audit record could not be written: ", audited.message());
+    return absl::UnavailableError("the audit trail cannot be written; try again");
+  }
+  if (issued_) issued_(node, issued->not_after);
   PHX_LOG(kInfo, "phoenix-cp: issued ", issued->spiffe_id, " to node ", node, " (", who,
           "): serial ", issued->serial, ", ", validity.count(), " s");
   CreateCertificateResponse response;

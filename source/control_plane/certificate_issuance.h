@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <string>
 
@@ -18,7 +19,10 @@ namespace phoenix::control_plane {
 // with its reason. Never puts key material in an answer, a log line or the audit.
 class CertificateIssuance {
  public:
-  using AuditWriter = std::function<void(const std::string& line)>;
+  // Records one audit line; an error refuses the issuance (every issuance is audited).
+  using AuditWriter = std::function<absl::Status(const std::string& line)>;
+  // Told of each certificate issued: the node, and when it expires.
+  using IssuedObserver = std::function<void(const std::string& node, time_t not_after)>;
   struct Limits {
     std::chrono::seconds default_validity{24 * 3600};
     std::chrono::seconds max_validity{24 * 3600};
@@ -28,12 +32,13 @@ class CertificateIssuance {
   // `auth` may be null (no identity store: node ids are taken as declared); `ca` and `auth`
   // must outlive it.
   CertificateIssuance(MeshCa& ca, const Authenticator* auth, IdentityEntitlements entitlements,
-                      Limits limits, AuditWriter audit)
+                      Limits limits, AuditWriter audit, IssuedObserver issued = nullptr)
       : ca_(ca),
         auth_(auth),
         entitlements_(std::move(entitlements)),
         limits_(limits),
-        audit_(std::move(audit)) {}
+        audit_(std::move(audit)),
+        issued_(std::move(issued)) {}
 
   absl::StatusOr<service::identity::v1::CreateCertificateResponse> Create(
       const service::identity::v1::CreateCertificateRequest& request,
@@ -47,6 +52,10 @@ class CertificateIssuance {
   const IdentityEntitlements entitlements_;
   const Limits limits_;
   AuditWriter audit_;
+  IssuedObserver issued_;
 };
+
+// The longest node id a workload certificate carries (its subject CN: 64 bytes in X.509).
+inline constexpr size_t kMaxIdentityNodeIdLength = 64;
 
 }  // namespace phoenix::control_plane

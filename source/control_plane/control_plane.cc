@@ -71,6 +71,11 @@ absl::Status ControlPlane::Start() {
   if (ca_ != nullptr) {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto synced = SyncTrustBundleLocked(kMeshCa); !synced.ok()) return synced;
+    // From now on validation sees the bundle file itself (a change that breaks it is refused).
+    provided_secrets_.erase(
+        std::remove_if(provided_secrets_.begin(), provided_secrets_.end(),
+                       [](const auto& secret) { return secret.name() == kTrustBundleSecret; }),
+        provided_secrets_.end());
     // Restarted in mid-rotation: proxies ACK what they are sent from now on.
     if (bundle_version_ == 0) bundle_version_ = version_;
   }
@@ -106,12 +111,18 @@ absl::Status ControlPlane::OpenMeshCa() {
   CertificateIssuance::Limits limits;
   limits.max_validity = identity.max_validity;
   limits.default_validity = std::min(limits.default_validity, identity.max_validity);
+  // Who holds a certificate now (a rotation waits for them): from the audit trail, then from
+  // each issuance.
+  if (auto lines = store_->AuditLines(); lines.ok()) {
+    holders_.AddFromAuditLines(*lines);
+  } else {
+    PHX_LOG(kWarn, "phoenix-cp: cannot read the audit trail for the certificates issued so far: ",
+            lines.status().message());
+  }
   issuance_ = std::make_unique<CertificateIssuance>(
-      *ca_, auth_.get(), std::move(entitlements), limits, [this](const std::string& line) {
-        if (auto s = store_->AppendAudit(line); !s.ok()) {
-          PHX_LOG(kError, "phoenix-cp: could not write the audit record: ", s.message());
-        }
-      });
+      *ca_, auth_.get(), std::move(entitlements), limits,
+      [this](const std::string& line) { return store_->AppendAudit(line); },
+      [this](const std::string& node, time_t not_after) { holders_.Add(node, not_after); });
   identity_ = std::make_unique<IdentityService>(*issuance_);
 
   // Validation stands in for what each proxy will have: a workload certificate (one made for
@@ -214,6 +225,15 @@ AdminBackend::CaState ControlPlane::CaStateLocked() const {
     (acked >= bundle_version_ ? state.proxies_acked : state.proxies_waiting)
         .push_back(proxy.node_id);
   }
+  // A node holding a valid certificate that is not connected has not seen the bundle either.
+  for (const std::string& holder : holders_.Current(time(nullptr))) {
+    auto in = [&](const std::vector<std::string>& nodes) {
+      return std::find(nodes.begin(), nodes.end(), holder) != nodes.end();
+    };
+    if (!in(state.proxies_acked) && !in(state.proxies_waiting)) {
+      state.proxies_waiting.push_back(holder + " (not connected)");
+    }
+  }
   return state;
 }
 
@@ -240,7 +260,11 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
           ca_->rotation().new_root_serial, " joins the trust bundle");
   if (auto synced = SyncTrustBundleLocked(absl::StrCat(who, " (CA rotation: add the new root)"));
       !synced.ok()) {
-    return synced;
+    // The rotation waits for the bundle: DriveRotation publishes it before anything else.
+    return absl::Status(synced.code(),
+                        absl::StrCat("the new root is made, but its bundle is not published yet "
+                                     "(phoenix-cp keeps trying; the rotation waits for it): ",
+                                     synced.message()));
   }
   rotation_cv_.notify_all();
   return CaStateLocked();
@@ -248,17 +272,37 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
 
 void ControlPlane::DriveRotation() {
   std::unique_lock<std::mutex> lock(mu_);
+  time_t last_failure_logged = 0;
   while (!stopping_) {
     rotation_cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_) break;
     MeshCa::RotationStatus before = ca_->rotation();
+    // What the proxies are served must be the CA's bundle before anything moves on (a failed
+    // publication, or the bundle file changed by hand, is put right here).
+    if (ServedTrustBundleLocked() != ca_->TrustBundle()) {
+      std::string step =
+          before.phase == MeshCa::RotationPhase::kNone
+              ? "publish the bundle"
+              : (before.phase == MeshCa::RotationPhase::kAddingRoot ? "add the new root"
+                                                                    : "issue under the new root");
+      if (auto synced = SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (", step, ")"));
+          !synced.ok()) {
+        if (time(nullptr) - last_failure_logged >= 10) {
+          last_failure_logged = time(nullptr);
+          PHX_LOG(kError, "phoenix-cp: mesh CA: ", synced.message(), " (trying again)");
+        }
+        continue;
+      }
+      if (store_->root().empty() || ServedTrustBundleLocked() != ca_->TrustBundle()) continue;
+    }
     if (before.phase == MeshCa::RotationPhase::kNone) continue;
     CaState state = CaStateLocked();
     if (!ca_->AdvanceRotation(state.proxies_waiting.empty(), time(nullptr))) continue;
     MeshCa::RotationStatus after = ca_->rotation();
     if (after.phase == MeshCa::RotationPhase::kIssuingFromNew) {
-      PHX_LOG(kInfo, "phoenix-cp: CA rotation: every proxy (", state.proxies_acked.size(),
-              ") runs the new bundle; issuing under root ", after.new_root_serial,
+      PHX_LOG(kInfo, "phoenix-cp: CA rotation: every proxy and certificate holder (",
+              state.proxies_acked.size(), ") runs the new bundle; issuing under root ",
+              after.new_root_serial,
               " now; the old root stays until its last certificate expires at ",
               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromTimeT(after.old_certificates_expire),
                                absl::UTCTimeZone()));
@@ -266,12 +310,7 @@ void ControlPlane::DriveRotation() {
       PHX_LOG(kInfo, "phoenix-cp: CA rotation: every certificate under root ",
               before.old_root_serial, " has expired; it leaves the trust bundle");
     }
-    std::string step = after.phase == MeshCa::RotationPhase::kNone ? "drop the old root"
-                                                                   : "issue under the new root";
-    if (auto synced = SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (CA rotation: ", step, ")"));
-        !synced.ok()) {
-      PHX_LOG(kError, "phoenix-cp: CA rotation: ", synced.message());
-    }
+    rotation_cv_.notify_all();  // The bundle changed when the old root left: publish it now.
   }
 }
 
@@ -414,8 +453,24 @@ absl::StatusOr<std::vector<ResourceDiffText>> ControlPlane::Plan(
   return DescribeChanges(current_.get(), *plan->candidate, plan->changes);
 }
 
+absl::Status ControlPlane::RefuseCaFiles(const std::vector<std::string>& paths) const {
+  if (ca_ == nullptr) return absl::OkStatus();
+  for (const std::string& path : paths) {
+    if (path == kTrustBundleFile) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path,
+          " is the mesh CA's trust bundle, written by phoenix-cp: phoenixctl ca rotate "
+          "changes it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<IncomingFile>& files,
                                                           const std::string& who) {
+  std::vector<std::string> paths;
+  for (const IncomingFile& file : files) paths.push_back(file.path);
+  if (auto refused = RefuseCaFiles(paths); !refused.ok()) return refused;
   std::lock_guard<std::mutex> lock(mu_);
   return CommitLocked([&](const FileSet& in_force) { return MergeFileSets(in_force, files); },
                       files, who, {});
@@ -423,6 +478,7 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<Inco
 
 absl::StatusOr<AdminBackend::Applied> ControlPlane::Delete(const std::vector<std::string>& paths,
                                                            const std::string& who) {
+  if (auto refused = RefuseCaFiles(paths); !refused.ok()) return refused;
   std::lock_guard<std::mutex> lock(mu_);
   if (paths.empty()) return absl::InvalidArgumentError("name at least one file to delete");
   for (const std::string& path : paths) {

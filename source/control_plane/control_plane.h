@@ -13,6 +13,7 @@
 #include "source/control_plane/admin_backend.h"
 #include "source/control_plane/admin_service.h"
 #include "source/control_plane/ads_server.h"
+#include "source/control_plane/certificate_holders.h"
 #include "source/control_plane/certificate_issuance.h"
 #include "source/control_plane/identity_service.h"
 #include "source/control_plane/mesh_ca.h"
@@ -115,6 +116,8 @@ class ControlPlane : public AdminBackend {
   // Commits the CA's trust bundle as the Secret "trust_bundle" (file kTrustBundleFile) when the
   // one in force differs.
   absl::Status SyncTrustBundleLocked(const std::string& who);
+  // INVALID_ARGUMENT when an admin change names a file the mesh CA writes.
+  absl::Status RefuseCaFiles(const std::vector<std::string>& paths) const;
   // The CA bundle of the Secret trust_bundle in force ("" when none).
   std::string ServedTrustBundleLocked() const;
   // The CA's state, with which connected proxies run the bundle's version.
@@ -133,6 +136,7 @@ class ControlPlane : public AdminBackend {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<MeshCa> ca_;
   std::unique_ptr<CertificateIssuance> issuance_;
+  CertificateHolders holders_;
   std::unique_ptr<IdentityService> identity_;
   std::vector<config::v1::Secret> provided_secrets_;  // For validation (see OpenMeshCa).
   uint64_t bundle_version_ = 0;  // The version that last changed the bundle (guarded by mu_).

@@ -10,10 +10,22 @@ namespace phoenix::control_plane {
 bool IsSpiffeIdIn(const std::string& id, const std::string& trust_domain) {
   std::string prefix = absl::StrCat("spiffe://", trust_domain, "/");
   if (!id.starts_with(prefix) || id.size() == prefix.size()) return false;
-  return std::all_of(id.begin() + static_cast<long>(prefix.size()), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == '/';
-  });
+  // The SPIFFE ID spec: segments of letters, digits, '-', '_', '.'; none empty, "." or "..".
+  std::string_view path(id);
+  path.remove_prefix(prefix.size());
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = std::min(path.find('/', start), path.size());
+    std::string_view segment = path.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    for (char c : segment) {
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.')) {
+        return false;
+      }
+    }
+    start = end + 1;
+  }
+  return true;
 }
 
 absl::StatusOr<IdentityEntitlements> IdentityEntitlements::Parse(std::string_view text,

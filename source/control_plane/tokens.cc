@@ -1,5 +1,6 @@
 #include "source/control_plane/tokens.h"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -197,6 +198,29 @@ absl::StatusOr<Principal> Authenticator::ForNode(const CallerCredentials& creden
         absl::StrCat(principal->name, " has no node role: ADS needs role node:<node-id>"));
   }
   return principal;
+}
+
+namespace {
+
+template <typename Map>
+bool AnyHasNodeRole(const Map& principals, const std::string& node_id) {
+  return std::any_of(principals.begin(), principals.end(),
+                     [&](const auto& entry) { return entry.second.node_id == node_id; });
+}
+
+}  // namespace
+
+bool TokenTable::HasNodeRole(const std::string& node_id) const {
+  return AnyHasNodeRole(tokens_, node_id);
+}
+
+bool PrincipalTable::HasNodeRole(const std::string& node_id) const {
+  return AnyHasNodeRole(principals_, node_id);
+}
+
+bool Authenticator::HasNodeRole(const std::string& node_id) const {
+  return (tokens_ && tokens_->HasNodeRole(node_id)) ||
+         (principals_ && principals_->HasNodeRole(node_id));
 }
 
 absl::Status Authenticator::MayServe(const Principal& principal, const std::string& node_id) {

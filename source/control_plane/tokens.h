@@ -42,6 +42,7 @@ class TokenTable {
   // The principal holding `token`; null when none does.
   const Principal* Find(std::string_view token) const;
   size_t size() const { return tokens_.size(); }
+  bool HasNodeRole(const std::string& node_id) const;
 
  private:
   std::map<std::string, Principal, std::less<>> tokens_;
@@ -61,6 +62,7 @@ class PrincipalTable {
   // The principal named `name` with its role; null when it has none.
   const Principal* Find(std::string_view name) const;
   size_t size() const { return principals_.size(); }
+  bool HasNodeRole(const std::string& node_id) const;
 
  private:
   std::map<std::string, Principal, std::less<>> principals_;
@@ -94,6 +96,8 @@ class Authenticator {
   // PERMISSION_DENIED for a principal of another role.
   absl::StatusOr<Principal> ForAdmin(const CallerCredentials& credentials) const;
   absl::StatusOr<Principal> ForNode(const CallerCredentials& credentials) const;
+  // Whether any token or certificate principal has role node:<node_id>.
+  bool HasNodeRole(const std::string& node_id) const;
   // Whether a stream authenticated as `principal` may receive the resources of `node_id`.
   static absl::Status MayServe(const Principal& principal, const std::string& node_id);
 

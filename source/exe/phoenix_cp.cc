@@ -2,7 +2,9 @@
 // of etcd, shared by several replicas) to proxies over ADS (xDS v3, state of the world) and
 // pushes every valid change.
 #include <signal.h>
+#include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -55,6 +57,8 @@ constexpr const char* kUsage =
     "                           go to every node as the Secret trust_bundle\n"
     "                           (mesh-trust-bundle.yaml in the resources)\n"
     "  --ca-generate            make the root in --ca-dir on first start (a demo)\n"
+    "  --ca-replica NAME        names this replica's intermediate (intermediate-NAME.crt;\n"
+    "                           default: the host name), for replicas sharing a --ca-dir\n"
     "  --trust-domain NAME      SPIFFE trust domain (default phoenix.local)\n"
     "  --identities FILE        which identities each node may hold, '<node-id>\n"
     "                           spiffe://<trust-domain>/ns/<ns>/sa/<service>' per line\n"
@@ -81,10 +85,27 @@ const char* TlsFlagsError(const phoenix::control_plane::ControlPlaneOptions& opt
   return nullptr;
 }
 
+// Whether HOST:PORT listens on loopback only.
+bool IsLoopback(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+std::string HostName() {
+  char name[256] = "";
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "default";
+  std::string out;
+  for (char c : std::string(name)) {
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   phoenix::control_plane::ControlPlaneOptions options;
+  options.identity.replica = HostName();
   std::string resources_dir;
   std::string audit_log_path;
   std::string etcd;
@@ -124,6 +145,8 @@ int main(int argc, char** argv) {
       options.tls.client_ca = value("--client-ca");
     } else if (arg == "--ca-dir") {
       options.identity.ca_dir = value("--ca-dir");
+    } else if (arg == "--ca-replica") {
+      options.identity.replica = value("--ca-replica");
     } else if (arg == "--ca-generate") {
       options.identity.ca_generate = true;
     } else if (arg == "--trust-domain") {
@@ -172,6 +195,15 @@ int main(int argc, char** argv) {
   if (options.identity.ca_dir.empty() &&
       (options.identity.ca_generate || !options.identity.identities_path.empty())) {
     std::fprintf(stderr, "phoenix-cp: --ca-generate and --identities need --ca-dir DIR\n");
+    return 2;
+  }
+  if (!options.identity.ca_dir.empty() && options.tokens_path.empty() &&
+      options.principals_path.empty() && !IsLoopback(options.listen_address)) {
+    std::fprintf(stderr,
+                 "phoenix-cp: --ca-dir without --tokens or --principals would sign any "
+                 "identity for anyone who can reach %s: authenticate the nodes, or listen on "
+                 "loopback only\n",
+                 options.listen_address.c_str());
     return 2;
   }
   if (!etcd.empty() && !audit_log_path.empty()) {

@@ -23,7 +23,9 @@ std::chrono::milliseconds RenewalSchedule::AfterIssue(time_t now, time_t not_aft
   failures_ = 0;
   double left_ms = std::max<double>(0, static_cast<double>(not_after - now) * 1000.0);
   std::uniform_real_distribution<double> fraction(0.4, 0.6);
-  return std::chrono::milliseconds(static_cast<int64_t>(left_ms * fraction(random_)));
+  // At least a second: a clock past not-after (skew) must not make a tight loop.
+  return std::chrono::milliseconds(
+      std::max<int64_t>(1000, static_cast<int64_t>(left_ms * fraction(random_))));
 }
 
 std::chrono::milliseconds RenewalSchedule::AfterFailure(time_t now, time_t not_after) {
@@ -83,7 +85,8 @@ void WorkloadIdentity::Request() {
                       ? std::chrono::seconds(config_.validity().seconds())
                       : std::chrono::duration_cast<std::chrono::seconds>(kDefaultValidity);
   request.mutable_validity()->set_seconds(validity.count());
-  if (HoldsValidCertificate(time(nullptr))) {
+  bool presenting = present_certificate_ && HoldsValidCertificate(time(nullptr));
+  if (presenting) {
     // Renewal: the certificate in hand is the credential, with proof that its key is ours.
     auto proof = tls::SignWithKey(key_pem_, fresh->csr_pem);
     if (proof.ok()) {
@@ -93,23 +96,30 @@ void WorkloadIdentity::Request() {
   }
   in_flight_ = true;
   issuer_->CreateCertificate(
-      request, [this, alive = std::weak_ptr<int>(alive_), key = std::move(fresh->key_pem)](
-                   absl::StatusOr<service::identity::v1::CreateCertificateResponse> response) {
-        dispatcher_.Post([this, alive, key, response = std::move(response)]() mutable {
+      request,
+      [this, alive = std::weak_ptr<int>(alive_), key = std::move(fresh->key_pem),
+       presenting](absl::StatusOr<service::identity::v1::CreateCertificateResponse> response) {
+        dispatcher_.Post([this, alive, key, presenting, response = std::move(response)]() mutable {
           if (alive.expired()) return;
-          OnResponse(std::move(response), std::move(key));
+          OnResponse(std::move(response), std::move(key), presenting);
         });
       });
 }
 
 void WorkloadIdentity::OnResponse(
-    absl::StatusOr<service::identity::v1::CreateCertificateResponse> response,
-    std::string key_pem) {
+    absl::StatusOr<service::identity::v1::CreateCertificateResponse> response, std::string key_pem,
+    bool presented) {
   in_flight_ = false;
   if (!response.ok()) {
+    // The certificate in hand was refused (a new root, say): the next try uses the node's own
+    // credentials instead of waiting for it to expire.
+    present_certificate_ =
+        !(presented && (response.status().code() == absl::StatusCode::kUnauthenticated ||
+                        response.status().code() == absl::StatusCode::kPermissionDenied));
     ScheduleRetry(std::string(response.status().message()));
     return;
   }
+  present_certificate_ = true;
   config::v1::Secret secret;
   secret.set_name(secret_name_);
   secret.mutable_tls_certificate()->mutable_certificate_chain()->set_inline_string(

@@ -82,7 +82,7 @@ class WorkloadIdentity {
  private:
   void Request();
   void OnResponse(absl::StatusOr<service::identity::v1::CreateCertificateResponse> response,
-                  std::string key_pem);
+                  std::string key_pem, bool presented);
   void ScheduleRetry(const std::string& why);
   void OnExpired();
   bool HoldsValidCertificate(time_t now) const;
@@ -99,6 +99,8 @@ class WorkloadIdentity {
   std::unique_ptr<Timer> renew_timer_;
   std::unique_ptr<Timer> expiry_timer_;
   bool in_flight_ = false;
+  // Whether a renewal presents the certificate in hand (not after it was refused).
+  bool present_certificate_ = true;
   // The certificate in force ("" before the first) and its key (memory only).
   std::string chain_pem_;
   std::string key_pem_;

@@ -21,7 +21,7 @@ from harness.client import http_get
 from harness.config import make_cluster
 from harness.control_plane import ControlPlane, ads_bootstrap, write_resource_file
 from harness.etcd import Etcd, etcd_available
-from harness.process import free_port, phoenixctl_bin, wait_until
+from harness.process import free_port, phoenix_cp_bin, phoenixctl_bin, wait_until
 from harness.tls import DOWNSTREAM, TLS, UPSTREAM
 from test_control_plane_load import Wrk
 
@@ -331,6 +331,43 @@ class MeshIdentityTest(PhoenixTestCase):
                               capture_output=True, text=True, timeout=30)
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("not supported yet", done.stderr)
+
+    def test_a_rotation_waits_for_a_holder_that_is_not_connected(self):
+        self.start_mesh()
+        self.assertTrue(wait_until(lambda: self.status_via(self.c_port) == 403, timeout=15),
+                        self.proxies["node-c"].stderr_text() + self.cp.logs())
+        self.proxies["node-c"].stop()
+        status = json.loads(self.ctl("ca", "rotate", "-o", "json"))
+        self.assertEqual(status["phase"], "adding_root")
+        # node-c holds a valid certificate but has not seen the new bundle: the rotation waits.
+        self.assertTrue(wait_until(lambda: json.loads(self.ctl("ca", "status", "-o", "json"))
+                                   ["proxies_waiting"] == ["node-c (not connected)"], timeout=10),
+                        self.ctl("ca", "status"))
+        text = self.ctl("ca", "status")
+        self.assertIn("waiting for: node-c (not connected)", text)
+        self.assertEqual(json.loads(self.ctl("ca", "status", "-o", "json"))["phase"],
+                         "adding_root")
+        # Back, it takes the bundle; then issuing moves to the new root.
+        self.proxies["node-c"] = self.start_phoenix(identity_bootstrap(
+            free_port(), self.cp, "node-c", TOKENS["node-c"]))
+        self.assertTrue(wait_until(lambda: json.loads(self.ctl("ca", "status", "-o", "json"))
+                                   ["phase"] == "issuing_from_new", timeout=15),
+                        self.ctl("ca", "status") + self.cp.logs())
+        # The bundle file is the CA's: an admin change to it is refused.
+        bundle = os.path.join(self.dir, "mesh-trust-bundle.yaml")
+        write_resource_file(bundle, {"secrets": []})
+        done = subprocess.run([phoenixctl_bin(), "--server", self.cp.target, "--token-file",
+                               os.path.join(self.dir, "admin-token"), "apply", "-f", bundle],
+                              capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("written by phoenix-cp", done.stdout + done.stderr)
+
+    def test_a_ca_without_authentication_listens_on_loopback_only(self):
+        done = subprocess.run([phoenix_cp_bin(), "--resources", self.resources, "--listen",
+                               "0.0.0.0:0", "--ca-dir", self.ca_dir, "--ca-generate"],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("would sign any identity for anyone", done.stderr)
 
     def try_handshake(self, port):
         """A TLS handshake attempt without a client certificate; False whatever comes of it."""

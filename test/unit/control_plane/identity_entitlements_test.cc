@@ -33,6 +33,8 @@ TEST(IdentityEntitlementsTest, WithoutAFileEachNodeHoldsItsDefaultOnly) {
   EXPECT_FALSE(defaults.Grant("web-1", "spiffe://mesh.test/ns/default/sa/web-2").ok());
   // A node id that makes no SPIFFE path gets nothing.
   EXPECT_FALSE(defaults.Grant("web 1?", "").ok());
+  EXPECT_FALSE(defaults.Grant("", "").ok());
+  EXPECT_FALSE(defaults.Grant("..", "").ok());
 }
 
 TEST(IdentityEntitlementsTest, ErrorsNameTheLine) {
@@ -53,6 +55,12 @@ TEST(IdentityEntitlementsTest, SpiffeIdsAreCheckedForTheirDomainAndPath) {
   EXPECT_FALSE(IsSpiffeIdIn("spiffe://dd/ns/a", "d"));
   EXPECT_FALSE(IsSpiffeIdIn("spiffe://d/ns/a?x=1", "d"));
   EXPECT_FALSE(IsSpiffeIdIn("https://d/ns/a", "d"));
+  // Empty and dot segments name nothing (or another identity, once normalized).
+  EXPECT_FALSE(IsSpiffeIdIn("spiffe://d/ns/default/sa/", "d"));
+  EXPECT_FALSE(IsSpiffeIdIn("spiffe://d/ns//sa/b", "d"));
+  EXPECT_FALSE(IsSpiffeIdIn("spiffe://d/ns/default/sa/../../ns/shop/sa/web", "d"));
+  EXPECT_FALSE(IsSpiffeIdIn("spiffe://d/./a", "d"));
+  EXPECT_TRUE(IsSpiffeIdIn("spiffe://d/ns/a.b/sa/c..d", "d"));
 }
 
 }  // namespace
