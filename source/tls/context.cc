@@ -96,6 +96,27 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
   return context->ticket_keys()->Process(key_name, iv, cipher, mac, encrypt);
 }
 
+// A ticket whose peer certificate has expired since is not resumed (a full handshake shows a
+// certificate again): an identity lives no longer than its certificate, resumption or not.
+SSL_TICKET_RETURN TicketDecryptedCallback(SSL*, SSL_SESSION* session, const unsigned char*, size_t,
+                                          SSL_TICKET_STATUS status, void*) {
+  switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW: {
+      X509* peer = SSL_SESSION_get0_peer(session);
+      if (peer != nullptr && X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0) {
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+      }
+      return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    }
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER:
+      return SSL_TICKET_RETURN_ABORT;
+    default:  // None, empty, not decryptable: a full handshake.
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
+}
+
 int NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
   const TlsContext* context = TlsContext::From(SSL_get_SSL_CTX(ssl));
   if (context == nullptr) return 0;
@@ -174,6 +195,7 @@ bool TlsContext::ConfigureValidation(const config::v1::CertificateValidationCont
     } else {
       SSL_CTX_set_cert_store(ctx_.get(), store->release());
       fingerprint_ += pem;
+      validation_fingerprint_ += pem;
     }
   }
   for (int i = 0; i < validation.match_typed_subject_alt_names_size(); ++i) {
@@ -331,7 +353,12 @@ bool TlsContext::ConfigureCommon(const config::v1::CommonTlsContext& common, boo
       validation = &combined_validation_;
     }
   }
-  if (validation != nullptr) ConfigureValidation(*validation, vpath, errors);
+  if (validation != nullptr) {
+    ConfigureValidation(*validation, vpath, errors);
+    for (const auto& matcher : validation->match_typed_subject_alt_names()) {
+      validation_fingerprint_ += matcher.SerializeAsString();
+    }
+  }
 
   for (int i = 0; i < common.alpn_protocols_size(); ++i) {
     const std::string& protocol = common.alpn_protocols(i);
@@ -397,7 +424,11 @@ std::shared_ptr<const TlsContext> TlsContext::CreateServer(
       &tls->alpn_wire_);
   // Sessions resume by ticket only: no server-side cache to share between workers.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  std::string id_context = Sha256Hex(context.stat_name).substr(0, SSL_MAX_SID_CTX_LENGTH);
+  // A session resumes only under the trust it was verified with: a changed CA bundle (a root
+  // rotated out) or SAN allow-list makes its peer show a certificate again.
+  std::string id_context =
+      Sha256Hex(absl::StrCat(context.stat_name, "\n", tls->validation_fingerprint_))
+          .substr(0, SSL_MAX_SID_CTX_LENGTH);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(id_context.data()),
                                  id_context.size());
   if (proto.disable_stateless_session_resumption()) {
@@ -414,6 +445,7 @@ std::shared_ptr<const TlsContext> TlsContext::CreateServer(
     tls->ticket_keys_ = TicketKeyRing::ForListener(
         context.stat_name, std::chrono::duration_cast<std::chrono::seconds>(rotation));
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, TicketKeyCallback);
+    SSL_CTX_set_session_ticket_cb(ctx, nullptr, TicketDecryptedCallback, nullptr);
     SSL_CTX_set_num_tickets(ctx, 1);
   }
   if (proto.has_session_timeout()) {

@@ -133,6 +133,8 @@ class TlsContext {
   std::string description_;
   std::unique_ptr<TlsStats> stats_;
   std::string fingerprint_;
+  // What peers are verified against (CA bundles, SAN matchers): sessions resume only under it.
+  std::string validation_fingerprint_;
   std::vector<CertificateInfo> certificates_;
   std::string local_uri_san_;
   std::vector<std::string> files_;

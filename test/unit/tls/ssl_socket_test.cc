@@ -349,6 +349,40 @@ TEST_F(SslSocketTest, AnUpstreamNotAskedForItsExpiredClientCertificateStillConne
   EXPECT_EQ(Stat("cluster.test.tls.fail_expired_certificate"), 0u);
 }
 
+TEST_F(SslSocketTest, ASessionResumesOnlyUnderTheTrustItWasVerifiedWith) {
+  RequireClientCertificates("spiffe://test/ns/ops/");
+  ShowClientCertificate(admin_);
+  Connect();
+  ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
+  ASSERT_NE(client_tls_->LastSession(), nullptr);
+  auto reconnect = [&](const std::string& san_prefix) {
+    server_proto_.mutable_common_tls_context()
+        ->mutable_validation_context()
+        ->mutable_match_typed_subject_alt_names(0)
+        ->mutable_matcher()
+        ->set_prefix(san_prefix);
+    network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream,
+                                                   nullptr, &stats_, "test"};
+    server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
+    ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+    server_ = Endpoint();
+    client_ = Endpoint();
+    server_.socket = NewServerSocket(server_);
+    client_.socket = std::make_unique<SslSocket>(client_tls_);
+    client_.socket->SetCallbacks(&client_);
+    client_.socket->OnConnected();
+    Pump();
+    ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
+  };
+  // The same trust (a rebuilt context, as a renewal of our own certificate makes): resumed.
+  reconnect("spiffe://test/ns/ops/");
+  EXPECT_EQ(Stat("listener.test.tls.session_reused"), 1u);
+  // Another allow-list (or CA bundle: a root rotated out): the peer shows its certificate again.
+  reconnect("spiffe://test/ns/");
+  EXPECT_EQ(Stat("listener.test.tls.session_reused"), 1u);
+  EXPECT_EQ(Stat("listener.test.tls.handshake"), 3u);
+}
+
 TEST_F(SslSocketTest, ConfigErrorsNameTheField) {
   config::v1::DownstreamTlsContext proto;
   network::TransportSocketContext context{network::TransportSocketSide::kDownstream, nullptr,
