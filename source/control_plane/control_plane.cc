@@ -273,9 +273,16 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
 void ControlPlane::DriveRotation() {
   std::unique_lock<std::mutex> lock(mu_);
   time_t last_failure_logged = 0;
+  time_t last_intermediate_check = 0;
   while (!stopping_) {
     rotation_cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_) break;
+    if (time(nullptr) - last_intermediate_check >= 60) {
+      last_intermediate_check = time(nullptr);
+      if (auto renewed = ca_->RenewIntermediatesIfDue(); !renewed.ok()) {
+        PHX_LOG(kError, "phoenix-cp: mesh CA: cannot renew the intermediate: ", renewed.message());
+      }
+    }
     MeshCa::RotationStatus before = ca_->rotation();
     // What the proxies are served must be the CA's bundle before anything moves on (a failed
     // publication, or the bundle file changed by hand, is put right here).

@@ -275,6 +275,22 @@ absl::StatusOr<tls::IssuedCertificate> MeshCa::Issue(const std::string& csr_pem,
   return issued;
 }
 
+absl::Status MeshCa::RenewIntermediatesIfDue() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (operator_intermediate_) return absl::OkStatus();  // The operator's to renew.
+  std::chrono::seconds renew_before = std::min(kRenewBefore, options_.intermediate_validity / 2);
+  time_t due = time(nullptr) + renew_before.count();
+  for (Authority* authority : {current_.get(), next_.get()}) {
+    if (authority == nullptr || !authority->signer || authority->signer->not_after() > due) {
+      continue;
+    }
+    auto signer = LoadOrMakeIntermediate(options_, authority->dir, authority->root_pem);
+    if (!signer.ok()) return signer.status();
+    authority->signer = *std::move(signer);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<tls::PresentedIdentity> MeshCa::Verify(const std::string& chain_pem,
                                                       std::string_view data,
                                                       std::string_view proof) const {

@@ -66,6 +66,9 @@ class MeshCa {
                                                const std::string& spiffe_id,
                                                const std::string& node_id,
                                                std::chrono::seconds validity);
+  // Makes this replica's intermediate again when it ends within 30 days (or half its
+  // validity): a long-running phoenix-cp keeps issuing. Called periodically.
+  absl::Status RenewIntermediatesIfDue();
   // Checks a certificate a caller presents with a proof of its key, against the bundle.
   absl::StatusOr<tls::PresentedIdentity> Verify(const std::string& chain_pem, std::string_view data,
                                                 std::string_view proof) const;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -127,6 +128,22 @@ TEST_F(MeshCaTest, IssueThenVerifyRoundTrip) {
   auto long_lived = ca->Issue(key->csr_pem, kWeb, "n", hours(24 * 30));
   ASSERT_TRUE(long_lived.ok());
   EXPECT_LE(long_lived->not_after, time(nullptr) + 24 * 3600);
+}
+
+TEST_F(MeshCaTest, ARunningCaRenewsItsIntermediateBeforeItEnds) {
+  options_.intermediate_validity = std::chrono::seconds(3);  // Renewed in its last 1.5 s.
+  auto ca = OpenCa(options_);
+  ASSERT_NE(ca, nullptr);
+  std::string path = options_.dir + "/intermediate-" + options_.replica + ".crt";
+  std::string first = Read(path);
+  ASSERT_TRUE(ca->RenewIntermediatesIfDue().ok());
+  EXPECT_EQ(Read(path), first);  // Not due yet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1700));
+  ASSERT_TRUE(ca->RenewIntermediatesIfDue().ok());
+  EXPECT_NE(Read(path), first);
+  // It signs with the new one.
+  Issued issued = IssueFrom(*ca);
+  EXPECT_NE(issued.cert.chain_pem.find(Read(path)), std::string::npos);
 }
 
 TEST_F(MeshCaTest, ReplicasHaveTheirOwnIntermediatesUnderOneRoot) {
