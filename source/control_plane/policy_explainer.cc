@@ -1,5 +1,7 @@
 #include "source/control_plane/policy_explainer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "source/common/stats.h"
 #include "source/config/snapshot.h"
@@ -32,8 +34,11 @@ absl::StatusOr<NodeExplanation> ExplainForNode(const ResourceSnapshot& snapshot,
   server::RegisterBuiltinTransportSockets();
   StatsStore stats;
   config::v1::Bootstrap bootstrap = NodeBootstrap(snapshot, node_id);
+  auto* secrets = bootstrap.mutable_static_resources()->mutable_secrets();
   for (const auto& secret : snapshot.provided()) {
-    *bootstrap.mutable_static_resources()->add_secrets() = secret;
+    bool defined = std::any_of(secrets->begin(), secrets->end(),
+                               [&](const auto& s) { return s.name() == secret.name(); });
+    if (!defined) *secrets->Add() = secret;
   }
   auto built = config::BuildSnapshot(bootstrap, nullptr, stats, nullptr, snapshot.version(),
                                      config::SourceKind::kDynamic);

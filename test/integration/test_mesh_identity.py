@@ -164,6 +164,12 @@ class MeshIdentityTest(PhoenixTestCase):
                         self.proxies["node-c"].stderr_text() + self.proxies["node-b"].stderr_text())
         self.assertEqual(self.app.request_count(), 1)
         self.assertGreaterEqual(self.proxies["node-b"].stat("listener.mesh_in.tls.handshake"), 2)
+        # The security team can check the identity rule without a request (phoenix-cp works it
+        # out on node-b's resources, its mTLS listener included).
+        allowed = self.ctl("explain", "--node", "node-b", "--principal", FRONTEND, "GET", "/")
+        self.assertIn("outcome: route", allowed)
+        denied = self.ctl("explain", "--node", "node-b", "--principal", OTHER, "GET", "/")
+        self.assertIn("outcome: denied", denied)
         # Every issuance is audited: identity, serial, not-after, node.
         issued = [line for line in self.cp.audit_lines() if "issued" in line]
         self.assertEqual(sorted(line["node"] for line in issued), ["node-a", "node-b", "node-c"])

@@ -131,14 +131,14 @@ TEST_F(MeshCaTest, IssueThenVerifyRoundTrip) {
 }
 
 TEST_F(MeshCaTest, ARunningCaRenewsItsIntermediateBeforeItEnds) {
-  options_.intermediate_validity = std::chrono::seconds(3);  // Renewed in its last 1.5 s.
+  options_.intermediate_validity = std::chrono::seconds(4);  // Renewed in its last 2 s.
   auto ca = OpenCa(options_);
   ASSERT_NE(ca, nullptr);
   std::string path = options_.dir + "/intermediate-" + options_.replica + ".crt";
   std::string first = Read(path);
   ASSERT_TRUE(ca->RenewIntermediatesIfDue().ok());
   EXPECT_EQ(Read(path), first);  // Not due yet.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1700));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   ASSERT_TRUE(ca->RenewIntermediatesIfDue().ok());
   EXPECT_NE(Read(path), first);
   // It signs with the new one.
