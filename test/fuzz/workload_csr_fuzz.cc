@@ -4,16 +4,21 @@
 // succeeds, and the chain it returns verifies against the root (only the proof of key, which
 // the fuzzer cannot make, is missing).
 //
-// Input: the CSR, PEM text. Seeds: CSRs from the openssl CLI (P-256 with no SAN, one and two
-// URI SANs, DNS + URI, RSA 2048; refused ones: P-384, RSA 1024, Ed25519, a broken signature,
-// P-256 with explicit curve parameters, which this target found accepted and then not issuable).
+// Input: the CSR, PEM text when it starts with "-----BEGIN", else DER (wrapped into PEM here).
+// OpenSSL is not instrumented, so the fuzzer gets no coverage from inside its parsers: on DER
+// its mutations change the ASN.1 itself rather than break the base64. Seeds, in both forms: CSRs
+// from the openssl CLI (P-256 with no SAN, one and two URI SANs, DNS + URI, RSA 2048; refused ones:
+// P-384, RSA 1024, Ed25519, a broken signature, P-256 with explicit curve parameters, which this
+// target found accepted and then not issuable).
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "source/tls/workload_certificates.h"
 #include "test/fuzz/fuzz_util.h"
 
@@ -48,6 +53,17 @@ const Ca& FuzzCa() {
   return *ca;
 }
 
+// `der` as a PEM certificate request (64 base64 characters a line, as PEM writers do).
+std::string CsrPem(std::string_view der) {
+  std::string base64 = absl::Base64Escape(absl::string_view(der.data(), der.size()));
+  std::string pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
+  for (size_t i = 0; i < base64.size(); i += 64) {
+    pem.append(base64, i, 64);
+    pem += '\n';
+  }
+  return pem + "-----END CERTIFICATE REQUEST-----\n";
+}
+
 }  // namespace
 }  // namespace phoenix::fuzz
 
@@ -55,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace phoenix;
   using namespace phoenix::fuzz;
   const Ca& ca = FuzzCa();
-  std::string csr_pem(reinterpret_cast<const char*>(data), size);
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string csr_pem = input.substr(0, 10) == "-----BEGIN" ? std::string(input) : CsrPem(input);
   auto asked = tls::CsrSpiffeId(csr_pem);
   if (!asked.ok()) {
     FUZZ_CHECK(asked.status().code() == absl::StatusCode::kInvalidArgument);
