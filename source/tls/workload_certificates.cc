@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -220,6 +221,16 @@ bool AcceptableWorkloadKey(EVP_PKEY* key) {
   if (key == nullptr) return false;
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_EC: {
+      // P-256 by name only. Spelled out as explicit curve parameters (RFC 5480 forbids them) it
+      // still reports group "prime256v1", but a certificate carrying it fails verification:
+      // Issue would sign one and then refuse its own output with an INTERNAL error.
+      int explicit_parameters = 1;
+      if (EVP_PKEY_get_int_param(key, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
+                                 &explicit_parameters) != 1 ||
+          explicit_parameters != 0) {
+        ERR_clear_error();
+        return false;
+      }
       char group[64] = "";
       size_t length = 0;
       if (EVP_PKEY_get_group_name(key, group, sizeof(group), &length) != 1) return false;
@@ -247,7 +258,7 @@ absl::StatusOr<X509ReqPtr> ParseCheckedCsr(const std::string& csr_pem) {
   }
   if (!AcceptableWorkloadKey(key)) {
     return absl::InvalidArgumentError(
-        "CSR: the key must be ECDSA P-256 or RSA of 2048 bits or more");
+        "CSR: the key must be ECDSA P-256 (a named curve) or RSA of 2048 bits or more");
   }
   if (X509_REQ_verify(req.get(), key) != 1) {
     ERR_clear_error();

@@ -30,7 +30,7 @@ absl::StatusOr<std::string> SignWithKey(const std::string& key_pem, std::string_
 
 // What a CSR asks for, once its self-signature is checked: its single URI SAN ("" if none).
 // INVALID_ARGUMENT for a CSR that does not parse, is not self-signed correctly, or whose key
-// is not ECDSA P-256 (or RSA >= 2048).
+// is not ECDSA P-256 as a named curve (or RSA >= 2048).
 absl::StatusOr<std::string> CsrSpiffeId(const std::string& csr_pem);
 
 // A CA's certificate and its key, PEM.

@@ -193,6 +193,31 @@ TEST_F(WorkloadCertificatesTest, WeakKeysAreRefused) {
   EXPECT_TRUE(cert.ok()) << cert.status();
 }
 
+// Found by the workload_csr fuzzer: a P-256 key spelled out with explicit curve parameters
+// passed the CSR check (its group still reads "prime256v1"), then Issue signed a certificate and
+// refused it (INTERNAL: "Certificate public key has explicit ECC parameters").
+TEST_F(WorkloadCertificatesTest, ExplicitCurveParametersAreRefused) {
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  ASSERT_NE(ctx, nullptr);
+  ASSERT_EQ(EVP_PKEY_keygen_init(ctx), 1);
+  ASSERT_GT(EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1), 0);
+  ASSERT_GT(EVP_PKEY_CTX_set_ec_param_enc(ctx, OPENSSL_EC_EXPLICIT_CURVE), 0);
+  EVP_PKEY* generated = nullptr;
+  ASSERT_EQ(EVP_PKEY_keygen(ctx, &generated), 1);
+  EVP_PKEY_CTX_free(ctx);
+  EvpPkeyPtr key(generated);
+  std::string csr = CsrFor(key.get());
+  ASSERT_NE(csr.find("BEGIN CERTIFICATE REQUEST"), std::string::npos);
+
+  auto asked = CsrSpiffeId(csr);
+  EXPECT_EQ(asked.status().code(), absl::StatusCode::kInvalidArgument) << asked.status();
+  auto refused = signer_->Issue(csr, kWeb, "n", hours(1), time(nullptr));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  // The same curve by name is a workload key.
+  EvpPkeyPtr named(EVP_EC_gen("P-256"));
+  EXPECT_TRUE(signer_->Issue(CsrFor(named.get()), kWeb, "n", hours(1), time(nullptr)).ok());
+}
+
 TEST_F(WorkloadCertificatesTest, VerifyRefusesExpiredCertificates) {
   time_t now = time(nullptr);
   Workload web = IssueFor(kWeb, hours(1), now);
