@@ -185,14 +185,19 @@ bool AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
   return extension != nullptr && X509_add_ext(cert, extension.get(), -1) == 1;
 }
 
-// "O=phoenix mesh, CN=<common_name>".
+// "O=phoenix mesh, CN=<common_name>"; null when OpenSSL refuses the name (a CN over 64
+// bytes, or not UTF-8): a certificate must not go out without its node.
 X509NamePtr MeshName(const std::string& common_name) {
   X509NamePtr name(X509_NAME_new());
-  X509_NAME_add_entry_by_txt(name.get(), "O", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(kOrganization), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
-                             0);
+  if (name == nullptr || common_name.empty() ||
+      X509_NAME_add_entry_by_txt(name.get(), "O", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(kOrganization), -1, -1,
+                                 0) != 1 ||
+      X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(common_name.c_str()),
+                                 static_cast<int>(common_name.size()), -1, 0) != 1) {
+    return nullptr;
+  }
   return name;
 }
 
@@ -340,6 +345,9 @@ absl::StatusOr<CaMaterial> MakeCa(EvpPkeyPtr key, X509* issuer, EVP_PKEY* issuer
   }
   X509Ptr cert(X509_new());
   X509NamePtr subject = MeshName(common_name);
+  if (subject == nullptr) {
+    return absl::InvalidArgumentError("a CA name is 1 to 64 bytes of UTF-8");
+  }
   bool root = issuer == nullptr;
   X509* signer = root ? cert.get() : issuer;
   if (!SetBasics(cert.get(), subject.get(), root ? subject.get() : X509_get_subject_name(issuer),
@@ -505,6 +513,9 @@ absl::StatusOr<IssuedCertificate> CertificateSigner::Issue(const std::string& cs
 
   X509Ptr leaf(X509_new());
   X509NamePtr subject = MeshName(node_id);
+  if (subject == nullptr) {
+    return absl::InvalidArgumentError("a node id in a certificate is 1 to 64 bytes of UTF-8");
+  }
   X509* issuer = state_->intermediate.get();
   if (!SetBasics(leaf.get(), subject.get(), X509_get_subject_name(issuer),
                  X509_REQ_get0_pubkey(req->get()), now - kClockSkew, not_after)) {

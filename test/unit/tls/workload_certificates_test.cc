@@ -324,5 +324,27 @@ TEST(CertificateHelpersTest, NothingParses) {
   EXPECT_TRUE(CertificateSerials("nope").empty());
 }
 
+TEST(WorkloadCertificatesNameTest, ANodeIdThatMakesNoSubjectIsRefused) {
+  auto root = GenerateRootCa("phoenix.local", "root", std::chrono::hours(24));
+  ASSERT_TRUE(root.ok());
+  auto intermediate =
+      GenerateIntermediateCa(*root, "phoenix.local", "intermediate", std::chrono::hours(24));
+  ASSERT_TRUE(intermediate.ok());
+  auto signer = CertificateSigner::Create(*intermediate, root->cert_pem);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  auto key = MakeKeyAndCsr("spiffe://phoenix.local/ns/a/sa/b");
+  ASSERT_TRUE(key.ok());
+  time_t now = time(nullptr);
+  for (const std::string& node : {std::string(65, 'n'), std::string(""), std::string("\xff\xfe")}) {
+    auto issued = signer->Issue(key->csr_pem, "spiffe://phoenix.local/ns/a/sa/b", node,
+                                std::chrono::hours(1), now);
+    EXPECT_EQ(issued.status().code(), absl::StatusCode::kInvalidArgument) << node.size();
+  }
+  EXPECT_TRUE(signer
+                  ->Issue(key->csr_pem, "spiffe://phoenix.local/ns/a/sa/b", std::string(64, 'n'),
+                          std::chrono::hours(1), now)
+                  .ok());
+}
+
 }  // namespace
 }  // namespace phoenix::tls
