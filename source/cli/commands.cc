@@ -316,6 +316,16 @@ int Audit(const CliOptions& options, AdminClient& client, std::ostream& out, std
   }
   for (const auto& entry : response.entries()) {
     out << entry.time() << "  " << entry.who() << "  ";
+    if (entry.has_issued()) {
+      out << "issued " << entry.issued().identity() << " to node " << entry.node() << ", serial "
+          << entry.issued().serial() << ", until " << entry.issued().not_after() << "\n";
+      continue;
+    }
+    if (!entry.node().empty() && !entry.refused().empty()) {
+      out << "refused a certificate" << (entry.identity().empty() ? "" : " for ")
+          << entry.identity() << " to node " << entry.node() << ": " << entry.refused() << "\n";
+      continue;
+    }
     if (!entry.refused().empty()) {
       std::string first = entry.refused().substr(0, entry.refused().find('\n'));
       out << "refused: " << first << "\n";

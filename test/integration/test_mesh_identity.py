@@ -177,6 +177,7 @@ class MeshIdentityTest(PhoenixTestCase):
             self.assertEqual(line["issued"]["identity"],
                              {"node-a": FRONTEND, "node-b": BACKEND, "node-c": OTHER}[line["node"]])
             self.assertTrue(line["issued"]["serial"] and line["issued"]["not_after"])
+        self.assertIn(f"node-a  issued {FRONTEND} to node node-a, serial ", self.ctl("audit"))
         self.assertCaKeysNowhere()
 
     def test_a_node_cannot_obtain_another_nodes_identity(self):
@@ -196,6 +197,10 @@ class MeshIdentityTest(PhoenixTestCase):
         self.assertTrue(any(line["node"] == "node-b" and line["who"] == "node-a"
                             for line in refused), refused)
         self.assertFalse([line for line in self.cp.audit_lines() if "issued" in line])
+        # phoenixctl audit shows them.
+        audit = self.ctl("audit")
+        self.assertIn(f"node-a  refused a certificate for {BACKEND} to node node-a: node node-a "
+                      f"may not hold {BACKEND}", audit)
         status, body = px.admin_get("/certs")
         self.assertIn("may not hold", json.loads(body)["workload_identity"]["last_error"])
         self.assertEqual(px.stat("workload_identity.issued"), 0)
