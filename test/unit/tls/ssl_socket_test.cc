@@ -120,6 +120,18 @@ class SslSocketTest : public ::testing::Test {
     return socket;
   }
 
+  // New sockets on both ends (the server's context as it is now, the client's `client`) and a
+  // handshake: how a later connection of the same peers goes.
+  void ConnectAgain(std::shared_ptr<const TlsContext> client) {
+    server_ = Endpoint();
+    client_ = Endpoint();
+    server_.socket = NewServerSocket(server_);
+    client_.socket = std::make_unique<SslSocket>(std::move(client));
+    client_.socket->SetCallbacks(&client_);
+    client_.socket->OnConnected();
+    Pump();
+  }
+
   TestCert ca_, other_ca_, server_cert_, admin_, web_, intruder_;
   config::v1::DownstreamTlsContext server_proto_;
   config::v1::UpstreamTlsContext client_proto_;
@@ -307,13 +319,7 @@ TEST_F(SslSocketTest, AnExpiredCertificateOfOurOwnIsNeverShown) {
   WaitUntilExpired(short_client);
   EXPECT_TRUE(server_tls_->HasExpiredCertificate(time(nullptr)));
   // The listener's certificate expired: it refuses the handshake, a resumption included.
-  server_ = Endpoint();
-  client_ = Endpoint();
-  server_.socket = NewServerSocket(server_);
-  client_.socket = std::make_unique<SslSocket>(client_tls_);
-  client_.socket->SetCallbacks(&client_);
-  client_.socket->OnConnected();
-  Pump();
+  ConnectAgain(client_tls_);
   EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
   EXPECT_FALSE(client_.Has(ConnectionEvent::kConnected));
   EXPECT_EQ(Stat("listener.test.tls.fail_expired_certificate"), 1u);
@@ -325,13 +331,7 @@ TEST_F(SslSocketTest, AnExpiredCertificateOfOurOwnIsNeverShown) {
                                                  &stats_, "fresh"};
   server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
   ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
-  server_ = Endpoint();
-  client_ = Endpoint();
-  server_.socket = NewServerSocket(server_);
-  client_.socket = std::make_unique<SslSocket>(expiring_tls);
-  client_.socket->SetCallbacks(&client_);
-  client_.socket->OnConnected();
-  Pump();
+  ConnectAgain(expiring_tls);
   EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
   EXPECT_FALSE(client_.Has(ConnectionEvent::kConnected));
   EXPECT_EQ(Stat("cluster.expiring.tls.fail_expired_certificate"), 1u);
@@ -365,13 +365,7 @@ TEST_F(SslSocketTest, ASessionResumesOnlyUnderTheTrustItWasVerifiedWith) {
                                                    nullptr, &stats_, "test"};
     server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
     ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
-    server_ = Endpoint();
-    client_ = Endpoint();
-    server_.socket = NewServerSocket(server_);
-    client_.socket = std::make_unique<SslSocket>(client_tls_);
-    client_.socket->SetCallbacks(&client_);
-    client_.socket->OnConnected();
-    Pump();
+    ConnectAgain(client_tls_);
     ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
   };
   // The same trust (a rebuilt context, as a renewal of our own certificate makes): resumed.
