@@ -35,11 +35,16 @@ void CertificateHolders::AddFromAuditLines(const std::vector<std::string>& lines
   }
 }
 
-std::vector<std::string> CertificateHolders::Current(time_t now) const {
+std::vector<std::string> CertificateHolders::Current(time_t now) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
-  for (const auto& [node, not_after] : latest_) {
-    if (not_after > now) out.push_back(node);
+  for (auto it = latest_.begin(); it != latest_.end();) {
+    if (it->second <= now) {
+      it = latest_.erase(it);  // Expired: forgotten (node ids come and go).
+    } else {
+      out.push_back(it->first);
+      ++it;
+    }
   }
   return out;
 }

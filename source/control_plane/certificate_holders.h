@@ -18,11 +18,11 @@ class CertificateHolders {
   // Adds the holder of each audit line that records an issuance ({"node", "issued":
   // {"not_after"}}); other lines are skipped.
   void AddFromAuditLines(const std::vector<std::string>& lines);
-  // The nodes whose latest certificate is still valid at `now`.
-  std::vector<std::string> Current(time_t now) const;
+  // The nodes whose latest certificate is still valid at `now` (the others are forgotten).
+  std::vector<std::string> Current(time_t now);
 
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::map<std::string, time_t> latest_;
 };
 

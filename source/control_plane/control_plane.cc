@@ -272,8 +272,13 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
 
 void ControlPlane::DriveRotation() {
   std::unique_lock<std::mutex> lock(mu_);
-  time_t last_failure_logged = 0;
   time_t last_intermediate_check = 0;
+  // After a failed publication: wait before the next (0.5 s doubling to 60 s; a new version
+  // in force, which may have fixed the cause, tries at once).
+  std::chrono::milliseconds retry_in{0};
+  auto retry_at = std::chrono::steady_clock::now();
+  uint64_t failed_at_version = 0;
+  std::string step = "publish the bundle";  // Why the bundle differs, for the audit.
   while (!stopping_) {
     rotation_cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_) break;
@@ -287,20 +292,26 @@ void ControlPlane::DriveRotation() {
     // What the proxies are served must be the CA's bundle before anything moves on (a failed
     // publication, or the bundle file changed by hand, is put right here).
     if (ServedTrustBundleLocked() != ca_->TrustBundle()) {
-      std::string step =
-          before.phase == MeshCa::RotationPhase::kNone
-              ? "publish the bundle"
-              : (before.phase == MeshCa::RotationPhase::kAddingRoot ? "add the new root"
-                                                                    : "issue under the new root");
-      if (auto synced = SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (", step, ")"));
-          !synced.ok()) {
-        if (time(nullptr) - last_failure_logged >= 10) {
-          last_failure_logged = time(nullptr);
-          PHX_LOG(kError, "phoenix-cp: mesh CA: ", synced.message(), " (trying again)");
-        }
+      if (retry_in.count() > 0 && version_ == failed_at_version &&
+          std::chrono::steady_clock::now() < retry_at) {
         continue;
       }
-      if (store_->root().empty() || ServedTrustBundleLocked() != ca_->TrustBundle()) continue;
+      if (auto synced = SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (", step, ")"));
+          !synced.ok()) {
+        retry_in = std::min(std::max(retry_in * 2, std::chrono::milliseconds(500)),
+                            std::chrono::milliseconds(60000));
+        retry_at = std::chrono::steady_clock::now() + retry_in;
+        failed_at_version = version_;
+        PHX_LOG(kError, "phoenix-cp: mesh CA: ", synced.message(), " (trying again in ",
+                retry_in.count(), " ms)");
+        continue;
+      }
+      retry_in = std::chrono::milliseconds(0);
+      step = "publish the bundle";
+      if (ServedTrustBundleLocked() != ca_->TrustBundle()) {
+        // etcd: the replicas' shared bundle stands (it holds this replica's root).
+        continue;
+      }
     }
     if (before.phase == MeshCa::RotationPhase::kNone) continue;
     CaState state = CaStateLocked();
@@ -316,8 +327,8 @@ void ControlPlane::DriveRotation() {
     } else {
       PHX_LOG(kInfo, "phoenix-cp: CA rotation: every certificate under root ",
               before.old_root_serial, " has expired; it leaves the trust bundle");
+      step = "CA rotation: drop the old root";  // Published on the next tick.
     }
-    rotation_cv_.notify_all();  // The bundle changed when the old root left: publish it now.
   }
 }
 
@@ -473,12 +484,21 @@ absl::Status ControlPlane::RefuseCaFiles(const std::vector<std::string>& paths) 
   return absl::OkStatus();
 }
 
-absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<IncomingFile>& files,
+absl::StatusOr<AdminBackend::Applied> ControlPlane::Apply(const std::vector<IncomingFile>& sent,
                                                           const std::string& who) {
-  std::vector<std::string> paths;
-  for (const IncomingFile& file : files) paths.push_back(file.path);
-  if (auto refused = RefuseCaFiles(paths); !refused.ok()) return refused;
   std::lock_guard<std::mutex> lock(mu_);
+  // The bundle file as it is in force (an exported directory applied again) is no change.
+  std::vector<IncomingFile> files;
+  std::vector<std::string> paths;
+  for (const IncomingFile& file : sent) {
+    bool unchanged = std::any_of(files_.begin(), files_.end(), [&](const IncomingFile& f) {
+      return f.path == file.path && f.content == file.content;
+    });
+    if (ca_ != nullptr && file.path == kTrustBundleFile && unchanged) continue;
+    files.push_back(file);
+    paths.push_back(file.path);
+  }
+  if (auto refused = RefuseCaFiles(paths); !refused.ok()) return refused;
   return CommitLocked([&](const FileSet& in_force) { return MergeFileSets(in_force, files); },
                       files, who, {});
 }
@@ -519,6 +539,12 @@ absl::StatusOr<AdminBackend::Applied> ControlPlane::Rollback(uint64_t version,
   if (!files.ok()) return files.status();
   CommitOptions options;
   options.note = absl::StrCat("# rollback to version ", version, "\n");
+  if (ca_ != nullptr) {
+    // The mesh CA's bundle is not rolled back: the proxies keep trusting today's roots.
+    for (const IncomingFile& file : files_) {
+      if (file.path == kTrustBundleFile) *files = MergeFileSets(*files, {file});
+    }
+  }
   return CommitLocked([&](const FileSet&) { return *files; }, {}, who, options);
 }
 

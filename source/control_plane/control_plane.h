@@ -136,7 +136,7 @@ class ControlPlane : public AdminBackend {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<MeshCa> ca_;
   std::unique_ptr<CertificateIssuance> issuance_;
-  CertificateHolders holders_;
+  mutable CertificateHolders holders_;  // Forgets the expired as it is read.
   std::unique_ptr<IdentityService> identity_;
   std::vector<config::v1::Secret> provided_secrets_;  // For validation (see OpenMeshCa).
   uint64_t bundle_version_ = 0;  // The version that last changed the bundle (guarded by mu_).

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -58,7 +59,7 @@ constexpr const char* kUsage =
     "                           (mesh-trust-bundle.yaml in the resources)\n"
     "  --ca-generate            make the root in --ca-dir on first start (a demo)\n"
     "  --ca-replica NAME        names this replica's intermediate (intermediate-NAME.crt;\n"
-    "                           default: the host name), for replicas sharing a --ca-dir\n"
+    "                           default: default), for replicas sharing a --ca-dir\n"
     "  --trust-domain NAME      SPIFFE trust domain (default phoenix.local)\n"
     "  --identities FILE        which identities each node may hold, '<node-id>\n"
     "                           spiffe://<trust-domain>/ns/<ns>/sa/<service>' per line\n"
@@ -91,21 +92,19 @@ bool IsLoopback(const std::string& address) {
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
 }
 
-std::string HostName() {
-  char name[256] = "";
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "default";
-  std::string out;
-  for (char c : std::string(name)) {
-    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
-  }
-  return out;
+// Whether NAME may name a replica's intermediate: it goes into a file name and the CA's
+// subject (a CN is at most 64 bytes).
+bool IsReplicaName(const std::string& name) {
+  return !name.empty() && name.size() <= 32 && name != "." && name != ".." &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   phoenix::control_plane::ControlPlaneOptions options;
-  options.identity.replica = HostName();
   std::string resources_dir;
   std::string audit_log_path;
   std::string etcd;
@@ -147,6 +146,13 @@ int main(int argc, char** argv) {
       options.identity.ca_dir = value("--ca-dir");
     } else if (arg == "--ca-replica") {
       options.identity.replica = value("--ca-replica");
+      if (!IsReplicaName(options.identity.replica)) {
+        std::fprintf(stderr,
+                     "phoenix-cp: --ca-replica wants 1 to 32 letters, digits, '-', '_' or '.', "
+                     "got '%s'\n",
+                     options.identity.replica.c_str());
+        return 2;
+      }
     } else if (arg == "--ca-generate") {
       options.identity.ca_generate = true;
     } else if (arg == "--trust-domain") {

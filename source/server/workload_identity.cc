@@ -113,10 +113,19 @@ void WorkloadIdentity::OnResponse(
   if (!response.ok()) {
     // The certificate in hand was refused (a new root, say): the next try uses the node's own
     // credentials instead of waiting for it to expire.
-    present_certificate_ =
-        !(presented && (response.status().code() == absl::StatusCode::kUnauthenticated ||
-                        response.status().code() == absl::StatusCode::kPermissionDenied));
+    // Only a success or a new certificate makes it present one again.
+    if (presented && (response.status().code() == absl::StatusCode::kUnauthenticated ||
+                      response.status().code() == absl::StatusCode::kPermissionDenied)) {
+      present_certificate_ = false;
+    }
     ScheduleRetry(std::string(response.status().message()));
+    return;
+  }
+  if (static_cast<time_t>(response->not_after_unix()) <= time(nullptr)) {
+    // Expired on arrival: this clock is ahead of phoenix-cp's by more than the lifetime.
+    ScheduleRetry(
+        "the certificate issued has already expired by this host's clock: check "
+        "its time against phoenix-cp's");
     return;
   }
   present_certificate_ = true;

@@ -96,15 +96,19 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
   return context->ticket_keys()->Process(key_name, iv, cipher, mac, encrypt);
 }
 
-// A ticket whose peer certificate has expired since is not resumed (a full handshake shows a
-// certificate again): an identity lives no longer than its certificate, resumption or not.
-SSL_TICKET_RETURN TicketDecryptedCallback(SSL*, SSL_SESSION* session, const unsigned char*, size_t,
-                                          SSL_TICKET_STATUS status, void*) {
+// A ticket whose peer certificate has expired since, or that has no peer certificate where
+// one is required, is not resumed (a full handshake shows a certificate again): an identity
+// lives no longer than its certificate, resumption or not.
+SSL_TICKET_RETURN TicketDecryptedCallback(SSL* ssl, SSL_SESSION* session, const unsigned char*,
+                                          size_t, SSL_TICKET_STATUS status, void*) {
   switch (status) {
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW: {
       X509* peer = SSL_SESSION_get0_peer(session);
       if (peer != nullptr && X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0) {
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+      }
+      if (peer == nullptr && (SSL_get_verify_mode(ssl) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) != 0) {
         return SSL_TICKET_RETURN_IGNORE_RENEW;
       }
       return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
@@ -425,10 +429,11 @@ std::shared_ptr<const TlsContext> TlsContext::CreateServer(
   // Sessions resume by ticket only: no server-side cache to share between workers.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   // A session resumes only under the trust it was verified with: a changed CA bundle (a root
-  // rotated out) or SAN allow-list makes its peer show a certificate again.
-  std::string id_context =
-      Sha256Hex(absl::StrCat(context.stat_name, "\n", tls->validation_fingerprint_))
-          .substr(0, SSL_MAX_SID_CTX_LENGTH);
+  // rotated out), SAN allow-list or client-certificate requirement makes its peer show a
+  // certificate again.
+  std::string id_context = Sha256Hex(absl::StrCat(context.stat_name, "\n", require ? "1" : "0",
+                                                  "\n", tls->validation_fingerprint_))
+                               .substr(0, SSL_MAX_SID_CTX_LENGTH);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(id_context.data()),
                                  id_context.size());
   if (proto.disable_stateless_session_resumption()) {

@@ -372,6 +372,12 @@ class MeshIdentityTest(PhoenixTestCase):
                               capture_output=True, text=True, timeout=30)
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("written by phoenix-cp", done.stdout + done.stderr)
+        # As it is in force (an exported directory applied again), it is no change.
+        self.ctl("apply", "-f", os.path.join(self.resources, "mesh-trust-bundle.yaml"))
+        # A rollback keeps today's bundle: both roots stay trusted.
+        self.ctl("rollback", "1")
+        served = self.ctl("get", "secrets", "trust_bundle", "-o", "json")
+        self.assertEqual(served.count("BEGIN CERTIFICATE"), 2, served)
 
     def test_a_ca_without_authentication_listens_on_loopback_only(self):
         done = subprocess.run([phoenix_cp_bin(), "--resources", self.resources, "--listen",

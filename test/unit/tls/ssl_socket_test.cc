@@ -377,6 +377,23 @@ TEST_F(SslSocketTest, ASessionResumesOnlyUnderTheTrustItWasVerifiedWith) {
   EXPECT_EQ(Stat("listener.test.tls.handshake"), 3u);
 }
 
+TEST_F(SslSocketTest, ASessionWithoutACertificateDoesNotResumeWhereOneIsNowRequired) {
+  RequireClientCertificates("spiffe://test/ns/ops/");
+  server_proto_.mutable_require_client_certificate()->set_value(false);  // Asked, optional.
+  Connect();                                                             // The client shows none.
+  ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
+  ASSERT_NE(client_tls_->LastSession(), nullptr);
+  server_proto_.mutable_require_client_certificate()->set_value(true);
+  network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream, nullptr,
+                                                 &stats_, "test"};
+  server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
+  ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+  ConnectAgain(client_tls_);
+  EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
+  EXPECT_EQ(Stat("listener.test.tls.session_reused"), 0u);
+  EXPECT_EQ(Stat("listener.test.tls.fail_no_certificate"), 1u);
+}
+
 TEST_F(SslSocketTest, ConfigErrorsNameTheField) {
   config::v1::DownstreamTlsContext proto;
   network::TransportSocketContext context{network::TransportSocketSide::kDownstream, nullptr,
