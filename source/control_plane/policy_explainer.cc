@@ -1,7 +1,5 @@
 #include "source/control_plane/policy_explainer.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "source/common/stats.h"
 #include "source/config/snapshot.h"
@@ -34,12 +32,7 @@ absl::StatusOr<NodeExplanation> ExplainForNode(const ResourceSnapshot& snapshot,
   server::RegisterBuiltinTransportSockets();
   StatsStore stats;
   config::v1::Bootstrap bootstrap = NodeBootstrap(snapshot, node_id);
-  auto* secrets = bootstrap.mutable_static_resources()->mutable_secrets();
-  for (const auto& secret : snapshot.provided()) {
-    bool defined = std::any_of(secrets->begin(), secrets->end(),
-                               [&](const auto& s) { return s.name() == secret.name(); });
-    if (!defined) *secrets->Add() = secret;
-  }
+  AddProvidedSecrets(snapshot.provided(), bootstrap.mutable_static_resources());
   auto built = config::BuildSnapshot(bootstrap, nullptr, stats, nullptr, snapshot.version(),
                                      config::SourceKind::kDynamic);
   if (!built.ok()) return built.status();

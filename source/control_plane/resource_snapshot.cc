@@ -74,12 +74,7 @@ void AddFile(const ResourceFile& file, ResourcesByType& into, std::vector<std::s
 // defines; "" when it passes.
 std::string Validate(config::v1::Bootstrap bootstrap, const config::SourceMap* map,
                      const std::vector<config::v1::Secret>& provided) {
-  auto* secrets = bootstrap.mutable_static_resources()->mutable_secrets();
-  for (const auto& secret : provided) {
-    bool defined = std::any_of(secrets->begin(), secrets->end(),
-                               [&](const auto& s) { return s.name() == secret.name(); });
-    if (!defined) *secrets->Add() = secret;
-  }
+  AddProvidedSecrets(provided, bootstrap.mutable_static_resources());
   server::RegisterBuiltinFilters();
   server::RegisterBuiltinTransportSockets();
   StatsStore stats;
@@ -123,6 +118,16 @@ config::v1::Bootstrap ToBootstrap(const ResourcesByType& resources) {
 }
 
 }  // namespace
+
+void AddProvidedSecrets(const std::vector<config::v1::Secret>& provided,
+                        config::v1::StaticResources* resources) {
+  auto* secrets = resources->mutable_secrets();
+  for (const auto& secret : provided) {
+    bool defined = std::any_of(secrets->begin(), secrets->end(),
+                               [&](const auto& s) { return s.name() == secret.name(); });
+    if (!defined) *secrets->Add() = secret;
+  }
+}
 
 void UnpackInto(ResourceType type, const google::protobuf::Any& packed,
                 config::v1::StaticResources* out) {

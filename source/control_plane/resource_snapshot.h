@@ -20,6 +20,11 @@ using config::ResourceType;
 // ordering asks.
 const std::vector<ResourceType>& ServedTypes();
 
+// Adds each of `provided` (secrets the proxies have from elsewhere) that `resources` does not
+// define itself: what validation and explanations assume a proxy has.
+void AddProvidedSecrets(const std::vector<config::v1::Secret>& provided,
+                        config::v1::StaticResources* resources);
+
 // Adds the resource `packed` (of `type`) to its list in `out`.
 void UnpackInto(ResourceType type, const google::protobuf::Any& packed,
                 config::v1::StaticResources* out);

@@ -120,6 +120,15 @@ class SslSocketTest : public ::testing::Test {
     return socket;
   }
 
+  // The server's context made again from server_proto_ as it is now, under `stat_name` (as a
+  // config change or a certificate renewal does).
+  void RebuildServer(const std::string& stat_name) {
+    network::TransportSocketContext context{network::TransportSocketSide::kDownstream, nullptr,
+                                            &stats_, stat_name};
+    server_tls_ = TlsContext::CreateServer(server_proto_, context, "server", errors_);
+    ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+  }
+
   // New sockets on both ends (the server's context as it is now, the client's `client`) and a
   // handshake: how a later connection of the same peers goes.
   void ConnectAgain(std::shared_ptr<const TlsContext> client) {
@@ -327,10 +336,7 @@ TEST_F(SslSocketTest, AnExpiredCertificateOfOurOwnIsNeverShown) {
 
   // The upstream's client certificate expired: asked for it, the client refuses too.
   *server_proto_.mutable_common_tls_context()->mutable_tls_certificates(0) = Inline(server_cert_);
-  network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream, nullptr,
-                                                 &stats_, "fresh"};
-  server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
-  ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+  RebuildServer("fresh");
   ConnectAgain(expiring_tls);
   EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
   EXPECT_FALSE(client_.Has(ConnectionEvent::kConnected));
@@ -361,10 +367,7 @@ TEST_F(SslSocketTest, ASessionResumesOnlyUnderTheTrustItWasVerifiedWith) {
         ->mutable_match_typed_subject_alt_names(0)
         ->mutable_matcher()
         ->set_prefix(san_prefix);
-    network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream,
-                                                   nullptr, &stats_, "test"};
-    server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
-    ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+    RebuildServer("test");
     ConnectAgain(client_tls_);
     ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
   };
@@ -384,10 +387,7 @@ TEST_F(SslSocketTest, ASessionWithoutACertificateDoesNotResumeWhereOneIsNowRequi
   ASSERT_TRUE(server_.Has(ConnectionEvent::kConnected));
   ASSERT_NE(client_tls_->LastSession(), nullptr);
   server_proto_.mutable_require_client_certificate()->set_value(true);
-  network::TransportSocketContext server_context{network::TransportSocketSide::kDownstream, nullptr,
-                                                 &stats_, "test"};
-  server_tls_ = TlsContext::CreateServer(server_proto_, server_context, "server", errors_);
-  ASSERT_NE(server_tls_, nullptr) << errors_.ToStatus();
+  RebuildServer("test");
   ConnectAgain(client_tls_);
   EXPECT_FALSE(server_.Has(ConnectionEvent::kConnected));
   EXPECT_EQ(Stat("listener.test.tls.session_reused"), 0u);
