@@ -373,6 +373,10 @@ void PrintCa(const admin::CaStatusResponse& ca, absl::Time now, std::ostream& ou
       << "bundle roots: " << absl::StrJoin(ca.bundle_root_serials(), ", ") << " (version "
       << ca.bundle_version() << ")\n"
       << "issuing under root " << ca.issuing_root_serial() << "\n";
+  if (!ca.replicas().empty()) {
+    out << "replicas:\n";
+    for (const auto& replica : ca.replicas()) out << "  " << replica << "\n";
+  }
   if (ca.phase() == "none") {
     out << "rotation: none in progress\n";
     return;

@@ -56,6 +56,7 @@ class AdminBackend {
     std::vector<std::string> proxies_acked;
     std::vector<std::string> proxies_waiting;
     time_t old_certificates_expire = 0;
+    std::vector<std::string> replicas;  // HA: each live replica's part in the rotation.
   };
   virtual absl::StatusOr<CaState> CaStatus() = 0;
   // Starts a root rotation, audited as `who`.

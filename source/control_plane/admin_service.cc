@@ -156,6 +156,7 @@ void FillCa(const AdminBackend::CaState& state, admin::CaStatusResponse* out) {
   out->set_bundle_version(state.bundle_version);
   for (const auto& node : state.proxies_acked) out->add_proxies_acked(node);
   for (const auto& node : state.proxies_waiting) out->add_proxies_waiting(node);
+  for (const auto& replica : state.replicas) out->add_replicas(replica);
   if (state.old_certificates_expire != 0) {
     out->mutable_old_certificates_expire()->set_seconds(state.old_certificates_expire);
   }

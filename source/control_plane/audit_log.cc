@@ -47,11 +47,12 @@ std::string AuditLog::RefusedLine(absl::Time time, const std::string& who,
 
 std::string AuditLog::IssuedLine(absl::Time time, const std::string& who, const std::string& node,
                                  const std::string& identity, const std::string& serial,
-                                 absl::Time not_after) {
+                                 absl::Time not_after, const std::string& root_serial) {
   return absl::StrCat(
       "{\"time\": ", Quoted(Rfc3339(time)), ", \"who\": ", Quoted(who),
       ", \"node\": ", Quoted(node), ", \"issued\": {\"identity\": ", Quoted(identity),
-      ", \"serial\": ", Quoted(serial), ", \"not_after\": ", Quoted(Rfc3339(not_after)), "}}");
+      ", \"serial\": ", Quoted(serial), ", \"not_after\": ", Quoted(Rfc3339(not_after)),
+      ", \"root\": ", Quoted(root_serial), "}}");
 }
 
 std::string AuditLog::IssueRefusedLine(absl::Time time, const std::string& who,

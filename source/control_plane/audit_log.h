@@ -27,10 +27,10 @@ class AuditLog {
   static std::string RefusedLine(absl::Time time, const std::string& who, const std::string& error);
 
   // A workload certificate phoenix-cp issued: {"time", "who", "node", "issued": {"identity",
-  // "serial", "not_after"}}.
+  // "serial", "not_after", "root"}} (root: the serial of the root it chains to).
   static std::string IssuedLine(absl::Time time, const std::string& who, const std::string& node,
                                 const std::string& identity, const std::string& serial,
-                                absl::Time not_after);
+                                absl::Time not_after, const std::string& root_serial);
   // A certificate request refused: {"time", "who", "node", "identity", "refused": why}.
   static std::string IssueRefusedLine(absl::Time time, const std::string& who,
                                       const std::string& node, const std::string& identity,

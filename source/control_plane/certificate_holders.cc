@@ -8,10 +8,22 @@
 
 namespace phoenix::control_plane {
 
-void CertificateHolders::Add(const std::string& node, time_t not_after) {
+void CertificateHolders::Add(const std::string& node, time_t not_after,
+                             const std::string& root_serial) {
   std::lock_guard<std::mutex> lock(mu_);
   time_t& latest = latest_[node];
   latest = std::max(latest, not_after);
+  time_t& under_root = latest_by_root_[root_serial];
+  under_root = std::max(under_root, not_after);
+}
+
+time_t CertificateHolders::LatestNotUnder(const std::string& root_serial) {
+  std::lock_guard<std::mutex> lock(mu_);
+  time_t latest = 0;
+  for (const auto& [root, not_after] : latest_by_root_) {
+    if (root != root_serial) latest = std::max(latest, not_after);
+  }
+  return latest;
 }
 
 void CertificateHolders::AddFromAuditLines(const std::vector<std::string>& lines) {
@@ -31,7 +43,9 @@ void CertificateHolders::AddFromAuditLines(const std::vector<std::string>& lines
     if (!absl::ParseTime(absl::RFC3339_full, not_after->second.string_value(), &time, &error)) {
       continue;
     }
-    Add(node->second.string_value(), absl::ToTimeT(time));
+    auto root = issued_fields.find("root");
+    Add(node->second.string_value(), absl::ToTimeT(time),
+        root == issued_fields.end() ? "" : root->second.string_value());
   }
 }
 

@@ -75,14 +75,14 @@ absl::StatusOr<CreateCertificateResponse> CertificateIssuance::Create(
   if (!issued.ok()) return refuse(issued.status());
   if (absl::Status audited =
           audit_(AuditLog::IssuedLine(absl::Now(), who, node, issued->spiffe_id, issued->serial,
-                                      absl::FromTimeT(issued->not_after)));
+                                      absl::FromTimeT(issued->not_after), issued->root_serial));
       !audited.ok()) {
     // Not handed out: an issuance the audit trail does not show must not exist.
     PHX_LOG(kError, "phoenix-cp: certificate for node ", node,
             " withheld: the audit record could not be written: ", audited.message());
     return absl::UnavailableError("the audit trail cannot be written; try again");
   }
-  if (issued_) issued_(node, issued->not_after);
+  if (issued_) issued_(node, issued->not_after, issued->root_serial);
   PHX_LOG(kInfo, "phoenix-cp: issued ", issued->spiffe_id, " to node ", node, " (", who,
           "): serial ", issued->serial, ", ", validity.count(), " s");
   CreateCertificateResponse response;

@@ -21,8 +21,9 @@ class CertificateIssuance {
  public:
   // Records one audit line; an error refuses the issuance (every issuance is audited).
   using AuditWriter = std::function<absl::Status(const std::string& line)>;
-  // Told of each certificate issued: the node, and when it expires.
-  using IssuedObserver = std::function<void(const std::string& node, time_t not_after)>;
+  // Told of each certificate issued: the node, when it expires and the root it chains to.
+  using IssuedObserver = std::function<void(const std::string& node, time_t not_after,
+                                            const std::string& root_serial)>;
   struct Limits {
     std::chrono::seconds default_validity{24 * 3600};
     std::chrono::seconds max_validity{24 * 3600};

@@ -70,6 +70,13 @@ absl::Status ControlPlane::Start() {
   }
   if (ca_ != nullptr) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (coordinator_ != nullptr) {
+      // Catch up with a rotation the replicas made while this one was away, before serving.
+      if (auto caught_up = coordinator_->CatchUp(time(nullptr));
+          !caught_up.ok() && !Unreachable(caught_up)) {
+        return caught_up;
+      }
+    }
     if (auto synced = SyncTrustBundleLocked(kMeshCa); !synced.ok()) return synced;
     // From now on validation sees the bundle file itself (a change that breaks it is refused).
     provided_secrets_.erase(
@@ -99,9 +106,17 @@ absl::Status ControlPlane::OpenMeshCa() {
   ca_options.generate = identity.ca_generate;
   ca_options.replica = identity.replica;
   ca_options.max_validity = identity.max_validity;
+  SharedRecords* shared = store_->shared_records();
+  ca_options.fenced = shared != nullptr;
   auto ca = MeshCa::Open(ca_options);
   if (!ca.ok()) return ca.status();
   ca_ = *std::move(ca);
+  if (shared != nullptr) {
+    CaRotationCoordinator::Options coordination;
+    coordination.replica = identity.replica;
+    coordinator_ = std::make_unique<CaRotationCoordinator>(
+        *ca_, *shared, [this] { return store_->AuditLines(); }, coordination);
+  }
   IdentityEntitlements entitlements(identity.trust_domain);
   if (!identity.identities_path.empty()) {
     auto loaded = IdentityEntitlements::Load(identity.identities_path, identity.trust_domain);
@@ -122,7 +137,9 @@ absl::Status ControlPlane::OpenMeshCa() {
   issuance_ = std::make_unique<CertificateIssuance>(
       *ca_, auth_.get(), std::move(entitlements), limits,
       [this](const std::string& line) { return store_->AppendAudit(line); },
-      [this](const std::string& node, time_t not_after) { holders_.Add(node, not_after); });
+      [this](const std::string& node, time_t not_after, const std::string& root) {
+        holders_.Add(node, not_after, root);
+      });
   identity_ = std::make_unique<IdentityService>(*issuance_);
 
   // Validation stands in for what each proxy will have: a workload certificate (one made for
@@ -159,23 +176,21 @@ absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who) {
   for (const IncomingFile& file : files_) {
     if (file.path == kTrustBundleFile && file.content == text) return absl::OkStatus();
   }
-  if (store_->root().empty()) {
-    // etcd: the replicas serve one bundle. Each has its own intermediate under the same
-    // root, so the bundle they serve must hold this one's root; it is not replaced.
-    std::string served = ServedTrustBundleLocked();
-    if (!served.empty()) {
-      std::vector<std::string> theirs = tls::CertificateSerials(served);
-      for (const std::string& serial : tls::CertificateSerials(ca_->TrustBundle())) {
-        if (std::find(theirs.begin(), theirs.end(), serial) == theirs.end()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "this replica's mesh root (serial ", serial,
-              ") is not in the trust bundle the other replicas serve (roots ",
-              absl::StrJoin(theirs, ", "), "): give every replica the same root.crt and ",
-              "root.key in its --ca-dir"));
-        }
-      }
-      return absl::OkStatus();
+  std::string served = ServedTrustBundleLocked();
+  if (coordinator_ != nullptr && !served.empty() && !coordinator_->view().publishes_bundle) {
+    // The replicas serve one bundle, which only a rotation's driver changes. Each has its own
+    // intermediate under the same root, so the bundle must hold the root this one issues
+    // under.
+    std::vector<std::string> theirs = tls::CertificateSerials(served);
+    std::string serial = ca_->IssuingRootSerial();
+    if (std::find(theirs.begin(), theirs.end(), serial) == theirs.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this replica's mesh root (serial ", serial,
+                       ") is not in the trust bundle the other replicas serve (roots ",
+                       absl::StrJoin(theirs, ", "), "): give every replica the same root.crt and ",
+                       "root.key in its --ca-dir"));
     }
+    return absl::OkStatus();
   }
   std::vector<IncomingFile> sent = {{kTrustBundleFile, text}};
   auto applied = CommitLocked(
@@ -216,6 +231,20 @@ AdminBackend::CaState ControlPlane::CaStateLocked() const {
                  : rotation.old_root_serial);
   state.bundle_version = bundle_version_;
   state.old_certificates_expire = rotation.old_certificates_expire;
+  if (coordinator_ != nullptr) {
+    // The replicas' rotation: their proxies and holders, as the last round saw them.
+    CaRotationCoordinator::View view = coordinator_->view();
+    if (view.rotation && view.rotation->phase != MeshCa::PhaseName(MeshCa::RotationPhase::kNone)) {
+      if (rotation.phase == MeshCa::RotationPhase::kNone) state.phase = view.rotation->phase;
+      state.bundle_version = view.rotation->bundle_version;
+      state.old_certificates_expire = view.rotation->old_certificates_expire;
+    }
+    state.issuing_root_serial = ca_->IssuingRootSerial();
+    state.proxies_acked = view.acked;
+    state.proxies_waiting = view.waiting;
+    state.replicas = view.replicas;
+    return state;
+  }
   const std::string secret_type(config::TypeUrl(ResourceType::kSecret));
   for (const ProxyStatus& proxy : server_ ? server_->Proxies() : std::vector<ProxyStatus>()) {
     uint64_t acked = 0;
@@ -249,13 +278,12 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
   if (ca_ == nullptr) {
     return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
   }
-  if (store_->root().empty()) {
-    return absl::FailedPreconditionError(
-        "root rotation with --etcd is not supported yet: every replica would have to move to "
-        "the new root together. Rotate with phoenix-cp serving a directory (--resources)");
-  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto started = ca_->StartRotation(); !started.ok()) return started;
+  if (auto started =
+          coordinator_ != nullptr ? coordinator_->Start(time(nullptr)) : ca_->StartRotation();
+      !started.ok()) {
+    return started;
+  }
   PHX_LOG(kInfo, "phoenix-cp: root rotation started by ", who, ": new root ",
           ca_->rotation().new_root_serial, " joins the trust bundle");
   if (auto synced = SyncTrustBundleLocked(absl::StrCat(who, " (CA rotation: add the new root)"));
@@ -265,6 +293,11 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
                         absl::StrCat("the new root is made, but its bundle is not published yet "
                                      "(phoenix-cp keeps trying; the rotation waits for it): ",
                                      synced.message()));
+  }
+  if (coordinator_ != nullptr) {
+    if (auto shared = coordinator_->BundlePublished(bundle_version_); !shared.ok()) {
+      PHX_LOG(kWarn, "phoenix-cp: CA rotation: ", shared.message(), " (tried again shortly)");
+    }
   }
   rotation_cv_.notify_all();
   return CaStateLocked();
@@ -284,8 +317,23 @@ void ControlPlane::DriveRotation() {
     if (stopping_) break;
     if (time(nullptr) - last_intermediate_check >= 60) {
       last_intermediate_check = time(nullptr);
-      if (auto renewed = ca_->RenewIntermediatesIfDue(); !renewed.ok()) {
+      if (auto renewed = ca_->RenewIntermediatesIfDue(time(nullptr)); !renewed.ok()) {
         PHX_LOG(kError, "phoenix-cp: mesh CA: cannot renew the intermediate: ", renewed.message());
+      }
+    }
+    std::optional<CaRotationCoordinator::View> shared;
+    if (coordinator_ != nullptr) {
+      // The replicas' shared state is etcd I/O: not under the lock that Refresh and the admin
+      // calls need.
+      lock.unlock();
+      absl::Status ticked = coordinator_->Tick(ConnectedProxies(), time(nullptr));
+      lock.lock();
+      if (stopping_) break;
+      LogSharedStateLocked(ticked);
+      shared = coordinator_->view();
+      if (!shared->publishes_bundle) continue;  // Only the rotation's driver changes the bundle.
+      if (ServedTrustBundleLocked() != ca_->TrustBundle()) {
+        step = shared->driving ? "CA rotation: add the new root" : "CA rotation: drop the old root";
       }
     }
     MeshCa::RotationStatus before = ca_->rotation();
@@ -313,6 +361,15 @@ void ControlPlane::DriveRotation() {
         continue;
       }
     }
+    if (shared) {
+      // The driver tells the replicas which version carries the bundle with both roots.
+      if (shared->driving && shared->rotation->bundle_version == 0) {
+        if (auto told = coordinator_->BundlePublished(bundle_version_); !told.ok()) {
+          PHX_LOG(kWarn, "phoenix-cp: CA rotation: ", told.message());
+        }
+      }
+      continue;
+    }
     if (before.phase == MeshCa::RotationPhase::kNone) continue;
     CaState state = CaStateLocked();
     if (!ca_->AdvanceRotation(state.proxies_waiting.empty(), time(nullptr))) continue;
@@ -332,6 +389,32 @@ void ControlPlane::DriveRotation() {
   }
 }
 
+std::vector<ConnectedProxy> ControlPlane::ConnectedProxies() const {
+  std::vector<ConnectedProxy> connected;
+  const std::string secret_type(config::TypeUrl(ResourceType::kSecret));
+  for (const ProxyStatus& proxy : server_ ? server_->Proxies() : std::vector<ProxyStatus>()) {
+    ConnectedProxy entry{proxy.node_id, 0};
+    if (auto it = proxy.types.find(secret_type); it != proxy.types.end()) {
+      if (!absl::SimpleAtoi(it->second.acked_version, &entry.acked_version)) {
+        entry.acked_version = 0;
+      }
+    }
+    connected.push_back(std::move(entry));
+  }
+  return connected;
+}
+
+void ControlPlane::LogSharedStateLocked(const absl::Status& ticked) {
+  std::string error = ticked.ok() ? "" : std::string(ticked.message());
+  if (error == coordinator_error_) return;
+  if (!error.empty()) {
+    PHX_LOG(kError, "phoenix-cp: mesh CA: the replicas' shared state: ", error);
+  } else {
+    PHX_LOG(kInfo, "phoenix-cp: mesh CA: the replicas' shared state is readable again");
+  }
+  coordinator_error_ = error;
+}
+
 void ControlPlane::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -339,6 +422,10 @@ void ControlPlane::Stop() {
   }
   rotation_cv_.notify_all();
   if (rotation_thread_.joinable()) rotation_thread_.join();
+  if (coordinator_ != nullptr) {
+    ca_->AllowIssuingUntil(0);  // Out of the replicas' count: no longer issuing either.
+    coordinator_->Leave();
+  }
   store_->StopWatching();  // First: a change seen now would be pushed through server_.
   if (server_) server_->Shutdown();
 }
@@ -446,9 +533,13 @@ void ControlPlane::AdoptLocked(uint64_t version) {
 }
 
 void ControlPlane::PublishLocked(std::shared_ptr<const ResourceSnapshot> snapshot, FileSet files) {
+  bool first = current_ == nullptr;
+  std::string bundle_before = ServedTrustBundleLocked();
   version_ = snapshot->version();
   current_ = std::move(snapshot);
   files_ = std::move(files);
+  // Which version proxies must have ACKed to run the bundle in force (whoever committed it).
+  if (!first && ServedTrustBundleLocked() != bundle_before) bundle_version_ = version_;
   if (server_) server_->Publish(current_);
 }
 

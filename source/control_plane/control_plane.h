@@ -13,6 +13,7 @@
 #include "source/control_plane/admin_backend.h"
 #include "source/control_plane/admin_service.h"
 #include "source/control_plane/ads_server.h"
+#include "source/control_plane/ca_rotation_coordinator.h"
 #include "source/control_plane/certificate_holders.h"
 #include "source/control_plane/certificate_issuance.h"
 #include "source/control_plane/identity_service.h"
@@ -30,6 +31,7 @@ struct MeshIdentityOptions {
   std::string trust_domain = "phoenix.local";
   std::string identities_path;  // Empty: each node may hold .../ns/default/sa/<node id> only.
   std::chrono::seconds max_validity{24 * 3600};
+  // Names this replica's intermediate; with replicas sharing etcd, unique among them.
   std::string replica = "default";
 };
 
@@ -122,8 +124,13 @@ class ControlPlane : public AdminBackend {
   std::string ServedTrustBundleLocked() const;
   // The CA's state, with which connected proxies run the bundle's version.
   CaState CaStateLocked() const;
-  // While a rotation is in progress: moves it on (every second) when it may.
+  // While a rotation is in progress: moves it on (every half second) when it may; with
+  // replicas, takes part in the one they share (coordinator_).
   void DriveRotation();
+  // Logs the shared rotation's round when its outcome changes (not every half second).
+  void LogSharedStateLocked(const absl::Status& ticked);
+  // The connected proxies and the Secret version each ACKed.
+  std::vector<ConnectedProxy> ConnectedProxies() const;
 
   const ControlPlaneOptions options_;
   const std::unique_ptr<ResourceStore> store_;
@@ -135,6 +142,8 @@ class ControlPlane : public AdminBackend {
   FileSet files_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<MeshCa> ca_;
+  std::unique_ptr<CaRotationCoordinator> coordinator_;  // With replicas (etcd) only.
+  std::string coordinator_error_;  // The last Tick's error, logged once (guarded by mu_).
   std::unique_ptr<CertificateIssuance> issuance_;
   mutable CertificateHolders holders_;  // Forgets the expired as it is read.
   std::unique_ptr<IdentityService> identity_;

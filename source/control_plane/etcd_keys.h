@@ -17,6 +17,7 @@ namespace phoenix::control_plane {
 //                                   zero-padded to 20 digits, so keys sort as numbers
 //   <prefix>audit/<time>-<replica>-<n>  one audit record (its JSON line); the time in
 //                                   nanoseconds, 20 digits, so keys sort in time order
+//   <prefix>shared/<name>           the records replicas share (SharedRecords): shared/ca/...
 // One job: naming keys, and reading names back.
 class EtcdKeys {
  public:
@@ -33,6 +34,7 @@ class EtcdKeys {
   // The version of a history key; nullopt for any other key.
   std::optional<uint64_t> VersionOfHistory(std::string_view key) const;
   std::string AuditPrefix() const { return prefix_ + "audit/"; }
+  std::string SharedPrefix() const { return prefix_ + "shared/"; }
   // `replica` tells apart records two replicas make in the same nanosecond; `sequence` those
   // one replica makes.
   std::string Audit(absl::Time time, std::string_view replica, uint64_t sequence) const;

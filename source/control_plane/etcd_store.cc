@@ -41,7 +41,10 @@ std::string RandomReplicaId() {
 }  // namespace
 
 EtcdStore::EtcdStore(std::unique_ptr<EtcdClient> client, std::string prefix)
-    : client_(std::move(client)), keys_(std::move(prefix)), replica_(RandomReplicaId()) {}
+    : client_(std::move(client)),
+      keys_(std::move(prefix)),
+      replica_(RandomReplicaId()),
+      shared_(client_.get(), keys_.SharedPrefix()) {}
 
 EtcdStore::~EtcdStore() { watcher_.reset(); }
 
@@ -157,11 +160,18 @@ absl::Status EtcdStore::AppendAudit(const std::string& line) {
 }
 
 absl::StatusOr<std::vector<std::string>> EtcdStore::AuditLines() {
-  auto response = client_->Range(PrefixRange(keys_.AuditPrefix()));  // Sorted by key: by time.
-  if (!response.ok()) return response.status();
+  // In pages (sorted by key: by time), so a long trail stays under gRPC's message limit.
+  constexpr int64_t kPage = 1000;
+  RangeRequest range = PrefixRange(keys_.AuditPrefix());
+  range.set_limit(kPage);
   std::vector<std::string> lines;
-  for (const auto& kv : response->kvs()) lines.push_back(kv.value());
-  return lines;
+  for (;;) {
+    auto response = client_->Range(range);
+    if (!response.ok()) return response.status();
+    for (const auto& kv : response->kvs()) lines.push_back(kv.value());
+    if (!response->more() || response->kvs_size() == 0) return lines;
+    range.set_key(response->kvs(response->kvs_size() - 1).key() + std::string(1, '\0'));
+  }
 }
 
 void EtcdStore::Watch(std::function<void()> on_change) {

@@ -6,6 +6,7 @@
 
 #include "source/control_plane/etcd_client.h"
 #include "source/control_plane/etcd_keys.h"
+#include "source/control_plane/etcd_shared_records.h"
 #include "source/control_plane/etcd_watcher.h"
 #include "source/control_plane/resource_store.h"
 
@@ -32,6 +33,7 @@ class EtcdStore : public ResourceStore {
   void StopWatching() override { watcher_.reset(); }
   const std::string& root() const override { return root_; }
   std::string description() const override;
+  SharedRecords* shared_records() override { return &shared_; }
 
  private:
   // A new audit record's key (unique across replicas and calls).
@@ -42,6 +44,7 @@ class EtcdStore : public ResourceStore {
   const std::string root_;     // "": etcd paths are shown as they are.
   const std::string replica_;  // Random, tells this replica's audit keys apart.
   std::atomic<uint64_t> audit_sequence_{0};
+  EtcdSharedRecords shared_;
   std::unique_ptr<EtcdWatcher> watcher_;
 };
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -67,6 +68,37 @@ std::optional<tls::CaMaterial> ReadCa(const std::string& prefix) {
   return tls::CaMaterial{*cert, *key};
 }
 
+// HA: an intermediate under a root whose key another replica holds is asked for with a CSR;
+// its key and CSR wait in <prefix>.pending.key/.csr until the signed certificate comes.
+std::string PendingPrefix(const std::string& prefix) { return prefix + ".pending"; }
+
+void RemovePending(const std::string& prefix) {
+  ::unlink((PendingPrefix(prefix) + ".key").c_str());
+  ::unlink((PendingPrefix(prefix) + ".csr").c_str());
+}
+
+// An accepted intermediate is put in place as <prefix>.crt first, then its key moves from
+// .pending.key to .key: finishes that when a crash came in between.
+void FinishAcceptedIntermediate(const std::string& prefix, const std::string& root_pem) {
+  auto cert = ReadFile(prefix + ".crt");
+  auto pending_key = ReadFile(PendingPrefix(prefix) + ".key");
+  if (!cert || !pending_key) return;
+  if (!tls::CertificateSigner::Create(tls::CaMaterial{*cert, *pending_key}, root_pem).ok()) {
+    return;
+  }
+  if (WriteFile(prefix + ".key", *pending_key, 0600).ok()) RemovePending(prefix);
+}
+
+// next/ and what a rotation puts in it (this replica's intermediate is `intermediate`.*).
+void RemoveNextDirectory(const std::string& dir, const std::string& intermediate) {
+  RemovePending(absl::StrCat(dir, "/", intermediate));
+  for (const std::string& name : {std::string("root.crt"), std::string("root.key"),
+                                  intermediate + ".crt", intermediate + ".key"}) {
+    ::unlink(absl::StrCat(dir, "/", name).c_str());
+  }
+  ::rmdir(dir.c_str());
+}
+
 std::string FirstSerial(const std::string& pem) {
   std::vector<std::string> serials = tls::CertificateSerials(pem);
   return serials.empty() ? "" : serials[0];
@@ -111,12 +143,19 @@ namespace {
 // when it ends within 30 days (or half its validity, when that is shorter).
 absl::StatusOr<tls::CertificateSigner> LoadOrMakeIntermediate(const MeshCaOptions& options,
                                                               const std::string& dir,
-                                                              const std::string& root_pem) {
+                                                              const std::string& root_pem,
+                                                              time_t now) {
   std::string prefix = absl::StrCat(dir, "/intermediate-", options.replica);
+  FinishAcceptedIntermediate(prefix, root_pem);
   std::chrono::seconds renew_before = std::min(kRenewBefore, options.intermediate_validity / 2);
+  bool root_key_here = Exists(dir + "/root.key");
   if (auto existing = ReadCa(prefix)) {
     auto signer = tls::CertificateSigner::Create(*existing, root_pem);
-    if (signer.ok() && signer->not_after() > time(nullptr) + renew_before.count()) return signer;
+    if (signer.ok() && (signer->not_after() > now + renew_before.count() ||
+                        (!root_key_here && signer->not_after() > now))) {
+      // (Without the root's key here, a due one is renewed by asking: RenewIntermediatesIfDue.)
+      return signer;
+    }
     PHX_LOG(kInfo, "mesh CA: replacing ", prefix, ".crt: ",
             signer.ok() ? "it ends within " + std::to_string(renew_before.count() / 86400) + " days"
                         : std::string(signer.status().message()));
@@ -199,12 +238,7 @@ absl::StatusOr<std::unique_ptr<MeshCa>> MeshCa::Open(const MeshCaOptions& option
     }
   } else if (Exists(ca->Path(kNextDir))) {
     // A rotation that crashed before it started (or after it completed): nothing uses it.
-    std::string intermediate = absl::StrCat("intermediate-", options.replica);
-    for (const std::string& name : {std::string("root.crt"), std::string("root.key"),
-                                    intermediate + ".crt", intermediate + ".key"}) {
-      ::unlink(absl::StrCat(ca->Path(kNextDir), "/", name).c_str());
-    }
-    ::rmdir(ca->Path(kNextDir).c_str());
+    RemoveNextDirectory(ca->Path(kNextDir), absl::StrCat("intermediate-", options.replica));
   }
 
   if (rotation.phase != RotationPhase::kNone) {
@@ -224,9 +258,11 @@ absl::StatusOr<std::unique_ptr<MeshCa>> MeshCa::Open(const MeshCaOptions& option
     }
     next->root_pem = *next_pem;
     next->root_serial = rotation.new_root_serial;
-    auto signer = LoadOrMakeIntermediate(options, next->dir, next->root_pem);
-    if (!signer.ok()) return signer.status();
-    next->signer = *std::move(signer);
+    if (Exists(next->dir + "/root.key") || !Exists(ca->PendingCsrPath(*next))) {
+      auto signer = LoadOrMakeIntermediate(options, next->dir, next->root_pem, time(nullptr));
+      if (!signer.ok()) return signer.status();
+      next->signer = *std::move(signer);
+    }  // Else HA, joined another replica's rotation: still waiting for its intermediate.
     ca->next_ = std::move(next);
   }
 
@@ -241,7 +277,7 @@ absl::StatusOr<std::unique_ptr<MeshCa>> MeshCa::Open(const MeshCaOptions& option
       current->signer = *std::move(signer);
       ca->operator_intermediate_ = true;
     } else {
-      auto signer = LoadOrMakeIntermediate(options, options.dir, current->root_pem);
+      auto signer = LoadOrMakeIntermediate(options, options.dir, current->root_pem, time(nullptr));
       if (!signer.ok()) return signer.status();
       current->signer = *std::move(signer);
     }
@@ -269,22 +305,49 @@ absl::StatusOr<tls::IssuedCertificate> MeshCa::Issue(const std::string& csr_pem,
   validity = std::min(validity, options_.max_validity);
   // Held while signing, so a rotation never misses a certificate issued under the old root.
   std::lock_guard<std::mutex> lock(mu_);
+  time_t now = time(nullptr);
+  if (options_.fenced && now > issuing_allowed_until_) {
+    return absl::UnavailableError(
+        "this phoenix-cp replica cannot read the state the replicas share (etcd): not issuing");
+  }
   Authority& authority = rotation_.phase == RotationPhase::kIssuingFromNew ? *next_ : *current_;
-  auto issued = authority.signer->Issue(csr_pem, spiffe_id, node_id, validity, time(nullptr));
-  if (issued.ok()) authority.latest_issued = std::max(authority.latest_issued, issued->not_after);
+  if (!authority.signer) {
+    return absl::UnavailableError(
+        "this phoenix-cp replica has no intermediate under the new root yet: ask another");
+  }
+  auto issued = authority.signer->Issue(csr_pem, spiffe_id, node_id, validity, now);
+  if (issued.ok()) {
+    authority.latest_issued = std::max(authority.latest_issued, issued->not_after);
+    issued->root_serial = authority.root_serial;
+  }
   return issued;
 }
 
-absl::Status MeshCa::RenewIntermediatesIfDue() {
+absl::Status MeshCa::RenewIntermediatesIfDue(time_t now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (operator_intermediate_) return absl::OkStatus();  // The operator's to renew.
   std::chrono::seconds renew_before = std::min(kRenewBefore, options_.intermediate_validity / 2);
-  time_t due = time(nullptr) + renew_before.count();
+  time_t due = now + renew_before.count();
   for (Authority* authority : {current_.get(), next_.get()}) {
     if (authority == nullptr || !authority->signer || authority->signer->not_after() > due) {
       continue;
     }
-    auto signer = LoadOrMakeIntermediate(options_, authority->dir, authority->root_pem);
+    if (!Exists(authority->dir + "/root.key")) {
+      if (options_.fenced) {
+        // HA: another replica holds the root's key; the replicas' shared state carries the CSR.
+        if (Exists(PendingCsrPath(*authority))) continue;
+        if (absl::Status asked = MakePendingLocked(*authority); !asked.ok()) return asked;
+        PHX_LOG(kInfo, "mesh CA: this replica's intermediate under root ", authority->root_serial,
+                " is due for renewal: asking the replica that holds the root's key");
+        continue;
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this replica's intermediate under root ", authority->root_serial, " ends on ",
+          absl::FormatTime("%Y-%m-%d", absl::FromTimeT(authority->signer->not_after()),
+                           absl::UTCTimeZone()),
+          " and ", authority->dir, "/root.key, to make the next one, is not here"));
+    }
+    auto signer = LoadOrMakeIntermediate(options_, authority->dir, authority->root_pem, now);
     if (!signer.ok()) return signer.status();
     authority->signer = *std::move(signer);
   }
@@ -326,7 +389,7 @@ absl::Status MeshCa::StartRotation() {
   // The files first, the rotation state last: a crash in between leaves an unused next/.
   if (absl::Status status = MakeDirectory(next->dir); !status.ok()) return status;
   if (absl::Status status = WriteCa(next->dir + "/root", *root); !status.ok()) return status;
-  auto signer = LoadOrMakeIntermediate(options_, next->dir, next->root_pem);
+  auto signer = LoadOrMakeIntermediate(options_, next->dir, next->root_pem, time(nullptr));
   if (!signer.ok()) return signer.status();
   next->signer = *std::move(signer);
   RotationStatus rotation;
@@ -409,6 +472,15 @@ absl::Status MeshCa::CompleteRotation() {
   std::string intermediate = absl::StrCat("intermediate-", options_.replica);
   if (auto next_root = ReadCa(next_dir + "/root")) {
     if (absl::Status status = WriteCa(Path("root"), *next_root); !status.ok()) return status;
+  } else if (auto next_pem = ReadFile(next_dir + "/root.crt")) {
+    // HA, a rotation another replica made: the new root's key stays with that replica, and the
+    // old one's (kept in retired/) must not stand beside the new root.crt.
+    if (absl::Status status = WriteFile(Path("root.crt"), *next_pem, 0644); !status.ok()) {
+      return status;
+    }
+    if (::unlink(Path("root.key").c_str()) != 0 && errno != ENOENT) {
+      return absl::UnavailableError(absl::StrCat(Path("root.key"), ": ", std::strerror(errno)));
+    }
   }
   if (auto next_intermediate = ReadCa(absl::StrCat(next_dir, "/", intermediate))) {
     if (absl::Status status = WriteCa(Path(intermediate), *next_intermediate); !status.ok()) {
@@ -419,11 +491,8 @@ absl::Status MeshCa::CompleteRotation() {
     return absl::UnavailableError(absl::StrCat(Path(kRotationFile), ": ", std::strerror(errno)));
   }
   // next/ is left behind only on a failure here; Open clears it.
-  for (const std::string& name : {std::string("root.crt"), std::string("root.key"),
-                                  intermediate + ".crt", intermediate + ".key"}) {
-    ::unlink(absl::StrCat(next_dir, "/", name).c_str());
-  }
-  ::rmdir(next_dir.c_str());
+  RemoveNextDirectory(next_dir, intermediate);
+  RemovePending(Path(intermediate));  // A renewal under the old root asked for: moot.
   PHX_LOG(kInfo, "mesh CA: root rotation complete: root ", rotation_.new_root_serial,
           " alone; the old root ", old_serial, " is in ", retired, "/");
   if (next_ != nullptr) {
@@ -437,6 +506,201 @@ absl::Status MeshCa::CompleteRotation() {
 MeshCa::RotationStatus MeshCa::rotation() const {
   std::lock_guard<std::mutex> lock(mu_);
   return rotation_;
+}
+
+std::string MeshCa::IntermediatePrefix(const Authority& authority) const {
+  return absl::StrCat(authority.dir, "/intermediate-", options_.replica);
+}
+
+std::string MeshCa::PendingCsrPath(const Authority& authority) const {
+  return PendingPrefix(IntermediatePrefix(authority)) + ".csr";
+}
+
+absl::Status MeshCa::MakePendingLocked(const Authority& authority) {
+  auto key = tls::MakeKeyAndCsr(absl::StrCat("spiffe://", options_.trust_domain));
+  if (!key.ok()) return key.status();
+  std::string pending = PendingPrefix(IntermediatePrefix(authority));
+  // The key first: a CSR on disk always has its key.
+  if (absl::Status status = WriteFile(pending + ".key", key->key_pem, 0600); !status.ok()) {
+    return status;
+  }
+  return WriteFile(pending + ".csr", key->csr_pem, 0644);
+}
+
+absl::Status MeshCa::JoinRotation(const std::string& new_root_pem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string serial = FirstSerial(new_root_pem);
+  if (serial.empty()) return absl::InvalidArgumentError("the new root is no PEM certificate");
+  if (rotation_.phase != RotationPhase::kNone) {
+    if (rotation_.new_root_serial == serial) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat("this replica is rotating to root ",
+                                                      rotation_.new_root_serial, ", not ", serial));
+  }
+  if (operator_intermediate_) {
+    return absl::FailedPreconditionError(
+        "the operator gave this replica's intermediate.crt: give it one under the new root");
+  }
+  auto next = std::make_unique<Authority>();
+  next->dir = Path(kNextDir);
+  next->root_pem = new_root_pem;
+  next->root_serial = serial;
+  // The files first, the rotation state last: a crash in between leaves an unused next/.
+  if (absl::Status status = MakeDirectory(next->dir); !status.ok()) return status;
+  if (absl::Status status = MakePendingLocked(*next); !status.ok()) return status;
+  if (absl::Status status = WriteFile(next->dir + "/root.crt", new_root_pem, 0644); !status.ok()) {
+    return status;
+  }
+  RotationStatus rotation;
+  rotation.phase = RotationPhase::kAddingRoot;
+  rotation.old_root_serial = current_->root_serial;
+  rotation.new_root_serial = serial;
+  std::swap(rotation_, rotation);
+  if (absl::Status status = WriteRotationState(); !status.ok()) {
+    std::swap(rotation_, rotation);
+    return status;
+  }
+  next_ = std::move(next);
+  PHX_LOG(kInfo, "mesh CA: joined the root rotation to ", serial,
+          ": waiting for this replica's intermediate under it");
+  return absl::OkStatus();
+}
+
+std::optional<MeshCa::IntermediateRequest> MeshCa::PendingIntermediate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Authority* authority : {next_.get(), current_.get()}) {
+    if (authority == nullptr) continue;
+    if (auto csr = ReadFile(PendingCsrPath(*authority))) {
+      return IntermediateRequest{authority->root_serial, *csr};
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Status MeshCa::AcceptIntermediate(const std::string& root_serial,
+                                        const std::string& cert_pem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Authority* authority : {next_.get(), current_.get()}) {
+    if (authority == nullptr || authority->root_serial != root_serial) continue;
+    std::string prefix = IntermediatePrefix(*authority);
+    auto key = ReadFile(PendingPrefix(prefix) + ".key");
+    if (!key) return absl::FailedPreconditionError("no intermediate asked for under that root");
+    auto signer =
+        tls::CertificateSigner::Create(tls::CaMaterial{cert_pem, *key}, authority->root_pem);
+    if (!signer.ok()) return signer.status();
+    // The certificate, then its key (FinishAcceptedIntermediate completes a crash in between).
+    if (absl::Status status = WriteFile(prefix + ".crt", cert_pem, 0644); !status.ok()) {
+      return status;
+    }
+    FinishAcceptedIntermediate(prefix, authority->root_pem);
+    authority->signer = *std::move(signer);
+    PHX_LOG(kInfo, "mesh CA: ", prefix, ".crt is in (serial ", FirstSerial(cert_pem),
+            "): issuing under root ", root_serial, " with it");
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat("no root ", root_serial, " here"));
+}
+
+bool MeshCa::HasIntermediateUnder(const std::string& root_serial) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Authority* authority : {next_.get(), current_.get()}) {
+    if (authority != nullptr && authority->root_serial == root_serial) {
+      return authority->signer.has_value();
+    }
+  }
+  return false;
+}
+
+time_t MeshCa::LatestIssuedUnder(const std::string& root_serial) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Authority* authority : {next_.get(), current_.get()}) {
+    if (authority != nullptr && authority->root_serial == root_serial) {
+      return authority->latest_issued;
+    }
+  }
+  return 0;
+}
+
+bool MeshCa::operator_intermediate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return operator_intermediate_;
+}
+
+absl::StatusOr<std::string> MeshCa::SignIntermediate(const std::string& replica,
+                                                     const std::string& root_serial,
+                                                     const std::string& csr_pem) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Authority* authority : {current_.get(), next_.get()}) {
+    if (authority == nullptr || authority->root_serial != root_serial) continue;
+    auto root = ReadCa(authority->dir + "/root");
+    if (!root) break;
+    return tls::SignIntermediateCsr(*root, csr_pem, options_.trust_domain,
+                                    absl::StrCat("phoenix mesh intermediate ", replica),
+                                    options_.intermediate_validity);
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("this replica does not hold the key of root ", root_serial));
+}
+
+bool MeshCa::HoldsRootKey(const std::string& root_serial) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Authority* authority : {current_.get(), next_.get()}) {
+    if (authority != nullptr && authority->root_serial == root_serial) {
+      return Exists(authority->dir + "/root.key");
+    }
+  }
+  return false;
+}
+
+absl::Status MeshCa::FollowToIssuingFromNew(time_t old_certificates_expire) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rotation_.phase != RotationPhase::kAddingRoot) return absl::OkStatus();
+  RotationStatus rotation = rotation_;
+  rotation.phase = RotationPhase::kIssuingFromNew;
+  rotation.old_certificates_expire = old_certificates_expire;
+  std::swap(rotation_, rotation);
+  if (absl::Status status = WriteRotationState(); !status.ok()) {
+    std::swap(rotation_, rotation);
+    return status;
+  }
+  PHX_LOG(kInfo, "mesh CA: issuing under the new root ", rotation_.new_root_serial);
+  return absl::OkStatus();
+}
+
+absl::Status MeshCa::FinishRotation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rotation_.phase == RotationPhase::kNone) return absl::OkStatus();
+  return CompleteRotation();
+}
+
+absl::Status MeshCa::AbandonRotation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rotation_.phase != RotationPhase::kAddingRoot) {
+    return absl::FailedPreconditionError("only a rotation still adding its root is abandoned");
+  }
+  if (::unlink(Path(kRotationFile).c_str()) != 0 && errno != ENOENT) {
+    return absl::UnavailableError(absl::StrCat(Path(kRotationFile), ": ", std::strerror(errno)));
+  }
+  RemoveNextDirectory(Path(kNextDir), absl::StrCat("intermediate-", options_.replica));
+  PHX_LOG(kWarn, "mesh CA: dropped the root rotation to ", rotation_.new_root_serial);
+  next_.reset();
+  rotation_ = RotationStatus();
+  return absl::OkStatus();
+}
+
+std::string MeshCa::NewRootPem() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ == nullptr ? "" : next_->root_pem;
+}
+
+std::string MeshCa::IssuingRootSerial() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rotation_.phase == RotationPhase::kIssuingFromNew ? next_->root_serial
+                                                           : current_->root_serial;
+}
+
+void MeshCa::AllowIssuingUntil(time_t until) {
+  std::lock_guard<std::mutex> lock(mu_);
+  issuing_allowed_until_ = until;
 }
 
 }  // namespace phoenix::control_plane

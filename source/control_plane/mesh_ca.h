@@ -4,6 +4,7 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,9 @@ struct MeshCaOptions {
   // of those certificates is assumed to expire `max_validity` after the rotation moves to
   // issuing from the new root.
   std::chrono::seconds max_validity{24 * 3600};
+  // HA: Issue refuses unless the replicas' shared state was read recently (AllowIssuingUntil),
+  // so a replica cut off from the others never issues under a root they have moved on from.
+  bool fenced = false;
 };
 
 // phoenix-cp's certificate authority for workload identities: a root (from files, or made on
@@ -68,7 +72,8 @@ class MeshCa {
                                                std::chrono::seconds validity);
   // Makes this replica's intermediate again when it ends within 30 days (or half its
   // validity): a long-running phoenix-cp keeps issuing. Called periodically.
-  absl::Status RenewIntermediatesIfDue();
+  // HA without the root's key here: asks for one instead (PendingIntermediate).
+  absl::Status RenewIntermediatesIfDue(time_t now);
   // Checks a certificate a caller presents with a proof of its key, against the bundle.
   absl::StatusOr<tls::PresentedIdentity> Verify(const std::string& chain_pem, std::string_view data,
                                                 std::string_view proof) const;
@@ -83,6 +88,45 @@ class MeshCa {
   bool AdvanceRotation(bool bundle_acked, time_t now);
   RotationStatus rotation() const;
 
+  // HA: the replicas share one rotation (CaRotationCoordinator drives these).
+  // Joins a rotation another replica started: `new_root_pem` joins the bundle (its key stays
+  // with that replica) and this replica makes its key for an intermediate under it; the CSR
+  // is PendingIntermediate until AcceptIntermediate.
+  absl::Status JoinRotation(const std::string& new_root_pem);
+  // An intermediate this replica asks another to sign (the replica holding the root's key):
+  // under the new root after JoinRotation, or the renewal of one whose root's key is not here
+  // (RenewIntermediatesIfDue, fenced only).
+  struct IntermediateRequest {
+    std::string root_serial;
+    std::string csr_pem;
+  };
+  std::optional<IntermediateRequest> PendingIntermediate() const;
+  // The certificate signed for PendingIntermediate under `root_serial`: checked against the
+  // key kept for it and the root, then used.
+  absl::Status AcceptIntermediate(const std::string& root_serial, const std::string& cert_pem);
+  bool HasIntermediateUnder(const std::string& root_serial) const;
+  // The latest not-after this process issued under `root_serial` (0: none).
+  time_t LatestIssuedUnder(const std::string& root_serial) const;
+  bool operator_intermediate() const;
+  // An intermediate under root `root_serial` for another replica's CSR, when this replica
+  // holds that root's key (the one that made a new root does); FAILED_PRECONDITION otherwise.
+  absl::StatusOr<std::string> SignIntermediate(const std::string& replica,
+                                               const std::string& root_serial,
+                                               const std::string& csr_pem) const;
+  bool HoldsRootKey(const std::string& root_serial) const;
+  // Issues under the new root from now on (once its intermediate is in: until then Issue is
+  // UNAVAILABLE); `old_certificates_expire` is for the status only.
+  absl::Status FollowToIssuingFromNew(time_t old_certificates_expire);
+  // The new root alone: the old one leaves the bundle.
+  absl::Status FinishRotation();
+  // Drops a rotation still adding its root that the other replicas never saw.
+  absl::Status AbandonRotation();
+  std::string NewRootPem() const;
+  // The serial of the root Issue signs under now.
+  std::string IssuingRootSerial() const;
+  // Fenced: Issue is allowed until `until` (the shared state was read just now).
+  void AllowIssuingUntil(time_t until);
+
  private:
   // A root, and this replica's signer under it (absent for the old root once issuance has
   // moved to the new one).
@@ -90,6 +134,11 @@ class MeshCa {
 
   explicit MeshCa(MeshCaOptions options);
   std::string Path(const std::string& name) const;
+  // <authority dir>/intermediate-<replica>, and the CSR of the one asked for there.
+  std::string IntermediatePrefix(const Authority& authority) const;
+  std::string PendingCsrPath(const Authority& authority) const;
+  // A key and CSR for this replica's intermediate under `authority`'s root (PendingIntermediate).
+  absl::Status MakePendingLocked(const Authority& authority);
   absl::Status WriteRotationState() const;
   absl::Status CompleteRotation();
 
@@ -99,6 +148,7 @@ class MeshCa {
   std::unique_ptr<Authority> next_;     // next/root.crt during a rotation.
   RotationStatus rotation_;
   bool operator_intermediate_ = false;  // intermediate.crt/.key given: no rotation here.
+  time_t issuing_allowed_until_ = 0;    // options_.fenced: see AllowIssuingUntil.
 };
 
 }  // namespace phoenix::control_plane

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "source/control_plane/file_set.h"
+#include "source/control_plane/shared_records.h"
 
 namespace phoenix::control_plane {
 
@@ -52,6 +53,9 @@ class ResourceStore {
   virtual const std::string& root() const = 0;
   // For logs: "directory DIR", "etcd http://... prefix /phoenix/".
   virtual std::string description() const = 0;
+  // The records the replicas sharing this store share beside the resources (the mesh CA's
+  // rotation); null when the store is one phoenix-cp's own (a directory).
+  virtual SharedRecords* shared_records() { return nullptr; }
 };
 
 }  // namespace phoenix::control_plane

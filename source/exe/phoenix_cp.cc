@@ -59,7 +59,8 @@ constexpr const char* kUsage =
     "                           (mesh-trust-bundle.yaml in the resources)\n"
     "  --ca-generate            make the root in --ca-dir on first start (a demo)\n"
     "  --ca-replica NAME        names this replica's intermediate (intermediate-NAME.crt;\n"
-    "                           default: default), for replicas sharing a --ca-dir\n"
+    "                           default: default); with --etcd required, and unique\n"
+    "                           among the replicas (they rotate the root together)\n"
     "  --trust-domain NAME      SPIFFE trust domain (default phoenix.local)\n"
     "  --identities FILE        which identities each node may hold, '<node-id>\n"
     "                           spiffe://<trust-domain>/ns/<ns>/sa/<service>' per line\n"
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
   std::string audit_log_path;
   std::string etcd;
   std::string etcd_prefix = "/phoenix/";
+  bool ca_replica_given = false;
   phoenix::LogLevel log_level = phoenix::LogLevel::kInfo;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -145,6 +147,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--ca-dir") {
       options.identity.ca_dir = value("--ca-dir");
     } else if (arg == "--ca-replica") {
+      ca_replica_given = true;
       options.identity.replica = value("--ca-replica");
       if (!IsReplicaName(options.identity.replica)) {
         std::fprintf(stderr,
@@ -210,6 +213,12 @@ int main(int argc, char** argv) {
                  "identity for anyone who can reach %s: authenticate the nodes, or listen on "
                  "loopback only\n",
                  options.listen_address.c_str());
+    return 2;
+  }
+  if (!etcd.empty() && !options.identity.ca_dir.empty() && !ca_replica_given) {
+    std::fprintf(stderr,
+                 "phoenix-cp: --etcd with --ca-dir needs --ca-replica NAME, unique among the "
+                 "replicas: they share the CA's rotation under those names\n");
     return 2;
   }
   if (!etcd.empty() && !audit_log_path.empty()) {

@@ -330,12 +330,13 @@ absl::Status ParseCa(const CaMaterial& ca, X509Ptr* cert, EvpPkeyPtr* key) {
   return absl::OkStatus();
 }
 
-// A CA certificate for `key` issued by `issuer` (itself for a root): the extensions of a
-// mesh CA, pathlen 0 for an intermediate.
-absl::StatusOr<CaMaterial> MakeCa(EvpPkeyPtr key, X509* issuer, EVP_PKEY* issuer_key,
-                                  const std::string& trust_domain, const std::string& common_name,
-                                  std::chrono::seconds validity) {
-  if (key == nullptr) return Internal("cannot make an ECDSA P-256 key");
+// A CA certificate (PEM) for `key` (its public half is all it needs) issued by `issuer` with
+// `issuer_key` (self-signed when `issuer` is null): the extensions of a mesh CA, pathlen 0 for
+// an intermediate.
+absl::StatusOr<std::string> MakeCaCertificate(EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
+                                              const std::string& trust_domain,
+                                              const std::string& common_name,
+                                              std::chrono::seconds validity) {
   if (validity.count() <= 0) return absl::InvalidArgumentError("CA validity must be positive");
   time_t now = time(nullptr);
   time_t not_after = now + static_cast<time_t>(validity.count());
@@ -351,7 +352,7 @@ absl::StatusOr<CaMaterial> MakeCa(EvpPkeyPtr key, X509* issuer, EVP_PKEY* issuer
   bool root = issuer == nullptr;
   X509* signer = root ? cert.get() : issuer;
   if (!SetBasics(cert.get(), subject.get(), root ? subject.get() : X509_get_subject_name(issuer),
-                 key.get(), now - kClockSkew, not_after)) {
+                 key, now - kClockSkew, not_after)) {
     return Internal("cannot fill the CA certificate");
   }
   ExtensionPtr san = UriSanExtension(absl::StrCat("spiffe://", trust_domain));
@@ -363,15 +364,26 @@ absl::StatusOr<CaMaterial> MakeCa(EvpPkeyPtr key, X509* issuer, EVP_PKEY* issuer
       san == nullptr || X509_add_ext(cert.get(), san.get(), -1) != 1) {
     return Internal("cannot add the CA certificate's extensions");
   }
-  if (X509_sign(cert.get(), root ? key.get() : issuer_key, EVP_sha256()) <= 0) {
+  if (X509_sign(cert.get(), root ? key : issuer_key, EVP_sha256()) <= 0) {
     return Internal("cannot sign the CA certificate");
   }
+  std::string pem = CertPem(cert.get());
+  if (pem.empty()) return Internal("cannot write the CA certificate as PEM");
+  return pem;
+}
+
+// MakeCaCertificate for a key made here, with the key.
+absl::StatusOr<CaMaterial> MakeCa(EvpPkeyPtr key, X509* issuer, EVP_PKEY* issuer_key,
+                                  const std::string& trust_domain, const std::string& common_name,
+                                  std::chrono::seconds validity) {
+  if (key == nullptr) return Internal("cannot make an ECDSA P-256 key");
+  auto cert_pem =
+      MakeCaCertificate(key.get(), issuer, issuer_key, trust_domain, common_name, validity);
+  if (!cert_pem.ok()) return cert_pem.status();
   CaMaterial material;
-  material.cert_pem = CertPem(cert.get());
+  material.cert_pem = *std::move(cert_pem);
   material.key_pem = KeyPem(key.get());
-  if (material.cert_pem.empty() || material.key_pem.empty()) {
-    return Internal("cannot write the CA as PEM");
-  }
+  if (material.key_pem.empty()) return Internal("cannot write the CA key as PEM");
   return material;
 }
 
@@ -453,6 +465,21 @@ absl::StatusOr<CaMaterial> GenerateIntermediateCa(const CaMaterial& root,
   EvpPkeyPtr root_key;
   if (absl::Status status = ParseCa(root, &root_cert, &root_key); !status.ok()) return status;
   return MakeCa(NewP256Key(), root_cert.get(), root_key.get(), trust_domain, common_name, validity);
+}
+
+absl::StatusOr<std::string> SignIntermediateCsr(const CaMaterial& root, const std::string& csr_pem,
+                                                const std::string& trust_domain,
+                                                const std::string& common_name,
+                                                std::chrono::seconds validity) {
+  X509Ptr root_cert;
+  EvpPkeyPtr root_key;
+  if (absl::Status status = ParseCa(root, &root_cert, &root_key); !status.ok()) return status;
+  auto req = ParseCheckedCsr(csr_pem);
+  if (!req.ok()) return req.status();
+  EvpPkeyPtr key(X509_REQ_get_pubkey(req->get()));
+  if (key == nullptr) return absl::InvalidArgumentError("CSR: no public key");
+  return MakeCaCertificate(key.get(), root_cert.get(), root_key.get(), trust_domain, common_name,
+                           validity);
 }
 
 // What a signer holds; shared by its copies, never changed once made.

@@ -49,10 +49,19 @@ absl::StatusOr<CaMaterial> GenerateIntermediateCa(const CaMaterial& root,
                                                   const std::string& common_name,
                                                   std::chrono::seconds validity);
 
+// An intermediate CA certificate (as GenerateIntermediateCa makes) for the key of `csr_pem`,
+// signed by `root`: another phoenix-cp replica's intermediate under a root only this one
+// holds the key of, with that replica's key never leaving it. The CSR's names are not used.
+absl::StatusOr<std::string> SignIntermediateCsr(const CaMaterial& root, const std::string& csr_pem,
+                                                const std::string& trust_domain,
+                                                const std::string& common_name,
+                                                std::chrono::seconds validity);
+
 // One certificate a CA signed.
 struct IssuedCertificate {
-  std::string chain_pem;  // Leaf, then the intermediate.
-  std::string serial;     // Hex.
+  std::string chain_pem;    // Leaf, then the intermediate.
+  std::string serial;       // Hex.
+  std::string root_serial;  // Of the root it chains to (filled by the CA that holds the roots).
   std::string spiffe_id;
   time_t not_before = 0;
   time_t not_after = 0;

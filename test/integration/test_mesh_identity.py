@@ -291,7 +291,7 @@ class MeshIdentityTest(PhoenixTestCase):
                         b.stderr_text() + self.proxies["node-a"].stderr_text() + self.cp.logs())
 
     @unittest.skipUnless(etcd_available(), "etcd is not installed (tools/setup.sh installs it)")
-    def test_ha_replicas_issue_from_their_own_intermediates_under_one_root(self):
+    def test_ha_replicas_issue_under_one_root_and_rotate_it_together_under_load(self):
         etcd = Etcd()
         self.addCleanup(etcd.close)
         self.app = self.start_upstream("app")
@@ -301,18 +301,21 @@ class MeshIdentityTest(PhoenixTestCase):
                              "clusters": [make_cluster("app", [self.app.port])]})
         write_resource_file(os.path.join(self.resources, "nodes/node-a/mesh.yaml"),
                             mesh_client_resources(self.a_port, self.b_port))
+        # 20 s certificates: the old root's last one expires soon after issuing moves on.
         args = ["--tokens", os.path.join(self.dir, "tokens"),
-                "--identities", os.path.join(self.dir, "identities")]
+                "--identities", os.path.join(self.dir, "identities"), "--max-validity", "20s"]
         first_ca, second_ca = self.ca_dir, os.path.join(self.dir, "ca-2")
         first = ControlPlane(self.resources, etcd=etcd.endpoint,
-                             extra_args=args + ["--ca-dir", first_ca, "--ca-generate"])
+                             extra_args=args + ["--ca-dir", first_ca, "--ca-generate",
+                                                "--ca-replica", "cp-1"])
         self.addCleanup(first.close)
         # The second replica has the same root (copied, as an operator would), and makes its
         # own intermediate.
         os.makedirs(second_ca, mode=0o700)
         for name in ("root.crt", "root.key"):
             shutil.copy2(os.path.join(first_ca, name), os.path.join(second_ca, name))
-        second = ControlPlane(None, etcd=etcd.endpoint, extra_args=args + ["--ca-dir", second_ca])
+        second = ControlPlane(None, etcd=etcd.endpoint,
+                              extra_args=args + ["--ca-dir", second_ca, "--ca-replica", "cp-2"])
         self.addCleanup(second.close)
         intermediates = [glob.glob(os.path.join(d, "intermediate-*.crt"))
                          for d in (first_ca, second_ca)]
@@ -322,9 +325,9 @@ class MeshIdentityTest(PhoenixTestCase):
         self.cp = first
         self.proxies = {
             "node-b": self.start_phoenix(identity_bootstrap(free_port(), first, "node-b",
-                                                            "token-b")),
+                                                            "token-b", validity="20s")),
             "node-a": self.start_phoenix(identity_bootstrap(free_port(), second, "node-a",
-                                                            "token-a")),
+                                                            "token-a", validity="20s")),
         }
         # Certificates from two intermediates, one root: mTLS across them works.
         self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=15),
@@ -332,16 +335,46 @@ class MeshIdentityTest(PhoenixTestCase):
         # A replica with another root refuses to start rather than split the mesh.
         third = ControlPlane(None, etcd=etcd.endpoint, wait_ready=False,
                              extra_args=args + ["--ca-dir", os.path.join(self.dir, "ca-3"),
-                                                "--ca-generate"])
+                                                "--ca-generate", "--ca-replica", "cp-3"])
         self.addCleanup(third.close)
         self.assertNotEqual(third.proc.wait(timeout=20), 0)
         self.assertIn("is not in the trust bundle the other replicas serve", third.stderr.text())
-        # Rotation needs every replica to move together: refused with etcd, saying so.
-        done = subprocess.run([phoenixctl_bin(), "--server", first.target, "--token-file",
-                               os.path.join(self.dir, "admin-token"), "ca", "rotate"],
-                              capture_output=True, text=True, timeout=30)
-        self.assertNotEqual(done.returncode, 0)
-        self.assertIn("not supported yet", done.stderr)
+
+        # Root rotation driven from the second replica, under load through both sidecars.
+        old_root = json.loads(self.ctl("ca", "status", "-o", "json"))["bundle_root_serials"]
+        self.assertEqual(len(old_root), 1, old_root)
+        run = Wrk(f"http://127.0.0.1:{self.a_port}/", seconds=35)
+        self.assertTrue(wait_until(lambda: self.app.request_count() > 100, timeout=10),
+                        "wrk did not get going")
+        progress = subprocess.run(
+            [phoenixctl_bin(), "--server", second.target, "--token-file",
+             os.path.join(self.dir, "admin-token"), "ca", "rotate", "--wait"],
+            capture_output=True, text=True, timeout=90)
+        self.assertEqual(progress.returncode, 0,
+                         progress.stdout + progress.stderr + first.logs() + second.logs())
+        self.assertIn("step 2 of 3", progress.stdout)
+        self.assertIn("cp-2 (driver)", progress.stdout)
+        self.assertIn("rotation done", progress.stdout)
+        # Both replicas serve the new root alone, each from its own intermediate under it; the
+        # new root's key stays with the replica that made it.
+        for cp in (first, second):
+            self.cp = cp
+            self.assertTrue(wait_until(
+                lambda: json.loads(self.ctl("ca", "status", "-o", "json"))
+                ["bundle_root_serials"] not in (old_root, []), timeout=10), cp.logs())
+        after = json.loads(self.ctl("ca", "status", "-o", "json"))
+        self.assertEqual(len(after["bundle_root_serials"]), 1, after)
+        self.assertFalse(os.path.exists(os.path.join(first_ca, "root.key")))
+        self.assertTrue(os.path.exists(os.path.join(second_ca, "root.key")))
+        result = run.result()
+        self.assertGreater(result["requests"], 100, result["output"])
+        self.assertEqual(result["socket_errors"], 0, result["output"])
+        self.assertEqual(result["non_2xx"], 0, result["output"])
+        # The sidecars of both replicas hold certificates under the new root alone: new
+        # handshakes work.
+        self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=10))
+        print(f"\n  HA root rotation under load: {result['requests']} requests, 0 failed\n"
+              + "\n".join("    " + line for line in progress.stdout.splitlines()))
 
     def test_a_rotation_waits_for_a_holder_that_is_not_connected(self):
         self.start_mesh()

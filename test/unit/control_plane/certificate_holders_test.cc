@@ -12,9 +12,9 @@ TEST(CertificateHoldersTest, TheAuditTrailsIssuancesSayWhoHoldsOneStill) {
   CertificateHolders holders;
   holders.AddFromAuditLines({
       AuditLog::IssuedLine(now, "node-a", "node-a", "spiffe://d/ns/a/sa/a", "01",
-                           now + absl::Hours(24)),
+                           now + absl::Hours(24), "0A"),
       AuditLog::IssuedLine(now, "node-b", "node-b", "spiffe://d/ns/a/sa/b", "02",
-                           now - absl::Seconds(1)),  // Expired.
+                           now - absl::Seconds(1), "0A"),  // Expired.
       AuditLog::IssueRefusedLine(now, "node-c", "node-c", "spiffe://d/ns/a/sa/c", "no"),
       AuditLog::RefusedLine(now, "ops", "a bad change"),
       "not json",
@@ -27,6 +27,24 @@ TEST(CertificateHoldersTest, TheAuditTrailsIssuancesSayWhoHoldsOneStill) {
   EXPECT_EQ(holders.Current(t), (std::vector<std::string>{"node-a", "node-b"}));
   EXPECT_EQ(holders.Current(t + 61), std::vector<std::string>{"node-a"});
   EXPECT_TRUE(holders.Current(t + 24 * 3600).empty());
+}
+
+TEST(CertificateHoldersTest, SaysWhenTheLastCertificateOutsideARootExpires) {
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  time_t t = absl::ToTimeT(now);
+  CertificateHolders holders;
+  EXPECT_EQ(holders.LatestNotUnder("0B"), 0);
+  holders.AddFromAuditLines({
+      AuditLog::IssuedLine(now, "node-a", "node-a", "spiffe://d/ns/a/sa/a", "01",
+                           now + absl::Hours(1), "0A"),
+      AuditLog::IssuedLine(now, "node-a", "node-a", "spiffe://d/ns/a/sa/a", "02",
+                           now + absl::Hours(5), "0B"),
+  });
+  EXPECT_EQ(holders.LatestNotUnder("0B"), t + 3600);
+  EXPECT_EQ(holders.LatestNotUnder("0A"), t + 5 * 3600);
+  // A record from before roots were recorded counts as under any other root.
+  holders.Add("node-c", t + 7200);
+  EXPECT_EQ(holders.LatestNotUnder("0B"), t + 7200);
 }
 
 }  // namespace

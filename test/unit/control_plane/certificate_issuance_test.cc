@@ -36,7 +36,9 @@ class CertificateIssuanceTest : public testing::Test {
           audit_.push_back(line);
           return audit_status_;
         },
-        [this](const std::string& node, time_t) { issued_to_.push_back(node); });
+        [this](const std::string& node, time_t, const std::string&) {
+          issued_to_.push_back(node);
+        });
   }
   ~CertificateIssuanceTest() override { std::filesystem::remove_all(dir_); }
 

@@ -319,6 +319,25 @@ TEST_F(WorkloadCertificatesTest, SignWithKeyVerifiesWithTheCertificatesKey) {
   }
 }
 
+TEST_F(WorkloadCertificatesTest, AnIntermediateIsSignedFromACsrWhoseKeyStaysWithItsMaker) {
+  auto key = MakeKeyAndCsr("spiffe://phoenix.local");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto cert = SignIntermediateCsr(root_, key->csr_pem, "phoenix.local", "replica b", hours(24));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  // A CA under the root for the CSR's key: it signs workload certificates.
+  auto signer = CertificateSigner::Create(CaMaterial{*cert, key->key_pem}, root_.cert_pem);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  auto workload = MakeKeyAndCsr(kWeb);
+  ASSERT_TRUE(workload.ok());
+  EXPECT_TRUE(signer->Issue(workload->csr_pem, kWeb, "node-1", hours(1), time(nullptr)).ok());
+  // Not with another key, and not from a CSR that does not parse.
+  EXPECT_FALSE(
+      CertificateSigner::Create(CaMaterial{*cert, intermediate_.key_pem}, root_.cert_pem).ok());
+  EXPECT_EQ(
+      SignIntermediateCsr(root_, "not a csr", "phoenix.local", "b", hours(24)).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CertificateHelpersTest, NothingParses) {
   EXPECT_EQ(CertificateNotAfter("nope"), 0);
   EXPECT_TRUE(CertificateSerials("nope").empty());
