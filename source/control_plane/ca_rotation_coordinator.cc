@@ -19,8 +19,10 @@ namespace {
 constexpr char kRotationRecord[] = "ca/rotation";
 constexpr char kReplicasPrefix[] = "ca/replicas/";
 constexpr char kIntermediatesPrefix[] = "ca/intermediates/";
-// How often (in ticks) the audit trail is read again while a rotation is in progress.
-constexpr uint64_t kAuditEveryTicks = 4;
+// How often (in ticks) the driver reads the audit trail again while a rotation is in progress.
+constexpr uint64_t kAuditEveryTicks = 10;
+// The layout of "ca/rotation"; a replica that finds another stops issuing rather than guess.
+constexpr char kRotationFormat[] = "1";
 
 // A record's text: "key: value" lines, each value C-escaped (PEM spans lines).
 using Fields = std::map<std::string, std::string>;
@@ -76,7 +78,8 @@ bool InProgress(const std::optional<SharedRotation>& rotation) {
 }  // namespace
 
 std::string SharedRotation::Encode() const {
-  return EncodeFields({{"phase", phase},
+  return EncodeFields({{"format", kRotationFormat},
+                       {"phase", phase},
                        {"old_root_serial", old_root_serial},
                        {"new_root_serial", new_root_serial},
                        {"new_root_pem", new_root_pem},
@@ -87,6 +90,7 @@ std::string SharedRotation::Encode() const {
 
 std::optional<SharedRotation> SharedRotation::Decode(const std::string& text) {
   Fields fields = DecodeFields(text);
+  if (Field(fields, "format") != kRotationFormat) return std::nullopt;
   SharedRotation rotation;
   rotation.phase = Field(fields, "phase");
   rotation.old_root_serial = Field(fields, "old_root_serial");
@@ -120,6 +124,9 @@ struct CaRotationCoordinator::Report {
   time_t latest_old = 0;               // The latest not-after it issued under the old root.
   std::vector<std::string> acked;
   std::vector<std::string> waiting;
+  // The driver's: nodes holding a valid certificate connected to no replica (audit trail).
+  std::vector<std::string> not_connected;
+  std::string error;    // Why it cannot follow the shared rotation ("": it does).
   time_t seen_ago = 0;  // Not in the record: how long since this replica saw it change.
 
   static Report Decode(const std::string& name, const std::string& text) {
@@ -138,6 +145,8 @@ struct CaRotationCoordinator::Report {
     report.latest_old = static_cast<time_t>(NumberField(fields, "latest_old"));
     report.acked = ListField(fields, "acked");
     report.waiting = ListField(fields, "waiting");
+    report.not_connected = ListField(fields, "not_connected");
+    report.error = Field(fields, "error");
     return report;
   }
   // Without the sequence: what tells whether it changed.
@@ -152,7 +161,9 @@ struct CaRotationCoordinator::Report {
             {"bundle_version", absl::StrCat(bundle_version)},
             {"latest_old", absl::StrCat(latest_old)},
             {"acked", absl::StrJoin(acked, ",")},
-            {"waiting", absl::StrJoin(waiting, ",")}};
+            {"waiting", absl::StrJoin(waiting, ",")},
+            {"not_connected", absl::StrJoin(not_connected, ",")},
+            {"error", error}};
   }
 };
 
@@ -185,8 +196,9 @@ absl::StatusOr<std::map<std::string, std::string>> CaRotationCoordinator::Read()
   if (auto it = records->find(kRotationRecord); it != records->end()) {
     rotation_ = SharedRotation::Decode(it->second);
     if (!rotation_) {
-      return absl::DataLossError(
-          absl::StrCat(kRotationRecord, " in etcd does not parse: every replica waits for it"));
+      return absl::DataLossError(absl::StrCat(
+          kRotationRecord, " in etcd does not parse (another phoenix-cp version wrote it?): ",
+          "this replica issues nothing until it does; run every replica on one version"));
     }
     rotation_text_ = it->second;
   }
@@ -204,6 +216,11 @@ absl::Status CaRotationCoordinator::Start(time_t now) {
                      rotation_->driver, ") is in progress"));
   }
   for (const Report& report : LiveReports(*records, Report(), now)) {
+    if (report.phase != kNone || !report.csr.empty() || !report.error.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "replica ", report.name, " has not finished the last rotation or renewal yet (",
+          report.error.empty() ? report.phase : report.error, "): try again once it has"));
+    }
     if (report.operator_intermediate) {
       return absl::FailedPreconditionError(absl::StrCat(
           "replica ", report.name,
@@ -304,6 +321,17 @@ absl::Status CaRotationCoordinator::Follow(const std::map<std::string, std::stri
   }
   const SharedRotation& shared = *rotation_;
   const std::string& to = shared.new_root_serial;
+  if (local.phase != MeshCa::RotationPhase::kNone &&
+      local.new_root_serial == shared.old_root_serial) {
+    // The rotation before this one, which this replica has not finished yet.
+    if (!ca_.HasIntermediateUnder(local.new_root_serial)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this replica still waits for its intermediate under root ",
+                       local.new_root_serial, " from the rotation before"));
+    }
+    if (absl::Status finished = ca_.FinishRotation(); !finished.ok()) return finished;
+    local = ca_.rotation();
+  }
   if (local.phase != MeshCa::RotationPhase::kNone && local.new_root_serial != to) {
     if (local.phase != MeshCa::RotationPhase::kAddingRoot) {
       return absl::FailedPreconditionError(
@@ -407,10 +435,6 @@ std::vector<CaRotationCoordinator::Report> CaRotationCoordinator::LiveReports(
 }
 
 void CaRotationCoordinator::ReadAuditIfDue(time_t now) {
-  if (!InProgress(rotation_)) {
-    progress_ = PhaseProgress();
-    return;
-  }
   std::string key = absl::StrCat(rotation_->new_root_serial, "/", rotation_->phase);
   if (progress_.key != key) {
     progress_ = PhaseProgress();
@@ -448,16 +472,15 @@ absl::Status CaRotationCoordinator::TakeOverIfDriverGone(const std::vector<Repor
   return PutRotation(next);
 }
 
-absl::Status CaRotationCoordinator::Drive(const std::vector<Report>& live, time_t now) {
+absl::Status CaRotationCoordinator::Drive(const std::vector<Report>& live, bool all_run_bundle,
+                                          time_t now) {
   SharedRotation next = *rotation_;
   const std::string& to = next.new_root_serial;
   time_t latest_old = progress_.latest_old;
   for (const Report& report : live) latest_old = std::max(latest_old, report.latest_old);
   if (next.phase == kAddingRoot) {
-    if (next.bundle_version == 0 || progress_.audit_tick == 0) return absl::OkStatus();
-    {
-      std::lock_guard<std::mutex> view_lock(view_mu_);
-      if (!view_.waiting.empty()) return absl::OkStatus();
+    if (next.bundle_version == 0 || progress_.audit_tick == 0 || !all_run_bundle) {
+      return absl::OkStatus();
     }
     for (const Report& report : live) {
       if (report.ready_root != to || report.bundle_version != next.bundle_version) {
@@ -483,7 +506,7 @@ absl::Status CaRotationCoordinator::Drive(const std::vector<Report>& live, time_
     if (latest_old != next.old_certificates_expire) {
       next.old_certificates_expire = latest_old;
     } else {
-      if (now <= latest_old) return absl::OkStatus();
+      if (now <= latest_old + ca_.clock_skew_margin().count()) return absl::OkStatus();
       next.phase = kNone;
       PHX_LOG(kInfo, "phoenix-cp: CA rotation: every certificate under root ", next.old_root_serial,
               " has expired; it leaves the trust bundle");
@@ -502,8 +525,9 @@ absl::Status CaRotationCoordinator::Tick(const std::vector<ConnectedProxy>& prox
   if (!records.ok()) return records.status();
   absl::Status followed = Follow(*records);
   SignIntermediates(*records);
-  ReadAuditIfDue(now);
   bool in_progress = InProgress(rotation_);
+  if (in_progress && rotation_->driver == options_.replica) ReadAuditIfDue(now);
+  if (!in_progress) progress_ = PhaseProgress();
 
   // This replica's report: written when it changes, and as a heartbeat.
   MeshCa::RotationStatus local = ca_.rotation();
@@ -516,6 +540,7 @@ absl::Status CaRotationCoordinator::Tick(const std::vector<ConnectedProxy>& prox
     mine.csr_root = pending->root_serial;
   }
   mine.operator_intermediate = ca_.operator_intermediate();
+  mine.error = followed.ok() ? "" : std::string(followed.message());
   if (in_progress) {
     if (ca_.HasIntermediateUnder(rotation_->new_root_serial)) {
       mine.ready_root = rotation_->new_root_serial;
@@ -526,6 +551,7 @@ absl::Status CaRotationCoordinator::Tick(const std::vector<ConnectedProxy>& prox
       bool runs_it = mine.bundle_version > 0 && proxy.acked_version >= mine.bundle_version;
       (runs_it ? mine.acked : mine.waiting).push_back(proxy.node);
     }
+    if (rotation_->driver == options_.replica) mine.not_connected = not_connected_;
   }
   std::string content = EncodeFields(mine.Content());
   if (content != last_report_ || now - last_report_at_ >= options_.heartbeat.count()) {
@@ -541,29 +567,44 @@ absl::Status CaRotationCoordinator::Tick(const std::vector<ConnectedProxy>& prox
   // Read and reported: issuing is safe for a while.
   if (followed.ok()) ca_.AllowIssuingUntil(now + options_.fence.count());
 
+  // Who runs the new bundle: connected proxies as their replicas report them, and (as the
+  // driver reads the audit trail) holders of a valid certificate connected nowhere.
   std::vector<Report> live = LiveReports(*records, mine, now);
-  View view;
-  view.rotation = rotation_;
+  std::set<std::string> acked, waiting;
+  std::vector<std::string> not_connected;
   if (in_progress) {
-    // Who runs the new bundle: connected proxies as their replicas report them, and holders
-    // of a valid certificate (from the audit trail) connected nowhere.
-    std::set<std::string> acked, waiting;
     for (const Report& report : live) acked.insert(report.acked.begin(), report.acked.end());
     for (const Report& report : live) {
       for (const std::string& node : report.waiting) {
         if (!acked.count(node)) waiting.insert(node);
       }
     }
-    view.acked.assign(acked.begin(), acked.end());
-    view.waiting.assign(waiting.begin(), waiting.end());
     if (rotation_->phase == kAddingRoot) {
-      for (const std::string& holder : progress_.holders) {
-        if (!acked.count(holder) && !waiting.count(holder)) {
-          view.waiting.push_back(holder + " (not connected)");
+      if (rotation_->driver == options_.replica) {
+        for (const std::string& holder : progress_.holders) {
+          if (!acked.count(holder) && !waiting.count(holder)) not_connected.push_back(holder);
+        }
+        not_connected_ = not_connected;
+      } else {
+        for (const Report& report : live) {
+          if (report.name == rotation_->driver) not_connected = report.not_connected;
         }
       }
     }
   }
+  absl::Status moved = absl::OkStatus();
+  if (in_progress && followed.ok()) {
+    moved = TakeOverIfDriverGone(live, now);
+    if (moved.ok() && rotation_->driver == options_.replica) {
+      moved = Drive(live, waiting.empty() && not_connected.empty(), now);
+    }
+  }
+
+  View view;
+  view.rotation = rotation_;
+  view.acked.assign(acked.begin(), acked.end());
+  view.waiting.assign(waiting.begin(), waiting.end());
+  for (const std::string& node : not_connected) view.waiting.push_back(node + " (not connected)");
   for (const Report& report : live) {
     view.replicas.push_back(absl::StrCat(
         report.name, rotation_ && rotation_->driver == report.name ? " (driver)" : "", ": ",
@@ -571,27 +612,23 @@ absl::Status CaRotationCoordinator::Tick(const std::vector<ConnectedProxy>& prox
         report.ready_root.empty() ? "" : absl::StrCat(", intermediate under ", report.ready_root),
         report.csr.empty() ? ""
                            : absl::StrCat(", waiting for its intermediate under ", report.csr_root),
-        ", seen ", report.seen_ago, " s ago"));
+        report.error.empty() ? "" : absl::StrCat(", cannot follow: ", report.error), ", seen ",
+        report.seen_ago, " s ago"));
   }
+  // Where this replica stands now (Drive may have moved the phase): the driver publishes the
+  // bundle of a rotation in progress; once it is done, any replica where it is done does (the
+  // same text everywhere), so a driver gone after the last step leaves no old root behind.
+  MeshCa::RotationStatus after = ca_.rotation();
+  view.driving = InProgress(rotation_) && rotation_->driver == options_.replica;
+  bool in_step = rotation_ && MeshCa::PhaseName(after.phase) == rotation_->phase &&
+                 (after.phase == MeshCa::RotationPhase::kNone
+                      ? ca_.IssuingRootSerial() == rotation_->new_root_serial
+                      : after.new_root_serial == rotation_->new_root_serial);
+  view.publishes_bundle = in_step && (view.driving || rotation_->phase == kNone);
   {
     std::lock_guard<std::mutex> view_lock(view_mu_);
-    view_ = view;
+    view_ = std::move(view);
   }
-  absl::Status moved = absl::OkStatus();
-  if (in_progress && followed.ok()) {
-    moved = TakeOverIfDriverGone(live, now);
-    if (moved.ok() && rotation_->driver == options_.replica) moved = Drive(live, now);
-  }
-  // Where this replica stands now (Drive may have moved the phase).
-  MeshCa::RotationStatus after = ca_.rotation();
-  std::lock_guard<std::mutex> view_lock(view_mu_);
-  view_.rotation = rotation_;
-  view_.driving = InProgress(rotation_) && rotation_->driver == options_.replica;
-  view_.publishes_bundle = rotation_ && rotation_->driver == options_.replica &&
-                           MeshCa::PhaseName(after.phase) == rotation_->phase &&
-                           (after.phase == MeshCa::RotationPhase::kNone
-                                ? ca_.IssuingRootSerial() == rotation_->new_root_serial
-                                : after.new_root_serial == rotation_->new_root_serial);
   if (!followed.ok()) return followed;
   return moved;
 }

@@ -119,9 +119,11 @@ class CaRotationCoordinator {
   // The live replicas' reports (this one's own included), by what this replica observed.
   std::vector<Report> LiveReports(const std::map<std::string, std::string>& records,
                                   const Report& mine, time_t now);
+  // The driver's: reads the audit trail every few ticks of a phase (progress_).
   void ReadAuditIfDue(time_t now);
   absl::Status TakeOverIfDriverGone(const std::vector<Report>& live, time_t now);
-  absl::Status Drive(const std::vector<Report>& live, time_t now);
+  // `all_run_bundle`: no proxy or holder is known to be without the bundle with both roots.
+  absl::Status Drive(const std::vector<Report>& live, bool all_run_bundle, time_t now);
   absl::Status PutRotation(const SharedRotation& next);
 
   MeshCa& ca_;
@@ -140,6 +142,7 @@ class CaRotationCoordinator {
   uint64_t tick_ = 0;
   PhaseProgress progress_;
   std::map<std::string, Observed> observed_;
+  std::vector<std::string> not_connected_;  // The driver's, for its next report.
 
   mutable std::mutex view_mu_;
   View view_;  // Guarded by view_mu_.

@@ -77,7 +77,11 @@ absl::Status ControlPlane::Start() {
         return caught_up;
       }
     }
-    if (auto synced = SyncTrustBundleLocked(kMeshCa); !synced.ok()) return synced;
+    // With replicas, the bundle they serve is a rotation driver's to change.
+    if (auto synced = SyncTrustBundleLocked(kMeshCa, /*replace=*/coordinator_ == nullptr);
+        !synced.ok()) {
+      return synced;
+    }
     // From now on validation sees the bundle file itself (a change that breaks it is refused).
     provided_secrets_.erase(
         std::remove_if(provided_secrets_.begin(), provided_secrets_.end(),
@@ -164,7 +168,7 @@ absl::Status ControlPlane::OpenMeshCa() {
   return absl::OkStatus();
 }
 
-absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who) {
+absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who, bool replace) {
   config::v1::StaticResources resources;
   config::v1::Secret* secret = resources.add_secrets();
   secret->set_name(kTrustBundleSecret);
@@ -177,7 +181,7 @@ absl::Status ControlPlane::SyncTrustBundleLocked(const std::string& who) {
     if (file.path == kTrustBundleFile && file.content == text) return absl::OkStatus();
   }
   std::string served = ServedTrustBundleLocked();
-  if (coordinator_ != nullptr && !served.empty() && !coordinator_->view().publishes_bundle) {
+  if (!served.empty() && !replace) {
     // The replicas serve one bundle, which only a rotation's driver changes. Each has its own
     // intermediate under the same root, so the bundle must hold the root this one issues
     // under.
@@ -278,15 +282,21 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
   if (ca_ == nullptr) {
     return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto started =
-          coordinator_ != nullptr ? coordinator_->Start(time(nullptr)) : ca_->StartRotation();
-      !started.ok()) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return absl::UnavailableError("phoenix-cp is stopping");
+  if (coordinator_ != nullptr) {
+    // The replicas' shared state is etcd I/O: not under the lock Refresh and the admin calls need.
+    lock.unlock();
+    absl::Status started = coordinator_->Start(time(nullptr));
+    lock.lock();
+    if (!started.ok()) return started;
+  } else if (auto started = ca_->StartRotation(); !started.ok()) {
     return started;
   }
   PHX_LOG(kInfo, "phoenix-cp: root rotation started by ", who, ": new root ",
           ca_->rotation().new_root_serial, " joins the trust bundle");
-  if (auto synced = SyncTrustBundleLocked(absl::StrCat(who, " (CA rotation: add the new root)"));
+  if (auto synced = SyncTrustBundleLocked(absl::StrCat(who, " (CA rotation: add the new root)"),
+                                          /*replace=*/true);
       !synced.ok()) {
     // The rotation waits for the bundle: DriveRotation publishes it before anything else.
     return absl::Status(synced.code(),
@@ -294,11 +304,7 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
                                      "(phoenix-cp keeps trying; the rotation waits for it): ",
                                      synced.message()));
   }
-  if (coordinator_ != nullptr) {
-    if (auto shared = coordinator_->BundlePublished(bundle_version_); !shared.ok()) {
-      PHX_LOG(kWarn, "phoenix-cp: CA rotation: ", shared.message(), " (tried again shortly)");
-    }
-  }
+  // (With replicas, DriveRotation tells them which version carries the bundle.)
   rotation_cv_.notify_all();
   return CaStateLocked();
 }
@@ -344,7 +350,8 @@ void ControlPlane::DriveRotation() {
           std::chrono::steady_clock::now() < retry_at) {
         continue;
       }
-      if (auto synced = SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (", step, ")"));
+      if (auto synced =
+              SyncTrustBundleLocked(absl::StrCat(kMeshCa, " (", step, ")"), /*replace=*/true);
           !synced.ok()) {
         retry_in = std::min(std::max(retry_in * 2, std::chrono::milliseconds(500)),
                             std::chrono::milliseconds(60000));
@@ -362,11 +369,17 @@ void ControlPlane::DriveRotation() {
       }
     }
     if (shared) {
-      // The driver tells the replicas which version carries the bundle with both roots.
-      if (shared->driving && shared->rotation->bundle_version == 0) {
-        if (auto told = coordinator_->BundlePublished(bundle_version_); !told.ok()) {
-          PHX_LOG(kWarn, "phoenix-cp: CA rotation: ", told.message());
-        }
+      // The driver tells the replicas which version carries the bundle with both roots (once
+      // it is served).
+      std::vector<std::string> served = tls::CertificateSerials(ServedTrustBundleLocked());
+      if (shared->driving && shared->rotation->bundle_version == 0 &&
+          std::find(served.begin(), served.end(), shared->rotation->new_root_serial) !=
+              served.end()) {
+        uint64_t version = bundle_version_;
+        lock.unlock();
+        absl::Status told = coordinator_->BundlePublished(version);
+        lock.lock();
+        if (!told.ok()) PHX_LOG(kWarn, "phoenix-cp: CA rotation: ", told.message());
       }
       continue;
     }

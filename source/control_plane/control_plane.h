@@ -117,7 +117,9 @@ class ControlPlane : public AdminBackend {
   absl::Status OpenMeshCa();
   // Commits the CA's trust bundle as the Secret "trust_bundle" (file kTrustBundleFile) when the
   // one in force differs.
-  absl::Status SyncTrustBundleLocked(const std::string& who);
+  // Without `replace` (replicas, where the bundle is a rotation's to change), a bundle already
+  // served stays; it only has to hold the root this replica issues under.
+  absl::Status SyncTrustBundleLocked(const std::string& who, bool replace);
   // INVALID_ARGUMENT when an admin change names a file the mesh CA writes.
   absl::Status RefuseCaFiles(const std::vector<std::string>& paths) const;
   // The CA bundle of the Secret trust_bundle in force ("" when none).

@@ -73,8 +73,9 @@ std::optional<tls::CaMaterial> ReadCa(const std::string& prefix) {
 std::string PendingPrefix(const std::string& prefix) { return prefix + ".pending"; }
 
 void RemovePending(const std::string& prefix) {
-  ::unlink((PendingPrefix(prefix) + ".key").c_str());
+  // The CSR first: a CSR on disk always has its key.
   ::unlink((PendingPrefix(prefix) + ".csr").c_str());
+  ::unlink((PendingPrefix(prefix) + ".key").c_str());
 }
 
 // An accepted intermediate is put in place as <prefix>.crt first, then its key moves from
@@ -262,7 +263,16 @@ absl::StatusOr<std::unique_ptr<MeshCa>> MeshCa::Open(const MeshCaOptions& option
       auto signer = LoadOrMakeIntermediate(options, next->dir, next->root_pem, time(nullptr));
       if (!signer.ok()) return signer.status();
       next->signer = *std::move(signer);
-    }  // Else HA, joined another replica's rotation: still waiting for its intermediate.
+    } else {
+      // HA, joined another replica's rotation: its intermediate, or still waiting for it.
+      std::string prefix = ca->IntermediatePrefix(*next);
+      FinishAcceptedIntermediate(prefix, next->root_pem);
+      if (auto given = ReadCa(prefix)) {
+        if (auto signer = tls::CertificateSigner::Create(*given, next->root_pem); signer.ok()) {
+          next->signer = *std::move(signer);
+        }
+      }
+    }
     ca->next_ = std::move(next);
   }
 
@@ -438,7 +448,7 @@ bool MeshCa::AdvanceRotation(bool bundle_acked, time_t now) {
       return true;
     }
     case RotationPhase::kIssuingFromNew: {
-      if (now <= rotation_.old_certificates_expire) return false;
+      if (now <= rotation_.old_certificates_expire + clock_skew_margin().count()) return false;
       if (absl::Status status = CompleteRotation(); !status.ok()) {
         PHX_LOG(kError, "mesh CA: cannot complete the rotation: ", status.message());
         return false;
@@ -583,7 +593,13 @@ absl::Status MeshCa::AcceptIntermediate(const std::string& root_serial,
     if (authority == nullptr || authority->root_serial != root_serial) continue;
     std::string prefix = IntermediatePrefix(*authority);
     auto key = ReadFile(PendingPrefix(prefix) + ".key");
-    if (!key) return absl::FailedPreconditionError("no intermediate asked for under that root");
+    if (!key) {
+      if (!authority->signer) {
+        return absl::FailedPreconditionError("no intermediate asked for under that root");
+      }
+      RemovePending(prefix);  // A request left behind once its answer was in place.
+      return absl::OkStatus();
+    }
     auto signer =
         tls::CertificateSigner::Create(tls::CaMaterial{cert_pem, *key}, authority->root_pem);
     if (!signer.ok()) return signer.status();
@@ -618,6 +634,10 @@ time_t MeshCa::LatestIssuedUnder(const std::string& root_serial) const {
     }
   }
   return 0;
+}
+
+std::chrono::seconds MeshCa::clock_skew_margin() const {
+  return std::min(std::chrono::seconds(60), options_.max_validity / 4);
 }
 
 bool MeshCa::operator_intermediate() const {
@@ -677,11 +697,18 @@ absl::Status MeshCa::AbandonRotation() {
   if (rotation_.phase != RotationPhase::kAddingRoot) {
     return absl::FailedPreconditionError("only a rotation still adding its root is abandoned");
   }
+  // The new root is kept in retired/ (should etcd commit its rotation after all, late).
+  std::string kept = absl::StrCat(Path(kRetiredDir), "/abandoned-", rotation_.new_root_serial);
+  if (auto root = ReadCa(Path(kNextDir) + "/root")) {
+    if (absl::Status status = MakeDirectory(Path(kRetiredDir)); !status.ok()) return status;
+    if (absl::Status status = WriteCa(kept, *root); !status.ok()) return status;
+  }
   if (::unlink(Path(kRotationFile).c_str()) != 0 && errno != ENOENT) {
     return absl::UnavailableError(absl::StrCat(Path(kRotationFile), ": ", std::strerror(errno)));
   }
   RemoveNextDirectory(Path(kNextDir), absl::StrCat("intermediate-", options_.replica));
-  PHX_LOG(kWarn, "mesh CA: dropped the root rotation to ", rotation_.new_root_serial);
+  PHX_LOG(kWarn, "mesh CA: dropped the root rotation to ", rotation_.new_root_serial,
+          " (its root kept as ", kept, ".crt)");
   next_.reset();
   rotation_ = RotationStatus();
   return absl::OkStatus();

@@ -108,6 +108,9 @@ class MeshCa {
   // The latest not-after this process issued under `root_serial` (0: none).
   time_t LatestIssuedUnder(const std::string& root_serial) const;
   bool operator_intermediate() const;
+  // How long past its not-after a certificate may still pass a peer whose clock runs behind
+  // (60 s, or a quarter of max_validity when that is shorter): an old root leaves that late.
+  std::chrono::seconds clock_skew_margin() const;
   // An intermediate under root `root_serial` for another replica's CSR, when this replica
   // holds that root's key (the one that made a new root does); FAILED_PRECONDITION otherwise.
   absl::StatusOr<std::string> SignIntermediate(const std::string& replica,

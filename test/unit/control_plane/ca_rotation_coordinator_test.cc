@@ -216,8 +216,9 @@ TEST_F(CaRotationCoordinatorTest, ReplicasRotateTheRootTogether) {
     EXPECT_EQ(tls::CertificateSerials(replica->ca->TrustBundle()),
               std::vector<std::string>{new_root});
   }
+  // Done: any replica where it is done may publish the bundle (the same text everywhere).
   EXPECT_TRUE(a.coordinator->view().publishes_bundle);
-  EXPECT_FALSE(b.coordinator->view().publishes_bundle);
+  EXPECT_TRUE(b.coordinator->view().publishes_bundle);
   // The new root's key is a's alone; b's old one is retired, not left beside the new root.
   EXPECT_TRUE(fs::exists(absl::StrCat(parent_, "/a/root.key")));
   EXPECT_FALSE(fs::exists(absl::StrCat(parent_, "/b/root.key")));
@@ -322,6 +323,29 @@ TEST_F(CaRotationCoordinatorTest, ASecondRotationDecidesOnItsOwnFacts) {
   audit_readable_ = true;
   TickAll({&a, &b}, now, 2, {{"node-1", bundle_version_}});
   EXPECT_NE(a.coordinator->view().rotation->phase, "adding_root");
+}
+
+TEST_F(CaRotationCoordinatorTest, ANewRotationWaitsForEveryReplicaToFinishTheLast) {
+  Replica a = Start("a");
+  Replica b = Start("b");
+  time_t now = time(nullptr);
+  TickAll({&a, &b}, now);
+  ASSERT_TRUE(a.coordinator->Start(now).ok());
+  TickAll({&b, &a, &b}, now, 1);
+  ASSERT_TRUE(a.coordinator->BundlePublished(1).ok());
+  TickAll({&a, &b}, now, 6, {{"node-1", 1}});
+  // a moves the rotation to done; b has not seen it yet.
+  for (int i = 0; i < 20 && a.coordinator->view().rotation->phase != "none"; ++i) {
+    TickAll({&b, &a}, now + 3600, 1);
+  }
+  ASSERT_EQ(a.coordinator->view().rotation->phase, "none");
+  ASSERT_EQ(b.ca->rotation().phase, MeshCa::RotationPhase::kIssuingFromNew);
+  absl::Status refused = a.coordinator->Start(now + 3600);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_NE(refused.message().find("replica b has not finished"), std::string::npos) << refused;
+  TickAll({&b}, now + 3600, 1);
+  EXPECT_EQ(b.ca->rotation().phase, MeshCa::RotationPhase::kNone);
+  EXPECT_TRUE(a.coordinator->Start(now + 3600).ok());
 }
 
 TEST_F(CaRotationCoordinatorTest, AReplicaWithoutTheRootKeyRenewsItsIntermediateThroughAnother) {
