@@ -398,19 +398,26 @@ void PrintCa(const admin::CaStatusResponse& ca, absl::Time now, std::ostream& ou
   }
 }
 
+admin::CaRotateRequest RotateRequest(bool abort) {
+  admin::CaRotateRequest request;
+  request.set_abort(abort);
+  return request;
+}
+
 int Ca(const CliOptions& options, AdminClient& client, std::ostream& out, std::ostream& err) {
   admin::CaStatusResponse response;
   auto context = client.NewContext();
   grpc::Status status =
       options.args[0] == "rotate"
-          ? client.stub().CaRotate(context.get(), admin::CaRotateRequest(), &response)
+          ? client.stub().CaRotate(context.get(), RotateRequest(options.abort), &response)
           : client.stub().CaStatus(context.get(), admin::CaStatusRequest(), &response);
   if (!status.ok()) return Failed(client, status, err);
   if (options.output == "json") {
     out << Json(response) << "\n";
     return kExitOk;
   }
-  if (options.args[0] == "rotate") out << "rotation started\n";
+  if (options.args[0] == "rotate")
+    out << (options.abort ? "rotation abandoned\n" : "rotation started\n");
   PrintCa(response, absl::Now(), out);
   if (!options.wait) return kExitOk;
   // Follows the rotation: a line per change of step or of who is waited for.

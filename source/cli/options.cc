@@ -35,6 +35,7 @@ const char kUsage[] =
     "                                  once every proxy ACKed it, issuing moves to it; once\n"
     "                                  the old root's certificates expired, it is dropped\n"
     "                                  (--wait: show each step until the end)\n"
+    "  ca rotate --abort               abandon a rotation still adding its root\n"
     "A file goes to every node (or, with --node, to nodes/ID/); a directory is laid out like\n"
     "phoenix-cp's (*.yaml for all, nodes/<id>/*.yaml per node, clusters/<c>/*.yaml and\n"
     "metadata/<key>=<value>/*.yaml for the nodes of a cluster or metadata). Default server\n"
@@ -103,6 +104,9 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
     } else if (arg == "--wait") {
       options.wait = true;
       continue;
+    } else if (arg == "--abort") {
+      options.abort = true;
+      continue;
     } else if (arg == "-h" || arg == "--help") {
       options.command = "help";
       continue;
@@ -162,7 +166,10 @@ absl::StatusOr<CliOptions> ParseArgs(const std::vector<std::string>& args) {
   }
   if (c == "ca" &&
       (options.args.size() != 1 || (options.args[0] != "status" && options.args[0] != "rotate"))) {
-    return absl::InvalidArgumentError("ca wants: status | rotate [--wait]");
+    return absl::InvalidArgumentError("ca wants: status | rotate [--wait | --abort]");
+  }
+  if (options.abort && (options.wait || !(c == "ca" && options.args[0] == "rotate"))) {
+    return absl::InvalidArgumentError("--abort is for ca rotate, without --wait");
   }
   if (options.wait && !(c == "ca" && options.args[0] == "rotate")) {
     return absl::InvalidArgumentError("--wait is for ca rotate");

@@ -31,7 +31,8 @@ struct CliOptions {
   std::string principal;                                     // --principal (mTLS identity)
   std::string source;                                        // --source IP
   std::vector<std::pair<std::string, std::string>> headers;  // -H 'name: value', repeatable
-  bool wait = false;  // ca rotate --wait: follow the rotation to its end.
+  bool wait = false;   // ca rotate --wait: follow the rotation to its end.
+  bool abort = false;  // ca rotate --abort: abandon a rotation still adding its root.
 };
 
 // Usage errors are INVALID_ARGUMENT with a message for the user.

@@ -61,6 +61,8 @@ class AdminBackend {
   virtual absl::StatusOr<CaState> CaStatus() = 0;
   // Starts a root rotation, audited as `who`.
   virtual absl::StatusOr<CaState> StartCaRotation(const std::string& who) = 0;
+  // Abandons a rotation still adding its root, audited as `who`.
+  virtual absl::StatusOr<CaState> AbortCaRotation(const std::string& who) = 0;
   // The snapshot in force.
   virtual std::shared_ptr<const ResourceSnapshot> Snapshot() const = 0;
   virtual std::vector<ProxyStatus> Proxies() const = 0;

@@ -176,10 +176,11 @@ grpc::ServerUnaryReactor* AdminService::CaStatus(grpc::CallbackServerContext* co
 }
 
 grpc::ServerUnaryReactor* AdminService::CaRotate(grpc::CallbackServerContext* context,
-                                                 const admin::CaRotateRequest*,
+                                                 const admin::CaRotateRequest* request,
                                                  admin::CaStatusResponse* response) {
   return Answer(context, [&](const Principal& principal) {
-    auto state = backend_.StartCaRotation(principal.name);
+    auto state = request->abort() ? backend_.AbortCaRotation(principal.name)
+                                  : backend_.StartCaRotation(principal.name);
     if (!state.ok()) return ToGrpc(state.status());
     FillCa(*state, response);
     return grpc::Status::OK;

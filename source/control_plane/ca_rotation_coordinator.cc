@@ -264,6 +264,36 @@ absl::Status CaRotationCoordinator::Start(time_t now) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> CaRotationCoordinator::Abort(time_t now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_ == 0) started_ = now;
+  auto records = Read();
+  if (!records.ok()) return records.status();
+  if (!InProgress(rotation_)) {
+    return absl::FailedPreconditionError("no root rotation is in progress");
+  }
+  if (rotation_->phase != kAddingRoot) {
+    return absl::FailedPreconditionError(
+        "certificates under the new root exist already: the rotation can only finish now");
+  }
+  if (ca_.CurrentRootSerial() != rotation_->old_root_serial) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this replica's root is not the rotation's old root ", rotation_->old_root_serial));
+  }
+  std::string dropped = rotation_->new_root_serial;
+  SharedRotation back;
+  back.phase = kNone;
+  back.old_root_serial = rotation_->old_root_serial;
+  back.new_root_serial = rotation_->old_root_serial;
+  back.new_root_pem = ca_.CurrentRootPem();
+  back.driver = options_.replica;
+  if (absl::Status put = PutRotation(back); !put.ok()) return put;
+  if (absl::Status followed = Follow(*records); !followed.ok()) {
+    PHX_LOG(kError, "phoenix-cp: mesh CA: ", followed.message());
+  }
+  return dropped;
+}
+
 absl::Status CaRotationCoordinator::BundlePublished(uint64_t version) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!rotation_ || rotation_->driver != options_.replica || rotation_->phase != kAddingRoot ||

@@ -70,6 +70,11 @@ class CaRotationCoordinator {
   // FAILED_PRECONDITION when one is in progress (here or shared) or a live replica's
   // intermediate is the operator's.
   absl::Status Start(time_t now);
+  // Abandons the shared rotation while it is still adding its root (no certificate exists under
+  // the new root): it becomes a done rotation back to the old root, which every replica follows
+  // by dropping the new one. Any replica may, e.g. when the new root's maker is lost. Returns
+  // the serial of the root dropped.
+  absl::StatusOr<std::string> Abort(time_t now);
   // The driver published the bundle with both roots as `version`.
   absl::Status BundlePublished(uint64_t version);
   // Reads the shared records and brings this replica's CA in line with them (at startup,

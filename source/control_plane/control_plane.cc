@@ -309,6 +309,41 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
   return CaStateLocked();
 }
 
+absl::StatusOr<AdminBackend::CaState> ControlPlane::AbortCaRotation(const std::string& who) {
+  if (ca_ == nullptr) {
+    return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return absl::UnavailableError("phoenix-cp is stopping");
+  std::string dropped = ca_->rotation().new_root_serial;
+  if (coordinator_ != nullptr) {
+    lock.unlock();
+    auto aborted = coordinator_->Abort(time(nullptr));
+    lock.lock();
+    if (!aborted.ok()) return aborted.status();
+    dropped = *aborted;
+  } else if (ca_->rotation().phase == MeshCa::RotationPhase::kNone) {
+    return absl::FailedPreconditionError("no root rotation is in progress");
+  } else if (ca_->rotation().phase != MeshCa::RotationPhase::kAddingRoot) {
+    return absl::FailedPreconditionError(
+        "certificates under the new root exist already: the rotation can only finish now");
+  } else if (auto abandoned = ca_->AbandonRotation(); !abandoned.ok()) {
+    return abandoned;
+  }
+  PHX_LOG(kWarn, "phoenix-cp: root rotation to ", dropped, " abandoned by ", who);
+  if (auto synced = SyncTrustBundleLocked(
+          absl::StrCat(who, " (CA rotation abandoned: drop root ", dropped, ")"),
+          /*replace=*/true);
+      !synced.ok()) {
+    return absl::Status(synced.code(),
+                        absl::StrCat("the rotation is abandoned, but the bundle without its root "
+                                     "is not published yet (phoenix-cp keeps trying): ",
+                                     synced.message()));
+  }
+  rotation_cv_.notify_all();
+  return CaStateLocked();
+}
+
 void ControlPlane::DriveRotation() {
   std::unique_lock<std::mutex> lock(mu_);
   time_t last_intermediate_check = 0;

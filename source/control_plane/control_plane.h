@@ -89,6 +89,7 @@ class ControlPlane : public AdminBackend {
                                             const std::string& who) override;
   absl::StatusOr<CaState> CaStatus() override;
   absl::StatusOr<CaState> StartCaRotation(const std::string& who) override;
+  absl::StatusOr<CaState> AbortCaRotation(const std::string& who) override;
   std::shared_ptr<const ResourceSnapshot> Snapshot() const override;
   std::vector<ProxyStatus> Proxies() const override;
   absl::StatusOr<std::vector<std::string>> AuditLines() const override;

@@ -719,6 +719,16 @@ std::string MeshCa::NewRootPem() const {
   return next_ == nullptr ? "" : next_->root_pem;
 }
 
+std::string MeshCa::CurrentRootPem() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_->root_pem;
+}
+
+std::string MeshCa::CurrentRootSerial() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_->root_serial;
+}
+
 std::string MeshCa::IssuingRootSerial() const {
   std::lock_guard<std::mutex> lock(mu_);
   return rotation_.phase == RotationPhase::kIssuingFromNew ? next_->root_serial

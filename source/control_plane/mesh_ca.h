@@ -125,6 +125,9 @@ class MeshCa {
   // Drops a rotation still adding its root that the other replicas never saw.
   absl::Status AbandonRotation();
   std::string NewRootPem() const;
+  // root.crt's: the only root, or the old one during a rotation.
+  std::string CurrentRootPem() const;
+  std::string CurrentRootSerial() const;
   // The serial of the root Issue signs under now.
   std::string IssuingRootSerial() const;
   // Fenced: Issue is allowed until `until` (the shared state was read just now).

@@ -412,6 +412,33 @@ class MeshIdentityTest(PhoenixTestCase):
         served = self.ctl("get", "secrets", "trust_bundle", "-o", "json")
         self.assertEqual(served.count("BEGIN CERTIFICATE"), 2, served)
 
+    def test_a_rotation_still_adding_its_root_can_be_abandoned(self):
+        self.start_mesh()
+        self.assertTrue(wait_until(lambda: self.status_via(self.a_port) == 200, timeout=15),
+                        self.proxies["node-a"].stderr_text() + self.cp.logs())
+        old_root = json.loads(self.ctl("ca", "status", "-o", "json"))["bundle_root_serials"]
+        # node-c away: the rotation waits in its first step, where it can still be abandoned.
+        self.proxies["node-c"].stop()
+        self.assertEqual(json.loads(self.ctl("ca", "rotate", "-o", "json"))["phase"],
+                         "adding_root")
+        self.assertEqual(
+            self.ctl("get", "secrets", "trust_bundle", "-o", "json").count("BEGIN CERTIFICATE"), 2)
+        self.assertIn("rotation abandoned", self.ctl("ca", "rotate", "--abort"))
+        status = json.loads(self.ctl("ca", "status", "-o", "json"))
+        self.assertEqual(status["phase"], "none", status)
+        self.assertEqual(status["bundle_root_serials"], old_root)
+        self.assertEqual(
+            self.ctl("get", "secrets", "trust_bundle", "-o", "json").count("BEGIN CERTIFICATE"), 1)
+        self.assertTrue(any("abandoned" in line.get("who", "") for line in self.cp.audit_lines()),
+                        self.cp.audit_lines())
+        self.assertEqual(self.status_via(self.a_port), 200)
+        # Nothing to abandon now, and a rotation past its first step cannot be.
+        done = subprocess.run([phoenixctl_bin(), "--server", self.cp.target, "--token-file",
+                               os.path.join(self.dir, "admin-token"), "ca", "rotate", "--abort"],
+                              capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("no root rotation", done.stderr)
+
     def test_a_ca_without_authentication_listens_on_loopback_only(self):
         done = subprocess.run([phoenix_cp_bin(), "--resources", self.resources, "--listen",
                                "0.0.0.0:0", "--ca-dir", self.ca_dir, "--ca-generate"],

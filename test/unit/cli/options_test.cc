@@ -54,6 +54,20 @@ TEST(ParseArgsTest, RollbackAndCertsRotate) {
   EXPECT_FALSE(ParseArgs({"status", "--cert", "c.pem"}).ok());
 }
 
+TEST(ParseArgsTest, CaRotateWaitsOrAborts) {
+  auto wait = ParseArgs({"ca", "rotate", "--wait"});
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_TRUE(wait->wait);
+  EXPECT_FALSE(wait->abort);
+  auto abort = ParseArgs({"ca", "rotate", "--abort", "-o", "json"});
+  ASSERT_TRUE(abort.ok()) << abort.status();
+  EXPECT_TRUE(abort->abort);
+  EXPECT_EQ(abort->output, "json");
+  EXPECT_FALSE(ParseArgs({"ca", "rotate", "--abort", "--wait"}).ok());
+  EXPECT_FALSE(ParseArgs({"ca", "status", "--abort"}).ok());
+  EXPECT_FALSE(ParseArgs({"ca", "status", "--wait"}).ok());
+}
+
 TEST(ParseArgsTest, TlsFlags) {
   auto options =
       ParseArgs({"--ca", "ca.pem", "status", "--client-cert", "c.pem", "--client-key", "k.pem"});

@@ -388,6 +388,39 @@ TEST_F(CaRotationCoordinatorTest, ASilentDriverIsTakenOver) {
   EXPECT_TRUE(b.coordinator->view().publishes_bundle);  // The bundle is b's to publish now.
 }
 
+TEST_F(CaRotationCoordinatorTest, ARotationStillAddingItsRootCanBeAbandonedFromAnyReplica) {
+  Replica a = Start("a");
+  Replica b = Start("b");
+  time_t now = time(nullptr);
+  TickAll({&a, &b}, now);
+  std::string old_root = a.ca->IssuingRootSerial();
+  ASSERT_TRUE(a.coordinator->Start(now).ok());
+  std::string new_root = a.ca->rotation().new_root_serial;
+  TickAll({&b, &a, &b}, now, 1);
+  ASSERT_EQ(b.ca->rotation().phase, MeshCa::RotationPhase::kAddingRoot);
+  // b abandons it (say a, which holds the new root's key, is lost for good).
+  auto dropped = b.coordinator->Abort(now);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(*dropped, new_root);
+  TickAll({&a, &b}, now, 2);
+  for (Replica* replica : {&a, &b}) {
+    EXPECT_EQ(replica->ca->rotation().phase, MeshCa::RotationPhase::kNone);
+    EXPECT_EQ(tls::CertificateSerials(replica->ca->TrustBundle()),
+              std::vector<std::string>{old_root});
+    EXPECT_TRUE(replica->coordinator->view().publishes_bundle);
+    EXPECT_EQ(IssueFrom(*replica)->root_serial, old_root);
+  }
+  // The new root is kept, not destroyed.
+  EXPECT_TRUE(fs::exists(absl::StrCat(parent_, "/a/retired/abandoned-", new_root, ".key")));
+  // A rotation issuing under its new root cannot be abandoned; the next one can start.
+  ASSERT_TRUE(a.coordinator->Start(now).ok());
+  TickAll({&b, &a, &b}, now, 1);
+  ASSERT_TRUE(a.coordinator->BundlePublished(9).ok());
+  TickAll({&a, &b}, now, 6, {{"node-1", 9}});
+  ASSERT_EQ(a.coordinator->view().rotation->phase, "issuing_from_new");
+  EXPECT_EQ(b.coordinator->Abort(now).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(CaRotationCoordinatorTest, TwoReplicasGivenOneNameAreTold) {
   Replica a = Start("a");
   Replica twin = Start("b");
