@@ -21,13 +21,16 @@ Dispatcher::Dispatcher(TimeSource& time_source) : time_source_(time_source) {
   uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
 }
 
-TimeoutQueue& Dispatcher::TimeoutQueueFor(std::chrono::milliseconds duration) {
+TimeoutQueue& Dispatcher::FindTimeoutQueue(std::chrono::milliseconds duration) {
   auto& queue = timeout_queues_[duration.count()];
   if (queue == nullptr) queue = std::make_unique<TimeoutQueue>(*this, duration);
+  recent_queues_[next_recent_] = RecentQueue{duration.count(), queue.get()};
+  next_recent_ = (next_recent_ + 1) % recent_queues_.size();
   return *queue;
 }
 
 Dispatcher::~Dispatcher() {
+  recent_queues_ = {};
   timeout_queues_.clear();
   // Exit() has closed every handle, unless the loop never ran (a server that failed to start
   // before its workers did): close what is left. Then let the loop process the closes.
@@ -105,6 +108,7 @@ void Dispatcher::Exit() {
   exit_callbacks.swap(exit_callbacks_);
   for (auto& callback : exit_callbacks) callback();
   RunDeferred();
+  recent_queues_ = {};
   timeout_queues_.clear();
   uv_walk(
       &loop_,

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -57,14 +58,21 @@ class Dispatcher {
   // used afterwards) and lets Run() return.
   void Exit();
 
-  // The shared queue for timeouts of `duration` on this loop (created on first use).
-  TimeoutQueue& TimeoutQueueFor(std::chrono::milliseconds duration);
+  // The shared queue for timeouts of `duration` on this loop (created on first use). The
+  // few durations a request arms (route, idle, pool) hit a small recently-used cache first.
+  TimeoutQueue& TimeoutQueueFor(std::chrono::milliseconds duration) {
+    for (const RecentQueue& recent : recent_queues_) {
+      if (recent.queue != nullptr && recent.duration == duration.count()) return *recent.queue;
+    }
+    return FindTimeoutQueue(duration);
+  }
 
  private:
   static void OnAsync(uv_async_t* handle);
   static void OnCheck(uv_check_t* handle);
   static void OnPrepare(uv_prepare_t* handle);
   void RunDeferred();
+  TimeoutQueue& FindTimeoutQueue(std::chrono::milliseconds duration);
 
   TimeSource& time_source_;
   uv_loop_t loop_;
@@ -81,6 +89,12 @@ class Dispatcher {
   std::vector<std::function<void()>> prepare_callbacks_;
   std::vector<std::function<void()>> exit_callbacks_;
   std::map<int64_t, std::unique_ptr<TimeoutQueue>> timeout_queues_;
+  struct RecentQueue {
+    int64_t duration = 0;
+    TimeoutQueue* queue = nullptr;
+  };
+  std::array<RecentQueue, 4> recent_queues_;  // Into timeout_queues_; the next slot replaced.
+  size_t next_recent_ = 0;
 };
 
 }  // namespace phoenix

@@ -443,7 +443,8 @@ class ConnectionManager::ActiveStream : public FilterCallbacks,
       original_authority_ = headers_->authority;
     }
     ForwardClientCert(h);
-    std::string_view peer = AddressHost(parent_.connection_->peer_address());
+    if (!parent_.peer_host_) parent_.peer_host_ = AddressHost(parent_.connection_->peer_address());
+    std::string_view peer = *parent_.peer_host_;
     const std::string_view* xff = h.Get(WellKnownHeader::kXForwardedFor);
     info_.client_ip = ClientAddress(xff, peer, config_->xff_num_trusted_hops);
     if (xff != nullptr) {

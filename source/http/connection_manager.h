@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -191,6 +192,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   std::shared_ptr<ListenerState> listener_;
   std::shared_ptr<const ConnectionManagerConfig> config_;  // The one the connection began with.
   std::unique_ptr<network::Connection> connection_;
+  // The peer's host (a view into its address, which never changes), once a request needs it.
+  std::optional<std::string_view> peer_host_;
   // The protocol's factory, chosen once per connection (null until a detecting listener's
   // first bytes tell which).
   const ServerCodecFactory* codec_factory_ = nullptr;

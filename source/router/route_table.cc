@@ -60,7 +60,7 @@ HeaderMutations::HeaderMutations(
   }
 }
 
-void HeaderMutations::Apply(http::HeaderMap& headers) const {
+void HeaderMutations::ApplyAll(http::HeaderMap& headers) const {
   for (const auto& name : remove_) headers.Remove(name);
   for (const auto& add : add_) {
     if (add.append) {

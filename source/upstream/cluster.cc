@@ -370,6 +370,21 @@ Host* LoadBalancer::Choose() {
   if (cluster_.host_set().generation() != generation_) Refresh();
   if (priorities_.empty()) return nullptr;
   uint64_t now = time_source_.MonotonicMs();
+  if (priorities_.size() == 1) {
+    // One level (the common case): its available hosts, or all of them under the panic
+    // threshold; no level to draw.
+    const std::vector<Host*>& level = priorities_[0];
+    size_t healthy = 0;
+    for (const Host* host : level) healthy += host->Available(now);
+    if (healthy == level.size()) return PickFrom(level);
+    uint32_t health = std::min<uint32_t>(100, 140 * healthy / level.size());
+    if (health < cluster_.healthy_panic_threshold()) return PickFrom(level);
+    scratch_.clear();
+    for (Host* host : level) {
+      if (host->Available(now)) scratch_.push_back(host);
+    }
+    return PickFrom(scratch_);
+  }
   // Envoy's priority load with an overprovisioning factor of 1.4.
   std::vector<uint32_t>& load = load_;  // Sized once: no allocation per request.
   uint32_t remaining = 100;

@@ -151,11 +151,16 @@ void ClusterManager::Update(const ClusterMap& clusters) {
     }
   }
   clusters_.swap(next);
+  last_ = nullptr;
 }
 
 std::shared_ptr<ThreadLocalCluster> ClusterManager::Get(const std::string& name) const {
+  if (last_ != nullptr && name == last_name_) return last_;
   auto it = clusters_.find(name);
-  return it == clusters_.end() ? nullptr : it->second;
+  if (it == clusters_.end()) return nullptr;
+  last_name_ = name;
+  last_ = it->second;
+  return last_;
 }
 
 }  // namespace phoenix::upstream
