@@ -610,8 +610,11 @@ while True:  # new handshakes as fast as one client can; every other one stalls 
     def test_a_flood_of_handshakes_from_one_client_does_not_starve_others(self):
         app = self.start_upstream("app")
         # The default handshake timeout (10 s): a shorter one would also cut off the legitimate
-        # handshakes of a slow (sanitized) build queued behind the flood's.
-        port, config = tls_config(app.port)
+        # handshakes of a slow (sanitized) build queued behind the flood's. For the same reason
+        # the upstream connect timeout is not the harness's 1 s: a loop iteration busy with the
+        # flood's handshakes for longer than that would see the timer before the connect.
+        port, config = tls_config(app.port,
+                                  clusters=[make_cluster("app", [app.port], connect_timeout="10s")])
         px = self.start_phoenix(config)
         flood = subprocess.Popen([sys.executable, "-c", self.FLOOD, str(port),
                                   _client_hello_bytes().hex()])
