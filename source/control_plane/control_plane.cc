@@ -27,6 +27,11 @@ constexpr const char* kWorkloadSecret = "workload_certificate";
 // How often a commit is tried over a newer state before giving up.
 constexpr int kCommitAttempts = 5;
 
+// What the CA's admin calls answer when phoenix-cp runs without --ca-dir.
+absl::Status NoMeshCa() {
+  return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
+}
+
 bool Unreachable(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
@@ -271,17 +276,13 @@ AdminBackend::CaState ControlPlane::CaStateLocked() const {
 }
 
 absl::StatusOr<AdminBackend::CaState> ControlPlane::CaStatus() {
-  if (ca_ == nullptr) {
-    return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
-  }
+  if (ca_ == nullptr) return NoMeshCa();
   std::lock_guard<std::mutex> lock(mu_);
   return CaStateLocked();
 }
 
 absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::string& who) {
-  if (ca_ == nullptr) {
-    return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
-  }
+  if (ca_ == nullptr) return NoMeshCa();
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return absl::UnavailableError("phoenix-cp is stopping");
   if (coordinator_ != nullptr) {
@@ -310,9 +311,7 @@ absl::StatusOr<AdminBackend::CaState> ControlPlane::StartCaRotation(const std::s
 }
 
 absl::StatusOr<AdminBackend::CaState> ControlPlane::AbortCaRotation(const std::string& who) {
-  if (ca_ == nullptr) {
-    return absl::FailedPreconditionError("phoenix-cp has no mesh CA (start it with --ca-dir)");
-  }
+  if (ca_ == nullptr) return NoMeshCa();
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return absl::UnavailableError("phoenix-cp is stopping");
   std::string dropped = ca_->rotation().new_root_serial;

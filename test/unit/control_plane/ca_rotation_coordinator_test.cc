@@ -148,10 +148,16 @@ class CaRotationCoordinatorTest : public testing::Test {
     }
   }
 
-  // Rotates a's root with b taking part, from the start to the old root's leaving.
-  void Rotate(Replica& a, Replica& b, time_t now) {
+  // a starts a rotation; b joins it, asks for its intermediate under the new root, a signs
+  // it and b takes it.
+  void StartRotationJoinedBy(Replica& a, Replica& b, time_t now) {
     ASSERT_TRUE(a.coordinator->Start(now).ok());
     TickAll({&b, &a, &b}, now, 1);
+  }
+
+  // Rotates a's root with b taking part, from the start to the old root's leaving.
+  void Rotate(Replica& a, Replica& b, time_t now) {
+    StartRotationJoinedBy(a, b, now);
     ASSERT_TRUE(a.coordinator->BundlePublished(++bundle_version_).ok());
     TickAll({&a, &b}, now, 6, {{"node-1", bundle_version_}});
     ASSERT_EQ(a.coordinator->view().rotation->phase, "issuing_from_new");
@@ -315,8 +321,7 @@ TEST_F(CaRotationCoordinatorTest, ASecondRotationDecidesOnItsOwnFacts) {
   // nothing; it waits.
   audit_readable_ = false;
   now += 3600;
-  ASSERT_TRUE(a.coordinator->Start(now).ok());
-  TickAll({&b, &a, &b}, now, 1);
+  StartRotationJoinedBy(a, b, now);
   ASSERT_TRUE(a.coordinator->BundlePublished(++bundle_version_).ok());
   TickAll({&a, &b}, now, 8, {{"node-1", bundle_version_}});
   EXPECT_EQ(a.coordinator->view().rotation->phase, "adding_root");
@@ -330,8 +335,7 @@ TEST_F(CaRotationCoordinatorTest, ANewRotationWaitsForEveryReplicaToFinishTheLas
   Replica b = Start("b");
   time_t now = time(nullptr);
   TickAll({&a, &b}, now);
-  ASSERT_TRUE(a.coordinator->Start(now).ok());
-  TickAll({&b, &a, &b}, now, 1);
+  StartRotationJoinedBy(a, b, now);
   ASSERT_TRUE(a.coordinator->BundlePublished(1).ok());
   TickAll({&a, &b}, now, 6, {{"node-1", 1}});
   // a moves the rotation to done; b has not seen it yet.
@@ -373,8 +377,7 @@ TEST_F(CaRotationCoordinatorTest, ASilentDriverIsTakenOver) {
   Replica b = Start("b");
   time_t now = time(nullptr);
   TickAll({&a, &b}, now);
-  ASSERT_TRUE(a.coordinator->Start(now).ok());
-  TickAll({&b, &a, &b}, now, 1);  // b holds its intermediate under the new root.
+  StartRotationJoinedBy(a, b, now);  // b holds its intermediate under the new root.
   ASSERT_TRUE(a.coordinator->BundlePublished(5).ok());
   TickAll({&b}, now, 2);
   EXPECT_EQ(b.coordinator->view().rotation->driver, "a");
@@ -413,8 +416,7 @@ TEST_F(CaRotationCoordinatorTest, ARotationStillAddingItsRootCanBeAbandonedFromA
   // The new root is kept, not destroyed.
   EXPECT_TRUE(fs::exists(absl::StrCat(parent_, "/a/retired/abandoned-", new_root, ".key")));
   // A rotation issuing under its new root cannot be abandoned; the next one can start.
-  ASSERT_TRUE(a.coordinator->Start(now).ok());
-  TickAll({&b, &a, &b}, now, 1);
+  StartRotationJoinedBy(a, b, now);
   ASSERT_TRUE(a.coordinator->BundlePublished(9).ok());
   TickAll({&a, &b}, now, 6, {{"node-1", 9}});
   ASSERT_EQ(a.coordinator->view().rotation->phase, "issuing_from_new");
