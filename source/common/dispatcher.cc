@@ -30,6 +30,13 @@ TimeoutQueue& Dispatcher::FindTimeoutQueue(std::chrono::milliseconds duration) {
 }
 
 Dispatcher::~Dispatcher() {
+  // Work deferred after Exit() never runs; its callbacks are freed (objects handed to
+  // DeferredDelete are left, as their destructors may reach into what is gone).
+  for (const DeferredCall& call : deferred_) {
+    if (call.function == &RunOwnedCallback) {
+      delete static_cast<std::function<void()>*>(call.argument);
+    }
+  }
   recent_queues_ = {};
   timeout_queues_.clear();
   // Exit() has closed every handle, unless the loop never ran (a server that failed to start
@@ -52,9 +59,9 @@ void Dispatcher::Post(std::function<void()> callback) {
   uv_async_send(&async_);
 }
 
-void Dispatcher::Defer(std::function<void()> callback) {
-  if (deferred_.empty()) uv_idle_start(&idle_, [](uv_idle_t*) {});
-  deferred_.push_back(std::move(callback));
+void Dispatcher::RunOwnedCallback(void* callback) {
+  std::unique_ptr<std::function<void()>> owned(static_cast<std::function<void()>*>(callback));
+  (*owned)();
 }
 
 void Dispatcher::AddPrepareCallback(std::function<void()> callback) {
@@ -91,10 +98,10 @@ void Dispatcher::RunDeferred() {
   // Both vectors keep their capacity, so a busy loop defers without allocating. A nested
   // call (a deferred callback that runs the loop's deferred work itself) gets its own batch.
   while (!deferred_.empty()) {
-    std::vector<std::function<void()>> batch;
+    std::vector<DeferredCall> batch;
     batch.swap(running_);
     batch.swap(deferred_);
-    for (auto& callback : batch) callback();
+    for (const DeferredCall& call : batch) call.function(call.argument);
     batch.clear();
     if (running_.capacity() < batch.capacity()) batch.swap(running_);
   }

@@ -39,12 +39,22 @@ class Dispatcher {
   void Post(std::function<void()> callback);
   // Runs `callback` on this thread after the current event is handled (same thread only).
   // Used to resume work or delete objects outside the call stack that asked for it.
-  void Defer(std::function<void()> callback);
+  // Deferred work runs in the order it was deferred, whichever form deferred it.
+  void Defer(std::function<void()> callback) {
+    DeferCall(&RunOwnedCallback, new std::function<void()>(std::move(callback)));
+  }
+  // Defer() of `function(argument)`: the form that allocates nothing, for work deferred on
+  // every request (write flushes, stream cleanup).
+  using DeferredFunction = void (*)(void* argument);
+  void DeferCall(DeferredFunction function, void* argument) {
+    if (deferred_.empty()) uv_idle_start(&idle_, [](uv_idle_t*) {});
+    deferred_.push_back({function, argument});
+  }
   // Deletes `object` after the current event; its destructor never runs inside a callback of
   // its own.
   template <typename T>
   void DeferredDelete(std::unique_ptr<T> object) {
-    Defer([raw = object.release()] { delete raw; });
+    DeferCall([](void* raw) { delete static_cast<T*>(raw); }, object.release());
   }
   // Runs before the loop blocks for I/O, once per iteration (flushes buffered logs).
   void AddPrepareCallback(std::function<void()> callback);
@@ -72,6 +82,7 @@ class Dispatcher {
   static void OnCheck(uv_check_t* handle);
   static void OnPrepare(uv_prepare_t* handle);
   void RunDeferred();
+  static void RunOwnedCallback(void* callback);
   TimeoutQueue& FindTimeoutQueue(std::chrono::milliseconds duration);
 
   TimeSource& time_source_;
@@ -83,9 +94,13 @@ class Dispatcher {
   uv_prepare_t prepare_;
   absl::Mutex posted_mu_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(posted_mu_);
-  std::vector<std::function<void()>> deferred_;
+  struct DeferredCall {
+    DeferredFunction function;
+    void* argument;
+  };
+  std::vector<DeferredCall> deferred_;
   // The batch RunDeferred() is running; kept between iterations for its capacity.
-  std::vector<std::function<void()>> running_;
+  std::vector<DeferredCall> running_;
   std::vector<std::function<void()>> prepare_callbacks_;
   std::vector<std::function<void()>> exit_callbacks_;
   std::map<int64_t, std::unique_ptr<TimeoutQueue>> timeout_queues_;

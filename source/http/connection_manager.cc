@@ -789,17 +789,20 @@ void ConnectionManager::OnStreamsDone() {
   // Parse any pipelined request outside the current call stack.
   // Safe to capture `this`: the manager is only ever deleted by deferred work queued after
   // this (deferred callbacks run in order).
-  worker_.dispatcher().Defer([this] {
-    if (closed_ || codec_ == nullptr || !streams_.empty()) return;
-    if (codec_->discardable()) {
-      // Nothing pipelined: drop the codec until the next request's first byte, so an idle
-      // keep-alive connection costs little more than its socket.
-      codec_.reset();
-      return;
-    }
-    codec_->ResumeDispatch();
-    ArmHeadTimeoutIfPending();
-  });
+  worker_.dispatcher().DeferCall(
+      [](void* manager) { static_cast<ConnectionManager*>(manager)->ResumeAfterStream(); }, this);
+}
+
+void ConnectionManager::ResumeAfterStream() {
+  if (closed_ || codec_ == nullptr || !streams_.empty()) return;
+  if (codec_->discardable()) {
+    // Nothing pipelined: drop the codec until the next request's first byte, so an idle
+    // keep-alive connection costs little more than its socket.
+    codec_.reset();
+    return;
+  }
+  codec_->ResumeDispatch();
+  ArmHeadTimeoutIfPending();
 }
 
 void ConnectionManager::Close(bool flush) {

@@ -170,6 +170,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void RemoveStream(ActiveStream& stream);
   // Every stream is done: close, or wait for the next request.
   void OnStreamsDone();
+  // Deferred by OnStreamsDone(): parses a pipelined request, or drops the idle codec.
+  void ResumeAfterStream();
   void Close(bool flush);
   // The access log line of a request the codec refused before it became a stream.
   // `head` is what was parsed of the request, if anything.

@@ -136,6 +136,10 @@ class HeaderArena {
   std::string_view Join(std::initializer_list<std::string_view> parts);
   // `size` writable bytes (the caller fills them in).
   char* Allocate(size_t size);
+  // Gives every block back; views handed out before are invalid afterwards.
+  void Clear() {
+    if (!blocks_.empty()) Release();  // Most arenas (trailers, spills) never allocate.
+  }
 
  private:
   static constexpr size_t kBlockSize = 1024;

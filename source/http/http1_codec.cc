@@ -16,6 +16,22 @@ namespace {
 
 Http1Parser* From(llhttp_t* parser) { return static_cast<Http1Parser*>(parser->data); }
 
+// llhttp's name of `method`, with its length known for the common ones (no strlen).
+std::string_view MethodName(uint8_t method) {
+  switch (method) {
+    case HTTP_GET:
+      return "GET";
+    case HTTP_POST:
+      return "POST";
+    case HTTP_HEAD:
+      return "HEAD";
+    case HTTP_PUT:
+      return "PUT";
+    default:
+      return llhttp_method_name(static_cast<llhttp_method_t>(method));
+  }
+}
+
 // Whether `text` is `lowercase` in any case (ASCII), for literals of at most 16 characters.
 bool EqualsLowercase(std::string_view text, std::string_view lowercase) {
   char lower[16];
@@ -264,7 +280,7 @@ void Http1Parser::HeadState::Reset() {
   fields.clear();
   url = field = value = std::string_view();
   open = Piece::kNone;
-  spill = HeaderArena();
+  spill.Clear();
 }
 
 void Http1Parser::HeadState::Spill(const char* begin, const char* end) {
@@ -507,7 +523,7 @@ int Http1ServerCodec::OnUrl(const char* at, size_t length) {
 bool Http1ServerCodec::SplitTarget(RequestHeaders& request) {
   std::string_view url = head_.url;
   if (url.starts_with("/")) {
-    request.path = std::string(url);
+    request.path.assign(url.data(), url.size());
     return true;
   }
   if (url == "*" && request.method == "OPTIONS") {
@@ -540,7 +556,8 @@ int Http1ServerCodec::OnHeadersComplete() {
     return Fail(400, "unsupported HTTP version");
   }
   auto request = std::make_unique<RequestHeaders>();
-  request->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  std::string_view method = MethodName(parser_.method);
+  request->method.assign(method.data(), method.size());
   request->protocol = parser_.http_minor == 0 ? Protocol::kHttp10 : Protocol::kHttp11;
   http_minor_ = parser_.http_minor;
   head_request_ = parser_.method == HTTP_HEAD;
@@ -552,7 +569,7 @@ int Http1ServerCodec::OnHeadersComplete() {
   HostFields hosts;
   TakeHeaders(request->headers, &hosts);
   if (hosts.count > 1) return Fail(400, "multiple host headers");
-  if (hosts.count == 1) request->authority = std::string(hosts.first);
+  if (hosts.count == 1) request->authority.assign(hosts.first.data(), hosts.first.size());
   if (hosts.count == 0 && http_minor_ == 1) return Fail(400, "missing host header");
   if (!SplitTarget(*request)) return Fail(400, "invalid request target");
   keep_alive_ = keep_alive_ && llhttp_should_keep_alive(&parser_);

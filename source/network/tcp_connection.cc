@@ -212,9 +212,12 @@ void TcpConnection::ScheduleFlush() {
   flush_scheduled_ = true;
   // The handle context outlives this object until its close callback, which libuv runs after
   // this iteration's deferred work.
-  dispatcher_.Defer([context = reinterpret_cast<HandleContext*>(handle_)] {
-    if (context->owner != nullptr) context->owner->FlushPending();
-  });
+  dispatcher_.DeferCall(
+      [](void* context) {
+        TcpConnection* owner = static_cast<HandleContext*>(context)->owner;
+        if (owner != nullptr) owner->FlushPending();
+      },
+      reinterpret_cast<HandleContext*>(handle_));
 }
 
 void TcpConnection::WriteToSocket(const std::string_view* slices, size_t count) {
