@@ -2,7 +2,8 @@
 # Benchmark (not a test): h2c (HTTP/2 cleartext, prior knowledge) throughput of phoenix,
 # nginx and HAProxy side by side, each proxying over HTTP/1.1 keep-alive to the same
 # nginx upstream as run.sh. Per proxy: req/s, mean request latency (p99 with --p99), the
-# proxy's CPU time per request and CPU use; ratios phoenix/nginx and phoenix/haproxy,
+# proxy's CPU time per request and CPU use, the upstream's CPU time per request (what the
+# proxy's way of talking to it costs the CPU it shares with h2load); ratios phoenix/nginx and phoenix/haproxy,
 # then a markdown summary for the README. With --grpc: gRPC unary calls instead, proxied
 # over h2c to an h2c upstream (below).
 #
@@ -77,7 +78,7 @@ declare -A ADMIN=([phoenix]=$((BASE + 4)))
 # PID: server pid per name; DOWN[name]=1: failed to start or its h2c check.
 declare -A PID=() DOWN=()
 # RPS req/s, MEAN and P99 latency (ms), CPU (proxy us per request), USE (proxy CPU %).
-declare -A RPS MEAN P99 CPU USE ERRS RPS_ALL MEAN_ALL P99_ALL CPU_ALL USE_ALL
+declare -A RPS MEAN P99 CPU USE UP ERRS RPS_ALL MEAN_ALL P99_ALL CPU_ALL USE_ALL UP_ALL
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -181,21 +182,21 @@ p99_ms() {
 # bench_target NAME ROUND: one h2load run; figures are appended to NAME's per-round lists.
 bench_target() {
   local name=$1 round=$2 url="http://127.0.0.1:${PORT[$1]}$URL_PATH" out="$T/h2load_$1_$2.txt"
-  local pid=${PID[$1]} hz t0 ticks n failed ok data logargs=()
+  local pid=${PID[$1]} hz t0 ticks up0 up_ticks n failed ok data logargs=()
   hz=$(getconf CLK_TCK)
   if [ "$WITH_P99" = 1 ]; then logargs=(--log-file "$T/h2load_$1_$2.log"); fi
   log "$name (round $round/$ROUNDS): $LOAD_NAME, ${DURATION}s with $CONNS connections x $STREAMS streams"
   if [ "$round" = 1 ]; then
     "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D 2 "${LOAD_ARGS[@]}" "$url" >/dev/null 2>&1 || true
   fi
-  t0=$(cpu_ticks "$pid")
+  t0=$(cpu_ticks "$pid") up0=$(cpu_ticks "${PID[upstream]}")
   if ! "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D "$DURATION" "${LOAD_ARGS[@]}" \
       "${logargs[@]}" "$url" >"$out" 2>&1 || [ -z "$(h2load_field "$out" requests)" ]; then
     echo "bench: h2load failed against $name:" >&2; tail -n20 "$out" >&2
     echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
     FAILED=1; return
   fi
-  ticks=$(($(cpu_ticks "$pid") - t0))
+  ticks=$(($(cpu_ticks "$pid") - t0)) up_ticks=$(($(cpu_ticks "${PID[upstream]}") - up0))
   n=$(h2load_field "$out" requests) failed=$(h2load_field "$out" failed)
   RPS_ALL[$name]+="$(awk -v r="$(h2load_field "$out" rps)" 'BEGIN {printf "%.0f", r}') "
   MEAN_ALL[$name]+="$(to_ms "$(h2load_field "$out" mean)") "
@@ -203,6 +204,10 @@ bench_target() {
   # The proxy's CPU time per request (user + system, us): what throughput costs it, also
   # when the load side, not the proxy, is what limits req/s.
   CPU_ALL[$name]+="$(awk -v t="$ticks" -v hz="$hz" -v n="$n" \
+    'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}') "
+  # The upstream's CPU time per request: what the proxy's way of talking to it costs the
+  # upstream, which shares the load CPU with h2load.
+  UP_ALL[$name]+="$(awk -v t="$up_ticks" -v hz="$hz" -v n="$n" \
     'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}') "
   USE_ALL[$name]+="$(awk -v t="$ticks" -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", t / hz / d * 100}') "
   ERRS[$name]=$(( ${ERRS[$name]:-0} + failed ))
@@ -229,10 +234,11 @@ report() {
   echo
   echo "Pinning: $PINNING"
   echo "$LOAD_NAME, h2load -c$CONNS -m$STREAMS -D $DURATION (median of $ROUNDS rounds):"
-  printf '%-10s %10s %9s %9s %12s %12s %8s\n' proxy rps "mean ms" "p99 ms" "CPU us/req" "proxy CPU %" errors
+  printf '%-10s %10s %9s %9s %12s %12s %15s %8s\n' proxy rps "mean ms" "p99 ms" "CPU us/req" \
+    "proxy CPU %" "upstream us/req" errors
   for t in "${PROXIES[@]}"; do
-    printf '%-10s %10s %9s %9s %12s %12s %8s\n' "$t" "${RPS[$t]:--}" "${MEAN[$t]:--}" \
-      "${P99[$t]:-n/a}" "${CPU[$t]:--}" "${USE[$t]:--}" "${ERRS[$t]:--}"
+    printf '%-10s %10s %9s %9s %12s %12s %15s %8s\n' "$t" "${RPS[$t]:--}" "${MEAN[$t]:--}" \
+      "${P99[$t]:-n/a}" "${CPU[$t]:--}" "${USE[$t]:--}" "${UP[$t]:--}" "${ERRS[$t]:--}"
   done
   if [ "$WITH_P99" != 1 ]; then
     echo "(p99: h2load reports only min/max/mean/sd of request time; --p99 computes it from a per-request log)"
@@ -322,6 +328,7 @@ main() {
     MEAN[$t]=$(median <<<"${MEAN_ALL[$t]}")
     CPU[$t]=$(median <<<"${CPU_ALL[$t]}")
     USE[$t]=$(median <<<"${USE_ALL[$t]}")
+    UP[$t]=$(median <<<"${UP_ALL[$t]}")
     if [ -n "${P99_ALL[$t]:-}" ]; then P99[$t]=$(median <<<"${P99_ALL[$t]}"); fi
   done
   report
