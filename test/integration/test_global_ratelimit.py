@@ -90,13 +90,14 @@ class RedisServer:
         return int(m.group(1)) if m else 0
 
 
-def global_filter(redis_port, limits, failure_mode="FAIL_OPEN", timeout="0.2s"):
+def global_filter(redis_port, limits, failure_mode="FAIL_OPEN", timeout="0.2s", max_lease=0):
     return {"name": "phoenix.filters.http.global_ratelimit",
             "typed_config": {"@type": "type.googleapis.com/phoenix.config.v1.GlobalRateLimit",
                              "stat_prefix": "grl", "domain": "it",
                              "redis": {"addresses": [f"127.0.0.1:{redis_port}"],
                                        "timeout": timeout},
-                             "failure_mode": failure_mode, "limits": limits}}
+                             "failure_mode": failure_mode, "limits": limits,
+                             "max_lease": max_lease}}
 
 
 def per_user(n, unit="HOUR", window="FIXED"):
@@ -126,10 +127,21 @@ class GlobalRateLimitTest(PhoenixTestCase):
         return http_get(px.listen_port, path, headers={"x-user": user}, timeout=5)
 
     def test_two_proxies_hold_one_limit_together(self):
+        self.check_two_proxies_hold_one_limit(max_lease=0)
+
+    def test_two_proxies_with_token_leases_hold_one_limit_in_fewer_round_trips(self):
+        calls = self.check_two_proxies_hold_one_limit(max_lease=50)
+        # Exact counting makes one round trip per request (900); leases far fewer.
+        self.assertLess(calls, 300)
+
+    def check_two_proxies_hold_one_limit(self, max_lease):
+        """3x a limit of 300 through 2 proxies x 2 workers; returns the Redis increments."""
         limit = 300
-        proxies = [self.start_proxy(per_user(limit), concurrency=2) for _ in range(2)]
+        proxies = [self.start_proxy(per_user(limit), concurrency=2, max_lease=max_lease)
+                   for _ in range(2)]
         for attempt in range(2):
             user = f"run{attempt}"
+            calls_before = self.redis.command_calls("incrby")
             hour = int(time.time()) // 3600
             statuses, lock = {0: [], 1: []}, threading.Lock()
 
@@ -160,6 +172,12 @@ class GlobalRateLimitTest(PhoenixTestCase):
                                  for px in proxies), allowed)
             self.assertEqual(sum(px.stat("http.ingress.global_ratelimit.grl.redis_error")
                                  for px in proxies), 0)
+            leased = sum(px.stat("http.ingress.global_ratelimit.grl.lease_hit") for px in proxies)
+            if max_lease:
+                self.assertGreater(leased, 0)
+            else:
+                self.assertEqual(leased, 0)
+            calls = self.redis.command_calls("incrby") - calls_before
             r = self.get(proxies[0], user)
             self.assertEqual(r.status, 429)
             self.assertEqual(r.header("x-ratelimit-limit"), str(limit))
@@ -169,7 +187,7 @@ class GlobalRateLimitTest(PhoenixTestCase):
             entry = proxies[0].wait_access_log(lambda e: e["status"] == 429)
             self.assertIsNotNone(entry)
             self.assertIn("RL", entry["flag_list"], entry)
-            return
+            return calls
         self.fail("both runs crossed an hour boundary")
 
     def test_a_sliding_window_counts_in_redis(self):
@@ -182,14 +200,14 @@ class GlobalRateLimitTest(PhoenixTestCase):
     def test_over_limit_keys_cost_no_round_trip(self):
         px = self.start_proxy(per_user(3))
         self.assertEqual([self.get(px, "carol").status for _ in range(4)], [200, 200, 200, 429])
-        calls = self.redis.command_calls("incr")
+        calls = self.redis.command_calls("incrby")
         self.assertEqual(calls, 4)
         self.assertEqual([self.get(px, "carol").status for _ in range(10)], [429] * 10)
-        self.assertEqual(self.redis.command_calls("incr"), calls, "a cached key asked Redis")
+        self.assertEqual(self.redis.command_calls("incrby"), calls, "a cached key asked Redis")
         self.assertEqual(px.stat("http.ingress.global_ratelimit.grl.over_limit_cache_hit"), 10)
         self.assertEqual(px.stat("http.ingress.global_ratelimit.grl.certs.limited"), 11)
         self.assertEqual(self.get(px, "dave").status, 200, "other keys still count")
-        self.assertEqual(self.redis.command_calls("incr"), calls + 1)
+        self.assertEqual(self.redis.command_calls("incrby"), calls + 1)
 
     def test_a_flushed_script_cache_is_loaded_again(self):
         px = self.start_proxy(per_user(100), failure_mode="FAIL_CLOSED")

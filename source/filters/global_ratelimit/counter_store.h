@@ -10,19 +10,21 @@ class Dispatcher;
 
 namespace phoenix::filters {
 
-// One increment of a shared counter: the current window's key is incremented (and expires
-// `ttl_s` seconds later); for a sliding window the previous window's key is read with it.
+// One increment of a shared counter: the current window's key is incremented by `amount`
+// (and expires `ttl_s` seconds later); for a sliding window the previous window's key is read
+// with it.
 struct CounterRequest {
   std::string key;
   std::string previous_key;  // "" for a fixed window.
   uint32_t ttl_s = 0;
+  uint32_t amount = 1;  // Above 1: a token lease.
 };
 
 // What the store answered.
 struct CounterReply {
   enum class Status { kOk, kTimeout, kError };
   Status status = Status::kError;
-  uint64_t current = 0;   // The current window's count, this request included.
+  uint64_t current = 0;   // The current window's count, this increment included.
   uint64_t previous = 0;  // The previous window's count (0 for a fixed window).
   bool ok() const { return status == Status::kOk; }
 };

@@ -14,6 +14,7 @@ namespace phoenix::filters {
 namespace {
 
 constexpr int64_t kMicrosPerSecond = 1000000;
+constexpr uint32_t kMaxLease = 100000;
 
 using GlobalRateLimitFilterFactory =
     matchers::RateLimitFilterFactory<GlobalRateLimitFilter, GlobalRateLimitConfig>;
@@ -50,6 +51,38 @@ void OverLimitCache::Add(std::string key, int64_t until_us, int64_t now_us) {
     if (until_.size() >= max_keys_) until_.clear();
   }
   until_[std::move(key)] = until_us;
+}
+
+bool TokenLeases::Take(const std::string& key, int64_t now_us) {
+  auto it = leases_.find(key);
+  if (it == leases_.end()) return false;
+  if (it->second.until_us <= now_us) {
+    leases_.erase(it);
+    return false;
+  }
+  if (it->second.tokens == 0) return false;
+  --it->second.tokens;
+  return true;
+}
+
+uint32_t TokenLeases::NextLease(const std::string& key, uint32_t limit, uint32_t max_lease) const {
+  auto it = leases_.find(key);
+  uint32_t spare = it == leases_.end() ? limit : it->second.spare;
+  return std::clamp<uint32_t>(spare / 8, 1, std::max<uint32_t>(max_lease, 1));
+}
+
+void TokenLeases::Add(const std::string& key, uint32_t granted, uint32_t spare, int64_t until_us,
+                      int64_t now_us) {
+  if (until_us <= now_us) return;
+  if (leases_.size() >= max_keys_ && !leases_.contains(key)) {
+    absl::erase_if(leases_,
+                   [now_us](const auto& entry) { return entry.second.until_us <= now_us; });
+    if (leases_.size() >= max_keys_) leases_.clear();
+  }
+  Lease& lease = leases_[key];
+  lease.tokens += granted;
+  lease.spare = spare;
+  lease.until_us = until_us;
 }
 
 GlobalLimit::GlobalLimit(const Proto& proto, const std::string& domain, const StatsScope& scope,
@@ -115,12 +148,27 @@ bool GlobalLimit::Over(const WindowPosition& position, const CounterReply& count
   return true;
 }
 
+uint32_t GlobalLimit::Spare(const WindowPosition& position, const CounterReply& counts,
+                            int64_t now_us) const {
+  double estimate = static_cast<double>(counts.current);
+  if (sliding_) {
+    double elapsed = static_cast<double>(now_us - position.start_us) / position.unit_us;
+    estimate += counts.previous * (1.0 - elapsed);
+  }
+  double spare = std::floor(limit_ - estimate);
+  return spare <= 0 ? 0 : static_cast<uint32_t>(spare);
+}
+
 GlobalRateLimitConfig::GlobalRateLimitConfig(const config::v1::GlobalRateLimit& proto,
                                              StatsStore& stats, const std::string& stat_prefix,
                                              const std::string& path, config::ConfigErrors& errors,
                                              std::shared_ptr<CounterStoreProvider> provider)
     : fail_closed_(proto.failure_mode() == config::v1::GlobalRateLimit::FAIL_CLOSED),
+      max_lease_(std::max<uint32_t>(proto.max_lease(), 1)),
       provider_(std::move(provider)) {
+  if (proto.max_lease() > kMaxLease) {
+    errors.Add(path + ".max_lease", absl::StrCat("at most ", kMaxLease));
+  }
   if (proto.stat_prefix().empty()) {
     errors.Add(path + ".stat_prefix", "name the filter's stats (stat_prefix)");
   }
@@ -204,9 +252,19 @@ http::FilterStatus GlobalRateLimitFilter::DecodeHeaders(http::RequestHeaders& re
       ReplyLimited(*limit, until_us);
       return http::FilterStatus::kStop;
     }
+    if (config_->max_lease() > 1) {
+      if (worker_->leases.Take(check.request.key, now_us_)) {
+        config_->stats().lease_hit.Inc();
+        check.leased = true;
+        continue;
+      }
+      check.request.amount =
+          worker_->leases.NextLease(check.request.key, limit->limit(), config_->max_lease());
+    }
   }
   if (checks_.empty()) return http::FilterStatus::kContinue;
   for (Check& check : checks_) {
+    if (check.leased) continue;
     check.call = worker_->store->Increment(check.request, check);
     if (check.call == nullptr) {
       check.reply.status = CounterReply::Status::kError;  // No connection: fail at once.
@@ -224,27 +282,41 @@ void GlobalRateLimitFilter::OnChecked() {
 }
 
 bool GlobalRateLimitFilter::Decide() {
-  const GlobalLimit* over = nullptr;
-  int64_t over_until_us = 0;
+  const GlobalLimit* refusing = nullptr;
+  int64_t refused_until_us = 0;
   bool failed = false;
   for (const Check& check : checks_) {
+    if (check.leased) continue;
     if (!check.reply.ok()) {
       config_->stats().redis_error.Inc();
       failed = true;
       continue;
     }
+    // A lease of n counts this request as the first of its n.
+    CounterReply counts = check.reply;
+    uint32_t amount = check.request.amount;
+    counts.current = counts.current >= amount ? counts.current - (amount - 1) : 1;
     int64_t until_us = 0;
-    if (check.limit->Over(check.position, check.reply, now_us_, &until_us)) {
+    bool over = check.limit->Over(check.position, counts, now_us_, &until_us);
+    if (amount > 1) {
+      // The rest of the lease that fits under the limit goes on later without a round trip.
+      uint32_t granted =
+          over ? 0 : std::min(amount - 1, check.limit->Spare(check.position, counts, now_us_));
+      worker_->leases.Add(check.request.key, granted,
+                          check.limit->Spare(check.position, check.reply, now_us_),
+                          check.position.start_us + check.position.unit_us, now_us_);
+    }
+    if (over) {
       worker_->over_limit.Add(check.request.key, until_us, now_us_);
       check.limit->limited().Inc();
-      if (over == nullptr) {
-        over = check.limit;
-        over_until_us = until_us;
+      if (refusing == nullptr) {
+        refusing = check.limit;
+        refused_until_us = until_us;
       }
     }
   }
-  if (over != nullptr) {
-    ReplyLimited(*over, over_until_us);
+  if (refusing != nullptr) {
+    ReplyLimited(*refusing, refused_until_us);
     return false;
   }
   if (failed) {

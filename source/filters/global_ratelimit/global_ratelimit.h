@@ -34,6 +34,33 @@ class OverLimitCache {
   absl::flat_hash_map<std::string, int64_t> until_;
 };
 
+// Requests a worker leased from Redis for one key's window (max_lease) and has not let
+// through yet: a request that finds one goes on without a round trip. Also remembers what the
+// last count left of the limit, which sizes the next lease. Bounded like OverLimitCache.
+class TokenLeases {
+ public:
+  explicit TokenLeases(size_t max_keys = 10000) : max_keys_(max_keys) {}
+  // Takes one of `key`'s leased requests, if one is left and its window has not ended.
+  bool Take(const std::string& key, int64_t now_us);
+  // The size of the next lease of `key`: an eighth of what the last count left of the
+  // limit (of `limit` itself before any count), within [1, max_lease].
+  uint32_t NextLease(const std::string& key, uint32_t limit, uint32_t max_lease) const;
+  // A count answered: `granted` more requests of `key` may go on until `until_us`; `spare`
+  // is what the count left of the limit.
+  void Add(const std::string& key, uint32_t granted, uint32_t spare, int64_t until_us,
+           int64_t now_us);
+  size_t size() const { return leases_.size(); }
+
+ private:
+  struct Lease {
+    uint32_t tokens = 0;
+    uint32_t spare = 0;
+    int64_t until_us = 0;
+  };
+  size_t max_keys_;
+  absl::flat_hash_map<std::string, Lease> leases_;
+};
+
 // The window one request falls in, and what a count there means: the fixed or sliding
 // window arithmetic, apart from where the counts come from.
 struct WindowPosition {
@@ -61,6 +88,9 @@ class GlobalLimit {
   // Over the limit with these counts at `now_us`? If so, `until_us` is when it stops being.
   bool Over(const WindowPosition& position, const CounterReply& counts, int64_t now_us,
             int64_t* until_us) const;
+  // How many more requests the limit allows at `now_us` after these counts (the sliding
+  // estimate's whole part below the limit), 0 if none.
+  uint32_t Spare(const WindowPosition& position, const CounterReply& counts, int64_t now_us) const;
 
   const std::string& name() const { return name_; }
   uint32_t limit() const { return limit_; }
@@ -85,7 +115,8 @@ class GlobalLimit {
   COUNTER(redis_error, "Counts Redis could not give in time (outage, timeout, bad reply)")     \
   COUNTER(failure_mode_allowed, "Requests let through because Redis failed (FAIL_OPEN)")       \
   COUNTER(failure_mode_denied, "Requests refused with 500 because Redis failed (FAIL_CLOSED)") \
-  COUNTER(over_limit_cache_hit, "Requests refused from the over-limit cache, without Redis")
+  COUNTER(over_limit_cache_hit, "Requests refused from the over-limit cache, without Redis")   \
+  COUNTER(lease_hit, "Requests let through on a token lease (max_lease), without Redis")
 struct GlobalRateLimitStats {
   PHX_STATS(GlobalRateLimitStats, PHX_GLOBAL_RATELIMIT_STATS);
 };
@@ -104,16 +135,19 @@ class GlobalRateLimitConfig {
   struct Worker {
     std::shared_ptr<CounterStore> store;
     OverLimitCache over_limit;
+    TokenLeases leases;
   };
   Worker& ForWorker(Dispatcher& dispatcher) const;
 
   const std::vector<std::unique_ptr<GlobalLimit>>& limits() const { return limits_; }
   bool fail_closed() const { return fail_closed_; }
+  uint32_t max_lease() const { return max_lease_; }
   GlobalRateLimitStats& stats() const { return *stats_; }
 
  private:
   std::vector<std::unique_ptr<GlobalLimit>> limits_;
   bool fail_closed_ = false;
+  uint32_t max_lease_ = 1;
   std::unique_ptr<GlobalRateLimitStats> stats_;
   std::shared_ptr<CounterStoreProvider> provider_;
   mutable absl::Mutex mu_;
@@ -121,9 +155,10 @@ class GlobalRateLimitConfig {
 };
 
 // The HTTP filter: counts the request in Redis under every limit that applies (one round trip
-// each, in parallel, decoding paused meanwhile), then lets it on, or answers 429 (flag RL,
-// retry-after and x-ratelimit-* as the local limit sends). Redis failing or slower than the
-// timeout: FAIL_OPEN lets it on, FAIL_CLOSED answers 500 (flag RLSE).
+// each, in parallel, decoding paused meanwhile; none for a limit with a leased request left),
+// then lets it on, or answers 429 (flag RL, retry-after and x-ratelimit-* as the local limit
+// sends). Redis failing or slower than the timeout: FAIL_OPEN lets it on, FAIL_CLOSED answers
+// 500 (flag RLSE).
 class GlobalRateLimitFilter : public http::StreamFilter {
  public:
   static constexpr const char* kName = "phoenix.filters.http.global_ratelimit";
@@ -145,6 +180,7 @@ class GlobalRateLimitFilter : public http::StreamFilter {
     CounterRequest request;
     CounterCall* call = nullptr;
     CounterReply reply;
+    bool leased = false;  // Went on a token lease: no count to wait for.
     void OnCounted(const CounterReply& answer) override;
   };
 

@@ -22,11 +22,13 @@ constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 constexpr std::chrono::milliseconds kConnectTimeout{1000};
 
-// The count of one request, atomic in Redis: INCR the window's key (its TTL set when it is
-// made) and, for a sliding window, read the previous window's. Returns {current, previous}.
+// The count of one request or lease, atomic in Redis: INCRBY the window's key (its TTL set
+// when it is made) and, for a sliding window, read the previous window's. ARGV: the TTL, the
+// amount. Returns {current, previous}.
 constexpr std::string_view kIncrementScript =
-    "local c = redis.call('INCR', KEYS[1])\n"
-    "if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+    "local n = tonumber(ARGV[2])\n"
+    "local c = redis.call('INCRBY', KEYS[1], n)\n"
+    "if c == n then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
     "local p = 0\n"
     "if #KEYS > 1 then p = tonumber(redis.call('GET', KEYS[2]) or '0') end\n"
     "return {c, p}\n";
@@ -304,7 +306,7 @@ CounterCall* RedisConnection::Increment(const CounterRequest& request,
   bool sliding = !request.previous_key.empty();
   // EVALSHA once SCRIPT LOAD has answered; until then (and after a NOSCRIPT) the script itself.
   command_.clear();
-  absl::StrAppend(&command_, "*", sliding ? 6 : 5, "\r\n");
+  absl::StrAppend(&command_, "*", sliding ? 7 : 6, "\r\n");
   if (script_sha_.empty()) {
     AppendBulk(command_, "EVAL");
     AppendBulk(command_, kIncrementScript);
@@ -316,6 +318,7 @@ CounterCall* RedisConnection::Increment(const CounterRequest& request,
   AppendBulk(command_, request.key);
   if (sliding) AppendBulk(command_, request.previous_key);
   AppendBulk(command_, absl::StrCat(request.ttl_s));
+  AppendBulk(command_, absl::StrCat(request.amount));
   auto* pending = new PendingIncrement(callbacks);
   if (redisAsyncFormattedCommand(context_, &RedisConnection::OnReply, pending, command_.data(),
                                  command_.size()) != REDIS_OK) {

@@ -1,5 +1,6 @@
 #include "source/filters/global_ratelimit/global_ratelimit.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "source/config/yaml_loader.h"
 #include "source/filters/global_ratelimit/redis_counter_store.h"
@@ -291,6 +292,115 @@ TEST(RedisAddressTest, ParsesHostPortAndBracketedV6) {
   EXPECT_FALSE(RedisAddress::Parse(":6379").ok());
 }
 
+// kPerUser with `limit` per minute and token leases of up to `max_lease`.
+std::string Leasing(uint32_t limit, uint32_t max_lease) {
+  return absl::StrCat(R"(
+stat_prefix: grl
+domain: fleet
+redis: {addresses: ["127.0.0.1:6379"]}
+max_lease: )",
+                      max_lease, R"(
+limits:
+- name: certs
+  match: {path: {prefix: /generatecert}}
+  key: {header: x-user}
+  requests_per_unit: )",
+                      limit, R"(
+  unit: MINUTE
+)");
+}
+
+TEST_F(GlobalRateLimitTest, ALeaseLetsTheNextRequestsOnWithoutARoundTrip) {
+  auto config = Build(Leasing(160, 10));
+  Request first(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(first.Decode(), http::FilterStatus::kStop);
+  ASSERT_EQ(store().calls.size(), 1u);
+  EXPECT_EQ(store().calls[0]->request.amount, 10u);  // 160 / 8, capped by max_lease.
+  store().Count(0, 10);
+  EXPECT_EQ(first.callbacks.continue_calls, 1);
+  for (int i = 0; i < 9; ++i) {
+    Request leased(dispatcher_, config, "/generatecert", "alice");
+    EXPECT_EQ(leased.Decode(), http::FilterStatus::kContinue) << i;
+  }
+  EXPECT_EQ(store().calls.size(), 1u);
+  EXPECT_EQ(Stat("lease_hit"), 9u);
+  EXPECT_EQ(Stat("certs.allowed"), 10u);
+  // The lease is used up: the next request asks for another; other keys have their own.
+  Request next(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(next.Decode(), http::FilterStatus::kStop);
+  Request bob(dispatcher_, config, "/generatecert", "bob");
+  EXPECT_EQ(bob.Decode(), http::FilterStatus::kStop);
+  EXPECT_EQ(store().calls.size(), 3u);
+  // A lease lasts for its window only.
+  store().Count(1, 20);
+  time_.Advance(std::chrono::seconds(60));
+  Request later(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(later.Decode(), http::FilterStatus::kStop);
+  EXPECT_EQ(store().calls.size(), 4u);
+}
+
+TEST_F(GlobalRateLimitTest, LeasesShrinkNearTheLimitAndNeverLetMoreThroughThanIt) {
+  // One worker alone on a key: Redis's count is the sum of what it leased.
+  auto config = Build(Leasing(100, 1000));
+  uint64_t redis_count = 0;
+  int allowed = 0;
+  for (int i = 0; i < 150; ++i) {
+    Request r(dispatcher_, config, "/generatecert", "alice");
+    http::FilterStatus status = r.Decode();
+    if (status == http::FilterStatus::kStop && r.callbacks.status() == 0) {
+      size_t call = store().calls.size() - 1;
+      redis_count += store().calls[call]->request.amount;
+      store().Count(call, redis_count);
+    }
+    if (status == http::FilterStatus::kContinue || r.callbacks.continue_calls == 1) ++allowed;
+  }
+  EXPECT_EQ(allowed, 100);
+  EXPECT_EQ(redis_count, 101u);  // The one request over the limit, then the over-limit cache.
+  EXPECT_LT(store().calls.size(), 40u);
+  EXPECT_EQ(store().calls.back()->request.amount, 1u);
+  EXPECT_EQ(Stat("certs.limited"), 50u);
+}
+
+TEST_F(GlobalRateLimitTest, ALeaseOthersFilledPartlyLetsOnlyWhatFitsUnderTheLimit) {
+  auto config = Build(Leasing(80, 10));
+  Request first(dispatcher_, config, "/generatecert", "alice");
+  first.Decode();
+  ASSERT_EQ(store().calls[0]->request.amount, 10u);
+  store().Count(0, 85);  // Other sidecars had counted 75: this request is the 76th.
+  EXPECT_EQ(first.callbacks.continue_calls, 1);
+  for (int i = 0; i < 4; ++i) {  // 77th to 80th.
+    Request leased(dispatcher_, config, "/generatecert", "alice");
+    EXPECT_EQ(leased.Decode(), http::FilterStatus::kContinue) << i;
+  }
+  Request over(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(over.Decode(), http::FilterStatus::kStop);
+  ASSERT_EQ(store().calls.size(), 2u);
+  EXPECT_EQ(store().calls[1]->request.amount, 1u);
+  store().Count(1, 86);
+  EXPECT_EQ(over.callbacks.status(), 429);
+  EXPECT_EQ(Stat("certs.allowed"), 5u);
+}
+
+TEST_F(GlobalRateLimitTest, ASlidingWindowLeasesWhatTheEstimateLeaves) {
+  std::string yaml = Leasing(80, 40) + "  window: SLIDING\n";
+  auto config = Build(yaml);
+  time_.Advance(std::chrono::seconds(45));  // The previous window still weighs a quarter.
+  Request first(dispatcher_, config, "/generatecert", "alice");
+  first.Decode();
+  ASSERT_EQ(store().calls[0]->request.amount, 10u);
+  // 200 / 4 + (29 - 9): with this request the estimate is 70, so 10 more fit; 9 were leased.
+  store().Count(0, 29, 200);
+  EXPECT_EQ(first.callbacks.continue_calls, 1);
+  int leased = 0;
+  for (int i = 0; i < 12; ++i) {
+    Request r(dispatcher_, config, "/generatecert", "alice");
+    if (r.Decode() == http::FilterStatus::kContinue) ++leased;
+  }
+  EXPECT_EQ(leased, 9);
+  // What the count left (80 - 79 = 1) sizes the next lease: one request.
+  EXPECT_EQ(store().calls.back()->request.amount, 1u);
+}
+
 TEST_F(GlobalRateLimitTest, ConfigErrorsNameTheField) {
   std::string errors = Errors(R"(
 limits:
@@ -312,6 +422,8 @@ limits: [{name: a, requests_per_unit: 1, unit: SECOND}]
       << errors;
   EXPECT_EQ(errors.find("addresses[0]"), std::string::npos) << errors;
   EXPECT_NE(errors.find("grl.redis.timeout: must be at least 1ms"), std::string::npos) << errors;
+  errors = Errors(Leasing(10, 100001));
+  EXPECT_NE(errors.find("grl.max_lease: at most 100000"), std::string::npos) << errors;
 }
 
 }  // namespace
