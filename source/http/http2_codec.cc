@@ -7,8 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "phoenix/config/v1/protocol.pb.h"
 #include "source/common/config_errors.h"
+#include "source/common/free_list.h"
 #include "source/common/logging.h"
 #include "source/http/filter.h"
+#include "source/http/http2_memory.h"
 
 namespace phoenix::http {
 namespace {
@@ -118,6 +120,8 @@ const ServerCodecFactory* DetectingServerCodecFactory::Detect(std::string_view f
 // for the response.
 class Http2ServerCodec::ServerStream : public ResponseEncoder, public Http2Stream {
  public:
+  PHX_FREE_LIST_ALLOCATED(ServerStream)
+
   ServerStream(Http2ServerCodec& codec, int32_t id)
       : Http2Stream(codec, codec.options_.stream_buffer_limit),
         codec_(codec),
@@ -209,7 +213,7 @@ class Http2ServerCodec::ServerStream : public ResponseEncoder, public Http2Strea
   int local_status = 0;  // The head broke a limit: answered with this instead.
   bool head_complete = false;
   bool request_complete = false;
-  std::list<std::unique_ptr<ServerStream>>::iterator self;
+  size_t slot = 0;  // In the codec's OwnedStreams.
 
  private:
   // The response has ended for the connection manager: it hears nothing more.
@@ -243,7 +247,8 @@ Http2ServerCodec::Http2ServerCodec(network::Connection& connection,
   nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
   nghttp2_session* session = nullptr;
-  nghttp2_session_server_new2(&session, Http2Callbacks<Http2ServerCodec>::Get(), this, option);
+  nghttp2_session_server_new3(&session, Http2Callbacks<Http2ServerCodec>::Get(), this, option,
+                              Http2Memory());
   set_session(session);
   nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
@@ -354,9 +359,7 @@ void Http2ServerCodec::OnUnderlyingConnectionBelowWriteBufferLowWatermark() { Bl
 int Http2ServerCodec::OnBeginHeaders(const nghttp2_frame& frame) {
   if (frame.hd.type != NGHTTP2_HEADERS) return 0;
   if (frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
-    streams_.push_back(std::make_unique<ServerStream>(*this, frame.hd.stream_id));
-    ServerStream* stream = streams_.back().get();
-    stream->self = std::prev(streams_.end());
+    ServerStream* stream = &streams_.Add(std::make_unique<ServerStream>(*this, frame.hd.stream_id));
     nghttp2_session_set_stream_user_data(session_, frame.hd.stream_id, stream);
     ++heads_in_progress_;
     ++streams_opened_;
@@ -543,8 +546,7 @@ int Http2ServerCodec::OnStreamClose(int32_t stream_id, uint32_t /*error_code*/) 
   if (StreamCallbacks* callbacks = stream->Close(); callbacks != nullptr) {
     callbacks->OnResetStream(StreamResetReason::kRemoteReset);
   }
-  closed_streams_.push_back(std::move(*stream->self));
-  streams_.erase(stream->self);
+  closed_streams_.push_back(streams_.Remove(*stream));
   if (!premature) return 0;
   stats_.rx_reset.Inc();
   // Rapid reset: streams opened and reset before their response cost the upstream work and
@@ -572,6 +574,8 @@ int Http2ServerCodec::OnInvalidFrame(const nghttp2_frame& frame, int lib_error) 
 // for its decoder.
 class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream {
  public:
+  PHX_FREE_LIST_ALLOCATED(ClientStream)
+
   ClientStream(Http2ClientCodec& codec, ResponseDecoder& decoder)
       : Http2Stream(codec, codec.options_.stream_buffer_limit), codec_(codec), decoder_(&decoder) {}
 
@@ -680,7 +684,7 @@ class Http2ClientCodec::ClientStream : public RequestEncoder, public Http2Stream
     Abandon(reason);
   }
 
-  std::list<std::unique_ptr<ClientStream>>::iterator self;
+  size_t slot = 0;  // In the codec's OwnedStreams.
 
  private:
   // The response is complete: the user hears nothing more. A request still being sent is
@@ -725,7 +729,8 @@ Http2ClientCodec::Http2ClientCodec(network::Connection& connection,
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(option, options_.hpack_table_size);
   nghttp2_session* session = nullptr;
-  nghttp2_session_client_new2(&session, Http2Callbacks<Http2ClientCodec>::Get(), this, option);
+  nghttp2_session_client_new3(&session, Http2Callbacks<Http2ClientCodec>::Get(), this, option,
+                              Http2Memory());
   set_session(session);
   nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
@@ -748,10 +753,7 @@ Http2ClientCodec::ClientStream* Http2ClientCodec::StreamFor(int32_t stream_id) {
 }
 
 RequestEncoder& Http2ClientCodec::NewStream(ResponseDecoder& decoder) {
-  streams_.push_back(std::make_unique<ClientStream>(*this, decoder));
-  ClientStream& stream = *streams_.back();
-  stream.self = std::prev(streams_.end());
-  return stream;
+  return streams_.Add(std::make_unique<ClientStream>(*this, decoder));
 }
 
 uint32_t Http2ClientCodec::max_concurrent_streams() const {
@@ -899,8 +901,7 @@ int Http2ClientCodec::OnStreamClose(int32_t stream_id, uint32_t error_code) {
 }
 
 void Http2ClientCodec::Forget(ClientStream& stream) {
-  closed_streams_.push_back(std::move(*stream.self));
-  streams_.erase(stream.self);
+  closed_streams_.push_back(streams_.Remove(stream));
   callbacks_.OnStreamEnded();
 }
 

@@ -3,7 +3,6 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +22,36 @@ class Http2ProtocolOptions;
 }  // namespace phoenix::config
 
 namespace phoenix::http {
+
+// The streams an HTTP/2 codec owns. A stream knows its slot (`Stream::slot`), so removing
+// one moves the last into its place: O(1), and no allocation per stream once the vector has
+// grown (a std::list node per stream was a malloc and a free per request). Order is not kept.
+template <typename Stream>
+class OwnedStreams {
+ public:
+  Stream& Add(std::unique_ptr<Stream> stream) {
+    stream->slot = streams_.size();
+    streams_.push_back(std::move(stream));
+    return *streams_.back();
+  }
+  // Hands `stream` over to the caller.
+  std::unique_ptr<Stream> Remove(Stream& stream) {
+    size_t slot = stream.slot;
+    std::unique_ptr<Stream> owned = std::move(streams_[slot]);
+    if (slot + 1 != streams_.size()) {
+      streams_[slot] = std::move(streams_.back());
+      streams_[slot]->slot = slot;
+    }
+    streams_.pop_back();
+    return owned;
+  }
+  size_t size() const { return streams_.size(); }
+  auto begin() const { return streams_.begin(); }
+  auto end() const { return streams_.end(); }
+
+ private:
+  std::vector<std::unique_ptr<Stream>> streams_;
+};
 
 // HTTP/2 settings and abuse limits of a listener (HttpConnectionManager.http2_protocol_options).
 // The defaults bound what one client can make the proxy hold: streams x stream window of
@@ -124,7 +153,7 @@ class Http2ServerCodec : public ServerConnection, private Http2Session {
   const CodecLimits& limits_;
   const Http2Options& options_;
   Http2Stats& stats_;
-  std::list<std::unique_ptr<ServerStream>> streams_;
+  OwnedStreams<ServerStream> streams_;
   // Streams nghttp2 has closed, kept until the next Dispatch: the connection manager may
   // still hold their encoders during the event that closed them.
   std::vector<std::unique_ptr<ServerStream>> closed_streams_;
@@ -217,7 +246,7 @@ class Http2ClientCodec : public ClientConnection, private Http2Session {
   Http2ClientConnectionCallbacks& callbacks_;
   const Http2Options& options_;
   std::string scheme_;
-  std::list<std::unique_ptr<ClientStream>> streams_;
+  OwnedStreams<ClientStream> streams_;
   // Streams ended, kept until the next Dispatch or NewStream: their user may be inside a
   // call of theirs.
   std::vector<std::unique_ptr<ClientStream>> closed_streams_;
