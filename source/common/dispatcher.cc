@@ -30,13 +30,6 @@ TimeoutQueue& Dispatcher::FindTimeoutQueue(std::chrono::milliseconds duration) {
 }
 
 Dispatcher::~Dispatcher() {
-  // Work deferred after Exit() never runs; its callbacks are freed (objects handed to
-  // DeferredDelete are left, as their destructors may reach into what is gone).
-  for (const DeferredCall& call : deferred_) {
-    if (call.function == &RunOwnedCallback) {
-      delete static_cast<std::function<void()>*>(call.argument);
-    }
-  }
   recent_queues_ = {};
   timeout_queues_.clear();
   // Exit() has closed every handle, unless the loop never ran (a server that failed to start
@@ -49,6 +42,18 @@ Dispatcher::~Dispatcher() {
       nullptr);
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
+  // Work deferred after Exit() (or by the closes above) never runs; its callbacks are freed,
+  // also any their destructors defer (objects handed to DeferredDelete are left, as their
+  // destructors may reach into what is gone).
+  while (!deferred_.empty()) {
+    std::vector<DeferredCall> left;
+    left.swap(deferred_);
+    for (const DeferredCall& call : left) {
+      if (call.function == &RunOwnedCallback) {
+        delete static_cast<std::function<void()>*>(call.argument);
+      }
+    }
+  }
 }
 
 void Dispatcher::Post(std::function<void()> callback) {

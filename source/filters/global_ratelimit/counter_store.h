@@ -17,7 +17,7 @@ struct CounterRequest {
   std::string key;
   std::string previous_key;  // "" for a fixed window.
   uint32_t ttl_s = 0;
-  uint32_t amount = 1;  // Above 1: a token lease.
+  int64_t amount = 1;  // Above 1: a token lease; below 0: a lease's unused part given back.
 };
 
 // What the store answered.

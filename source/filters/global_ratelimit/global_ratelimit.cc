@@ -32,6 +32,8 @@ int64_t UnitSeconds(config::v1::GlobalRateLimitDescriptor::Unit unit) {
   }
 }
 
+int64_t WindowEnd(const WindowPosition& position) { return position.start_us + position.unit_us; }
+
 }  // namespace
 
 int64_t OverLimitCache::OverUntil(const std::string& key, int64_t now_us) {
@@ -53,36 +55,53 @@ void OverLimitCache::Add(std::string key, int64_t until_us, int64_t now_us) {
   until_[std::move(key)] = until_us;
 }
 
-bool TokenLeases::Take(const std::string& key, int64_t now_us) {
+bool TokenLeases::Has(const std::string& key, int64_t now_us) {
   auto it = leases_.find(key);
   if (it == leases_.end()) return false;
   if (it->second.until_us <= now_us) {
     leases_.erase(it);
     return false;
   }
-  if (it->second.tokens == 0) return false;
-  --it->second.tokens;
-  return true;
+  return it->second.tokens != 0;
 }
 
-uint32_t TokenLeases::NextLease(const std::string& key, uint32_t limit, uint32_t max_lease) const {
+void TokenLeases::Take(const std::string& key) {
   auto it = leases_.find(key);
-  uint32_t spare = it == leases_.end() ? limit : it->second.spare;
-  return std::clamp<uint32_t>(spare / 8, 1, std::max<uint32_t>(max_lease, 1));
+  if (it != leases_.end() && it->second.tokens != 0) --it->second.tokens;
 }
 
-void TokenLeases::Add(const std::string& key, uint32_t granted, uint32_t spare, int64_t until_us,
-                      int64_t now_us) {
-  if (until_us <= now_us) return;
+TokenLeases::Lease& TokenLeases::Entry(const std::string& key, int64_t until_us, int64_t now_us) {
   if (leases_.size() >= max_keys_ && !leases_.contains(key)) {
     absl::erase_if(leases_,
                    [now_us](const auto& entry) { return entry.second.until_us <= now_us; });
     if (leases_.size() >= max_keys_) leases_.clear();
   }
   Lease& lease = leases_[key];
+  lease.until_us = until_us;
+  return lease;
+}
+
+uint32_t TokenLeases::StartCount(const std::string& key, uint32_t max_lease, int64_t until_us,
+                                 int64_t now_us) {
+  auto it = leases_.find(key);
+  if (it == leases_.end() || !it->second.counted || it->second.in_flight) return 1;
+  uint32_t lease = std::clamp<uint32_t>(it->second.spare / 8, 1, std::max<uint32_t>(max_lease, 1));
+  if (lease > 1) Entry(key, until_us, now_us).in_flight = true;
+  return lease;
+}
+
+void TokenLeases::FinishLease(const std::string& key) {
+  auto it = leases_.find(key);
+  if (it != leases_.end()) it->second.in_flight = false;
+}
+
+void TokenLeases::Record(const std::string& key, uint32_t granted, uint32_t spare, int64_t until_us,
+                         int64_t now_us) {
+  if (until_us <= now_us) return;
+  Lease& lease = Entry(key, until_us, now_us);
   lease.tokens += granted;
   lease.spare = spare;
-  lease.until_us = until_us;
+  lease.counted = true;
 }
 
 GlobalLimit::GlobalLimit(const Proto& proto, const std::string& domain, const StatsScope& scope,
@@ -235,6 +254,7 @@ http::FilterStatus GlobalRateLimitFilter::DecodeHeaders(http::RequestHeaders& re
                                        route != nullptr ? &route->app_path_semantics() : nullptr);
   worker_ = &config_->ForWorker(callbacks_->dispatcher());
   now_us_ = callbacks_->dispatcher().time_source().SystemUs();
+  bool leasing = config_->max_lease() > 1;
   const auto& limits = config_->limits();
   checks_.reserve(limits.size());
   for (const auto& limit : limits) {
@@ -244,7 +264,12 @@ http::FilterStatus GlobalRateLimitFilter::DecodeHeaders(http::RequestHeaders& re
     check.limit = limit.get();
     check.position = limit->Position(now_us_);
     check.request = limit->Request(check.position, limit->KeyValue(request, info.client_ip));
-    // Known to be over in this window: refused at once, no round trip.
+    // A request this worker leased goes on first: Redis counted it under the limit.
+    if (leasing && worker_->leases.Has(check.request.key, now_us_)) {
+      check.leased = true;
+      continue;
+    }
+    // Known to be over in this window: refused at once, no round trip (and no lease spent).
     if (int64_t until_us = worker_->over_limit.OverUntil(check.request.key, now_us_)) {
       config_->stats().over_limit_cache_hit.Inc();
       limit->limited().Inc();
@@ -252,22 +277,22 @@ http::FilterStatus GlobalRateLimitFilter::DecodeHeaders(http::RequestHeaders& re
       ReplyLimited(*limit, until_us);
       return http::FilterStatus::kStop;
     }
-    if (config_->max_lease() > 1) {
-      if (worker_->leases.Take(check.request.key, now_us_)) {
-        config_->stats().lease_hit.Inc();
-        check.leased = true;
-        continue;
-      }
-      check.request.amount =
-          worker_->leases.NextLease(check.request.key, limit->limit(), config_->max_lease());
-    }
   }
   if (checks_.empty()) return http::FilterStatus::kContinue;
   for (Check& check : checks_) {
-    if (check.leased) continue;
+    if (check.leased) {
+      worker_->leases.Take(check.request.key);
+      config_->stats().lease_hit.Inc();
+      continue;
+    }
+    if (leasing) {
+      check.request.amount = worker_->leases.StartCount(check.request.key, config_->max_lease(),
+                                                        WindowEnd(check.position), now_us_);
+    }
     check.call = worker_->store->Increment(check.request, check);
     if (check.call == nullptr) {
       check.reply.status = CounterReply::Status::kError;  // No connection: fail at once.
+      if (check.request.amount > 1) worker_->leases.FinishLease(check.request.key);
     } else {
       ++outstanding_;
     }
@@ -287,6 +312,8 @@ bool GlobalRateLimitFilter::Decide() {
   bool failed = false;
   for (const Check& check : checks_) {
     if (check.leased) continue;
+    uint32_t extra = static_cast<uint32_t>(check.request.amount - 1);  // Leased beyond this one.
+    if (extra > 0) worker_->leases.FinishLease(check.request.key);
     if (!check.reply.ok()) {
       config_->stats().redis_error.Inc();
       failed = true;
@@ -294,17 +321,20 @@ bool GlobalRateLimitFilter::Decide() {
     }
     // A lease of n counts this request as the first of its n.
     CounterReply counts = check.reply;
-    uint32_t amount = check.request.amount;
-    counts.current = counts.current >= amount ? counts.current - (amount - 1) : 1;
+    counts.current = counts.current > extra ? counts.current - extra : 1;
     int64_t until_us = 0;
     bool over = check.limit->Over(check.position, counts, now_us_, &until_us);
-    if (amount > 1) {
-      // The rest of the lease that fits under the limit goes on later without a round trip.
+    if (config_->max_lease() > 1) {
+      // The rest of the lease that fits under the limit goes on later without a round trip;
+      // what does not fit goes back to Redis.
       uint32_t granted =
-          over ? 0 : std::min(amount - 1, check.limit->Spare(check.position, counts, now_us_));
-      worker_->leases.Add(check.request.key, granted,
-                          check.limit->Spare(check.position, check.reply, now_us_),
-                          check.position.start_us + check.position.unit_us, now_us_);
+          over ? 0 : std::min(extra, check.limit->Spare(check.position, counts, now_us_));
+      CounterReply kept = check.reply;
+      kept.current -= extra - granted;
+      if (granted < extra) Refund(check, extra - granted);
+      worker_->leases.Record(check.request.key, granted,
+                             check.limit->Spare(check.position, kept, now_us_),
+                             WindowEnd(check.position), now_us_);
     }
     if (over) {
       worker_->over_limit.Add(check.request.key, until_us, now_us_);
@@ -331,6 +361,17 @@ bool GlobalRateLimitFilter::Decide() {
   return true;
 }
 
+void GlobalRateLimitFilter::Refund(const Check& check, uint32_t count) {
+  // Nothing waits for the answer; a refund lost to an outage only leaves the count high.
+  struct IgnoreReply : public CounterCallbacks {
+    void OnCounted(const CounterReply&) override {}
+  };
+  static IgnoreReply ignore;
+  CounterRequest refund = check.request;
+  refund.amount = -static_cast<int64_t>(count);
+  worker_->store->Increment(refund, ignore);
+}
+
 void GlobalRateLimitFilter::ReplyLimited(const GlobalLimit& limit, int64_t until_us) {
   int64_t reset_s =
       std::max<int64_t>(1, (until_us - now_us_ + kMicrosPerSecond - 1) / kMicrosPerSecond);
@@ -344,8 +385,11 @@ void GlobalRateLimitFilter::ReplyLimited(const GlobalLimit& limit, int64_t until
 
 void GlobalRateLimitFilter::OnDestroy() {
   for (Check& check : checks_) {
-    if (check.call != nullptr) check.call->Cancel();
+    if (check.call == nullptr) continue;
+    check.call->Cancel();
     check.call = nullptr;
+    // A lease still on its way is lost (Redis may count it): the next count may lease again.
+    if (check.request.amount > 1) worker_->leases.FinishLease(check.request.key);
   }
   outstanding_ = 0;
 }

@@ -36,27 +36,39 @@ class OverLimitCache {
 
 // Requests a worker leased from Redis for one key's window (max_lease) and has not let
 // through yet: a request that finds one goes on without a round trip. Also remembers what the
-// last count left of the limit, which sizes the next lease. Bounded like OverLimitCache.
+// last count left of the limit, which sizes the next lease, and whether a lease is on its way
+// (one at a time per key: leases asked for at once would all be sized from the same count).
+// Bounded like OverLimitCache.
 class TokenLeases {
  public:
   explicit TokenLeases(size_t max_keys = 10000) : max_keys_(max_keys) {}
-  // Takes one of `key`'s leased requests, if one is left and its window has not ended.
-  bool Take(const std::string& key, int64_t now_us);
-  // The size of the next lease of `key`: an eighth of what the last count left of the
-  // limit (of `limit` itself before any count), within [1, max_lease].
-  uint32_t NextLease(const std::string& key, uint32_t limit, uint32_t max_lease) const;
-  // A count answered: `granted` more requests of `key` may go on until `until_us`; `spare`
+  // Whether one of `key`'s leased requests is left and its window has not ended.
+  bool Has(const std::string& key, int64_t now_us);
+  // Takes one; Has() must have said so.
+  void Take(const std::string& key);
+  // How many requests the next count of `key` asks for: 1 while the key's count is unknown
+  // on this worker or a lease is on its way; else an eighth of what the last count left of
+  // the limit, within [1, max_lease] (a lease, on its way until FinishLease()).
+  uint32_t StartCount(const std::string& key, uint32_t max_lease, int64_t until_us, int64_t now_us);
+  // The lease StartCount() started is answered or lost.
+  void FinishLease(const std::string& key);
+  // A count of `key` answered: `granted` more requests may go on until `until_us`; `spare`
   // is what the count left of the limit.
-  void Add(const std::string& key, uint32_t granted, uint32_t spare, int64_t until_us,
-           int64_t now_us);
+  void Record(const std::string& key, uint32_t granted, uint32_t spare, int64_t until_us,
+              int64_t now_us);
   size_t size() const { return leases_.size(); }
 
  private:
   struct Lease {
     uint32_t tokens = 0;
     uint32_t spare = 0;
+    bool counted = false;  // `spare` is known.
+    bool in_flight = false;
     int64_t until_us = 0;
   };
+  // `key`'s entry, made room for if new.
+  Lease& Entry(const std::string& key, int64_t until_us, int64_t now_us);
+
   size_t max_keys_;
   absl::flat_hash_map<std::string, Lease> leases_;
 };
@@ -185,6 +197,9 @@ class GlobalRateLimitFilter : public http::StreamFilter {
   };
 
   void OnChecked();
+  // Gives Redis back `count` requests of a lease that did not fit under the limit, so the
+  // shared count is not left inflated (no reply awaited).
+  void Refund(const Check& check, uint32_t count);
   // Decides once every count is in: true if the request goes on.
   bool Decide();
   void ReplyLimited(const GlobalLimit& limit, int64_t until_us);

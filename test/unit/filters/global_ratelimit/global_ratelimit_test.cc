@@ -312,93 +312,144 @@ limits:
 
 TEST_F(GlobalRateLimitTest, ALeaseLetsTheNextRequestsOnWithoutARoundTrip) {
   auto config = Build(Leasing(160, 10));
+  // The key's count is unknown on this worker: the first request counts alone.
   Request first(dispatcher_, config, "/generatecert", "alice");
   EXPECT_EQ(first.Decode(), http::FilterStatus::kStop);
   ASSERT_EQ(store().calls.size(), 1u);
-  EXPECT_EQ(store().calls[0]->request.amount, 10u);  // 160 / 8, capped by max_lease.
-  store().Count(0, 10);
+  EXPECT_EQ(store().calls[0]->request.amount, 1);
+  store().Count(0, 1);
   EXPECT_EQ(first.callbacks.continue_calls, 1);
+  // Then a lease: 159 / 8, capped by max_lease. One at a time: meanwhile requests count alone.
+  Request leasing(dispatcher_, config, "/generatecert", "alice");
+  leasing.Decode();
+  Request meanwhile(dispatcher_, config, "/generatecert", "alice");
+  meanwhile.Decode();
+  ASSERT_EQ(store().calls.size(), 3u);
+  EXPECT_EQ(store().calls[1]->request.amount, 10);
+  EXPECT_EQ(store().calls[2]->request.amount, 1);
+  store().Count(1, 11);
+  store().Count(2, 12);
+  EXPECT_EQ(leasing.callbacks.continue_calls, 1);
+  EXPECT_EQ(meanwhile.callbacks.continue_calls, 1);
   for (int i = 0; i < 9; ++i) {
     Request leased(dispatcher_, config, "/generatecert", "alice");
     EXPECT_EQ(leased.Decode(), http::FilterStatus::kContinue) << i;
   }
-  EXPECT_EQ(store().calls.size(), 1u);
-  EXPECT_EQ(Stat("lease_hit"), 9u);
-  EXPECT_EQ(Stat("certs.allowed"), 10u);
-  // The lease is used up: the next request asks for another; other keys have their own.
-  Request next(dispatcher_, config, "/generatecert", "alice");
-  EXPECT_EQ(next.Decode(), http::FilterStatus::kStop);
-  Request bob(dispatcher_, config, "/generatecert", "bob");
-  EXPECT_EQ(bob.Decode(), http::FilterStatus::kStop);
   EXPECT_EQ(store().calls.size(), 3u);
-  // A lease lasts for its window only.
-  store().Count(1, 20);
+  EXPECT_EQ(Stat("lease_hit"), 9u);
+  EXPECT_EQ(Stat("certs.allowed"), 12u);
+  // Used up: the next request leases again. A lease lost with its request (a reset) does not
+  // keep the key from leasing.
+  {
+    Request reset(dispatcher_, config, "/generatecert", "alice");
+    reset.Decode();
+    EXPECT_EQ(store().calls[3]->request.amount, 10);
+  }
+  Request next(dispatcher_, config, "/generatecert", "alice");
+  next.Decode();
+  EXPECT_EQ(store().calls[4]->request.amount, 10);
+  // Other keys and the next window start from a count of their own.
+  Request bob(dispatcher_, config, "/generatecert", "bob");
+  bob.Decode();
+  EXPECT_EQ(store().calls[5]->request.amount, 1);
   time_.Advance(std::chrono::seconds(60));
   Request later(dispatcher_, config, "/generatecert", "alice");
-  EXPECT_EQ(later.Decode(), http::FilterStatus::kStop);
-  EXPECT_EQ(store().calls.size(), 4u);
+  later.Decode();
+  EXPECT_EQ(store().calls[6]->request.amount, 1);
 }
 
 TEST_F(GlobalRateLimitTest, LeasesShrinkNearTheLimitAndNeverLetMoreThroughThanIt) {
-  // One worker alone on a key: Redis's count is the sum of what it leased.
+  // One worker alone on a key: Redis's count is the sum of what it asked for and gave back.
   auto config = Build(Leasing(100, 1000));
-  uint64_t redis_count = 0;
+  auto redis_count = [&](size_t upto) {
+    int64_t count = 0;
+    for (size_t i = 0; i <= upto; ++i) count += store().calls[i]->request.amount;
+    return count;
+  };
   int allowed = 0;
   for (int i = 0; i < 150; ++i) {
     Request r(dispatcher_, config, "/generatecert", "alice");
     http::FilterStatus status = r.Decode();
     if (status == http::FilterStatus::kStop && r.callbacks.status() == 0) {
       size_t call = store().calls.size() - 1;
-      redis_count += store().calls[call]->request.amount;
-      store().Count(call, redis_count);
+      store().Count(call, redis_count(call));
     }
     if (status == http::FilterStatus::kContinue || r.callbacks.continue_calls == 1) ++allowed;
   }
   EXPECT_EQ(allowed, 100);
-  EXPECT_EQ(redis_count, 101u);  // The one request over the limit, then the over-limit cache.
+  // The one request over the limit counted, then the over-limit cache.
+  EXPECT_EQ(redis_count(store().calls.size() - 1), 101);
   EXPECT_LT(store().calls.size(), 40u);
-  EXPECT_EQ(store().calls.back()->request.amount, 1u);
+  EXPECT_EQ(store().calls.back()->request.amount, 1);
   EXPECT_EQ(Stat("certs.limited"), 50u);
 }
 
-TEST_F(GlobalRateLimitTest, ALeaseOthersFilledPartlyLetsOnlyWhatFitsUnderTheLimit) {
+TEST_F(GlobalRateLimitTest, ALeaseOthersFilledPartlyLetsOnlyWhatFitsAndGivesTheRestBack) {
   auto config = Build(Leasing(80, 10));
   Request first(dispatcher_, config, "/generatecert", "alice");
   first.Decode();
-  ASSERT_EQ(store().calls[0]->request.amount, 10u);
-  store().Count(0, 85);  // Other sidecars had counted 75: this request is the 76th.
-  EXPECT_EQ(first.callbacks.continue_calls, 1);
-  for (int i = 0; i < 4; ++i) {  // 77th to 80th.
+  store().Count(0, 1);
+  Request leasing(dispatcher_, config, "/generatecert", "alice");
+  leasing.Decode();
+  ASSERT_EQ(store().calls[1]->request.amount, 9);  // 79 / 8.
+  store().Count(1, 85);  // Other sidecars counted 75 meanwhile: this request is the 77th.
+  EXPECT_EQ(leasing.callbacks.continue_calls, 1);
+  // 3 more fit (78th to 80th); the other 5 go back to Redis.
+  ASSERT_EQ(store().calls.size(), 3u);
+  EXPECT_EQ(store().calls[2]->request.amount, -5);
+  EXPECT_EQ(store().calls[2]->request.key, store().calls[1]->request.key);
+  for (int i = 0; i < 3; ++i) {
     Request leased(dispatcher_, config, "/generatecert", "alice");
     EXPECT_EQ(leased.Decode(), http::FilterStatus::kContinue) << i;
   }
   Request over(dispatcher_, config, "/generatecert", "alice");
   EXPECT_EQ(over.Decode(), http::FilterStatus::kStop);
-  ASSERT_EQ(store().calls.size(), 2u);
-  EXPECT_EQ(store().calls[1]->request.amount, 1u);
-  store().Count(1, 86);
+  ASSERT_EQ(store().calls.size(), 4u);
+  EXPECT_EQ(store().calls[3]->request.amount, 1);
+  store().Count(3, 81);
   EXPECT_EQ(over.callbacks.status(), 429);
   EXPECT_EQ(Stat("certs.allowed"), 5u);
 }
 
 TEST_F(GlobalRateLimitTest, ASlidingWindowLeasesWhatTheEstimateLeaves) {
-  std::string yaml = Leasing(80, 40) + "  window: SLIDING\n";
-  auto config = Build(yaml);
+  auto config = Build(Leasing(80, 40) + "  window: SLIDING\n");
   time_.Advance(std::chrono::seconds(45));  // The previous window still weighs a quarter.
   Request first(dispatcher_, config, "/generatecert", "alice");
   first.Decode();
-  ASSERT_EQ(store().calls[0]->request.amount, 10u);
-  // 200 / 4 + (29 - 9): with this request the estimate is 70, so 10 more fit; 9 were leased.
-  store().Count(0, 29, 200);
+  store().Count(0, 11, 200);  // Estimate 200 / 4 + 11 = 61: 19 left.
   EXPECT_EQ(first.callbacks.continue_calls, 1);
-  int leased = 0;
-  for (int i = 0; i < 12; ++i) {
-    Request r(dispatcher_, config, "/generatecert", "alice");
-    if (r.Decode() == http::FilterStatus::kContinue) ++leased;
+  Request leasing(dispatcher_, config, "/generatecert", "alice");
+  leasing.Decode();
+  ASSERT_EQ(store().calls[1]->request.amount, 2);  // 19 / 8.
+  store().Count(1, 13, 200);
+  EXPECT_EQ(leasing.callbacks.continue_calls, 1);
+  Request leased(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(leased.Decode(), http::FilterStatus::kContinue);
+  EXPECT_EQ(store().calls.size(), 2u);
+}
+
+TEST_F(GlobalRateLimitTest, ALeasedRequestGoesOnAheadOfTheOverLimitCache) {
+  // Counts of one request may land over the limit while this worker still holds leased ones,
+  // which Redis counted under it: those still go on.
+  auto config = Build(Leasing(80, 10));
+  Request first(dispatcher_, config, "/generatecert", "alice");
+  first.Decode();
+  store().Count(0, 1);
+  Request leasing(dispatcher_, config, "/generatecert", "alice");
+  leasing.Decode();
+  Request single(dispatcher_, config, "/generatecert", "alice");
+  single.Decode();
+  store().Count(1, 10);  // 8 leased.
+  store().Count(2, 81);  // Others filled the rest: this one is over, and the key cached.
+  EXPECT_EQ(single.callbacks.status(), 429);
+  for (int i = 0; i < 8; ++i) {
+    Request leased(dispatcher_, config, "/generatecert", "alice");
+    EXPECT_EQ(leased.Decode(), http::FilterStatus::kContinue) << i;
   }
-  EXPECT_EQ(leased, 9);
-  // What the count left (80 - 79 = 1) sizes the next lease: one request.
-  EXPECT_EQ(store().calls.back()->request.amount, 1u);
+  Request cached(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(cached.Decode(), http::FilterStatus::kStop);
+  EXPECT_EQ(cached.callbacks.status(), 429);
+  EXPECT_EQ(Stat("over_limit_cache_hit"), 1u);
 }
 
 TEST_F(GlobalRateLimitTest, ConfigErrorsNameTheField) {
