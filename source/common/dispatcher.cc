@@ -30,6 +30,7 @@ TimeoutQueue& Dispatcher::FindTimeoutQueue(std::chrono::milliseconds duration) {
 }
 
 Dispatcher::~Dispatcher() {
+  FreeDeferred();
   recent_queues_ = {};
   timeout_queues_.clear();
   // Exit() has closed every handle, unless the loop never ran (a server that failed to start
@@ -41,10 +42,14 @@ Dispatcher::~Dispatcher() {
       },
       nullptr);
   uv_run(&loop_, UV_RUN_NOWAIT);
+  FreeDeferred();  // What the closes deferred; the loop is still open for their destructors.
   uv_loop_close(&loop_);
-  // Work deferred after Exit() (or by the closes above) never runs; its callbacks are freed,
-  // also any their destructors defer (objects handed to DeferredDelete are left, as their
-  // destructors may reach into what is gone).
+}
+
+void Dispatcher::FreeDeferred() {
+  // Work deferred after Exit() never runs; its callbacks are freed, also any their
+  // destructors defer (objects handed to DeferredDelete are left, as their destructors may
+  // reach into what is gone).
   while (!deferred_.empty()) {
     std::vector<DeferredCall> left;
     left.swap(deferred_);

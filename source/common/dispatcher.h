@@ -83,6 +83,8 @@ class Dispatcher {
   static void OnPrepare(uv_prepare_t* handle);
   void RunDeferred();
   static void RunOwnedCallback(void* callback);
+  // Frees the callbacks of deferred work that will never run.
+  void FreeDeferred();
   TimeoutQueue& FindTimeoutQueue(std::chrono::milliseconds duration);
 
   TimeSource& time_source_;

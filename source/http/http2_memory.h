@@ -8,7 +8,8 @@ namespace phoenix::http {
 // per stream and per header block (stream state, header buffers, outbound frames); with
 // hundreds of streams in flight glibc's per-thread cache (7 blocks per size) overflows and
 // most frees take malloc's slow path. This keeps freed blocks in per-thread lists by size
-// class (32 B to 4 KiB, at most 256 KiB per class); larger ones go to malloc.
+// class (32 B to 4 KiB, at most 256 KiB per class); larger ones go to malloc. Null (nghttp2's
+// own malloc) in AddressSanitizer builds.
 nghttp2_mem* Http2Memory();
 
 }  // namespace phoenix::http

@@ -288,11 +288,12 @@ http::FilterStatus GlobalRateLimitFilter::DecodeHeaders(http::RequestHeaders& re
     if (leasing) {
       check.request.amount = worker_->leases.StartCount(check.request.key, config_->max_lease(),
                                                         WindowEnd(check.position), now_us_);
+      check.lease_open = check.request.amount > 1;
     }
     check.call = worker_->store->Increment(check.request, check);
     if (check.call == nullptr) {
       check.reply.status = CounterReply::Status::kError;  // No connection: fail at once.
-      if (check.request.amount > 1) worker_->leases.FinishLease(check.request.key);
+      FinishLease(check);
     } else {
       ++outstanding_;
     }
@@ -310,10 +311,10 @@ bool GlobalRateLimitFilter::Decide() {
   const GlobalLimit* refusing = nullptr;
   int64_t refused_until_us = 0;
   bool failed = false;
-  for (const Check& check : checks_) {
+  for (Check& check : checks_) {
     if (check.leased) continue;
     uint32_t extra = static_cast<uint32_t>(check.request.amount - 1);  // Leased beyond this one.
-    if (extra > 0) worker_->leases.FinishLease(check.request.key);
+    FinishLease(check);
     if (!check.reply.ok()) {
       config_->stats().redis_error.Inc();
       failed = true;
@@ -383,13 +384,24 @@ void GlobalRateLimitFilter::ReplyLimited(const GlobalLimit& limit, int64_t until
   callbacks_->SendLocalReply(429, "too many requests\n", "RL", &headers);
 }
 
+void GlobalRateLimitFilter::FinishLease(Check& check) {
+  if (!check.lease_open) return;
+  check.lease_open = false;
+  worker_->leases.FinishLease(check.request.key);
+}
+
 void GlobalRateLimitFilter::OnDestroy() {
   for (Check& check : checks_) {
-    if (check.call == nullptr) continue;
-    check.call->Cancel();
-    check.call = nullptr;
-    // A lease still on its way is lost (Redis may count it): the next count may lease again.
-    if (check.request.amount > 1) worker_->leases.FinishLease(check.request.key);
+    if (check.call != nullptr) {
+      check.call->Cancel();
+      check.call = nullptr;
+      // A lease still on its way is lost (Redis may count it): the next count may lease again.
+    } else if (check.lease_open && check.reply.ok()) {
+      // Counted, but the request went away before every count was in: nothing of the lease
+      // was used, so it all goes back.
+      Refund(check, static_cast<uint32_t>(check.request.amount - 1));
+    }
+    FinishLease(check);
   }
   outstanding_ = 0;
 }

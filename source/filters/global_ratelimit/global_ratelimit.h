@@ -192,7 +192,8 @@ class GlobalRateLimitFilter : public http::StreamFilter {
     CounterRequest request;
     CounterCall* call = nullptr;
     CounterReply reply;
-    bool leased = false;  // Went on a token lease: no count to wait for.
+    bool leased = false;      // Went on a token lease: no count to wait for.
+    bool lease_open = false;  // Asked for a lease (amount > 1) not yet finished.
     void OnCounted(const CounterReply& answer) override;
   };
 
@@ -200,6 +201,8 @@ class GlobalRateLimitFilter : public http::StreamFilter {
   // Gives Redis back `count` requests of a lease that did not fit under the limit, so the
   // shared count is not left inflated (no reply awaited).
   void Refund(const Check& check, uint32_t count);
+  // Frees the key's lease slot once for `check`'s lease, if it asked for one.
+  void FinishLease(Check& check);
   // Decides once every count is in: true if the request goes on.
   bool Decide();
   void ReplyLimited(const GlobalLimit& limit, int64_t until_us);

@@ -24,10 +24,14 @@ constexpr std::chrono::milliseconds kConnectTimeout{1000};
 
 // The count of one request or lease, atomic in Redis: INCRBY the window's key (its TTL set
 // when it is made) and, for a sliding window, read the previous window's. ARGV: the TTL, the
-// amount (negative: a refund, of a key that must still exist). Returns {current, previous}.
+// amount (negative: a refund, never taking the count below 0). Returns {current, previous}.
 constexpr std::string_view kIncrementScript =
     "local n = tonumber(ARGV[2])\n"
-    "if n < 0 and redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end\n"
+    "if n < 0 then\n"
+    "  local have = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "  if have <= 0 then return {0, 0} end\n"
+    "  if -n > have then n = -have end\n"
+    "end\n"
     "local c = redis.call('INCRBY', KEYS[1], n)\n"
     "if c == n then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
     "local p = 0\n"

@@ -452,6 +452,61 @@ TEST_F(GlobalRateLimitTest, ALeasedRequestGoesOnAheadOfTheOverLimitCache) {
   EXPECT_EQ(Stat("over_limit_cache_hit"), 1u);
 }
 
+TEST_F(GlobalRateLimitTest, ALeaseWhoseRequestGoesAwayIsGivenBackAndFreesItsSlot) {
+  auto config = Build(R"(
+stat_prefix: grl
+redis: {addresses: ["127.0.0.1:6379"]}
+max_lease: 10
+limits:
+- {name: all, requests_per_unit: 800, unit: MINUTE}
+- {name: per_path, key: {path: true}, requests_per_unit: 800, unit: MINUTE}
+)");
+  Request first(dispatcher_, config, "/a");
+  first.Decode();
+  store().Count(0, 1);
+  store().Count(1, 1);
+  EXPECT_EQ(first.callbacks.continue_calls, 1);
+  {
+    // Both limits lease; one answers, then the request is reset before the other does.
+    Request reset(dispatcher_, config, "/a");
+    reset.Decode();
+    ASSERT_EQ(store().calls.size(), 4u);
+    EXPECT_EQ(store().calls[2]->request.amount, 10);
+    EXPECT_EQ(store().calls[3]->request.amount, 10);
+    store().Count(2, 11);
+  }
+  // The answered lease goes back whole (nothing of it was used); the other was cancelled.
+  ASSERT_EQ(store().calls.size(), 5u);
+  EXPECT_EQ(store().calls[4]->request.amount, -9);
+  EXPECT_EQ(store().calls[4]->request.key, store().calls[2]->request.key);
+  EXPECT_TRUE(store().calls[3]->cancelled);
+  // Neither key is stuck with a lease on its way: the next request leases both again.
+  Request next(dispatcher_, config, "/a");
+  next.Decode();
+  ASSERT_EQ(store().calls.size(), 7u);
+  EXPECT_EQ(store().calls[5]->request.amount, 10);
+  EXPECT_EQ(store().calls[6]->request.amount, 10);
+}
+
+TEST_F(GlobalRateLimitTest, ALeaseLostToRedisFreesItsSlot) {
+  auto config = Build(Leasing(160, 10));
+  Request first(dispatcher_, config, "/generatecert", "alice");
+  first.Decode();
+  store().Count(0, 1);
+  Request failed(dispatcher_, config, "/generatecert", "alice");
+  failed.Decode();
+  ASSERT_EQ(store().calls[1]->request.amount, 10);
+  store().Answer(1, {CounterReply::Status::kTimeout, 0, 0});
+  EXPECT_EQ(failed.callbacks.continue_calls, 1);  // FAIL_OPEN.
+  store().available = false;
+  Request no_connection(dispatcher_, config, "/generatecert", "alice");
+  EXPECT_EQ(no_connection.Decode(), http::FilterStatus::kContinue);
+  store().available = true;
+  Request next(dispatcher_, config, "/generatecert", "alice");
+  next.Decode();
+  EXPECT_EQ(store().calls.back()->request.amount, 10);
+}
+
 TEST_F(GlobalRateLimitTest, ConfigErrorsNameTheField) {
   std::string errors = Errors(R"(
 limits:
