@@ -110,8 +110,16 @@ void* Reallocate(void* ptr, size_t size, void* user) {
 
 }  // namespace
 
-nghttp2_mem* Http2Memory() {
 #if defined(__SANITIZE_ADDRESS__)
+#define PHX_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PHX_ADDRESS_SANITIZER 1
+#endif
+#endif
+
+nghttp2_mem* Http2Memory() {
+#if defined(PHX_ADDRESS_SANITIZER)
   return nullptr;  // nghttp2's own malloc: AddressSanitizer sees its use-after-frees.
 #else
   static nghttp2_mem memory{nullptr, &Allocate, &Free, &AllocateZeroed, &Reallocate};
