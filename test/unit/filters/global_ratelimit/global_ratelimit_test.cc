@@ -91,6 +91,17 @@ class GlobalRateLimitTest : public ::testing::Test {
     GlobalRateLimitFilter filter;
   };
 
+  // Alice's first count on this worker (of 1, as every key's first), answered with `count`:
+  // her key may lease after it.
+  void CountAliceFirst(std::shared_ptr<GlobalRateLimitConfig> config, uint64_t count = 1,
+                       uint64_t previous = 0) {
+    Request first(dispatcher_, std::move(config), "/generatecert", "alice");
+    first.Decode();
+    ASSERT_EQ(store().calls.back()->request.amount, 1);
+    store().Count(store().calls.size() - 1, count, previous);
+    ASSERT_EQ(first.callbacks.continue_calls, 1);
+  }
+
   uint64_t Stat(const std::string& name) {
     return stats_.counter("http.ingress.global_ratelimit.grl." + name).Value();
   }
@@ -386,9 +397,7 @@ TEST_F(GlobalRateLimitTest, LeasesShrinkNearTheLimitAndNeverLetMoreThroughThanIt
 
 TEST_F(GlobalRateLimitTest, ALeaseOthersFilledPartlyLetsOnlyWhatFitsAndGivesTheRestBack) {
   auto config = Build(Leasing(80, 10));
-  Request first(dispatcher_, config, "/generatecert", "alice");
-  first.Decode();
-  store().Count(0, 1);
+  CountAliceFirst(config);
   Request leasing(dispatcher_, config, "/generatecert", "alice");
   leasing.Decode();
   ASSERT_EQ(store().calls[1]->request.amount, 9);  // 79 / 8.
@@ -414,10 +423,7 @@ TEST_F(GlobalRateLimitTest, ALeaseOthersFilledPartlyLetsOnlyWhatFitsAndGivesTheR
 TEST_F(GlobalRateLimitTest, ASlidingWindowLeasesWhatTheEstimateLeaves) {
   auto config = Build(Leasing(80, 40) + "  window: SLIDING\n");
   time_.Advance(std::chrono::seconds(45));  // The previous window still weighs a quarter.
-  Request first(dispatcher_, config, "/generatecert", "alice");
-  first.Decode();
-  store().Count(0, 11, 200);  // Estimate 200 / 4 + 11 = 61: 19 left.
-  EXPECT_EQ(first.callbacks.continue_calls, 1);
+  CountAliceFirst(config, 11, 200);         // Estimate 200 / 4 + 11 = 61: 19 left.
   Request leasing(dispatcher_, config, "/generatecert", "alice");
   leasing.Decode();
   ASSERT_EQ(store().calls[1]->request.amount, 2);  // 19 / 8.
@@ -432,9 +438,7 @@ TEST_F(GlobalRateLimitTest, ALeasedRequestGoesOnAheadOfTheOverLimitCache) {
   // Counts of one request may land over the limit while this worker still holds leased ones,
   // which Redis counted under it: those still go on.
   auto config = Build(Leasing(80, 10));
-  Request first(dispatcher_, config, "/generatecert", "alice");
-  first.Decode();
-  store().Count(0, 1);
+  CountAliceFirst(config);
   Request leasing(dispatcher_, config, "/generatecert", "alice");
   leasing.Decode();
   Request single(dispatcher_, config, "/generatecert", "alice");
@@ -490,9 +494,7 @@ limits:
 
 TEST_F(GlobalRateLimitTest, ALeaseLostToRedisFreesItsSlot) {
   auto config = Build(Leasing(160, 10));
-  Request first(dispatcher_, config, "/generatecert", "alice");
-  first.Decode();
-  store().Count(0, 1);
+  CountAliceFirst(config);
   Request failed(dispatcher_, config, "/generatecert", "alice");
   failed.Decode();
   ASSERT_EQ(store().calls[1]->request.amount, 10);
