@@ -140,6 +140,10 @@ void AppendFields(const HeaderMap& headers, std::vector<nghttp2_nv>& out) {
                             WellKnownHeader::kUpgrade, WellKnownHeader::kTe}) {
     filter = filter || headers.Get(h) != nullptr;
   }
+  // A value unique to one message (the request id) goes out never indexed: in the HPACK
+  // dynamic table it would only evict the fields that do repeat, and every entry of one
+  // name lengthens the encoder's search for that name (nghttp2 hashes names only).
+  const std::string_view* unique = headers.Get(WellKnownHeader::kXRequestId);
   for (const auto& [name, value] : headers) {
     if (filter) {
       WellKnownHeader known = ClassifyHeader(name);
@@ -148,6 +152,7 @@ void AppendFields(const HeaderMap& headers, std::vector<nghttp2_nv>& out) {
       if (IsHopByHop(known) && !te_trailers) continue;
     }
     out.push_back(Field(name, value));
+    if (&value == unique) out.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
 }
 

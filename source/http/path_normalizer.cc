@@ -92,16 +92,29 @@ bool RemoveDotSegments(std::string& path) {
   return true;
 }
 
-// False when normalizing `path` cannot change it: no escape, no backslash, no dot (so no dot
-// segment) and, when slashes are merged, no empty segment. Most request paths are like that.
-bool MayChange(std::string_view path, bool merge_slashes) {
-  char previous = 0;
-  for (char c : path) {
-    if (c == '%' || c == '\\' || c == '.') return true;
-    if (merge_slashes && c == '/' && previous == '/') return true;
-    previous = c;
+// Whether `path` has a segment that starts "." or ".." and ends there or at a ';' (what
+// RemoveDotSegments removes or refuses). Dots elsewhere ("/pkg.Service/Method") are not.
+bool HasDotSegment(std::string_view path) {
+  for (size_t i = path.find("/."); i != std::string_view::npos; i = path.find("/.", i + 1)) {
+    size_t end = i + 2;
+    if (end < path.size() && path[end] == '.') ++end;
+    if (end == path.size() || path[end] == '/' || path[end] == ';') return true;
   }
   return false;
+}
+
+// False when normalizing `path` cannot change it: no escape, no backslash, no dot segment
+// and, when slashes are merged, no empty segment. Most request paths are like that.
+bool MayChange(std::string_view path, bool merge_slashes) {
+  char previous = 0;
+  bool dot = false;
+  for (char c : path) {
+    if (c == '%' || c == '\\') return true;
+    if (merge_slashes && c == '/' && previous == '/') return true;
+    dot = dot || c == '.';
+    previous = c;
+  }
+  return dot && HasDotSegment(path);
 }
 
 }  // namespace

@@ -78,7 +78,9 @@ declare -A ADMIN=([phoenix]=$((BASE + 4)))
 # PID: server pid per name; DOWN[name]=1: failed to start or its h2c check.
 declare -A PID=() DOWN=()
 # RPS req/s, MEAN and P99 latency (ms), CPU (proxy us per request), USE (proxy CPU %).
+# LOAD and LUSE: the load CPU's (h2load + upstream) busy us per request and busy %.
 declare -A RPS MEAN P99 CPU USE UP ERRS RPS_ALL MEAN_ALL P99_ALL CPU_ALL USE_ALL UP_ALL
+declare -A LOAD LUSE LOAD_ALL LUSE_ALL
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -182,20 +184,21 @@ p99_ms() {
 # bench_target NAME ROUND: one h2load run; figures are appended to NAME's per-round lists.
 bench_target() {
   local name=$1 round=$2 url="http://127.0.0.1:${PORT[$1]}$URL_PATH" out="$T/h2load_$1_$2.txt"
-  local pid=${PID[$1]} hz t0 ticks up0 up_ticks n failed ok data logargs=()
+  local pid=${PID[$1]} hz t0 ticks up0 up_ticks load0 load_ticks n failed ok data logargs=()
   hz=$(getconf CLK_TCK)
   if [ "$WITH_P99" = 1 ]; then logargs=(--log-file "$T/h2load_$1_$2.log"); fi
   log "$name (round $round/$ROUNDS): $LOAD_NAME, ${DURATION}s with $CONNS connections x $STREAMS streams"
   if [ "$round" = 1 ]; then
     "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D 2 "${LOAD_ARGS[@]}" "$url" >/dev/null 2>&1 || true
   fi
-  t0=$(cpu_ticks "$pid") up0=$(cpu_ticks "${PID[upstream]}")
+  t0=$(cpu_ticks "$pid") up0=$(cpu_ticks "${PID[upstream]}") load0=$(cpu_busy_ticks "$LOAD_CPU")
   if ! "${PIN_WRK[@]}" h2load -c"$CONNS" -m"$STREAMS" -D "$DURATION" "${LOAD_ARGS[@]}" \
       "${logargs[@]}" "$url" >"$out" 2>&1 || [ -z "$(h2load_field "$out" requests)" ]; then
     echo "bench: h2load failed against $name:" >&2; tail -n20 "$out" >&2
     echo "bench: $name log tail:" >&2; tail -n20 "$T/$name".{log,err} 2>/dev/null >&2 || true
     FAILED=1; return
   fi
+  load_ticks=$(($(cpu_busy_ticks "$LOAD_CPU") - load0))
   ticks=$(($(cpu_ticks "$pid") - t0)) up_ticks=$(($(cpu_ticks "${PID[upstream]}") - up0))
   n=$(h2load_field "$out" requests) failed=$(h2load_field "$out" failed)
   RPS_ALL[$name]+="$(awk -v r="$(h2load_field "$out" rps)" 'BEGIN {printf "%.0f", r}') "
@@ -210,6 +213,13 @@ bench_target() {
   UP_ALL[$name]+="$(awk -v t="$up_ticks" -v hz="$hz" -v n="$n" \
     'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}') "
   USE_ALL[$name]+="$(awk -v t="$ticks" -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", t / hz / d * 100}') "
+  # The load CPU (h2load, the upstream and the kernel work they cause there): when it is
+  # saturated, it bounds req/s whatever the proxy.
+  if [ -n "$LOAD_CPU" ]; then
+    LOAD_ALL[$name]+="$(awk -v t="$load_ticks" -v hz="$hz" -v n="$n" \
+      'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}') "
+    LUSE_ALL[$name]+="$(awk -v t="$load_ticks" -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", t / hz / d * 100}') "
+  fi
   ERRS[$name]=$(( ${ERRS[$name]:-0} + failed ))
   if [ "$failed" != 0 ]; then
     echo "bench: $name: $failed failed requests; h2load output:" >&2; cat "$out" >&2
@@ -234,12 +244,14 @@ report() {
   echo
   echo "Pinning: $PINNING"
   echo "$LOAD_NAME, h2load -c$CONNS -m$STREAMS -D $DURATION (median of $ROUNDS rounds):"
-  printf '%-10s %10s %9s %9s %12s %12s %15s %8s\n' proxy rps "mean ms" "p99 ms" "CPU us/req" \
-    "proxy CPU %" "upstream us/req" errors
+  printf '%-10s %10s %9s %9s %12s %12s %15s %13s %10s %8s\n' proxy rps "mean ms" "p99 ms" \
+    "CPU us/req" "proxy CPU %" "upstream us/req" "load us/req" "load CPU%" errors
   for t in "${PROXIES[@]}"; do
-    printf '%-10s %10s %9s %9s %12s %12s %15s %8s\n' "$t" "${RPS[$t]:--}" "${MEAN[$t]:--}" \
-      "${P99[$t]:-n/a}" "${CPU[$t]:--}" "${USE[$t]:--}" "${UP[$t]:--}" "${ERRS[$t]:--}"
+    printf '%-10s %10s %9s %9s %12s %12s %15s %13s %10s %8s\n' "$t" "${RPS[$t]:--}" "${MEAN[$t]:--}" \
+      "${P99[$t]:-n/a}" "${CPU[$t]:--}" "${USE[$t]:--}" "${UP[$t]:--}" "${LOAD[$t]:--}" \
+      "${LUSE[$t]:--}" "${ERRS[$t]:--}"
   done
+  echo "(load: the CPU that h2load and the upstream share, busy us per request and busy %)"
   if [ "$WITH_P99" != 1 ]; then
     echo "(p99: h2load reports only min/max/mean/sd of request time; --p99 computes it from a per-request log)"
   fi
@@ -329,6 +341,8 @@ main() {
     CPU[$t]=$(median <<<"${CPU_ALL[$t]}")
     USE[$t]=$(median <<<"${USE_ALL[$t]}")
     UP[$t]=$(median <<<"${UP_ALL[$t]}")
+    if [ -n "${LOAD_ALL[$t]:-}" ]; then LOAD[$t]=$(median <<<"${LOAD_ALL[$t]}"); fi
+    if [ -n "${LUSE_ALL[$t]:-}" ]; then LUSE[$t]=$(median <<<"${LUSE_ALL[$t]}"); fi
     if [ -n "${P99_ALL[$t]:-}" ]; then P99[$t]=$(median <<<"${P99_ALL[$t]}"); fi
   done
   report

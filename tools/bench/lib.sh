@@ -246,10 +246,10 @@ setup_pinning() {
   local cpus
   read -r -a cpus <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
   if [ ${#cpus[@]} -lt 2 ]; then
-    PIN_PROXY=() PIN_LOAD=() PIN_WRK=() PINNING="none (only 1 CPU)"
+    PIN_PROXY=() PIN_LOAD=() PIN_WRK=() LOAD_CPU="" PINNING="none (only 1 CPU)"
     return
   fi
-  PIN_PROXY=(taskset -c "${cpus[0]}") PIN_LOAD=(taskset -c "${cpus[1]}")
+  PIN_PROXY=(taskset -c "${cpus[0]}") PIN_LOAD=(taskset -c "${cpus[1]}") LOAD_CPU=${cpus[1]}
   PIN_WRK=(taskset -c "${cpus[2]:-${cpus[1]}}")
   PINNING="proxies: CPU ${cpus[0]}; upstream: CPU ${cpus[1]}; wrk+idle helper: CPU ${cpus[2]:-${cpus[1]}}"
 }
@@ -306,6 +306,13 @@ cpu_ticks() {
       sed 's/.*) //' | awk '{s += $12 + $13} END {print s + 0}')))
   done
   echo "$total"
+}
+
+# cpu_busy_ticks CPU: clock ticks CPU spent busy since boot (user, nice, system, irq and
+# softirq from /proc/stat; not idle, iowait or steal), or 0 when CPU is empty.
+cpu_busy_ticks() {
+  if [ -z "$1" ]; then echo 0; return; fi
+  awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 
 # to_ms VALUE: wrk latency like 153.00us / 1.20ms / 2.01s -> milliseconds.

@@ -46,7 +46,7 @@ declare -A ADMIN=([phoenix]=$((BASE + 4)) [phoenix-policy]=$((BASE + 8)))
 UP_PORT=${PORT[direct]}
 # PID: server pid per name; DOWN[name]=1: failed to start or to enforce its policy.
 declare -A PID=() DOWN=()
-declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB RPS_ALL P50_ALL P99_ALL CPU CPU_ALL
+declare -A RPS P50 P99 ERRS RSS0 RSS1 KIB RPS_ALL P50_ALL P99_ALL CPU CPU_ALL LOAD LOAD_ALL LUSE LUSE_ALL
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -132,14 +132,25 @@ bench_target() {
   fi
   log "$name (round $round/$ROUNDS): ${DURATION}s with $CONNS connections"
   if [ "$round" = 1 ]; then "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null; fi
-  local ticks0=0 ticks1=0 pid=${PID[$name]:-}
+  local ticks0=0 ticks1=0 pid=${PID[$name]:-} load0 load1 hz
+  hz=$(getconf CLK_TCK)
   if [ -n "$pid" ]; then ticks0=$(cpu_ticks "$pid"); fi
+  load0=$(cpu_busy_ticks "$LOAD_CPU")
   "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+  load1=$(cpu_busy_ticks "$LOAD_CPU")
   if [ -n "$pid" ]; then ticks1=$(cpu_ticks "$pid"); fi
+  # The load CPU's busy time per request (wrk, the upstream and the kernel work they
+  # cause there): when that CPU is saturated it is what bounds req/s, for every target.
+  if [ -n "$LOAD_CPU" ]; then
+    LOAD_ALL[$name]+="$(awk -v t=$((load1 - load0)) -v hz="$hz" \
+      '/ requests in / {if ($1 > 0) printf "%.1f", t / hz * 1e6 / $1}' "$out") "
+    LUSE_ALL[$name]+="$(awk -v t=$((load1 - load0)) -v hz="$hz" -v d="$DURATION" \
+      'BEGIN {printf "%.0f", t / hz / d * 100}') "
+  fi
   # The proxy's CPU time per request (user + system, µs): what throughput costs it, also
   # when the load side, not the proxy, is what limits req/s on a small machine.
   if [ -n "$pid" ] && [ "$name" != direct ]; then
-    CPU_ALL[$name]+="$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" \
+    CPU_ALL[$name]+="$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" \
       '/ requests in / {if ($1 > 0) printf "%.1f", t / hz * 1e6 / $1}' "$out") "
   fi
   RPS_ALL[$name]+="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out") "
@@ -171,11 +182,13 @@ report() {
   local t
   echo
   echo "Pinning: $PINNING"
-  printf '%-15s %10s %9s %9s %8s %12s\n' target rps "p50 ms" "p99 ms" errors "CPU us/req"
+  printf '%-15s %10s %9s %9s %8s %12s %14s %10s\n' target rps "p50 ms" "p99 ms" errors "CPU us/req" \
+    "load us/req" "load CPU%"
   for t in "${TARGETS[@]}"; do
-    printf '%-15s %10s %9s %9s %8s %12s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" \
-      "${ERRS[$t]:--}" "${CPU[$t]:--}"
+    printf '%-15s %10s %9s %9s %8s %12s %14s %10s\n' "$t" "${RPS[$t]:--}" "${P50[$t]:--}" "${P99[$t]:--}" \
+      "${ERRS[$t]:--}" "${CPU[$t]:--}" "${LOAD[$t]:--}" "${LUSE[$t]:--}"
   done
+  echo "(CPU us/req: the proxy's; load us/req and load CPU%: the CPU of wrk and the upstream)"
   echo
   printf '%-10s %12s %12s %14s\n' proxy "RSS0 KiB" "RSS1 KiB" "KiB/idle conn"
   for t in "${PROXIES[@]}"; do
@@ -283,6 +296,8 @@ main() {
     P50[$t]=$(median <<<"${P50_ALL[$t]}")
     P99[$t]=$(median <<<"${P99_ALL[$t]}")
     if [ -n "${CPU_ALL[$t]:-}" ]; then CPU[$t]=$(median <<<"${CPU_ALL[$t]}"); fi
+    if [ -n "${LOAD_ALL[$t]:-}" ]; then LOAD[$t]=$(median <<<"${LOAD_ALL[$t]}"); fi
+    if [ -n "${LUSE_ALL[$t]:-}" ]; then LUSE[$t]=$(median <<<"${LUSE_ALL[$t]}"); fi
   done
   # Idle-connection RSS: the plain proxies only (the policy does not change it).
   for t in "${PROXIES[@]}"; do

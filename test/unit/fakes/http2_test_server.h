@@ -24,7 +24,8 @@ class Http2TestServer {
   using Fields = std::vector<std::pair<std::string, std::string>>;
 
   struct Request {
-    Fields headers;  // Pseudo-headers included, in the order received.
+    Fields headers;                          // Pseudo-headers included, in the order received.
+    std::vector<std::string> never_indexed;  // Names of the fields sent never indexed.
     std::string body;
     Fields trailers;
     bool ended = false;  // The client ended its half (END_STREAM).
@@ -216,13 +217,14 @@ class Http2TestServer {
     return 0;
   }
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
+                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t flags,
                       void* user_data) {
     Http2TestServer& self = Self(user_data);
     Request& request = self.requests[frame->hd.stream_id];
     auto& list = self.in_trailers_ ? request.trailers : request.headers;
     list.emplace_back(std::string(reinterpret_cast<const char*>(name), name_length),
                       std::string(reinterpret_cast<const char*>(value), value_length));
+    if ((flags & NGHTTP2_NV_FLAG_NO_INDEX) != 0) request.never_indexed.push_back(list.back().first);
     return 0;
   }
   static int OnData(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data,

@@ -168,6 +168,21 @@ TEST_F(Http2ClientCodecTest, RequestHeadBecomesPseudoHeadersAndFields) {
   EXPECT_EQ(r.body, "");
 }
 
+// A request id is unique to its request: in the HPACK table it would only push out the
+// fields that repeat, so it goes out never indexed; the rest may be indexed.
+TEST_F(Http2ClientCodecTest, RequestIdIsSentNeverIndexed) {
+  RequestHeaders request = Get();
+  request.headers.AddStored("x-request-id", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                            WellKnownHeader::kXRequestId);
+  request.headers.Add("x-thing", "v");
+  Start(request);
+  Exchange();
+  ASSERT_EQ(server_->stream_ids.size(), 1u);
+  const Http2TestServer::Request& r = ServerRequest(0);
+  EXPECT_EQ(r.Header("x-request-id"), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+  EXPECT_EQ(r.never_indexed, std::vector<std::string>{"x-request-id"});
+}
+
 TEST_F(Http2ClientCodecTest, SchemeIsTheOneTheCodecWasMadeWith) {
   MakeCodec("https");
   Start(Get());

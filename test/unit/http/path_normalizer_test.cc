@@ -50,6 +50,12 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"FragmentDropped", "/crash#frag", "/crash"},
         Case{"EncodedSpaceKept", "/a%20b", "/a%20b"}, Case{"EscapeUppercased", "/a%3cb", "/a%3Cb"},
         Case{"SemicolonKept", "/a;x/b", "/a;x/b"}, Case{"Asterisk", "*", "*"},
+        // Dots inside a segment are not dot segments (gRPC's "/package.Service/Method").
+        Case{"DotsInSegmentsKept", "/pkg.Svc/Get.v1", "/pkg.Svc/Get.v1"},
+        Case{"DotPrefixedNamesKept", "/.well-known/a..b/...", "/.well-known/a..b/..."},
+        Case{"DotDotBeforeDotted", "/a/../pkg.Svc/M", "/pkg.Svc/M"},
+        Case{"DotAfterDotted", "/pkg.Svc/./M", "/pkg.Svc/M"},
+        Case{"DottedThenDoubleSlash", "/pkg.Svc//M", "/pkg.Svc/M"},
         // Rejected:
         Case{"RejectsEncodedSlash", "/a%2Fcrash", nullptr},
         Case{"RejectsLowercaseEncodedSlash", "/a%2fcrash", nullptr},
@@ -59,6 +65,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"RejectsTruncatedEscape", "/%6", nullptr}, Case{"RejectsBarePercent", "/%", nullptr},
         Case{"RejectsDotDotWithParams", "/a/..;/crash", nullptr},
         Case{"RejectsDotWithParams", "/.;/crash", nullptr},
+        Case{"RejectsDotDotWithParamsAfterDotted", "/pkg.Svc/..;x/crash", nullptr},
         Case{"RejectsNoLeadingSlash", "crash", nullptr}, Case{"RejectsEmpty", "", nullptr}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
