@@ -5,7 +5,10 @@
 
 namespace phoenix::http {
 
-Http2Session::~Http2Session() { nghttp2_session_del(session_); }
+Http2Session::~Http2Session() {
+  if (send_scheduled_) connection_.WriteSoon(nullptr);
+  nghttp2_session_del(session_);
+}
 
 ssize_t Http2Session::Receive(const char* data, size_t length) {
   receiving_ = true;
@@ -30,6 +33,17 @@ void Http2Session::Send() {
   }
   sending_ = false;
   AfterSend();
+}
+
+void Http2Session::ScheduleSend() {
+  if (send_scheduled_ || receiving_) return;  // Receive()'s caller sends when it is done.
+  send_scheduled_ = true;
+  connection_.WriteSoon(this);
+}
+
+void Http2Session::WriteDeferred() {
+  send_scheduled_ = false;
+  Send();
 }
 
 void Http2Session::BlockSending(bool blocked) {

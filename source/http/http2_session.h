@@ -17,9 +17,11 @@ namespace phoenix::http {
 // What both HTTP/2 codecs share: one nghttp2 session over a network::Connection, fed by
 // Receive() and drained into the connection by Send() (which stops while the connection's
 // write buffer is over its watermark, so frames a peer does not read stay in nghttp2's
-// bounded queues). Automatic WINDOW_UPDATE is off: each stream acknowledges its peer's DATA
-// as its reader takes it (Http2Stream), the connection's window at once.
-class Http2Session {
+// bounded queues). Stream events only schedule a Send() for the end of the loop iteration
+// (ScheduleSend): one pass serializes what all of them queued. Automatic WINDOW_UPDATE is
+// off: each stream acknowledges its peer's DATA as its reader takes it (Http2Stream), the
+// connection's window at once.
+class Http2Session : private network::DeferredWriter {
  public:
   friend class Http2Stream;
 
@@ -37,6 +39,8 @@ class Http2Session {
   // Moves nghttp2's queued frames into the connection, unless inside Receive() (which sends
   // when it is done), or while the connection is above its watermark.
   void Send();
+  // Send() just before the connection flushes: once for all of this iteration's events.
+  void ScheduleSend();
   void BlockSending(bool blocked);
   // mem_send failed: the session is unusable.
   virtual void OnSendError(const char* details) = 0;
@@ -47,7 +51,11 @@ class Http2Session {
   nghttp2_session* session_ = nullptr;
 
  private:
+  // network::DeferredWriter
+  void WriteDeferred() override;
+
   bool receiving_ = false;
+  bool send_scheduled_ = false;
   bool sending_ = false;
   bool send_blocked_ = false;
 };
@@ -77,8 +85,8 @@ class Http2Stream : public Stream {
   // what the peer's window allows.
   void QueueData(std::string_view data, bool end);
   void QueueTrailers(const HeaderMap& trailers);
-  // Sends what the session has queued.
-  void Send() { owner_.Send(); }
+  // Sends what the session has queued, at the end of the loop iteration.
+  void Send() { owner_.ScheduleSend(); }
   nghttp2_session* session() const { return owner_.session_; }
   // Whether the user (its callbacks) still hears about this stream.
   StreamCallbacks* callbacks() const { return callbacks_; }

@@ -47,6 +47,17 @@ class ConnectionCallbacks {
   virtual void OnBelowWriteBufferLowWatermark() {}
 };
 
+// Writes into a connection once per loop iteration, just before the connection flushes,
+// instead of on every event that has something to say: an HTTP/2 session serializes the
+// frames of all its streams' events of one iteration in one pass.
+class DeferredWriter {
+ public:
+  virtual void WriteDeferred() = 0;
+
+ protected:
+  ~DeferredWriter() = default;
+};
+
 // A byte stream to a peer. The seam where a transport (raw TCP today, TLS next) plugs in:
 // the HTTP layers only see this interface.
 class Connection {
@@ -57,6 +68,13 @@ class Connection {
   // Writes the slices in order; copies whatever the socket does not take at once.
   virtual void Write(const std::string_view* slices, size_t count) = 0;
   void Write(std::string_view data) { Write(&data, 1); }
+  // Has `writer` write before this connection next flushes (its pending writes go out at the
+  // end of the loop iteration, and before a CloseAfterFlush), once. One writer at a time;
+  // nullptr cancels (a writer that dies first must). Without a loop to defer to (a test's
+  // connection) the writer writes at once.
+  virtual void WriteSoon(DeferredWriter* writer) {
+    if (writer != nullptr) writer->WriteDeferred();
+  }
   // Stops or resumes reading from the peer (back-pressure).
   virtual void ReadDisable(bool disable) = 0;
   // Closes after the pending writes are flushed. No callback fires after this.

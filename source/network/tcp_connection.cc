@@ -238,7 +238,19 @@ void TcpConnection::WriteToSocket(const std::string_view* slices, size_t count) 
   CheckWatermarks();
 }
 
+void TcpConnection::WriteSoon(DeferredWriter* writer) {
+  deferred_writer_ = writer;
+  if (writer != nullptr) ScheduleFlush();
+}
+
+void TcpConnection::RunDeferredWriter() {
+  DeferredWriter* writer = deferred_writer_;
+  deferred_writer_ = nullptr;
+  if (writer != nullptr && handle_ != nullptr) writer->WriteDeferred();
+}
+
 void TcpConnection::FlushPending() {
+  RunDeferredWriter();
   if (handle_ != nullptr) transport_socket_->Flush();  // Still scheduled: adds to out_ only.
   flush_scheduled_ = false;
   if (out_.empty() || handle_ == nullptr) return;
@@ -343,6 +355,8 @@ void TcpConnection::ReadDisable(bool disable) {
 }
 
 void TcpConnection::CloseAfterFlush() {
+  if (handle_ == nullptr) return;
+  RunDeferredWriter();
   if (handle_ == nullptr) return;
   transport_socket_->Flush();  // What was written goes before the last words.
   transport_socket_->OnCleanClose();

@@ -39,6 +39,7 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
 
   void SetCallbacks(ConnectionCallbacks* callbacks) override { callbacks_ = callbacks; }
   void Write(const std::string_view* slices, size_t count) override;
+  void WriteSoon(DeferredWriter* writer) override;
   void ReadDisable(bool disable) override;
   void CloseAfterFlush() override;
   void Close() override;
@@ -69,6 +70,8 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   void ScheduleFlush();
   void WriteNow(const std::string_view* slices, size_t count);
   void FlushPending();
+  // Lets the deferred writer, if any, write (into out_ while a flush is scheduled).
+  void RunDeferredWriter();
   void OnRead(ssize_t nread, const char* data);
   void OnWriteDone(int status);
   void OnConnect(int status);
@@ -90,6 +93,7 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   bool close_after_flush_ = false;
   bool connecting_ = false;
   bool flush_scheduled_ = false;
+  DeferredWriter* deferred_writer_ = nullptr;
   uint64_t bytes_written_ = 0;
   std::string out_;  // Written this iteration, not yet handed to the socket.
 };

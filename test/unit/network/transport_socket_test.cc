@@ -268,5 +268,74 @@ TEST_F(TcpConnectionTransportTest, ConnectTimeoutCoversTheHandshake) {
   EXPECT_EQ(server_.data, "hello");
 }
 
+// Counts its turns and writes what it was given.
+class CountingWriter : public DeferredWriter {
+ public:
+  explicit CountingWriter(Connection& connection) : connection_(connection) {}
+  void WriteDeferred() override {
+    ++calls;
+    if (!next.empty()) connection_.Write(next);
+    next.clear();
+  }
+  int calls = 0;
+  std::string next;
+
+ private:
+  Connection& connection_;
+};
+
+TEST_F(TcpConnectionTransportTest, DeferredWriterWritesOnceBeforeTheFlush) {
+  server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
+  std::unique_ptr<CountingWriter> writer;
+  client_.on_event = [&](ConnectionEvent event) {
+    if (event != ConnectionEvent::kConnected) return;
+    writer = std::make_unique<CountingWriter>(*client_.connection);
+    client_.Write("a");
+    writer->next = "b";
+    client_.connection->WriteSoon(writer.get());
+    client_.connection->WriteSoon(writer.get());  // Still once.
+    client_.Write("c");
+    EXPECT_EQ(writer->calls, 0);  // Not before the iteration's end.
+  };
+  Connect(std::make_unique<RawBufferSocket>());
+  ASSERT_TRUE(RunUntil([this] { return server_.data.size() == 3; })) << server_.data;
+  EXPECT_EQ(server_.data, "acb");
+  EXPECT_EQ(writer->calls, 1);
+}
+
+TEST_F(TcpConnectionTransportTest, CancelledDeferredWriterIsNotCalled) {
+  server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
+  std::unique_ptr<CountingWriter> writer;
+  client_.on_event = [&](ConnectionEvent event) {
+    if (event != ConnectionEvent::kConnected) return;
+    writer = std::make_unique<CountingWriter>(*client_.connection);
+    writer->next = "never";
+    client_.connection->WriteSoon(writer.get());
+    client_.connection->WriteSoon(nullptr);
+    client_.Write("x");
+  };
+  Connect(std::make_unique<RawBufferSocket>());
+  ASSERT_TRUE(RunUntil([this] { return !server_.data.empty(); }));
+  EXPECT_EQ(server_.data, "x");
+  EXPECT_EQ(writer->calls, 0);
+}
+
+TEST_F(TcpConnectionTransportTest, DeferredWriterWritesBeforeACloseAfterFlush) {
+  server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
+  std::unique_ptr<CountingWriter> writer;
+  client_.on_event = [&](ConnectionEvent event) {
+    if (event != ConnectionEvent::kConnected) return;
+    writer = std::make_unique<CountingWriter>(*client_.connection);
+    writer->next = "goodbye";
+    client_.connection->WriteSoon(writer.get());
+    client_.connection->CloseAfterFlush();
+  };
+  Connect(std::make_unique<RawBufferSocket>());
+  ASSERT_TRUE(RunUntil([this] { return !server_.events.empty(); }));
+  EXPECT_EQ(server_.data, "goodbye");
+  EXPECT_EQ(server_.events, std::vector<ConnectionEvent>{ConnectionEvent::kRemoteClose});
+  EXPECT_EQ(writer->calls, 1);
+}
+
 }  // namespace
 }  // namespace phoenix::network
