@@ -284,57 +284,59 @@ class CountingWriter : public DeferredWriter {
   Connection& connection_;
 };
 
-TEST_F(TcpConnectionTransportTest, DeferredWriterWritesOnceBeforeTheFlush) {
-  server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
-  std::unique_ptr<CountingWriter> writer;
-  client_.on_event = [&](ConnectionEvent event) {
-    if (event != ConnectionEvent::kConnected) return;
-    writer = std::make_unique<CountingWriter>(*client_.connection);
-    client_.Write("a");
-    writer->next = "b";
-    client_.connection->WriteSoon(writer.get());
-    client_.connection->WriteSoon(writer.get());  // Still once.
-    client_.Write("c");
-    EXPECT_EQ(writer->calls, 0);  // Not before the iteration's end.
-  };
-  Connect(std::make_unique<RawBufferSocket>());
+// Raw TCP both ways; once the client is connected, a test acts on its connection with a
+// CountingWriter for it.
+class DeferredWriterTest : public TcpConnectionTransportTest {
+ protected:
+  void ConnectThen(std::function<void(Connection&, CountingWriter&)> act) {
+    server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
+    client_.on_event = [this, act](ConnectionEvent event) {
+      if (event != ConnectionEvent::kConnected) return;
+      writer_ = std::make_unique<CountingWriter>(*client_.connection);
+      act(*client_.connection, *writer_);
+    };
+    Connect(std::make_unique<RawBufferSocket>());
+  }
+
+  std::unique_ptr<CountingWriter> writer_;
+};
+
+TEST_F(DeferredWriterTest, WritesOnceBeforeTheFlush) {
+  ConnectThen([](Connection& connection, CountingWriter& writer) {
+    connection.Write("a");
+    writer.next = "b";
+    connection.WriteSoon(&writer);
+    connection.WriteSoon(&writer);  // Still once.
+    connection.Write("c");
+    EXPECT_EQ(writer.calls, 0);  // Not before the iteration's end.
+  });
   ASSERT_TRUE(RunUntil([this] { return server_.data.size() == 3; })) << server_.data;
   EXPECT_EQ(server_.data, "acb");
-  EXPECT_EQ(writer->calls, 1);
+  EXPECT_EQ(writer_->calls, 1);
 }
 
-TEST_F(TcpConnectionTransportTest, CancelledDeferredWriterIsNotCalled) {
-  server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
-  std::unique_ptr<CountingWriter> writer;
-  client_.on_event = [&](ConnectionEvent event) {
-    if (event != ConnectionEvent::kConnected) return;
-    writer = std::make_unique<CountingWriter>(*client_.connection);
-    writer->next = "never";
-    client_.connection->WriteSoon(writer.get());
-    client_.connection->WriteSoon(nullptr);
-    client_.Write("x");
-  };
-  Connect(std::make_unique<RawBufferSocket>());
+TEST_F(DeferredWriterTest, CancelledWriterIsNotCalled) {
+  ConnectThen([](Connection& connection, CountingWriter& writer) {
+    writer.next = "never";
+    connection.WriteSoon(&writer);
+    connection.WriteSoon(nullptr);
+    connection.Write("x");
+  });
   ASSERT_TRUE(RunUntil([this] { return !server_.data.empty(); }));
   EXPECT_EQ(server_.data, "x");
-  EXPECT_EQ(writer->calls, 0);
+  EXPECT_EQ(writer_->calls, 0);
 }
 
-TEST_F(TcpConnectionTransportTest, DeferredWriterWritesBeforeACloseAfterFlush) {
-  server_transport_ = [] { return std::make_unique<RawBufferSocket>(); };
-  std::unique_ptr<CountingWriter> writer;
-  client_.on_event = [&](ConnectionEvent event) {
-    if (event != ConnectionEvent::kConnected) return;
-    writer = std::make_unique<CountingWriter>(*client_.connection);
-    writer->next = "goodbye";
-    client_.connection->WriteSoon(writer.get());
-    client_.connection->CloseAfterFlush();
-  };
-  Connect(std::make_unique<RawBufferSocket>());
+TEST_F(DeferredWriterTest, WritesBeforeACloseAfterFlush) {
+  ConnectThen([](Connection& connection, CountingWriter& writer) {
+    writer.next = "goodbye";
+    connection.WriteSoon(&writer);
+    connection.CloseAfterFlush();
+  });
   ASSERT_TRUE(RunUntil([this] { return !server_.events.empty(); }));
   EXPECT_EQ(server_.data, "goodbye");
   EXPECT_EQ(server_.events, std::vector<ConnectionEvent>{ConnectionEvent::kRemoteClose});
-  EXPECT_EQ(writer->calls, 1);
+  EXPECT_EQ(writer_->calls, 1);
 }
 
 }  // namespace
