@@ -324,6 +324,7 @@ void Http2ServerCodec::Fail(uint32_t error_code, const char* details) {
   if (failed_) return;
   if (error_code == NGHTTP2_PROTOCOL_ERROR) stats_.protocol_error.Inc();
   stats_.goaway_sent.Inc();
+  SendScheduled();  // Answers already given go out before the GOAWAY.
   nghttp2_session_terminate_session(session_, error_code);
   goaway_sent_ = true;
   BlockSending(false);  // The GOAWAY goes out even past the watermark.
@@ -798,6 +799,7 @@ void Http2ClientCodec::OnSendError(const char* details) { Fail(details); }
 void Http2ClientCodec::Fail(const char* details) {
   if (failed_) return;
   failed_ = true;
+  SendScheduled();  // As they would have gone had they not waited for the loop's turn.
   nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
   Send();
   OnConnectionClosed();

@@ -11,6 +11,9 @@ Http2Session::~Http2Session() {
 }
 
 ssize_t Http2Session::Receive(const char* data, size_t length) {
+  // What earlier events scheduled leaves first: a close from inside the read (the last
+  // stream of a draining connection reset) must not strand it in nghttp2's queue.
+  SendScheduled();
   receiving_ = true;
   ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), length);
   receiving_ = false;
@@ -36,9 +39,16 @@ void Http2Session::Send() {
 }
 
 void Http2Session::ScheduleSend() {
-  if (send_scheduled_ || receiving_) return;  // Receive()'s caller sends when it is done.
+  // Receive()'s caller sends when it is done; a running Send() takes what is queued now.
+  if (send_scheduled_ || receiving_ || sending_) return;
   send_scheduled_ = true;
   connection_.WriteSoon(this);
+}
+
+void Http2Session::SendScheduled() {
+  if (!send_scheduled_) return;
+  connection_.WriteSoon(nullptr);
+  WriteDeferred();
 }
 
 void Http2Session::WriteDeferred() {

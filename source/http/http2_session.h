@@ -41,6 +41,9 @@ class Http2Session : private network::DeferredWriter {
   void Send();
   // Send() just before the connection flushes: once for all of this iteration's events.
   void ScheduleSend();
+  // Runs a scheduled Send() now (before a read, or before the session is terminated, after
+  // which nghttp2 sends no more stream frames).
+  void SendScheduled();
   void BlockSending(bool blocked);
   // mem_send failed: the session is unusable.
   virtual void OnSendError(const char* details) = 0;

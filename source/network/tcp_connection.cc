@@ -174,7 +174,8 @@ void TcpConnection::OnConnectTimer(ConnectionEvent expiry) {
 void TcpConnection::RaiseEvent(ConnectionEvent event) {
   if (handle_ == nullptr) return;
   if (event != ConnectionEvent::kConnected) {
-    FlushPending();  // The transport's last words (a TLS alert), best effort.
+    deferred_writer_ = nullptr;  // The connection failed: only the transport speaks now.
+    FlushPending();              // The transport's last words (a TLS alert), best effort.
     RaiseRemoteClose(event);
     return;
   }
@@ -253,6 +254,7 @@ void TcpConnection::FlushPending() {
   RunDeferredWriter();
   if (handle_ != nullptr) transport_socket_->Flush();  // Still scheduled: adds to out_ only.
   flush_scheduled_ = false;
+  if (deferred_writer_ != nullptr) ScheduleFlush();  // Asked again while writing: next turn.
   if (out_.empty() || handle_ == nullptr) return;
   std::string_view data = out_;
   bytes_written_ -= data.size();  // WriteNow counts them again.

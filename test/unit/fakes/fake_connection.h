@@ -19,8 +19,25 @@ class FakeConnection : public network::Connection {
   void Write(const std::string_view* slices, size_t count) override {
     for (size_t i = 0; i < count; ++i) written.append(slices[i]);
   }
+  // At once, as there is no loop; with `defer_writes`, when the test calls
+  // RunDeferredWriter() (the end of the loop iteration) or before a CloseAfterFlush.
+  void WriteSoon(network::DeferredWriter* writer) override {
+    if (defer_writes) {
+      deferred_writer = writer;
+    } else if (writer != nullptr) {
+      writer->WriteDeferred();
+    }
+  }
+  void RunDeferredWriter() {
+    network::DeferredWriter* writer = deferred_writer;
+    deferred_writer = nullptr;
+    if (writer != nullptr) writer->WriteDeferred();
+  }
   void ReadDisable(bool disable) override { read_disabled = disable; }
-  void CloseAfterFlush() override { Closed(CloseType::kAfterFlush); }
+  void CloseAfterFlush() override {
+    RunDeferredWriter();
+    Closed(CloseType::kAfterFlush);
+  }
   void Close() override { Closed(CloseType::kAtOnce); }
   bool closed() const override { return is_closed; }
   size_t BufferedBytes() const override { return 0; }
@@ -30,6 +47,8 @@ class FakeConnection : public network::Connection {
   std::string written;
   std::string peer = "127.0.0.1:1234";
   bool read_disabled = false;
+  bool defer_writes = false;
+  network::DeferredWriter* deferred_writer = nullptr;
   bool is_closed = false;
   CloseType close_type = CloseType::kOpen;
   int close_calls = 0;

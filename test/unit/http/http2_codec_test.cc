@@ -328,6 +328,39 @@ TEST_F(Http2ServerCodecTest, ShutdownSendsGoawayAndEndsKeepAlive) {
   EXPECT_EQ(client_.responses[id].Header(":status"), "200");
 }
 
+// Stream events wait for the end of the loop iteration to be sent, but never behind a read
+// of the same connection: a close from inside that read would strand them.
+TEST_F(Http2ServerCodecTest, ScheduledFramesLeaveBeforeTheNextRead) {
+  connection_.defer_writes = true;
+  int32_t id = client_.Request("GET", "/");
+  Exchange();
+  Stream(0).encoder.EncodeHeaders(ResponseHeaders(), true);
+  EXPECT_TRUE(connection_.written.empty());
+  EXPECT_NE(connection_.deferred_writer, nullptr);
+  client_.Request("GET", "/2");
+  Exchange();  // Reads, never runs the deferred writer itself.
+  EXPECT_EQ(client_.responses[id].Header(":status"), "200");
+  EXPECT_TRUE(client_.responses[id].ended);
+  EXPECT_EQ(connection_.deferred_writer, nullptr);
+}
+
+TEST_F(Http2ServerCodecTest, ScheduledFramesLeaveAtTheEndOfTheIterationOnce) {
+  connection_.defer_writes = true;
+  int32_t first = client_.Request("GET", "/1");
+  int32_t second = client_.Request("GET", "/2");
+  Exchange();
+  ASSERT_EQ(callbacks_.streams.size(), 2u);
+  Stream(0).encoder.EncodeHeaders(ResponseHeaders(), false);
+  Stream(0).encoder.EncodeData("one", true);
+  Stream(1).encoder.EncodeHeaders(ResponseHeaders(), true);
+  EXPECT_TRUE(connection_.written.empty());
+  connection_.RunDeferredWriter();
+  Exchange();
+  EXPECT_EQ(client_.responses[first].body, "one");
+  EXPECT_TRUE(client_.responses[first].ended);
+  EXPECT_TRUE(client_.responses[second].ended);
+}
+
 TEST_F(Http2ServerCodecTest, NotAPrefaceIsAProtocolError) {
   std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   codec_->Dispatch(junk.data(), junk.size());

@@ -276,9 +276,15 @@ class CountingWriter : public DeferredWriter {
     ++calls;
     if (!next.empty()) connection_.Write(next);
     next.clear();
+    if (!then.empty()) {  // Asks for another turn while it writes.
+      next = std::move(then);
+      then.clear();
+      connection_.WriteSoon(this);
+    }
   }
   int calls = 0;
   std::string next;
+  std::string then;
 
  private:
   Connection& connection_;
@@ -315,6 +321,17 @@ TEST_F(DeferredWriterTest, WritesOnceBeforeTheFlush) {
   EXPECT_EQ(writer_->calls, 1);
 }
 
+TEST_F(DeferredWriterTest, WriterAskingAgainWhileItWritesGetsAnotherTurn) {
+  ConnectThen([](Connection& connection, CountingWriter& writer) {
+    writer.next = "1";
+    writer.then = "2";
+    connection.WriteSoon(&writer);
+  });
+  ASSERT_TRUE(RunUntil([this] { return server_.data.size() == 2; })) << server_.data;
+  EXPECT_EQ(server_.data, "12");
+  EXPECT_EQ(writer_->calls, 2);
+}
+
 TEST_F(DeferredWriterTest, CancelledWriterIsNotCalled) {
   ConnectThen([](Connection& connection, CountingWriter& writer) {
     writer.next = "never";
@@ -327,16 +344,24 @@ TEST_F(DeferredWriterTest, CancelledWriterIsNotCalled) {
   EXPECT_EQ(writer_->calls, 0);
 }
 
-TEST_F(DeferredWriterTest, WritesBeforeACloseAfterFlush) {
-  ConnectThen([](Connection& connection, CountingWriter& writer) {
-    writer.next = "goodbye";
-    connection.WriteSoon(&writer);
-    connection.CloseAfterFlush();
-  });
-  ASSERT_TRUE(RunUntil([this] { return !server_.events.empty(); }));
-  EXPECT_EQ(server_.data, "goodbye");
-  EXPECT_EQ(server_.events, std::vector<ConnectionEvent>{ConnectionEvent::kRemoteClose});
-  EXPECT_EQ(writer_->calls, 1);
+// The transport's last words (TLS: close_notify) come after what the writer had to say.
+TEST_F(TcpConnectionTransportTest, DeferredWriterWritesBeforeTheTransportsLastWords) {
+  server_transport_ = [] { return std::make_unique<ToySecureSocket>(/*client=*/false); };
+  std::unique_ptr<CountingWriter> writer;
+  server_.on_event = [&](ConnectionEvent event) {
+    if (event != ConnectionEvent::kConnected) return;
+    writer = std::make_unique<CountingWriter>(*server_.connection);
+    writer->next = "hi";
+    server_.connection->WriteSoon(writer.get());
+    server_.connection->CloseAfterFlush();
+  };
+  client_.on_event = [this](ConnectionEvent event) {
+    if (event == ConnectionEvent::kConnected) client_.Write("hello");
+  };
+  Connect(std::make_unique<RawBufferSocket>());
+  ASSERT_TRUE(RunUntil([this] { return client_.events.size() == 2; }));
+  EXPECT_EQ(client_.data, "welcomeijbye");  // Handshake, "hi" encrypted, close_notify.
+  EXPECT_EQ(writer->calls, 1);
 }
 
 }  // namespace
