@@ -304,6 +304,13 @@ class DeferredWriterTest : public TcpConnectionTransportTest {
     Connect(std::make_unique<RawBufferSocket>());
   }
 
+  // Runs until the server has as many bytes as `data`, then checks them and the writer's turns.
+  void ExpectServerGets(std::string_view data, int calls) {
+    ASSERT_TRUE(RunUntil([&] { return server_.data.size() >= data.size(); })) << server_.data;
+    EXPECT_EQ(server_.data, data);
+    EXPECT_EQ(writer_->calls, calls);
+  }
+
   std::unique_ptr<CountingWriter> writer_;
 };
 
@@ -316,9 +323,7 @@ TEST_F(DeferredWriterTest, WritesOnceBeforeTheFlush) {
     connection.Write("c");
     EXPECT_EQ(writer.calls, 0);  // Not before the iteration's end.
   });
-  ASSERT_TRUE(RunUntil([this] { return server_.data.size() == 3; })) << server_.data;
-  EXPECT_EQ(server_.data, "acb");
-  EXPECT_EQ(writer_->calls, 1);
+  ExpectServerGets("acb", 1);
 }
 
 TEST_F(DeferredWriterTest, WriterAskingAgainWhileItWritesGetsAnotherTurn) {
@@ -327,9 +332,7 @@ TEST_F(DeferredWriterTest, WriterAskingAgainWhileItWritesGetsAnotherTurn) {
     writer.then = "2";
     connection.WriteSoon(&writer);
   });
-  ASSERT_TRUE(RunUntil([this] { return server_.data.size() == 2; })) << server_.data;
-  EXPECT_EQ(server_.data, "12");
-  EXPECT_EQ(writer_->calls, 2);
+  ExpectServerGets("12", 2);
 }
 
 TEST_F(DeferredWriterTest, CancelledWriterIsNotCalled) {
@@ -339,9 +342,7 @@ TEST_F(DeferredWriterTest, CancelledWriterIsNotCalled) {
     connection.WriteSoon(nullptr);
     connection.Write("x");
   });
-  ASSERT_TRUE(RunUntil([this] { return !server_.data.empty(); }));
-  EXPECT_EQ(server_.data, "x");
-  EXPECT_EQ(writer_->calls, 0);
+  ExpectServerGets("x", 0);
 }
 
 // The transport's last words (TLS: close_notify) come after what the writer had to say.
