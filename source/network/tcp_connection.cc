@@ -357,7 +357,6 @@ void TcpConnection::ReadDisable(bool disable) {
 }
 
 void TcpConnection::CloseAfterFlush() {
-  if (handle_ == nullptr) return;
   RunDeferredWriter();
   if (handle_ == nullptr) return;
   transport_socket_->Flush();  // What was written goes before the last words.

@@ -70,7 +70,7 @@ class TcpConnection : public Connection, private TransportSocketCallbacks {
   void ScheduleFlush();
   void WriteNow(const std::string_view* slices, size_t count);
   void FlushPending();
-  // Lets the deferred writer, if any, write (into out_ while a flush is scheduled).
+  // Lets the deferred writer, if any, write; its bytes join out_, which the caller flushes.
   void RunDeferredWriter();
   void OnRead(ssize_t nread, const char* data);
   void OnWriteDone(int status);

@@ -198,6 +198,14 @@ class TcpConnectionTransportTest : public ::testing::Test {
                                1 << 20, &client_, std::move(transport));
   }
 
+  // A raw TCP client that sends `words` once connected.
+  void ConnectRawClientSaying(std::string words) {
+    client_.on_event = [this, words](ConnectionEvent event) {
+      if (event == ConnectionEvent::kConnected) client_.Write(words);
+    };
+    Connect(std::make_unique<RawBufferSocket>());
+  }
+
   // Runs the loop until `done` holds; false if it still does not after 5 seconds.
   bool RunUntil(const std::function<bool()>& done) {
     bool expired = false;
@@ -239,10 +247,7 @@ TEST_F(TcpConnectionTransportTest, TransportAnswersFromAReadAndSpeaksLastOnClean
     server_.Write("hi");
     server_.connection->CloseAfterFlush();
   };
-  client_.on_event = [this](ConnectionEvent event) {
-    if (event == ConnectionEvent::kConnected) client_.Write("hello");
-  };
-  Connect(std::make_unique<RawBufferSocket>());
+  ConnectRawClientSaying("hello");
   ASSERT_TRUE(RunUntil([this] { return client_.events.size() == 2; }));
   EXPECT_EQ(client_.data, "welcomeijbye");  // Handshake, "hi" encrypted, close_notify.
   EXPECT_EQ(client_.events[1], ConnectionEvent::kRemoteClose);
@@ -250,10 +255,7 @@ TEST_F(TcpConnectionTransportTest, TransportAnswersFromAReadAndSpeaksLastOnClean
 
 TEST_F(TcpConnectionTransportTest, TransportFailureClosesTheConnection) {
   server_transport_ = [] { return std::make_unique<ToySecureSocket>(/*client=*/false); };
-  client_.on_event = [this](ConnectionEvent event) {
-    if (event == ConnectionEvent::kConnected) client_.Write("howdy");
-  };
-  Connect(std::make_unique<RawBufferSocket>());
+  ConnectRawClientSaying("howdy");
   ASSERT_TRUE(RunUntil([this] { return client_.events.size() == 2; }));
   EXPECT_EQ(server_.events, std::vector<ConnectionEvent>{ConnectionEvent::kRemoteClose});
   EXPECT_TRUE(server_.connection->closed());
@@ -356,10 +358,7 @@ TEST_F(TcpConnectionTransportTest, DeferredWriterWritesBeforeTheTransportsLastWo
     server_.connection->WriteSoon(writer.get());
     server_.connection->CloseAfterFlush();
   };
-  client_.on_event = [this](ConnectionEvent event) {
-    if (event == ConnectionEvent::kConnected) client_.Write("hello");
-  };
-  Connect(std::make_unique<RawBufferSocket>());
+  ConnectRawClientSaying("hello");
   ASSERT_TRUE(RunUntil([this] { return client_.events.size() == 2; }));
   EXPECT_EQ(client_.data, "welcomeijbye");  // Handshake, "hi" encrypted, close_notify.
   EXPECT_EQ(writer->calls, 1);
