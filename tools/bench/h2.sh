@@ -7,17 +7,19 @@
 # then a markdown summary for the README. With --grpc: gRPC unary calls instead, proxied
 # over h2c to an h2c upstream (below).
 #
-# Usage: tools/bench/h2.sh [--grpc] [--duration SECS] [--rounds N] [--connections N]
-#                          [--streams N] [--p99]
+# Usage: tools/bench/h2.sh [--grpc [--grpc-upstream nghttpd|nginx]] [--duration SECS]
+#                          [--rounds N] [--connections N] [--streams N] [--p99]
 #   --duration 10, --rounds 3, --connections 32, --streams 10 by default
 #   --p99   also report p99 latency, from h2load --log-file (h2load itself prints only
 #           min/max/mean/sd); that costs h2load one write() per request on the load CPU
 #   --grpc  gRPC unary throughput (see "gRPC mode")
+#   --grpc-upstream  the gRPC upstream: nghttpd (default) or nginx (see "gRPC mode")
 # Env:   PHOENIX_BIN=build/phoenix  the phoenix binary (relative to the repo root or absolute)
 #        BENCH_SKIP_PHOENIX=1       bench only nginx/haproxy
 #        BENCH_PORT_BASE=18500      first of the 5 ports used (all must be free)
 #        BENCH_KEEP_TMP=1           keep the temp dir (configs, logs, h2load output)
-# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), curl and python3 (tools/setup.sh).
+# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), nghttpd (nghttp2-server), curl
+# and python3 (tools/setup.sh).
 #
 # Load: h2load -cC -mM -D SECS http://127.0.0.1:PORT/ (h2c with prior knowledge: no
 # Upgrade, the connection opens with the HTTP/2 preface), after a 2 s warm-up in round 1.
@@ -37,9 +39,13 @@
 #
 # gRPC mode (--grpc): h2load POSTs one small gRPC message (12 bytes: a 5-byte prefix and a
 # 7-byte protobuf) to $GRPC_PATH with `content-type: application/grpc` and `te: trailers`.
-# The upstream is nginx with `listen ... http2` (h2c) answering every call, once it has
-# read the request, as a gRPC success: 200, one empty message (5 zero bytes) and the
-# trailer `grpc-status: 0` (lib.sh grpc_upstream_conf). Proxies, talking h2c to it:
+# The upstream answers every call, once it has read the request, as a gRPC success: 200,
+# one empty message (5 zero bytes) and the trailer `grpc-status: 0`. It is nghttpd, h2c
+# (lib.sh grpc_upstream_nghttpd_conf), by default; with --grpc-upstream nginx, nginx with
+# `listen ... http2` (lib.sh grpc_upstream_conf). Why nghttpd: it costs the load CPU about
+# 3 us per call, nginx about 6.5 (it writes each response in two writes, each waking the
+# proxy), so with nginx the load CPU saturated first (99-100%, phoenix at 78%) and req/s
+# measured h2load + the upstream rather than the proxies. Proxies, talking h2c to it:
 #   nginx:   `grpc_pass grpc://backend` with keepalive; nginx sends one stream per upstream
 #            connection (no multiplexing), so it keeps up to C x M of them.
 #   HAProxy: `bind ... proto h2`, backend `server ... proto h2` (multiplexed, http-reuse always).
@@ -50,7 +56,7 @@
 # at least the 5 bytes of the reply per succeeded request (a Trailers-Only error has none);
 # "errors" then also counts the succeeded requests that had no reply message.
 #
-# Pinning (as run.sh): every proxy runs on the same single CPU; the upstream nginx and
+# Pinning (as run.sh): every proxy runs on the same single CPU; the upstream and
 # h2load share the other CPU (with 3+ CPUs h2load gets its own). "proxy CPU %" is the
 # proxy's CPU time over the h2load run: well under 100% means the load side, not the
 # proxy, limits req/s, and CPU us/req is then the fairer comparison. Rounds interleave
@@ -62,7 +68,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/tools/bench/lib.sh"
 PHOENIX_BIN=${PHOENIX_BIN:-build/phoenix}
 [[ $PHOENIX_BIN == /* ]] || PHOENIX_BIN="$ROOT/$PHOENIX_BIN"
-DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0 GRPC=0
+DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0 GRPC=0 GRPC_UPSTREAM=nghttpd
 GRPC_PATH=/phoenix.test.Echo/Unary
 # Set by write_configs: the request path, h2load's extra arguments, the check per proxy,
 # and how the report names the load.
@@ -94,6 +100,9 @@ parse_args() {
       --streams) STREAMS=$2; shift 2 ;;
       --p99) WITH_P99=1; shift ;;
       --grpc) GRPC=1; shift ;;
+      --grpc-upstream)
+        [[ $2 == nghttpd || $2 == nginx ]] || die "--grpc-upstream: nghttpd or nginx, not '$2'"
+        GRPC_UPSTREAM=$2; shift 2 ;;
       -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
@@ -104,7 +113,10 @@ write_configs() {
   UP_IDLE=$((CONNS * STREAMS))
   nginx_globals on
   if [ "$GRPC" = 1 ]; then
-    grpc_upstream_conf
+    case $GRPC_UPSTREAM in
+      nghttpd) grpc_upstream_nghttpd_conf "$GRPC_PATH" ;;
+      nginx) grpc_upstream_conf ;;
+    esac
     nginx_conf nginx "" "" " http2" "grpc_pass grpc://backend;"
     haproxy_conf haproxy "" " proto h2" "" " proto h2"
     phoenix_conf phoenix "" "    protocol: HTTP2"
@@ -112,7 +124,7 @@ write_configs() {
     printf '\0\0\0\0\7\n\5hello' >"$T/grpc_req.bin"
     URL_PATH=$GRPC_PATH CHECK=check_grpc LOAD_NAME="gRPC"
     LOAD_ARGS=(-d "$T/grpc_req.bin" -H 'content-type: application/grpc' -H 'te: trailers')
-    LOAD_DESC="gRPC unary over h2c (POST $GRPC_PATH, 12-byte request, 5-byte reply + grpc-status trailer), h2c to the upstream"
+    LOAD_DESC="gRPC unary over h2c (POST $GRPC_PATH, 12-byte request, 5-byte reply + grpc-status trailer), h2c to the upstream ($GRPC_UPSTREAM)"
   else
     upstream_conf
     nginx_conf nginx "" "" " http2"
@@ -296,7 +308,10 @@ main() {
   for cmd in nginx haproxy h2load nghttp curl python3; do
     command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
   done
-  if [ "$GRPC" = 1 ] && [ ! -f "$NGX_ECHO_MODULE" ]; then
+  if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = nghttpd ] && ! command -v nghttpd >/dev/null; then
+    die "nghttpd (nghttp2-server, the gRPC upstream) missing: run tools/setup.sh"
+  fi
+  if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = nginx ] && [ ! -f "$NGX_ECHO_MODULE" ]; then
     die "$NGX_ECHO_MODULE (libnginx-mod-http-echo, for the gRPC upstream) missing: run tools/setup.sh"
   fi
   for p in "$UP_PORT" "${PORT[@]}" "${ADMIN[@]}"; do
@@ -316,7 +331,7 @@ main() {
   log "pinning: $PINNING; temp dir $T"
   write_configs
 
-  start upstream || die "upstream nginx failed: $(tail -n5 "$T/upstream.err" "$T/upstream.log")"
+  start upstream || die "upstream ${UPSTREAM_KIND:-nginx} failed: $(tail -n5 "$T/upstream.err" "$T/upstream.log")"
   local t
   for t in "${PROXIES[@]}"; do start_proxy "$t"; done
   for t in "${PROXIES[@]}"; do

@@ -13,6 +13,8 @@
 #                (max_idle_connections_per_host) keep; default 64 / 128. HAProxy keeps all.
 #   NGX_COMMON, NGX_HTTP  set by nginx_globals
 #   PHOENIX_BIN  for validate_phoenix
+# grpc_upstream_conf and grpc_upstream_nghttpd_conf set UPSTREAM_KIND (nginx or nghttpd),
+# which `start upstream` launches.
 # The runner helpers also use PIDS, PID[name], DOWN[name], FAILED, ROOT, IDLE, the RSS0/
 # RSS1/KIB arrays, PIN_* (set by setup_pinning) and the sourcing script's log().
 
@@ -67,6 +69,7 @@ EOF
 # pointer + length).
 NGX_ECHO_MODULE=${NGX_ECHO_MODULE:-/usr/lib/nginx/modules/ngx_http_echo_module.so}
 grpc_upstream_conf() {
+  UPSTREAM_KIND=nginx
   mkdir -p "$T/upstream"
   {
     printf '%s\n' "load_module $NGX_ECHO_MODULE;" "$NGX_COMMON" \
@@ -75,6 +78,20 @@ grpc_upstream_conf() {
     printf '    location / { default_type application/grpc; add_trailer grpc-status 0 always;\n'
     printf '                 echo_read_request_body; echo -n "\0\0\0\0\0"; } }\n}\n'
   } >"$T/upstream.conf"
+}
+
+# grpc_upstream_nghttpd_conf PATH: the gRPC upstream as nghttpd (nghttp2's own server, h2c
+# only, one thread) instead of nginx: every request for PATH, once read whole (nghttpd
+# answers at the request's END_STREAM), gets 200, the file $T/htdocs/PATH as the body (one
+# empty gRPC message: 5 zero bytes) and the trailer `grpc-status: 0` (--trailer). nghttpd
+# sends what a loop iteration produced, for all its streams, in one write; nginx writes
+# each response twice (its HEADERS at once, then DATA and trailers), which costs the CPU
+# it shares with h2load about as much per call as a proxy. There is no content-type in
+# the reply (nghttpd takes it from a file extension); h2load and the proxies do not read it.
+grpc_upstream_nghttpd_conf() {
+  UPSTREAM_KIND=nghttpd
+  mkdir -p "$T/htdocs$(dirname "$1")"
+  printf '\0\0\0\0\0' >"$T/htdocs$1"
 }
 
 # nginx_conf NAME HTTP_EXTRA SERVER_EXTRA [LISTEN_EXTRA] [LOCATION]: a proxying nginx
@@ -259,7 +276,13 @@ setup_pinning() {
 start() {
   local name=$1 pid
   case $name in
-    upstream) "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 & ;;
+    upstream)
+      if [ "${UPSTREAM_KIND:-nginx}" = nghttpd ]; then
+        "${PIN_LOAD[@]}" nghttpd --no-tls -a 127.0.0.1 -d "$T/htdocs" --trailer 'grpc-status: 0' \
+          "$UP_PORT" >"$T/upstream.log" 2>"$T/upstream.err" &
+      else
+        "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 &
+      fi ;;
     nginx*) "${PIN_PROXY[@]}" nginx -p "$T/$name" -e "$T/$name.err" -c "$T/$name.conf" >"$T/$name.log" 2>&1 & ;;
     haproxy*) "${PIN_PROXY[@]}" haproxy -db -f "$T/$name.cfg" >"$T/$name.log" 2>&1 & ;;
     phoenix*) "${PIN_PROXY[@]}" "$PHOENIX_BIN" -c "$T/$name.yaml" --concurrency 1 --log-level warn >"$T/$name.log" 2>&1 & ;;
