@@ -15,7 +15,7 @@ PACKAGES=(
   zlib1g-dev
   # Fuzzing (tools/fuzz.sh): clang, its libFuzzer + sanitizer runtimes, llvm-symbolizer.
   clang libclang-rt-14-dev llvm
-  curl python3 wrk nginx-light haproxy nghttp2-client nghttp2-server valgrind procps
+  curl python3 wrk nginx-light haproxy nghttp2-client valgrind procps
   # HTTP/2 abuse cases in the integration tests (a real client that can send any frame).
   python3-h2
   # WebSocket client and server of the integration tests (test_websocket.py).

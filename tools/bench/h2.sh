@@ -7,19 +7,19 @@
 # then a markdown summary for the README. With --grpc: gRPC unary calls instead, proxied
 # over h2c to an h2c upstream (below).
 #
-# Usage: tools/bench/h2.sh [--grpc [--grpc-upstream nghttpd|nginx]] [--duration SECS]
+# Usage: tools/bench/h2.sh [--grpc [--grpc-upstream minimal|nginx]] [--duration SECS]
 #                          [--rounds N] [--connections N] [--streams N] [--p99]
 #   --duration 10, --rounds 3, --connections 32, --streams 10 by default
 #   --p99   also report p99 latency, from h2load --log-file (h2load itself prints only
 #           min/max/mean/sd); that costs h2load one write() per request on the load CPU
 #   --grpc  gRPC unary throughput (see "gRPC mode")
-#   --grpc-upstream  the gRPC upstream: nghttpd (default) or nginx (see "gRPC mode")
+#   --grpc-upstream  the gRPC upstream: minimal (default) or nginx (see "gRPC mode")
 # Env:   PHOENIX_BIN=build/phoenix  the phoenix binary (relative to the repo root or absolute)
 #        BENCH_SKIP_PHOENIX=1       bench only nginx/haproxy
 #        BENCH_PORT_BASE=18500      first of the 5 ports used (all must be free)
 #        BENCH_KEEP_TMP=1           keep the temp dir (configs, logs, h2load output)
-# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), nghttpd (nghttp2-server), curl
-# and python3 (tools/setup.sh).
+# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), curl, python3, and for --grpc cc
+# and libnghttp2-dev (tools/setup.sh).
 #
 # Load: h2load -cC -mM -D SECS http://127.0.0.1:PORT/ (h2c with prior knowledge: no
 # Upgrade, the connection opens with the HTTP/2 preface), after a 2 s warm-up in round 1.
@@ -40,12 +40,15 @@
 # gRPC mode (--grpc): h2load POSTs one small gRPC message (12 bytes: a 5-byte prefix and a
 # 7-byte protobuf) to $GRPC_PATH with `content-type: application/grpc` and `te: trailers`.
 # The upstream answers every call, once it has read the request, as a gRPC success: 200,
-# one empty message (5 zero bytes) and the trailer `grpc-status: 0`. It is nghttpd, h2c
-# (lib.sh grpc_upstream_nghttpd_conf), by default; with --grpc-upstream nginx, nginx with
-# `listen ... http2` (lib.sh grpc_upstream_conf). Why nghttpd: it costs the load CPU about
-# 3 us per call, nginx about 6.5 (it writes each response in two writes, each waking the
-# proxy), so with nginx the load CPU saturated first (99-100%, phoenix at 78%) and req/s
-# measured h2load + the upstream rather than the proxies. Proxies, talking h2c to it:
+# one empty message (5 zero bytes) and the trailer `grpc-status: 0`. By default it is
+# tools/bench/grpc_upstream.c ("minimal": h2c, one thread, the headers a gRPC server sends,
+# a reply's frames in one write, as gRPC servers write them); with --grpc-upstream nginx,
+# nginx with `listen ... http2` (lib.sh grpc_upstream_conf), which writes each reply in
+# two writes (HEADERS, then DATA and trailers) and adds server and date. Why not nginx by
+# default: it costs the load CPU 6-7 us per call, so the load CPU saturated first
+# (99-100%, phoenix at 78%) and req/s measured h2load + nginx rather than the proxies.
+# The upstream's way of writing also changes a proxy's own cost: HAProxy 2.6 forwards
+# the frames of a reply that arrive together in a send each. Proxies, talking h2c to it:
 #   nginx:   `grpc_pass grpc://backend` with keepalive; nginx sends one stream per upstream
 #            connection (no multiplexing), so it keeps up to C x M of them.
 #   HAProxy: `bind ... proto h2`, backend `server ... proto h2` (multiplexed, http-reuse always).
@@ -68,7 +71,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/tools/bench/lib.sh"
 PHOENIX_BIN=${PHOENIX_BIN:-build/phoenix}
 [[ $PHOENIX_BIN == /* ]] || PHOENIX_BIN="$ROOT/$PHOENIX_BIN"
-DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0 GRPC=0 GRPC_UPSTREAM=nghttpd
+DURATION=10 CONNS=32 STREAMS=10 ROUNDS=3 WITH_P99=0 GRPC=0 GRPC_UPSTREAM=
 GRPC_PATH=/phoenix.test.Echo/Unary
 # Set by write_configs: the request path, h2load's extra arguments, the check per proxy,
 # and how the report names the load.
@@ -101,12 +104,14 @@ parse_args() {
       --p99) WITH_P99=1; shift ;;
       --grpc) GRPC=1; shift ;;
       --grpc-upstream)
-        [[ $2 == nghttpd || $2 == nginx ]] || die "--grpc-upstream: nghttpd or nginx, not '$2'"
+        [[ $2 == minimal || $2 == nginx ]] || die "--grpc-upstream: minimal or nginx, not '$2'"
         GRPC_UPSTREAM=$2; shift 2 ;;
       -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
   done
+  if [ "$GRPC" = 1 ]; then GRPC_UPSTREAM=${GRPC_UPSTREAM:-minimal}
+  elif [ -n "$GRPC_UPSTREAM" ]; then die "--grpc-upstream needs --grpc"; fi
 }
 
 write_configs() {
@@ -114,7 +119,7 @@ write_configs() {
   nginx_globals on
   if [ "$GRPC" = 1 ]; then
     case $GRPC_UPSTREAM in
-      nghttpd) grpc_upstream_nghttpd_conf "$GRPC_PATH" ;;
+      minimal) grpc_upstream_minimal_conf || die "cannot build tools/bench/grpc_upstream.c" ;;
       nginx) grpc_upstream_conf ;;
     esac
     nginx_conf nginx "" "" " http2" "grpc_pass grpc://backend;"
@@ -148,7 +153,7 @@ check_h2c() {
   fi
 }
 
-# check_grpc NAME: one gRPC unary call with nghttp (curl 7.88 fails an HTTP/2 upload whose
+# check_grpc NAME: one gRPC unary call to PORT[NAME] with nghttp (curl 7.88 fails an HTTP/2 upload whose
 # response has trailers, "Stream error in the HTTP/2 framing layer"): HTTP/2 200, at least
 # one DATA byte, and grpc-status 0 in a HEADERS frame after the DATA (the trailers). nghttp -v
 # prints a frame's header fields as they arrive, so a grpc-status line after a DATA line
@@ -308,8 +313,8 @@ main() {
   for cmd in nginx haproxy h2load nghttp curl python3; do
     command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
   done
-  if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = nghttpd ] && ! command -v nghttpd >/dev/null; then
-    die "nghttpd (nghttp2-server, the gRPC upstream) missing: run tools/setup.sh"
+  if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = minimal ] && ! command -v cc >/dev/null; then
+    die "cc (for tools/bench/grpc_upstream.c) missing: run tools/setup.sh"
   fi
   if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = nginx ] && [ ! -f "$NGX_ECHO_MODULE" ]; then
     die "$NGX_ECHO_MODULE (libnginx-mod-http-echo, for the gRPC upstream) missing: run tools/setup.sh"
@@ -332,6 +337,12 @@ main() {
   write_configs
 
   start upstream || die "upstream ${UPSTREAM_KIND:-nginx} failed: $(tail -n5 "$T/upstream.err" "$T/upstream.log")"
+  # The gRPC upstream must pass the proxies' check itself, else they would be blamed.
+  if [ "$GRPC" = 1 ]; then
+    PORT[upstream]=$UP_PORT
+    check_grpc upstream
+    [ "$FAILED" = 0 ] || die "aborting: the gRPC upstream ($GRPC_UPSTREAM) fails the check (see above)"
+  fi
   local t
   for t in "${PROXIES[@]}"; do start_proxy "$t"; done
   for t in "${PROXIES[@]}"; do

@@ -7,13 +7,13 @@
 # The config writers read these globals from the sourcing script:
 #   T            temp dir: configs, logs, nginx prefixes
 #   PORT[name]   listen port of each server; ADMIN[name] phoenix admin port
-#   UP_PORT      the upstream nginx's port; BODY the upstream's response body (no newline)
+#   UP_PORT      the upstream's port; BODY the upstream's response body (no newline)
 #   WORKER_CONNS nginx worker_connections / HAProxy maxconn
 #   UP_IDLE      optional: idle upstream connections nginx (keepalive) and phoenix
 #                (max_idle_connections_per_host) keep; default 64 / 128. HAProxy keeps all.
 #   NGX_COMMON, NGX_HTTP  set by nginx_globals
 #   PHOENIX_BIN  for validate_phoenix
-# grpc_upstream_conf and grpc_upstream_nghttpd_conf set UPSTREAM_KIND (nginx or nghttpd),
+# grpc_upstream_conf and grpc_upstream_minimal_conf set UPSTREAM_KIND (nginx or minimal),
 # which `start upstream` launches.
 # The runner helpers also use PIDS, PID[name], DOWN[name], FAILED, ROOT, IDLE, the RSS0/
 # RSS1/KIB arrays, PIN_* (set by setup_pinning) and the sourcing script's log().
@@ -80,18 +80,13 @@ grpc_upstream_conf() {
   } >"$T/upstream.conf"
 }
 
-# grpc_upstream_nghttpd_conf PATH: the gRPC upstream as nghttpd (nghttp2's own server, h2c
-# only, one thread) instead of nginx: every request for PATH, once read whole (nghttpd
-# answers at the request's END_STREAM), gets 200, the file $T/htdocs/PATH as the body (one
-# empty gRPC message: 5 zero bytes) and the trailer `grpc-status: 0` (--trailer). nghttpd
-# sends what a loop iteration produced, for all its streams, in one write; nginx writes
-# each response twice (its HEADERS at once, then DATA and trailers), which costs the CPU
-# it shares with h2load about as much per call as a proxy. There is no content-type in
-# the reply (nghttpd takes it from a file extension); h2load and the proxies do not read it.
-grpc_upstream_nghttpd_conf() {
-  UPSTREAM_KIND=nghttpd
-  mkdir -p "$T/htdocs$(dirname "$1")"
-  printf '\0\0\0\0\0' >"$T/htdocs$1"
+# grpc_upstream_minimal_conf: the gRPC upstream as tools/bench/grpc_upstream.c (built into
+# $T/grpc_upstream) instead of nginx: one thread, h2c, every call answered once read whole
+# with 200, content-type application/grpc, one empty message and `grpc-status: 0`, each
+# reply's frames in one write (see the file).
+grpc_upstream_minimal_conf() {
+  UPSTREAM_KIND=minimal
+  cc -O2 -Wall -o "$T/grpc_upstream" "$ROOT/tools/bench/grpc_upstream.c" -lnghttp2
 }
 
 # nginx_conf NAME HTTP_EXTRA SERVER_EXTRA [LISTEN_EXTRA] [LOCATION]: a proxying nginx
@@ -277,9 +272,8 @@ start() {
   local name=$1 pid
   case $name in
     upstream)
-      if [ "${UPSTREAM_KIND:-nginx}" = nghttpd ]; then
-        "${PIN_LOAD[@]}" nghttpd --no-tls -a 127.0.0.1 -d "$T/htdocs" --trailer 'grpc-status: 0' \
-          "$UP_PORT" >"$T/upstream.log" 2>"$T/upstream.err" &
+      if [ "${UPSTREAM_KIND:-nginx}" = minimal ]; then
+        "${PIN_LOAD[@]}" "$T/grpc_upstream" "$UP_PORT" >"$T/upstream.log" 2>"$T/upstream.err" &
       else
         "${PIN_LOAD[@]}" nginx -p "$T/upstream" -e "$T/upstream.err" -c "$T/upstream.conf" >"$T/upstream.log" 2>&1 &
       fi ;;
