@@ -3,7 +3,8 @@
 // request is read whole, HEADERS (:status 200, content-type: application/grpc), one empty
 // message (DATA, 5 zero bytes) and the trailers (grpc-status: 0). One thread and epoll;
 // per connection and wake-up, one write with every frame nghttp2 has ready, so a reply's
-// three frames leave together, as from gRPC's own servers and nghttp2-based ones.
+// three frames leave together, as nghttp2-based servers and, typically, gRPC's own write
+// them.
 // It exists because the bench needs an upstream that costs the CPU it shares with h2load
 // less than the proxies cost theirs: nginx as the gRPC server writes each reply twice
 // (HEADERS, then DATA and trailers) and saturated that CPU first.
@@ -43,17 +44,21 @@ static int epfd;
 static const nghttp2_nv kHeaders[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
 static const nghttp2_nv kTrailers[] = {NV("grpc-status", "0")};
 
-// The reply's one message: not compressed, length 0. The trailers follow it.
+// The reply's one message (not compressed, length 0: 5 zero bytes), then the trailers.
+// source->fd counts the bytes still to send, in case the peer's window takes fewer.
 static ssize_t ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                          uint32_t* flags, nghttp2_data_source* source, void* user_data) {
-  (void)source, (void)user_data;
-  if (length < 5) return NGHTTP2_ERR_CALLBACK_FAILURE;
-  memset(buf, 0, 5);
-  *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  if (nghttp2_submit_trailer(session, stream_id, kTrailers, 1) != 0) {
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  (void)user_data;
+  size_t n = length < (size_t)source->fd ? length : (size_t)source->fd;
+  memset(buf, 0, n);
+  source->fd -= (int)n;
+  if (source->fd == 0) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    if (nghttp2_submit_trailer(session, stream_id, kTrailers, 1) != 0) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
   }
-  return 5;
+  return (ssize_t)n;
 }
 
 // A request is whole at its END_STREAM (on HEADERS or on its last DATA): answer it.
@@ -63,7 +68,7 @@ static int OnFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, voi
       !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     return 0;
   }
-  nghttp2_data_provider reply = {.read_callback = ReadReply};
+  nghttp2_data_provider reply = {.source.fd = 5, .read_callback = ReadReply};
   if (nghttp2_submit_response(session, frame->hd.stream_id, kHeaders, 2, &reply) != 0) {
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
@@ -139,7 +144,10 @@ static void Accept(int lfd, nghttp2_session_callbacks* callbacks) {
       continue;
     }
     c->fd = fd;
+    // As nginx: streams get the default 64 KiB window, the connection the largest one.
     if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, 1) != 0 ||
+        nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0,
+                                              NGHTTP2_MAX_WINDOW_SIZE) != 0 ||
         epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0 || Flush(c) != 0) {
       CloseConn(c);
     }
@@ -163,7 +171,8 @@ static void Serve(Conn* c, uint32_t events) {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) break;
-      CloseConn(c);  // EOF or error
+      if (n == 0) Flush(c);  // the peer only half-closed: what is ready still goes out
+      CloseConn(c);
       return;
     }
   } else if (events & (EPOLLERR | EPOLLHUP)) {

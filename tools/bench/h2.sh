@@ -18,8 +18,9 @@
 #        BENCH_SKIP_PHOENIX=1       bench only nginx/haproxy
 #        BENCH_PORT_BASE=18500      first of the 5 ports used (all must be free)
 #        BENCH_KEEP_TMP=1           keep the temp dir (configs, logs, h2load output)
-# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), curl, python3, and for --grpc cc
-# and libnghttp2-dev (tools/setup.sh).
+# Needs nginx, haproxy, h2load and nghttp (nghttp2-client), curl and python3; for --grpc cc
+# and libnghttp2-dev (the minimal upstream) or nginx's echo module (--grpc-upstream nginx);
+# all from tools/setup.sh.
 #
 # Load: h2load -cC -mM -D SECS http://127.0.0.1:PORT/ (h2c with prior knowledge: no
 # Upgrade, the connection opens with the HTTP/2 preface), after a 2 s warm-up in round 1.
@@ -42,7 +43,7 @@
 # The upstream answers every call, once it has read the request, as a gRPC success: 200,
 # one empty message (5 zero bytes) and the trailer `grpc-status: 0`. By default it is
 # tools/bench/grpc_upstream.c ("minimal": h2c, one thread, the headers a gRPC server sends,
-# a reply's frames in one write, as gRPC servers write them); with --grpc-upstream nginx,
+# a reply's frames in one write, as gRPC servers typically do); with --grpc-upstream nginx,
 # nginx with `listen ... http2` (lib.sh grpc_upstream_conf), which writes each reply in
 # two writes (HEADERS, then DATA and trailers) and adds server and date. Why not nginx by
 # default: it costs the load CPU 6-7 us per call, so the load CPU saturated first
