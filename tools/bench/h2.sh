@@ -48,8 +48,9 @@
 # two writes (HEADERS, then DATA and trailers) and adds server and date. Why not nginx by
 # default: it costs the load CPU 6-7 us per call, so the load CPU saturated first
 # (99-100%, phoenix at 78%) and req/s measured h2load + nginx rather than the proxies.
-# The upstream's way of writing also changes a proxy's own cost: HAProxy 2.6 forwards
-# the frames of a reply that arrive together in a send each. Proxies, talking h2c to it:
+# The upstream's way of writing also changes a proxy's own cost: at its default run-queue
+# depth HAProxy 2.6 sent the frames of replies that arrive together on one by one (see
+# HAPROXY_GLOBAL below). Proxies, talking h2c to it:
 #   nginx:   `grpc_pass grpc://backend` with keepalive; nginx sends one stream per upstream
 #            connection (no multiplexing), so it keeps up to C x M of them.
 #   HAProxy: `bind ... proto h2`, backend `server ... proto h2` (multiplexed, http-reuse always).
@@ -161,11 +162,11 @@ check_h2c() {
   fi
 }
 
-# check_grpc NAME: one gRPC unary call to PORT[NAME] with nghttp (curl 7.88 fails an HTTP/2 upload whose
-# response has trailers, "Stream error in the HTTP/2 framing layer"): HTTP/2 200, at least
-# one DATA byte, and grpc-status 0 in a HEADERS frame after the DATA (the trailers). nghttp -v
-# prints a frame's header fields as they arrive, so a grpc-status line after a DATA line
-# is a trailer.
+# check_grpc NAME: one gRPC unary call to PORT[NAME] with nghttp (curl 7.88 fails an HTTP/2
+# upload whose response has trailers, "Stream error in the HTTP/2 framing layer"): HTTP/2
+# 200, at least one DATA byte, and grpc-status 0 in a HEADERS frame after the DATA (the
+# trailers). nghttp -v prints a frame's header fields as they arrive, so a grpc-status line
+# after a DATA line is a trailer.
 check_grpc() {
   local name=$1 out="$T/grpc_check_$1.txt" got status data trailer head
   timeout 5 nghttp -v -n -H 'content-type: application/grpc' -H 'te: trailers' \
@@ -321,10 +322,10 @@ main() {
   for cmd in nginx haproxy h2load nghttp curl python3; do
     command -v "$cmd" >/dev/null || die "$cmd missing: run tools/setup.sh"
   done
-  if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = minimal ] && ! command -v cc >/dev/null; then
+  if [ "$GRPC_UPSTREAM" = minimal ] && ! command -v cc >/dev/null; then
     die "cc (for tools/bench/grpc_upstream.c) missing: run tools/setup.sh"
   fi
-  if [ "$GRPC" = 1 ] && [ "$GRPC_UPSTREAM" = nginx ] && [ ! -f "$NGX_ECHO_MODULE" ]; then
+  if [ "$GRPC_UPSTREAM" = nginx ] && [ ! -f "$NGX_ECHO_MODULE" ]; then
     die "$NGX_ECHO_MODULE (libnginx-mod-http-echo, for the gRPC upstream) missing: run tools/setup.sh"
   fi
   for p in "$UP_PORT" "${PORT[@]}" "${ADMIN[@]}"; do
